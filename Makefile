@@ -1,0 +1,60 @@
+# HearthMinds bootstrap. Run as root: setup and the tests install packages and start
+# throwaway PostgreSQL clusters.
+SHELL := /bin/bash
+.ONESHELL:
+.SHELLFLAGS := -eu -o pipefail -c
+
+# Build and test dependencies (Debian 12). The runtime needs only libpq5; install.sh sees to it.
+SETUP_PACKAGES := libpq-dev libpq5 postgresql-15 postgresql-client-15 postgresql-common \
+	debootstrap util-linux passwd ca-certificates binutils file
+
+DIST_NAME := hearthminds-bootstrap
+STEPS := $(shell awk -F'\t' '!/^(\#|$$)/ {print $$1}' bootstrap/steps)
+
+.PHONY: setup build test dist clean
+
+## setup: install the packages the build and the tests need (apt-get; skipped when present)
+setup:
+	missing=$$(for p in $(SETUP_PACKAGES); do \
+		dpkg-query -W -f '$${Status}\n' "$$p" 2>/dev/null | grep -q 'install ok installed' || echo "$$p"; done)
+	if [ -n "$$missing" ]; then
+		echo "-- installing: $$missing"
+		apt-get update -q >/dev/null
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing >/dev/null
+	fi
+	# postgresql-common's package creates and starts a "main" cluster; the tests use their own.
+	command -v swift >/dev/null || { echo "no Swift toolchain on the PATH (https://www.swift.org/install/linux/)"; exit 1; }
+
+## build: release build of every step executable
+build:
+	swift build -c release
+
+## test: everything CI runs: setup, unit + integration tests (real PostgreSQL 15), then
+## the release tarball's smoke test
+test: setup
+	swift build --build-tests
+	swift test --skip-build 2>&1 | tee .build/test-swift.log
+	grep -q ' passed after ' .build/test-swift.log
+	$(MAKE) dist
+	Tests/dist/smoke.sh
+
+## dist: dist/hearthminds-bootstrap.tar.gz — install.sh, bootstrap/ with stripped release
+## binaries (Swift runtime linked statically), etc/, Migrations/, README.md
+dist:
+	swift build -c release --static-swift-stdlib
+	bin=$$(swift build -c release --static-swift-stdlib --show-bin-path)
+	stage=dist/stage/$(DIST_NAME)
+	rm -rf dist/stage && mkdir -p $$stage/bootstrap/bin
+	cp install.sh README.md $$stage/
+	cp bootstrap/lib.sh bootstrap/steps $$stage/bootstrap/
+	cp -r etc Migrations $$stage/
+	for step in $(STEPS); do
+		install -m 0755 $$bin/hm-$$step $$stage/bootstrap/bin/
+		strip $$stage/bootstrap/bin/hm-$$step
+	done
+	tar -C dist/stage -czf dist/$(DIST_NAME).tar.gz --owner=0 --group=0 $(DIST_NAME)
+	rm -rf dist/stage
+	ls -l dist/$(DIST_NAME).tar.gz
+
+clean:
+	rm -rf .build dist

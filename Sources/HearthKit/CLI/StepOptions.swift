@@ -1,0 +1,97 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+
+/// The flags every step executable takes.
+public struct StepOptions: ParsableArguments, Sendable {
+    @Option(name: .long, help: ArgumentHelp(
+        "Host configuration file, read instead of \(ConfigSources.defaultHostFile).", valueName: "FILE"))
+    public var config: String?
+
+    @Option(name: .customLong("set"), help: ArgumentHelp(
+        "Override one key (repeatable); secrets are refused here, they belong in the file or the environment.",
+        valueName: "KEY=VALUE"))
+    public var overrides: [String] = []
+
+    @Flag(name: .long, help: "Run the checks only and report what would change; change nothing.")
+    public var dryRun = false
+
+    public init() {}
+
+    /// The layers this invocation reads.
+    public func sources(environment: [String: String] = currentEnvironment()) -> ConfigSources {
+        ConfigSources(
+            shippedFile: ShippedFiles.defaultsFile(environment: environment), hostFile: config,
+            environment: environment, overrides: overrides)
+    }
+}
+
+/// Where the shipped tree (etc/, Migrations/) is: HEARTHMINDS_ROOT when install.sh sets it,
+/// else the nearest directory above the running executable that holds install.sh and etc/.
+public enum ShippedFiles {
+    public static func root(environment: [String: String] = currentEnvironment()) -> String? {
+        if let root = environment["HEARTHMINDS_ROOT"], !root.isEmpty { return root }
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        guard n > 0 else { return nil }
+        var directory = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        for _ in 0..<5 {
+            guard let slash = directory.lastIndex(of: "/"), slash != directory.startIndex else { return nil }
+            directory = String(directory[..<slash])
+            if FileSystem.exists(directory + "/install.sh") && FileSystem.exists(directory + "/etc/hearthminds.env") {
+                return directory
+            }
+        }
+        return nil
+    }
+
+    public static func defaultsFile(environment: [String: String] = currentEnvironment()) -> String? {
+        guard let root = root(environment: environment) else { return nil }
+        let path = root + "/etc/hearthminds.env"
+        return FileSystem.exists(path) ? path : nil
+    }
+}
+
+/// The body of every step executable: load and validate the configuration (exit 64 on any
+/// error, before anything changes), open the log, build the step, run it.
+public enum StepMain {
+    public static func run(
+        _ name: String, _ options: StepOptions, requiresRoot: Bool = true,
+        build: (HearthConfig) throws -> Step
+    ) async -> Int32 {
+        let console = Console()
+        let environment = currentEnvironment()
+        let config: HearthConfig
+        do {
+            config = try HearthConfig.load(options.sources(environment: environment))
+        } catch {
+            console.err("hm-\(name): configuration error: \(error)")
+            return ExitStatus.usage
+        }
+        if requiresRoot && !SystemAccount.isRoot {
+            console.err("hm-\(name): must run as root (sudo hm-\(name))")
+            return ExitStatus.usage
+        }
+        let log: JSONLog
+        do {
+            log = try JSONLog(path: config.logPath)
+        } catch {
+            console.err("hm-\(name): \(error)")
+            return ExitStatus.failed
+        }
+        let step: Step
+        do {
+            step = try build(config)
+        } catch let error as ConfigError {
+            console.err("hm-\(name): configuration error: \(error)")
+            return ExitStatus.usage
+        } catch {
+            console.err("hm-\(name): \(error)")
+            return ExitStatus.failed
+        }
+        let runID = environment["HEARTHMINDS_RUN_ID"].flatMap { $0.isEmpty ? nil : $0 } ?? Clock.newRunID()
+        let runner = StepRunner(console: console, log: log, runID: runID, dryRun: options.dryRun)
+        return await runner.run(step).status
+    }
+}

@@ -1,0 +1,58 @@
+/// Every configuration key the suite reads: the seed's (its sections 3 and 4) and ours.
+/// The shipped `etc/hearthminds.env` documents the same keys with the same defaults (a unit
+/// test holds the two together).
+public struct ConfigKey: Sendable {
+    public let name: String
+    public let defaultValue: String
+    public let secret: Bool
+    public let help: String
+}
+
+public enum ConfigKeys {
+    public static let all: [ConfigKey] = [
+        // The seed, section 3.
+        .init(name: "PG_VERSION", defaultValue: "15", secret: false, help: "PostgreSQL major version"),
+        .init(name: "PG_CLUSTER_NAME", defaultValue: "main", secret: false, help: "cluster name (pg_createcluster)"),
+        .init(name: "POSTGRES_HOST", defaultValue: "127.0.0.1", secret: false,
+              help: "address the server listens on (an address of this host, or localhost)"),
+        .init(name: "POSTGRES_PORT", defaultValue: "5432", secret: false, help: "server port"),
+        .init(name: "HEARTHMINDS_SERVICE_USER", defaultValue: "hearthminds-service", secret: false,
+              help: "system account that owns HEARTHMINDS_DB and logs in by peer authentication"),
+        .init(name: "POSTGRES_ADMIN_USER", defaultValue: "postgres", secret: false, help: "the cluster's superuser"),
+        .init(name: "POSTGRES_ADMIN_PASSWORD", defaultValue: "", secret: true,
+              help: "password for POSTGRES_ADMIN_USER; empty keeps the admin peer-only"),
+        .init(name: "HEARTHMINDS_DB", defaultValue: "hearthminds_db", secret: false, help: "the shared database"),
+        .init(name: "HEARTHMINDS_USER", defaultValue: "hearthminds", secret: false, help: "the manager role (superuser)"),
+        .init(name: "HEARTHMINDS_PASSWORD", defaultValue: "", secret: true,
+              help: "manager password; empty means the user name (the seed's scheme)"),
+        .init(name: "AI_NAMES", defaultValue: #"["logos", "aletheia"]"#, secret: false,
+              help: "AI names: [\"a\", \"b\"] or a,b"),
+        .init(name: "AI_DB_SUFFIX", defaultValue: "_db", secret: false, help: "suffix of each AI's database name"),
+        .init(name: "AI_DEFAULT_EXTENSIONS", defaultValue: #"["vector"]"#, secret: false,
+              help: "extensions created in every database"),
+        // The seed, section 4 (migrations).
+        .init(name: "EMBEDDING_DIM", defaultValue: "1536", secret: false, help: "dimension of embedding columns"),
+        .init(name: "PGVECTOR_ENABLE_IVFFLAT", defaultValue: "true", secret: false,
+              help: "build the IVFFlat index on memory_shards.embedding"),
+        .init(name: "PGVECTOR_IVFFLAT_LISTS", defaultValue: "100", secret: false, help: "IVFFlat lists"),
+        // Ours.
+        .init(name: "PG_ALLOWED_NETWORKS", defaultValue: "", secret: false,
+              help: "networks (CIDR) allowed to log in with a password over TCP, besides loopback"),
+        .init(name: "HEARTHMINDS_SERVICE_HOME", defaultValue: "", secret: false,
+              help: "home of the service user; empty means /var/lib/<HEARTHMINDS_SERVICE_USER>"),
+        .init(name: "HEARTHMINDS_LOG", defaultValue: "/var/log/hearthminds/bootstrap.jsonl", secret: false,
+              help: "JSON-lines log of every action"),
+        .init(name: "PGVECTOR_INSTALL_METHOD", defaultValue: "auto", secret: false,
+              help: "auto, apt, debian-source or tarball"),
+        .init(name: "PGVECTOR_DEBIAN_SUITE", defaultValue: "trixie", secret: false,
+              help: "Debian suite whose pgvector source package debian-source builds"),
+        .init(name: "PGVECTOR_SOURCE", defaultValue: "", secret: false,
+              help: "pgvector source tarball (path or URL) for the tarball method"),
+        .init(name: "PGVECTOR_SHA256", defaultValue: "", secret: false, help: "SHA-256 that PGVECTOR_SOURCE must match"),
+    ]
+
+    public static let byName: [String: ConfigKey] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
+
+    /// The suffix of a per-AI password key (`LOGOS_PASSWORD`, `logos_password`).
+    public static let passwordSuffix = "_PASSWORD"
+}

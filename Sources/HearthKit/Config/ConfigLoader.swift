@@ -1,0 +1,116 @@
+/// Reads the configuration layers in order — built-in defaults, the shipped
+/// `etc/hearthminds.env`, `/etc/hearthminds/hearthminds.env` (or `--config FILE`), the
+/// environment, then `--set KEY=VALUE` flags — and validates the whole of it.
+public struct ConfigSources: Sendable {
+    /// The shipped defaults file; nil when there is none.
+    public var shippedFile: String?
+    /// The host's file; read when it exists.
+    public var hostFile: String = ConfigSources.defaultHostFile
+    /// True when the host file was named by `--config`: then it must exist.
+    public var hostFileRequired = false
+    public var environment: [String: String] = [:]
+    /// `--set KEY=VALUE` flags, in order.
+    public var overrides: [String] = []
+
+    public static let defaultHostFile = "/etc/hearthminds/hearthminds.env"
+
+    public init(
+        shippedFile: String? = nil, hostFile: String? = nil, environment: [String: String] = [:],
+        overrides: [String] = []
+    ) {
+        self.shippedFile = shippedFile
+        if let hostFile {
+            self.hostFile = hostFile
+            self.hostFileRequired = true
+        }
+        self.environment = environment
+        self.overrides = overrides
+    }
+}
+
+/// One value and where it came from, for error messages.
+struct RawValue {
+    var value: String
+    var origin: String
+}
+
+enum ConfigLoader {
+    static func load(_ sources: ConfigSources) throws(ConfigError) -> HearthConfig {
+        var raw: [String: RawValue] = [:]
+        for key in ConfigKeys.all {
+            raw[key.name] = RawValue(value: key.defaultValue, origin: "default")
+        }
+        // Per-AI passwords, by lower-cased name; checked against AI_NAMES once it is known.
+        var passwords: [String: (key: String, raw: RawValue)] = [:]
+
+        func take(_ key: String, _ value: String, origin: String, strict: Bool) throws(ConfigError) {
+            if ConfigKeys.byName[key] != nil {
+                raw[key] = RawValue(value: value, origin: origin)
+                return
+            }
+            let upper = key.uppercased()
+            if upper.hasSuffix(ConfigKeys.passwordSuffix) && upper.count > ConfigKeys.passwordSuffix.count
+                && ConfigKeys.byName[upper] == nil
+            {
+                let name = String(key.dropLast(ConfigKeys.passwordSuffix.count)).lowercased()
+                if let earlier = passwords[name], earlier.raw.origin == origin, earlier.raw.value != value {
+                    throw ConfigError(key: key, "set twice with different values (\(earlier.key) too) in \(origin)")
+                }
+                passwords[name] = (key, RawValue(value: value, origin: origin))
+                return
+            }
+            guard strict else { return }
+            if ConfigKeys.byName[upper] != nil {
+                throw ConfigError(key: key, "unknown key (in \(origin)); keys are upper case: \(upper)")
+            }
+            throw ConfigError(key: key, "unknown key (in \(origin))")
+        }
+
+        var files: [(String, Bool)] = []
+        if let shipped = sources.shippedFile { files.append((shipped, false)) }
+        files.append((sources.hostFile, sources.hostFileRequired))
+        for (path, required) in files {
+            if !required && !FileSystem.exists(path) { continue }
+            let file = try EnvFile.load(path: path)
+            for entry in file.entries {
+                try take(entry.key, entry.value, origin: "\(path):\(entry.line)", strict: true)
+            }
+        }
+        // The environment holds much else: only our keys are taken from it, and per-AI
+        // passwords only for configured names (checked below).
+        var environmentPasswords: [(String, String)] = []
+        for (key, value) in sources.environment.sorted(by: { $0.key < $1.key }) {
+            if ConfigKeys.byName[key] != nil {
+                try take(key, value, origin: "environment", strict: false)
+            } else if key.uppercased().hasSuffix(ConfigKeys.passwordSuffix) {
+                environmentPasswords.append((key, value))
+            }
+        }
+        for flag in sources.overrides {
+            guard let eq = flag.firstIndex(of: "="), eq != flag.startIndex else {
+                throw ConfigError(key: nil, "--set takes KEY=VALUE, got '\(flag)'")
+            }
+            let key = String(flag[..<eq])
+            let value = String(flag[flag.index(after: eq)...])
+            if ConfigKeys.byName[key]?.secret == true || key.uppercased().hasSuffix(ConfigKeys.passwordSuffix) {
+                throw ConfigError(
+                    key: key,
+                    "a secret cannot be given with --set (it would show in the process list); "
+                        + "put it in the configuration file or the environment")
+            }
+            try take(key, value, origin: "--set", strict: true)
+        }
+
+        let names = try ConfigValues.list("AI_NAMES", raw["AI_NAMES"]!)
+        let known = Set(names)
+        for (key, value) in environmentPasswords {
+            let name = String(key.dropLast(ConfigKeys.passwordSuffix.count)).lowercased()
+            if known.contains(name) { try take(key, value, origin: "environment", strict: false) }
+        }
+        for (name, entry) in passwords where !known.contains(name) {
+            throw ConfigError(
+                key: entry.key, "unknown key (in \(entry.raw.origin)): no AI named '\(name)' in AI_NAMES")
+        }
+        return try HearthConfig(raw: raw, aiNames: names, passwords: passwords.mapValues { $0.raw })
+    }
+}

@@ -1,0 +1,183 @@
+/// A parser for the env files the seed writes (section 3 of its description):
+/// `KEY=value`, optional `export `, `"double"` and `'single'` quotes, `# comments` on their own
+/// line or after a value, and arrays written as `["a", "b"]`.
+///
+/// The seed's template line `${AI_NAME}_PASSWORD=${AI_NAME}` states the default password
+/// scheme; it is accepted as that statement and sets nothing.
+public struct EnvFile: Sendable {
+    public struct Entry: Sendable, Equatable {
+        public let key: String
+        public let value: String
+        public let line: Int
+    }
+
+    public let path: String
+    public let entries: [Entry]
+
+    /// The seed's per-AI template key and the only value it may have.
+    public static let templateKey = "${AI_NAME}_PASSWORD"
+    public static let templateValue = "${AI_NAME}"
+
+    public init(path: String, text: String) throws(ConfigError) {
+        self.path = path
+        var entries: [Entry] = []
+        var lineNumber = 0
+        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            lineNumber += 1
+            if let entry = try EnvFile.parseLine(Substring(rawLine), path: path, line: lineNumber) {
+                entries.append(entry)
+            }
+        }
+        self.entries = entries
+    }
+
+    /// Reads and parses a file; a missing file is an error naming it.
+    public static func load(path: String) throws(ConfigError) -> EnvFile {
+        let text: String
+        do {
+            text = try FileSystem.readText(path)
+        } catch {
+            throw ConfigError(key: nil, "cannot read configuration file \(path): \(error)")
+        }
+        return try EnvFile(path: path, text: text)
+    }
+
+    static func parseLine(_ raw: Substring, path: String, line: Int) throws(ConfigError) -> Entry? {
+        var text = raw
+        if text.last == "\r" { text = text.dropLast() }
+        text = text.drop(while: { $0 == " " || $0 == "\t" })
+        if text.isEmpty || text.first == "#" { return nil }
+        let here = "\(path):\(line)"
+        if text.hasPrefix("export ") {
+            text = text.dropFirst("export ".count).drop(while: { $0 == " " || $0 == "\t" })
+        }
+        guard let eq = text.firstIndex(of: "=") else {
+            throw ConfigError(key: nil, "\(here): expected KEY=VALUE, found '\(text)'")
+        }
+        let key = String(text[..<eq]).trimmingSpaces()
+        if key != templateKey && !isKeyName(key) {
+            throw ConfigError(key: key.isEmpty ? nil : key, "\(here): not a valid key name")
+        }
+        let value = try parseValue(text[text.index(after: eq)...], key: key, here: here)
+        if key == templateKey {
+            guard value == templateValue else {
+                throw ConfigError(
+                    key: key,
+                    "\(here): only the seed's scheme \(templateKey)=\(templateValue) is understood here; "
+                        + "set a password per AI instead, e.g. LOGOS_PASSWORD=...")
+            }
+            return nil
+        }
+        return Entry(key: key, value: value, line: line)
+    }
+
+    static func isKeyName(_ key: String) -> Bool {
+        guard let first = key.unicodeScalars.first, first == "_" || first.isASCIILetter else { return false }
+        return key.unicodeScalars.allSatisfy { $0 == "_" || $0.isASCIILetter || $0.isASCIIDigit }
+    }
+
+    static func parseValue(_ input: Substring, key: String, here: String) throws(ConfigError) -> String {
+        let text = input.drop(while: { $0 == " " || $0 == "\t" })
+        guard let first = text.first else { return "" }
+        var value = ""
+        var rest: Substring
+        switch first {
+        case "\"", "'":
+            var index = text.index(after: text.startIndex)
+            var closed = false
+            while index < text.endIndex {
+                let c = text[index]
+                if c == first {
+                    closed = true
+                    break
+                }
+                if first == "\"" && c == "\\" {
+                    let next = text.index(after: index)
+                    guard next < text.endIndex else { break }
+                    switch text[next] {
+                    case "n": value.append("\n")
+                    case "t": value.append("\t")
+                    default: value.append(text[next])
+                    }
+                    index = text.index(after: next)
+                    continue
+                }
+                value.append(c)
+                index = text.index(after: index)
+            }
+            guard closed else {
+                throw ConfigError(key: key, "\(here): unterminated \(first) quote")
+            }
+            rest = text[text.index(after: index)...]
+            if first == "\"" && key != templateKey && value.contains("${") {
+                throw ConfigError(
+                    key: key, "\(here): variable expansion (${...}) is not supported; use single quotes for a literal value")
+            }
+        case "[":
+            // An array: up to the matching ']' outside quotes; element syntax is checked later.
+            var index = text.startIndex
+            var quote: Character? = nil
+            var closed = false
+            while index < text.endIndex {
+                let c = text[index]
+                if let q = quote {
+                    if c == "\\" {
+                        index = text.index(after: index)
+                        if index == text.endIndex { break }
+                    } else if c == q {
+                        quote = nil
+                    }
+                } else if c == "\"" || c == "'" {
+                    quote = c
+                } else if c == "]" {
+                    closed = true
+                    break
+                }
+                index = text.index(after: index)
+            }
+            guard closed else {
+                throw ConfigError(key: key, "\(here): array is missing its closing ']'")
+            }
+            value = String(text[...index])
+            rest = text[text.index(after: index)...]
+        default:
+            // Unquoted: up to a '#' that follows white space, trailing white space trimmed.
+            var end = text.endIndex
+            var previous: Character = " "
+            var index = text.startIndex
+            while index < text.endIndex {
+                if text[index] == "#" && (previous == " " || previous == "\t") {
+                    end = index
+                    break
+                }
+                previous = text[index]
+                index = text.index(after: index)
+            }
+            value = String(text[..<end]).trimmingSpaces()
+            rest = ""
+            if key != templateKey && value.contains("${") {
+                throw ConfigError(
+                    key: key, "\(here): variable expansion (${...}) is not supported; use single quotes for a literal value")
+            }
+        }
+        let trailing = rest.drop(while: { $0 == " " || $0 == "\t" })
+        if !trailing.isEmpty && trailing.first != "#" {
+            throw ConfigError(key: key, "\(here): unexpected text after the value: '\(trailing)'")
+        }
+        return value
+    }
+}
+
+extension String {
+    func trimmingSpaces() -> String {
+        var s = Substring(self)
+        while let f = s.first, f == " " || f == "\t" { s = s.dropFirst() }
+        while let l = s.last, l == " " || l == "\t" { s = s.dropLast() }
+        return String(s)
+    }
+}
+
+extension Unicode.Scalar {
+    var isASCIILetter: Bool { ("a"..."z").contains(self) || ("A"..."Z").contains(self) }
+    var isASCIIDigit: Bool { ("0"..."9").contains(self) }
+}

@@ -1,0 +1,206 @@
+/// The validated configuration every step works from. Building one checks the whole of it;
+/// a step changes nothing before it has one.
+public struct HearthConfig: Sendable {
+    public struct AI: Sendable, Equatable {
+        /// The role name (the AI's name).
+        public let name: String
+        /// `<name><AI_DB_SUFFIX>`.
+        public let database: String
+        public let password: Secret
+    }
+
+    public enum PgvectorMethod: String, Sendable, CaseIterable {
+        case auto, apt
+        case debianSource = "debian-source"
+        case tarball
+    }
+
+    public let pgVersion: Int
+    public let clusterName: String
+    public let host: String
+    public let port: Int
+    public let serviceUser: String
+    public let serviceHome: String
+    public let adminUser: String
+    /// nil: the admin keeps peer-only access.
+    public let adminPassword: Secret?
+    public let hearthmindsDB: String
+    public let hearthmindsUser: String
+    public let hearthmindsPassword: Secret
+    public let ais: [AI]
+    public let aiDBSuffix: String
+    public let extensions: [String]
+    public let embeddingDim: Int
+    public let ivfflat: Bool
+    public let ivfflatLists: Int
+    public let allowedNetworks: [String]
+    public let logPath: String
+    public let pgvectorMethod: PgvectorMethod
+    public let pgvectorSuite: String
+    public let pgvectorSource: String
+    public let pgvectorSHA256: String
+
+    /// Names no AI may take and no database of ours may have.
+    public static let reservedNames: Set<String> = ["postgres", "template0", "template1", "public", "root"]
+
+    /// Loads the layers and validates them.
+    public static func load(_ sources: ConfigSources) throws(ConfigError) -> HearthConfig {
+        try ConfigLoader.load(sources)
+    }
+
+    init(raw: [String: RawValue], aiNames: [String], passwords: [String: RawValue]) throws(ConfigError) {
+        func value(_ key: String) -> RawValue { raw[key]! }
+        typealias V = ConfigValues
+
+        pgVersion = try V.int("PG_VERSION", value("PG_VERSION"), 12...18, "a PostgreSQL major version")
+        let cluster = value("PG_CLUSTER_NAME")
+        guard let c = cluster.value.unicodeScalars.first, c.isASCIILetter || c.isASCIIDigit,
+            cluster.value.utf8.count <= 63,
+            cluster.value.unicodeScalars.allSatisfy({
+                $0.isASCIILetter || $0.isASCIIDigit || $0 == "_" || $0 == "-" || $0 == "."
+            })
+        else {
+            throw V.fail("PG_CLUSTER_NAME", cluster, "not a cluster name: letters, digits, '_', '-' and '.'")
+        }
+        clusterName = cluster.value
+
+        let hostRaw = value("POSTGRES_HOST")
+        guard hostRaw.value == "localhost" || V.isIPAddress(hostRaw.value) else {
+            throw V.fail("POSTGRES_HOST", hostRaw, "not an IP address of this host or 'localhost'")
+        }
+        host = hostRaw.value
+        port = try V.int("POSTGRES_PORT", value("POSTGRES_PORT"), 1...65535, "a port number")
+
+        let serviceRaw = value("HEARTHMINDS_SERVICE_USER")
+        guard V.isSystemUserName(serviceRaw.value) else {
+            throw V.fail(
+                "HEARTHMINDS_SERVICE_USER", serviceRaw,
+                "not a system user name: a lower-case letter or _, then [a-z0-9_-], at most 32")
+        }
+        serviceUser = serviceRaw.value
+        let homeRaw = value("HEARTHMINDS_SERVICE_HOME")
+        serviceHome =
+            homeRaw.value.isEmpty ? "/var/lib/\(serviceUser)" : try V.absolutePath("HEARTHMINDS_SERVICE_HOME", homeRaw)
+
+        adminUser = try V.identifier("POSTGRES_ADMIN_USER", value("POSTGRES_ADMIN_USER"))
+        let adminPasswordRaw = value("POSTGRES_ADMIN_PASSWORD")
+        adminPassword = adminPasswordRaw.value.isEmpty ? nil : Secret(adminPasswordRaw.value)
+
+        hearthmindsDB = try V.identifier("HEARTHMINDS_DB", value("HEARTHMINDS_DB"))
+        hearthmindsUser = try V.identifier("HEARTHMINDS_USER", value("HEARTHMINDS_USER"))
+        let managerPassword = value("HEARTHMINDS_PASSWORD").value
+        hearthmindsPassword = Secret(managerPassword.isEmpty ? hearthmindsUser : managerPassword)
+
+        let suffixRaw = value("AI_DB_SUFFIX")
+        guard suffixRaw.value.unicodeScalars.allSatisfy({ ("a"..."z").contains($0) || $0.isASCIIDigit || $0 == "_" })
+        else {
+            throw V.fail("AI_DB_SUFFIX", suffixRaw, "may hold only lower-case letters, digits and _")
+        }
+        aiDBSuffix = suffixRaw.value
+
+        // The names that are ours or the server's, which no AI may take.
+        for (key, name) in [("HEARTHMINDS_DB", hearthmindsDB), ("HEARTHMINDS_USER", hearthmindsUser)]
+        where Self.reservedNames.contains(name) {
+            throw V.fail(key, value(key), "'\(name)' is reserved")
+        }
+        if hearthmindsUser == serviceUser || hearthmindsUser == adminUser {
+            throw V.fail("HEARTHMINDS_USER", value("HEARTHMINDS_USER"), "must differ from the service and admin users")
+        }
+        if serviceUser == adminUser || serviceUser == "root" || serviceUser == "postgres" {
+            throw V.fail("HEARTHMINDS_SERVICE_USER", serviceRaw, "must not be root, postgres or the admin user")
+        }
+
+        let namesRaw = value("AI_NAMES")
+        var seen: Set<String> = []
+        var ais: [AI] = []
+        let taken: Set<String> = Self.reservedNames.union([hearthmindsUser, serviceUser, adminUser, hearthmindsDB])
+        for name in aiNames {
+            guard V.isPlainIdentifier(name) else {
+                throw V.fail(
+                    "AI_NAMES", namesRaw,
+                    "'\(name)' is not a plain name: a lower-case letter, then lower-case letters, digits or _")
+            }
+            guard !name.hasPrefix("pg_") else {
+                throw V.fail("AI_NAMES", namesRaw, "'\(name)': names starting with pg_ are reserved by PostgreSQL")
+            }
+            guard !taken.contains(name) else { throw V.fail("AI_NAMES", namesRaw, "'\(name)' is reserved") }
+            guard seen.insert(name).inserted else { throw V.fail("AI_NAMES", namesRaw, "'\(name)' appears twice") }
+            let database = name + aiDBSuffix
+            guard database.utf8.count <= V.maxIdentifierBytes else {
+                throw V.fail(
+                    "AI_NAMES", namesRaw,
+                    "database name '\(database)' is longer than PostgreSQL's \(V.maxIdentifierBytes)-byte limit")
+            }
+            guard !taken.contains(database) else {
+                throw V.fail("AI_NAMES", namesRaw, "database name '\(database)' is reserved or already in use")
+            }
+            let password = passwords[name].map(\.value) ?? name
+            if password.isEmpty {
+                throw ConfigError(key: "\(name.uppercased())_PASSWORD", "must not be empty (from \(passwords[name]!.origin))")
+            }
+            ais.append(AI(name: name, database: database, password: Secret(password)))
+        }
+        self.ais = ais
+
+        let extensionsRaw = value("AI_DEFAULT_EXTENSIONS")
+        let extensions = try V.list("AI_DEFAULT_EXTENSIONS", extensionsRaw)
+        for ext in extensions where !V.isPlainIdentifier(ext) {
+            throw V.fail("AI_DEFAULT_EXTENSIONS", extensionsRaw, "'\(ext)' is not an extension name")
+        }
+        if Set(extensions).count != extensions.count {
+            throw V.fail("AI_DEFAULT_EXTENSIONS", extensionsRaw, "an extension appears twice")
+        }
+        self.extensions = extensions
+
+        ivfflat = try V.bool("PGVECTOR_ENABLE_IVFFLAT", value("PGVECTOR_ENABLE_IVFFLAT"))
+        // pgvector stores up to 16000 dimensions; its IVFFlat index takes at most 2000.
+        embeddingDim = try V.int(
+            "EMBEDDING_DIM", value("EMBEDDING_DIM"), 1...(ivfflat ? 2000 : 16000),
+            ivfflat ? "a dimension an IVFFlat index takes" : "a vector dimension")
+        ivfflatLists = try V.int("PGVECTOR_IVFFLAT_LISTS", value("PGVECTOR_IVFFLAT_LISTS"), 1...32768, "a list count")
+
+        let networksRaw = value("PG_ALLOWED_NETWORKS")
+        let networks = try V.list("PG_ALLOWED_NETWORKS", networksRaw)
+        for network in networks where !V.isCIDR(network) {
+            throw V.fail("PG_ALLOWED_NETWORKS", networksRaw, "'\(network)' is not a network in CIDR form (10.0.0.0/24)")
+        }
+        allowedNetworks = networks
+
+        logPath = try V.absolutePath("HEARTHMINDS_LOG", value("HEARTHMINDS_LOG"))
+
+        let methodRaw = value("PGVECTOR_INSTALL_METHOD")
+        guard let method = PgvectorMethod(rawValue: methodRaw.value) else {
+            throw V.fail(
+                "PGVECTOR_INSTALL_METHOD", methodRaw,
+                "not one of \(PgvectorMethod.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        pgvectorMethod = method
+        let suiteRaw = value("PGVECTOR_DEBIAN_SUITE")
+        guard V.isSystemUserName(suiteRaw.value), !suiteRaw.value.contains("_") else {
+            throw V.fail("PGVECTOR_DEBIAN_SUITE", suiteRaw, "not a Debian suite name (trixie, sid, ...)")
+        }
+        pgvectorSuite = suiteRaw.value
+        pgvectorSource = value("PGVECTOR_SOURCE").value
+        let shaRaw = value("PGVECTOR_SHA256")
+        let sha = shaRaw.value.lowercased()
+        guard sha.isEmpty || (sha.utf8.count == 64 && sha.unicodeScalars.allSatisfy({ $0.isASCIIDigit || ("a"..."f").contains($0) }))
+        else {
+            throw V.fail("PGVECTOR_SHA256", shaRaw, "not a SHA-256 (64 hexadecimal digits)")
+        }
+        pgvectorSHA256 = sha
+        if method == .tarball && (pgvectorSource.isEmpty || sha.isEmpty) {
+            throw V.fail("PGVECTOR_INSTALL_METHOD", methodRaw, "tarball needs PGVECTOR_SOURCE and PGVECTOR_SHA256")
+        }
+        if !pgvectorSource.isEmpty && sha.isEmpty {
+            throw V.fail("PGVECTOR_SHA256", shaRaw, "PGVECTOR_SOURCE is set, so its SHA-256 must be too")
+        }
+    }
+
+    /// Every database the suite owns: HEARTHMINDS_DB, then each AI's.
+    public var databases: [String] { [hearthmindsDB] + ais.map(\.database) }
+
+    /// True when the server listens only on loopback.
+    public var listensOnLoopbackOnly: Bool {
+        host == "localhost" || host.hasPrefix("127.") || host == "::1"
+    }
+}

@@ -1,0 +1,193 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLibPQ
+
+/// Where and as whom to connect. Values go to libpq as keyword/value parameters, never as a
+/// connection string built by hand; a password never leaves this process except to libpq.
+public struct PGTarget: Sendable {
+    /// A socket directory (starts with '/') or a host address.
+    public var host: String
+    public var port: Int
+    public var database: String
+    public var user: String
+    public var password: Secret?
+    /// Connect with this system account's uid as the effective uid, so that peer
+    /// authentication sees that account (root only).
+    public var asSystemUser: SystemAccount?
+    public var connectTimeout = 10
+
+    public init(
+        host: String, port: Int, database: String, user: String, password: Secret? = nil,
+        asSystemUser: SystemAccount? = nil
+    ) {
+        self.host = host
+        self.port = port
+        self.database = database
+        self.user = user
+        self.password = password
+        self.asSystemUser = asSystemUser
+    }
+
+    /// Debian's socket directory.
+    public static let debianSocketDirectory = "/var/run/postgresql"
+}
+
+/// An error from libpq or the server, with libpq's own text and the SQLSTATE when there is one.
+public struct PGError: Error, CustomStringConvertible {
+    public let message: String
+    public let sqlState: String?
+
+    public var description: String {
+        sqlState.map { "\(message) [SQLSTATE \($0)]" } ?? message
+    }
+}
+
+/// Rows of text values (NULL as nil), as libpq returns them; the PGresult is freed at once.
+public struct PGRows: Sendable {
+    public let columns: [String]
+    public let rows: [[String?]]
+
+    public var first: [String?]? { rows.first }
+    /// The first column of the first row.
+    public var scalar: String? { rows.first?.first ?? nil }
+}
+
+public final class PGConnection {
+    private let conn: OpaquePointer
+    public let target: PGTarget
+
+    public init(_ target: PGTarget) throws(PGError) {
+        self.target = target
+        var keys = ["host", "port", "dbname", "user", "connect_timeout", "application_name", "client_encoding"]
+        var values = [target.host, String(target.port), target.database, target.user,
+                      String(target.connectTimeout), "hearthminds-bootstrap", "UTF8"]
+        if let password = target.password {
+            keys.append("password")
+            values.append(password.reveal)
+        }
+        let connection = PGConnection.withSwitchedUser(target.asSystemUser) {
+            withCStrings(keys) { keyPointers in
+                withCStrings(values) { valuePointers in
+                    PQconnectdbParams(keyPointers, valuePointers, 0)
+                }
+            }
+        }
+        guard let connection else { throw PGError(message: "libpq could not allocate a connection", sqlState: nil) }
+        guard PQstatus(connection) == CONNECTION_OK else {
+            let text = String(cString: PQerrorMessage(connection)).trimmingCharacters(in: "\n ")
+            PQfinish(connection)
+            throw PGError(
+                message: "cannot connect to database \(target.database) as \(target.user) "
+                    + "(\(target.host):\(target.port)): \(text)", sqlState: nil)
+        }
+        self.conn = connection
+    }
+
+    deinit {
+        PQfinish(conn)
+    }
+
+    /// Runs `body` on this thread with the effective uid of `account` (then the previous one
+    /// again), so that the server's peer authentication sees that account. The switch is
+    /// per thread and `body` is synchronous, so nothing else runs under that identity.
+    private static func withSwitchedUser<T>(_ account: SystemAccount?, _ body: () -> T) -> T {
+        guard let account, geteuid() != account.uid else { return body() }
+        let previous = geteuid()
+        guard hm_thread_set_euid(account.uid) == 0 else { return body() }
+        defer { _ = hm_thread_set_euid(previous) }
+        return body()
+    }
+
+    /// One statement with its values as parameters ($1, $2, ...).
+    @discardableResult
+    public func query(_ sql: String, _ params: [String?] = []) throws(PGError) -> PGRows {
+        let result: OpaquePointer? = withOptionalCStrings(params) { pointers in
+            PQexecParams(conn, sql, Int32(params.count), nil, pointers, nil, nil, 0)
+        }
+        return try consume(result)
+    }
+
+    /// A script of one or more statements without parameters (migrations, DDL built with
+    /// escaped identifiers).
+    public func execute(_ sql: String) throws(PGError) {
+        _ = try consume(PQexec(conn, sql))
+    }
+
+    private func consume(_ result: OpaquePointer?) throws(PGError) -> PGRows {
+        guard let result else {
+            throw PGError(message: String(cString: PQerrorMessage(conn)).trimmingCharacters(in: "\n "), sqlState: nil)
+        }
+        defer { PQclear(result) }
+        let status = PQresultStatus(result)
+        guard status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK else {
+            let state = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
+            let text = String(cString: PQresultErrorMessage(result)).trimmingCharacters(in: "\n ")
+            throw PGError(message: text.isEmpty ? "query failed" : text, sqlState: state)
+        }
+        let columnCount = PQnfields(result)
+        let rowCount = PQntuples(result)
+        var columns: [String] = []
+        for c in 0..<columnCount { columns.append(String(cString: PQfname(result, c))) }
+        var rows: [[String?]] = []
+        rows.reserveCapacity(Int(rowCount))
+        for r in 0..<rowCount {
+            var row: [String?] = []
+            for c in 0..<columnCount {
+                row.append(PQgetisnull(result, r, c) == 1 ? nil : String(cString: PQgetvalue(result, r, c)))
+            }
+            rows.append(row)
+        }
+        return PGRows(columns: columns, rows: rows)
+    }
+
+    /// A quoted identifier, by libpq's PQescapeIdentifier.
+    public func identifier(_ name: String) throws(PGError) -> String {
+        guard let escaped = PQescapeIdentifier(conn, name, name.utf8.count) else {
+            throw PGError(message: String(cString: PQerrorMessage(conn)).trimmingCharacters(in: "\n "), sqlState: nil)
+        }
+        defer { PQfreemem(escaped) }
+        return String(cString: escaped)
+    }
+
+    /// A quoted literal, by libpq's PQescapeLiteral (for the few statements, such as ALTER
+    /// ROLE ... PASSWORD, that take no parameters).
+    public func literal(_ value: String) throws(PGError) -> String {
+        guard let escaped = PQescapeLiteral(conn, value, value.utf8.count) else {
+            throw PGError(message: String(cString: PQerrorMessage(conn)).trimmingCharacters(in: "\n "), sqlState: nil)
+        }
+        defer { PQfreemem(escaped) }
+        return String(cString: escaped)
+    }
+
+    /// A SCRAM-SHA-256 verifier for `password`, made by libpq on this side, so the clear text
+    /// never reaches the server or its logs.
+    public func scramVerifier(_ password: Secret, user: String) throws(PGError) -> String {
+        guard let encrypted = PQencryptPasswordConn(conn, password.reveal, user, "scram-sha-256") else {
+            throw PGError(message: String(cString: PQerrorMessage(conn)).trimmingCharacters(in: "\n "), sqlState: nil)
+        }
+        defer { PQfreemem(encrypted) }
+        return String(cString: encrypted)
+    }
+
+    /// The server version as a number (150018 for 15.18).
+    public var serverVersion: Int { Int(PQserverVersion(conn)) }
+}
+
+private func withCStrings<T>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> T) -> T {
+    var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
+    pointers.append(nil)
+    defer { pointers.forEach { free($0) } }
+    return pointers.withUnsafeBufferPointer { buffer in
+        buffer.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: buffer.count) { body($0) }
+    }
+}
+
+private func withOptionalCStrings<T>(_ strings: [String?], _ body: (UnsafePointer<UnsafePointer<CChar>?>?) -> T) -> T {
+    let pointers: [UnsafeMutablePointer<CChar>?] = strings.map { $0.map { strdup($0) } ?? nil }
+    defer { pointers.forEach { free($0) } }
+    if pointers.isEmpty { return body(nil) }
+    return pointers.withUnsafeBufferPointer { buffer in
+        buffer.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: buffer.count) { body($0) }
+    }
+}

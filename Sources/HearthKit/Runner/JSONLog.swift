@@ -1,0 +1,82 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The JSON-lines log: one object per action, appended with O_APPEND so the steps of one
+/// install.sh run (and concurrent writers) never interleave within a line.
+public struct LogRecord: Sendable {
+    public var time: String
+    public var run: String
+    public var step: String
+    public var action: String
+    public var result: Bool
+    public var changed: Bool
+    public var ms: Double
+    public var detail: String
+    public var dryRun: Bool
+
+    public var json: String {
+        var fields: [String] = [
+            "\"time\":\(JSON.string(time))",
+            "\"run\":\(JSON.string(run))",
+            "\"step\":\(JSON.string(step))",
+            "\"action\":\(JSON.string(action))",
+            "\"result\":\(result)",
+            "\"changed\":\(changed)",
+            "\"ms\":\(JSON.number(ms))",
+            "\"detail\":\(JSON.string(detail))",
+        ]
+        if dryRun { fields.append("\"dry_run\":true") }
+        return "{" + fields.joined(separator: ",") + "}"
+    }
+}
+
+public enum JSON {
+    public static func string(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+
+    public static func number(_ value: Double) -> String {
+        let rounded = (value * 10).rounded() / 10
+        if rounded == rounded.rounded() { return String(Int(rounded)) }
+        return String(rounded)
+    }
+}
+
+public final class JSONLog: @unchecked Sendable {
+    public let path: String
+    private var fd: Int32 = -1
+
+    /// Opens (creating the directory, mode 0750, and the file, mode 0640) for appending.
+    public init(path: String) throws(HearthError) {
+        self.path = path
+        var directory = path
+        while let last = directory.last, last != "/" { directory.removeLast() }
+        if directory.count > 1 { try FileSystem.makeDirectories(String(directory.dropLast()), mode: 0o750) }
+        fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, mode_t(0o640))
+        guard fd >= 0 else { throw HearthError("cannot open the log \(path): \(FileSystem.errnoText())") }
+    }
+
+    deinit {
+        if fd >= 0 { close(fd) }
+    }
+
+    public func write(_ record: LogRecord) {
+        let line = Array((record.json + "\n").utf8)
+        _ = line.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+    }
+}

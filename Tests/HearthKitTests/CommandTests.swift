@@ -1,0 +1,44 @@
+import Testing
+@testable import HearthKit
+
+@Suite("commands")
+struct CommandTests {
+    @Test("argument arrays reach the program as they are, with no shell in between")
+    func arguments() async throws {
+        let out = try await Command.check(["printf", "%s|", "a b", "$(id)", "';x"])
+        #expect(out == "a b|$(id)|';x|")
+    }
+
+    @Test("standard input carries data, so secrets stay out of the argument list")
+    func input() async throws {
+        #expect(try await Command.check(["cat"], input: "secret\n") == "secret\n")
+    }
+
+    @Test("a failing command's error names it, its status and its stderr")
+    func failure() async throws {
+        do {
+            try await Command.check(["sh", "-c", "echo broken >&2; exit 3"])
+            Issue.record("did not throw")
+        } catch let error as HearthError {
+            #expect(error.message.contains("exited 3"))
+            #expect(error.message.contains("broken"))
+        }
+    }
+
+    @Test("a missing program is a clear error")
+    func missing() async throws {
+        await #expect(throws: HearthError.self) { try await Command.check(["no-such-program-hm"]) }
+    }
+
+    @Test("a command can run as another system account")
+    func asUser() async throws {
+        let nobody = try #require(SystemAccount.lookup("nobody"))
+        #expect(try await Command.check(["id", "-u"], asUser: nobody) == "\(nobody.uid)\n")
+    }
+
+    @Test("display quotes what a shell would need quoted")
+    func display() {
+        #expect(Command.display(["useradd", "--comment", "HearthMinds service", "it's"])
+            == "useradd --comment 'HearthMinds service' 'it'\\''s'")
+    }
+}

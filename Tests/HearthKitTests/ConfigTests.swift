@@ -1,0 +1,175 @@
+import Testing
+@testable import HearthKit
+
+@Suite("configuration")
+struct ConfigTests {
+    @Test("with no configuration at all, the defaults serve a single host on loopback")
+    func defaults() throws {
+        let config = try loadConfig()
+        #expect(config.pgVersion == 15)
+        #expect(config.clusterName == "main")
+        #expect(config.host == "127.0.0.1")
+        #expect(config.listensOnLoopbackOnly)
+        #expect(config.port == 5432)
+        #expect(config.serviceUser == "hearthminds-service")
+        #expect(config.serviceHome == "/var/lib/hearthminds-service")
+        #expect(config.adminUser == "postgres")
+        #expect(config.adminPassword == nil)
+        #expect(config.hearthmindsDB == "hearthminds_db")
+        #expect(config.hearthmindsUser == "hearthminds")
+        #expect(config.hearthmindsPassword.reveal == "hearthminds")
+        #expect(config.ais.map(\.name) == ["logos", "aletheia"])
+        #expect(config.databases == ["hearthminds_db", "logos_db", "aletheia_db"])
+        #expect(config.extensions == ["vector"])
+        #expect(config.embeddingDim == 1536)
+        #expect(config.ivfflat)
+        #expect(config.ivfflatLists == 100)
+        #expect(config.pgvectorMethod == .auto)
+        #expect(config.logPath == "/var/log/hearthminds/bootstrap.jsonl")
+    }
+
+    @Test("the shipped etc/hearthminds.env documents every key with the built-in default")
+    func shippedFileMatchesDefaults() throws {
+        let file = try EnvFile.load(path: TestFiles.repositoryRoot + "/etc/hearthminds.env")
+        let shipped = Dictionary(file.entries.map { ($0.key, $0.value) }, uniquingKeysWith: { $1 })
+        #expect(Set(shipped.keys) == Set(ConfigKeys.all.map(\.name)))
+        for key in ConfigKeys.all {
+            #expect(shipped[key.name] == key.defaultValue, "\(key.name)")
+        }
+    }
+
+    @Test("AI_NAMES takes the seed's array and the comma form")
+    func aiNameForms() throws {
+        for text in [#"AI_NAMES=["a", "b_2"]"#, "AI_NAMES=a,b_2", "AI_NAMES=a, b_2", "AI_NAMES=['a','b_2']"] {
+            #expect(try loadConfig(text).ais.map(\.name) == ["a", "b_2"], "\(text)")
+        }
+        #expect(try loadConfig("AI_NAMES=[]").ais.isEmpty)
+    }
+
+    @Test("per-AI passwords in any letter case; default is the name")
+    func passwords() throws {
+        let config = try loadConfig("AI_NAMES=logos,aletheia,nous\nlogos_password=one\nALETHEIA_PASSWORD=two")
+        #expect(config.ais.map(\.password.reveal) == ["one", "two", "nous"])
+        let fromEnvironment = try loadConfig(
+            "AI_NAMES=logos", environment: ["Logos_Password": "three", "OTHER_PASSWORD": "ignored"])
+        #expect(fromEnvironment.ais.map(\.password.reveal) == ["three"])
+    }
+
+    @Test("layers: file, then environment, then --set")
+    func layers() throws {
+        let shipped = try TestFiles.write("POSTGRES_PORT=5000\nPG_CLUSTER_NAME=shipped")
+        let config = try loadConfig(
+            "POSTGRES_PORT=5001\nAI_DB_SUFFIX=_f", environment: ["POSTGRES_PORT": "5002", "AI_DB_SUFFIX": "_e"],
+            overrides: ["POSTGRES_PORT=5003"], shipped: shipped)
+        #expect(config.port == 5003)
+        #expect(config.aiDBSuffix == "_e")
+        #expect(config.clusterName == "shipped")
+    }
+
+    @Test("a secret is refused on the command line")
+    func secretOnCommandLine() {
+        #expect(configErrorKey("", overrides: ["HEARTHMINDS_PASSWORD=x"]) == "HEARTHMINDS_PASSWORD")
+        #expect(configErrorKey("", overrides: ["logos_password=x"]) == "logos_password")
+    }
+
+    @Test("a --config file that does not exist is an error")
+    func missingConfigFile() {
+        #expect(throws: ConfigError.self) {
+            try HearthConfig.load(ConfigSources(hostFile: "/nonexistent/hearthminds.env"))
+        }
+    }
+
+    @Test("a secret's value never appears in an error or a description")
+    func secretRedacted() throws {
+        let secret = Secret("hunter2")
+        #expect("\(secret)" == "<redacted>")
+        #expect(String(reflecting: secret) == "<redacted>")
+        let config = try loadConfig("HEARTHMINDS_PASSWORD=hunter2")
+        #expect(!"\(config)".contains("hunter2"))
+        do {
+            _ = try loadConfig("HEARTHMINDS_PASSWORD=hunter2\nAI_NAMES=logos\nlogos_password=")
+        } catch {
+            #expect(!"\(error)".contains("hunter2"))
+        }
+    }
+
+    /// Every validation rule, each with a failing value; the error names the key.
+    @Test("each validation rule rejects a bad value and names the key", arguments: [
+        // malformed arrays
+        (#"AI_NAMES=["ok", "no;pe"]"#, "AI_NAMES"),
+        (#"AI_NAMES=["ok" "two"]"#, "AI_NAMES"),
+        (#"AI_NAMES=["ok", ]"#, "AI_NAMES"),
+        (#"AI_NAMES="ok","#, "AI_NAMES"),
+        (#"AI_NAMES="a,,b""#, "AI_NAMES"),
+        (#"AI_NAMES=[ok]]"#, "AI_NAMES"),
+        // names: quotes, semicolons, spaces, upper case, leading digit, too long, pg_
+        (#"AI_NAMES=["o'k"]"#, "AI_NAMES"),
+        (#"AI_NAMES=["o\"k"]"#, "AI_NAMES"),
+        (#"AI_NAMES=["two words"]"#, "AI_NAMES"),
+        (#"AI_NAMES=["Logos"]"#, "AI_NAMES"),
+        (#"AI_NAMES=["1st"]"#, "AI_NAMES"),
+        (#"AI_NAMES=["pg_ai"]"#, "AI_NAMES"),
+        ("AI_NAMES=" + String(repeating: "a", count: 61), "AI_NAMES"),
+        // reserved and duplicate names
+        ("AI_NAMES=postgres", "AI_NAMES"),
+        ("AI_NAMES=template1", "AI_NAMES"),
+        ("AI_NAMES=hearthminds", "AI_NAMES"),
+        ("AI_NAMES=hearthminds_db\nAI_DB_SUFFIX=", "AI_NAMES"),
+        ("AI_NAMES=logos,logos", "AI_NAMES"),
+        ("HEARTHMINDS_DB=postgres", "HEARTHMINDS_DB"),
+        ("HEARTHMINDS_DB=Hearth", "HEARTHMINDS_DB"),
+        ("HEARTHMINDS_USER=hearthminds-service", "HEARTHMINDS_USER"),
+        ("HEARTHMINDS_USER=postgres", "HEARTHMINDS_USER"),
+        ("HEARTHMINDS_SERVICE_USER=root", "HEARTHMINDS_SERVICE_USER"),
+        ("HEARTHMINDS_SERVICE_USER=Bad Name", "HEARTHMINDS_SERVICE_USER"),
+        ("POSTGRES_ADMIN_USER=admin;drop", "POSTGRES_ADMIN_USER"),
+        ("AI_DB_SUFFIX=-db", "AI_DB_SUFFIX"),
+        ("AI_DEFAULT_EXTENSIONS=vector,vector", "AI_DEFAULT_EXTENSIONS"),
+        (#"AI_DEFAULT_EXTENSIONS=["vec tor"]"#, "AI_DEFAULT_EXTENSIONS"),
+        // numbers, ports, booleans, addresses
+        ("POSTGRES_PORT=99999", "POSTGRES_PORT"),
+        ("POSTGRES_PORT=54x2", "POSTGRES_PORT"),
+        ("POSTGRES_PORT=0", "POSTGRES_PORT"),
+        ("PG_VERSION=fifteen", "PG_VERSION"),
+        ("PG_CLUSTER_NAME=../main", "PG_CLUSTER_NAME"),
+        ("EMBEDDING_DIM=abc", "EMBEDDING_DIM"),
+        ("EMBEDDING_DIM=0", "EMBEDDING_DIM"),
+        ("EMBEDDING_DIM=3072", "EMBEDDING_DIM"),
+        ("PGVECTOR_ENABLE_IVFFLAT=maybe", "PGVECTOR_ENABLE_IVFFLAT"),
+        ("PGVECTOR_IVFFLAT_LISTS=-1", "PGVECTOR_IVFFLAT_LISTS"),
+        ("POSTGRES_HOST=db.example", "POSTGRES_HOST"),
+        ("PG_ALLOWED_NETWORKS=10.0.0.0/33", "PG_ALLOWED_NETWORKS"),
+        ("PG_ALLOWED_NETWORKS=10.0.0.0", "PG_ALLOWED_NETWORKS"),
+        ("HEARTHMINDS_LOG=relative.jsonl", "HEARTHMINDS_LOG"),
+        ("HEARTHMINDS_SERVICE_HOME=/var/lib/../etc", "HEARTHMINDS_SERVICE_HOME"),
+        ("PGVECTOR_INSTALL_METHOD=pip", "PGVECTOR_INSTALL_METHOD"),
+        ("PGVECTOR_INSTALL_METHOD=tarball", "PGVECTOR_INSTALL_METHOD"),
+        ("PGVECTOR_SHA256=abc", "PGVECTOR_SHA256"),
+        ("PGVECTOR_SOURCE=/tmp/pgvector.tar.gz", "PGVECTOR_SHA256"),
+        ("PGVECTOR_DEBIAN_SUITE=Trixie!", "PGVECTOR_DEBIAN_SUITE"),
+        // unknown keys, passwords
+        ("POSTGRES_PROT=5432", "POSTGRES_PROT"),
+        ("pg_version=15", "pg_version"),
+        ("AI_NAMES=logos\nnous_password=x", "nous_password"),
+        ("AI_NAMES=logos\nLOGOS_PASSWORD=", "LOGOS_PASSWORD"),
+    ])
+    func rejects(text: String, key: String) {
+        #expect(configErrorKey(text) == key, "\(text)")
+    }
+
+    @Test("EMBEDDING_DIM above 2000 is allowed when the IVFFlat index is off")
+    func largeDimensionWithoutIndex() throws {
+        #expect(try loadConfig("EMBEDDING_DIM=3072\nPGVECTOR_ENABLE_IVFFLAT=false").embeddingDim == 3072)
+    }
+
+    @Test("an error names the key, the value and where it came from")
+    func errorText() {
+        do {
+            _ = try loadConfig("POSTGRES_PORT=99999")
+            Issue.record("accepted")
+        } catch {
+            #expect(error.description.contains("POSTGRES_PORT=\"99999\""))
+            #expect(error.description.contains("hearthminds.env:1"))
+        }
+    }
+}

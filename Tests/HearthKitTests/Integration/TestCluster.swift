@@ -1,0 +1,153 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Testing
+@testable import HearthKit
+
+/// A throwaway PostgreSQL cluster for integration tests: its own data directory, socket
+/// directory and free port under /tmp, made by initdb as the postgres system account, with
+/// peer authentication on the socket and SCRAM over TCP. Torn down by `stop()`, and the
+/// shared one when the test process exits.
+///
+/// The tests run as root (they need the postgres account); anything else fails loudly.
+final class TestCluster: @unchecked Sendable {
+    let version: Int
+    let directory: String
+    let port: Int
+    let postgres: SystemAccount
+
+    var dataDirectory: String { directory + "/data" }
+    var socketDirectory: String { directory + "/socket" }
+    var binDirectory: String { "/usr/lib/postgresql/\(version)/bin" }
+
+    private init(version: Int, directory: String, port: Int, postgres: SystemAccount) {
+        self.version = version
+        self.directory = directory
+        self.port = port
+        self.postgres = postgres
+    }
+
+    struct Unavailable: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// Makes and starts a new cluster.
+    static func start(version: Int = 15) async throws -> TestCluster {
+        guard SystemAccount.isRoot else {
+            throw Unavailable(description: "integration tests must run as root (sudo make test)")
+        }
+        guard let postgres = SystemAccount.lookup("postgres"),
+            FileSystem.exists("/usr/lib/postgresql/\(version)/bin/initdb")
+        else {
+            throw Unavailable(description: "PostgreSQL \(version) is not installed: run `sudo make setup`")
+        }
+        let directory = TestFiles.temporaryDirectory("hm-pgtest")
+        let cluster = TestCluster(version: version, directory: directory, port: freePort(), postgres: postgres)
+        try FileSystem.makeDirectories(cluster.socketDirectory)
+        for path in [directory, cluster.socketDirectory] {
+            try FileSystem.setOwner(path, uid: postgres.uid, gid: postgres.gid, mode: 0o755)
+        }
+        try await Command.check(
+            [cluster.binDirectory + "/initdb", "-D", cluster.dataDirectory, "-U", "postgres", "-E", "UTF8",
+             "--locale=C.UTF-8", "--auth-local=peer", "--auth-host=scram-sha-256"],
+            asUser: postgres)
+        try await cluster.appendConf("""
+            port = \(cluster.port)
+            unix_socket_directories = '\(cluster.socketDirectory)'
+            listen_addresses = '127.0.0.1'
+            password_encryption = 'scram-sha-256'
+            fsync = off
+            """)
+        try await Command.check(
+            [cluster.binDirectory + "/pg_ctl", "-D", cluster.dataDirectory, "-l", directory + "/server.log", "-w",
+             "start"],
+            asUser: postgres)
+        return cluster
+    }
+
+    func appendConf(_ text: String) async throws {
+        let path = dataDirectory + "/postgresql.conf"
+        let existing = try FileSystem.readText(path)
+        try FileSystem.writeAtomically(
+            path, existing + "\n" + text + "\n", mode: 0o600, uid: postgres.uid, gid: postgres.gid)
+    }
+
+    /// A connection over the socket, by peer authentication as `account` (postgres by default).
+    func connect(database: String = "postgres", user: String = "postgres", as account: SystemAccount? = nil)
+        throws -> PGConnection
+    {
+        try PGConnection(
+            PGTarget(
+                host: socketDirectory, port: port, database: database, user: user,
+                asSystemUser: account ?? postgres))
+    }
+
+    /// A connection over TCP to 127.0.0.1 with a password.
+    func connectTCP(database: String = "postgres", user: String, password: Secret) throws -> PGConnection {
+        try PGConnection(PGTarget(host: "127.0.0.1", port: port, database: database, user: user, password: password))
+    }
+
+    /// Stops the server at once and removes the whole directory.
+    func stop() {
+        TestCluster.kill(directory: directory)
+    }
+
+    static func kill(directory: String) {
+        if let pidText = try? FileSystem.readText(directory + "/data/postmaster.pid"),
+            let line = pidText.split(separator: "\n").first, let pid = pid_t(line)
+        {
+            Glibc.kill(pid, SIGQUIT)
+            for _ in 0..<100 where Glibc.kill(pid, 0) == 0 { usleep(50_000) }
+        }
+        TestFiles.removeTree(directory)
+    }
+
+    /// A TCP port nothing listens on now.
+    static func freePort() -> Int {
+        for _ in 0..<200 {
+            let port = 40000 + Int.random(in: 0..<20000)
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(fd) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+            if bound == 0 { return port }
+        }
+        fatalError("no free port found")
+    }
+
+    // MARK: the shared cluster
+
+    private static let sharedTask = SharedCluster()
+
+    /// One cluster for the whole test process, started on first use, stopped at exit.
+    static func shared() async throws -> TestCluster {
+        try await sharedTask.get()
+    }
+}
+
+private actor SharedCluster {
+    private var cluster: Task<TestCluster, any Error>?
+
+    func get() async throws -> TestCluster {
+        if let cluster { return try await cluster.value }
+        let task = Task { () async throws -> TestCluster in
+            let started = try await TestCluster.start()
+            sharedClusterDirectory = started.directory
+            atexit {
+                if let directory = sharedClusterDirectory { TestCluster.kill(directory: directory) }
+            }
+            return started
+        }
+        cluster = task
+        return try await task.value
+    }
+}
+
+nonisolated(unsafe) private var sharedClusterDirectory: String?

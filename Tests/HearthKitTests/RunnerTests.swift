@@ -1,0 +1,126 @@
+import Testing
+@testable import HearthKit
+
+/// A mutable box the actions of a test step share.
+final class Counter: @unchecked Sendable {
+    var applied: [String] = []
+    var state: [String: Bool] = [:]
+}
+
+@Suite("step runner")
+struct RunnerTests {
+    func runner(dryRun: Bool = false) throws -> (StepRunner, String) {
+        let logPath = TestFiles.temporaryDirectory() + "/log/bootstrap.jsonl"
+        let log = try JSONLog(path: logPath)
+        return (StepRunner(console: Console(colour: false), log: log, runID: "test-run", dryRun: dryRun), logPath)
+    }
+
+    func flag(_ name: String, _ counter: Counter, fixes: Bool = true) -> Action {
+        Action(
+            name, check: { counter.state[name] ?? false },
+            apply: {
+                counter.applied.append(name)
+                if fixes { counter.state[name] = true }
+            })
+    }
+
+    func logLines(_ path: String) throws -> [String] {
+        try FileSystem.readText(path).split(separator: "\n").map(String.init)
+    }
+
+    @Test("an action already right is checked and not applied; a wrong one is applied and verified")
+    func applyAndSkip() async throws {
+        let counter = Counter()
+        counter.state["a"] = true
+        let (runner, logPath) = try runner()
+        let outcome = await runner.run(Step("s", [flag("a", counter), flag("b", counter)]))
+        #expect(outcome.status == 0)
+        #expect(outcome.changed == 1)
+        #expect(counter.applied == ["b"])
+        let lines = try logLines(logPath)
+        #expect(lines.count == 3)
+        #expect(lines[0].contains(#""action":"a","result":true,"changed":false"#))
+        #expect(lines[1].contains(#""action":"b","result":true,"changed":true"#))
+        #expect(lines[2].contains(#""action":"(step)","result":true"#))
+        for line in lines {
+            for field in ["time", "run", "step", "action", "result", "changed", "ms", "detail"] {
+                #expect(line.contains("\"\(field)\":"), "\(field) in \(line)")
+            }
+            #expect(line.contains(#""run":"test-run""#))
+        }
+    }
+
+    @Test("a rerun of a converged step applies nothing")
+    func rerun() async throws {
+        let counter = Counter()
+        let (runner, _) = try runner()
+        let step = Step("s", [flag("a", counter), flag("b", counter)])
+        _ = await runner.run(step)
+        let second = await runner.run(step)
+        #expect(second.status == 0 && second.changed == 0)
+        #expect(counter.applied == ["a", "b"])
+    }
+
+    @Test("a false verify stops the step: later actions do not run, exit status 1")
+    func failFast() async throws {
+        let counter = Counter()
+        let (runner, logPath) = try runner()
+        let outcome = await runner.run(
+            Step("s", [flag("a", counter, fixes: false), flag("b", counter)]))
+        #expect(outcome.status == ExitStatus.failed)
+        #expect(outcome.failedAction == "a")
+        #expect(counter.applied == ["a"])
+        let lines = try logLines(logPath)
+        #expect(lines[0].contains(#""result":false"#) && lines[0].contains("verify after apply is false"))
+        #expect(!lines.contains { $0.contains(#""action":"b""#) })
+    }
+
+    @Test("an error thrown by apply is a false result with the error as detail")
+    func applyThrows() async throws {
+        let (runner, logPath) = try runner()
+        let outcome = await runner.run(
+            Step("s", [Action("boom", check: { false }, apply: { throw HearthError("disk on fire") })]))
+        #expect(outcome.status == ExitStatus.failed)
+        #expect(try logLines(logPath)[0].contains("disk on fire"))
+    }
+
+    @Test("a false assertion fails the step without applying")
+    func assertion() async throws {
+        let (runner, _) = try runner()
+        let outcome = await runner.run(Step("s", [.assertion("holds") { false }]))
+        #expect(outcome.status == ExitStatus.failed)
+        #expect(outcome.changed == 0)
+    }
+
+    @Test("a dry run applies nothing, reports what would change and exits 0")
+    func dryRun() async throws {
+        let counter = Counter()
+        let (runner, logPath) = try runner(dryRun: true)
+        let outcome = await runner.run(
+            Step("s", [
+                flag("a", counter),
+                Action("cannot see yet", check: { throw HearthError("no cluster") }, apply: {}),
+                flag("b", counter),
+            ]))
+        #expect(outcome.status == 0)
+        #expect(outcome.pending == 3)
+        #expect(counter.applied.isEmpty)
+        let lines = try logLines(logPath)
+        #expect(lines.filter { $0.contains(#""dry_run":true"#) }.count == 4)
+        #expect(lines[1].contains("cannot check yet: no cluster"))
+    }
+
+    @Test("a dry run reports a check that found the host wrong beyond repair as false")
+    func dryRunDefiniteFalse() async throws {
+        let (runner, _) = try runner(dryRun: true)
+        let outcome = await runner.run(Step("s", [.assertion("uid") { throw CheckFailed("uid 1001") }]))
+        #expect(outcome.status == ExitStatus.failed)
+    }
+
+    @Test("log lines are JSON with escaped text")
+    func jsonEscaping() {
+        #expect(JSON.string("a\"b\\c\nd\u{1}") == #""a\"b\\c\nd\u0001""#)
+        #expect(JSON.number(3.14159) == "3.1")
+        #expect(JSON.number(2) == "2")
+    }
+}

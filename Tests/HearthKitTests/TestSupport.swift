@@ -1,0 +1,75 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Testing
+@testable import HearthKit
+
+/// Files and directories the tests use, found beside this source file.
+enum TestFiles {
+    static let testsDirectory: String = {
+        var path = #filePath
+        while let last = path.last, last != "/" { path.removeLast() }
+        return String(path.dropLast())
+    }()
+
+    static let repositoryRoot: String = {
+        var path = testsDirectory
+        for _ in 0..<2 {
+            while let last = path.last, last != "/" { path.removeLast() }
+            path.removeLast()
+        }
+        return path
+    }()
+
+    static func fixture(_ name: String) -> String { testsDirectory + "/Fixtures/" + name }
+
+    /// A new private directory under /tmp, removed by the caller.
+    static func temporaryDirectory(_ prefix: String = "hm-test") -> String {
+        var template = Array("/tmp/\(prefix)-XXXXXX".utf8CString)
+        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        precondition(made != nil, "mkdtemp failed")
+        return String(cString: template)
+    }
+
+    /// Writes `text` to a new file and returns its path.
+    static func write(_ text: String, name: String = "hearthminds.env") throws -> String {
+        let path = temporaryDirectory() + "/" + name
+        try FileSystem.writeAtomically(path, text, mode: 0o600)
+        return path
+    }
+
+    static func removeTree(_ path: String) {
+        precondition(path.hasPrefix("/tmp/"))
+        _ = try? FileSystem.list(path)
+        var pid: pid_t = 0
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/rm"), strdup("-rf"), strdup(path), nil]
+        defer { argv.forEach { free($0) } }
+        if posix_spawn(&pid, "/bin/rm", nil, nil, argv, environ) == 0 {
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+        }
+    }
+}
+
+/// Loads a configuration from the given host-file text, environment and flags only (never the
+/// machine's own /etc/hearthminds).
+func loadConfig(
+    _ text: String = "", environment: [String: String] = [:], overrides: [String] = [],
+    shipped: String? = nil
+) throws(ConfigError) -> HearthConfig {
+    let path: String
+    do { path = try TestFiles.write(text) } catch { fatalError("cannot write a test file: \(error)") }
+    defer { TestFiles.removeTree(String(path.prefix(upTo: path.lastIndex(of: "/")!))) }
+    return try HearthConfig.load(
+        ConfigSources(shippedFile: shipped, hostFile: path, environment: environment, overrides: overrides))
+}
+
+/// The key a configuration error names, or nil when loading succeeded.
+func configErrorKey(_ text: String, environment: [String: String] = [:], overrides: [String] = []) -> String? {
+    do {
+        _ = try loadConfig(text, environment: environment, overrides: overrides)
+        return nil
+    } catch {
+        return error.key.map { key in String(key.prefix(while: { $0 != "=" })) } ?? "(no key)"
+    }
+}

@@ -1,0 +1,83 @@
+# shellcheck shell=bash
+# The shell part of the bootstrap: what must happen before any Swift binary can run.
+# Sourced by install.sh; HM_ROOT is the directory install.sh is in.
+
+hm_say() { printf '%s\n' "$*"; }
+hm_err() { printf 'install.sh: %s\n' "$*" >&2; }
+
+# The ordered step names, from bootstrap/steps (comments and blank lines skipped).
+hm_steps() {
+    local name _rest
+    while IFS=$'\t' read -r name _rest; do
+        case "$name" in '' | '#'*) continue ;; esac
+        printf '%s\n' "$name"
+    done <"$HM_ROOT/bootstrap/steps"
+}
+
+hm_step_description() {
+    local name rest
+    while IFS=$'\t' read -r name rest; do
+        [ "$name" = "$1" ] && { printf '%s\n' "$rest"; return 0; }
+    done <"$HM_ROOT/bootstrap/steps"
+    return 1
+}
+
+# Runtime packages the binaries need: libpq5 (they link libpq dynamically; the Swift
+# runtime is linked in statically by `make dist`).
+HM_RUNTIME_PACKAGES=(libpq5)
+
+hm_missing_packages() {
+    local pkg
+    for pkg in "$@"; do
+        if ! dpkg-query -W -f '${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+            printf '%s\n' "$pkg"
+        fi
+    done
+}
+
+hm_ensure_runtime() {
+    local missing
+    mapfile -t missing < <(hm_missing_packages "${HM_RUNTIME_PACKAGES[@]}")
+    [ "${#missing[@]}" -eq 0 ] && return 0
+    if [ "${HM_DRY_RUN:-0}" = 1 ]; then
+        hm_err "dry run: the binaries need ${missing[*]}, which is not installed; install it first (apt-get install ${missing[*]})"
+        return 1
+    fi
+    hm_say "-- installing runtime packages: ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null ||
+        { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null; } ||
+        { hm_err "cannot install ${missing[*]} with apt-get"; return 1; }
+}
+
+# Sets HM_BIN to a directory holding an hm-<step> executable for every step: the prebuilt
+# binaries of a dist tarball (bootstrap/bin), else a release build from this checkout when a
+# Swift toolchain is on the PATH.
+hm_find_binaries() {
+    local step missing=0
+    if [ -d "$HM_ROOT/bootstrap/bin" ]; then
+        HM_BIN="$HM_ROOT/bootstrap/bin"
+    elif command -v swift >/dev/null 2>&1 && [ -f "$HM_ROOT/Package.swift" ]; then
+        hm_say "-- building the step executables (swift build -c release)"
+        swift build -c release --package-path "$HM_ROOT" >/dev/null 2>&1 ||
+            { hm_err "swift build failed: run 'swift build -c release' in $HM_ROOT to see why"; return 1; }
+        HM_BIN=$(swift build -c release --package-path "$HM_ROOT" --show-bin-path)
+    else
+        hm_err "no step executables: bootstrap/bin/ is missing and no Swift toolchain is on the PATH."
+        hm_err "Use the release tarball (make dist builds dist/hearthminds-bootstrap.tar.gz, which has"
+        hm_err "bootstrap/bin/), or install Swift 6 (https://www.swift.org/install/linux/) and rerun."
+        return 1
+    fi
+    while read -r step; do
+        if [ ! -x "$HM_BIN/hm-$step" ]; then
+            hm_err "missing executable $HM_BIN/hm-$step"
+            missing=1
+        fi
+    done < <(hm_steps)
+    return "$missing"
+}
+
+hm_now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+
+hm_seconds() { # milliseconds -> seconds with one decimal
+    printf '%d.%d' $(( $1 / 1000 )) $(( ($1 % 1000) / 100 ))
+}

@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# HearthMinds bootstrap: turns a Debian 12 host into a ready HearthMinds database host by
+# running the step executables in order (bootstrap/steps), halting at the first false.
+set -euo pipefail
+
+HM_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=bootstrap/lib.sh
+. "$HM_ROOT/bootstrap/lib.sh"
+
+usage() {
+    cat <<USAGE
+Usage: sudo ./install.sh [options]
+
+Runs the HearthMinds host steps in order and stops at the first that reports false.
+
+Options:
+  --list           list the steps in order, and exit
+  --only STEP      run this one step only
+  --from STEP      run from this step to the end
+  --dry-run        run every step's checks and report what would change; change nothing
+  --config FILE    host configuration (default /etc/hearthminds/hearthminds.env)
+  -h, --help       this help
+
+Exit status: 0 every step true; 1 a step reported false (the message names it);
+64 bad usage or bad configuration (nothing changed); 75 another install.sh is running.
+Log: one JSON line per action in /var/log/hearthminds/bootstrap.jsonl (HEARTHMINDS_LOG).
+USAGE
+}
+
+only="" from="" config="" list=0
+HM_DRY_RUN=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --list) list=1 ;;
+        --only) [ $# -ge 2 ] || { hm_err "--only needs a step name"; exit 64; }; only=$2; shift ;;
+        --only=*) only=${1#--only=} ;;
+        --from) [ $# -ge 2 ] || { hm_err "--from needs a step name"; exit 64; }; from=$2; shift ;;
+        --from=*) from=${1#--from=} ;;
+        --dry-run) HM_DRY_RUN=1 ;;
+        --config) [ $# -ge 2 ] || { hm_err "--config needs a file"; exit 64; }; config=$2; shift ;;
+        --config=*) config=${1#--config=} ;;
+        -h | --help) usage; exit 0 ;;
+        *) hm_err "unknown option '$1' (see --help)"; exit 64 ;;
+    esac
+    shift
+done
+
+mapfile -t all_steps < <(hm_steps)
+
+if [ "$list" = 1 ]; then
+    n=0
+    for step in "${all_steps[@]}"; do
+        n=$((n + 1))
+        printf '%2d  %-14s %s\n' "$n" "$step" "$(hm_step_description "$step")"
+    done
+    exit 0
+fi
+
+is_step() { local s; for s in "${all_steps[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
+for name in "$only" "$from"; do
+    if [ -n "$name" ] && ! is_step "$name"; then
+        hm_err "no step named '$name'; the steps are: ${all_steps[*]}"
+        exit 64
+    fi
+done
+if [ -n "$only" ] && [ -n "$from" ]; then hm_err "--only and --from exclude each other"; exit 64; fi
+if [ -n "$config" ] && [ ! -r "$config" ]; then hm_err "--config: cannot read '$config'"; exit 64; fi
+
+steps=()
+if [ -n "$only" ]; then
+    steps=("$only")
+else
+    started=$([ -z "$from" ] && echo 1 || echo 0)
+    for step in "${all_steps[@]}"; do
+        [ "$step" = "$from" ] && started=1
+        [ "$started" = 1 ] && steps+=("$step")
+    done
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+    hm_err "must run as root: sudo ./install.sh"
+    exit 64
+fi
+
+# One run at a time: a second install.sh refuses at once.
+mkdir -p /run/lock
+exec 9>/run/lock/hearthminds-bootstrap.lock
+if ! flock -n 9; then
+    hm_err "another install.sh is running (lock /run/lock/hearthminds-bootstrap.lock); not starting"
+    exit 75
+fi
+
+export PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin${PATH:+:$PATH}"
+export HEARTHMINDS_ROOT="$HM_ROOT"
+export HEARTHMINDS_RUN_ID="${HEARTHMINDS_RUN_ID:-$(date -u +%Y%m%dT%H%M%SZ)-$$}"
+export DEBIAN_FRONTEND=noninteractive
+
+hm_ensure_runtime || exit 1
+hm_find_binaries || exit 1
+
+args=()
+[ -n "$config" ] && args+=(--config "$config")
+[ "$HM_DRY_RUN" = 1 ] && args+=(--dry-run)
+
+total=${#steps[@]}
+n=0 failed="" summary=()
+run_started=$(hm_now_ms)
+for step in "${steps[@]}"; do
+    n=$((n + 1))
+    hm_say ""
+    hm_say "[$n/$total] $step: $(hm_step_description "$step")"
+    t0=$(hm_now_ms)
+    set +e
+    "$HM_BIN/hm-$step" "${args[@]}"
+    rc=$?
+    set -e
+    elapsed=$(( $(hm_now_ms) - t0 ))
+    if [ "$rc" -eq 0 ]; then
+        summary+=("$(printf '  %-14s ok      %6ss' "$step" "$(hm_seconds "$elapsed")")")
+        continue
+    fi
+    summary+=("$(printf '  %-14s FALSE   %6ss  (exit %d)' "$step" "$(hm_seconds "$elapsed")" "$rc")")
+    if [ "$rc" -eq 64 ]; then
+        hm_err "step '$step': bad usage or configuration (exit 64); nothing was changed by it"
+        exit 64
+    fi
+    if [ "$HM_DRY_RUN" = 1 ]; then
+        failed="${failed:+$failed }$step"
+        continue
+    fi
+    hm_say ""
+    hm_say "Summary (run $HEARTHMINDS_RUN_ID):"
+    printf '%s\n' "${summary[@]}"
+    rest=("${steps[@]:$n}")
+    hm_err "step '$step' reported false (exit $rc); stopped here.${rest[*]:+ Not run: ${rest[*]}.}"
+    hm_err "Fix the cause shown above, then rerun: sudo ./install.sh --from $step"
+    exit 1
+done
+
+hm_say ""
+hm_say "Summary (run $HEARTHMINDS_RUN_ID):"
+printf '%s\n' "${summary[@]}"
+hm_say "  total          $(hm_seconds $(( $(hm_now_ms) - run_started )))s"
+if [ -n "$failed" ]; then
+    hm_err "dry run: a check is false in: $failed"
+    exit 1
+fi
+hm_say "$([ "$HM_DRY_RUN" = 1 ] && echo "dry run complete: nothing was changed" || echo "all steps true")"
