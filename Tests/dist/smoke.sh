@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The release tarball works where no Swift toolchain is on the PATH: it unpacks to
+# hearthminds-bootstrap/, lists its steps, and every step binary answers --help and a dry run.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+tarball="$root/dist/hearthminds-bootstrap.tar.gz"
+[ -f "$tarball" ] || { echo "dist smoke: $tarball missing (make dist)"; exit 1; }
+work=$(mktemp -d /tmp/hm-dist-XXXXXX)
+trap 'rm -rf "$work"' EXIT
+tar -C "$work" -xzf "$tarball"
+dir="$work/hearthminds-bootstrap"
+passed=0 failed=0
+check() { # name command...
+    local name=$1; shift
+    if "$@" >"$work/out" 2>&1; then passed=$((passed + 1)); echo "ok   $name"
+    else failed=$((failed + 1)); echo "FAIL $name"; sed 's/^/     /' "$work/out"; fi
+}
+clean_env=(env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root)
+check "no swift on the clean PATH" bash -c "! ${clean_env[*]} bash -c 'command -v swift'"
+for f in install.sh README.md bootstrap/lib.sh bootstrap/steps etc/hearthminds.env Migrations; do
+    check "tarball has $f" test -e "$dir/$f"
+done
+check "install.sh --list without Swift" "${clean_env[@]}" "$dir/install.sh" --list
+while IFS=$'\t' read -r step _; do
+    case "$step" in '' | '#'*) continue ;; esac
+    check "hm-$step is stripped and static in the Swift runtime" \
+        bash -c "file '$dir/bootstrap/bin/hm-$step' | grep -q stripped && ! ldd '$dir/bootstrap/bin/hm-$step' | grep -q libswift"
+    check "hm-$step --help without Swift" "${clean_env[@]}" "$dir/bootstrap/bin/hm-$step" --help
+done <"$dir/bootstrap/steps"
+check "install.sh --dry-run from the tarball" "${clean_env[@]}" HEARTHMINDS_LOG=/tmp/hm-dist-smoke.jsonl "$dir/install.sh" --dry-run
+echo "dist smoke: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
