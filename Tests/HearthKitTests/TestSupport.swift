@@ -40,14 +40,19 @@ enum TestFiles {
 
     static func removeTree(_ path: String) {
         precondition(path.hasPrefix("/tmp/"))
-        _ = try? FileSystem.list(path)
+        spawn(["/bin/rm", "-rf", path])
+    }
+
+    /// Runs a program to completion, synchronously (for clean-up in `defer`); its exit status.
+    @discardableResult
+    static func spawn(_ argv: [String]) -> Int32 {
         var pid: pid_t = 0
-        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/rm"), strdup("-rf"), strdup(path), nil]
-        defer { argv.forEach { free($0) } }
-        if posix_spawn(&pid, "/bin/rm", nil, nil, argv, environ) == 0 {
-            var status: Int32 = 0
-            waitpid(pid, &status, 0)
-        }
+        let arguments: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+        defer { arguments.forEach { free($0) } }
+        guard posix_spawnp(&pid, argv[0], nil, nil, arguments, environ) == 0 else { return -1 }
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        return status
     }
 }
 

@@ -1,0 +1,92 @@
+/// The client side of a host: `pg_service.conf` and one password file per password role
+/// (mode 0600) under /etc/hearthminds, so that
+/// `PGSERVICEFILE=/etc/hearthminds/pg_service.conf psql service=logos` reaches a database
+/// without a password on the command line.
+public struct ClientFiles: Sendable {
+    public let directory: String
+    /// Relative path (under `directory`) to content; password files are the secret ones.
+    public let files: [String: String]
+    public let secretFiles: Set<String>
+
+    public static let defaultDirectory = "/etc/hearthminds"
+    public static let serviceFile = "pg_service.conf"
+    public static let passwordDirectory = "pgpass"
+
+    public init(config: HearthConfig, server: PGServer, directory: String = ClientFiles.defaultDirectory) {
+        self.directory = directory
+        var services: [String] = [
+            "# Managed by the HearthMinds bootstrap (hm-databases): replaced whole on every run.",
+            "# Use: PGSERVICEFILE=\(directory)/\(ClientFiles.serviceFile) psql service=NAME (as root: the",
+            "# password files are root's, mode 0600).",
+        ]
+        var files: [String: String] = [:]
+        var secret: Set<String> = []
+
+        func entry(_ service: String, host: String, database: String, user: String, passfile: String?) {
+            services.append("")
+            services.append("[\(service)]")
+            services.append("host=\(host)")
+            services.append("port=\(server.port)")
+            services.append("dbname=\(database)")
+            services.append("user=\(user)")
+            if let passfile { services.append("passfile=\(directory)/\(passfile)") }
+        }
+        func passfile(_ user: String, _ password: Secret, _ databases: [String]) -> String {
+            let path = "\(ClientFiles.passwordDirectory)/\(user)"
+            files[path] = databases.map {
+                [server.tcpHost, String(server.port), $0, user, password.reveal].map(ClientFiles.escape)
+                    .joined(separator: ":")
+            }.joined(separator: "\n") + "\n"
+            secret.insert(path)
+            return path
+        }
+
+        let manager = passfile(config.hearthmindsUser, config.hearthmindsPassword, [config.hearthmindsDB])
+        entry(config.hearthmindsUser, host: server.tcpHost, database: config.hearthmindsDB, user: config.hearthmindsUser,
+              passfile: manager)
+        entry(config.serviceUser, host: server.socketDirectory, database: config.hearthmindsDB, user: config.serviceUser,
+              passfile: nil)
+        for ai in config.ais {
+            let file = passfile(ai.name, ai.password, [ai.database, config.hearthmindsDB])
+            entry(ai.name, host: server.tcpHost, database: ai.database, user: ai.name, passfile: file)
+            entry("\(ai.name)-shared", host: server.tcpHost, database: config.hearthmindsDB, user: ai.name, passfile: file)
+        }
+        files[ClientFiles.serviceFile] = services.joined(separator: "\n") + "\n"
+        self.files = files
+        self.secretFiles = secret
+    }
+
+    /// A .pgpass field: backslash and colon escaped.
+    static func escape(_ field: String) -> String {
+        field.replacing("\\", with: "\\\\").replacing(":", with: "\\:")
+    }
+
+    func mode(_ path: String) -> UInt32 { secretFiles.contains(path) ? 0o600 : 0o644 }
+
+    /// Files on disk that are ours but no longer wanted (an AI removed from the config).
+    func strayPasswordFiles() -> [String] {
+        let existing = (try? FileSystem.list(directory + "/" + ClientFiles.passwordDirectory)) ?? []
+        return existing.map { "\(ClientFiles.passwordDirectory)/\($0)" }.filter { files[$0] == nil }
+    }
+
+    /// Every file present with this content, owner root and its mode; no stray password file.
+    public func isConverged() -> Bool {
+        for (path, content) in files {
+            let full = directory + "/" + path
+            guard let status = FileSystem.status(full), status.uid == 0, status.mode == mode(path),
+                let text = try? FileSystem.readText(full), text == content
+            else { return false }
+        }
+        return strayPasswordFiles().isEmpty
+    }
+
+    public func write() throws {
+        try FileSystem.makeDirectories(directory, mode: 0o755)
+        try FileSystem.makeDirectories(directory + "/" + ClientFiles.passwordDirectory, mode: 0o700)
+        try FileSystem.setOwner(directory + "/" + ClientFiles.passwordDirectory, uid: 0, gid: 0, mode: 0o700)
+        for (path, content) in files.sorted(by: { $0.key < $1.key }) {
+            try FileSystem.writeAtomically(directory + "/" + path, content, mode: mode(path), uid: 0, gid: 0)
+        }
+        for stray in strayPasswordFiles() { FileSystem.remove(directory + "/" + stray) }
+    }
+}

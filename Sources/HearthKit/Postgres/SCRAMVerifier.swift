@@ -1,0 +1,35 @@
+/// A stored SCRAM-SHA-256 verifier (`SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>`,
+/// as in pg_authid.rolpassword), and whether a password matches it — recomputed here with the
+/// verifier's own salt and iterations, so a converged role's password is recognised without
+/// setting it again or logging in.
+public struct SCRAMVerifier: Equatable, Sendable {
+    public let iterations: Int
+    public let salt: [UInt8]
+    public let storedKey: [UInt8]
+    public let serverKey: [UInt8]
+
+    public init?(_ text: String) {
+        let parts = text.split(separator: "$", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0] == "SCRAM-SHA-256" else { return nil }
+        let head = parts[1].split(separator: ":", omittingEmptySubsequences: false)
+        let keys = parts[2].split(separator: ":", omittingEmptySubsequences: false)
+        guard head.count == 2, keys.count == 2, let iterations = Int(head[0]), iterations > 0,
+            let salt = Base64.decode(String(head[1])), let stored = Base64.decode(String(keys[0])),
+            let server = Base64.decode(String(keys[1])), stored.count == 32, server.count == 32
+        else { return nil }
+        self.iterations = iterations
+        self.salt = salt
+        self.storedKey = stored
+        self.serverKey = server
+    }
+
+    /// True when `password` produces this verifier. (PostgreSQL runs SASLprep on the
+    /// password first; for ASCII passwords that is the identity, and a password that SASLprep
+    /// would change is compared as given, which at worst sets it again.)
+    public func matches(_ password: Secret) -> Bool {
+        let salted = SHA256.pbkdf2(password: Array(password.reveal.utf8), salt: salt, iterations: iterations)
+        let clientKey = SHA256.hmac(key: salted, message: Array("Client Key".utf8))
+        let serverKey = SHA256.hmac(key: salted, message: Array("Server Key".utf8))
+        return SHA256.hash(clientKey) == storedKey && serverKey == self.serverKey
+    }
+}

@@ -1,0 +1,97 @@
+/// `verify`: a read-only check of the whole host. Every check is an assertion (a boolean in
+/// the log); any false fails the step. Runs last in install.sh and on its own as hm-verify.
+public enum VerifyStep {
+    public static let name = "verify"
+
+    public static func make(_ config: HearthConfig, server: PGServer? = nil) -> Step {
+        let server = server ?? PGServer(config: config)
+        let connections = AdminConnections(server)
+        var actions: [Action] = []
+
+        actions.append(
+            .assertion("system user \(config.serviceUser): system uid, own group, no login shell") {
+                guard let account = SystemAccount.lookup(config.serviceUser) else {
+                    throw CheckFailed("no system user \(config.serviceUser)")
+                }
+                return account.uid <= SystemAccount.systemUIDMax() && account.gid == SystemAccount.groupID(config.serviceUser)
+                    && account.shell == ServiceUserStep.shell
+            })
+
+        actions.append(
+            .assertion("cluster \(config.pgVersion)/\(config.clusterName) online on port \(config.port) at version \(config.pgVersion)") {
+                let row = try connections.get().query(
+                    "SELECT current_setting('server_version_num')::int / 10000, current_setting('port')").first
+                guard row?[0] == String(config.pgVersion), row?[1] == String(config.port) else {
+                    throw CheckFailed("the server answers with version \(row?[0] ?? "?") on port \(row?[1] ?? "?")")
+                }
+                return true
+            })
+
+        actions.append(
+            .assertion("pg_hba.conf parses, with no trust, md5 or clear-text password rule") {
+                let row = try connections.get().query(
+                    """
+                    SELECT count(*) FILTER (WHERE error IS NOT NULL),
+                           count(*) FILTER (WHERE auth_method IN ('trust', 'md5', 'password'))
+                    FROM pg_hba_file_rules
+                    """).first
+                guard row?[0] == "0" else { throw CheckFailed("pg_hba.conf has \(row?[0] ?? "?") rules in error") }
+                guard row?[1] == "0" else { throw CheckFailed("pg_hba.conf has \(row?[1] ?? "?") trust/md5/password rules") }
+                return true
+            })
+
+        actions.append(
+            .assertion("\(config.serviceUser) logs in by peer to \(config.hearthmindsDB)") {
+                guard let account = SystemAccount.lookup(config.serviceUser) else {
+                    throw CheckFailed("no system user \(config.serviceUser)")
+                }
+                let db = try server.peerLogin(config.hearthmindsDB, account: account)
+                return try db.query("SELECT current_user").scalar == config.serviceUser
+            })
+
+        actions.append(
+            .assertion("\(config.hearthmindsUser) logs in with its password over TCP to \(config.hearthmindsDB)") {
+                let db = try server.login(config.hearthmindsDB, user: config.hearthmindsUser, password: config.hearthmindsPassword)
+                return try db.query("SELECT current_user").scalar == config.hearthmindsUser
+            })
+
+        for ai in config.ais {
+            actions.append(
+                .assertion("\(ai.name) logs in with its password over TCP to \(ai.database) and \(config.hearthmindsDB)") {
+                    for database in [ai.database, config.hearthmindsDB] {
+                        let db = try server.login(database, user: ai.name, password: ai.password)
+                        guard try db.query("SELECT current_user").scalar == ai.name else { return false }
+                    }
+                    return true
+                })
+            let others = config.ais.filter { $0.name != ai.name }
+            if !others.isEmpty {
+                actions.append(
+                    .assertion("\(ai.name) is refused by \(others.map(\.database).joined(separator: ", "))") {
+                        for other in others {
+                            do {
+                                _ = try server.login(other.database, user: ai.name, password: ai.password)
+                                throw CheckFailed("\(ai.name) could connect to \(other.database)")
+                            } catch let error as PGError {
+                                guard error.message.contains("permission denied for database")
+                                    || error.message.contains("no pg_hba.conf entry")
+                                else { throw error }
+                            }
+                        }
+                        return true
+                    })
+            }
+        }
+
+        for database in config.databases where !config.extensions.isEmpty {
+            actions.append(
+                .assertion("extensions \(config.extensions.joined(separator: ", ")) in \(database)") {
+                    let found = try connections.get(database).query(
+                        "SELECT count(*) FROM pg_extension WHERE extname = ANY($1::text[])",
+                        ["{" + config.extensions.joined(separator: ",") + "}"]).scalar
+                    return found == String(config.extensions.count)
+                })
+        }
+        return Step(name, actions)
+    }
+}
