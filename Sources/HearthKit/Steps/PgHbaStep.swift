@@ -65,6 +65,10 @@ public enum PgHbaStep {
                     return false
                 }),
             .assertion("pg_hba_file_rules: no error, only peer and scram-sha-256") {
+                // Not a definite false: in a dry run the file is still the one we would replace.
+                if try FileSystem.readText(paths.hbaFile) != files.hba {
+                    throw HearthError("\(paths.hbaFile) is not (yet) the file we render")
+                }
                 let connection = try await DebianClusters.connect(paths)
                 let errors = try connection.query(
                     "SELECT line_number, error FROM pg_hba_file_rules WHERE error IS NOT NULL ORDER BY line_number"
@@ -80,9 +84,6 @@ public enum PgHbaStep {
                 let others = methods.filter { !HbaRenderer.allowedMethods.contains($0) }
                 if !others.isEmpty {
                     throw CheckFailed("\(paths.hbaFile) has rules with \(others.joined(separator: ", "))")
-                }
-                if try FileSystem.readText(paths.hbaFile) != files.hba {
-                    throw CheckFailed("\(paths.hbaFile) is not the file we rendered")
                 }
                 return true
             },
