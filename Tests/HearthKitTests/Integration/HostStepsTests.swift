@@ -141,13 +141,14 @@ struct HostStepsTests {
         // Roles and a database to log in to: the service account's, a password role, the admin.
         let admin = try await DebianClusters.connect(paths)
         let verifier = try admin.scramVerifier(Secret("s3cret pw"), user: "hmtest_pw")
-        try admin.execute(
-            """
-            CREATE ROLE \(try admin.identifier(service)) LOGIN;
-            CREATE DATABASE hmtest_shared OWNER \(try admin.identifier(service));
-            CREATE ROLE hmtest_pw LOGIN PASSWORD \(try admin.literal(verifier));
-            CREATE ROLE hmtest_admin LOGIN SUPERUSER;
-            """)
+        for statement in [
+            "CREATE ROLE \(try admin.identifier(service)) LOGIN",
+            "CREATE DATABASE hmtest_shared OWNER \(try admin.identifier(service))",
+            "CREATE ROLE hmtest_pw LOGIN PASSWORD \(try admin.literal(verifier))",
+            "CREATE ROLE hmtest_admin LOGIN SUPERUSER",
+        ] {
+            try admin.execute(statement)
+        }
 
         let before = try FileSystem.readText(paths.hbaFile)
         let (dry, dryMs) = await timed(try PgHbaStep.make(config, templates: templates), dryRun: true)
