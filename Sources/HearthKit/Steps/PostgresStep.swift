@@ -36,18 +36,6 @@ public enum PostgresStep {
                 try requireLocalAddress(config.host)
                 return true
             },
-            Action(
-                "postgresql-common creates no cluster by itself (\(DebianClusters.createClusterDropIn))",
-                check: { (try? FileSystem.readText(DebianClusters.createClusterDropIn)) == dropInText },
-                apply: {
-                    let path = DebianClusters.createClusterDropIn
-                    try FileSystem.makeDirectories(String(path[..<path.lastIndex(of: "/")!]))
-                    try FileSystem.writeAtomically(path, dropInText, mode: 0o644)
-                }),
-            Action(
-                "packages \(packages.joined(separator: ", ")) installed",
-                check: { try await missingPackages(packages).isEmpty },
-                apply: { try await install(packages) }),
             .assertion("no cluster named \(config.clusterName) of another PostgreSQL version") {
                 let others = try await DebianClusters.list().filter {
                     $0.name == config.clusterName && $0.version != version
@@ -71,6 +59,18 @@ public enum PostgresStep {
                 }
                 return true
             },
+            Action(
+                "postgresql-common creates no cluster by itself (\(DebianClusters.createClusterDropIn))",
+                check: { (try? FileSystem.readText(DebianClusters.createClusterDropIn)) == dropInText },
+                apply: {
+                    let path = DebianClusters.createClusterDropIn
+                    try FileSystem.makeDirectories(String(path[..<path.lastIndex(of: "/")!]))
+                    try FileSystem.writeAtomically(path, dropInText, mode: 0o644)
+                }),
+            Action(
+                "packages \(packages.joined(separator: ", ")) installed",
+                check: { try await missingPackages(packages).isEmpty },
+                apply: { try await install(packages) }),
             Action(
                 "cluster \(paths.id) exists (UTF-8)",
                 check: { try await DebianClusters.find(paths) != nil },
@@ -143,7 +143,7 @@ public enum PostgresStep {
                     apply: { try await Command.check(["systemctl", "enable", paths.systemdUnit]) }))
         }
         actions.append(
-            .assertion("cluster \(paths.id) answers (pg_isready) as PostgreSQL \(version)") {
+            .assertion("cluster \(paths.id) answers (pg_isready) as PostgreSQL \(version), UTF-8") {
                 let (_, status) = try await DebianClusters.running(paths)
                 let ready = try await Command.run([
                     "pg_isready", "--quiet", "--host", status.socketDirectory, "--port", String(status.port),
@@ -156,6 +156,15 @@ public enum PostgresStep {
                 let major = Int(shown.prefix(while: { $0.isNumber }))
                 guard major == version else {
                     throw CheckFailed("cluster \(paths.id) runs PostgreSQL \(shown), not \(version)")
+                }
+                // New databases take template1's encoding.
+                let encoding = try connection.query(
+                    "SELECT pg_encoding_to_char(encoding) FROM pg_database WHERE datname = 'template1'"
+                ).scalar ?? ""
+                guard encoding == "UTF8" else {
+                    throw CheckFailed(
+                        "cluster \(paths.id) has encoding \(encoding), not UTF8: its databases could not hold "
+                            + "every text; recreate it (pg_dropcluster, then rerun) or choose another PG_CLUSTER_NAME")
                 }
                 return true
             })

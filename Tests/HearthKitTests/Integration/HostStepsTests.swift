@@ -104,6 +104,12 @@ struct HostStepsTests {
         #expect(outcome.status == ExitStatus.failed)
         #expect(outcome.failedAction == "no cluster named \(owner.name) of another PostgreSQL version")
         #expect(!FileSystem.exists("/etc/postgresql/14/\(owner.name)"))
+        // Both conflicts are looked for before anything is installed or written.
+        let names = PostgresStep.make(wrongVersion).actions.map(\.name)
+        let firstChange = try #require(names.firstIndex { $0.hasPrefix("postgresql-common creates") })
+        #expect(names.firstIndex { $0.hasPrefix("no cluster named") }! < firstChange)
+        #expect(names.firstIndex { $0.hasPrefix("port ") }! < firstChange)
+        #expect(names.firstIndex { $0.hasPrefix("packages ") }! > firstChange)
     }
 
     @Test("postgres: a POSTGRES_HOST this host does not have is a false, in a dry run too")
