@@ -36,9 +36,20 @@ enum DebianTestClusters {
     nonisolated(unsafe) private static let lock: UnsafeMutablePointer<pthread_mutex_t> = {
         let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
         pthread_mutex_init(lock, nil)
-        atexit { DebianTestClusters.dropAll() }
+        // The postgres step writes postgresql-common's createcluster.d drop-in; a machine
+        // that had none before the tests has none after.
+        dropInExisted = FileSystem.exists(DebianClusters.createClusterDropIn)
+        atexit {
+            DebianTestClusters.dropAll()
+            if !DebianTestClusters.dropInExisted {
+                FileSystem.remove(DebianClusters.createClusterDropIn)
+                let path = DebianClusters.createClusterDropIn
+                rmdir(String(path[..<path.lastIndex(of: "/")!]))
+            }
+        }
         return lock
     }()
+    nonisolated(unsafe) private static var dropInExisted = true
 
     static func register(_ name: String) {
         pthread_mutex_lock(lock)
