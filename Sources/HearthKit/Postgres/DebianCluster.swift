@@ -1,0 +1,145 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A cluster as Debian's postgresql-common lists it (`pg_lsclusters --no-header`).
+public struct ClusterInfo: Sendable, Equatable {
+    public let version: Int
+    public let name: String
+    /// The port its configuration names (postgresql.conf and its includes, conf.d too).
+    public let port: Int
+    public let online: Bool
+    public let owner: String
+    public let dataDirectory: String
+
+    public var id: String { "\(version)/\(name)" }
+}
+
+/// Where a Debian cluster's files are: everything derives from PG_VERSION and PG_CLUSTER_NAME,
+/// so the tests' clusters and the real host share the code.
+public struct ClusterPaths: Sendable, Equatable {
+    public let version: Int
+    public let name: String
+
+    public init(version: Int, name: String) {
+        self.version = version
+        self.name = name
+    }
+
+    public init(_ config: HearthConfig) {
+        self.init(version: config.pgVersion, name: config.clusterName)
+    }
+
+    public var configDirectory: String { "/etc/postgresql/\(version)/\(name)" }
+    public var hbaFile: String { configDirectory + "/pg_hba.conf" }
+    public var identFile: String { configDirectory + "/pg_ident.conf" }
+    public var confDirectory: String { configDirectory + "/conf.d" }
+    /// The one settings file we own.
+    public var settingsFile: String { confDirectory + "/" + DebianClusters.settingsFileName }
+    public var startConf: String { configDirectory + "/start.conf" }
+    public var binDirectory: String { "/usr/lib/postgresql/\(version)/bin" }
+    public var id: String { "\(version)/\(name)" }
+    /// The systemd unit of the cluster (postgresql-common's template unit).
+    public var systemdUnit: String { "postgresql@\(version)-\(name).service" }
+}
+
+/// What a running postmaster writes to `<data directory>/postmaster.pid`.
+public struct PostmasterStatus: Sendable, Equatable {
+    public let pid: Int32
+    public let dataDirectory: String
+    public let port: Int
+    public let socketDirectory: String
+    /// The first listen address ("*" for all, "" for none).
+    public let listenAddress: String
+    /// "starting", "stopping", "ready", "standby" (empty on old servers).
+    public let state: String
+
+    /// Parses the file's lines (see PostgreSQL's pidfile.h); nil when it is not one.
+    public static func parse(_ text: String) -> PostmasterStatus? {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map {
+            String($0).trimmingCharacters(in: " ")
+        }
+        guard lines.count >= 5, let pid = Int32(lines[0]), let port = Int(lines[3]) else { return nil }
+        return PostmasterStatus(
+            pid: pid, dataDirectory: lines[1], port: port, socketDirectory: lines[4],
+            listenAddress: lines.count > 5 ? lines[5] : "", state: lines.count > 7 ? lines[7] : "")
+    }
+
+    /// The status of the postmaster of `dataDirectory`, when one is running there.
+    public static func read(dataDirectory: String) -> PostmasterStatus? {
+        guard let text = try? FileSystem.readText(dataDirectory + "/postmaster.pid"),
+            let status = parse(text), status.pid > 0, kill(status.pid, 0) == 0 || errno == EPERM
+        else { return nil }
+        return status
+    }
+}
+
+/// postgresql-common's view of the host's clusters.
+public enum DebianClusters {
+    public static let settingsFileName = "hearthminds.conf"
+    /// A createcluster.conf drop-in: postgresql-common then creates no "main" cluster when a
+    /// postgresql-<version> package is installed, so the cluster is the one we create.
+    public static let createClusterDropIn = "/etc/postgresql-common/createcluster.d/hearthminds.conf"
+
+    /// Parses `pg_lsclusters --no-header`: Ver Cluster Port Status Owner Datadir Logfile.
+    public static func parse(_ text: String) throws(HearthError) -> [ClusterInfo] {
+        var clusters: [ClusterInfo] = []
+        for line in text.split(separator: "\n") {
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+            if fields.isEmpty { continue }
+            guard fields.count >= 6, let version = Int(fields[0]), let port = Int(fields[2]) else {
+                throw HearthError("cannot read this line of pg_lsclusters: \(line)")
+            }
+            clusters.append(
+                ClusterInfo(
+                    version: version, name: fields[1], port: port, online: fields[3].hasPrefix("online"),
+                    owner: fields[4], dataDirectory: fields[5]))
+        }
+        return clusters
+    }
+
+    /// The host's clusters. Without postgresql-common and without /etc/postgresql there are none.
+    public static func list() async throws -> [ClusterInfo] {
+        guard Command.resolve("pg_lsclusters") != nil else {
+            if FileSystem.exists("/etc/postgresql") {
+                throw HearthError("pg_lsclusters is not installed, but /etc/postgresql exists")
+            }
+            return []
+        }
+        return try parse(try await Command.check(["pg_lsclusters", "--no-header"]))
+    }
+
+    public static func find(_ paths: ClusterPaths) async throws -> ClusterInfo? {
+        try await list().first { $0.version == paths.version && $0.name == paths.name }
+    }
+
+    /// The running server of the cluster, or an error saying why there is none (a dry run
+    /// reports it as "cannot check yet").
+    public static func running(_ paths: ClusterPaths) async throws -> (ClusterInfo, PostmasterStatus) {
+        guard let cluster = try await find(paths) else { throw HearthError("there is no cluster \(paths.id)") }
+        guard let status = PostmasterStatus.read(dataDirectory: cluster.dataDirectory) else {
+            throw HearthError("cluster \(paths.id) is not running (pg_ctlcluster \(paths.version) \(paths.name) start)")
+        }
+        return (cluster, status)
+    }
+
+    /// A superuser connection to the running cluster: the postgres system account by peer
+    /// authentication over the socket the postmaster reports.
+    public static func connect(_ paths: ClusterPaths, database: String = "postgres") async throws -> PGConnection {
+        let (cluster, status) = try await running(paths)
+        guard let account = SystemAccount.lookup(cluster.owner) ?? SystemAccount.lookup("postgres") else {
+            throw HearthError("no system account \(cluster.owner), the owner of cluster \(paths.id)")
+        }
+        return try PGConnection(
+            PGTarget(
+                host: status.socketDirectory, port: status.port, database: database, user: "postgres",
+                asSystemUser: account))
+    }
+
+    /// The modification time of a file in seconds since the epoch, with its fraction.
+    public static func modificationTime(_ path: String) -> Double? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9
+    }
+}

@@ -1,0 +1,171 @@
+/// Renders the cluster's pg_hba.conf and pg_ident.conf from the shipped templates
+/// (etc/pg_hba.conf.template, etc/pg_ident.conf.template) and the configuration. Pure: no
+/// file or server is touched, so every configuration shape is unit-tested.
+///
+/// Template language: `{{NAME}}` is replaced by a value. A line holding a list placeholder
+/// (`{{NETWORK}}`, `{{ADMIN_ROLE}}`) is written once per element, and not at all for an
+/// empty list. Any other `{{...}}` is an error, and so is a rendered rule whose method is
+/// not one of `peer`, `scram-sha-256`, `cert` or `reject` (never `trust`, `md5`, `password`).
+public enum HbaRenderer {
+    public static let hbaTemplateName = "pg_hba.conf.template"
+    public static let identTemplateName = "pg_ident.conf.template"
+    /// The pg_ident map through which root and postgres administer the cluster.
+    public static let adminMap = "hearthminds_admin"
+    public static let allowedMethods: Set<String> = ["peer", "scram-sha-256", "cert", "reject"]
+
+    public struct Files: Sendable, Equatable {
+        public let hba: String
+        public let ident: String
+    }
+
+    public struct Templates: Sendable {
+        public let hba: String
+        public let ident: String
+
+        public init(hba: String, ident: String) {
+            self.hba = hba
+            self.ident = ident
+        }
+
+        /// Reads both templates from `<root>/etc/`.
+        public static func load(root: String) throws(HearthError) -> Templates {
+            Templates(
+                hba: try FileSystem.readText(root + "/etc/" + hbaTemplateName),
+                ident: try FileSystem.readText(root + "/etc/" + identTemplateName))
+        }
+
+        /// Reads them from the shipped tree (HEARTHMINDS_ROOT, or the tree around the executable).
+        public static func shipped() throws(HearthError) -> Templates {
+            guard let root = ShippedFiles.root() else {
+                throw HearthError(
+                    "cannot find the shipped etc/\(hbaTemplateName): run from the HearthMinds tree or set HEARTHMINDS_ROOT")
+            }
+            return try load(root: root)
+        }
+    }
+
+    /// The networks allowed to log in with a password over TCP besides loopback:
+    /// POSTGRES_HOST's own address (when it is not loopback), then PG_ALLOWED_NETWORKS,
+    /// without repeats.
+    public static func networks(_ config: HearthConfig) -> [String] {
+        var result: [String] = []
+        if !HostAddresses.isLoopback(config.host) {
+            result.append(config.host + (HostAddresses.isIPv6(config.host) ? "/128" : "/32"))
+        }
+        for network in config.allowedNetworks where !result.contains(network) {
+            if network == "127.0.0.1/32" || network == "::1/128" { continue }
+            result.append(network)
+        }
+        return result
+    }
+
+    /// The roles the admin map serves: postgres (the cluster's own superuser, which the steps
+    /// use) and POSTGRES_ADMIN_USER when that is another role.
+    public static func adminRoles(_ config: HearthConfig) -> [String] {
+        config.adminUser == "postgres" ? ["postgres"] : ["postgres", config.adminUser]
+    }
+
+    public static func render(_ templates: Templates, _ config: HearthConfig) throws(HearthError) -> Files {
+        let roles = adminRoles(config)
+        let scalars: [String: String] = [
+            "VERSION": String(config.pgVersion),
+            "CLUSTER": config.clusterName,
+            "HEARTHMINDS_DB": token(config.hearthmindsDB),
+            "SERVICE_USER": token(config.serviceUser),
+            "ADMIN_ROLES": roles.map(token).joined(separator: ","),
+            "ADMIN_MAP": adminMap,
+        ]
+        let lists: [String: [String]] = [
+            "NETWORK": networks(config),
+            "ADMIN_ROLE": roles.map(token),
+        ]
+        let hba = try expand(templates.hba, name: hbaTemplateName, scalars: scalars, lists: lists)
+        try checkMethods(hba)
+        let ident = try expand(templates.ident, name: identTemplateName, scalars: scalars, lists: lists)
+        return Files(hba: hba, ident: ident)
+    }
+
+    /// A role, database or system user name as one pg_hba/pg_ident token: quoted when it is
+    /// not a plain name, or is one of the files' keywords.
+    public static func token(_ name: String) -> String {
+        let keywords: Set<String> = ["all", "sameuser", "samerole", "samegroup", "replication"]
+        let plain = name.unicodeScalars.first.map { ("a"..."z").contains($0) || $0 == "_" } ?? false
+            && name.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || $0.isASCIIDigit || $0 == "_" || $0 == "-" }
+        if plain && !keywords.contains(name) { return name }
+        return "\"" + name + "\""
+    }
+
+    static func expand(
+        _ template: String, name: String, scalars: [String: String], lists: [String: [String]]
+    ) throws(HearthError) -> String {
+        var out: [String] = []
+        var lineNumber = 0
+        for line in template.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) {
+            lineNumber += 1
+            let names = try placeholders(in: line, template: name, line: lineNumber)
+            let listNames = Set(names.filter { lists[$0] != nil })
+            for unknown in names where scalars[unknown] == nil && lists[unknown] == nil {
+                throw HearthError("\(name):\(lineNumber): unknown placeholder {{\(unknown)}}")
+            }
+            guard listNames.count <= 1 else {
+                throw HearthError("\(name):\(lineNumber): more than one list placeholder on a line")
+            }
+            var base = line
+            for key in names where scalars[key] != nil {
+                base = base.replacing("{{\(key)}}", with: scalars[key]!)
+            }
+            if let list = listNames.first {
+                for element in lists[list]! { out.append(base.replacing("{{\(list)}}", with: element)) }
+            } else {
+                out.append(base)
+            }
+        }
+        return out.joined(separator: "\n")
+    }
+
+    /// The names of the `{{NAME}}` placeholders of a line; an unclosed `{{` is an error.
+    static func placeholders(in line: String, template: String, line number: Int) throws(HearthError) -> [String] {
+        var names: [String] = []
+        var rest = Substring(line)
+        while let open = rest.firstRange(of: "{{") {
+            let after = rest[open.upperBound...]
+            guard let close = after.firstRange(of: "}}") else {
+                throw HearthError("\(template):\(number): '{{' without '}}'")
+            }
+            names.append(String(after[..<close.lowerBound]))
+            rest = after[close.upperBound...]
+        }
+        return names
+    }
+
+    /// Every rule's method must be one we allow: a template edit cannot bring in trust or md5.
+    static func checkMethods(_ hba: String) throws(HearthError) {
+        var number = 0
+        for raw in hba.split(separator: "\n", omittingEmptySubsequences: false) {
+            number += 1
+            let line = raw.prefix(while: { $0 != "#" })
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+            if fields.isEmpty { continue }
+            let methodIndex: Int
+            switch fields[0] {
+            case "local": methodIndex = 3
+            case "host", "hostssl", "hostnossl", "hostgssenc", "hostnogssenc":
+                // ADDRESS as CIDR (one field) or as address and mask (two).
+                let separateMask = fields.count > 5 && !fields[3].contains("/")
+                    && (HostAddresses.isIPv4(fields[3]) || HostAddresses.isIPv6(fields[3]))
+                    && (HostAddresses.isIPv4(fields[4]) || HostAddresses.isIPv6(fields[4]))
+                methodIndex = separateMask ? 5 : 4
+            default:
+                throw HearthError("pg_hba.conf line \(number): unknown connection type '\(fields[0])'")
+            }
+            guard fields.count > methodIndex else {
+                throw HearthError("pg_hba.conf line \(number): no authentication method: \(line)")
+            }
+            let method = fields[methodIndex]
+            guard allowedMethods.contains(method) else {
+                throw HearthError(
+                    "pg_hba.conf line \(number): method '\(method)' is not allowed (only \(allowedMethods.sorted().joined(separator: ", ")))")
+            }
+        }
+    }
+}

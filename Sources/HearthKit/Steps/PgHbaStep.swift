@@ -1,0 +1,115 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `pg-hba`: the cluster's whole pg_hba.conf and pg_ident.conf, rendered from our templates
+/// and the configuration (see HbaRenderer) and marked as managed: peer for local system
+/// accounts (postgres and root as the admin roles through a pg_ident map, the service user to
+/// HEARTHMINDS_DB), scram-sha-256 for password roles; no trust, no md5. Then the server has
+/// loaded them, and `pg_hba_file_rules` shows no error and no other method.
+public enum PgHbaStep {
+    public static let name = "pg-hba"
+    public static let fileMode: UInt32 = 0o640
+
+    /// The step with the shipped templates.
+    public static func make(_ config: HearthConfig) throws -> Step {
+        try make(config, templates: HbaRenderer.Templates.shipped())
+    }
+
+    public static func make(_ config: HearthConfig, templates: HbaRenderer.Templates) throws -> Step {
+        let paths = ClusterPaths(config)
+        let files = try HbaRenderer.render(templates, config)
+
+        func fileAction(_ label: String, _ path: String, _ text: String) -> Action {
+            Action(
+                "\(path): \(label)",
+                check: {
+                    guard let status = FileSystem.status(path) else { return false }
+                    let owner = try clusterOwner(paths)
+                    return try FileSystem.readText(path) == text && status.mode == fileMode && status.uid == owner.uid
+                        && status.gid == owner.gid
+                },
+                apply: {
+                    let owner = try clusterOwner(paths)
+                    try FileSystem.writeAtomically(path, text, mode: fileMode, uid: owner.uid, gid: owner.gid)
+                })
+        }
+
+        return Step(name, [
+            .assertion("cluster \(paths.id) is running and reads \(paths.hbaFile)") {
+                let connection = try await DebianClusters.connect(paths)
+                let rows = try connection.query(
+                    "SELECT name, setting FROM pg_settings WHERE name IN ('hba_file', 'ident_file') ORDER BY name"
+                ).rows
+                let used = Dictionary(uniqueKeysWithValues: rows.map { ($0[0] ?? "", $0[1] ?? "") })
+                for (setting, path) in [("hba_file", paths.hbaFile), ("ident_file", paths.identFile)]
+                where used[setting] != path {
+                    throw CheckFailed(
+                        "cluster \(paths.id) has \(setting) = '\(used[setting] ?? "")', not \(path); remove that "
+                            + "setting so the cluster uses the files in its configuration directory")
+                }
+                return true
+            },
+            fileAction("admin map \(HbaRenderer.adminMap) (postgres, root)", paths.identFile, files.ident),
+            fileAction("peer for system accounts, scram-sha-256 for passwords, no trust/md5", paths.hbaFile, files.hba),
+            Action(
+                "the server has loaded pg_hba.conf and pg_ident.conf",
+                check: { try await loadedSinceWritten(paths) },
+                apply: { _ = try await DebianClusters.connect(paths).query("SELECT pg_reload_conf()") },
+                verify: {
+                    // A reload is a signal: the server takes a moment to read the files.
+                    for attempt in 0..<50 {
+                        if attempt > 0 { usleep(100_000) }
+                        if try await loadedSinceWritten(paths) { return true }
+                    }
+                    return false
+                }),
+            .assertion("pg_hba_file_rules: no error, only peer and scram-sha-256") {
+                // Not a definite false: in a dry run the file is still the one we would replace.
+                if try FileSystem.readText(paths.hbaFile) != files.hba {
+                    throw HearthError("\(paths.hbaFile) is not (yet) the file we render")
+                }
+                let connection = try await DebianClusters.connect(paths)
+                let errors = try connection.query(
+                    "SELECT line_number, error FROM pg_hba_file_rules WHERE error IS NOT NULL ORDER BY line_number"
+                ).rows
+                if !errors.isEmpty {
+                    throw CheckFailed(
+                        "\(paths.hbaFile) has errors: "
+                            + errors.map { "line \($0[0] ?? "?"): \($0[1] ?? "")" }.joined(separator: "; "))
+                }
+                let methods = try connection.query(
+                    "SELECT DISTINCT auth_method FROM pg_hba_file_rules ORDER BY 1"
+                ).rows.map { $0[0] ?? "" }
+                let others = methods.filter { !HbaRenderer.allowedMethods.contains($0) }
+                if !others.isEmpty {
+                    throw CheckFailed("\(paths.hbaFile) has rules with \(others.joined(separator: ", "))")
+                }
+                return true
+            },
+        ])
+    }
+
+    /// The cluster's owner (the postgres account), from its configuration directory.
+    static func clusterOwner(_ paths: ClusterPaths) throws -> FileSystem.Status {
+        guard let status = FileSystem.status(paths.configDirectory) else {
+            throw HearthError("no cluster \(paths.id): \(paths.configDirectory) does not exist (run hm-postgres)")
+        }
+        return status
+    }
+
+    /// True when the server read its configuration after pg_hba.conf and pg_ident.conf last
+    /// changed (pg_conf_load_time, from a new session: the postmaster's load time).
+    static func loadedSinceWritten(_ paths: ClusterPaths) async throws -> Bool {
+        let connection = try await DebianClusters.connect(paths)
+        let loaded = try connection.query("SELECT extract(epoch FROM pg_conf_load_time())::text").scalar
+        guard let loaded, let loadedAt = Double(loaded) else {
+            throw HearthError("cannot read pg_conf_load_time()")
+        }
+        for path in [paths.hbaFile, paths.identFile] {
+            guard let changed = DebianClusters.modificationTime(path) else { return false }
+            if changed > loadedAt { return false }
+        }
+        return true
+    }
+}

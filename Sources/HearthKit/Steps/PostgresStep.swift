@@ -1,0 +1,257 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `postgres`: PostgreSQL PG_VERSION installed with apt, the cluster PG_VERSION/PG_CLUSTER_NAME
+/// (UTF-8, POSTGRES_PORT) made with pg_createcluster, our settings in the one file we own
+/// (conf.d/hearthminds.conf: listen_addresses, port, password_encryption), the cluster
+/// running with them, and answering as PostgreSQL PG_VERSION.
+///
+/// postgresql-common would create a "main" cluster of its own when the package is installed;
+/// a createcluster.d drop-in stops that, so the cluster is always the one we create with our
+/// port and encoding, whatever its name (an existing cluster of our version and name, "main"
+/// included, is adopted as it is; its settings then come from our conf.d file).
+public enum PostgresStep {
+    public static let name = "postgres"
+    public static let settingsMode: UInt32 = 0o644
+
+    static let dropInText = """
+        # Managed by HearthMinds bootstrap (hm-postgres): installing a postgresql-<version>
+        # package creates no "main" cluster; hm-postgres creates the cluster it is configured for.
+        create_main_cluster = false
+
+        """
+
+    public static func make(_ config: HearthConfig) -> Step {
+        let paths = ClusterPaths(config)
+        let settings = ServerSettings(config)
+        let settingsText = settings.render(clusterID: paths.id)
+        let version = config.pgVersion
+        let port = config.port
+        let packages = ["postgresql-\(version)", "postgresql-client-\(version)"]
+        let systemd = FileSystem.isDirectory("/run/systemd/system")
+
+        var actions: [Action] = [
+            .assertion("POSTGRES_HOST \(config.host) is an address of this host") {
+                try requireLocalAddress(config.host)
+                return true
+            },
+            .assertion("no cluster named \(config.clusterName) of another PostgreSQL version") {
+                let others = try await DebianClusters.list().filter {
+                    $0.name == config.clusterName && $0.version != version
+                }
+                if let other = others.first {
+                    throw CheckFailed(
+                        "cluster \(other.id) exists: PG_CLUSTER_NAME \(config.clusterName) is taken by PostgreSQL "
+                            + "\(other.version), not \(version); upgrade it (pg_upgradecluster) or choose another "
+                            + "PG_CLUSTER_NAME")
+                }
+                return true
+            },
+            .assertion("port \(port) is not another cluster's") {
+                let others = try await DebianClusters.list().filter {
+                    $0.port == port && !($0.version == version && $0.name == config.clusterName)
+                }
+                if let other = others.first {
+                    throw CheckFailed(
+                        "POSTGRES_PORT \(port) is the port of cluster \(other.id) (pg_lsclusters); choose another "
+                            + "POSTGRES_PORT or move that cluster")
+                }
+                return true
+            },
+            Action(
+                "postgresql-common creates no cluster by itself (\(DebianClusters.createClusterDropIn))",
+                check: { (try? FileSystem.readText(DebianClusters.createClusterDropIn)) == dropInText },
+                apply: {
+                    let path = DebianClusters.createClusterDropIn
+                    try FileSystem.makeDirectories(String(path[..<path.lastIndex(of: "/")!]))
+                    try FileSystem.writeAtomically(path, dropInText, mode: 0o644)
+                }),
+            Action(
+                "packages \(packages.joined(separator: ", ")) installed",
+                check: { try await missingPackages(packages).isEmpty },
+                apply: { try await install(packages) }),
+            Action(
+                "cluster \(paths.id) exists (UTF-8)",
+                check: { try await DebianClusters.find(paths) != nil },
+                apply: {
+                    try await Command.check([
+                        "pg_createcluster", "--encoding", "UTF8", "--locale", "C.UTF-8", "--port", String(port),
+                        String(version), config.clusterName,
+                    ])
+                }),
+            Action(
+                "\(paths.settingsFile): listen_addresses '\(settings.listenAddresses)', port \(port), scram-sha-256",
+                check: {
+                    guard let status = FileSystem.status(paths.settingsFile) else { return false }
+                    return try FileSystem.readText(paths.settingsFile) == settingsText && status.mode == settingsMode
+                },
+                apply: {
+                    guard let owner = FileSystem.status(paths.configDirectory) else {
+                        throw HearthError("no directory \(paths.configDirectory)")
+                    }
+                    try FileSystem.makeDirectories(paths.confDirectory)
+                    try FileSystem.setOwner(paths.confDirectory, uid: owner.uid, gid: owner.gid, mode: 0o755)
+                    try FileSystem.writeAtomically(
+                        paths.settingsFile, settingsText, mode: settingsMode, uid: owner.uid, gid: owner.gid)
+                }),
+            Action(
+                "cluster \(paths.id) starts with the host (start.conf: auto)",
+                check: { try startMode(paths) == "auto" },
+                apply: {
+                    let owner = FileSystem.status(paths.configDirectory)
+                    try FileSystem.writeAtomically(
+                        paths.startConf,
+                        "# Managed by HearthMinds bootstrap (hm-postgres): start this cluster with the host.\nauto\n",
+                        mode: 0o644, uid: owner?.uid, gid: owner?.gid)
+                }),
+            Action(
+                "cluster \(paths.id) is running",
+                check: {
+                    guard let cluster = try await DebianClusters.find(paths) else { return false }
+                    return PostmasterStatus.read(dataDirectory: cluster.dataDirectory) != nil
+                },
+                apply: { try await Command.check(["pg_ctlcluster", String(version), config.clusterName, "start"]) }),
+            Action(
+                "the server runs with our settings (restarted or reloaded when they changed)",
+                check: { try await settingsDifferences(paths, settings).isEmpty },
+                apply: {
+                    let differences = try await settingsDifferences(paths, settings)
+                    let restart = differences.contains { ServerSettings.restartSettings.contains($0.name) }
+                    try await Command.check([
+                        "pg_ctlcluster", String(version), config.clusterName, restart ? "restart" : "reload",
+                    ])
+                },
+                verify: {
+                    // A reload is a signal: the server takes a moment to read the files again.
+                    var differences: [SettingDifference] = []
+                    for attempt in 0..<50 {
+                        if attempt > 0 { usleep(100_000) }
+                        differences = try await settingsDifferences(paths, settings)
+                        if differences.isEmpty { return true }
+                    }
+                    throw HearthError(
+                        "the server still runs with other settings:\n"
+                            + differences.map(\.description).joined(separator: "\n"))
+                }),
+        ]
+        if systemd {
+            actions.append(
+                Action(
+                    "systemd unit \(paths.systemdUnit) enabled",
+                    check: { (try await Command.run(["systemctl", "is-enabled", "--quiet", paths.systemdUnit])).succeeded },
+                    apply: { try await Command.check(["systemctl", "enable", paths.systemdUnit]) }))
+        }
+        actions.append(
+            .assertion("cluster \(paths.id) answers (pg_isready) as PostgreSQL \(version), UTF-8") {
+                let (_, status) = try await DebianClusters.running(paths)
+                let ready = try await Command.run([
+                    "pg_isready", "--quiet", "--host", status.socketDirectory, "--port", String(status.port),
+                ])
+                guard ready.succeeded else {
+                    throw HearthError("pg_isready on \(status.socketDirectory) port \(status.port) exited \(ready.status)")
+                }
+                let connection = try await DebianClusters.connect(paths)
+                let shown = try connection.query("SHOW server_version").scalar ?? ""
+                let major = Int(shown.prefix(while: { $0.isNumber }))
+                guard major == version else {
+                    throw CheckFailed("cluster \(paths.id) runs PostgreSQL \(shown), not \(version)")
+                }
+                // New databases take template1's encoding.
+                let encoding = try connection.query(
+                    "SELECT pg_encoding_to_char(encoding) FROM pg_database WHERE datname = 'template1'"
+                ).scalar ?? ""
+                guard encoding == "UTF8" else {
+                    throw CheckFailed(
+                        "cluster \(paths.id) has encoding \(encoding), not UTF8: its databases could not hold "
+                            + "every text; recreate it (pg_dropcluster, then rerun) or choose another PG_CLUSTER_NAME")
+                }
+                return true
+            })
+        return Step(name, actions)
+    }
+
+    /// A non-local POSTGRES_HOST is an error: the server could not listen there.
+    static func requireLocalAddress(_ host: String) throws {
+        if HostAddresses.isWildcard(host) {
+            throw CheckFailed(
+                "POSTGRES_HOST \(host) is the wildcard address, not one address of this host; name the address to "
+                    + "listen on (PG_ALLOWED_NETWORKS says who may connect)")
+        }
+        switch HostAddresses.locality(host) {
+        case .local: return
+        case .notLocal:
+            throw CheckFailed(
+                "POSTGRES_HOST \(host) is not an address of this host (no interface has it); use one of its "
+                    + "addresses (ip -br addr) or 127.0.0.1")
+        case .unusable(let why):
+            throw CheckFailed("POSTGRES_HOST \(host): \(why)")
+        }
+    }
+
+    static func missingPackages(_ packages: [String]) async throws -> [String] {
+        var missing: [String] = []
+        for package in packages {
+            let result = try await Command.run(["dpkg-query", "--show", "--showformat=${Status}", package])
+            if !(result.succeeded && result.stdout.hasSuffix("install ok installed")) { missing.append(package) }
+        }
+        return missing
+    }
+
+    static func install(_ packages: [String]) async throws {
+        let missing = try await missingPackages(packages)
+        let environment: [String: String?] = ["DEBIAN_FRONTEND": "noninteractive"]
+        let argv = ["apt-get", "install", "-y", "-q", "--no-install-recommends"] + missing
+        let first = try await Command.run(argv, environment: environment)
+        if first.succeeded { return }
+        // A fresh host may have no package lists yet.
+        try await Command.check(["apt-get", "update", "-q"], environment: environment)
+        try await Command.check(argv, environment: environment)
+    }
+
+    /// The first word of start.conf (auto, manual or disabled).
+    static func startMode(_ paths: ClusterPaths) throws -> String {
+        let text = try FileSystem.readText(paths.startConf)
+        for line in text.split(separator: "\n") {
+            let word = String(line.prefix(while: { $0 != "#" })).trimmingCharacters(in: " \t")
+            if !word.isEmpty { return word }
+        }
+        return ""
+    }
+
+    struct SettingDifference: CustomStringConvertible {
+        let name: String
+        let running: String
+        let wanted: String
+        let source: String
+
+        var description: String { "\(name) is '\(running)'\(source), not '\(wanted)'" }
+    }
+
+    /// Our settings whose running values differ from what we want, with where they come from.
+    static func settingsDifferences(_ paths: ClusterPaths, _ settings: ServerSettings) async throws
+        -> [SettingDifference]
+    {
+        let connection = try await DebianClusters.connect(paths)
+        let rows = try connection.query(
+            "SELECT name, setting, coalesce(sourcefile || ':' || sourceline, source), pending_restart "
+                + "FROM pg_settings WHERE name = ANY($1::text[])",
+            ["{" + settings.values.map(\.name).joined(separator: ",") + "}"]
+        ).rows
+        var running: [String: (String, String, Bool)] = [:]
+        for row in rows { running[row[0] ?? ""] = (row[1] ?? "", row[2] ?? "", row[3] == "t") }
+        var differences: [SettingDifference] = []
+        for (name, wanted) in settings.values {
+            guard let (value, source, pending) = running[name] else {
+                throw HearthError("the server has no setting \(name)")
+            }
+            if value != wanted || pending {
+                differences.append(
+                    SettingDifference(
+                        name: name, running: value, wanted: wanted,
+                        source: " (from \(source)\(pending ? "; a restart is pending" : ""))"))
+            }
+        }
+        return differences
+    }
+}

@@ -1,0 +1,205 @@
+import Testing
+@testable import HearthKit
+
+/// pg_hba.conf and pg_ident.conf rendering from the shipped templates, for each shape of
+/// configuration.
+@Suite("hba rendering")
+struct HbaRendererTests {
+    static let templates: HbaRenderer.Templates = {
+        do { return try HbaRenderer.Templates.load(root: TestFiles.repositoryRoot) } catch {
+            fatalError("cannot read the shipped templates: \(error)")
+        }
+    }()
+
+    func render(_ text: String) throws -> HbaRenderer.Files {
+        try HbaRenderer.render(Self.templates, try loadConfig(text))
+    }
+
+    /// The rules of a rendered pg_hba.conf: non-comment lines, fields split on blanks.
+    func rules(_ hba: String) -> [[String]] {
+        hba.split(separator: "\n").map { $0.prefix(while: { $0 != "#" }) }
+            .map { $0.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init) }
+            .filter { !$0.isEmpty }
+    }
+
+    func identRules(_ ident: String) -> [[String]] { rules(ident) }
+
+    @Test("loopback only (the defaults): peer for postgres/root and the service user, scram elsewhere")
+    func loopbackOnly() throws {
+        let files = try render("")
+        #expect(files.hba.hasPrefix("# pg_hba.conf of PostgreSQL cluster 15/main: MANAGED by HearthMinds"))
+        #expect(
+            rules(files.hba) == [
+                ["local", "all", "postgres", "peer", "map=hearthminds_admin"],
+                ["local", "replication", "postgres", "peer", "map=hearthminds_admin"],
+                ["local", "hearthminds_db", "hearthminds-service", "peer"],
+                ["local", "all", "all", "scram-sha-256"],
+                ["host", "all", "all", "127.0.0.1/32", "scram-sha-256"],
+                ["host", "all", "all", "::1/128", "scram-sha-256"],
+            ])
+        #expect(
+            identRules(files.ident) == [
+                ["hearthminds_admin", "postgres", "postgres"],
+                ["hearthminds_admin", "root", "postgres"],
+            ])
+        #expect(files.hba.hasSuffix("\n") && files.ident.hasSuffix("\n"))
+        #expect(!files.hba.contains("{{") && !files.ident.contains("{{"))
+    }
+
+    @Test("no rule ever uses trust, md5 or password")
+    func noWeakMethods() throws {
+        for text in ["", "POSTGRES_HOST=10.0.0.1\nPG_ALLOWED_NETWORKS=10.0.0.0/24,fd00::/64", "POSTGRES_ADMIN_USER=dba"] {
+            for rule in rules(try render(text).hba) {
+                let method = rule[0] == "local" ? rule[3] : rule[4]
+                #expect(["peer", "scram-sha-256"].contains(method), "\(rule)")
+                #expect(!rule.contains("trust") && !rule.contains("md5") && !rule.contains("password"))
+            }
+        }
+    }
+
+    @Test("a non-local POSTGRES_HOST: its own address may log in with a password over TCP")
+    func nonLocalHost() throws {
+        let v4 = rules(try render("POSTGRES_HOST=10.0.0.1").hba)
+        #expect(v4.last == ["host", "all", "all", "10.0.0.1/32", "scram-sha-256"])
+        #expect(v4.count == 7)
+        let v6 = rules(try render("POSTGRES_HOST=fd00::2").hba)
+        #expect(v6.last == ["host", "all", "all", "fd00::2/128", "scram-sha-256"])
+        // localhost and 127.x are loopback: nothing beyond the loopback rules.
+        #expect(rules(try render("POSTGRES_HOST=localhost").hba).count == 6)
+        #expect(rules(try render("POSTGRES_HOST=127.0.0.2").hba).count == 6)
+    }
+
+    @Test("PG_ALLOWED_NETWORKS with IPv4 and IPv6, in order, without repeats or loopback twice")
+    func allowedNetworks() throws {
+        let files = try render(
+            #"POSTGRES_HOST=10.0.0.1"# + "\n"
+                + #"PG_ALLOWED_NETWORKS=["10.0.0.0/24", "fd00:1::/64", "10.0.0.1/32", "127.0.0.1/32", "192.168.7.0/24"]"#)
+        let tcp = rules(files.hba).filter { $0[0] == "host" }.map { $0[3] }
+        #expect(tcp == ["127.0.0.1/32", "::1/128", "10.0.0.1/32", "10.0.0.0/24", "fd00:1::/64", "192.168.7.0/24"])
+        #expect(rules(files.hba).filter { $0[0] == "host" }.allSatisfy { $0[1] == "all" && $0[2] == "all" })
+    }
+
+    @Test("a non-default service user, database and admin")
+    func nonDefaultNames() throws {
+        let files = try render(
+            "HEARTHMINDS_SERVICE_USER=hm-svc\nHEARTHMINDS_DB=shared_db\nPOSTGRES_ADMIN_USER=dba\n"
+                + "PG_CLUSTER_NAME=hearth\nPG_VERSION=16")
+        let hba = rules(files.hba)
+        #expect(hba[0] == ["local", "all", "postgres,dba", "peer", "map=hearthminds_admin"])
+        #expect(hba[1] == ["local", "replication", "postgres,dba", "peer", "map=hearthminds_admin"])
+        #expect(hba[2] == ["local", "shared_db", "hm-svc", "peer"])
+        #expect(files.hba.contains("cluster 16/hearth"))
+        #expect(
+            identRules(files.ident) == [
+                ["hearthminds_admin", "postgres", "postgres"],
+                ["hearthminds_admin", "postgres", "dba"],
+                ["hearthminds_admin", "root", "postgres"],
+                ["hearthminds_admin", "root", "dba"],
+            ])
+    }
+
+    @Test("names that are keywords of pg_hba.conf are quoted")
+    func keywordNames() {
+        #expect(HbaRenderer.token("hearthminds-service") == "hearthminds-service")
+        #expect(HbaRenderer.token("all") == "\"all\"")
+        #expect(HbaRenderer.token("replication") == "\"replication\"")
+        #expect(HbaRenderer.token("Mixed") == "\"Mixed\"")
+    }
+
+    @Test("a template with trust or md5, an unknown placeholder or an open {{ is refused")
+    func badTemplates() throws {
+        let config = try loadConfig("")
+        let ident = Self.templates.ident
+        for bad in [
+            "local all all trust\n", "host all all 10.0.0.0/8 md5\n", "host all all 10.0.0.0 255.0.0.0 password\n",
+            "local all {{NOPE}} peer\n", "local all {{ADMIN_ROLES peer\n", "host all all {{NETWORK}} {{ADMIN_ROLE}} peer\n",
+            "local all all\n",
+        ] {
+            #expect(throws: HearthError.self, "\(bad)") {
+                try HbaRenderer.render(.init(hba: bad, ident: ident), config)
+            }
+        }
+        // The address-and-mask form is read right.
+        let masked = try HbaRenderer.render(
+            .init(hba: "host all all 10.0.0.0 255.0.0.0 scram-sha-256\n", ident: ident), config)
+        #expect(masked.hba.contains("255.0.0.0"))
+    }
+
+    @Test("a list line disappears when its list is empty")
+    func emptyList() throws {
+        let files = try render("")
+        #expect(!files.hba.contains("{{NETWORK}}"))
+        #expect(files.hba.split(separator: "\n").last?.hasPrefix("#") == true)
+    }
+}
+
+@Suite("postgres step pieces")
+struct PostgresPiecesTests {
+    @Test("conf.d/hearthminds.conf: listen_addresses from POSTGRES_HOST, port, scram")
+    func settingsFile() throws {
+        let loopback = ServerSettings(try loadConfig("POSTGRES_PORT=5544"))
+        #expect(loopback.listenAddresses == "127.0.0.1")
+        let text = loopback.render(clusterID: "15/main")
+        #expect(text.contains("\nlisten_addresses = '127.0.0.1'\nport = 5544\npassword_encryption = 'scram-sha-256'\n"))
+        #expect(text.hasPrefix("# Managed by HearthMinds bootstrap"))
+        #expect(ServerSettings(try loadConfig("POSTGRES_HOST=localhost")).listenAddresses == "localhost")
+        #expect(ServerSettings(try loadConfig("POSTGRES_HOST=::1")).listenAddresses == "::1")
+        #expect(ServerSettings(try loadConfig("POSTGRES_HOST=10.0.0.1")).listenAddresses == "localhost,10.0.0.1")
+        #expect(ServerSettings(try loadConfig("POSTGRES_HOST=fd00::2")).listenAddresses == "localhost,fd00::2")
+    }
+
+    @Test("paths derive from PG_VERSION and PG_CLUSTER_NAME")
+    func paths() throws {
+        let paths = ClusterPaths(try loadConfig("PG_CLUSTER_NAME=hearth\nPG_VERSION=16"))
+        #expect(paths.hbaFile == "/etc/postgresql/16/hearth/pg_hba.conf")
+        #expect(paths.identFile == "/etc/postgresql/16/hearth/pg_ident.conf")
+        #expect(paths.settingsFile == "/etc/postgresql/16/hearth/conf.d/hearthminds.conf")
+        #expect(paths.systemdUnit == "postgresql@16-hearth.service")
+    }
+
+    @Test("pg_lsclusters output is read")
+    func lsclusters() throws {
+        let clusters = try DebianClusters.parse(
+            """
+            15  main         5432  down            postgres /var/lib/postgresql/15/main  /var/log/postgresql/postgresql-15-main.log
+            13  old          5433  online,recovery postgres /srv/pg/13/old               /var/log/postgresql/postgresql-13-old.log
+
+            """)
+        #expect(
+            clusters == [
+                ClusterInfo(
+                    version: 15, name: "main", port: 5432, online: false, owner: "postgres",
+                    dataDirectory: "/var/lib/postgresql/15/main"),
+                ClusterInfo(
+                    version: 13, name: "old", port: 5433, online: true, owner: "postgres",
+                    dataDirectory: "/srv/pg/13/old"),
+            ])
+        #expect(throws: HearthError.self) { try DebianClusters.parse("Ver Cluster Port\n") }
+    }
+
+    @Test("postmaster.pid is read")
+    func postmasterPid() {
+        let status = PostmasterStatus.parse(
+            "4242\n/var/lib/postgresql/15/main\n1764172800\n5433\n/var/run/postgresql\n127.0.0.1\n  1234567     98304\nready   \n")
+        #expect(
+            status
+                == PostmasterStatus(
+                    pid: 4242, dataDirectory: "/var/lib/postgresql/15/main", port: 5433,
+                    socketDirectory: "/var/run/postgresql", listenAddress: "127.0.0.1", state: "ready"))
+        #expect(PostmasterStatus.parse("garbage") == nil)
+    }
+
+    @Test("an address of this host binds; one it does not have does not; wildcards are recognised")
+    func addresses() {
+        #expect(HostAddresses.locality("127.0.0.1") == .local)
+        #expect(HostAddresses.locality("localhost") == .local)
+        // TEST-NET-3 (RFC 5737): no host has it.
+        #expect(HostAddresses.locality("203.0.113.77") == .notLocal)
+        #expect(HostAddresses.locality("2001:db8::77") != .local)
+        #expect(HostAddresses.isWildcard("0.0.0.0") && HostAddresses.isWildcard("::"))
+        #expect(!HostAddresses.isWildcard("127.0.0.1"))
+        #expect(throws: CheckFailed.self) { try PostgresStep.requireLocalAddress("203.0.113.77") }
+        #expect(throws: CheckFailed.self) { try PostgresStep.requireLocalAddress("0.0.0.0") }
+        #expect(throws: Never.self) { try PostgresStep.requireLocalAddress("127.0.0.1") }
+    }
+}
