@@ -2,7 +2,7 @@
 import PackageDescription
 
 /// One executable per host step; the order they run in lives in bootstrap/steps.
-let steps = ["service-user"]
+let steps = ["service-user", "pgvector"]
 
 let package = Package(
     name: "hearthminds-bootstrap",
