@@ -19,6 +19,9 @@ public struct PgvectorInstaller: Sendable {
     /// Where apt's configuration lives (the host's; tests may point elsewhere).
     public var etcApt = "/etc/apt"
     public var osRelease = "/etc/os-release"
+    /// A staging root for `make install DESTDIR=` (tests build into one and leave the host's
+    /// PostgreSQL alone); empty for the host itself. The apt method does not stage.
+    public var destDir = ""
 
     public init(_ config: HearthConfig) {
         pgVersion = config.pgVersion
@@ -33,8 +36,8 @@ public struct PgvectorInstaller: Sendable {
     public var binDirectory: String { "/usr/lib/postgresql/\(pgVersion)/bin" }
     public var pgConfig: String { binDirectory + "/pg_config" }
     public var serverBinary: String { binDirectory + "/postgres" }
-    public var controlFile: String { "/usr/share/postgresql/\(pgVersion)/extension/vector.control" }
-    public var libraryFile: String { "/usr/lib/postgresql/\(pgVersion)/lib/vector.so" }
+    public var controlFile: String { destDir + "/usr/share/postgresql/\(pgVersion)/extension/vector.control" }
+    public var libraryFile: String { destDir + "/usr/lib/postgresql/\(pgVersion)/lib/vector.so" }
     public var aptPackage: String { "postgresql-\(pgVersion)-pgvector" }
     public static let debianArchiveKeyring = "/usr/share/keyrings/debian-archive-keyring.gpg"
 
@@ -94,6 +97,7 @@ public struct PgvectorInstaller: Sendable {
 
     /// Installs the package when the host's sources offer it; nil when they do not.
     func installFromApt(updateWhenMissing: Bool) async throws -> String? {
+        guard destDir.isEmpty else { return nil }
         var candidate = try await aptCandidate()
         if candidate == nil && updateWhenMissing {
             try await Command.check(["apt-get", "-q", "update"], environment: Self.aptEnvironment)
@@ -278,7 +282,8 @@ public struct PgvectorInstaller: Sendable {
         let jobs = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
         let variables = ["PG_CONFIG=\(pgConfig)", "OPTFLAGS="]
         try await Command.check(["make", "-C", tree, "-j\(jobs)"] + variables)
-        try await Command.check(["make", "-C", tree, "install"] + variables)
+        try await Command.check(
+            ["make", "-C", tree, "install"] + variables + (destDir.isEmpty ? [] : ["DESTDIR=\(destDir)"]))
         guard let installed = installedVersion() else {
             throw HearthError("make install left no \(controlFile) and \(libraryFile)")
         }

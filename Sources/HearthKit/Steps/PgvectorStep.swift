@@ -110,6 +110,8 @@ public enum PgvectorStep {
     static func createExtensionInScratchDatabase(_ cluster: Cluster, expecting version: String) throws -> Bool {
         let admin = try cluster.connect("postgres")
         let scratch = try admin.identifier(scratchDatabase)
+        // No "does not exist, skipping" notice on the console.
+        try admin.execute("SET client_min_messages = warning")
         try admin.execute("DROP DATABASE IF EXISTS \(scratch) WITH (FORCE)")
         try admin.execute("CREATE DATABASE \(scratch) TEMPLATE template0")
         defer { try? admin.execute("DROP DATABASE IF EXISTS \(scratch) WITH (FORCE)") }

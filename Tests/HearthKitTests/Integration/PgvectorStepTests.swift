@@ -86,6 +86,7 @@ struct PgvectorStepTests {
         _ = try installedVersion()
         let directory = TestFiles.temporaryDirectory("hm-pgv-nocluster")
         defer { TestFiles.removeTree(directory) }
+        try FileSystem.setOwner(directory, uid: 0, gid: 0, mode: 0o755)
         let target = PgvectorStep.Cluster(socketDirectory: directory, port: TestCluster.freePort())
         let run = await runner().run(PgvectorStep.make(try config(), cluster: target))
         #expect(run.status == ExitStatus.failed)
@@ -133,5 +134,29 @@ struct PgvectorStepTests {
         let missing = PgvectorInstaller(
             try config("PGVECTOR_INSTALL_METHOD=tarball\nPGVECTOR_SOURCE=\(directory)/nothing.tar.gz\nPGVECTOR_SHA256=\(digest)"))
         await #expect(throws: HearthError.self) { _ = try await missing.fetchVerifiedTarball(into: directory) }
+    }
+
+    @Test("debian-source: Debian's pgvector source package from the host's own mirror, built and staged (DESTDIR)")
+    func debianSourceStaged() async throws {
+        var installer = PgvectorInstaller(try config("PGVECTOR_INSTALL_METHOD=debian-source"))
+        let stage = TestFiles.temporaryDirectory("hm-pgv-stage")
+        defer { TestFiles.removeTree(stage) }
+        installer.destDir = stage
+        #expect(installer.installedVersion() == nil)
+        let suiteLists = { try FileSystem.list("/var/lib/apt/lists").filter { $0.contains("_dists_trixie_") } }
+        let listsBefore = try suiteLists()
+        let sourcesBefore = try FileSystem.list("/etc/apt/sources.list.d")
+
+        let started = Clock.nowMs()
+        let installed = try await installer.install()
+        print("debian-source fetch + build + staged install: \(Int(Clock.nowMs() - started)) ms, pgvector \(installed.version)")
+        #expect(installed.method == .debianSource)
+        #expect(installer.installedVersion() == installed.version)
+        #expect(FileSystem.exists(stage + "/usr/share/postgresql/15/extension/vector--\(installed.version).sql"))
+
+        // The host's apt configuration and lists are as they were; the work directory is gone.
+        #expect(try suiteLists() == listsBefore)
+        #expect(try FileSystem.list("/etc/apt/sources.list.d") == sourcesBefore)
+        #expect(try FileSystem.list("/tmp").filter { $0.hasPrefix("hm-pgvector-") }.isEmpty)
     }
 }
