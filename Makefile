@@ -13,7 +13,8 @@ STEPS := $(shell awk -F'\t' '!/^(\#|$$)/ {print $$1}' bootstrap/steps)
 
 .PHONY: setup build test dist clean
 
-## setup: install the packages the build and the tests need (apt-get; skipped when present)
+## setup: install the packages the build and the tests need (apt-get; skipped when present),
+## then pgvector for PostgreSQL 15 (hm-pgvector --install-only)
 setup:
 	missing=$$(for p in $(SETUP_PACKAGES); do \
 		dpkg-query -W -f '$${Status}\n' "$$p" 2>/dev/null | grep -q 'install ok installed' || echo "$$p"; done)
@@ -24,6 +25,11 @@ setup:
 	fi
 	# postgresql-common's package creates and starts a "main" cluster; the tests use their own.
 	command -v swift >/dev/null || { echo "no Swift toolchain on the PATH (https://www.swift.org/install/linux/)"; exit 1; }
+	# pgvector's files for PostgreSQL 15, by the pgvector step itself (its install actions only:
+	# the tests make their own clusters). A host that has them builds nothing.
+	swift build --product hm-pgvector
+	HEARTHMINDS_LOG=$(CURDIR)/.build/setup-bootstrap.jsonl \
+		"$$(swift build --show-bin-path)/hm-pgvector" --install-only --set PG_VERSION=15
 
 ## build: release build of every step executable
 build:

@@ -1,0 +1,322 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Installs pgvector's files (vector.control, vector.so, its SQL scripts) into PostgreSQL
+/// PG_VERSION, by the configured method. Debian 12 has no pgvector package, so `auto` tries,
+/// in order: the `apt` package when the host's sources offer one (PGDG), then Debian's source
+/// package from a newer suite (`debian-source`), then a pinned tarball (`tarball`, only when
+/// PGVECTOR_SOURCE is set). Sources are built against the cluster's own pg_config, portable
+/// (no -march=native).
+public struct PgvectorInstaller: Sendable {
+    public typealias Method = HearthConfig.PgvectorMethod
+
+    public let pgVersion: Int
+    public let method: Method
+    public let suite: String
+    public let source: String
+    public let sha256: String
+    /// Where apt's configuration lives (the host's; tests may point elsewhere).
+    public var etcApt = "/etc/apt"
+    public var osRelease = "/etc/os-release"
+    /// A staging root for `make install DESTDIR=` (tests build into one and leave the host's
+    /// PostgreSQL alone); empty for the host itself. The apt method does not stage.
+    public var destDir = ""
+
+    public init(_ config: HearthConfig) {
+        pgVersion = config.pgVersion
+        method = config.pgvectorMethod
+        suite = config.pgvectorSuite
+        source = config.pgvectorSource
+        sha256 = config.pgvectorSHA256
+    }
+
+    // MARK: Debian's layout for PostgreSQL PG_VERSION
+
+    public var binDirectory: String { "/usr/lib/postgresql/\(pgVersion)/bin" }
+    public var pgConfig: String { binDirectory + "/pg_config" }
+    public var serverBinary: String { binDirectory + "/postgres" }
+    public var controlFile: String { destDir + "/usr/share/postgresql/\(pgVersion)/extension/vector.control" }
+    public var libraryFile: String { destDir + "/usr/lib/postgresql/\(pgVersion)/lib/vector.so" }
+    public var aptPackage: String { "postgresql-\(pgVersion)-pgvector" }
+    public static let debianArchiveKeyring = "/usr/share/keyrings/debian-archive-keyring.gpg"
+
+    /// The pgvector version installed for PG_VERSION (the control file's default_version when
+    /// the library is there too), or nil. Reads two files: cheap on a converged host.
+    public func installedVersion() -> String? {
+        guard FileSystem.exists(libraryFile), let text = try? FileSystem.readText(controlFile) else { return nil }
+        return PgvectorVersions.controlDefaultVersion(text)
+    }
+
+    /// What an install did: the method that did it and the pgvector version it installed.
+    public struct Installed: Sendable, Equatable {
+        public let method: Method
+        public let version: String
+    }
+
+    /// Installs by the configured method (for `auto`, the first that applies).
+    public func install() async throws -> Installed {
+        switch method {
+        case .apt:
+            guard let version = try await installFromApt(updateWhenMissing: true) else {
+                throw HearthError(
+                    "PGVECTOR_INSTALL_METHOD=apt: the host's apt sources offer no \(aptPackage) (apt-cache policy "
+                        + "shows no candidate); add the PostgreSQL project's repository (PGDG) or use "
+                        + "debian-source or tarball")
+            }
+            return Installed(method: .apt, version: version)
+        case .debianSource:
+            return Installed(method: .debianSource, version: try await installFromDebianSource())
+        case .tarball:
+            return Installed(method: .tarball, version: try await installFromTarball())
+        case .auto:
+            if let version = try await installFromApt(updateWhenMissing: false) {
+                return Installed(method: .apt, version: version)
+            }
+            do {
+                return Installed(method: .debianSource, version: try await installFromDebianSource())
+            } catch {
+                guard !source.isEmpty else { throw error }
+                do {
+                    return Installed(method: .tarball, version: try await installFromTarball())
+                } catch let tarballError {
+                    throw HearthError("debian-source failed: \(error)\nthen tarball failed: \(tarballError)")
+                }
+            }
+        }
+    }
+
+    // MARK: apt
+
+    /// The candidate version of postgresql-<ver>-pgvector in the host's apt sources, or nil.
+    public func aptCandidate() async throws -> String? {
+        let result = try await Command.run(["apt-cache", "policy", aptPackage])
+        guard result.succeeded else { return nil }
+        return PgvectorVersions.aptCandidate(result.stdout)
+    }
+
+    /// Installs the package when the host's sources offer it; nil when they do not.
+    func installFromApt(updateWhenMissing: Bool) async throws -> String? {
+        guard destDir.isEmpty else { return nil }
+        var candidate = try await aptCandidate()
+        if candidate == nil && updateWhenMissing {
+            try await Command.check(["apt-get", "-q", "update"], environment: Self.aptEnvironment)
+            candidate = try await aptCandidate()
+        }
+        guard candidate != nil else { return nil }
+        try await Command.check(
+            ["apt-get", "-q", "-y", "--no-install-recommends", "install", aptPackage], environment: Self.aptEnvironment)
+        let installed = try await Command.check(["dpkg-query", "-W", "-f", "${Version}", aptPackage])
+        return PgvectorVersions.upstream(installed.trimmingCharacters(in: " \n"))
+    }
+
+    static let aptEnvironment: [String: String?] = ["DEBIAN_FRONTEND": "noninteractive"]
+
+    // MARK: build dependencies
+
+    /// The packages a source build needs (build-essential's C part, dpkg-dev for
+    /// dpkg-source, the server headers and PGXS).
+    public var buildPackages: [String] {
+        ["gcc", "make", "libc6-dev", "dpkg-dev", "postgresql-server-dev-\(pgVersion)"]
+    }
+
+    static func isInstalled(_ package: String) async -> Bool {
+        guard let result = try? await Command.run(["dpkg-query", "-W", "-f", "${Status}", package]) else { return false }
+        return result.succeeded && result.stdout.contains("install ok installed")
+    }
+
+    /// apt-get installs the build packages that are missing (after an apt-get update when the
+    /// first try fails on stale lists).
+    func ensureBuildDependencies() async throws {
+        var missing: [String] = []
+        for package in buildPackages where !(await Self.isInstalled(package)) { missing.append(package) }
+        guard !missing.isEmpty else { return }
+        let install = ["apt-get", "-q", "-y", "--no-install-recommends", "install"] + missing
+        if try await Command.run(install, environment: Self.aptEnvironment).succeeded { return }
+        try await Command.check(["apt-get", "-q", "update"], environment: Self.aptEnvironment)
+        try await Command.check(install, environment: Self.aptEnvironment)
+    }
+
+    // MARK: debian-source
+
+    /// The temporary apt configuration of a debian-source fetch: the options that point apt at
+    /// `work` for its sources, lists and caches, and the one sources line. The host's own
+    /// configuration, lists and caches are not touched.
+    public static func temporaryAptOptions(work: String) -> [String] {
+        [
+            "-o", "Dir::Etc::SourceList=\(work)/sources.list",
+            "-o", "Dir::Etc::SourceParts=/dev/null",
+            "-o", "Dir::State::Lists=\(work)/lists",
+            "-o", "Dir::Cache=\(work)/cache",
+        ]
+    }
+
+    public static func sourcesLine(mirror: String, suite: String) -> String {
+        "deb-src [signed-by=\(debianArchiveKeyring)] \(mirror) \(suite) main\n"
+    }
+
+    /// Fetches Debian's `pgvector` source package for PGVECTOR_DEBIAN_SUITE from the host's
+    /// own mirror (checked by apt against the archive's signed Sources index), then builds
+    /// and installs it. Returns the upstream version built.
+    func installFromDebianSource() async throws -> String {
+        let (mirror, _) = try AptSources.hostDebianMirror(etcApt: etcApt, osRelease: osRelease)
+        guard FileSystem.exists(Self.debianArchiveKeyring) else {
+            throw HearthError("\(Self.debianArchiveKeyring) is missing (package debian-archive-keyring): apt cannot check the source package")
+        }
+        try await ensureBuildDependencies()
+        let work = try Self.makeWorkDirectory()
+        defer { Self.removeWorkDirectory(work) }
+
+        try FileSystem.writeAtomically(work + "/sources.list", Self.sourcesLine(mirror: mirror, suite: suite))
+        let apt = SystemAccount.lookup("_apt")
+        for directory in ["/lists/partial", "/cache/archives/partial", "/src"] {
+            try FileSystem.makeDirectories(work + directory, mode: 0o755)
+        }
+        // apt downloads as its _apt account where it can write.
+        if let apt {
+            for directory in ["/lists/partial", "/cache/archives/partial", "/src"] {
+                try FileSystem.setOwner(work + directory, uid: apt.uid, gid: apt.gid, mode: 0o755)
+            }
+        }
+        let options = Self.temporaryAptOptions(work: work)
+        try await Command.check(["apt-get", "-q"] + options + ["update"], environment: Self.aptEnvironment)
+        try await Command.check(
+            ["apt-get", "-q"] + options + ["source", "--download-only", "pgvector"], environment: Self.aptEnvironment,
+            workingDirectory: work + "/src")
+        guard let dsc = try FileSystem.list(work + "/src").first(where: { $0.hasSuffix(".dsc") }) else {
+            throw HearthError("apt-get source pgvector (suite \(suite), \(mirror)) left no .dsc file")
+        }
+        let dscText = try FileSystem.readText(work + "/src/" + dsc)
+        guard let debianVersion = PgvectorVersions.dscVersion(dscText) else {
+            throw HearthError("\(dsc) has no Version field")
+        }
+        try await Command.check(
+            ["dpkg-source", "--no-copy", "-x", dsc, work + "/build"], workingDirectory: work + "/src")
+        let version = PgvectorVersions.upstream(debianVersion)
+        try await build(work + "/build", expecting: version)
+        return version
+    }
+
+    // MARK: tarball
+
+    /// Fetches PGVECTOR_SOURCE (a path or an http(s) URL), checks it against PGVECTOR_SHA256
+    /// before anything is extracted, then builds and installs it.
+    func installFromTarball() async throws -> String {
+        guard !source.isEmpty, !sha256.isEmpty else {
+            throw HearthError("the tarball method needs PGVECTOR_SOURCE and PGVECTOR_SHA256")
+        }
+        let work = try Self.makeWorkDirectory()
+        defer { Self.removeWorkDirectory(work) }
+        let archive = try await fetchVerifiedTarball(into: work)
+        try await ensureBuildDependencies()
+        try FileSystem.makeDirectories(work + "/build", mode: 0o755)
+        try await Command.check(
+            ["tar", "-x", "-f", archive, "-C", work + "/build", "--no-same-owner", "--no-same-permissions"])
+        let tree = try Self.sourceTree(work + "/build")
+        guard let text = try? FileSystem.readText(tree + "/vector.control"),
+            let version = PgvectorVersions.controlDefaultVersion(text)
+        else {
+            throw HearthError("PGVECTOR_SOURCE \(source): not a pgvector source tree (no vector.control with a default_version)")
+        }
+        try await build(tree, expecting: version)
+        return version
+    }
+
+    /// The local path of PGVECTOR_SOURCE (downloaded into `work` when it is a URL), after its
+    /// SHA-256 has matched PGVECTOR_SHA256.
+    public func fetchVerifiedTarball(into work: String) async throws -> String {
+        let path: String
+        if source.hasPrefix("http://") || source.hasPrefix("https://") {
+            let downloads = work + "/download"
+            try FileSystem.makeDirectories(downloads, mode: 0o755)
+            path = downloads + "/pgvector.tar"
+            if Command.resolve("curl") != nil {
+                try await Command.check(["curl", "-fsSL", "--proto", "=http,https", "-o", path, "--", source])
+            } else {
+                if let apt = SystemAccount.lookup("_apt") {
+                    try FileSystem.setOwner(downloads, uid: apt.uid, gid: apt.gid, mode: 0o755)
+                }
+                try await Command.check(["/usr/lib/apt/apt-helper", "download-file", source, path])
+            }
+        } else {
+            guard source.hasPrefix("/") || source.hasPrefix("./") || !source.contains(":") else {
+                throw HearthError("PGVECTOR_SOURCE \(source): not a local path or an http(s) URL")
+            }
+            guard FileSystem.exists(source), !FileSystem.isDirectory(source) else {
+                throw HearthError("PGVECTOR_SOURCE \(source): no such file")
+            }
+            path = source
+        }
+        let output = try await Command.check(["sha256sum", "--", path])
+        guard let actual = PgvectorVersions.sha256Field(output) else {
+            throw HearthError("sha256sum \(path) gave no digest")
+        }
+        guard actual == sha256 else {
+            throw HearthError(
+                "PGVECTOR_SHA256: PGVECTOR_SOURCE \(source) has SHA-256 \(actual), not the configured \(sha256); "
+                    + "nothing was extracted")
+        }
+        return path
+    }
+
+    /// The directory of an extracted tarball that holds pgvector's Makefile: the one
+    /// top-level directory, or the extraction directory itself.
+    static func sourceTree(_ directory: String) throws -> String {
+        if FileSystem.exists(directory + "/Makefile") { return directory }
+        let entries = try FileSystem.list(directory)
+        if entries.count == 1, FileSystem.exists(directory + "/" + entries[0] + "/Makefile") {
+            return directory + "/" + entries[0]
+        }
+        throw HearthError("the tarball holds no single source directory with a Makefile (found: \(entries.joined(separator: ", ")))")
+    }
+
+    // MARK: build
+
+    /// `make` and `make install` against PG_VERSION's pg_config, portable: OPTFLAGS empty
+    /// replaces pgvector's default -march=native. Then the installed control file must state
+    /// the version built.
+    func build(_ tree: String, expecting version: String) async throws {
+        guard FileSystem.exists(pgConfig) else {
+            throw HearthError("\(pgConfig) is missing: postgresql-server-dev-\(pgVersion) did not install it")
+        }
+        let jobs = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        let variables = ["PG_CONFIG=\(pgConfig)", "OPTFLAGS="]
+        try await Command.check(["make", "-C", tree, "-j\(jobs)"] + variables)
+        try await Command.check(
+            ["make", "-C", tree, "install"] + variables + (destDir.isEmpty ? [] : ["DESTDIR=\(destDir)"]))
+        guard let installed = installedVersion() else {
+            throw HearthError("make install left no \(controlFile) and \(libraryFile)")
+        }
+        guard installed == version else {
+            throw HearthError("\(controlFile) states version \(installed), but \(version) was built")
+        }
+    }
+
+    // MARK: work directories
+
+    static func makeWorkDirectory() throws -> String {
+        var template = Array("/tmp/hm-pgvector-XXXXXX".utf8CString)
+        let made = template.withUnsafeMutableBufferPointer { buffer -> String? in
+            mkdtemp(buffer.baseAddress!) == nil ? nil : String(cString: buffer.baseAddress!)
+        }
+        guard let path = made else {
+            throw HearthError("cannot make a temporary directory in /tmp: \(FileSystem.errnoText())")
+        }
+        // apt's _apt account must reach the directories it downloads into.
+        guard chmod(path, 0o755) == 0 else { throw HearthError("cannot chmod \(path): \(FileSystem.errnoText())") }
+        return path
+    }
+
+    static func removeWorkDirectory(_ path: String) {
+        guard path.hasPrefix("/tmp/hm-pgvector-") else { return }
+        var pid: pid_t = 0
+        let argv: [UnsafeMutablePointer<CChar>?] = [
+            strdup("/bin/rm"), strdup("-rf"), strdup("--one-file-system"), strdup(path), nil,
+        ]
+        defer { argv.forEach { free($0) } }
+        if posix_spawn(&pid, "/bin/rm", nil, nil, argv, environ) == 0 {
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+        }
+    }
+}

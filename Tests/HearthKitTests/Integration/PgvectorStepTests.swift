@@ -1,0 +1,162 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Testing
+@testable import HearthKit
+
+/// pgvector against real PostgreSQL 15: the extension `make setup` installed (by
+/// `hm-pgvector --install-only`) in a throwaway cluster, and the step's checks pointed at it.
+@Suite("pgvector (integration, real PostgreSQL 15)", .serialized)
+struct PgvectorStepTests {
+    func config(_ text: String = "") throws -> HearthConfig {
+        try loadConfig("PG_VERSION=15\n" + text)
+    }
+
+    func runner(dryRun: Bool = false) -> StepRunner {
+        StepRunner(console: Console(colour: false), log: nil, runID: "test", dryRun: dryRun)
+    }
+
+    func installedVersion() throws -> String {
+        let installer = PgvectorInstaller(try config())
+        guard let version = installer.installedVersion() else {
+            Issue.record("pgvector is not installed for PostgreSQL 15 (\(installer.controlFile)): run `sudo make setup`")
+            throw HearthError("pgvector not installed")
+        }
+        return version
+    }
+
+    @Test("a throwaway cluster can CREATE EXTENSION vector and order vector(3) rows by <=>")
+    func extensionWorks() async throws {
+        let version = try installedVersion()
+        let cluster = try await TestCluster.shared()
+        let admin = try cluster.connect()
+        let database = "hm_vec_\(Int.random(in: 100000..<999999))"
+        try admin.execute("CREATE DATABASE \(try admin.identifier(database))")
+        defer { try? admin.execute("DROP DATABASE IF EXISTS \(try admin.identifier(database)) WITH (FORCE)") }
+        do {
+            let db = try cluster.connect(database: database)
+            try db.execute("""
+                CREATE EXTENSION vector;
+                CREATE TABLE items (name text PRIMARY KEY, embedding vector(3));
+                INSERT INTO items VALUES ('x', '[1,0,0]'), ('y', '[0,1,0]'), ('xy', '[1,1,0]');
+                """)
+            #expect(try db.query("SELECT extversion FROM pg_extension WHERE extname = 'vector'").scalar == version)
+            let nearest = try db.query("SELECT name FROM items ORDER BY embedding <=> $1::vector(3) LIMIT 3", ["[1,0.1,0]"])
+            #expect(nearest.rows.map { $0[0] } == ["x", "xy", "y"])
+            let distance = try db.query("SELECT round(('[1,0,0]'::vector(3) <=> '[0,1,0]'::vector(3))::numeric, 3)").scalar
+            #expect(distance == "1.000")
+            // The column's dimension is enforced.
+            #expect(throws: PGError.self) { try db.execute("INSERT INTO items VALUES ('bad', '[1,2]')") }
+        }
+    }
+
+    @Test("the step against a real cluster: true, nothing changed; a dry run too; no scratch database left")
+    func stepConverged() async throws {
+        _ = try installedVersion()
+        let cluster = try await TestCluster.shared()
+        let target = PgvectorStep.Cluster(socketDirectory: cluster.socketDirectory, port: cluster.port)
+        let step = PgvectorStep.make(try config(), cluster: target)
+        #expect(step.actions.count == 4)
+
+        let started = Clock.nowMs()
+        let run = await runner().run(step)
+        let ms = Clock.nowMs() - started
+        #expect(run.status == ExitStatus.ok && run.changed == 0 && run.failedAction == nil)
+        #expect(ms < 5000, "a converged run must be cheap (took \(ms) ms)")
+
+        let dry = await runner(dryRun: true).run(PgvectorStep.make(try config(), cluster: target))
+        #expect(dry.status == ExitStatus.ok && dry.pending == 0 && dry.changed == 0)
+
+        let left = try cluster.connect().query(
+            "SELECT count(*) FROM pg_database WHERE datname = $1", [PgvectorStep.scratchDatabase]).scalar
+        #expect(left == "0")
+    }
+
+    @Test("--install-only: the install actions only, converged here")
+    func installOnly() async throws {
+        _ = try installedVersion()
+        let step = PgvectorStep.make(try config(), installOnly: true)
+        #expect(step.actions.count == 2)
+        let run = await runner().run(step)
+        #expect(run.status == ExitStatus.ok && run.changed == 0)
+    }
+
+    @Test("a cluster that does not answer is a false result naming the check")
+    func noCluster() async throws {
+        _ = try installedVersion()
+        let directory = TestFiles.temporaryDirectory("hm-pgv-nocluster")
+        defer { TestFiles.removeTree(directory) }
+        try FileSystem.setOwner(directory, uid: 0, gid: 0, mode: 0o755)
+        let target = PgvectorStep.Cluster(socketDirectory: directory, port: TestCluster.freePort())
+        let run = await runner().run(PgvectorStep.make(try config(), cluster: target))
+        #expect(run.status == ExitStatus.failed)
+        #expect(run.failedAction?.contains("offers vector") == true)
+    }
+
+    @Test("the scratch check fails on a version other than the installed one, and drops its database")
+    func scratchMismatch() async throws {
+        _ = try installedVersion()
+        let cluster = try await TestCluster.shared()
+        let target = PgvectorStep.Cluster(socketDirectory: cluster.socketDirectory, port: cluster.port)
+        #expect(throws: CheckFailed.self) {
+            try PgvectorStep.createExtensionInScratchDatabase(target, expecting: "0.0.1")
+        }
+        let left = try cluster.connect().query(
+            "SELECT count(*) FROM pg_database WHERE datname = $1", [PgvectorStep.scratchDatabase]).scalar
+        #expect(left == "0")
+    }
+
+    @Test("tarball: a PGVECTOR_SHA256 mismatch is refused before anything is extracted; a match is accepted")
+    func tarballDigest() async throws {
+        let directory = TestFiles.temporaryDirectory("hm-pgv-tarball")
+        defer { TestFiles.removeTree(directory) }
+        let archive = directory + "/pgvector.tar.gz"
+        try FileSystem.writeAtomically(archive, "not really a tarball\n")
+        let digest = try #require(PgvectorVersions.sha256Field(try await Command.check(["sha256sum", archive])))
+        let wrong = String(repeating: "0", count: 64)
+
+        let refused = PgvectorInstaller(
+            try config("PGVECTOR_INSTALL_METHOD=tarball\nPGVECTOR_SOURCE=\(archive)\nPGVECTOR_SHA256=\(wrong)"))
+        do {
+            _ = try await refused.fetchVerifiedTarball(into: directory)
+            Issue.record("a wrong digest was accepted")
+        } catch let error as HearthError {
+            #expect(error.message.contains("PGVECTOR_SHA256") && error.message.contains(digest))
+        }
+        // The same error from the step's install, and nothing extracted into a work directory.
+        await #expect(throws: HearthError.self) { _ = try await refused.install() }
+        #expect(try FileSystem.list(directory) == ["pgvector.tar.gz"])
+
+        let accepted = PgvectorInstaller(
+            try config("PGVECTOR_INSTALL_METHOD=tarball\nPGVECTOR_SOURCE=\(archive)\nPGVECTOR_SHA256=\(digest)"))
+        #expect(try await accepted.fetchVerifiedTarball(into: directory) == archive)
+
+        let missing = PgvectorInstaller(
+            try config("PGVECTOR_INSTALL_METHOD=tarball\nPGVECTOR_SOURCE=\(directory)/nothing.tar.gz\nPGVECTOR_SHA256=\(digest)"))
+        await #expect(throws: HearthError.self) { _ = try await missing.fetchVerifiedTarball(into: directory) }
+    }
+
+    @Test("debian-source: Debian's pgvector source package from the host's own mirror, built and staged (DESTDIR)")
+    func debianSourceStaged() async throws {
+        var installer = PgvectorInstaller(try config("PGVECTOR_INSTALL_METHOD=debian-source"))
+        let stage = TestFiles.temporaryDirectory("hm-pgv-stage")
+        defer { TestFiles.removeTree(stage) }
+        installer.destDir = stage
+        #expect(installer.installedVersion() == nil)
+        let suiteLists = { try FileSystem.list("/var/lib/apt/lists").filter { $0.contains("_dists_trixie_") } }
+        let listsBefore = try suiteLists()
+        let sourcesBefore = try FileSystem.list("/etc/apt/sources.list.d")
+
+        let started = Clock.nowMs()
+        let installed = try await installer.install()
+        print("debian-source fetch + build + staged install: \(Int(Clock.nowMs() - started)) ms, pgvector \(installed.version)")
+        #expect(installed.method == .debianSource)
+        #expect(installer.installedVersion() == installed.version)
+        #expect(FileSystem.exists(stage + "/usr/share/postgresql/15/extension/vector--\(installed.version).sql"))
+
+        // The host's apt configuration and lists are as they were; the work directory is gone.
+        #expect(try suiteLists() == listsBefore)
+        #expect(try FileSystem.list("/etc/apt/sources.list.d") == sourcesBefore)
+        #expect(try FileSystem.list("/tmp").filter { $0.hasPrefix("hm-pgvector-") }.isEmpty)
+    }
+}
