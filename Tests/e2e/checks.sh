@@ -59,7 +59,8 @@ expect_refused() {
     printf '%s\n' "$out" | grep -Eiq -- "$pattern" || { printf 'refused, but not with /%s/:\n%s\n' "$pattern" "$out"; return 1; }
 }
 
-hba_file() { printf '%s/etc/postgresql/%s/%s/pg_hba.conf\n' "$ROOT" "$CFG_PG_VERSION" "$CFG_CLUSTER"; }
+hba_path() { printf '/etc/postgresql/%s/%s/pg_hba.conf\n' "$CFG_PG_VERSION" "$CFG_CLUSTER"; }
+hba_file() { printf '%s%s\n' "$ROOT" "$(hba_path)"; }
 
 ai_db() { printf '%s%s\n' "$1" "$CFG_SUFFIX"; }
 
@@ -186,7 +187,7 @@ check_postgres() {
 check_pg_hba() {
     local f
     f=$(hba_file)
-    check "pg-hba: $f exists" test -s "$f"
+    check "pg-hba: $(hba_path) exists" test -s "$f"
     check "pg-hba: no trust, md5 or password method in the file" sh -c \
         "! grep -Ev '^[[:space:]]*(#|\$)' '$f' | grep -Ew 'trust|md5|password'"
     check "pg-hba: peer for local system accounts, scram-sha-256 for passwords" sh -c \

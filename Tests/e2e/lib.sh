@@ -28,8 +28,7 @@ e2e_fail() {
     E2E_FAILURES+=("$1")
     printf 'FAIL  %s\n' "$1"
     shift
-    local line
-    for line in "$@"; do [ -n "$line" ] && printf '      %s\n' "$line"; done
+    [ $# -gt 0 ] && printf '%s\n' "$@" | sed -e '/^$/d' -e 's/^/      /'
     return 0
 }
 # check NAME COMMAND...: one line per check; the command's output is shown on failure only.
@@ -44,14 +43,14 @@ check() {
 }
 
 e2e_now_ms() { echo $(($(date +%s%N) / 1000000)); }
-e2e_secs() { printf '%d.%d' $(($1 / 1000)) $((($1 % 1000) / 100)); }
+e2e_secs() { printf '%d.%02d' $(($1 / 1000)) $((($1 % 1000) / 10)); }
 
 # --- preconditions ---------------------------------------------------------------------------
 
 e2e_require() {
     [ "$(id -u)" -eq 0 ] || e2e_die "must run as root (debootstrap, unshare, chroot): sudo $0"
     local tool missing=()
-    for tool in debootstrap unshare nsenter chroot mount tar mknod psql pg_isready flock ss curl findmnt; do
+    for tool in debootstrap unshare nsenter setpriv chroot mount tar mknod psql pg_isready flock ss curl findmnt; do
         command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
     done
     [ "${#missing[@]}" -eq 0 ] ||
@@ -167,7 +166,9 @@ root_create() {
 # /proc, a minimal /dev and a /run tmpfs mounted inside it only. Everything started in it dies
 # with it (ns_stop). Sets NS_PID (the host pid of its pid 1) and NS_UNSHARE.
 ns_start() {
-    unshare --fork --pid --mount --propagation private --kill-child -- /bin/sh -c '
+    # setpriv --pdeathsig: even when this script is killed outright, unshare dies with it, and
+    # its child (the namespace's pid 1) with unshare (--kill-child).
+    setpriv --pdeathsig KILL -- unshare --fork --pid --mount --propagation private --kill-child -- /bin/sh -c '
         set -e
         R=$1
         mount -t proc -o nosuid,nodev,noexec proc "$R/proc"

@@ -93,6 +93,9 @@ check_rc() {
 }
 run() { RUN_LABEL=$1; run_install "$@"; }
 
+# hm-reset with no confirmation and no terminal: must refuse.
+hm_reset_unconfirmed() { E2E_CWD=$E2E_HM in_root ./bootstrap/bin/hm-reset </dev/null; }
+
 default_config() {
     CFG_SERVICE_USER=hearthminds-service CFG_PG_VERSION=15 CFG_CLUSTER=main CFG_PORT=$1
     CFG_HM_DB=hearthminds_db CFG_HM_USER=hearthminds CFG_HM_PASSWORD=hearthminds
@@ -189,7 +192,31 @@ scenario_main() {
         check "bad config $bad: no action ran" test -z "$(log_lines "$RUN_ID" | grep -vF '"result":false' || true)"
     done
 
-    # 7. converged again after all that: one more full run, nothing to change
+    # 7. the nuclear reset (issue 6), once the tarball has hm-reset: refused without --yes, then
+    #    `install.sh --reset --yes` destroys our data and rebuilds a verified host
+    if [ -x "$ROOT$E2E_HM/bootstrap/bin/hm-reset" ]; then
+        local marker_db=""
+        if has_step databases; then
+            marker_db=$(ai_db "${CFG_AIS[0]}")
+            check "reset: a marker table written in $marker_db" \
+                psql_root postgres "$marker_db" "CREATE TABLE e2e_marker (x int); INSERT INTO e2e_marker VALUES (1)"
+        fi
+        snapshot "$WORK/snap.reset.before"
+        check "reset: hm-reset without --yes (no terminal) refuses" \
+            expect_refused '.' hm_reset_unconfirmed
+        snapshot "$WORK/snap.reset.after"
+        check "reset: the refusal changed nothing" snapshots_equal "$WORK/snap.reset.before" "$WORK/snap.reset.after"
+        run reset -- --reset --yes
+        check_rc "reset: ./install.sh --reset --yes exits 0" 0
+        check "reset: every step after the reset logged true" log_all_true "$RUN_ID"
+        if [ -n "$marker_db" ]; then
+            check "reset: the marker table is gone (data destroyed, database rebuilt)" expect_eq "" \
+                psql_root postgres "$marker_db" "SELECT to_regclass('e2e_marker')"
+        fi
+        check_host
+    fi
+
+    # 8. converged again after all that: one more full run, nothing to change
     run final
     check_rc "final rerun: exits 0" 0
     check "final rerun: no action changed anything" log_unchanged "$RUN_ID"
