@@ -279,7 +279,11 @@ curl -fsS -o /dev/null --max-time 20 "${MIRROR%/}/dists/$E2E_SUITE/Release" ||
 E2E_PORT=${E2E_PORT:-$(free_port 55400)} || e2e_die "no free TCP port"
 e2e_log "e2e: dist $DIST; mirror $MIRROR (host apt sources); port $E2E_PORT"
 e2e_cached_root "$MIRROR"
-TIMINGS+=("$(printf '  %-34s %7ss' "minbase cache build" "$(e2e_secs "$E2E_CACHE_MS")")")
+if [ "$E2E_CACHE_MS" -gt 0 ]; then
+    TIMINGS+=("$(printf '  %-34s %7ss' "minbase root: debootstrap, cached" "$(e2e_secs "$E2E_CACHE_MS")")")
+else
+    TIMINGS+=("  minbase root: from the cache")
+fi
 
 scenario_main
 if has_step databases; then scenario_second_config; fi
