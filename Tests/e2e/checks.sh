@@ -120,7 +120,7 @@ log_has() {
 step_times() {
     log_lines "$1" | grep -F '"action":"(step)"' |
         sed -n 's/.*"step":"\([^"]*\)".*"ms":\([0-9.]*\).*/\1 \2/p' |
-        awk '{ printf "%s%s %.1fs", (NR > 1 ? ", " : ""), $1, $2 / 1000 } END { print "" }'
+        awk '{ printf "%s%s %.2fs", (NR > 1 ? ", " : ""), $1, $2 / 1000 } END { print "" }'
 }
 
 # --- what the host looks like: compared before and after a dry run or a bad configuration ------

@@ -126,6 +126,8 @@ scenario_main() {
         return 0
     fi
     check_host
+    check "fresh root: the install.sh lock is free after the run (no daemon inherited it)" \
+        in_root flock -n /run/lock/hearthminds-bootstrap.lock true
 
     # 2. the rerun changes nothing
     run rerun
@@ -216,7 +218,18 @@ scenario_main() {
         check_host
     fi
 
-    # 8. converged again after all that: one more full run, nothing to change
+    # 8. a second install.sh while one holds the lock refuses at once (exit 75), changing nothing
+    snapshot "$WORK/snap.lock.before"
+    RUN_LABEL=locked
+    set +e
+    E2E_CWD=$E2E_HM in_root flock /run/lock/hearthminds-bootstrap.lock ./install.sh >"$WORK/locked.out" 2>&1 </dev/null
+    RC=$?
+    set -e
+    check_rc "locked: install.sh while another holds the lock exits 75" 75
+    snapshot "$WORK/snap.lock.after"
+    check "locked: nothing changed" snapshots_equal "$WORK/snap.lock.before" "$WORK/snap.lock.after"
+
+    # 9. converged again after all that: one more full run, nothing to change
     run final
     check_rc "final rerun: exits 0" 0
     check "final rerun: no action changed anything" log_unchanged "$RUN_ID"
@@ -275,7 +288,7 @@ e2e_require
 MIRROR=$(e2e_mirror) || e2e_die "no Debian mirror for $(e2e_host_codename) in /etc/apt/sources.list(.d); set E2E_MIRROR"
 # Fail now, not in the middle, when the mirror is out of reach.
 curl -fsS -o /dev/null --max-time 20 "${MIRROR%/}/dists/$E2E_SUITE/Release" ||
-    e2e_die "the Debian mirror $MIRROR (from this host's apt sources) is not reachable: no network?"
+    e2e_die "the Debian mirror $MIRROR is not reachable: no network? (mirror from E2E_MIRROR or the apt sources)"
 E2E_PORT=${E2E_PORT:-$(free_port 55400)} || e2e_die "no free TCP port"
 e2e_log "e2e: dist $DIST; mirror $MIRROR (host apt sources); port $E2E_PORT"
 e2e_cached_root "$MIRROR"
