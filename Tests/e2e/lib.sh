@@ -121,8 +121,8 @@ e2e_cached_root() {
     mkdir -p "$E2E_CACHE_DIR" && chmod 0755 "$E2E_CACHE_DIR" || e2e_die "cannot create $E2E_CACHE_DIR"
     exec 8>"$E2E_CACHE_DIR/.lock"
     flock 8 || e2e_die "cannot lock $E2E_CACHE_DIR/.lock"
-    if [ "${E2E_REFRESH_CACHE:-0}" = 1 ]; then rm -f "$tarball"; fi
-    if [ ! -s "$tarball" ]; then
+    # A refresh replaces the tarball only once the new root is packed.
+    if [ ! -s "$tarball" ] || [ "${E2E_REFRESH_CACHE:-0}" = 1 ]; then
         build=$(mktemp -d "$E2E_CACHE_DIR/build.XXXXXX")
         e2e_log "-- building the minbase $E2E_SUITE/$arch root (debootstrap from $mirror); cached afterwards" >&2
         t0=$(e2e_now_ms)
