@@ -93,6 +93,13 @@ check_rc() {
 }
 run() { RUN_LABEL=$1; run_install "$@"; }
 
+# The root's apt configuration that no step may leave changed (pgvector's debian-source method
+# uses a temporary sources list).
+apt_sources() {
+    (cd "$ROOT" && find etc/apt/sources.list etc/apt/sources.list.d etc/apt/trusted.gpg.d etc/apt/keyrings \
+        etc/apt/preferences.d -type f -exec sha256sum {} + 2>/dev/null | sort) || true
+}
+
 # hm-reset with no confirmation and no terminal: must refuse.
 hm_reset_unconfirmed() { E2E_CWD=$E2E_HM in_root ./bootstrap/bin/hm-reset </dev/null; }
 
@@ -114,6 +121,7 @@ scenario_main() {
     e2e_note "steps in the tarball: ${E2E_STEPS[*]}"
     default_config "$E2E_PORT"
     E2E_ENV=(POSTGRES_PORT="$E2E_PORT")
+    apt_sources >"$WORK/apt-sources.before"
 
     # 1. the fresh install, no configuration
     run fresh
@@ -126,6 +134,9 @@ scenario_main() {
         return 0
     fi
     check_host
+    apt_sources >"$WORK/apt-sources.after"
+    check "fresh root: the root's apt sources and keys are as debootstrap left them" \
+        snapshots_equal "$WORK/apt-sources.before" "$WORK/apt-sources.after"
     check "fresh root: the install.sh lock is free after the run (no daemon inherited it)" \
         in_root flock -n /run/lock/hearthminds-bootstrap.lock true
 
