@@ -128,7 +128,7 @@ step_times() {
 snapshot() {
     local f
     {
-        for f in etc/passwd etc/group etc/shadow etc/gshadow; do
+        for f in etc/passwd etc/group etc/shadow etc/gshadow var/lib/dpkg/status; do
             printf '%s ' "$f"; sha256sum <"$ROOT/$f"
         done
         stat -c 'home %u:%g %a' "$ROOT/var/lib/$CFG_SERVICE_USER" 2>&1 || true

@@ -123,6 +123,22 @@ scenario_main() {
     E2E_ENV=(POSTGRES_PORT="$E2E_PORT")
     apt_sources >"$WORK/apt-sources.before"
 
+    # 0. a fault first: apt cannot reach its mirror, so the runtime package cannot be installed;
+    #    install.sh stops before any step, saying why, and changes nothing
+    cp -p "$ROOT/etc/apt/sources.list" "$WORK/sources.list.good"
+    cp -a "$ROOT/var/lib/apt/lists" "$WORK/apt-lists.good"
+    printf 'deb http://127.0.0.1:9/debian %s main\n' "$E2E_SUITE" >"$ROOT/etc/apt/sources.list"
+    snapshot "$WORK/snap.fault.before"
+    run fault-apt
+    check_rc "fault, apt cannot reach its mirror: ./install.sh exits 1" 1
+    check "fault, apt cannot reach its mirror: the message names the cause" grep -q 'libpq5' "$WORK/fault-apt.out"
+    check "fault, apt cannot reach its mirror: no step ran" test -z "$(log_lines "$RUN_ID")"
+    snapshot "$WORK/snap.fault.after"
+    check "fault, apt cannot reach its mirror: nothing changed" \
+        snapshots_equal "$WORK/snap.fault.before" "$WORK/snap.fault.after"
+    cp -p "$WORK/sources.list.good" "$ROOT/etc/apt/sources.list"
+    rm -rf "$ROOT/var/lib/apt/lists" && cp -a "$WORK/apt-lists.good" "$ROOT/var/lib/apt/lists" # fresh again
+
     # 1. the fresh install, no configuration
     run fresh
     check_rc "fresh root: ./install.sh exits 0" 0
