@@ -197,7 +197,7 @@ check_pg_hba() {
     check "pg-hba: the loaded rules have no trust/md5/password" expect_eq 0 \
         psql_root postgres postgres "SELECT count(*) FROM pg_hba_file_rules WHERE auth_method IN ('trust', 'md5', 'password')"
     check "pg-hba: a TCP login without a password is refused from the host" \
-        expect_refused 'password' psql_tcp postgres '' postgres 'SELECT 1'
+        expect_refused 'password|no pg_hba.conf entry|rejects connection' psql_tcp postgres '' postgres 'SELECT 1'
 }
 
 vector_scratch() {
@@ -213,6 +213,19 @@ check_pgvector() {
     check "pgvector: vector is in pg_available_extensions" expect_match '^[0-9]+\.[0-9]+' \
         psql_root postgres postgres "SELECT default_version FROM pg_available_extensions WHERE name = 'vector'"
     check "pgvector: CREATE EXTENSION vector works (scratch database, dropped after)" expect_eq 2 vector_scratch
+}
+
+# no_readable_secrets DIR: no file that others may read holds a password setting
+# (KEY_PASSWORD=, password=) or a password-file line (host:port:db:user:password).
+no_readable_secrets() {
+    local f bad=0
+    while IFS= read -r f; do
+        if grep -Eiq '^[^#]*password[[:space:]]*=' "$f" || grep -Eq '^[^#:]+:[^:]+:[^:]+:[^:]+:.+' "$f"; then
+            echo "readable by others and holds a password: ${f#"$ROOT"}"
+            bad=1
+        fi
+    done < <(find "$1" -type f -perm /o=r)
+    return "$bad"
 }
 
 check_databases() {
@@ -254,8 +267,8 @@ check_databases() {
             psql_root postgres "$db" "SELECT pg_get_userbyid(extowner) FROM pg_extension WHERE extname = 'vector'"
     done
     if [ -d "$ROOT/etc/hearthminds" ]; then
-        check "databases: nothing under /etc/hearthminds is readable by others" sh -c \
-            "out=\$(find '$ROOT/etc/hearthminds' -type f -perm /o=r); [ -z \"\$out\" ] || { echo \"\$out\"; exit 1; }"
+        check "databases: no file under /etc/hearthminds that others can read holds a password" \
+            no_readable_secrets "$ROOT/etc/hearthminds"
     fi
 }
 
