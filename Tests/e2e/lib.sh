@@ -17,6 +17,7 @@ e2e_log() { printf '%s\n' "$*"; }
 e2e_note() { printf '   .. %s\n' "$*"; }
 # A setup failure: the tier cannot run. Never a skip.
 e2e_die() {
+    E2E_DONE=1
     printf 'e2e: CANNOT RUN: %s\n' "$*" >&2
     printf 'e2e: %d passed, %d failed\n' "$E2E_PASSED" "$((E2E_FAILED + 1))"
     exit 2

@@ -38,7 +38,17 @@ E2E_STEPS=()
 TIMINGS=()
 WORK="" ROOT="" NS_UNSHARE="" NS_PID=""
 
-cleanup() { root_remove; }
+# On any exit: the namespace killed and the root removed; and when the script stopped early
+# (an unexpected error under set -e), still the summary line, counted as a failure.
+cleanup() {
+    local rc=$?
+    root_remove
+    if [ "${E2E_DONE:-0}" != 1 ]; then
+        printf 'e2e: ABORTED (exit %d) before the end; see the output above\n' "$rc" >&2
+        printf 'e2e: %d passed, %d failed\n' "$E2E_PASSED" "$((E2E_FAILED + 1))"
+        [ "$rc" -ne 0 ] || exit 1
+    fi
+}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
@@ -336,5 +346,6 @@ if [ "$E2E_FAILED" -gt 0 ]; then
     e2e_log "failed checks:"
     printf '  %s\n' "${E2E_FAILURES[@]}"
 fi
+E2E_DONE=1
 printf 'e2e: %d passed, %d failed\n' "$E2E_PASSED" "$E2E_FAILED"
 [ "$E2E_FAILED" -eq 0 ]
