@@ -193,6 +193,7 @@ ns_start() {
         exec chroot "$R" /bin/sleep infinity
     ' ns-init "$ROOT" </dev/null >"$WORK/ns.log" 2>&1 &
     NS_UNSHARE=$!
+    echo "$NS_UNSHARE" >"$WORK/ns.pid"
     local i child real_root
     real_root=$(readlink -f "$ROOT")
     NS_PID=""
@@ -234,6 +235,29 @@ root_remove() {
     fi
     rm -rf --one-file-system "$WORK"
     WORK="" ROOT=""
+}
+
+# remove_stale_roots: work directories that a run killed outright left behind (its namespace, and
+# so its mounts, died with it): no live namespace process, nothing mounted, and either a dead
+# ns.pid or none and untouched for 30 minutes (a concurrent run may be unpacking one).
+remove_stale_roots() {
+    local d pid
+    for d in "$E2E_WORK_BASE"/hearthminds-e2e-*; do
+        [ -d "$d" ] || continue
+        if [ -f "$d/ns.pid" ]; then
+            pid=$(cat "$d/ns.pid")
+            # alive: an unshare process that is not a zombie (a pid reused by another is dead)
+            if [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = unshare ] &&
+                [ "$(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null)" != Z ]; then
+                continue
+            fi
+        else
+            [ -n "$(find "$d" -maxdepth 0 -mmin +30)" ] || continue
+        fi
+        findmnt -rn -o TARGET | grep -q "^$d/" && continue
+        e2e_log "-- removing a stale root left by a killed run: $d"
+        rm -rf --one-file-system "$d"
+    done
 }
 
 # in_root CMD...: runs CMD inside the scenario's namespace and root, as root, with the clean

@@ -328,6 +328,7 @@ curl -fsS -o /dev/null --max-time 20 "${MIRROR%/}/dists/$E2E_SUITE/Release" ||
     e2e_die "the Debian mirror $MIRROR is not reachable: no network? (mirror from E2E_MIRROR or the apt sources)"
 E2E_PORT=${E2E_PORT:-$(free_port 55400)} || e2e_die "no free TCP port"
 e2e_log "e2e: dist $DIST; mirror $MIRROR (host apt sources); port $E2E_PORT"
+remove_stale_roots
 e2e_cached_root "$MIRROR"
 if [ "$E2E_CACHE_MS" -gt 0 ]; then
     TIMINGS+=("$(printf '  %-34s %7ss' "minbase root: debootstrap, cached" "$(e2e_secs "$E2E_CACHE_MS")")")
