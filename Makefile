@@ -6,12 +6,12 @@ SHELL := /bin/bash
 
 # Build and test dependencies (Debian 12). The runtime needs only libpq5; install.sh sees to it.
 SETUP_PACKAGES := libpq-dev libpq5 postgresql-15 postgresql-client-15 postgresql-common \
-	debootstrap util-linux passwd ca-certificates binutils file
+	debootstrap util-linux passwd ca-certificates binutils file iproute2 curl
 
 DIST_NAME := hearthminds-bootstrap
 STEPS := $(shell awk -F'\t' '!/^(\#|$$)/ {print $$1}' bootstrap/steps)
 
-.PHONY: setup build test dist clean
+.PHONY: setup build test test-e2e dist clean
 
 ## setup: install the packages the build and the tests need (apt-get; skipped when present),
 ## then pgvector for PostgreSQL 15 (hm-pgvector --install-only)
@@ -36,13 +36,19 @@ build:
 	swift build -c release
 
 ## test: everything CI runs: setup, unit + integration tests (real PostgreSQL 15), then
-## the release tarball's smoke test
+## the release tarball's smoke test and the end-to-end tier on a fresh Debian 12 root
 test: setup
 	swift build --build-tests
 	swift test --skip-build 2>&1 | tee .build/test-swift.log
 	grep -q ' passed after ' .build/test-swift.log
 	$(MAKE) dist
 	Tests/dist/smoke.sh
+	Tests/e2e/run.sh
+
+## test-e2e: the end-to-end tier: dist/ installed by ./install.sh on a fresh minbase Debian 12
+## root (debootstrap, cached in /var/cache/hearthminds-e2e), checked from outside; as root
+test-e2e: dist
+	Tests/e2e/run.sh
 
 ## dist: dist/hearthminds-bootstrap.tar.gz — install.sh, bootstrap/ with stripped release
 ## binaries (Swift runtime linked statically), etc/, Migrations/, README.md

@@ -111,7 +111,9 @@ for step in "${steps[@]}"; do
     hm_say "[$n/$total] $step: $(hm_step_description "$step")"
     t0=$(hm_now_ms)
     set +e
-    "$HM_BIN/hm-$step" "${args[@]}"
+    # 9>&-: the lock stays with install.sh; a daemon a step starts (the postmaster, where no
+    # systemd runs) must not inherit it and hold every later run off.
+    "$HM_BIN/hm-$step" "${args[@]}" 9>&-
     rc=$?
     set -e
     elapsed=$(( $(hm_now_ms) - t0 ))
