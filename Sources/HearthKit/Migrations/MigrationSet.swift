@@ -79,8 +79,12 @@ public struct MigrationSet: Sendable {
         var seen: [String: String] = [:]
         for stem in ups.keys.sorted(by: { compareIDs(parse($0)!.id, parse($1)!.id) }) {
             let (id, slug) = parse(stem)!
-            if let other = seen[id] { throw MigrationError("\(directory): revision id \(id) is used twice (\(other), \(stem))") }
-            seen[id] = stem
+            // "7" and "0007" are one number: ids are ordered, and so must be unique, by value.
+            let number = String(id.drop(while: { $0 == "0" }))
+            if let other = seen[number] {
+                throw MigrationError("\(directory): revision id \(id) is used twice (\(other), \(stem))")
+            }
+            seen[number] = stem
             let up = try renderFile(directory, ups[stem]!, values)
             let down = try renderFile(directory, downs[stem]!, values)
             revisions.append(
