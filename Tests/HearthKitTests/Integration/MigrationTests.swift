@@ -400,6 +400,45 @@ struct MigrationTests {
         #expect(run.status == 1)
     }
 
+    @Test("hm-migrate on the command line: up --sql, up, current, history, down, stamp, and bad usage")
+    func commandLine() async throws {
+        let cluster = try await TestCluster.shared()
+        let db = try ScratchDatabase.make(cluster)
+        defer { db.drop() }
+        let work = TestFiles.temporaryDirectory("hm-migcfg")
+        defer { TestFiles.removeTree(work) }
+        try FileSystem.writeAtomically(work + "/hm.env", "POSTGRES_PORT=\(cluster.port)\n")
+        func run(_ args: [String]) async throws -> CommandResult {
+            try await Command.run(
+                [MigrationFixtures.hmMigrate] + args
+                    + ["--config", work + "/hm.env", "--database", db.name, "--migrations", MigrationFixtures.directory,
+                       "--socket-dir", cluster.socketDirectory],
+                environment: ["HEARTHMINDS_LOG": work + "/log.jsonl"])
+        }
+        let sql = try await run(["up", "--sql"])
+        #expect(sql.status == 0 && sql.stdout.contains("CREATE TABLE memory_shards"))
+        #expect(try !db.exists("alembic_version"))
+        let dry = try await run(["up", "--dry-run"])
+        #expect(dry.status == 0 && dry.stdout.contains("would run: \(db.name): base -> 0006: 0001_baseline.up.sql"))
+        #expect(try !db.exists("memory_shards"))
+
+        #expect(try await run(["up", "--to", "0004"]).stdout.contains("\(db.name): at 0004, 3 revision(s) applied"))
+        #expect(try await run(["current"]).stdout == "\(db.name): 0004 (head is 0006)\n")
+        let history = try await run(["history", "--applied"])
+        #expect(history.stdout.contains("0005 -> 0006 (head), eng_patterns"))
+        #expect(history.stdout.contains("up     0003"))
+        #expect(try await run(["down"]).stdout.contains("\(db.name): at 0003, 1 revision(s) undone"))
+        #expect(try await run(["stamp", "head"]).status == 0)
+        #expect(try await run(["current"]).stdout == "\(db.name): 0006 (head)\n")
+        #expect(try await run(["check"]).status == 0)
+
+        #expect(try await run(["down", "--to", "base", "--steps", "1"]).status == 64)
+        #expect(try await run(["up", "--to", "0002"]).stderr.contains("no revision '0002'"))
+        #expect(try await run(["up", "--set", "EMBEDDING_DIM=0"]).status == 64)
+        let bad = try await Command.run([MigrationFixtures.hmMigrate, "up", "--config", work + "/missing.env"])
+        #expect(bad.status == 64)
+    }
+
     @Test("timing: up to head on 10 databases")
     func tenDatabases() async throws {
         let cluster = try await TestCluster.shared()
