@@ -50,6 +50,7 @@ struct MigrateContext {
     let console = Console()
     let log: JSONLog?
     let runID: String
+    let command: String
 
     init(_ options: MigrateOptions, command: String, logged: Bool = false) throws {
         self.options = options
@@ -80,17 +81,25 @@ struct MigrateContext {
             console.err("hm-migrate \(command): \(error)")
             throw ExitCode(ExitStatus.failed)
         }
-        guard SystemAccount.isRoot else {
-            console.err("hm-migrate \(command): must run as root (it connects as postgres by peer authentication)")
-            throw ExitCode(ExitStatus.usage)
+        self.command = command
+        if logged && !options.step.dryRun && SystemAccount.isRoot {
+            do { log = try JSONLog(path: config.logPath) } catch {
+                console.err("hm-migrate \(command): warning: no log: \(error)")
+                log = nil
+            }
+        } else {
+            log = nil
         }
-        log = logged && !options.step.dryRun ? try? JSONLog(path: config.logPath) : nil
         runID = environment["HEARTHMINDS_RUN_ID"].flatMap { $0.isEmpty ? nil : $0 } ?? Clock.newRunID()
     }
 
     /// Runs `body` on each database in turn with its own connection; the first failure ends
     /// the run with exit 1.
     func each(_ what: String, _ body: (String, Migrator) throws -> String?) throws {
+        guard SystemAccount.isRoot else {
+            console.err("hm-migrate \(command): must run as root (it connects as postgres by peer authentication)")
+            throw ExitCode(ExitStatus.usage)
+        }
         for database in databases {
             let started = Clock.nowMs()
             do {
