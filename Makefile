@@ -10,8 +10,10 @@ SETUP_PACKAGES := libpq-dev libpq5 postgresql-15 postgresql-client-15 postgresql
 
 DIST_NAME := hearthminds-bootstrap
 STEPS := $(shell awk -F'\t' '!/^(\#|$$)/ {print $$1}' bootstrap/steps)
+# Executables that are not steps (shipped in bootstrap/bin/ too).
+TOOLS := migrate
 
-.PHONY: setup build test test-e2e dist clean
+.PHONY: setup build test test-e2e dist clean migrate-rev migrate-up migrate-down
 
 ## setup: install the packages the build and the tests need (apt-get; skipped when present),
 ## then pgvector for PostgreSQL 15 (hm-pgvector --install-only)
@@ -60,13 +62,29 @@ dist:
 	cp install.sh README.md $$stage/
 	cp bootstrap/lib.sh bootstrap/steps $$stage/bootstrap/
 	cp -r etc Migrations $$stage/
-	for step in $(STEPS); do
+	for step in $(STEPS) $(TOOLS); do
 		install -m 0755 $$bin/hm-$$step $$stage/bootstrap/bin/
 		strip $$stage/bootstrap/bin/hm-$$step
 	done
 	tar -C dist/stage -czf dist/$(DIST_NAME).tar.gz --owner=0 --group=0 $(DIST_NAME)
 	rm -rf dist/stage
 	ls -l dist/$(DIST_NAME).tar.gz
+
+## migrate-rev m="add new table": the next revision's empty up/down files in Migrations/
+## migrate-up: every database to head (db=NAME for one); migrate-down: one revision down
+## (both as root: hm-migrate connects as postgres by peer authentication)
+MIGRATE = swift build -c release --product hm-migrate >/dev/null && "$$(swift build -c release --show-bin-path)/hm-migrate"
+MIGRATE_DB = $${db:+--database "$$db"}
+
+migrate-rev:
+	[ -n "$${m:-}" ] || { echo 'usage: make migrate-rev m="what the revision does"'; exit 64; }
+	$(MIGRATE) new --migrations Migrations "$$m"
+
+migrate-up:
+	$(MIGRATE) up --migrations Migrations $(MIGRATE_DB)
+
+migrate-down:
+	$(MIGRATE) down --steps 1 --migrations Migrations $(MIGRATE_DB)
 
 clean:
 	rm -rf .build dist

@@ -2,11 +2,13 @@
 import PackageDescription
 
 /// One executable per host step; the order they run in lives in bootstrap/steps.
-let steps = ["service-user", "postgres", "pg-hba", "pgvector", "databases", "verify"]
+let steps = ["service-user", "postgres", "pg-hba", "pgvector", "databases", "migrations", "verify"]
+/// Tools beside the steps.
+let tools = ["migrate"]
 
 let package = Package(
     name: "hearthminds-bootstrap",
-    products: steps.map { .executable(name: "hm-\($0)", targets: ["hm-\($0)"]) },
+    products: (steps + tools).map { .executable(name: "hm-\($0)", targets: ["hm-\($0)"]) },
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         // traits: [] leaves out the Foundation trait: the binaries stay small and start fast.
@@ -31,7 +33,7 @@ let package = Package(
             dependencies: ["HearthKit"],
             exclude: ["Fixtures"]
         ),
-    ] + steps.map {
+    ] + (steps + tools).map {
         .executableTarget(name: "hm-\($0)", dependencies: ["HearthKit"])
     }
 )

@@ -1,0 +1,4 @@
+-- 0004 undone.
+ALTER TABLE memory_shards
+    DROP COLUMN metadata,
+    DROP COLUMN source;

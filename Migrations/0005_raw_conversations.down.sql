@@ -1,0 +1,2 @@
+-- 0005 undone.
+DROP TABLE raw_conversations;

@@ -1,0 +1,2 @@
+-- 0006 undone: the table and its seeded pattern.
+DROP TABLE eng_patterns;

@@ -1,0 +1,103 @@
+/// The values a revision file may use: validated configuration numbers and booleans only
+/// (never a name or a free string, so rendering cannot inject SQL).
+public enum TemplateValue: Sendable, Equatable, CustomStringConvertible {
+    case int(Int)
+    case bool(Bool)
+
+    public var description: String {
+        switch self {
+        case .int(let value): String(value)
+        case .bool(let value): value ? "true" : "false"
+        }
+    }
+}
+
+public struct TemplateValues: Sendable, Equatable {
+    public var values: [String: TemplateValue]
+
+    public init(_ values: [String: TemplateValue]) {
+        self.values = values
+    }
+
+    /// EMBEDDING_DIM, PGVECTOR_IVFFLAT_LISTS and PGVECTOR_ENABLE_IVFFLAT of a validated configuration.
+    public init(_ config: HearthConfig) {
+        values = [
+            "EMBEDDING_DIM": .int(config.embeddingDim),
+            "PGVECTOR_IVFFLAT_LISTS": .int(config.ivfflatLists),
+            "PGVECTOR_ENABLE_IVFFLAT": .bool(config.ivfflat),
+        ]
+    }
+}
+
+/// Renders a revision file:
+/// - `{{NAME}}` is replaced by the value of NAME;
+/// - a line holding only `{{#if NAME}}` (NAME a boolean) starts a block kept only when NAME
+///   is true, up to a line holding only `{{/if}}` (blocks nest);
+/// - an unknown name, a non-boolean `#if`, an unclosed or stray block, or any other `{{`
+///   is an error naming the file and the line.
+/// The rendered text keeps every line in its place (directive lines and dropped lines become
+/// empty), so a line number in the rendered text is the line number in the file.
+public enum MigrationTemplate {
+    public static func render(_ text: String, values: TemplateValues, file: String) throws(MigrationError) -> String {
+        var output: [Substring] = []
+        var keeping: [Bool] = []  // one entry per open block
+        var lineNumber = 0
+        func fail(_ message: String) -> MigrationError {
+            MigrationError("\(file) line \(lineNumber): \(message)")
+        }
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            lineNumber += 1
+            let trimmed = String(line).trimmingCharacters(in: " \t\r")
+            if trimmed.hasPrefix("{{#") || trimmed.hasPrefix("{{/") {
+                guard trimmed.hasSuffix("}}") else { throw fail("a block directive must end the line with }}") }
+                let inner = String(trimmed.dropFirst(2).dropLast(2)).trimmingCharacters(in: " ")
+                if inner == "/if" {
+                    guard keeping.popLast() != nil else { throw fail("{{/if}} without {{#if ...}}") }
+                } else if inner.hasPrefix("#if ") {
+                    let name = String(inner.dropFirst(4)).trimmingCharacters(in: " ")
+                    guard let value = values.values[name] else { throw fail("unknown template value '\(name)' in {{#if}}; known: \(known(values))") }
+                    guard case .bool(let flag) = value else { throw fail("{{#if \(name)}} needs a boolean, and \(name) is a number") }
+                    keeping.append(flag)
+                } else {
+                    throw fail("unknown block directive {{\(inner)}}; only {{#if NAME}} and {{/if}} exist")
+                }
+                output.append("")
+                continue
+            }
+            if keeping.contains(false) {
+                output.append("")
+                continue
+            }
+            output.append(Substring(try substitute(line, values: values, fail: fail)))
+        }
+        guard keeping.isEmpty else {
+            throw MigrationError("\(file): \(keeping.count) {{#if ...}} block(s) not closed with {{/if}}")
+        }
+        return output.joined(separator: "\n")
+    }
+
+    private static func substitute(
+        _ line: Substring, values: TemplateValues, fail: (String) -> MigrationError
+    ) throws(MigrationError) -> String {
+        guard line.firstRange(of: "{{") != nil || line.firstRange(of: "}}") != nil else { return String(line) }
+        var out = ""
+        var rest = line[...]
+        while let open = rest.firstRange(of: "{{") {
+            out += rest[..<open.lowerBound]
+            let after = rest[open.upperBound...]
+            guard let close = after.firstRange(of: "}}") else { throw fail("'{{' without '}}'") }
+            let name = String(after[..<close.lowerBound]).trimmingCharacters(in: " ")
+            guard let value = values.values[name] else {
+                throw fail("unknown template value {{\(name)}}; known: \(known(values))")
+            }
+            out += value.description
+            rest = after[close.upperBound...]
+        }
+        guard rest.firstRange(of: "}}") == nil else { throw fail("'}}' without '{{'") }
+        return out + rest
+    }
+
+    private static func known(_ values: TemplateValues) -> String {
+        values.values.keys.sorted().joined(separator: ", ")
+    }
+}

@@ -1,0 +1,7 @@
+import ArgumentParser
+import HearthKit
+
+@main
+struct MigrateCommand: ParsableCommand {
+    static let configuration = MigrateCLI.configuration
+}
