@@ -1,6 +1,7 @@
 /// SHA-256 (FIPS 180-4), HMAC-SHA-256 (RFC 2104) and PBKDF2-HMAC-SHA-256 (RFC 8018), in plain
 /// Swift: enough to recompute a SCRAM-SHA-256 verifier and to checksum migration files without
-/// another library in every binary.
+/// another library in every binary. (Checksums are made here, not with PostgreSQL's sha256(),
+/// because `check`, `history` and `--sql` need them before any connection exists.)
 public struct SHA256 {
     private var state: [UInt32] = [
         0x6a09_e667, 0xbb67_ae85, 0x3c6e_f372, 0xa54f_f53a, 0x510e_527f, 0x9b05_688c, 0x1f83_d9ab, 0x5be0_cd19,
@@ -90,6 +91,11 @@ public struct SHA256 {
         var hasher = SHA256()
         hasher.update(bytes)
         return hasher.finish()
+    }
+
+    /// The digest of a text's UTF-8 bytes, in lower-case hexadecimal (migration checksums).
+    public static func hex(_ text: String) -> String {
+        hex(Array(text.utf8))
     }
 
     public static func hex<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {

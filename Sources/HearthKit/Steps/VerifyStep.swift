@@ -3,8 +3,11 @@
 public enum VerifyStep {
     public static let name = "verify"
 
-    public static func make(_ config: HearthConfig, server: PGServer? = nil) -> Step {
+    /// `migrations`: the revisions every database must be at the head of (nil: Migrations/
+    /// beside the executables).
+    public static func make(_ config: HearthConfig, server: PGServer? = nil, migrations: String? = nil) -> Step {
         let server = server ?? PGServer(config: config)
+        let migrations = migrations ?? MigrationSet.defaultDirectory()
         let connections = AdminConnections(server)
         var actions: [Action] = []
 
@@ -90,6 +93,25 @@ public enum VerifyStep {
                         "SELECT count(*) FROM pg_extension WHERE extname = ANY($1::text[])",
                         ["{" + config.extensions.joined(separator: ",") + "}"]).scalar
                     return found == String(config.extensions.count)
+                })
+        }
+        for database in config.databases {
+            actions.append(
+                .assertion("\(database) at the head revision, no applied revision's files changed") {
+                    guard let migrations else {
+                        throw CheckFailed("no Migrations/ directory found beside the executables (set HEARTHMINDS_ROOT)")
+                    }
+                    let set = try MigrationSet.load(directory: migrations, config: config)
+                    let target = PGTarget(
+                        host: server.socketDirectory, port: server.port, database: database, user: server.superuser,
+                        asSystemUser: SystemAccount.lookup(server.superuser))
+                    let status = try Migrator(set: set, target: target).status()
+                    guard status.converged else {
+                        throw CheckFailed(
+                            "\(database) is at \(status.current ?? "base"), head is \(status.head ?? "base")"
+                                + (status.changed.isEmpty ? "" : "; changed since applied: \(status.changed.joined(separator: ", "))"))
+                    }
+                    return true
                 })
         }
         return Step(name, actions)

@@ -54,15 +54,22 @@ public enum Command {
     ) async throws -> CommandResult {
         precondition(!argv.isEmpty)
         let shown = display(argv)
-        guard let executable = resolve(argv[0]) else {
+        guard let resolved = resolve(argv[0]) else {
             throw HearthError("cannot run `\(shown)`: \(argv[0]) not found")
         }
-        var options = PlatformOptions()
+        var executable = resolved
+        var arguments = Array(argv.dropFirst())
+        let options = PlatformOptions()
         var env = environment
         if let user = asUser {
-            options.userID = user.uid
-            options.groupID = user.gid
-            options.supplementaryGroups = []
+            // The identity change happens in setpriv (util-linux), not in the spawned child:
+            // swift-subprocess starts children with a raw clone, after which glibc's
+            // setgroups/setuid in the child wait forever for threads that are not there.
+            guard let setpriv = resolve("setpriv") else {
+                throw HearthError("cannot run `\(shown)` as \(user.name): setpriv (util-linux) not found")
+            }
+            arguments = ["--reuid=\(user.uid)", "--regid=\(user.gid)", "--clear-groups", "--", resolved] + arguments
+            executable = setpriv
             env["HOME"] = user.home
             env["USER"] = user.name
             env["LOGNAME"] = user.name
@@ -74,13 +81,13 @@ public enum Command {
             let result: ExecutionResult<Void, StringOutput<UTF8>, StringOutput<UTF8>>
             if let input {
                 result = try await Subprocess.run(
-                    .path(FilePath(executable)), arguments: Arguments(Array(argv.dropFirst())),
+                    .path(FilePath(executable)), arguments: Arguments(arguments),
                     environment: .inherit.updating(updates),
                     workingDirectory: workingDirectory.map { FilePath($0) }, platformOptions: options,
                     input: .string(input), output: .string(limit: limit), error: .string(limit: limit))
             } else {
                 result = try await Subprocess.run(
-                    .path(FilePath(executable)), arguments: Arguments(Array(argv.dropFirst())),
+                    .path(FilePath(executable)), arguments: Arguments(arguments),
                     environment: .inherit.updating(updates),
                     workingDirectory: workingDirectory.map { FilePath($0) }, platformOptions: options,
                     input: .none, output: .string(limit: limit), error: .string(limit: limit))

@@ -29,9 +29,14 @@ final class DatabasesScenario {
         return await runner.run(DatabasesStep.make(config, server: server, clientDirectory: clientDirectory))
     }
 
+    /// The migrations step, then verify (which checks every database is at head).
     func verify(_ config: HearthConfig) async throws -> StepRunner.Outcome {
         let runner = StepRunner(console: Console(colour: false), log: try JSONLog(path: logPath), runID: "v", dryRun: false)
-        return await runner.run(VerifyStep.make(config, server: server))
+        let migrations = TestFiles.repositoryRoot + "/Migrations"
+        let migrated = await runner.run(
+            MigrationsStep.make(config, directory: migrations, socketDirectory: cluster.socketDirectory))
+        guard migrated.status == 0 else { return migrated }
+        return await runner.run(VerifyStep.make(config, server: server, migrations: migrations))
     }
 
     func admin(_ database: String = "postgres") throws -> PGConnection { try cluster.connect(database: database) }
