@@ -14,7 +14,7 @@ public enum VerifyStep {
         actions.append(
             .assertion("system user \(config.serviceUser): system uid, own group, no login shell") {
                 guard let account = SystemAccount.lookup(config.serviceUser) else {
-                    throw CheckFailed("no system user \(config.serviceUser)")
+                    throw HearthError("no system user \(config.serviceUser)")
                 }
                 return account.uid <= SystemAccount.systemUIDMax() && account.gid == SystemAccount.groupID(config.serviceUser)
                     && account.shell == ServiceUserStep.shell
@@ -46,7 +46,7 @@ public enum VerifyStep {
         actions.append(
             .assertion("\(config.serviceUser) logs in by peer to \(config.hearthmindsDB)") {
                 guard let account = SystemAccount.lookup(config.serviceUser) else {
-                    throw CheckFailed("no system user \(config.serviceUser)")
+                    throw HearthError("no system user \(config.serviceUser)")
                 }
                 let db = try server.peerLogin(config.hearthmindsDB, account: account)
                 return try db.query("SELECT current_user").scalar == config.serviceUser
