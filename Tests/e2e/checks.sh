@@ -18,7 +18,7 @@ has_step() {
 
 # psql_root USER DB SQL: peer login as USER over the cluster's socket inside the root.
 psql_root() {
-    in_root_as "$1" psql -X -A -t -q -v ON_ERROR_STOP=1 -p "$CFG_PORT" -d "$2" -c "$3"
+    in_root_as "$1" env 'PGOPTIONS=-c client_min_messages=warning' psql -X -A -t -q -v ON_ERROR_STOP=1 -p "$CFG_PORT" -d "$2" -c "$3"
 }
 
 # psql_tcp USER PASSWORD DB SQL: a password login from this host over TCP (the password goes in
