@@ -72,10 +72,10 @@ log_all_true() {
     lines=$(log_lines "$1")
     [ -n "$lines" ] || { echo "no log lines for run $1"; return 1; }
     for s in "${E2E_STEPS[@]}"; do
-        printf '%s\n' "$lines" | grep -F "\"step\":\"$s\",\"action\":\"(step)\"" | grep -qF '"result":true' ||
+        grep -F "\"step\":\"$s\",\"action\":\"(step)\"" <<<"$lines" | grep -qF '"result":true' ||
             { echo "no true (step) line for step $s"; bad=1; }
     done
-    if printf '%s\n' "$lines" | grep -qF '"result":false'; then
+    if grep -qF '"result":false' <<<"$lines"; then
         printf '%s\n' "$lines" | grep -F '"result":false' | head -5
         bad=1
     fi
@@ -88,9 +88,9 @@ log_unchanged() {
     lines=$(log_lines "$1")
     [ -n "$lines" ] || { echo "no log lines for run $1"; return 1; }
     for s in "${E2E_STEPS[@]}"; do
-        printf '%s\n' "$lines" | grep -qF "\"step\":\"$s\",\"action\":\"(step)\"" || { echo "step $s did not run"; bad=1; }
+        grep -qF "\"step\":\"$s\",\"action\":\"(step)\"" <<<"$lines" || { echo "step $s did not run"; bad=1; }
     done
-    if printf '%s\n' "$lines" | grep -qF '"changed":true'; then
+    if grep -qF '"changed":true' <<<"$lines"; then
         printf '%s\n' "$lines" | grep -F '"changed":true' | head -8
         bad=1
     fi

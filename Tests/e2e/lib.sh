@@ -229,7 +229,7 @@ root_remove() {
     ns_stop
     [ -n "${WORK:-}" ] && [ -d "$WORK" ] || return 0
     if [ "${E2E_KEEP:-0}" = 1 ]; then e2e_log "-- kept $WORK (E2E_KEEP=1)"; return 0; fi
-    if findmnt -rn -o TARGET | grep -q "^$WORK/"; then
+    if grep -q "^$WORK/" < <(findmnt -rn -o TARGET); then
         e2e_log "e2e: something is still mounted under $WORK; not deleting it" >&2
         return 0
     fi
@@ -254,7 +254,7 @@ remove_stale_roots() {
         else
             [ -n "$(find "$d" -maxdepth 0 -mmin +30)" ] || continue
         fi
-        findmnt -rn -o TARGET | grep -q "^$d/" && continue
+        grep -q "^$d/" < <(findmnt -rn -o TARGET) && continue
         e2e_log "-- removing a stale root left by a killed run: $d"
         rm -rf --one-file-system "$d"
     done

@@ -57,7 +57,7 @@ free_port() {
     local p=${1:-55400} used
     used=$(cat /etc/postgresql/*/*/postgresql.conf 2>/dev/null | sed -n 's/^[[:space:]]*port[[:space:]]*=[[:space:]]*\([0-9]*\).*/\1/p')
     while [ "$p" -lt 65000 ]; do
-        if [ -z "$(ss -Htan "sport = :$p")" ] && ! printf '%s\n' "$used" | grep -qx "$p"; then
+        if [ -z "$(ss -Htan "sport = :$p")" ] && ! grep -qx "$p" <<<"$used"; then
             echo "$p"
             return 0
         fi
