@@ -12,8 +12,17 @@ public enum ResetConfirmation {
 
     /// The words that confirm on a terminal.
     public static func accepts(_ answer: String, clusterName: String) -> Bool {
-        let typed = answer.trimmingCharacters(in: " \t\r\n")
+        let typed = trimmed(answer)
         return typed == "yes" || typed == clusterName
+    }
+
+    /// Without surrounding blanks and line ends (scalar-wise: "\r\n" is one Character).
+    static func trimmed(_ text: String) -> String {
+        let blank: (Unicode.Scalar) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" }
+        let scalars = text.unicodeScalars
+        guard let first = scalars.firstIndex(where: { !blank($0) }), let last = scalars.lastIndex(where: { !blank($0) })
+        else { return "" }
+        return String(scalars[first...last])
     }
 
     /// `readAnswer` is called only when stdin is a terminal and there is no `--yes`.
@@ -28,7 +37,7 @@ public enum ResetConfirmation {
         }
         guard let answer = readAnswer() else { return .refused("no answer; nothing was changed") }
         guard accepts(answer, clusterName: clusterName) else {
-            return .refused("not confirmed (typed '\(answer.trimmingCharacters(in: " \t\r\n"))'); nothing was changed")
+            return .refused("not confirmed (typed '\(trimmed(answer))'); nothing was changed")
         }
         return .confirmed
     }

@@ -95,7 +95,8 @@ struct ResetStepTests {
         let config = try s.config("AI_NAMES=logos,aletheia")
         #expect(try await s.run(config).status == 0)
         let db = try s.admin()
-        try db.execute("CREATE DATABASE other_db; GRANT CONNECT ON DATABASE other_db TO aletheia")
+        try db.execute("CREATE DATABASE other_db")
+        try db.execute("GRANT CONNECT ON DATABASE other_db TO aletheia")
         try s.admin("other_db").execute("CREATE TABLE owned_by_logos (x int); ALTER TABLE owned_by_logos OWNER TO logos")
 
         let listed = await ResetStep.plan(config, server: s.server, clientDirectory: s.clientDirectory).inventory()
