@@ -161,6 +161,30 @@ struct ResetStepTests {
         let clients = TestFiles.temporaryDirectory()
         defer { TestFiles.removeTree(clients) }
 
+        // hm-reset on the command line: it lists, and without --yes (stdin no terminal) refuses
+        // with 64, changing nothing; --dry-run lists and changes nothing.
+        try db.execute("CREATE DATABASE hearthminds_db")
+        let work = TestFiles.temporaryDirectory("hm-resetcli")
+        defer { TestFiles.removeTree(work) }
+        func cli(_ args: [String]) async throws -> CommandResult {
+            try await Command.run(
+                [TestFiles.repositoryRoot + "/.build/debug/hm-reset", "--set", "PG_CLUSTER_NAME=\(c.name)",
+                 "--set", "POSTGRES_PORT=\(c.port)"] + args,
+                input: "", environment: ["HEARTHMINDS_LOG": work + "/log.jsonl"])
+        }
+        let refused = try await cli([])
+        #expect(refused.status == 64)
+        #expect(refused.stdout.contains("- database hearthminds_db (owner postgres"))
+        #expect(refused.stderr.contains("without --yes"))
+        let refusedWhole = try await cli(["--cluster"])
+        #expect(refusedWhole.status == 64 && refusedWhole.stdout.contains("- cluster 15/\(c.name) "))
+        let dryCLI = try await cli(["--cluster", "--dry-run"])
+        #expect(dryCLI.status == 0 && dryCLI.stdout.contains("would change"))
+        #expect(try await cli(["--set", "AI_NAMES=Bad;Name", "--yes"]).status == 64)
+        #expect(try await Command.run([TestFiles.repositoryRoot + "/.build/debug/hm-reset", "--help"]).stdout.contains("--service-user"))
+        #expect(try await DebianClusters.find(c.paths)?.online == true)
+        #expect(try db.query("SELECT count(*) FROM pg_database WHERE datname IN ('hearthminds_db', 'some_data')").scalar == "2")
+
         let plan = ResetStep.plan(config, scope: ResetScope(cluster: true), cluster: c.paths, clientDirectory: clients)
         let listed = await plan.inventory()
         #expect(listed.first?.hasPrefix("cluster 15/\(c.name) ") == true)
