@@ -148,13 +148,19 @@ struct ResetStepTests {
         #expect(try await s.run(config).status == 0)
         #expect(SystemAccount.lookup(s.serviceUser) != nil && FileSystem.isDirectory(home))
     }
+}
 
+/// The whole-cluster reset makes and drops a Debian cluster: it runs in the serialized suite of
+/// the other Debian-cluster tests, so that no two pg_createcluster/pg_dropcluster overlap (while
+/// one is half made, pg_lsclusters fails).
+extension HostStepsTests {
     @Test("--cluster: pg_dropcluster --stop and the leftover config directory; other clusters untouched; the postgres step rebuilds")
-    func wholeCluster() async throws {
+    func resetWholeCluster() async throws {
         let c = DebianTestCluster()
         defer { c.drop() }
         let config = try c.config()
-        let before = try await DebianClusters.list().filter { $0.name != c.name }
+        // Other tests' hmtest clusters come and go; every other cluster must stay.
+        let before = try await DebianClusters.list().filter { !$0.name.hasPrefix("hmtest") }
         #expect(await testRunner().run(PostgresStep.make(config)).status == 0)
         let db = try await DebianClusters.connect(c.paths)
         try db.execute("CREATE DATABASE some_data")
@@ -197,7 +203,7 @@ struct ResetStepTests {
         #expect(done.status == 0, "failed at \(done.failedAction ?? "")")
         #expect(try await DebianClusters.find(c.paths) == nil)
         #expect(!FileSystem.exists(c.paths.configDirectory))
-        #expect(try await DebianClusters.list().filter { $0.name != c.name }.map(\.id) == before.map(\.id))
+        #expect(try await DebianClusters.list().filter { !$0.name.hasPrefix("hmtest") }.map(\.id) == before.map(\.id))
         #expect(await testRunner().run(plan.step).changed == 0)
 
         // Databases-and-roles reset of a cluster that is gone: nothing left, all true.
