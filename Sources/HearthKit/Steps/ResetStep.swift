@@ -58,8 +58,10 @@ public enum ResetStep {
             if let precondition {
                 do {
                     _ = try await precondition.check()
-                } catch {
+                } catch let error as CheckFailed {
                     lines.append("blocked: \(error)")
+                } catch {
+                    lines.append("cannot check the roles: \(error)")
                 }
             }
             for item in items {
