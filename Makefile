@@ -10,8 +10,8 @@ SETUP_PACKAGES := libpq-dev libpq5 postgresql-15 postgresql-client-15 postgresql
 
 DIST_NAME := hearthminds-bootstrap
 STEPS := $(shell awk -F'\t' '!/^(\#|$$)/ {print $$1}' bootstrap/steps)
-# Executables that are not steps (shipped in bootstrap/bin/ too).
-TOOLS := migrate
+# Executables that are not in bootstrap/steps (shipped in bootstrap/bin/ too): hm-migrate, hm-reset.
+TOOLS := migrate reset
 
 .PHONY: setup build test test-e2e dist clean migrate-rev migrate-up migrate-down
 

@@ -1,8 +1,9 @@
 // swift-tools-version: 6.2
 import PackageDescription
 
-/// One executable per host step; the order they run in lives in bootstrap/steps.
-let steps = ["service-user", "postgres", "pg-hba", "pgvector", "databases", "migrations", "verify"]
+/// One executable per host step; the order they run in lives in bootstrap/steps (reset is not
+/// in it: it runs only when asked, hm-reset or install.sh --reset).
+let steps = ["service-user", "postgres", "pg-hba", "pgvector", "databases", "migrations", "verify", "reset"]
 /// Tools beside the steps.
 let tools = ["migrate"]
 

@@ -19,6 +19,12 @@ Options:
   --from STEP      run from this step to the end
   --dry-run        run every step's checks and report what would change; change nothing
   --config FILE    host configuration (default /etc/hearthminds/hearthminds.env)
+  --reset          rebuild: first hm-reset (drops our databases, roles and client files),
+                   then every step; needs --yes (or a confirmation typed on a terminal)
+  --yes            confirm the reset: destroy without asking
+  --reset-cluster  with --reset: drop the whole cluster (pg_dropcluster), not just our databases
+  --reset-service-user
+                   with --reset: remove the service system account and its home too
   -h, --help       this help
 
 Exit status: 0 every step true; 1 a step reported false (the message names it);
@@ -28,6 +34,7 @@ USAGE
 }
 
 only="" from="" config="" list=0
+reset=0 reset_args=()
 HM_DRY_RUN=0
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -39,6 +46,10 @@ while [ $# -gt 0 ]; do
         --dry-run) HM_DRY_RUN=1 ;;
         --config) [ $# -ge 2 ] || { hm_err "--config needs a file"; exit 64; }; config=$2; shift ;;
         --config=*) config=${1#--config=} ;;
+        --reset) reset=1 ;;
+        --yes) reset_args+=(--yes) ;;
+        --reset-cluster) reset=1; reset_args+=(--cluster) ;;
+        --reset-service-user) reset=1; reset_args+=(--service-user) ;;
         -h | --help) usage; exit 0 ;;
         *) hm_err "unknown option '$1' (see --help)"; exit 64 ;;
     esac
@@ -53,6 +64,7 @@ if [ "$list" = 1 ]; then
         n=$((n + 1))
         printf '%2d  %-14s %s\n' "$n" "$step" "$(hm_step_description "$step")"
     done
+    printf '    %-14s %s\n' reset "only with --reset: destroy our databases, roles and client files (hm-reset), then run every step"
     exit 0
 fi
 
@@ -64,6 +76,11 @@ for name in "$only" "$from"; do
     fi
 done
 if [ -n "$only" ] && [ -n "$from" ]; then hm_err "--only and --from exclude each other"; exit 64; fi
+if [ "$reset" = 1 ] && { [ -n "$only" ] || [ -n "$from" ]; }; then
+    hm_err "--reset rebuilds the whole host: it runs every step, so it excludes --only and --from"
+    exit 64
+fi
+if [ "$reset" = 0 ] && [ "${#reset_args[@]}" -gt 0 ]; then hm_err "--yes confirms --reset; there is no reset to confirm"; exit 64; fi
 if [ -n "$config" ] && [ ! -r "$config" ]; then hm_err "--config: cannot read '$config'"; exit 64; fi
 
 steps=()
@@ -97,10 +114,14 @@ export DEBIAN_FRONTEND=noninteractive
 
 hm_ensure_runtime || exit 1
 hm_find_binaries || exit 1
+if [ "$reset" = 1 ] && [ ! -x "$HM_BIN/hm-reset" ]; then hm_err "--reset: missing executable $HM_BIN/hm-reset"; exit 1; fi
 
 args=()
 [ -n "$config" ] && args+=(--config "$config")
 [ "$HM_DRY_RUN" = 1 ] && args+=(--dry-run)
+
+# --reset: hm-reset runs first, as a step of this run (its actions in the same log run).
+[ "$reset" = 1 ] && steps=(reset "${steps[@]}")
 
 total=${#steps[@]}
 n=0 failed="" summary=()
@@ -108,12 +129,18 @@ run_started=$(hm_now_ms)
 for step in "${steps[@]}"; do
     n=$((n + 1))
     hm_say ""
-    hm_say "[$n/$total] $step: $(hm_step_description "$step")"
+    step_args=("${args[@]}")
+    if [ "$step" = reset ]; then
+        hm_say "[$n/$total] reset: destroy what the suite made, then rebuild"
+        step_args+=(${reset_args[@]+"${reset_args[@]}"})
+    else
+        hm_say "[$n/$total] $step: $(hm_step_description "$step")"
+    fi
     t0=$(hm_now_ms)
     set +e
     # 9>&-: the lock stays with install.sh; a daemon a step starts (the postmaster, where no
     # systemd runs) must not inherit it and hold every later run off.
-    "$HM_BIN/hm-$step" "${args[@]}" 9>&-
+    "$HM_BIN/hm-$step" ${step_args[@]+"${step_args[@]}"} 9>&-
     rc=$?
     set -e
     elapsed=$(( $(hm_now_ms) - t0 ))

@@ -27,6 +27,9 @@ while IFS=$'\t' read -r step _; do
         bash -c "file '$dir/bootstrap/bin/hm-$step' | grep -q stripped && ! ldd '$dir/bootstrap/bin/hm-$step' | grep -q libswift"
     check "hm-$step --help without Swift" "${clean_env[@]}" "$dir/bootstrap/bin/hm-$step" --help
 done <"$dir/bootstrap/steps"
+for tool in migrate reset; do # executables beside the steps (Makefile TOOLS)
+    check "hm-$tool --help without Swift" "${clean_env[@]}" "$dir/bootstrap/bin/hm-$tool" --help
+done
 check "install.sh --dry-run from the tarball" "${clean_env[@]}" HEARTHMINDS_LOG=/tmp/hm-dist-smoke.jsonl "$dir/install.sh" --dry-run
 echo "dist smoke: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,0 +1,104 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How hm-reset is confirmed: `--yes`, or on a terminal the cluster name or "yes" typed in.
+public enum ResetConfirmation {
+    public enum Decision: Equatable, Sendable {
+        case confirmed
+        /// Exit 64 with this reason; nothing changed.
+        case refused(String)
+    }
+
+    /// The words that confirm on a terminal.
+    public static func accepts(_ answer: String, clusterName: String) -> Bool {
+        let typed = trimmed(answer)
+        return typed == "yes" || typed == clusterName
+    }
+
+    /// Without surrounding blanks and line ends (scalar-wise: "\r\n" is one Character).
+    static func trimmed(_ text: String) -> String {
+        let blank: (Unicode.Scalar) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" }
+        let scalars = text.unicodeScalars
+        guard let first = scalars.firstIndex(where: { !blank($0) }), let last = scalars.lastIndex(where: { !blank($0) })
+        else { return "" }
+        return String(scalars[first...last])
+    }
+
+    /// `readAnswer` is called only when stdin is a terminal and there is no `--yes`.
+    public static func decide(
+        yes: Bool, isTerminal: Bool, clusterName: String, readAnswer: () -> String?
+    ) -> Decision {
+        if yes { return .confirmed }
+        guard isTerminal else {
+            return .refused(
+                "refusing to destroy anything without --yes (standard input is not a terminal to confirm on); "
+                    + "nothing was changed")
+        }
+        guard let answer = readAnswer() else { return .refused("no answer; nothing was changed") }
+        guard accepts(answer, clusterName: clusterName) else {
+            return .refused("not confirmed (typed '\(trimmed(answer))'); nothing was changed")
+        }
+        return .confirmed
+    }
+}
+
+/// The body of hm-reset: load the configuration (64 on any error), list what exists and
+/// would be destroyed, then a dry run (checks only) or — confirmed — the reset step.
+public enum ResetMain {
+    public static func run(_ options: StepOptions, yes: Bool, scope: ResetScope) async -> Int32 {
+        let console = Console()
+        let environment = currentEnvironment()
+        let config: HearthConfig
+        do {
+            config = try HearthConfig.load(options.sources(environment: environment))
+        } catch {
+            console.err("hm-reset: configuration error: \(error)")
+            return ExitStatus.usage
+        }
+        guard SystemAccount.isRoot else {
+            console.err("hm-reset: must run as root (sudo hm-reset)")
+            return ExitStatus.usage
+        }
+
+        let plan = ResetStep.plan(config, scope: scope)
+        let lines = await plan.inventory()
+        let cluster = "\(config.pgVersion)/\(config.clusterName)"
+        var what: [String] = []
+        if scope.cluster { what.append("the whole cluster \(cluster)") } else {
+            what.append("databases and roles of cluster \(cluster) (port \(config.port))")
+        }
+        what.append("client files")
+        if scope.serviceUser { what.append("the service account") }
+        if lines.isEmpty {
+            console.out("hm-reset: nothing of ours is left to destroy (\(what.joined(separator: ", ")))")
+        } else {
+            console.out("hm-reset will destroy (\(what.joined(separator: ", "))):")
+            for line in lines { console.out("  - \(line)") }
+        }
+
+        if !options.dryRun {
+            let decision = ResetConfirmation.decide(
+                yes: yes, isTerminal: isatty(0) == 1, clusterName: config.clusterName,
+                readAnswer: {
+                    Console.write("Type yes (or the cluster name, \(config.clusterName)) to destroy this: ", to: STDOUT_FILENO)
+                    return readLine(strippingNewline: true)
+                })
+            if case .refused(let reason) = decision {
+                console.err("hm-reset: \(reason)")
+                return ExitStatus.usage
+            }
+        }
+
+        let log: JSONLog
+        do {
+            log = try JSONLog(path: config.logPath)
+        } catch {
+            console.err("hm-reset: \(error)")
+            return ExitStatus.failed
+        }
+        let runID = environment["HEARTHMINDS_RUN_ID"].flatMap { $0.isEmpty ? nil : $0 } ?? Clock.newRunID()
+        let runner = StepRunner(console: console, log: log, runID: runID, dryRun: options.dryRun)
+        return await runner.run(plan.step).status
+    }
+}

@@ -1,0 +1,349 @@
+/// What a reset destroys besides our databases, our roles and the client files.
+public struct ResetScope: Sendable, Equatable {
+    /// The whole cluster PG_VERSION/PG_CLUSTER_NAME (`pg_dropcluster --stop`, then its leftover
+    /// /etc/postgresql/<version>/<name>): every database in it, ours or not.
+    public var cluster: Bool
+    /// The system account HEARTHMINDS_SERVICE_USER, its group and its home.
+    public var serviceUser: Bool
+
+    public init(cluster: Bool = false, serviceUser: Bool = false) {
+        self.cluster = cluster
+        self.serviceUser = serviceUser
+    }
+}
+
+/// `reset`: the nuclear reset. Destroys what the suite made — HEARTHMINDS_DB and the AI
+/// databases (`DROP DATABASE ... WITH (FORCE)`), our roles (the manager, the service role, each
+/// AI; never postgres or POSTGRES_ADMIN_USER), the client files under /etc/hearthminds — and,
+/// by its scope, the whole cluster and the service account. Each thing is an action: check "X
+/// is gone", apply "drop X". Nothing that is not ours is touched: a role of ours that owns or
+/// holds privileges on anything outside the databases the reset drops is a false result before
+/// any change, naming what and where.
+///
+/// Never in bootstrap/steps: only `hm-reset` (which asks for confirmation) and
+/// `install.sh --reset` run it.
+public enum ResetStep {
+    public static let name = "reset"
+
+    /// Names PostgreSQL needs; never dropped whatever the configuration says.
+    static let protectedDatabases: Set<String> = ["postgres", "template0", "template1"]
+    /// Homes never removed, whatever HEARTHMINDS_SERVICE_HOME says.
+    static let protectedDirectories: Set<String> = [
+        "/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib64", "/media", "/mnt", "/opt", "/proc", "/root",
+        "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/var", "/var/lib", "/var/log", "/var/tmp", "/usr/local",
+        "/var/lib/postgresql", "/nonexistent",
+    ]
+
+    /// One thing the reset destroys: what it is (for the listing) and its action.
+    public struct Item {
+        public let what: String
+        public let action: Action
+        /// More words for the listing (the databases in a cluster), read when it exists.
+        let detail: (() async -> String?)?
+    }
+
+    /// The reset as a plan: the items in order, and the step made of them.
+    public struct Plan {
+        public let scope: ResetScope
+        /// Runs first: nothing of ours is held outside what is dropped.
+        public let precondition: Action?
+        public let items: [Item]
+
+        public var step: Step { Step(ResetStep.name, (precondition.map { [$0] } ?? []) + items.map(\.action)) }
+
+        /// What exists now and would be destroyed, one line each; a blocked precondition or a
+        /// check that cannot be made is a line too (starting with "cannot" or "blocked").
+        public func inventory() async -> [String] {
+            var lines: [String] = []
+            if let precondition {
+                do {
+                    _ = try await precondition.check()
+                } catch let error as CheckFailed {
+                    lines.append("blocked: \(error)")
+                } catch {
+                    lines.append("cannot check the roles: \(error)")
+                }
+            }
+            for item in items {
+                do {
+                    if try await item.action.check() { continue }
+                    var line = item.what
+                    if let more = await item.detail?() { line += " " + more }
+                    lines.append(line)
+                } catch {
+                    lines.append("cannot check \(item.what): \(error)")
+                }
+            }
+            return lines
+        }
+    }
+
+    /// The roles a reset drops: the manager, the service role and each AI; never the cluster's
+    /// superuser or the admin.
+    public static func roles(_ config: HearthConfig, superuser: String = "postgres") -> [String] {
+        var seen: Set<String> = [superuser, config.adminUser, "postgres"]
+        var roles: [String] = []
+        for name in [config.hearthmindsUser, config.serviceUser] + config.ais.map(\.name) where seen.insert(name).inserted {
+            roles.append(name)
+        }
+        return roles
+    }
+
+    /// The databases a reset drops: HEARTHMINDS_DB and each AI's.
+    public static func databases(_ config: HearthConfig) -> [String] {
+        config.databases.filter { !protectedDatabases.contains($0) }
+    }
+
+    public static func make(
+        _ config: HearthConfig, scope: ResetScope = ResetScope(), server: PGServer? = nil,
+        cluster: ClusterPaths? = nil, clientDirectory: String = ClientFiles.defaultDirectory
+    ) -> Step {
+        plan(config, scope: scope, server: server, cluster: cluster, clientDirectory: clientDirectory).step
+    }
+
+    /// `server` defaults to the configured cluster's; `cluster` (default: the configured one)
+    /// is the Debian cluster the server belongs to: when it does not exist, nothing in it is
+    /// left to drop. Tests pass a throwaway server and `cluster: nil` when it is not a Debian one.
+    public static func plan(
+        _ config: HearthConfig, scope: ResetScope = ResetScope(), server: PGServer? = nil,
+        cluster: ClusterPaths? = nil, clientDirectory: String = ClientFiles.defaultDirectory
+    ) -> Plan {
+        let debianCluster = cluster ?? (server == nil ? ClusterPaths(config) : nil)
+        let server = server ?? PGServer(config: config)
+        let connections = AdminConnections(server)
+        let databases = databases(config)
+        let roles = roles(config, superuser: server.superuser)
+        var items: [Item] = []
+        var precondition: Action?
+
+        /// The superuser connection, or nil when the Debian cluster does not exist (so nothing in
+        /// it is left); a stopped cluster is a false result.
+        func admin() async throws -> PGConnection? {
+            if let debianCluster {
+                guard let info = try await DebianClusters.find(debianCluster) else { return nil }
+                guard PostmasterStatus.read(dataDirectory: info.dataDirectory) != nil else {
+                    throw CheckFailed(
+                        "cluster \(debianCluster.id) is not running: start it (pg_ctlcluster \(debianCluster.version) "
+                            + "\(debianCluster.name) start) to reset its databases and roles, or reset the whole cluster "
+                            + "(hm-reset --cluster)")
+                }
+            }
+            return try connections.get()
+        }
+
+        if scope.cluster {
+            guard let paths = debianCluster ?? cluster else {
+                // Only a Debian cluster can be dropped whole.
+                items.append(
+                    Item(
+                        what: "the cluster", action: .assertion("--cluster needs a Debian cluster") {
+                            throw CheckFailed("--cluster: no Debian cluster to drop")
+                        }, detail: nil))
+                return Plan(scope: scope, precondition: nil, items: items)
+            }
+            items.append(
+                Item(
+                    what: "cluster \(paths.id) (pg_dropcluster --stop), with every database in it",
+                    action: Action(
+                        "cluster \(paths.id) is gone (pg_dropcluster --stop)",
+                        check: { try await DebianClusters.find(paths) == nil },
+                        apply: { try await Command.check(["pg_dropcluster", "--stop", String(paths.version), paths.name]) }),
+                    detail: { await clusterContents(paths) }))
+            items.append(
+                Item(
+                    what: "directory \(paths.configDirectory) (what pg_dropcluster leaves: our conf.d file)",
+                    action: Action(
+                        "\(paths.configDirectory) is gone",
+                        check: { !FileSystem.exists(paths.configDirectory) },
+                        apply: { try await removeTree(paths.configDirectory) }),
+                    detail: nil))
+        } else {
+            precondition = .assertion(
+                "roles \(roles.joined(separator: ", ")) hold nothing outside the databases the reset drops"
+            ) {
+                guard let db = try await admin() else { return true }
+                let held = try foreignHoldings(roles: roles, keeping: databases, db)
+                guard held.isEmpty else {
+                    throw CheckFailed(
+                        held.joined(separator: "; ")
+                            + ". The reset drops only its own databases, and PostgreSQL cannot drop a role that still "
+                            + "owns or may use something: move or remove those first (in that database: REASSIGN OWNED BY "
+                            + "<role> TO <other>; DROP OWNED BY <role>; a database: ALTER DATABASE ... OWNER TO ...), "
+                            + "then rerun. Nothing was dropped.")
+                }
+                return true
+            }
+            for database in databases {
+                items.append(
+                    Item(
+                        what: "database \(database)",
+                        action: Action(
+                            "database \(database) is gone (DROP DATABASE ... WITH (FORCE))",
+                            check: {
+                                guard let db = try await admin() else { return true }
+                                return try db.query("SELECT 1 FROM pg_database WHERE datname = $1", [database]).first == nil
+                            },
+                            apply: {
+                                guard let db = try await admin() else { return }
+                                try db.execute("DROP DATABASE IF EXISTS \(try db.identifier(database)) WITH (FORCE)")
+                            }),
+                        detail: {
+                            guard let db = try? await admin(),
+                                let row = try? db.query(
+                                    "SELECT pg_get_userbyid(datdba), pg_size_pretty(pg_database_size(oid)) FROM pg_database "
+                                        + "WHERE datname = $1", [database]).first
+                            else { return nil }
+                            return "(owner \(row[0] ?? "?"), \(row[1] ?? "?"))"
+                        }))
+            }
+            for role in roles {
+                items.append(
+                    Item(
+                        what: "role \(role)",
+                        action: Action(
+                            "role \(role) is gone (DROP ROLE)",
+                            check: {
+                                guard let db = try await admin() else { return true }
+                                return try db.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [role]).first == nil
+                            },
+                            apply: {
+                                guard let db = try await admin() else { return }
+                                try db.execute("DROP ROLE IF EXISTS \(try db.identifier(role))")
+                            }),
+                        detail: nil))
+            }
+        }
+
+        let serviceFile = clientDirectory + "/" + ClientFiles.serviceFile
+        let passwordDirectory = clientDirectory + "/" + ClientFiles.passwordDirectory
+        items.append(
+            Item(
+                what: "client files \(serviceFile) and \(passwordDirectory)/",
+                action: Action(
+                    "client files \(serviceFile) and \(passwordDirectory)/ are gone",
+                    check: { !FileSystem.exists(serviceFile) && !FileSystem.exists(passwordDirectory) },
+                    apply: {
+                        FileSystem.remove(serviceFile)
+                        try await removeTree(passwordDirectory)
+                    }),
+                detail: nil))
+
+        if scope.serviceUser {
+            let user = config.serviceUser
+            let home = config.serviceHome
+            let uidMax = SystemAccount.systemUIDMax()
+            items.append(
+                Item(
+                    what: "system user \(user)",
+                    action: Action(
+                        "system user \(user) is gone (userdel)",
+                        check: {
+                            guard let account = SystemAccount.lookup(user) else { return true }
+                            guard account.uid <= uidMax else {
+                                throw CheckFailed(
+                                    "\(user) has uid \(account.uid), an ordinary user's: not the suite's service account, "
+                                        + "so it is not removed")
+                            }
+                            return false
+                        },
+                        apply: { try await Command.check(["userdel", user]) }),
+                    detail: nil))
+            items.append(
+                Item(
+                    what: "group \(user)",
+                    action: Action(
+                        "group \(user) is gone (groupdel)",
+                        check: { SystemAccount.groupID(user) == nil },
+                        apply: { try await Command.check(["groupdel", user]) }),
+                    detail: nil))
+            items.append(
+                Item(
+                    what: "home \(home)",
+                    action: Action(
+                        "home \(home) is gone",
+                        check: {
+                            guard FileSystem.exists(home) else { return true }
+                            guard isRemovableHome(home) else {
+                                throw CheckFailed(
+                                    "HEARTHMINDS_SERVICE_HOME=\(home) is a system directory; it is not removed")
+                            }
+                            return false
+                        },
+                        apply: { try await removeTree(home) }),
+                    detail: nil))
+        }
+        return Plan(scope: scope, precondition: precondition, items: items)
+    }
+
+    /// A home we may remove whole: absolute, normalised, not a system directory.
+    static func isRemovableHome(_ path: String) -> Bool {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        guard path.hasPrefix("/"), !path.hasSuffix("/"), parts.count >= 3,
+            !parts.dropFirst().contains(where: { $0.isEmpty || $0 == "." || $0 == ".." })
+        else { return false }
+        return !protectedDirectories.contains(path)
+    }
+
+    static func removeTree(_ path: String) async throws {
+        guard FileSystem.exists(path) else { return }
+        try await Command.check(["rm", "-rf", "--one-file-system", "--", path])
+    }
+
+    /// "(port N; databases a, b, c)" of an existing cluster, for the listing.
+    static func clusterContents(_ paths: ClusterPaths) async -> String? {
+        guard let info = try? await DebianClusters.find(paths) else { return nil }
+        var text = "(port \(info.port), data \(info.dataDirectory)"
+        if info.online, let db = try? await DebianClusters.connect(paths),
+            let rows = try? db.query("SELECT datname FROM pg_database WHERE NOT datistemplate ORDER BY 1")
+        {
+            text += "; databases: " + rows.rows.compactMap { $0[0] }.joined(separator: ", ")
+        }
+        return text + ")"
+    }
+
+    /// What the roles own or may use outside the databases in `keeping` (which the reset drops):
+    /// each a phrase naming the role, what and where. pg_shdepend is a shared catalog, so one
+    /// connection sees every database.
+    static func foreignHoldings(roles: [String], keeping databases: [String], _ db: PGConnection) throws -> [String] {
+        let rows = try db.query(
+            """
+            SELECT r.rolname, s.dbid = 0, coalesce(d.datname, ''), s.classid::regclass::text, coalesce(od.datname, ''),
+                   s.deptype::text, count(*)
+            FROM pg_shdepend s
+            JOIN pg_roles r ON s.refclassid = 'pg_authid'::regclass AND s.refobjid = r.oid
+            LEFT JOIN pg_database d ON d.oid = s.dbid
+            LEFT JOIN pg_database od ON s.classid = 'pg_database'::regclass AND od.oid = s.objid
+            WHERE r.rolname = ANY($1::text[])
+              AND NOT (s.dbid <> 0 AND coalesce(d.datname = ANY($2::text[]), false))
+              AND NOT (s.classid = 'pg_database'::regclass AND coalesce(od.datname = ANY($2::text[]), false))
+            GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 3, 5, 4, 6
+            """, [pgArray(roles), pgArray(databases)])
+        return rows.rows.map { row in
+            let role = row[0] ?? "?"
+            let shared = row[1] == "t"
+            let database = row[2] ?? ""
+            let catalog = row[3] ?? ""
+            let objectDatabase = row[4] ?? ""
+            let kind = row[5] ?? ""
+            let count = Int(row[6] ?? "") ?? 0
+            let relation: String
+            switch kind {
+            case "o": relation = "owns"
+            case "a": relation = "has privileges on"
+            case "r": relation = "is named in policies on"
+            default: relation = "is referenced (\(kind)) by"
+            }
+            if shared {
+                if catalog == "pg_database" { return "role \(role) \(relation) database \(objectDatabase)" }
+                return "role \(role) \(relation) \(count) shared object(s) of \(catalog)"
+            }
+            return "role \(role) \(relation) \(count) object(s) in database \(database)"
+        }
+    }
+
+    /// A PostgreSQL array literal of text values (every element quoted).
+    static func pgArray(_ values: [String]) -> String {
+        "{" + values.map { "\"" + $0.replacing("\\", with: "\\\\").replacing("\"", with: "\\\"") + "\"" }
+            .joined(separator: ",") + "}"
+    }
+}

@@ -1,0 +1,219 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Testing
+@testable import HearthKit
+
+/// The reset step against real PostgreSQL 15 clusters: a throwaway cluster (databases and
+/// roles), a real pg_createcluster cluster (--cluster) and a throwaway system account
+/// (--service-user).
+@Suite("reset step (integration, real PostgreSQL 15)", .serialized)
+struct ResetStepTests {
+    func reset(_ s: DatabasesScenario, _ config: HearthConfig, scope: ResetScope = ResetScope(), dryRun: Bool = false)
+        async throws -> (StepRunner.Outcome, Double)
+    {
+        let runner = StepRunner(console: Console(colour: false), log: try JSONLog(path: s.logPath), runID: "r", dryRun: dryRun)
+        let t0 = Clock.nowMs()
+        let outcome = await runner.run(
+            ResetStep.make(config, scope: scope, server: s.server, clientDirectory: s.clientDirectory))
+        return (outcome, Clock.nowMs() - t0)
+    }
+
+    func names(_ db: PGConnection, _ sql: String) throws -> [String] {
+        try db.query(sql).rows.compactMap { $0[0] }
+    }
+
+    @Test("destroys exactly ours (databases, roles, client files), keeps a foreign database and role; a rerun applies nothing; the databases step rebuilds")
+    func destroysOursOnly() async throws {
+        let s = try await DatabasesScenario()
+        defer { s.tearDown() }
+        let config = try s.config("AI_NAMES=logos,aletheia")
+        #expect(try await s.run(config).status == 0)
+        #expect(try await s.verify(config).status == 0)
+        let db = try s.admin()
+        try s.admin("logos_db").execute("CREATE TABLE reset_marker (x int); INSERT INTO reset_marker VALUES (1)")
+        // Not ours: a role, its database, a database of postgres's with a table in it.
+        try db.execute("CREATE ROLE stranger LOGIN")
+        try db.execute("CREATE DATABASE stranger_db OWNER stranger")
+        try db.execute("CREATE DATABASE keep_me")
+        try s.admin("keep_me").execute("CREATE TABLE kept (x int)")
+        // A file beside the client files that is not the reset's (the host configuration).
+        try FileSystem.writeAtomically(s.clientDirectory + "/hearthminds.env", "AI_NAMES=logos\n", mode: 0o600)
+
+        let plan = ResetStep.plan(config, server: s.server, clientDirectory: s.clientDirectory)
+        let listed = await plan.inventory()
+        #expect(listed.contains { $0.hasPrefix("database logos_db (owner logos") })
+        #expect(listed.contains("role \(s.serviceUser)"))
+        #expect(listed.contains { $0.hasPrefix("client files ") })
+        #expect(!listed.contains { $0.contains("stranger") || $0.contains("keep_me") || $0.contains("postgres") })
+        #expect(listed.count == 3 + 4 + 1)
+
+        let ourDatabases = "SELECT datname FROM pg_database WHERE datname IN ('hearthminds_db', 'logos_db', 'aletheia_db') ORDER BY 1"
+        let ourRoles = "SELECT rolname FROM pg_roles WHERE rolname IN ('hearthminds', 'logos', 'aletheia', '\(s.serviceUser)')"
+        let (dry, _) = try await reset(s, config, dryRun: true)
+        #expect(dry.status == 0 && dry.changed == 0 && dry.pending == 8)
+        #expect(try names(db, ourDatabases).count == 3)
+
+        // A session in an AI database does not stop the reset (WITH (FORCE)).
+        let session = try s.admin("aletheia_db")
+        _ = session
+        let (done, resetMs) = try await reset(s, config)
+        #expect(done.status == 0, "failed at \(done.failedAction ?? "")")
+        #expect(done.changed == 8)
+        #expect(try names(db, ourDatabases).isEmpty)
+        #expect(try names(db, ourRoles).isEmpty)
+        #expect(try names(db, "SELECT datname FROM pg_database WHERE datname IN ('stranger_db', 'keep_me', 'postgres') ORDER BY 1")
+            == ["keep_me", "postgres", "stranger_db"])
+        #expect(try names(db, "SELECT rolname FROM pg_roles WHERE rolname IN ('stranger', 'postgres') ORDER BY 1") == ["postgres", "stranger"])
+        #expect(try s.admin("keep_me").query("SELECT to_regclass('kept')::text").scalar == "kept")
+        #expect(!FileSystem.exists(s.clientDirectory + "/pg_service.conf"))
+        #expect(!FileSystem.exists(s.clientDirectory + "/pgpass"))
+        #expect(FileSystem.exists(s.clientDirectory + "/hearthminds.env"))
+        #expect(await plan.inventory().isEmpty)
+
+        let (again, _) = try await reset(s, config)
+        #expect(again.status == 0 && again.changed == 0)
+
+        // Rebuild: the databases step, then migrations and verify.
+        let t0 = Clock.nowMs()
+        let rebuilt = try await s.run(config)
+        let verified = try await s.verify(config)
+        let rebuildMs = Clock.nowMs() - t0
+        #expect(rebuilt.status == 0 && verified.status == 0)
+        #expect(try s.admin("logos_db").query("SELECT to_regclass('reset_marker')::text").scalar == nil)
+        print("reset timing: reset \(Int(resetMs)) ms (3 databases, 4 roles, client files); rebuild (databases + migrations + verify) \(Int(rebuildMs)) ms")
+
+        let log = try FileSystem.readText(s.logPath)
+        #expect(log.contains("\"step\":\"reset\",\"action\":\"database logos_db is gone"))
+        #expect(!log.contains("SCRAM-SHA-256$"))
+    }
+
+    @Test("a role of ours that owns or may use something in a database the reset keeps: a false result before any change")
+    func foreignHoldingsRefused() async throws {
+        let s = try await DatabasesScenario()
+        defer { s.tearDown() }
+        let config = try s.config("AI_NAMES=logos,aletheia")
+        #expect(try await s.run(config).status == 0)
+        let db = try s.admin()
+        try db.execute("CREATE DATABASE other_db")
+        try db.execute("GRANT CONNECT ON DATABASE other_db TO aletheia")
+        try s.admin("other_db").execute("CREATE TABLE owned_by_logos (x int); ALTER TABLE owned_by_logos OWNER TO logos")
+
+        let listed = await ResetStep.plan(config, server: s.server, clientDirectory: s.clientDirectory).inventory()
+        #expect(listed.first?.hasPrefix("blocked: ") == true)
+        #expect(listed.first?.contains("role logos owns 1 object(s) in database other_db") == true)
+        #expect(listed.first?.contains("role aletheia has privileges on database other_db") == true)
+
+        let (dry, _) = try await reset(s, config, dryRun: true)
+        #expect(dry.status == ExitStatus.failed)
+        let (refused, _) = try await reset(s, config)
+        #expect(refused.status == ExitStatus.failed)
+        #expect(refused.failedAction?.hasPrefix("roles ") == true)
+        #expect(refused.changed == 0)
+        #expect(try names(db, "SELECT datname FROM pg_database WHERE datname LIKE '%\\_db' ORDER BY 1")
+            == ["aletheia_db", "hearthminds_db", "logos_db", "other_db"])
+        #expect(FileSystem.exists(s.clientDirectory + "/pg_service.conf"))
+
+        // The way out the message names; then the reset goes through.
+        try s.admin("other_db").execute("REASSIGN OWNED BY logos TO postgres; DROP OWNED BY aletheia")
+        try db.execute("REVOKE ALL ON DATABASE other_db FROM aletheia")
+        let (done, _) = try await reset(s, config)
+        #expect(done.status == 0, "failed at \(done.failedAction ?? "")")
+        #expect(try names(db, "SELECT datname FROM pg_database WHERE datname LIKE '%\\_db' ORDER BY 1") == ["other_db"])
+    }
+
+    @Test("--service-user: the system account, its group and its home go too; the service-user step brings them back")
+    func serviceUser() async throws {
+        let s = try await DatabasesScenario()
+        defer { s.tearDown() }
+        let home = TestFiles.temporaryDirectory() + "/home"
+        defer { TestFiles.removeTree(String(home.dropLast(5))) }
+        let config = try s.config("AI_NAMES=logos\nHEARTHMINDS_SERVICE_HOME=\(home)")
+        // The scenario's account has no group of its own or home: the step converges it.
+        _ = try? await Command.run(["groupadd", "--system", s.serviceUser])
+        #expect(await testRunner().run(ServiceUserStep.make(config)).status == 0)
+        #expect(try await s.run(config).status == 0)
+        #expect(FileSystem.isDirectory(home))
+
+        let (done, ms) = try await reset(s, config, scope: ResetScope(serviceUser: true))
+        #expect(done.status == 0, "failed at \(done.failedAction ?? "")")
+        #expect(SystemAccount.lookup(s.serviceUser) == nil)
+        #expect(SystemAccount.groupID(s.serviceUser) == nil)
+        #expect(!FileSystem.exists(home))
+        let (again, _) = try await reset(s, config, scope: ResetScope(serviceUser: true))
+        #expect(again.status == 0 && again.changed == 0)
+        print("reset timing: --service-user reset \(Int(ms)) ms")
+
+        #expect(await testRunner().run(ServiceUserStep.make(config)).status == 0)
+        #expect(try await s.run(config).status == 0)
+        #expect(SystemAccount.lookup(s.serviceUser) != nil && FileSystem.isDirectory(home))
+    }
+}
+
+/// The whole-cluster reset makes and drops a Debian cluster: it runs in the serialized suite of
+/// the other Debian-cluster tests, so that no two pg_createcluster/pg_dropcluster overlap (while
+/// one is half made, pg_lsclusters fails).
+extension HostStepsTests {
+    @Test("--cluster: pg_dropcluster --stop and the leftover config directory; other clusters untouched; the postgres step rebuilds")
+    func resetWholeCluster() async throws {
+        let c = DebianTestCluster()
+        defer { c.drop() }
+        let config = try c.config()
+        // Other tests' hmtest clusters come and go; every other cluster must stay.
+        let before = try await DebianClusters.list().filter { !$0.name.hasPrefix("hmtest") }
+        #expect(await testRunner().run(PostgresStep.make(config)).status == 0)
+        let db = try await DebianClusters.connect(c.paths)
+        try db.execute("CREATE DATABASE some_data")
+        let clients = TestFiles.temporaryDirectory()
+        defer { TestFiles.removeTree(clients) }
+
+        // hm-reset on the command line: it lists, and without --yes (stdin no terminal) refuses
+        // with 64, changing nothing; --dry-run lists and changes nothing.
+        try db.execute("CREATE DATABASE hearthminds_db")
+        let work = TestFiles.temporaryDirectory("hm-resetcli")
+        defer { TestFiles.removeTree(work) }
+        func cli(_ args: [String]) async throws -> CommandResult {
+            try await Command.run(
+                [TestFiles.repositoryRoot + "/.build/debug/hm-reset", "--set", "PG_CLUSTER_NAME=\(c.name)",
+                 "--set", "POSTGRES_PORT=\(c.port)"] + args,
+                input: "", environment: ["HEARTHMINDS_LOG": work + "/log.jsonl"])
+        }
+        let refused = try await cli([])
+        #expect(refused.status == 64)
+        #expect(refused.stdout.contains("- database hearthminds_db (owner postgres"))
+        #expect(refused.stderr.contains("without --yes"))
+        let refusedWhole = try await cli(["--cluster"])
+        #expect(refusedWhole.status == 64 && refusedWhole.stdout.contains("- cluster 15/\(c.name) "))
+        let dryCLI = try await cli(["--cluster", "--dry-run"])
+        #expect(dryCLI.status == 0 && dryCLI.stdout.contains("would change"))
+        #expect(try await cli(["--set", "AI_NAMES=Bad;Name", "--yes"]).status == 64)
+        #expect(try await Command.run([TestFiles.repositoryRoot + "/.build/debug/hm-reset", "--help"]).stdout.contains("--service-user"))
+        #expect(try await DebianClusters.find(c.paths)?.online == true)
+        #expect(try db.query("SELECT count(*) FROM pg_database WHERE datname IN ('hearthminds_db', 'some_data')").scalar == "2")
+
+        let plan = ResetStep.plan(config, scope: ResetScope(cluster: true), cluster: c.paths, clientDirectory: clients)
+        let listed = await plan.inventory()
+        #expect(listed.first?.hasPrefix("cluster 15/\(c.name) ") == true)
+        #expect(listed.first?.contains("some_data") == true)
+        #expect(listed.contains { $0.hasPrefix("directory /etc/postgresql/15/\(c.name)") })
+
+        let t0 = Clock.nowMs()
+        let done = await testRunner().run(plan.step)
+        let resetMs = Clock.nowMs() - t0
+        #expect(done.status == 0, "failed at \(done.failedAction ?? "")")
+        #expect(try await DebianClusters.find(c.paths) == nil)
+        #expect(!FileSystem.exists(c.paths.configDirectory))
+        #expect(try await DebianClusters.list().filter { !$0.name.hasPrefix("hmtest") }.map(\.id) == before.map(\.id))
+        #expect(await testRunner().run(plan.step).changed == 0)
+
+        // Databases-and-roles reset of a cluster that is gone: nothing left, all true.
+        let gone = await testRunner().run(ResetStep.make(config, cluster: c.paths, clientDirectory: clients))
+        #expect(gone.status == 0 && gone.changed == 0)
+
+        let t1 = Clock.nowMs()
+        #expect(await testRunner().run(PostgresStep.make(config)).status == 0)
+        let rebuildMs = Clock.nowMs() - t1
+        #expect(try await DebianClusters.find(c.paths)?.online == true)
+        print("reset timing: --cluster reset \(Int(resetMs)) ms; postgres step rebuild \(Int(rebuildMs)) ms")
+    }
+}

@@ -1,0 +1,47 @@
+import Testing
+@testable import HearthKit
+
+@Suite("reset: confirmation, what is ours")
+struct ResetUnitTests {
+    @Test("--yes confirms; no terminal refuses without reading; on a terminal yes or the cluster name confirms")
+    func confirmation() {
+        var asked = 0
+        let answer = { (text: String?) in { () -> String? in asked += 1; return text } }
+        #expect(ResetConfirmation.decide(yes: true, isTerminal: false, clusterName: "main", readAnswer: answer("no")) == .confirmed)
+        guard case .refused(let why) = ResetConfirmation.decide(
+            yes: false, isTerminal: false, clusterName: "main", readAnswer: answer("yes"))
+        else { Issue.record("not refused"); return }
+        #expect(why.contains("--yes") && why.contains("nothing was changed"))
+        #expect(asked == 0)
+        #expect(ResetConfirmation.decide(yes: false, isTerminal: true, clusterName: "main", readAnswer: answer("yes\n")) == .confirmed)
+        #expect(ResetConfirmation.decide(yes: false, isTerminal: true, clusterName: "hm", readAnswer: answer(" hm ")) == .confirmed)
+        for wrong in ["", "y", "YES", "no", "main"] as [String] {
+            #expect(ResetConfirmation.decide(yes: false, isTerminal: true, clusterName: "hm", readAnswer: answer(wrong)) != .confirmed)
+        }
+        #expect(ResetConfirmation.decide(yes: false, isTerminal: true, clusterName: "hm", readAnswer: answer(nil)) != .confirmed)
+    }
+
+    @Test("the roles and databases a reset drops: ours only, never postgres or the admin")
+    func ours() throws {
+        let config = try loadConfig("AI_NAMES=logos,aletheia\nPOSTGRES_ADMIN_USER=dba")
+        #expect(ResetStep.roles(config) == ["hearthminds", "hearthminds-service", "logos", "aletheia"])
+        #expect(ResetStep.databases(config) == ["hearthminds_db", "logos_db", "aletheia_db"])
+        let step = ResetStep.make(config, scope: ResetScope(cluster: true, serviceUser: true))
+        #expect(step.name == "reset")
+        #expect(step.actions.map(\.name).contains("cluster 15/main is gone (pg_dropcluster --stop)"))
+        #expect(!step.actions.contains { $0.name.contains("role postgres") || $0.name.contains("role dba") })
+    }
+
+    @Test("a home is removed only when it is no system directory")
+    func homes() {
+        for ok in ["/var/lib/hearthminds-service", "/srv/hm/home", "/tmp/x/home"] { #expect(ResetStep.isRemovableHome(ok), "\(ok)") }
+        for bad in ["/", "/var", "/var/lib", "/home", "/root", "/var/lib/", "/var/lib/../..", "relative/x", "/etc/x/.."] {
+            #expect(!ResetStep.isRemovableHome(bad), "\(bad)")
+        }
+    }
+
+    @Test("array parameters are quoted")
+    func arrays() {
+        #expect(ResetStep.pgArray(["a", "hearthminds-service", "q\"b\\"]) == #"{"a","hearthminds-service","q\"b\\"}"#)
+    }
+}
