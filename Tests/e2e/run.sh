@@ -21,6 +21,8 @@ REPO=$(cd "$E2E_DIR/../.." && pwd)
 . "$E2E_DIR/lib.sh"
 # shellcheck source=Tests/e2e/checks.sh
 . "$E2E_DIR/checks.sh"
+# shellcheck source=Tests/e2e/faults.sh
+. "$E2E_DIR/faults.sh"
 
 DIST="$REPO/dist/hearthminds-bootstrap.tar.gz"
 while [ $# -gt 0 ]; do
@@ -42,6 +44,7 @@ WORK="" ROOT="" NS_UNSHARE="" NS_PID=""
 # (an unexpected error under set -e), still the summary line, counted as a failure.
 cleanup() {
     local rc=$?
+    faults_cleanup
     root_remove
     if [ "${E2E_DONE:-0}" != 1 ]; then
         printf 'e2e: ABORTED (exit %d) before the end; see the output above\n' "$rc" >&2
@@ -220,16 +223,15 @@ scenario_main() {
     check "--only service-user: only the service-user step ran" log_steps_only "$RUN_ID" service-user
     check "--only service-user: home back to mode 0750" expect_eq 750 stat -c '%a' "$ROOT/var/lib/$CFG_SERVICE_USER"
 
-    # 6. bad configuration: exit 64 before any change
-    local bad
-    for bad in 'POSTGRES_PORT=99999' 'AI_NAMES=["logos", "Bad;Name"]' 'HEARTHMINDS_USER=postgres'; do
-        snapshot "$WORK/snap.bad.before"
-        run bad-config "$bad"
-        check_rc "bad config $bad: exits 64" 64
-        snapshot "$WORK/snap.bad.after"
-        check "bad config $bad: nothing changed" snapshots_equal "$WORK/snap.bad.before" "$WORK/snap.bad.after"
-        check "bad config $bad: no action ran" test -z "$(log_lines "$RUN_ID" | grep -vF '"result":false' || true)"
-    done
+    # 6. faults in the migrations step (issue 6): a broken revision file; the postmaster killed
+    #    while a revision's transaction is open. Each halts the run there; the rerun converges.
+    if has_step migrations; then
+        fault_broken_migration
+        fault_kill_mid_migration
+    fi
+
+    # 6b. bad configuration (issue 6's whole list): exit 64 before any change
+    bad_config_all
 
     # 7. the nuclear reset (issue 6), once the tarball has hm-reset: refused without --yes, then
     #    `install.sh --reset --yes` destroys our data and rebuilds a verified host
@@ -304,6 +306,9 @@ SOPHIA_PASSWORD=${CFG_AI_PASSWORDS[sophia]}
 EOF
     )
     E2E_ENV=()
+    # faults on the fresh root first (issue 6): apt unreachable inside the postgres step, then
+    # the port held by another process; the install below is the rerun that must converge
+    faults_fresh_root
     run second-fresh
     check_rc "second config: ./install.sh exits 0" 0
     check "second config: every step and action logged true" log_all_true "$RUN_ID"
@@ -313,6 +318,8 @@ EOF
         run second-rerun
         check_rc "second config rerun: exits 0" 0
         check "second config rerun: no action changed anything" log_unchanged "$RUN_ID"
+        # an AI added to the configuration (issue 6): created at head, the others' data untouched
+        add_ai logos '["sophia", "nous", "logos"]'
     fi
     root_remove
     TIMINGS+=("$(printf '  %-34s %7ss' "second configuration" "$(e2e_secs $(($(e2e_now_ms) - t0)))")")
