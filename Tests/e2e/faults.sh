@@ -191,7 +191,10 @@ gate_held() {
 }
 # no_postgres_in_root: no postgres process left in the root's namespace.
 no_postgres_in_root() {
-    ! in_root sh -c 'cat /proc/[0-9]*/comm 2>/dev/null' | grep -qx 'postgres'
+    local left
+    left=$(in_root sh -c 'for p in /proc/[0-9]*; do echo "${p#/proc/} $(cat "$p/comm") $(cut -d" " -f3 "$p/stat")"; done 2>/dev/null' |
+        awk '$2 == "postgres"')
+    [ -z "$left" ] || { printf 'left (pid comm state):\n%s\n' "$left"; return 1; }
 }
 migrate_down() { E2E_CWD=$E2E_HM in_root ./bootstrap/bin/hm-migrate down --to "$1"; }
 history_ups() {
