@@ -108,6 +108,7 @@ faults_fresh_root() {
     apt_break
     run fault-step-apt
     check_rc "fault, apt unreachable in the postgres step: ./install.sh exits 1" 1
+    e2e_note "the cause shown: $(grep -m1 -E '^[[:space:]]+(E:|W:|apt-get)' "$WORK/fault-step-apt.out" | sed 's/^[[:space:]]*//')"
     check "fault, apt unreachable in the postgres step: the message names the step" \
         grep -qF "step 'postgres' reported false" "$WORK/fault-step-apt.out"
     check "fault, apt unreachable in the postgres step: the message names the cause (apt-get, the package)" \
@@ -125,6 +126,8 @@ faults_fresh_root() {
     listener_start "$port"
     run fault-port
     check_rc "fault, port $port taken by another process: ./install.sh exits 1" 1
+    e2e_note "the cause shown: $(grep -m1 -w "$port" "$WORK/fault-port.out" | sed 's/^[[:space:]]*//')"
+    e2e_note "                 $(grep -m1 -i 'already in use' "$WORK/fault-port.out" | sed 's/^[[:space:]]*//')"
     check "fault, port $port taken: the message names the step" \
         grep -qF "step 'postgres' reported false" "$WORK/fault-port.out"
     check "fault, port $port taken: the message names the port" grep -qw "$port" "$WORK/fault-port.out"
@@ -155,6 +158,7 @@ EOF
     printf -- '-- test-only (e2e tier)\nDROP TABLE e2e_half_broken;\n' >"$dir/0007_e2e_broken.down.sql"
     run fault-migration
     check_rc "fault, broken migration: ./install.sh exits 1" 1
+    e2e_note "the cause shown: $(grep -m1 -F '0007_e2e_broken.up.sql line' "$WORK/fault-migration.out" | sed 's/^[[:space:]]*//')"
     check "fault, broken migration: the message names the step" \
         grep -qF "step 'migrations' reported false" "$WORK/fault-migration.out"
     check "fault, broken migration: the message names the file, line and statement" sh -c \
@@ -344,7 +348,8 @@ bad_config_check() {
 }
 
 bad_config_all() {
-    local i
+    local i t0 n=${#TIMINGS[@]}
+    t0=$(e2e_now_ms)
     for ((i = 0; i < ${#BAD_CONFIGS[@]}; i += 2)); do
         bad_config_check "${BAD_CONFIGS[i]}" "${BAD_CONFIGS[i + 1]}" "${BAD_CONFIGS[i]}"
     done
@@ -354,6 +359,10 @@ bad_config_all() {
     printf '# e2e: a key in lower case\npostgres_port=%s\n' "$CFG_PORT" >"$ROOT/root/e2e-lower.env"
     bad_config_check "--config with a lower-case key" postgres_port -- --config /root/e2e-lower.env
     rm -f "$ROOT/root/e2e-unknown.env" "$ROOT/root/e2e-lower.env"
+    # one timing line for the lot, with the snapshots
+    TIMINGS=("${TIMINGS[@]:0:n}")
+    TIMINGS+=("$(printf '  %-34s %7ss' "bad config: $(((${#BAD_CONFIGS[@]} / 2) + 2)) runs + snapshots" \
+        "$(e2e_secs $(($(e2e_now_ms) - t0)))")")
 }
 
 # --- an AI added to the configuration, on a converged root --------------------------------------
