@@ -126,7 +126,7 @@ faults_fresh_root() {
     listener_start "$port"
     run fault-port
     check_rc "fault, port $port taken by another process: ./install.sh exits 1" 1
-    e2e_note "the cause shown: $(grep -m1 -w "$port" "$WORK/fault-port.out" | sed 's/^[[:space:]]*//')"
+    e2e_note "the cause shown: $(grep -m1 -F "on port $port" "$WORK/fault-port.out" | sed 's/^[[:space:]]*//')"
     e2e_note "                 $(grep -m1 -i 'already in use' "$WORK/fault-port.out" | sed 's/^[[:space:]]*//')"
     check "fault, port $port taken: the message names the step" \
         grep -qF "step 'postgres' reported false" "$WORK/fault-port.out"
@@ -250,6 +250,16 @@ EOF
         e2e_fail "kill mid-migration: the migrations step never reached revision 0007's lock" \
             "$(tail -n 15 "$WORK/fault-kill.out")"
     fi
+    # Two install.sh at once, for real: while this one is held inside migrations, a second one
+    # must refuse at once (75), running no step.
+    local kill_run=$RUN_ID
+    run second-at-once
+    check_rc "two install.sh at once: the second exits 75 while the first runs" 75
+    check "two install.sh at once: the second refused at once (under 5 s)" test "$RUN_MS" -lt 5000
+    check "two install.sh at once: the second says another install.sh is running" \
+        grep -qF 'another install.sh is running' "$WORK/second-at-once.out"
+    check "two install.sh at once: the second ran no step" test -z "$(log_lines "$RUN_ID")"
+    RUN_LABEL=fault-kill RUN_ID=$kill_run
     pid=$(head -n 1 "$ROOT$datadir/postmaster.pid")
     check "kill mid-migration: kill -9 of the postmaster (pid $pid in the root)" in_root sh -c 'kill -KILL "$1"' sh "$pid"
     set +e
