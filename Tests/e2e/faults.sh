@@ -108,11 +108,14 @@ faults_fresh_root() {
     apt_break
     run fault-step-apt
     check_rc "fault, apt unreachable in the postgres step: ./install.sh exits 1" 1
-    e2e_note "the cause shown: $(grep -m1 -E '^[[:space:]]+(E:|W:|apt-get)' "$WORK/fault-step-apt.out" | sed 's/^[[:space:]]*//')"
+    e2e_note "the cause shown: $(grep -m1 -E '^[[:space:]]+E:' "$WORK/fault-step-apt.out" | sed 's/^[[:space:]]*//')"
+    e2e_note "                 $(grep -m1 -E '^[[:space:]]+W: Failed to fetch' "$WORK/fault-step-apt.out" | sed 's/^[[:space:]]*//')"
     check "fault, apt unreachable in the postgres step: the message names the step" \
         grep -qF "step 'postgres' reported false" "$WORK/fault-step-apt.out"
     check "fault, apt unreachable in the postgres step: the message names the cause (apt-get, the package)" \
         sh -c "grep -F 'apt-get' '$WORK/fault-step-apt.out' | grep -qF 'postgresql-$CFG_PG_VERSION'"
+    check "fault, apt unreachable in the postgres step: the message says the mirror could not be fetched" sh -c \
+        "grep -qF 'could not fetch the package lists' '$WORK/fault-step-apt.out' && grep -qF '127.0.0.1:9' '$WORK/fault-step-apt.out'"
     check "fault, apt unreachable in the postgres step: service-user ran and logged true first" \
         log_has "$RUN_ID" service-user '"action":"(step)"' '"result":true'
     check "fault, apt unreachable in the postgres step: no later step ran" \
