@@ -10,7 +10,7 @@
 # bootstrap/steps lists it. Prints one line per check, ends with "e2e: N passed, N failed" and
 # exits non-zero on any failure; it fails loudly when it cannot run.
 #
-# Environment: E2E_PORT (default: a free port from 55400), E2E_MIRROR (default: from the apt
+# Environment: E2E_PORT (default: a free port from 31400), E2E_MIRROR (default: from the apt
 # sources), E2E_REFRESH_CACHE=1 (rebuild the cached root), E2E_KEEP=1 (keep the roots),
 # E2E_CACHE_DIR, E2E_WORK_BASE.
 set -euo pipefail
@@ -56,8 +56,10 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # A TCP port that nothing on this host listens on and no cluster here (or in a kept root) uses.
+# From 31400: below the kernel's ephemeral range (32768-60999 on Debian), where a busy host's
+# outgoing loopback connections can hold a port for a moment and make the cluster's bind fail.
 free_port() {
-    local p=${1:-55400} used
+    local p=${1:-31400} used
     used=$(cat /etc/postgresql/*/*/postgresql.conf 2>/dev/null | sed -n 's/^[[:space:]]*port[[:space:]]*=[[:space:]]*\([0-9]*\).*/\1/p')
     while [ "$p" -lt 65000 ]; do
         if [ -z "$(ss -Htan "sport = :$p")" ] && ! printf '%s\n' "$used" | grep -qx "$p"; then
@@ -333,7 +335,7 @@ MIRROR=$(e2e_mirror) || e2e_die "no Debian mirror for $(e2e_host_codename) in /e
 # Fail now, not in the middle, when the mirror is out of reach.
 curl -fsS -o /dev/null --max-time 20 "${MIRROR%/}/dists/$E2E_SUITE/Release" ||
     e2e_die "the Debian mirror $MIRROR is not reachable: no network? (mirror from E2E_MIRROR or the apt sources)"
-E2E_PORT=${E2E_PORT:-$(free_port 55400)} || e2e_die "no free TCP port"
+E2E_PORT=${E2E_PORT:-$(free_port 31400)} || e2e_die "no free TCP port"
 e2e_log "e2e: dist $DIST; mirror $MIRROR (host apt sources); port $E2E_PORT"
 remove_stale_roots
 e2e_cached_root "$MIRROR"
