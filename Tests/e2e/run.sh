@@ -162,6 +162,7 @@ scenario_main() {
     e2e_note "step times, fresh: $(step_times "$RUN_ID")"
     if [ "$RC" -ne 0 ]; then
         e2e_fail "main scenario: stopped after the failed fresh install (nothing else can be checked)"
+        root_remove # (the next scenario's root_create would otherwise leave this one behind)
         return 0
     fi
     check_host
