@@ -202,7 +202,8 @@ check_pg_hba() {
 
 vector_scratch() {
     local r
-    psql_root postgres postgres 'DROP DATABASE IF EXISTS hm_e2e_scratch' >/dev/null || return 1
+    # (its NOTICE when there is none is not part of the answer)
+    psql_root postgres postgres 'DROP DATABASE IF EXISTS hm_e2e_scratch' >/dev/null 2>&1 || return 1
     psql_root postgres postgres 'CREATE DATABASE hm_e2e_scratch' >/dev/null || return 1
     r=$(psql_root postgres hm_e2e_scratch "CREATE EXTENSION vector; SELECT '[1,2,3]'::vector <-> '[1,2,5]'") || r="error: $r"
     psql_root postgres postgres 'DROP DATABASE hm_e2e_scratch' >/dev/null || return 1

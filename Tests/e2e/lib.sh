@@ -163,7 +163,8 @@ root_create() {
     echo "hm-e2e" >"$ROOT/etc/hostname"
 }
 
-# ns_start: one long-lived PID + mount namespace chrooted into ROOT (pid 1 is `sleep`), with
+# ns_start: one long-lived PID + mount namespace chrooted into ROOT (pid 1 is a perl loop that
+# only reaps orphans, from the root's perl-base), with
 # /proc, a minimal /dev and a /run tmpfs mounted inside it only. Everything started in it dies
 # with it (ns_stop). Sets NS_PID (the host pid of its pid 1) and NS_UNSHARE.
 ns_start() {
@@ -190,7 +191,9 @@ ns_start() {
         ln -s pts/ptmx "$R/dev/ptmx"
         mount -t tmpfs -o mode=1777,nosuid,nodev shm "$R/dev/shm"
         mount -t tmpfs -o mode=0755,nosuid,nodev,size=64m run "$R/run"
-        exec chroot "$R" /bin/sleep infinity
+        # pid 1 reaps orphans, as init does on a host: a daemon killed in a test (the postmaster,
+        # kill -9) must be gone, not a zombie that kill -0 still finds
+        exec chroot "$R" /usr/bin/perl -e "while (1) { sleep 1 if wait() == -1 }"
     ' ns-init "$ROOT" </dev/null >"$WORK/ns.log" 2>&1 &
     NS_UNSHARE=$!
     echo "$NS_UNSHARE" >"$WORK/ns.pid"

@@ -205,8 +205,10 @@ public enum PostgresStep {
         let first = try await Command.run(argv, environment: environment)
         if first.succeeded { return }
         // A fresh host may have no package lists yet.
-        try await Command.check(["apt-get", "update", "-q"], environment: environment)
-        try await Command.check(argv, environment: environment)
+        let update = try await Command.run(["apt-get", "update", "-q"], environment: environment)
+        guard update.succeeded else { throw Command.failure(update) }
+        let second = try await Command.run(argv, environment: environment)
+        guard second.succeeded else { throw AptFetchProblems.explain(Command.failure(second), update: update) }
     }
 
     /// The first word of start.conf (auto, manual or disabled).
