@@ -105,7 +105,7 @@ final class TestCluster: @unchecked Sendable {
     /// A TCP port nothing listens on now.
     static func freePort() -> Int {
         for _ in 0..<200 {
-            let port = 40000 + Int.random(in: 0..<20000)
+            let port = 20000 + Int.random(in: 0..<10000)  // below the kernel's ephemeral range (32768-60999)
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             defer { close(fd) }
             var address = sockaddr_in()
