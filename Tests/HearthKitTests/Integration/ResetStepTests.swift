@@ -203,7 +203,8 @@ extension HostStepsTests {
         #expect(done.status == 0, "failed at \(done.failedAction ?? "")")
         #expect(try await DebianClusters.find(c.paths) == nil)
         #expect(!FileSystem.exists(c.paths.configDirectory))
-        #expect(try await DebianClusters.list().filter { !$0.name.hasPrefix("hmtest") }.map(\.id) == before.map(\.id))
+        // Every other cluster is still there (others may appear meanwhile: the machine is shared).
+        #expect(Set(before.map(\.id)).isSubset(of: Set(try await DebianClusters.list().map(\.id))))
         #expect(await testRunner().run(plan.step).changed == 0)
 
         // Databases-and-roles reset of a cluster that is gone: nothing left, all true.
