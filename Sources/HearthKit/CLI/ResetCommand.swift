@@ -90,15 +90,8 @@ public enum ResetMain {
             }
         }
 
-        let log: JSONLog
-        do {
-            log = try JSONLog(path: config.logPath)
-        } catch {
-            console.err("hm-reset: \(error)")
-            return ExitStatus.failed
-        }
-        let runID = environment["HEARTHMINDS_RUN_ID"].flatMap { $0.isEmpty ? nil : $0 } ?? Clock.newRunID()
-        let runner = StepRunner(console: console, log: log, runID: runID, dryRun: options.dryRun)
-        return await runner.run(plan.step).status
+        return await StepMain.execute(
+            plan.step, name: ResetStep.name, config: config, dryRun: options.dryRun, environment: environment,
+            console: console)
     }
 }

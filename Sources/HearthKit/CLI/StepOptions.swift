@@ -73,13 +73,6 @@ public enum StepMain {
             console.err("hm-\(name): must run as root (sudo hm-\(name))")
             return ExitStatus.usage
         }
-        let log: JSONLog
-        do {
-            log = try JSONLog(path: config.logPath)
-        } catch {
-            console.err("hm-\(name): \(error)")
-            return ExitStatus.failed
-        }
         let step: Step
         do {
             step = try build(config)
@@ -90,8 +83,23 @@ public enum StepMain {
             console.err("hm-\(name): \(error)")
             return ExitStatus.failed
         }
+        return await execute(step, name: name, config: config, dryRun: options.dryRun, environment: environment)
+    }
+
+    /// Opens the log and runs the step under the run id install.sh set (or a new one).
+    public static func execute(
+        _ step: Step, name: String, config: HearthConfig, dryRun: Bool, environment: [String: String],
+        console: Console = Console()
+    ) async -> Int32 {
+        let log: JSONLog
+        do {
+            log = try JSONLog(path: config.logPath)
+        } catch {
+            console.err("hm-\(name): \(error)")
+            return ExitStatus.failed
+        }
         let runID = environment["HEARTHMINDS_RUN_ID"].flatMap { $0.isEmpty ? nil : $0 } ?? Clock.newRunID()
-        let runner = StepRunner(console: console, log: log, runID: runID, dryRun: options.dryRun)
+        let runner = StepRunner(console: console, log: log, runID: runID, dryRun: dryRun)
         return await runner.run(step).status
     }
 }
