@@ -134,7 +134,8 @@ EOF
 }
 
 RESULTS=$WORK/results.md
-emit() { printf '%s\n' "$*" | tee -a "$RESULTS"; }
+# Each line goes to the console and to bench/RESULTS.md at once (a cut-short run keeps what it measured).
+emit() { printf '%s\n' "$*" | tee -a "$RESULTS"; cp "$RESULTS" "$HERE/RESULTS.md"; }
 
 # ---------------------------------------------------------------- the release
 say "== bench: building the release tarball"
@@ -169,7 +170,7 @@ emit "| kernel | $(uname -r) |"
 emit "| Debian | $(cat /etc/debian_version 2>/dev/null || echo unknown) |"
 emit "| PostgreSQL | $(psql --version | awk '{print $3}'), cluster \`$PG_VERSION/$CLUSTER\` on port $PORT (fsync on, defaults) |"
 emit "| load average at start | $(cut -d' ' -f1-3 /proc/loadavg) |"
-emit "| commit | $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown) |"
+emit "| commit | $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown) |"
 emit ""
 
 # ---------------------------------------------------------------- 4. start-up and size
