@@ -16,7 +16,8 @@
 #
 # Environment: BENCH_RUNS (install reruns, 7), BENCH_SCALE_RUNS (3), BENCH_SCALE_COUNTS
 # ("1 10 50 200"), BENCH_ALEMBIC_RUNS (5), BENCH_DIST (a tarball instead of `make dist`),
-# BENCH_PORT (first port tried, 55700), BENCH_KEEP=1 (keep the work directory).
+# BENCH_PORT (first port tried, 55700), BENCH_KEEP=1 (keep the work directory), BENCH_RESULTS
+# (the results file, bench/RESULTS.md).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -135,7 +136,8 @@ EOF
 
 RESULTS=$WORK/results.md
 # Each line goes to the console and to bench/RESULTS.md at once (a cut-short run keeps what it measured).
-emit() { printf '%s\n' "$*" | tee -a "$RESULTS"; cp "$RESULTS" "$HERE/RESULTS.md"; }
+OUTPUT=${BENCH_RESULTS:-$HERE/RESULTS.md}
+emit() { printf '%s\n' "$*" | tee -a "$RESULTS"; cp "$RESULTS" "$OUTPUT"; }
 
 # ---------------------------------------------------------------- the release
 say "== bench: building the release tarball"
@@ -406,6 +408,6 @@ if len(rows) >= 2:
 PY
 emit ""
 
-cp "$RESULTS" "$HERE/RESULTS.md"
+cp "$RESULTS" "$OUTPUT"
 say ""
-say "bench: written to bench/RESULTS.md"
+say "bench: written to $OUTPUT"
