@@ -153,6 +153,8 @@ ROOT=$WORK/hearthminds-bootstrap
 BIN=$ROOT/bootstrap/bin
 export HEARTHMINDS_ROOT=$ROOT
 PORT=$(free_port)
+# Before RESULTS.md (which git tracks) is rewritten: a clean tree is not "dirty" because of it.
+COMMIT=$(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown)
 
 # ---------------------------------------------------------------- the machine
 cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
@@ -172,7 +174,7 @@ emit "| kernel | $(uname -r) |"
 emit "| Debian | $(cat /etc/debian_version 2>/dev/null || echo unknown) |"
 emit "| PostgreSQL | $(psql --version | awk '{print $3}'), cluster \`$PG_VERSION/$CLUSTER\` on port $PORT (fsync on, defaults) |"
 emit "| load average at start | $(cut -d' ' -f1-3 /proc/loadavg) |"
-emit "| commit | $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown) |"
+emit "| commit | $COMMIT |"
 emit ""
 
 # ---------------------------------------------------------------- 4. start-up and size
