@@ -13,7 +13,7 @@ STEPS := $(shell awk -F'\t' '!/^(\#|$$)/ {print $$1}' bootstrap/steps)
 # Executables that are not in bootstrap/steps (shipped in bootstrap/bin/ too): hm-migrate, hm-reset.
 TOOLS := migrate reset
 
-.PHONY: setup build test test-e2e dist clean migrate-rev migrate-up migrate-down
+.PHONY: setup build test test-e2e dist clean migrate-rev migrate-up migrate-down bench
 
 ## setup: install the packages the build and the tests need (apt-get; skipped when present),
 ## then pgvector for PostgreSQL 15 (hm-pgvector --install-only)
@@ -69,6 +69,12 @@ dist:
 	tar -C dist/stage -czf dist/$(DIST_NAME).tar.gz --owner=0 --group=0 $(DIST_NAME)
 	rm -rf dist/stage
 	ls -l dist/$(DIST_NAME).tar.gz
+
+## bench: the benchmarks (bench/run.sh; as root, slow, not part of `make test`): a converged
+## install.sh rerun, the databases and migrations steps at 1-200 AIs against psql, hm-migrate
+## against Alembic, start-up and tarball size; prints a table and writes bench/RESULTS.md
+bench:
+	bench/run.sh
 
 ## migrate-rev m="add new table": the next revision's empty up/down files in Migrations/
 ## migrate-up: every database to head (db=NAME for one); migrate-down: one revision down

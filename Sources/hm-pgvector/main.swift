@@ -15,7 +15,7 @@ struct PgvectorCommand: AsyncParsableCommand {
             must match PGVECTOR_SHA256; only when set). Sources are built portably against \
             /usr/lib/postgresql/<PG_VERSION>/bin/pg_config. Then the cluster on POSTGRES_PORT \
             (socket /var/run/postgresql, peer as postgres) must offer vector at the installed \
-            version and CREATE EXTENSION vector must work in a scratch database, which is dropped. \
+            version and CREATE EXTENSION vector must work (in a transaction that is rolled back). \
             A host where pgvector is installed downloads and builds nothing. \
             Exit status: 0 every action true, 1 a false result, 64 bad usage or configuration.
             """)

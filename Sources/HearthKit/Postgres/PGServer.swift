@@ -47,24 +47,48 @@ public struct PGServer: Sendable {
 }
 
 /// Superuser connections by database, opened on first use and reused by the actions of one
-/// step (a converged run then costs one connection per database).
+/// step (a converged run then costs one connection per database). At most `limit` stay open:
+/// past it the least recently used one other than `postgres` closes, so that a step over
+/// many databases (200 AI names) stays well below the server's max_connections (100 by
+/// default) instead of failing with "too many clients".
 public final class AdminConnections {
     public let server: PGServer
+    public let limit: Int
     private var open: [String: PGConnection] = [:]
+    /// Database names, least recently used first.
+    private var order: [String] = []
 
-    public init(_ server: PGServer) {
+    public init(_ server: PGServer, limit: Int = 8) {
         self.server = server
+        self.limit = max(2, limit)
     }
 
+    /// How many connections are open now.
+    public var openCount: Int { open.count }
+
     public func get(_ database: String = "postgres") throws -> PGConnection {
-        if let connection = open[database] { return connection }
+        if let connection = open[database] {
+            touch(database)
+            return connection
+        }
+        while open.count >= limit, let victim = order.first(where: { $0 != "postgres" }) {
+            open[victim] = nil
+            order.removeAll { $0 == victim }
+        }
         let connection = try server.admin(database)
         open[database] = connection
+        touch(database)
         return connection
+    }
+
+    private func touch(_ database: String) {
+        order.removeAll { $0 == database }
+        order.append(database)
     }
 
     /// Forgets every connection (they close), e.g. after the server restarted.
     public func reset() {
         open.removeAll()
+        order.removeAll()
     }
 }

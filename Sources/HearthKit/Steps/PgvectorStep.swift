@@ -1,7 +1,8 @@
 /// `pgvector`: the vector extension's files installed into PostgreSQL PG_VERSION (see
 /// PgvectorInstaller for the methods), then proved on the configured cluster: the server
 /// offers `vector` at the installed version (pg_available_extensions), and CREATE EXTENSION
-/// vector works in a scratch database that is dropped after.
+/// vector works: in a transaction of the `postgres` database that is rolled back, or, where
+/// `postgres` has vector already, in a scratch database that is dropped after.
 ///
 /// A converged host costs two file reads and two short connections: no apt-get update, no
 /// download, no build.
@@ -98,34 +99,43 @@ public enum PgvectorStep {
                 }
                 return true
             },
-            .assertion("CREATE EXTENSION vector works in a scratch database") {
+            .assertion("CREATE EXTENSION vector works (rolled back)") {
                 try createExtensionInScratchDatabase(cluster, expecting: try expectedVersion())
             },
         ]
         return Step(name, actions)
     }
 
-    /// Creates `scratchDatabase` (from template0), creates the extension there, checks its
-    /// version and a cosine distance, and drops the database again (also when a check fails).
+    /// Creates the extension, checks its version and a cosine distance, and leaves nothing
+    /// behind (also when a check fails). Where the `postgres` database has no vector (the usual
+    /// case) that is one transaction there, rolled back: no database is made, which on a
+    /// converged host saves ~0.3 s of the step's ~0.4 s (bench/RESULTS.md). Otherwise it
+    /// creates `scratchDatabase` (from template0) and drops it again.
     static func createExtensionInScratchDatabase(_ cluster: Cluster, expecting version: String) throws -> Bool {
         let admin = try cluster.connect("postgres")
-        let scratch = try admin.identifier(scratchDatabase)
         // No "does not exist, skipping" notice on the console.
         try admin.execute("SET client_min_messages = warning")
+        if try admin.query("SELECT count(*) FROM pg_extension WHERE extname = $1", ["vector"]).scalar == "0" {
+            try admin.execute("BEGIN")
+            defer { _ = try? admin.execute("ROLLBACK") }
+            try admin.execute("CREATE EXTENSION vector")
+            return try proveExtension(admin, expecting: version)
+        }
+        let scratch = try admin.identifier(scratchDatabase)
         try admin.execute("DROP DATABASE IF EXISTS \(scratch) WITH (FORCE)")
         try admin.execute("CREATE DATABASE \(scratch) TEMPLATE template0")
         defer { try? admin.execute("DROP DATABASE IF EXISTS \(scratch) WITH (FORCE)") }
-        let (extversion, distance) = try { () throws -> (String?, String?) in
+        return try { () throws -> Bool in  // the connection closes before the database is dropped
             let connection = try cluster.connect(scratchDatabase)
             try connection.execute("CREATE EXTENSION vector")
-            let extversion = try connection.query(
-                "SELECT extversion FROM pg_extension WHERE extname = $1", ["vector"]
-            ).scalar
-            let distance = try connection.query(
-                "SELECT round(('[1,0,0]'::vector(3) <=> '[0,1,0]'::vector(3))::numeric, 6)"
-            ).scalar
-            return (extversion, distance)
+            return try proveExtension(connection, expecting: version)
         }()
+    }
+
+    /// The extension just created in `db` is at `version` and computes a cosine distance.
+    private static func proveExtension(_ db: PGConnection, expecting version: String) throws -> Bool {
+        let extversion = try db.query("SELECT extversion FROM pg_extension WHERE extname = $1", ["vector"]).scalar
+        let distance = try db.query("SELECT round(('[1,0,0]'::vector(3) <=> '[0,1,0]'::vector(3))::numeric, 6)").scalar
         guard extversion == version else {
             throw CheckFailed("CREATE EXTENSION vector made version \(extversion ?? "none"), not \(version)")
         }

@@ -106,6 +106,40 @@ struct PgvectorStepTests {
         #expect(left == "0")
     }
 
+    @Test("the CREATE EXTENSION check is rolled back: no vector left in postgres, no database made")
+    func checkRolledBack() async throws {
+        let version = try installedVersion()
+        let cluster = try await TestCluster.start()
+        defer { cluster.stop() }
+        let target = PgvectorStep.Cluster(socketDirectory: cluster.socketDirectory, port: cluster.port)
+        let before = try cluster.connect().query("SELECT count(*) FROM pg_database").scalar
+        #expect(try PgvectorStep.createExtensionInScratchDatabase(target, expecting: version))
+        #expect(throws: CheckFailed.self) {
+            try PgvectorStep.createExtensionInScratchDatabase(target, expecting: "0.0.1")
+        }
+        let admin = try cluster.connect()
+        #expect(try admin.query("SELECT count(*) FROM pg_extension WHERE extname = 'vector'").scalar == "0")
+        #expect(try admin.query("SELECT count(*) FROM pg_database").scalar == before)
+    }
+
+    @Test("where postgres has vector already, the check uses a scratch database and drops it")
+    func checkScratchDatabase() async throws {
+        let version = try installedVersion()
+        let cluster = try await TestCluster.start()
+        defer { cluster.stop() }
+        let target = PgvectorStep.Cluster(socketDirectory: cluster.socketDirectory, port: cluster.port)
+        let admin = try cluster.connect()
+        try admin.execute("CREATE EXTENSION vector")
+        #expect(try PgvectorStep.createExtensionInScratchDatabase(target, expecting: version))
+        #expect(throws: CheckFailed.self) {
+            try PgvectorStep.createExtensionInScratchDatabase(target, expecting: "0.0.1")
+        }
+        let left = try admin.query(
+            "SELECT count(*) FROM pg_database WHERE datname = $1", [PgvectorStep.scratchDatabase]).scalar
+        #expect(left == "0")
+        #expect(try admin.query("SELECT count(*) FROM pg_extension WHERE extname = 'vector'").scalar == "1")
+    }
+
     @Test("tarball: a PGVECTOR_SHA256 mismatch is refused before anything is extracted; a match is accepted")
     func tarballDigest() async throws {
         let directory = TestFiles.temporaryDirectory("hm-pgv-tarball")

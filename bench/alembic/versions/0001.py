@@ -1,0 +1,21 @@
+"""Revision 0001: Migrations/0001_*.up.sql (rendered by render.py)."""
+import os
+import sys
+
+from alembic import op
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import render  # noqa: E402
+
+revision = "0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    render.run(op, revision)
+
+
+def downgrade():
+    raise NotImplementedError("the bench only upgrades")

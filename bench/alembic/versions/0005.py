@@ -1,0 +1,21 @@
+"""Revision 0005: Migrations/0005_*.up.sql (rendered by render.py)."""
+import os
+import sys
+
+from alembic import op
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import render  # noqa: E402
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    render.run(op, revision)
+
+
+def downgrade():
+    raise NotImplementedError("the bench only upgrades")
