@@ -49,15 +49,7 @@ public enum ResetMain {
     public static func run(_ options: StepOptions, yes: Bool, scope: ResetScope) async -> Int32 {
         let console = Console()
         let environment = currentEnvironment()
-        let config: HearthConfig
-        do {
-            config = try HearthConfig.load(options.sources(environment: environment))
-        } catch {
-            console.err("hm-reset: configuration error: \(error)")
-            return ExitStatus.usage
-        }
-        guard SystemAccount.isRoot else {
-            console.err("hm-reset: must run as root (sudo hm-reset)")
+        guard let config = StepMain.prepare(ResetStep.name, options, environment: environment, console: console) else {
             return ExitStatus.usage
         }
 

@@ -62,17 +62,8 @@ public enum StepMain {
     ) async -> Int32 {
         let console = Console()
         let environment = currentEnvironment()
-        let config: HearthConfig
-        do {
-            config = try HearthConfig.load(options.sources(environment: environment))
-        } catch {
-            console.err("hm-\(name): configuration error: \(error)")
-            return ExitStatus.usage
-        }
-        if requiresRoot && !SystemAccount.isRoot {
-            console.err("hm-\(name): must run as root (sudo hm-\(name))")
-            return ExitStatus.usage
-        }
+        guard let config = prepare(name, options, requiresRoot: requiresRoot, environment: environment, console: console)
+        else { return ExitStatus.usage }
         let step: Step
         do {
             step = try build(config)
@@ -84,6 +75,26 @@ public enum StepMain {
             return ExitStatus.failed
         }
         return await execute(step, name: name, config: config, dryRun: options.dryRun, environment: environment)
+    }
+
+    /// The validated configuration, once the caller is known to be root (when it must be);
+    /// nil after saying why on stderr (the caller exits 64: nothing has changed).
+    public static func prepare(
+        _ name: String, _ options: StepOptions, requiresRoot: Bool = true, environment: [String: String],
+        console: Console
+    ) -> HearthConfig? {
+        let config: HearthConfig
+        do {
+            config = try HearthConfig.load(options.sources(environment: environment))
+        } catch {
+            console.err("hm-\(name): configuration error: \(error)")
+            return nil
+        }
+        if requiresRoot && !SystemAccount.isRoot {
+            console.err("hm-\(name): must run as root (sudo hm-\(name))")
+            return nil
+        }
+        return config
     }
 
     /// Opens the log and runs the step under the run id install.sh set (or a new one).
