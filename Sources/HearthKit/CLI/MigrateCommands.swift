@@ -38,6 +38,13 @@ public struct MigrateOptions: ParsableArguments, Sendable {
     public var socketDirectory: String = PGTarget.debianSocketDirectory
 
     public init() {}
+
+    /// The configured cluster, reached over this invocation's socket directory.
+    func server(_ config: HearthConfig) -> PGServer {
+        var server = PGServer(config: config)
+        server.socketDirectory = socketDirectory
+        return server
+    }
 }
 
 /// Configuration, revisions and targets of one invocation; errors are reported and turned
@@ -69,7 +76,7 @@ struct MigrateContext {
             }
             databases = [name]
         } else {
-            databases = MigrationTargets.databases(config)
+            databases = config.databases
         }
         guard let directory = options.migrations ?? MigrationSet.defaultDirectory(environment: environment) else {
             console.err("hm-migrate \(command): no Migrations/ directory found beside the executable; use --migrations DIR")
@@ -105,7 +112,7 @@ struct MigrateContext {
             do {
                 let migrator = try Migrator(
                     set: set,
-                    target: MigrationTargets.admin(config, database: database, socketDirectory: options.socketDirectory),
+                    target: options.server(config).adminTarget(database),
                     progress: { console.out("  " + $0) })
                 let detail = try body(database, migrator)
                 record(what, database, true, detail ?? "", started)

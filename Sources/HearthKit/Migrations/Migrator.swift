@@ -352,19 +352,3 @@ public final class Migrator {
 }
 
 /// Which databases the runner works on and how it reaches them.
-public enum MigrationTargets {
-    /// HEARTHMINDS_DB, then every AI database.
-    public static func databases(_ config: HearthConfig) -> [String] {
-        [config.hearthmindsDB] + config.ais.map(\.database)
-    }
-
-    /// The admin connection: peer authentication as the `postgres` system account over the
-    /// socket directory (Debian's by default) and POSTGRES_PORT.
-    public static func admin(
-        _ config: HearthConfig, database: String, socketDirectory: String = PGTarget.debianSocketDirectory
-    ) -> PGTarget {
-        PGTarget(
-            host: socketDirectory, port: config.port, database: database, user: "postgres",
-            asSystemUser: SystemAccount.lookup("postgres"))
-    }
-}

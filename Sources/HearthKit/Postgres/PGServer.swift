@@ -21,14 +21,21 @@ public struct PGServer: Sendable {
             tcpHost: config.host == "localhost" ? "127.0.0.1" : config.host)
     }
 
+    /// Where a superuser connection to `database` goes: peer authentication as the
+    /// superuser's system account over the socket directory.
+    public func adminTarget(_ database: String = "postgres") -> PGTarget {
+        PGTarget(
+            host: socketDirectory, port: port, database: database, user: superuser,
+            asSystemUser: SystemAccount.lookup(superuser))
+    }
+
     /// A superuser connection to `database`.
     public func admin(_ database: String = "postgres") throws -> PGConnection {
-        guard let account = SystemAccount.lookup(superuser) else {
+        guard SystemAccount.lookup(superuser) != nil else {
             throw HearthError("no system account \(superuser): is PostgreSQL installed?")
         }
         do {
-            return try PGConnection(
-                PGTarget(host: socketDirectory, port: port, database: database, user: superuser, asSystemUser: account))
+            return try PGConnection(adminTarget(database))
         } catch {
             throw HearthError("\(error)")
         }

@@ -22,8 +22,10 @@ public enum MigrationsStep {
                 return true
             }
         ]
-        for database in MigrationTargets.databases(config) {
-            let target = MigrationTargets.admin(config, database: database, socketDirectory: socketDirectory)
+        var server = PGServer(config: config)
+        server.socketDirectory = socketDirectory
+        for database in config.databases {
+            let target = server.adminTarget(database)
             actions.append(
                 Action(
                     "database \(database) at the head revision",

@@ -102,10 +102,7 @@ public enum VerifyStep {
                         throw CheckFailed("no Migrations/ directory found beside the executables (set HEARTHMINDS_ROOT)")
                     }
                     let set = try MigrationSet.load(directory: migrations, config: config)
-                    let target = PGTarget(
-                        host: server.socketDirectory, port: server.port, database: database, user: server.superuser,
-                        asSystemUser: SystemAccount.lookup(server.superuser))
-                    let status = try Migrator(set: set, target: target).status()
+                    let status = try Migrator(set: set, target: server.adminTarget(database)).status()
                     guard status.converged else {
                         throw CheckFailed(
                             "\(database) is at \(status.current ?? "base"), head is \(status.head ?? "base")"

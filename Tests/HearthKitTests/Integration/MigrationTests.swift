@@ -361,7 +361,7 @@ struct MigrationTests {
             HEARTHMINDS_DB=hm_step_\(id)
             AI_NAMES=["stepa_\(id)", "stepb_\(id)"]
             """)
-        let dbs = try MigrationTargets.databases(config).map { try ScratchDatabase.make(cluster, name: $0) }
+        let dbs = try config.databases.map { try ScratchDatabase.make(cluster, name: $0) }
         defer { dbs.forEach { $0.drop() } }
         func step() -> Step {
             MigrationsStep.make(config, directory: MigrationFixtures.directory, socketDirectory: cluster.socketDirectory)
