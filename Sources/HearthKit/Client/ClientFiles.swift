@@ -12,7 +12,12 @@ public struct ClientFiles: Sendable {
     public static let serviceFile = "pg_service.conf"
     public static let passwordDirectory = "pgpass"
 
-    public init(config: HearthConfig, server: PGServer, directory: String = ClientFiles.defaultDirectory) {
+    /// The files for every password role's password in `passwords` (an error names a role that
+    /// has none yet).
+    public init(
+        config: HearthConfig, server: PGServer, passwords book: PasswordBook,
+        directory: String = ClientFiles.defaultDirectory
+    ) throws(HearthError) {
         self.directory = directory
         var services: [String] = [
             "# Managed by the HearthMinds bootstrap (hm-databases): replaced whole on every run.",
@@ -41,13 +46,13 @@ public struct ClientFiles: Sendable {
             return path
         }
 
-        let manager = passfile(config.hearthmindsUser, config.hearthmindsPassword, [config.hearthmindsDB])
+        let manager = passfile(config.hearthmindsUser, try book.password(config.hearthmindsUser), [config.hearthmindsDB])
         entry(config.hearthmindsUser, host: server.tcpHost, database: config.hearthmindsDB, user: config.hearthmindsUser,
               passfile: manager)
         entry(config.serviceUser, host: server.socketDirectory, database: config.hearthmindsDB, user: config.serviceUser,
               passfile: nil)
         for ai in config.ais {
-            let file = passfile(ai.name, ai.password, [ai.database, config.hearthmindsDB])
+            let file = passfile(ai.name, try book.password(ai.name), [ai.database, config.hearthmindsDB])
             entry(ai.name, host: server.tcpHost, database: ai.database, user: ai.name, passfile: file)
             entry("\(ai.name)-shared", host: server.tcpHost, database: config.hearthmindsDB, user: ai.name, passfile: file)
         }

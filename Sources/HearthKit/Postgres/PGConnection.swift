@@ -16,6 +16,10 @@ public struct PGTarget: Sendable {
     /// authentication sees that account (root only).
     public var asSystemUser: SystemAccount?
     public var connectTimeout = 10
+    /// Session settings sent with the connection (libpq's `options`), as name → value: they
+    /// take precedence over what the database or the role set with ALTER ... SET. Values must
+    /// hold no white space.
+    public var settings: [(String, String)] = []
 
     public init(
         host: String, port: Int, database: String, user: String, password: Secret? = nil,
@@ -62,6 +66,10 @@ public final class PGConnection {
         var keys = ["host", "port", "dbname", "user", "connect_timeout", "application_name", "client_encoding"]
         var values = [target.host, String(target.port), target.database, target.user,
                       String(target.connectTimeout), "hearthminds-bootstrap", "UTF8"]
+        if !target.settings.isEmpty {
+            keys.append("options")
+            values.append(target.settings.map { "-c \($0.0)=\($0.1)" }.joined(separator: " "))
+        }
         if let password = target.password {
             keys.append("password")
             values.append(password.reveal)

@@ -80,6 +80,19 @@ public enum PostgresStep {
                         String(version), config.clusterName,
                     ])
                 }),
+            .assertion("TLS certificate and key for logins beyond loopback are in place (when there are such logins)") {
+                guard let tls = settings.tls else { return true }
+                for (key, path) in [("PG_SSL_CERT_FILE", tls.cert), ("PG_SSL_KEY_FILE", tls.key)]
+                where !FileSystem.exists(path) {
+                    // Not CheckFailed: on a fresh host (a dry run) the packages that make the
+                    // snakeoil pair are not installed yet.
+                    throw HearthError(
+                        "\(path) is missing: password logins from beyond loopback (POSTGRES_HOST, PG_ALLOWED_NETWORKS) "
+                            + "need TLS; set \(key) (with its pair), or make Debian's snakeoil pair "
+                            + "(make-ssl-cert generate-default-snakeoil, package ssl-cert)")
+                }
+                return true
+            },
             Action(
                 "\(paths.settingsFile): listen_addresses '\(settings.listenAddresses)', port \(port), scram-sha-256",
                 check: {

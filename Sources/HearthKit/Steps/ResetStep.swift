@@ -158,18 +158,28 @@ public enum ResetStep {
                         apply: { try await removeTree(paths.configDirectory) }),
                     detail: nil))
         } else {
+            let owners = Dictionary(uniqueKeysWithValues: DatabaseSpec.all(config).map { ($0.name, $0.owner) })
             precondition = .assertion(
-                "roles \(roles.joined(separator: ", ")) hold nothing outside the databases the reset drops"
+                "roles \(roles.joined(separator: ", ")) hold nothing outside the databases the reset drops; "
+                    + "those databases and roles are ours (our mark, the configured owner)"
             ) {
                 guard let db = try await admin() else { return true }
+                let strangers = try notOurs(databases: databases, owners: owners, roles: roles, db)
+                guard strangers.isEmpty else {
+                    throw CheckFailed(
+                        strangers.joined(separator: "; ")
+                            + ". The reset drops only what the suite made (it carries our mark and the configured owner); "
+                            + "drop or rename those by hand, or change the configuration. Nothing was dropped.")
+                }
                 let held = try foreignHoldings(roles: roles, keeping: databases, db)
                 guard held.isEmpty else {
                     throw CheckFailed(
                         held.joined(separator: "; ")
                             + ". The reset drops only its own databases, and PostgreSQL cannot drop a role that still "
-                            + "owns or may use something: move or remove those first (in that database: REASSIGN OWNED BY "
-                            + "<role> TO <other>; DROP OWNED BY <role>; a database: ALTER DATABASE ... OWNER TO ...), "
-                            + "then rerun. Nothing was dropped.")
+                            + "owns or may use something: move or remove those first (in that database: ALTER TABLE ... "
+                            + "OWNER TO <other> for what to keep, DROP OWNED BY <role> for the rest; a database: ALTER "
+                            + "DATABASE ... OWNER TO ...; not REASSIGN OWNED BY <role>, which would hand over the role's own "
+                            + "database too), then rerun. Nothing was dropped.")
                 }
                 return true
             }
@@ -299,6 +309,28 @@ public enum ResetStep {
             text += "; databases: " + rows.rows.compactMap { $0[0] }.joined(separator: ", ")
         }
         return text + ")"
+    }
+
+    /// The databases and roles of ours by name that exist but are not ours: a database without
+    /// our mark or with another owner than the configured one, a role without our mark. One
+    /// phrase each.
+    static func notOurs(databases: [String], owners: [String: String], roles: [String], _ db: PGConnection) throws
+        -> [String]
+    {
+        var found: [String] = []
+        for name in databases {
+            guard let database = try DatabaseSpec.find(name, db) else { continue }
+            if database.owner != owners[name] {
+                found.append("database \(name) is owned by \(database.owner), not \(owners[name] ?? "?")")
+            } else if database.comment != Marks.database {
+                found.append("database \(name) does not carry our mark (its comment)")
+            }
+        }
+        for role in roles {
+            guard try db.query("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1", [role]).first != nil else { continue }
+            if try Marks.roleComment(role, db) != Marks.role { found.append("role \(role) does not carry our mark (its comment)") }
+        }
+        return found
     }
 
     /// What the roles own or may use outside the databases in `keeping` (which the reset drops):
