@@ -40,19 +40,21 @@ public final class Migrator {
     /// Progress lines (waiting for the lock, each revision as it commits).
     public var progress: (String) -> Void
 
-    /// Reads of the state wait at most this long (a tenant's lock, a huge table).
-    static let readTimeout = "60s"
+    /// How long a lock (the migration lock, or one a tenant holds on its state tables) and a
+    /// read of the state are waited for.
+    public let lockTimeout: String
 
     public init(
         set: MigrationSet, database: String, server: PGServer, credentials: Credentials,
-        progress: @escaping (String) -> Void = { _ in }
+        lockTimeout: String = PGServer.lockTimeout, progress: @escaping (String) -> Void = { _ in }
     ) throws {
         self.set = set
         self.database = database
         self.server = server
+        self.lockTimeout = lockTimeout
         self.progress = progress
-        (db, owner) = try server.ownerConnection(database, credentials)
-        try db.execute("SET client_min_messages TO warning; SET statement_timeout TO '\(Migrator.readTimeout)'")
+        (db, owner) = try server.ownerConnection(database, credentials, lockTimeout: lockTimeout)
+        try db.execute("SET client_min_messages TO warning; SET statement_timeout TO \(try db.literal(lockTimeout))")
     }
 
     // MARK: state
@@ -215,7 +217,7 @@ public final class Migrator {
     // MARK: running
 
     /// Holds the per-database advisory lock around `body`, waiting (and saying so) when another
-    /// session has it, at most PGServer.lockTimeout: only a session that is not ours can hold it
+    /// session has it, at most `lockTimeout`: only a session that is not ours can hold it
     /// that long (every executable takes the host lock), and no run waits forever.
     public func withLock<T>(_ body: () throws -> T) throws -> T {
         let key = String(MigrationState.lockKey)
@@ -233,7 +235,7 @@ public final class Migrator {
                 guard waited.sqlState == "55P03" || waited.sqlState == "57014" else { throw waited }
                 throw MigrationError(
                     "database \(database): another session has held the migration lock (advisory lock \(key)) for "
-                        + "\(PGServer.lockTimeout)\(try lockHolder()); not waiting longer")
+                        + "\(lockTimeout)\(try lockHolder()); not waiting longer")
             }
         }
         defer { _ = try? db.query("SELECT pg_catalog.pg_advisory_unlock($1::bigint)", [key]) }

@@ -65,7 +65,9 @@ public struct PGServer: Sendable {
     /// the tenant's code could `RESET ROLE` back to the superuser. So the owner logs in itself:
     /// by peer as its system account (the service account), or with its password over loopback
     /// (an AI). A superuser owner is trusted: a superuser session with `SET ROLE`.
-    public func ownerConnection(_ database: String, _ credentials: Credentials) throws -> (PGConnection, owner: String) {
+    public func ownerConnection(_ database: String, _ credentials: Credentials, lockTimeout: String = PGServer.lockTimeout)
+        throws -> (PGConnection, owner: String)
+    {
         guard let (owner, isSuperuser) = try self.owner(of: database) else {
             throw HearthError("there is no database \(database)")
         }
@@ -81,7 +83,7 @@ public struct PGServer: Sendable {
                 "database \(database) is owned by role \(owner), and the suite works in a database only as its "
                     + "owner: \(owner) is not a configured AI (with a password), the service account or a superuser")
         }
-        target.settings = PGServer.pinnedSettings + [("lock_timeout", PGServer.lockTimeout)]
+        target.settings = PGServer.pinnedSettings + [("lock_timeout", lockTimeout)]
         let connection = try PGConnection(target)
         if isSuperuser && owner != superuser {
             try connection.execute("SET ROLE \(try connection.identifier(owner))")
