@@ -120,7 +120,7 @@ hm_reset_unconfirmed() { E2E_CWD=$E2E_HM in_root ./bootstrap/bin/hm-reset </dev/
 
 default_config() {
     CFG_SERVICE_USER=hearthminds-service CFG_PG_VERSION=15 CFG_CLUSTER=main CFG_PORT=$1
-    CFG_HM_DB=hearthminds_db CFG_HM_USER=hearthminds CFG_HM_PASSWORD=hearthminds
+    CFG_HM_DB=hearthminds_db CFG_HM_USER=hearthminds CFG_HM_PASSWORD=""  # none configured: generated
     CFG_AIS=(logos aletheia) CFG_SUFFIX=_db
     declare -gA CFG_AI_PASSWORDS=()
 }
