@@ -201,4 +201,39 @@ extension HostStepsTests {
         #expect(await testRunner().run(PostgresStep.make(config)).changed == 0)
         #expect(await testRunner().run(try PgHbaStep.make(config, templates: try templates())).changed == 0)
     }
+
+    @Test("reset --cluster: the leftover configuration directory is removed by descriptors: a link inside is removed, not followed; the directory swapped for a link is refused")
+    func hostileResetClusterDirectory() async throws {
+        let victim = try Hostile.Victim()
+        defer { victim.remove() }
+        let before = victim.snapshot()
+        let paths = ClusterPaths(version: 15, name: "hmtest\(Int.random(in: 100_000..<1_000_000))")
+        let c = paths.configDirectory
+        defer { DebianTestClusters.spawnAndWait(["/bin/rm", "-rf", "--one-file-system", c]) }
+        // What pg_dropcluster leaves, the postgres account's; then its links to root's files.
+        let planted = try await Hostile.asPostgres("""
+            set -e
+            mkdir -p \(c)/conf.d.real
+            echo "port = 1" > \(c)/conf.d.real/hearthminds.conf
+            ln -s \(victim.path)/dir \(c)/conf.d
+            ln -s \(victim.path)/secret \(c)/conf.d.real/secret
+            ln -s \(victim.path) \(c)/conf.d.real/victim
+            """)
+        #expect(planted.succeeded, "\(planted.stderr)")
+        let step = Step(ResetStep.name, [ResetStep.clusterDirectoryItem(paths).action])
+        let (removed, detail) = try await Hostile.run(step)
+        #expect(removed.status == 0 && removed.changed == 1, "\(detail)")
+        #expect(!FileSystem.exists(c))
+        #expect(victim.snapshot() == before)
+
+        // The directory itself swapped for a link: refused, named; neither followed nor removed.
+        try await Hostile.asPostgres("ln -s \(victim.path)/dir \(c)")
+        let (refused, why) = try await Hostile.run(step)
+        #expect(refused.status == ExitStatus.failed)
+        #expect(why.contains("\(c) is a symbolic link"), "\(why)")
+        #expect(victim.snapshot() == before)
+        var st = stat()
+        #expect(lstat(c, &st) == 0 && st.st_mode & S_IFMT == S_IFLNK)
+        unlink(c)
+    }
 }
