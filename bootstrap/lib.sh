@@ -46,7 +46,7 @@ HM_LOCK_FILE=$HM_LOCK_DIR/bootstrap.lock
 hm_take_lock() {
     local owner mode
     read -r owner mode < <(stat -c '%u %a' /run) || { hm_err "cannot stat /run"; return 1; }
-    if [ -L /run ] || [ "$owner" != 0 ] || (( 8#$mode & 8#022 )); then
+    if [ -L /run ] || [ "$owner" != 0 ] || (( (8#$mode & 8#022) && !(8#$mode & 8#1000) )); then
         hm_err "/run is not root's alone (owner uid $owner, mode $mode): refusing to lock there"
         return 1
     fi
