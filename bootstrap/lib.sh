@@ -69,7 +69,7 @@ hm_take_lock() {
     fi
     exec 9<>"$HM_LOCK_FILE" || { hm_err "cannot open $HM_LOCK_FILE"; return 1; }
     if ! flock -n 9; then
-        hm_err "another run holds the lock ($HM_LOCK_FILE); not starting"
+        hm_err "another install.sh is running, or a step run by hand (it holds the lock $HM_LOCK_FILE); not starting"
         return 75
     fi
 }
