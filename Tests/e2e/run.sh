@@ -170,7 +170,7 @@ scenario_main() {
     check "fresh root: the root's apt sources and keys are as debootstrap left them" \
         snapshots_equal "$WORK/apt-sources.before" "$WORK/apt-sources.after"
     check "fresh root: the install.sh lock is free after the run (no daemon inherited it)" \
-        in_root flock -n /run/lock/hearthminds-bootstrap.lock true
+        in_root flock -n /run/hearthminds/bootstrap.lock true
 
     # 2. the rerun changes nothing
     run rerun
@@ -264,7 +264,7 @@ scenario_main() {
     snapshot "$WORK/snap.lock.before"
     RUN_LABEL=locked
     set +e
-    E2E_CWD=$E2E_HM in_root flock /run/lock/hearthminds-bootstrap.lock ./install.sh >"$WORK/locked.out" 2>&1 </dev/null
+    E2E_CWD=$E2E_HM in_root flock /run/hearthminds/bootstrap.lock ./install.sh >"$WORK/locked.out" 2>&1 </dev/null
     RC=$?
     set -e
     check_rc "locked: install.sh while another holds the lock exits 75" 75

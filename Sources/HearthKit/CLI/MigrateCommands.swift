@@ -109,6 +109,9 @@ struct MigrateContext {
             console.err("hm-migrate \(command): must run as root (it connects as postgres by peer authentication)")
             throw ExitCode(ExitStatus.usage)
         }
+        if let status = StepMain.lock("migrate \(command)", environment: currentEnvironment(), console: console) {
+            throw ExitCode(status)
+        }
         let credentials = Credentials(config, book: PasswordBook(config))
         for database in databases {
             let started = Clock.nowMs()

@@ -50,29 +50,12 @@ public struct EnvFile: Sendable {
     /// A file's text and its owner and mode, read from one descriptor (what is checked is what
     /// was read).
     static func read(_ path: String) throws(ConfigError) -> (text: String, status: FileSystem.Status) {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            throw ConfigError(key: nil, "cannot read configuration file \(path): \(FileSystem.errnoText())")
+        do {
+            let (bytes, status) = try FileSystem.readFile(path)
+            return (String(decoding: bytes, as: UTF8.self), status)
+        } catch {
+            throw ConfigError(key: nil, "cannot read configuration file \(error)")
         }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
-            throw ConfigError(key: nil, "configuration file \(path) is not a regular file")
-        }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw ConfigError(key: nil, "cannot read configuration file \(path): \(FileSystem.errnoText())")
-            }
-            if n == 0 { break }
-            bytes.append(contentsOf: buffer[0..<n])
-        }
-        let status = FileSystem.Status(
-            uid: st.st_uid, gid: st.st_gid, mode: UInt32(st.st_mode) & 0o7777, isDirectory: false)
-        return (String(decoding: bytes, as: UTF8.self), status)
     }
 
     /// True for a key whose value is a secret (a password): its value is never shown.

@@ -29,7 +29,6 @@ public enum PostgresStep {
         let version = config.pgVersion
         let port = config.port
         let packages = ["postgresql-\(version)", "postgresql-client-\(version)"]
-        let systemd = FileSystem.isDirectory("/run/systemd/system")
 
         var actions: [Action] = [
             .assertion("POSTGRES_HOST \(config.host) is an address of this host") {
@@ -61,11 +60,13 @@ public enum PostgresStep {
             },
             Action(
                 "postgresql-common creates no cluster by itself (\(DebianClusters.createClusterDropIn))",
-                check: { (try? FileSystem.readText(DebianClusters.createClusterDropIn)) == dropInText },
+                check: {
+                    let (directory, file) = try OpenDirectory.split(DebianClusters.createClusterDropIn)
+                    return try OpenDirectory.openIfPresent(directory)?.textIfFile(file) == dropInText
+                },
                 apply: {
-                    let path = DebianClusters.createClusterDropIn
-                    try FileSystem.makeDirectories(String(path[..<path.lastIndex(of: "/")!]))
-                    try FileSystem.writeAtomically(path, dropInText, mode: 0o644)
+                    let (directory, file) = try OpenDirectory.split(DebianClusters.createClusterDropIn)
+                    try OpenDirectory.makePath(directory).write(file, dropInText, mode: 0o644, uid: 0, gid: 0)
                 }),
             Action(
                 "packages \(packages.joined(separator: ", ")) installed",
@@ -96,27 +97,29 @@ public enum PostgresStep {
             Action(
                 "\(paths.settingsFile): listen_addresses '\(settings.listenAddresses)', port \(port), scram-sha-256",
                 check: {
-                    guard let status = FileSystem.status(paths.settingsFile) else { return false }
-                    return try FileSystem.readText(paths.settingsFile) == settingsText && status.mode == settingsMode
+                    // Through handles: the configuration tree is the postgres account's.
+                    guard let conf = try paths.openConfigDirectory().directory(ClusterPaths.confDirectoryName),
+                        let status = try conf.entry(DebianClusters.settingsFileName), status.kind == .file
+                    else { return false }
+                    return try conf.readText(DebianClusters.settingsFileName) == settingsText && status.mode == settingsMode
                 },
                 apply: {
-                    guard let owner = FileSystem.status(paths.configDirectory) else {
-                        throw HearthError("no directory \(paths.configDirectory)")
-                    }
-                    try FileSystem.makeDirectories(paths.confDirectory)
-                    try FileSystem.setOwner(paths.confDirectory, uid: owner.uid, gid: owner.gid, mode: 0o755)
-                    try FileSystem.writeAtomically(
-                        paths.settingsFile, settingsText, mode: settingsMode, uid: owner.uid, gid: owner.gid)
+                    let directory = try paths.openConfigDirectory()
+                    let owner = directory.status
+                    let conf = try directory.makeDirectory(
+                        ClusterPaths.confDirectoryName, mode: 0o755, uid: owner.uid, gid: owner.gid)
+                    try conf.write(
+                        DebianClusters.settingsFileName, settingsText, mode: settingsMode, uid: owner.uid, gid: owner.gid)
                 }),
             Action(
                 "cluster \(paths.id) starts with the host (start.conf: auto)",
                 check: { try startMode(paths) == "auto" },
                 apply: {
-                    let owner = FileSystem.status(paths.configDirectory)
-                    try FileSystem.writeAtomically(
-                        paths.startConf,
+                    let directory = try paths.openConfigDirectory()
+                    try directory.write(
+                        ClusterPaths.startConfName,
                         "# Managed by HearthMinds bootstrap (hm-postgres): start this cluster with the host.\nauto\n",
-                        mode: 0o644, uid: owner?.uid, gid: owner?.gid)
+                        mode: 0o644, uid: directory.status.uid, gid: directory.status.gid)
                 }),
             Action(
                 "cluster \(paths.id) is running",
@@ -148,13 +151,6 @@ public enum PostgresStep {
                             + differences.map(\.description).joined(separator: "\n"))
                 }),
         ]
-        if systemd {
-            actions.append(
-                Action(
-                    "systemd unit \(paths.systemdUnit) enabled",
-                    check: { (try await Command.run(["systemctl", "is-enabled", "--quiet", paths.systemdUnit])).succeeded },
-                    apply: { try await Command.check(["systemctl", "enable", paths.systemdUnit]) }))
-        }
         actions.append(
             .assertion("cluster \(paths.id) answers (pg_isready) as PostgreSQL \(version), UTF-8") {
                 let (_, status) = try await DebianClusters.running(paths)
@@ -224,9 +220,10 @@ public enum PostgresStep {
         guard second.succeeded else { throw AptFetchProblems.explain(Command.failure(second), update: update) }
     }
 
-    /// The first word of start.conf (auto, manual or disabled).
+    /// The first word of start.conf (auto, manual or disabled); "" when it is no file (missing,
+    /// or a link in its place, which is not followed).
     static func startMode(_ paths: ClusterPaths) throws -> String {
-        let text = try FileSystem.readText(paths.startConf)
+        guard let text = try paths.openConfigDirectory().textIfFile(ClusterPaths.startConfName) else { return "" }
         for line in text.split(separator: "\n") {
             let word = String(line.prefix(while: { $0 != "#" })).trimmingCharacters(in: " \t")
             if !word.isEmpty { return word }

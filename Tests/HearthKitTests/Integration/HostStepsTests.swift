@@ -52,7 +52,7 @@ struct HostStepsTests {
         print("timing hm-postgres: dry run \(Int(dryMs)) ms, fresh cluster \(Int(firstMs)) ms, rerun \(Int(secondMs)) ms")
 
         // A hand edit of our settings file is replaced (the server kept the right settings).
-        try FileSystem.writeAtomically(paths.settingsFile, "port = 1\n", mode: 0o644)
+        try FileSystem.writeAtomically(paths.settingsFile, "port = 1\n", mode: 0o644, trust: ClusterPaths.configTrust)
         let (edited, _) = await timed(PostgresStep.make(config))
         #expect(edited.status == 0 && edited.changed == 1)
         #expect(try FileSystem.readText(paths.settingsFile) == ServerSettings(config).render(clusterID: paths.id))
@@ -69,12 +69,13 @@ struct HostStepsTests {
         // A setting that a reload takes: password_encryption set back by a later conf.d file
         // is a clear false that names the file, not a silent success.
         let rogue = paths.confDirectory + "/zz-rogue.conf"
-        try FileSystem.writeAtomically(rogue, "password_encryption = 'md5'\n", mode: 0o644)
+        try FileSystem.writeAtomically(
+            rogue, "password_encryption = 'md5'\n", mode: 0o644, trust: ClusterPaths.configTrust)
         try await Command.check(["pg_ctlcluster", "15", cluster.name, "reload"])
         let (overridden, _) = await timed(PostgresStep.make(moved))
         #expect(overridden.status == ExitStatus.failed)
         #expect(overridden.failedAction?.contains("our settings") == true)
-        FileSystem.remove(rogue)
+        FileSystem.remove(rogue, trust: ClusterPaths.configTrust)
         let (healed, _) = await timed(PostgresStep.make(moved))
         #expect(healed.status == 0 && healed.changed == 1)
         #expect(try settings(try await DebianClusters.connect(paths))["password_encryption"] == "scram-sha-256")
@@ -229,7 +230,7 @@ struct HostStepsTests {
         // Tampering: a trust line appended and loaded lets anyone in ...
         try FileSystem.writeAtomically(
             paths.hbaFile, "host all all 127.0.0.1/32 trust\n" + rendered.hba, mode: 0o640,
-            uid: status.uid, gid: status.gid)
+            uid: status.uid, gid: status.gid, trust: ClusterPaths.configTrust)
         try await Command.check(["pg_ctlcluster", "15", cluster.name, "reload"])
         var trusted = false
         for _ in 0..<50 where !trusted {

@@ -32,7 +32,7 @@ struct MigrationCrashTests {
         try db.writeConfig(work + "/hm.env")
         let argv = [MigrationFixtures.hmMigrate, "up", "--config", work + "/hm.env", "--database", db.name,
                     "--migrations", dir, "--socket-dir", cluster.socketDirectory]
-        let env: [String: String?] = ["HEARTHMINDS_LOG": work + "/log.jsonl"]
+        let env: [String: String?] = ["HEARTHMINDS_LOG": work + "/log.jsonl", "HEARTHMINDS_LOCK_DIR": work + "/lock"]
 
         let set = try MigrationFixtures.set(dir)
         try db.migrator(set).upgrade(to: "0006")

@@ -309,7 +309,7 @@ struct MigrationTests {
         let result = try await Command.run(
             [MigrationFixtures.hmMigrate, "check", "--config", config + "/hm.env", "--database", db.name,
              "--migrations", dir, "--socket-dir", cluster.socketDirectory],
-            environment: ["HEARTHMINDS_LOG": config + "/log.jsonl"])
+            environment: ["HEARTHMINDS_LOG": config + "/log.jsonl", "HEARTHMINDS_LOCK_DIR": config + "/lock"])
         #expect(result.status == 1)
         #expect(result.stdout.contains("\(db.name): revision 0004 changed since it was applied (0004_content_metadata.up.sql"))
 
@@ -318,7 +318,7 @@ struct MigrationTests {
         #expect(try db.migrator(edited).status().changed.isEmpty)
     }
 
-    @Test("two runners on one database serialize on the advisory lock")
+    @Test("two runners on one database serialize on the advisory lock; on one host the run lock keeps the second out")
     func concurrentRunners() async throws {
         let cluster = try await TestCluster.shared()
         #expect(FileSystem.exists(MigrationFixtures.hmMigrate), "build first: swift build --build-tests")
@@ -329,7 +329,7 @@ struct MigrationTests {
         try db.writeConfig(work + "/hm.env")
         let argv = [MigrationFixtures.hmMigrate, "up", "--config", work + "/hm.env", "--database", db.name,
                     "--migrations", MigrationFixtures.directory, "--socket-dir", cluster.socketDirectory]
-        let env: [String: String?] = ["HEARTHMINDS_LOG": work + "/log.jsonl"]
+        let env: [String: String?] = ["HEARTHMINDS_LOG": work + "/log.jsonl", "HEARTHMINDS_LOCK_DIR": work + "/lock"]
 
         // A holder of the lock keeps a runner waiting, and nothing changes meanwhile.
         let holder = try db.connect()
@@ -351,10 +351,20 @@ struct MigrationTests {
         #expect(first.stdout.contains("waiting for another migration runner"))
         #expect(first.stdout.contains("\(db.name): at 0006 (head), 5 revision(s) applied"))
 
-        // Two runners at once on a fresh database: one applies everything, the other nothing.
+        // On one host, hm-migrate takes the run lock like every executable: while another run
+        // holds it, a second refuses at once (75), running nothing.
+        try FileSystem.makeDirectories(work + "/lock", mode: 0o700)
+        let held = try await Command.run(["flock", work + "/lock/bootstrap.lock"] + argv, environment: env)
+        #expect(held.status == ExitStatus.busy && held.stderr.contains("another run holds the lock"), "\(held.stderr)")
+
+        // Two runners at once on a fresh database that do not share a run lock (two hosts, or
+        // another tool): one applies everything, the other waits on the advisory lock and
+        // finds nothing to do.
         try db.migrator(try MigrationFixtures.set()).downgrade(to: "base")
+        var envB = env
+        envB["HEARTHMINDS_LOCK_DIR"] = work + "/lock-b"
         async let a = Command.run(argv, environment: env)
-        async let b = Command.run(argv, environment: env)
+        async let b = Command.run(argv, environment: envB)
         let (ra, rb) = try await (a, b)
         #expect(ra.status == 0 && rb.status == 0, "\(ra.stderr) \(rb.stderr)")
         let outputs = [ra.stdout, rb.stdout]
@@ -460,7 +470,7 @@ struct MigrationTests {
                 [MigrationFixtures.hmMigrate] + args
                     + ["--config", work + "/hm.env", "--database", db.name, "--migrations", MigrationFixtures.directory,
                        "--socket-dir", cluster.socketDirectory],
-                environment: ["HEARTHMINDS_LOG": work + "/log.jsonl"])
+                environment: ["HEARTHMINDS_LOG": work + "/log.jsonl", "HEARTHMINDS_LOCK_DIR": work + "/lock"])
         }
         let sql = try await run(["up", "--sql"])
         #expect(sql.status == 0 && sql.stdout.contains("CREATE TABLE memory_shards"))

@@ -128,11 +128,15 @@ struct ResetStepTests {
     func serviceUser() async throws {
         let s = try await DatabasesScenario()
         defer { s.tearDown() }
-        let home = TestFiles.temporaryDirectory() + "/home"
-        defer { TestFiles.removeTree(String(home.dropLast(5))) }
+        // The reset removes a home only under /var/lib.
+        let home = "/var/lib/hmtest-home-\(Int.random(in: 10000..<99999))"
+        defer { DebianTestClusters.spawnAndWait(["/bin/rm", "-rf", "--one-file-system", home]) }
         let config = try s.config("AI_NAMES=logos\nHEARTHMINDS_SERVICE_HOME=\(home)")
-        // The scenario's account has no group of its own or home: the step converges it.
+        // The scenario's account has no group of its own or home: the step converges it. It is
+        // a system account the scenario made: marked as the step marks its own (an account
+        // without the mark is neither adopted nor removed).
         _ = try? await Command.run(["groupadd", "--system", s.serviceUser])
+        try await Command.check(["usermod", "--comment", ServiceAccount.mark, s.serviceUser])
         #expect(await testRunner().run(ServiceUserStep.make(config)).status == 0)
         #expect(try await s.run(config).status == 0)
         #expect(FileSystem.isDirectory(home))
