@@ -178,7 +178,8 @@ public struct MigrationSet: Sendable {
                 -- \(id) \(suffix): \(message.split(whereSeparator: \.isNewline).joined(separator: " "))
                 -- SQL to \(what) this revision. hm-migrate runs it in one transaction as the
                 -- database's owner. Templated values (EMBEDDING_DIM, PGVECTOR_IVFFLAT_LISTS,
-                -- PGVECTOR_ENABLE_IVFFLAT) are described in Migrations/README.md.
+                -- PGVECTOR_ENABLE_IVFFLAT, PGVECTOR_HNSW, PGVECTOR_HNSW_M,
+                -- PGVECTOR_HNSW_EF_CONSTRUCTION) are described in Migrations/README.md.
 
                 """
             do { try FileSystem.writeAtomically(path, body, mode: 0o644) } catch { throw MigrationError("\(path): \(error)") }

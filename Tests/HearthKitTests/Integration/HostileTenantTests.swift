@@ -99,6 +99,8 @@ struct HostileTenantTests {
         }
 
         var migrations: String { TestFiles.repositoryRoot + "/Migrations" }
+        /// The vector-index step's lock wait in these tests (60 s in production).
+        var vectorLockTimeout = PGServer.lockTimeout
 
         func migrator(_ database: String, lockTimeout: String = PGServer.lockTimeout) throws -> Migrator {
             try Migrator(
@@ -120,6 +122,8 @@ struct HostileTenantTests {
                     config, directory: migrations, socketDirectory: s.cluster.socketDirectory,
                     clientDirectory: s.clientDirectory)).status
             try expectNoEscalation("\(what): migrations step")
+            outcomes["vector-index"] = await runner.run(s.vectorIndexStep(config, lockTimeout: vectorLockTimeout)).status
+            try expectNoEscalation("\(what): vector-index step")
             outcomes["verify"] = await runner.run(
                 VerifyStep.make(config, server: s.server, migrations: migrations, clientDirectory: s.clientDirectory)).status
             try expectNoEscalation("\(what): verify")
