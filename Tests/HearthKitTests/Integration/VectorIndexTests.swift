@@ -148,7 +148,7 @@ struct VectorIndexTests {
         #expect(notices.first?.contains("This will cause low recall") == true)
     }
 
-    @Test("HNSW: revision 0007 replaces the IVFFlat index; down brings it back; the round trip leaves the same schema; ef_search is set per database")
+    @Test("HNSW: revision 0007 replaces the IVFFlat index; down brings it back; the round trip leaves the same schema")
     func hnswRoundTrip() async throws {
         let cluster = try await TestCluster.shared()
         let db = try ScratchDatabase.make(cluster)
