@@ -328,6 +328,7 @@ public final class Migrator {
     /// left out.
     private func body(_ move: Move, created: Set<String>) throws -> [Op] {
         var ops: [Op] = [.control("SET LOCAL statement_timeout TO 0"), .control("SET LOCAL search_path TO public")]
+        if let mb = set.buildMemoryMB { ops.append(.control("SET LOCAL maintenance_work_mem TO '\(mb)MB'")) }
         for statement in move.sql.statements {
             if let name = statement.extensionName, created.contains(name) { continue }
             ops.append(.statement(statement))

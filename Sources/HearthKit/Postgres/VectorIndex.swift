@@ -64,12 +64,13 @@ public enum VectorIndex {
     }
 
     /// The memory pgvector needs to train `lists` lists of `dimensions` on `rows` rows (its
-    /// sample is 50 rows per list), in MB, with room to spare: the rebuild's
-    /// maintenance_work_mem (at least 64 MB, PostgreSQL's default).
+    /// sample is 50 rows per list, and it refuses to start when maintenance_work_mem is less:
+    /// "memory required is N MB"), in MB, with room to spare: the maintenance_work_mem of a
+    /// rebuild and of a revision's transaction (at least 64 MB, PostgreSQL's default).
     public static func trainingMemoryMB(rows: Int, lists: Int, dimensions: Int) -> Int {
         let samples = min(rows, 50 * lists)
         let bytes = (samples + 4 * lists) * (4 * dimensions + 16)
-        return max(64, bytes / (1024 * 1024) * 5 / 4 + 32)
+        return max(64, bytes / (1024 * 1024) * 3 / 2 + 64)
     }
 
     // MARK: the index as the catalog has it

@@ -165,7 +165,11 @@ struct VectorIndexTests {
         #expect(hnsw.revision("0007")?.checksum != ivfflat.revision("0007")?.checksum)
         try db.connectAsOwner().execute(
             "INSERT INTO memory_shards (content, embedding) SELECT 'r' || g, "
-                + "ARRAY(SELECT random()::real FROM generate_series(1, 1536) WHERE g > 0)::vector FROM generate_series(1, 50) g")
+                + "ARRAY(SELECT random()::real FROM generate_series(1, 1536) WHERE g > 0)::vector FROM generate_series(1, 5000) g")
+        // 5000 rows: 0007's down rebuilds the IVFFlat index on a full sample of 100 lists, which
+        // pgvector refuses within PostgreSQL's default 64 MB of maintenance_work_mem: each
+        // revision's transaction gets what the lists and dimensions need.
+        #expect(ivfflat.buildMemoryMB.map { $0 > 64 } == true)
         let beforeHnsw = try await db.schema()
         try db.migrator(hnsw).upgrade()
         let indexes = try db.connect().query(
