@@ -41,7 +41,9 @@ public enum VectorIndexStep {
         let index = VectorIndex.ivfflatName
         func found(_ db: PGConnection) throws -> VectorIndex.Found {
             guard let found = try VectorIndex.findIvfflat(db) else {
-                throw CheckFailed(
+                // Not a CheckFailed: in a dry run, before the migrations step has run, it is what
+                // the next run will make (pending); in a run it is a false result.
+                throw HearthError(
                     "\(database): there is no index public.\(index) (revision 0003 builds it): is the database at the "
                         + "head revision (`hm-migrate current --database \(database)`)?")
             }
