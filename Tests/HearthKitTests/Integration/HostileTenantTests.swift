@@ -99,6 +99,8 @@ struct HostileTenantTests {
         }
 
         var migrations: String { TestFiles.repositoryRoot + "/Migrations" }
+        /// The vector-index step's lock wait in these tests (60 s in production).
+        var vectorLockTimeout = PGServer.lockTimeout
 
         func migrator(_ database: String, lockTimeout: String = PGServer.lockTimeout) throws -> Migrator {
             try Migrator(
@@ -120,6 +122,8 @@ struct HostileTenantTests {
                     config, directory: migrations, socketDirectory: s.cluster.socketDirectory,
                     clientDirectory: s.clientDirectory)).status
             try expectNoEscalation("\(what): migrations step")
+            outcomes["vector-index"] = await runner.run(s.vectorIndexStep(config, lockTimeout: vectorLockTimeout)).status
+            try expectNoEscalation("\(what): vector-index step")
             outcomes["verify"] = await runner.run(
                 VerifyStep.make(config, server: s.server, migrations: migrations, clientDirectory: s.clientDirectory)).status
             try expectNoEscalation("\(what): verify")
@@ -235,6 +239,10 @@ struct HostileTenantTests {
                 CREATE FUNCTION public.to_regclass(text) RETURNS regclass LANGUAGE plpgsql AS $f$ BEGIN PERFORM public.pwn(); RETURN NULL; END $f$;
                 CREATE FUNCTION public.current_setting(text) RETURNS text LANGUAGE plpgsql AS $f$ BEGIN PERFORM public.pwn(); RETURN '0'; END $f$;
                 CREATE FUNCTION public.shobj_description(oid, name) RETURNS text LANGUAGE plpgsql AS $f$ BEGIN PERFORM public.pwn(); RETURN ''; END $f$;
+                CREATE FUNCTION public.obj_description(oid, name) RETURNS text LANGUAGE plpgsql AS $f$ BEGIN PERFORM public.pwn(); RETURN ''; END $f$;
+                CREATE FUNCTION public.starts_with(text, text) RETURNS boolean LANGUAGE plpgsql AS $f$ BEGIN PERFORM public.pwn(); RETURN false; END $f$;
+                CREATE FUNCTION public.array_to_string(text[], text) RETURNS text LANGUAGE plpgsql AS $f$ BEGIN PERFORM public.pwn(); RETURN ''; END $f$;
+                CREATE FUNCTION public.unnest(text[]) RETURNS SETOF text LANGUAGE plpgsql AS $f$ BEGIN PERFORM public.pwn(); END $f$;
                 CREATE FUNCTION public.eq_name_text(name, text) RETURNS boolean LANGUAGE plpgsql AS $f$ BEGIN PERFORM public.pwn(); RETURN $1::text = $2; END $f$;
                 CREATE OPERATOR public.= (LEFTARG = name, RIGHTARG = text, FUNCTION = public.eq_name_text);
                 CREATE FUNCTION public.eq_name_unknown(name, varchar) RETURNS boolean LANGUAGE plpgsql AS $f$ BEGIN PERFORM public.pwn(); RETURN $1::text = $2::text; END $f$;
@@ -257,6 +265,131 @@ struct HostileTenantTests {
         #expect(outcomes["databases"] == 0 && outcomes["migrations"] == 0 && outcomes["verify"] == 0)
         let runs = try host.ranAs()
         #expect(runs.allSatisfy { $0.hasSuffix("/logos") || $0.hasSuffix("/\(host.s.serviceUser)") }, "\(runs)")
+    }
+
+    /// The IVFFlat index of logos_db: (comment, relfilenode, lists).
+    static func index(_ host: Host) throws -> [String?] {
+        try host.s.admin("logos_db").query(
+            """
+            SELECT obj_description(oid, 'pg_class'), relfilenode::text, array_to_string(reloptions, ',')
+            FROM pg_class WHERE relname = 'memory_shards_embedding_ivfflat_idx'
+            """
+        ).first ?? []
+    }
+
+    static func insertRows(_ db: PGConnection, _ count: Int) throws {
+        try db.execute(
+            """
+            INSERT INTO public.memory_shards (content, embedding)
+            SELECT 'r' || g, ARRAY(SELECT random()::real FROM generate_series(1, 1536) WHERE g > 0)::vector
+            FROM generate_series(1, \(count)) g
+            """)
+    }
+
+    @Test("the vector index (issue 14): a tampered comment, the tenant's own probes, row security that calls a planted function, an index replaced by one whose expression does: no escalation, bounded, converged back")
+    func vectorIndexTampering() async throws {
+        let host = try await Host()
+        defer { host.s.tearDown() }
+        let logos = try host.tenant("logos_db")
+        try Self.insertRows(logos, 200)
+        var outcomes = try await host.runEverything("rows loaded")
+        #expect(outcomes["vector-index"] == 0 && outcomes["verify"] == 0)
+        let trained = try Self.index(host)
+        #expect(trained.first == VectorIndex.comment(rows: 200, lists: 1))
+
+        // The comment says far more rows: nothing is rebuilt (the AI's own recall is what it loses).
+        try logos.execute("COMMENT ON INDEX memory_shards_embedding_ivfflat_idx IS 'HearthMinds vector-index: trained on 999999999 rows'")
+        outcomes = try await host.runEverything("comment: huge")
+        #expect(outcomes["vector-index"] == 0 && outcomes["verify"] == 0)
+        #expect(try Self.index(host)[1] == trained[1])
+        // A comment that is not ours counts as never trained: rebuilt once, then converged.
+        try logos.execute("COMMENT ON INDEX memory_shards_embedding_ivfflat_idx IS $c$'); DROP TABLE x; --$c$")
+        outcomes = try await host.runEverything("comment: garbage")
+        #expect(outcomes["vector-index"] == 0)
+        let rebuilt = try Self.index(host)
+        #expect(rebuilt.first == VectorIndex.comment(rows: 200, lists: 1) && rebuilt[1] != trained[1])
+        let runner = StepRunner(console: Console(colour: false), log: nil, runID: "h", dryRun: false)
+        #expect(await runner.run(host.s.vectorIndexStep(host.config)).changed == 0)
+
+        // The owner sets its database's probes (once pgvector is loaded in its session): put back.
+        _ = try logos.query("SELECT '[1]'::vector")
+        try logos.execute("ALTER DATABASE logos_db SET ivfflat.probes = 5")
+        let fixed = await runner.run(host.s.vectorIndexStep(host.config))
+        #expect(fixed.status == 0 && fixed.changed == 1)
+        #expect(try VectorIndex.databaseSetting("ivfflat.probes", database: "logos_db", host.s.admin()) == "1")  // sqrt(1 list)
+        try host.expectNoEscalation("probes")
+
+        // Forced row security whose policy calls pwn(): the step counts rows as the owner only.
+        try logos.execute(
+            """
+            ALTER TABLE public.memory_shards ENABLE ROW LEVEL SECURITY; ALTER TABLE public.memory_shards FORCE ROW LEVEL SECURITY;
+            CREATE POLICY p ON public.memory_shards USING (public.pwn() IS NOT NULL)
+            """)
+        try Self.insertRows(logos, 200)  // twice the rows: the step counts, and retrains
+        let t0 = Clock.nowMs()
+        outcomes = try await host.runEverything("row security")
+        #expect(Clock.nowMs() - t0 < 120_000)
+        #expect(outcomes["vector-index"] == 0)
+        #expect(try Self.index(host).first == VectorIndex.comment(rows: 400, lists: 1))
+        let runs = try host.ranAs()
+        #expect(!runs.isEmpty && runs.allSatisfy { $0 == "logos/logos" }, "\(runs)")
+        try logos.execute("DROP POLICY p ON public.memory_shards; ALTER TABLE public.memory_shards DISABLE ROW LEVEL SECURITY")
+
+        // The index replaced by one of the same name whose expression calls pwn(): refused by
+        // name, never rebuilt (nothing of it runs in the suite's sessions).
+        try logos.execute(
+            """
+            CREATE FUNCTION public.pwn_vec(vector) RETURNS vector IMMUTABLE LANGUAGE plpgsql AS $f$ BEGIN PERFORM public.pwn(); RETURN $1; END $f$;
+            DROP INDEX public.memory_shards_embedding_ivfflat_idx;
+            CREATE INDEX memory_shards_embedding_ivfflat_idx ON public.memory_shards USING ivfflat ((public.pwn_vec(embedding)::vector(1536)) vector_cosine_ops) WITH (lists = 1);
+            TRUNCATE public.pwned_log
+            """)
+        try Self.insertRows(logos, 400)
+        try logos.execute("TRUNCATE public.pwned_log")
+        outcomes = try await host.runEverything("replaced index")
+        #expect(outcomes["vector-index"] == ExitStatus.failed)
+        #expect(try host.ranAs().isEmpty, "the planted expression never ran in the suite's sessions")
+        let step = await runner.run(host.s.vectorIndexStep(host.config))
+        #expect(step.failedAction?.hasPrefix("database logos_db: IVFFlat index trained") == true)
+        // Put back as 0003 builds it: converged again.
+        try logos.execute(
+            """
+            DROP INDEX public.memory_shards_embedding_ivfflat_idx;
+            CREATE INDEX memory_shards_embedding_ivfflat_idx ON memory_shards USING ivfflat (embedding vector_cosine_ops) WITH (lists = 100)
+            """)
+        outcomes = try await host.runEverything("index put back")
+        #expect(outcomes["vector-index"] == 0 && outcomes["verify"] == 0)
+        #expect(try Self.index(host).first == VectorIndex.comment(rows: 800, lists: 1))
+    }
+
+    @Test("REINDEX CONCURRENTLY behind a tenant's open transaction: a bounded wait, a false result; the invalid copy it left is dropped by the next run")
+    func reindexBehindOpenTransaction() async throws {
+        let host = try await Host()
+        defer { host.s.tearDown() }
+        host.vectorLockTimeout = "2s"
+        let logos = try host.tenant("logos_db")
+        try Self.insertRows(logos, 100)
+        #expect(try await host.runEverything("trained")["vector-index"] == 0)
+        try Self.insertRows(logos, 100)
+        // The tenant keeps a write open: the rebuild must wait for it.
+        let holder = try host.tenant("logos_db")
+        try holder.execute("BEGIN; INSERT INTO public.memory_shards (content) VALUES ('held')")
+        let runner = StepRunner(console: Console(colour: false), log: nil, runID: "h", dryRun: false)
+        let t0 = Clock.nowMs()
+        let blocked = await runner.run(host.s.vectorIndexStep(host.config, lockTimeout: "2s"))
+        let ms = Clock.nowMs() - t0
+        #expect(blocked.status == ExitStatus.failed)
+        #expect(ms < 30_000, "waited \(Int(ms)) ms")
+        let leftovers = try host.s.admin("logos_db").query(
+            "SELECT c.relname FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid WHERE NOT x.indisvalid").rows
+        #expect(leftovers.map { $0[0] } == ["memory_shards_embedding_ivfflat_idx_ccnew"])
+        try holder.execute("ROLLBACK")
+        let after = await runner.run(host.s.vectorIndexStep(host.config, lockTimeout: "2s"))
+        #expect(after.status == 0 && after.changed == 1)
+        #expect(try host.s.admin("logos_db").query("SELECT count(*) FROM pg_index WHERE NOT indisvalid").scalar == "0")
+        #expect(try Self.index(host).first == VectorIndex.comment(rows: 200, lists: 1))
+        try host.expectNoEscalation("open transaction")
+        print("hostile timing: REINDEX CONCURRENTLY behind an open transaction gave up after \(Int(ms)) ms (lock_timeout 2s)")
     }
 
     @Test("a role's own SCRAM verifier with 2^22 iterations does not stall the run: it is replaced without being computed")
