@@ -25,7 +25,7 @@ struct ConfigTests {
         #expect(config.extensions == ["vector"])
         #expect(config.embeddingDim == 1536)
         #expect(config.ivfflat)
-        #expect(config.ivfflatLists == nil)  // auto
+        #expect(config.ivfflatLists == 100)  // the seed's default
         #expect(config.ivfflatProbes == nil)  // auto
         #expect(config.vectorIndex == .ivfflat)
         #expect(config.hnswM == 16 && config.hnswEfConstruction == 64 && config.hnswEfSearch == 40)

@@ -34,7 +34,7 @@ public enum ConfigKeys {
         .init(name: "EMBEDDING_DIM", defaultValue: "1536", secret: false, help: "dimension of embedding columns"),
         .init(name: "PGVECTOR_ENABLE_IVFFLAT", defaultValue: "true", secret: false,
               help: "build the IVFFlat index on memory_shards.embedding"),
-        .init(name: "PGVECTOR_IVFFLAT_LISTS", defaultValue: "auto", secret: false,
+        .init(name: "PGVECTOR_IVFFLAT_LISTS", defaultValue: "100", secret: false,
               help: "IVFFlat lists: auto (from the rows when the index is trained) or 1-32768"),
         // Ours (issue 14): the vector index and its search settings.
         .init(name: "PGVECTOR_IVFFLAT_PROBES", defaultValue: "auto", secret: false,

@@ -36,7 +36,7 @@ struct VectorIndexTests {
     func trainsWhenGrown() async throws {
         let s = try await DatabasesScenario()
         defer { s.tearDown() }
-        let config = try s.config("AI_NAMES=logos\nLOGOS_PASSWORD=\(Self.password)\nEMBEDDING_DIM=8")
+        let config = try s.config("AI_NAMES=logos\nLOGOS_PASSWORD=\(Self.password)\nEMBEDDING_DIM=8\nPGVECTOR_IVFFLAT_LISTS=auto")
         #expect(try await s.run(config).status == 0)
         // Before the migrations step (install.sh --dry-run on a new host): no index yet is what
         // the run will make, pending, not a false check.
