@@ -7,6 +7,11 @@ public struct PGServer: Sendable {
     public var tcpHost: String
     /// The system account and role of the cluster's bootstrap superuser (Debian: postgres).
     public var superuser = "postgres"
+    /// How long a superuser session waits for a lock (`lock_timeout`): a tenant may hold its own
+    /// role's or database's catalog row in an open transaction (ALTER ROLE ... PASSWORD, COMMENT
+    /// ON DATABASE, GRANT), which the suite's ALTER ROLE, COMMENT or REVOKE would otherwise wait
+    /// for forever.
+    public var adminLockTimeout = PGServer.lockTimeout
 
     public init(socketDirectory: String, port: Int, tcpHost: String) {
         self.socketDirectory = socketDirectory
@@ -33,12 +38,13 @@ public struct PGServer: Sendable {
     /// Where a superuser connection to `database` goes: peer authentication as the
     /// superuser's system account over the socket directory. A superuser connection to a
     /// tenant's database reads schema-qualified catalogs and does what needs a superuser
-    /// (CREATE EXTENSION), nothing else: see `owner(of:)`.
+    /// (CREATE EXTENSION), nothing else: see `owner(of:)`. Its lock waits end after
+    /// `adminLockTimeout`.
     public func adminTarget(_ database: String = "postgres") -> PGTarget {
         var target = PGTarget(
             host: socketDirectory, port: port, database: database, user: superuser,
             asSystemUser: SystemAccount.lookup(superuser))
-        target.settings = PGServer.pinnedSettings
+        target.settings = PGServer.pinnedSettings + [("lock_timeout", adminLockTimeout)]
         return target
     }
 

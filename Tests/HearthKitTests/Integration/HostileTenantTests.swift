@@ -347,3 +347,47 @@ struct HostileTenantTests {
         try host.expectNoEscalation("marks")
     }
 }
+
+extension HostileTenantTests {
+    @Test("an AI holds its own role's and database's catalog rows in an open transaction: the superuser's ALTER ROLE and COMMENT wait a bounded time, then the host converges")
+    func catalogRowsHeldByTenant() async throws {
+        let host = try await Host()
+        defer { host.s.tearDown() }
+        var server = host.s.server
+        server.adminLockTimeout = "2s"
+        let runner = StepRunner(console: Console(colour: false), log: nil, runID: "h", dryRun: false)
+        func databases() async -> (StepRunner.Outcome, Double) {
+            let t0 = Clock.nowMs()
+            let outcome = await runner.run(DatabasesStep.make(host.config, server: server, clientDirectory: host.s.clientDirectory))
+            return (outcome, Clock.nowMs() - t0)
+        }
+        // The AI changes its password (committed: the suite must set it back), then changes it
+        // again in a transaction it keeps open, holding its pg_authid row.
+        let tenant = try host.tenant("logos_db")
+        try tenant.execute("ALTER ROLE logos PASSWORD 'logos-chose-this'")
+        try tenant.execute("BEGIN; ALTER ROLE logos PASSWORD 'and-holds-this'")
+        let (held, ms) = await databases()
+        #expect(held.status == ExitStatus.failed && held.failedAction?.hasPrefix("role logos") == true, "\(held)")
+        #expect(ms < 30_000, "the databases step took \(Int(ms)) ms")
+        try tenant.execute("ROLLBACK")
+        try host.expectNoEscalation("role row held")
+
+        // Its database's row and its comment: the mark removed and PUBLIC given CONNECT
+        // (committed), then both again in an open transaction (the same session: its password
+        // is still the one it chose).
+        let again = tenant
+        try again.execute("COMMENT ON DATABASE logos_db IS NULL; GRANT CONNECT ON DATABASE logos_db TO PUBLIC")
+        try again.execute("BEGIN; COMMENT ON DATABASE logos_db IS 'mine'; GRANT TEMPORARY ON DATABASE logos_db TO PUBLIC")
+        let (blocked, blockedMs) = await databases()
+        #expect(blocked.status == ExitStatus.failed && blocked.failedAction?.contains("logos_db") == true, "\(blocked)")
+        #expect(blockedMs < 30_000, "the databases step took \(Int(blockedMs)) ms")
+        try again.execute("ROLLBACK")
+        try host.expectNoEscalation("database row held")
+
+        // Let go, the host converges.
+        let (converged, _) = await databases()
+        #expect(converged.status == 0, "\(converged)")
+        #expect(try host.s.admin().query("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = 'logos_db'").scalar == Marks.database)
+        print("hostile timing: databases step against a held role row \(Int(ms)) ms, a held database row \(Int(blockedMs)) ms")
+    }
+}
