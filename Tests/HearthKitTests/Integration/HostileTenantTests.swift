@@ -391,3 +391,104 @@ extension HostileTenantTests {
         print("hostile timing: databases step against a held role row \(Int(ms)) ms, a held database row \(Int(blockedMs)) ms")
     }
 }
+
+/// A test-only extension in PostgreSQL 15's extension directory whose script makes an
+/// unqualified call at script time (`lower(varchar)`), as many extension scripts do: created
+/// with its schema on the path, a `public.lower(varchar)` its owner planted is the better match,
+/// and runs as the superuser who runs CREATE EXTENSION. `hm_hostile_fixed` is the same but not
+/// relocatable. Removed again by `remove()`.
+struct ProbeExtensions {
+    static let directory = "/usr/share/postgresql/15/extension"
+    static let names = ["hm_hostile_probe", "hm_hostile_fixed"]
+
+    init() throws {
+        for name in Self.names {
+            try FileSystem.writeAtomically(
+                "\(Self.directory)/\(name).control",
+                """
+                comment = 'HearthMinds test only: a script with an unqualified call'
+                default_version = '1.0'
+                relocatable = \(name == "hm_hostile_probe" ? "true" : "false")
+
+                """, mode: 0o644, uid: 0, gid: 0)
+            try FileSystem.writeAtomically(
+                "\(Self.directory)/\(name)--1.0.sql",
+                """
+                CREATE FUNCTION \(name)_version() RETURNS text LANGUAGE sql AS $$ SELECT '1.0'::text $$;
+                SELECT lower('PROBE'::varchar);
+
+                """, mode: 0o644, uid: 0, gid: 0)
+        }
+    }
+
+    func remove() {
+        for name in Self.names {
+            FileSystem.remove("\(Self.directory)/\(name).control")
+            FileSystem.remove("\(Self.directory)/\(name)--1.0.sql")
+        }
+    }
+
+    /// What a tenant plants in its database's public schema: the better match for the script's
+    /// call, running the tenant's escalation.
+    static let plant = """
+        CREATE FUNCTION public.lower(varchar) RETURNS text LANGUAGE plpgsql AS $f$
+        BEGIN PERFORM public.pwn(); RETURN pg_catalog.lower($1::text); END $f$
+        """
+}
+
+extension HostileTenantTests {
+    @Test("a new extension in AI_DEFAULT_EXTENSIONS, or one a revision creates, whose script makes an unqualified call: the tenant's function planted in public never runs as the superuser who creates it")
+    func extensionScriptsInTenantDatabases() async throws {
+        let host = try await Host()
+        defer { host.s.tearDown() }
+        let probe = try ProbeExtensions()
+        defer { probe.remove() }
+        for db in ["logos_db", "hearthminds_db"] { try host.tenant(db).execute(ProbeExtensions.plant) }
+        let runner = StepRunner(console: Console(colour: false), log: nil, runID: "h", dryRun: false)
+
+        // The configuration gains the extension: the databases step creates it in every database.
+        let config = try host.s.config(
+            "AI_NAMES=logos,aletheia\nLOGOS_PASSWORD=\(HostileTenantTests.logosPassword)\n"
+                + "AI_DEFAULT_EXTENSIONS=vector,hm_hostile_probe")
+        let created = await runner.run(DatabasesStep.make(config, server: host.s.server, clientDirectory: host.s.clientDirectory))
+        try host.expectNoEscalation("databases step creating hm_hostile_probe")
+        #expect(created.status == 0, "\(created)")
+        for db in config.databases {
+            let row = try host.s.admin(db).query(
+                "SELECT e.extnamespace::regnamespace::text, pg_get_userbyid(e.extowner) FROM pg_extension e WHERE e.extname = 'hm_hostile_probe'").first
+            #expect(row == ["public", config.hearthmindsUser], "\(db): \(String(describing: row))")
+            // No schema of the suite's is left behind.
+            #expect(try host.s.admin(db).query("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'hm_ext_%'").scalar == "0")
+        }
+        #expect(await runner.run(DatabasesStep.make(config, server: host.s.server, clientDirectory: host.s.clientDirectory)).changed == 0)
+
+        // A revision creates it (the migrator's superuser makes it before the revision's transaction).
+        let migrations = TestFiles.temporaryDirectory("hm-hostile-migrations")
+        defer { TestFiles.removeTree(migrations) }
+        try await Hostile.asRoot("cp \(host.migrations)/*.sql \(migrations)/")
+        try FileSystem.writeAtomically(migrations + "/0007_probe.up.sql", "CREATE EXTENSION IF NOT EXISTS hm_hostile_probe;\n")
+        try FileSystem.writeAtomically(migrations + "/0007_probe.down.sql", "SELECT 1;\n")
+        try host.s.admin("logos_db").execute("DROP EXTENSION hm_hostile_probe")
+        let migrated = await runner.run(
+            MigrationsStep.make(
+                host.config, directory: migrations, socketDirectory: host.s.cluster.socketDirectory,
+                clientDirectory: host.s.clientDirectory))
+        try host.expectNoEscalation("migrations step creating hm_hostile_probe")
+        #expect(migrated.status == 0, "\(migrated)")
+        #expect(try host.s.admin("logos_db").query(
+            "SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'hm_hostile_probe'").scalar == "public")
+
+        // One that cannot be moved out of a schema of its own is not created by a superuser in a
+        // tenant's database: a false result naming it.
+        let fixed = try host.s.config(
+            "AI_NAMES=logos,aletheia\nLOGOS_PASSWORD=\(HostileTenantTests.logosPassword)\n"
+                + "AI_DEFAULT_EXTENSIONS=vector,hm_hostile_fixed")
+        let (refused, detail) = try await Hostile.run(DatabasesStep.make(fixed, server: host.s.server, clientDirectory: host.s.clientDirectory))
+        try host.expectNoEscalation("databases step refusing hm_hostile_fixed")
+        #expect(refused.status == ExitStatus.failed)
+        #expect(detail.contains("hm_hostile_fixed") && detail.contains("not relocatable"), "\(detail)")
+        for db in config.databases {
+            #expect(try host.s.admin(db).query("SELECT count(*) FROM pg_extension WHERE extname = 'hm_hostile_fixed'").scalar == "0")
+        }
+    }
+}
