@@ -81,7 +81,9 @@ struct HostileTenantTests {
         func ranAs() throws -> [String] {
             var who: [String] = []
             for db in ["logos_db", "hearthminds_db"] {
-                who += try s.admin(db).query("SELECT who || '/' || sess FROM public.pwned_log").rows.map { $0[0] ?? "" }
+                // Through the suite's own superuser connection (its settings pinned): a tenant's
+                // database settings do not cut this read short.
+                who += try s.server.admin(db).query("SELECT who || '/' || sess FROM public.pwned_log").rows.map { $0[0] ?? "" }
             }
             return who
         }
@@ -490,5 +492,49 @@ extension HostileTenantTests {
         for db in config.databases {
             #expect(try host.s.admin(db).query("SELECT count(*) FROM pg_extension WHERE extname = 'hm_hostile_fixed'").scalar == "0")
         }
+    }
+}
+
+extension HostileTenantTests {
+    @Test("a tenant's settings for its database and role (role = itself, read-only, statement and idle timeouts) neither demote the superuser's sessions nor break the suite's")
+    func tenantSettingsDoNotRedirect() async throws {
+        let host = try await Host()
+        defer { host.s.tearDown() }
+        // A revision pending in logos_db, so that the migrator writes there.
+        try host.migrator("logos_db").downgrade()
+        let hostile = [
+            "SET default_transaction_read_only = on", "SET statement_timeout = '1ms'",
+            "SET idle_in_transaction_session_timeout = '1ms'", "SET idle_session_timeout = '1ms'",
+        ]
+        for (db, role) in [("logos_db", "logos"), ("hearthminds_db", host.s.serviceUser)] {
+            let settings = hostile.map { "ALTER DATABASE \(db) \($0)" } + hostile.map { "ALTER ROLE \"\(role)\" \($0)" }
+            try host.tenant(db).execute(
+                "ALTER DATABASE \(db) SET role = \"\(role)\"; " + settings.joined(separator: "; "))
+        }
+        // What the settings do to a superuser session that does not pin them (only the idle
+        // timeouts, so that it lives long enough to ask): it becomes the tenant, read-only.
+        var unpinned = PGTarget(
+            host: host.s.cluster.socketDirectory, port: host.s.cluster.port, database: "logos_db", user: "postgres",
+            asSystemUser: Hostile.postgres)
+        unpinned.settings = [("idle_session_timeout", "0"), ("idle_in_transaction_session_timeout", "0")]
+        #expect(try PGConnection(unpinned).query("SELECT current_user, current_setting('default_transaction_read_only')").first
+            == ["logos", "on"])
+        // The suite's superuser session stays the superuser's.
+        #expect(try host.s.server.admin("logos_db").query("SELECT current_user, current_setting('default_transaction_read_only')").first
+            == ["postgres", "off"])
+
+        let outcomes = try await host.runEverything("tenant settings")
+        #expect(outcomes["databases"] == 0 && outcomes["migrations"] == 0 && outcomes["verify"] == 0, "\(outcomes)")
+        #expect(try host.migrator("logos_db").status().converged)
+        // A new extension is still made by the manager (not by the demoted session).
+        let probe = try ProbeExtensions()
+        defer { probe.remove() }
+        let config = try host.s.config(
+            "AI_NAMES=logos,aletheia\nLOGOS_PASSWORD=\(HostileTenantTests.logosPassword)\nAI_DEFAULT_EXTENSIONS=vector,hm_hostile_probe")
+        let runner = StepRunner(console: Console(colour: false), log: nil, runID: "h", dryRun: false)
+        #expect(await runner.run(DatabasesStep.make(config, server: host.s.server, clientDirectory: host.s.clientDirectory)).status == 0)
+        #expect(try host.s.admin("logos_db").query(
+            "SELECT pg_get_userbyid(extowner) FROM pg_extension WHERE extname = 'hm_hostile_probe'").scalar == config.hearthmindsUser)
+        try host.expectNoEscalation("tenant settings")
     }
 }
