@@ -46,8 +46,10 @@ public enum Command {
 
     /// The whole environment of a child: PATH (ours, then the sbin and bin directories),
     /// LC_ALL=C.UTF-8 (messages the suite reads are in English), HOME (and USER and LOGNAME when
-    /// it runs as another account), the proxy variables, and what the caller adds. Nothing else
-    /// of ours: no configuration key, no *_PASSWORD.
+    /// it runs as another account), the proxy variables (only for a child of root's: a proxy URL
+    /// may hold credentials, and another account reads its own processes' environment in
+    /// /proc/<pid>/environ), and what the caller adds. Nothing else of ours: no configuration
+    /// key, no *_PASSWORD.
     public static func childEnvironment(
         adding: [String: String?] = [:], asUser: SystemAccount? = nil,
         parent: [String: String] = currentEnvironment()
@@ -63,7 +65,9 @@ public enum Command {
             env["USER"] = user.name
             env["LOGNAME"] = user.name
         }
-        for (key, value) in parent where passedThrough.contains(key) { env[key] = value }
+        if asUser == nil {
+            for (key, value) in parent where passedThrough.contains(key) { env[key] = value }
+        }
         for (key, value) in adding {
             guard !key.uppercased().hasSuffix("_PASSWORD") else {
                 throw HearthError("refusing to pass \(key) to a child's environment: secrets go on standard input")
