@@ -533,7 +533,9 @@ extension HostileTenantTests {
             "AI_NAMES=logos,aletheia\nLOGOS_PASSWORD=\(HostileTenantTests.logosPassword)\nAI_DEFAULT_EXTENSIONS=vector,hm_hostile_probe")
         let runner = StepRunner(console: Console(colour: false), log: nil, runID: "h", dryRun: false)
         #expect(await runner.run(DatabasesStep.make(config, server: host.s.server, clientDirectory: host.s.clientDirectory)).status == 0)
-        #expect(try host.s.admin("logos_db").query(
+        // (Read through the suite's pinned connection: the test cluster's plain one would take the
+        // tenant's idle timeout of 1 ms.)
+        #expect(try host.s.server.admin("logos_db").query(
             "SELECT pg_get_userbyid(extowner) FROM pg_extension WHERE extname = 'hm_hostile_probe'").scalar == config.hearthmindsUser)
         try host.expectNoEscalation("tenant settings")
     }

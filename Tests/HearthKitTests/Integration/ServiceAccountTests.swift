@@ -186,16 +186,25 @@ extension ServiceUserStepTests {
             done
             """,
         ]
+        // In a process group of its own, so that the loop and whatever it is running at the
+        // moment (a mkdir, a mv) are stopped together.
         var pid: pid_t = 0
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
+        posix_spawnattr_setpgroup(&attributes, 0)
         let cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
         let env: [UnsafeMutablePointer<CChar>?] = [strdup("PATH=/usr/bin:/bin"), nil]
         defer { (cArgs + env).forEach { free($0) } }
-        #expect(posix_spawn(&pid, argv[0], nil, nil, cArgs, env) == 0)
+        #expect(posix_spawn(&pid, argv[0], nil, &attributes, cArgs, env) == 0)
         usleep(200_000)
         let (during, detail) = try await resetAccount(config)
-        kill(pid, SIGKILL)
+        kill(-pid, SIGKILL)
         var status: Int32 = 0
         waitpid(pid, &status, 0)
+        // What the loop had started when it was killed ends too.
+        for _ in 0..<50 where kill(-pid, 0) == 0 { usleep(20_000) }
         print("hostile service account: reset while planting: \(during.status) \(detail.prefix(300))")
         #expect(victim.snapshot() == before)
         // Stopped, the reset removes what is left, the account and its group.
