@@ -19,7 +19,9 @@ import Glibc
 /// `systemctl daemon-reload` (and the unit disables pg_dropcluster makes) where systemd runs,
 /// postgresql-common's apt list (pg_updateaptconfig), and the log file's group `adm`, set on
 /// its descriptor. pg_ctlcluster, which postgresql-common hardened for root (it drops to the
-/// owner before it writes), stays root's: under systemd only root may start the unit.
+/// owner before it writes the log), stays root's: under systemd only root may start the unit.
+/// (It still makes a missing socket directory postgresql.conf names with mkdir, then chown by
+/// name: a race the postgres account could run where that directory's parent is its own.)
 ///
 /// And every tool runs with a deadline: a FIFO the postgres account puts in place of a file the
 /// tool reads (start.conf, postgresql.conf, the external pid file) holds it forever otherwise
