@@ -312,9 +312,11 @@ public final class Migrator {
         return missing
     }
 
-    /// What a superuser runs for a missing extension, in its own transaction.
+    /// What a superuser runs for a missing extension, in its own transaction (TenantExtensions:
+    /// made in a schema of its own, then moved to public), as the script shows it.
     private func createExtension(_ name: String, _ admin: PGConnection) throws -> String {
-        "CREATE EXTENSION IF NOT EXISTS \(try admin.identifier(name)) SCHEMA public"
+        "BEGIN;\n" + (try TenantExtensions.statements(name, schema: TenantExtensions.schemaPrefix + "<random>", admin))
+            .map { $0 + ";\n" }.joined() + "COMMIT"
     }
 
     private enum Op {
@@ -399,7 +401,7 @@ public final class Migrator {
             if !missing.isEmpty {
                 let admin = try server.admin(database)
                 for name in missing {
-                    do { try admin.execute(try createExtension(name, admin)) } catch {
+                    do { try TenantExtensions.create(name, in: admin) } catch {
                         throw MigrationError(
                             "database \(database): \(move.sql.file): creating extension \(name) as \(server.superuser): \(error)")
                     }

@@ -76,10 +76,9 @@ public enum PostgresStep {
                 "cluster \(paths.id) exists (UTF-8)",
                 check: { try await DebianClusters.find(paths) != nil },
                 apply: {
-                    try await Command.check([
-                        "pg_createcluster", "--encoding", "UTF8", "--locale", "C.UTF-8", "--port", String(port),
-                        String(version), config.clusterName,
-                    ])
+                    // As the postgres account (ClusterTools: a configuration directory that account
+                    // prepared would have root write through its links).
+                    try await ClusterTools.create(paths, port: port)
                 }),
             .assertion("TLS certificate and key for logins beyond loopback are in place (when there are such logins)") {
                 guard let tls = settings.tls else { return true }
@@ -127,16 +126,14 @@ public enum PostgresStep {
                     guard let cluster = try await DebianClusters.find(paths) else { return false }
                     return PostmasterStatus.read(dataDirectory: cluster.dataDirectory) != nil
                 },
-                apply: { try await Command.check(["pg_ctlcluster", String(version), config.clusterName, "start"]) }),
+                apply: { try await ClusterTools.control(paths, "start") }),
             Action(
                 "the server runs with our settings (restarted or reloaded when they changed)",
                 check: { try await settingsDifferences(paths, settings).isEmpty },
                 apply: {
                     let differences = try await settingsDifferences(paths, settings)
                     let restart = differences.contains { ServerSettings.restartSettings.contains($0.name) }
-                    try await Command.check([
-                        "pg_ctlcluster", String(version), config.clusterName, restart ? "restart" : "reload",
-                    ])
+                    try await ClusterTools.control(paths, restart ? "restart" : "reload")
                 },
                 verify: {
                     // A reload is a signal: the server takes a moment to read the files again.
