@@ -27,7 +27,9 @@ struct HostileTenantTests {
 
         init() async throws {
             s = try await DatabasesScenario()
-            config = try s.config("AI_NAMES=logos,aletheia\nLOGOS_PASSWORD=\(HostileTenantTests.logosPassword)")
+            // Lists from the rows (auto): the vector index attacks train it on a few hundred rows.
+            config = try s.config(
+                "AI_NAMES=logos,aletheia\nLOGOS_PASSWORD=\(HostileTenantTests.logosPassword)\nPGVECTOR_IVFFLAT_LISTS=auto")
             #expect(try await s.run(config).status == 0)
             #expect(try await s.verify(config).status == 0)
             for (db, role) in [("logos_db", "logos"), ("hearthminds_db", s.serviceUser)] {
@@ -601,8 +603,8 @@ extension HostileTenantTests {
         let migrations = TestFiles.temporaryDirectory("hm-hostile-migrations")
         defer { TestFiles.removeTree(migrations) }
         try await Hostile.asRoot("cp \(host.migrations)/*.sql \(migrations)/")
-        try FileSystem.writeAtomically(migrations + "/0007_probe.up.sql", "CREATE EXTENSION IF NOT EXISTS hm_hostile_probe;\n")
-        try FileSystem.writeAtomically(migrations + "/0007_probe.down.sql", "SELECT 1;\n")
+        try FileSystem.writeAtomically(migrations + "/0008_probe.up.sql", "CREATE EXTENSION IF NOT EXISTS hm_hostile_probe;\n")
+        try FileSystem.writeAtomically(migrations + "/0008_probe.down.sql", "SELECT 1;\n")
         try host.s.admin("logos_db").execute("DROP EXTENSION hm_hostile_probe")
         let migrated = await runner.run(
             MigrationsStep.make(
