@@ -29,7 +29,6 @@ public enum PostgresStep {
         let version = config.pgVersion
         let port = config.port
         let packages = ["postgresql-\(version)", "postgresql-client-\(version)"]
-        let systemd = FileSystem.isDirectory("/run/systemd/system")
 
         var actions: [Action] = [
             .assertion("POSTGRES_HOST \(config.host) is an address of this host") {
@@ -135,13 +134,6 @@ public enum PostgresStep {
                             + differences.map(\.description).joined(separator: "\n"))
                 }),
         ]
-        if systemd {
-            actions.append(
-                Action(
-                    "systemd unit \(paths.systemdUnit) enabled",
-                    check: { (try await Command.run(["systemctl", "is-enabled", "--quiet", paths.systemdUnit])).succeeded },
-                    apply: { try await Command.check(["systemctl", "enable", paths.systemdUnit]) }))
-        }
         actions.append(
             .assertion("cluster \(paths.id) answers (pg_isready) as PostgreSQL \(version), UTF-8") {
                 let (_, status) = try await DebianClusters.running(paths)
