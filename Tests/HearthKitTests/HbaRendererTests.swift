@@ -169,10 +169,10 @@ struct PostgresPiecesTests {
             clusters == [
                 ClusterInfo(
                     version: 15, name: "main", port: 5432, online: false, owner: "postgres",
-                    dataDirectory: "/var/lib/postgresql/15/main"),
+                    dataDirectory: "/var/lib/postgresql/15/main", logFile: "/var/log/postgresql/postgresql-15-main.log"),
                 ClusterInfo(
                     version: 13, name: "old", port: 5433, online: true, owner: "postgres",
-                    dataDirectory: "/srv/pg/13/old"),
+                    dataDirectory: "/srv/pg/13/old", logFile: "/var/log/postgresql/postgresql-13-old.log"),
             ])
         #expect(throws: HearthError.self) { try DebianClusters.parse("Ver Cluster Port\n") }
     }

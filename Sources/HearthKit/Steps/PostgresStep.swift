@@ -110,7 +110,7 @@ public enum PostgresStep {
                     guard let cluster = try await DebianClusters.find(paths) else { return false }
                     return PostmasterStatus.read(dataDirectory: cluster.dataDirectory) != nil
                 },
-                apply: { try await Command.check(["pg_ctlcluster", String(version), config.clusterName, "start"]) }),
+                apply: { try await start(paths) }),
             Action(
                 "the server runs with our settings (restarted or reloaded when they changed)",
                 check: { try await settingsDifferences(paths, settings).isEmpty },
@@ -201,6 +201,25 @@ public enum PostgresStep {
         guard update.succeeded else { throw Command.failure(update) }
         let second = try await Command.run(argv, environment: environment)
         guard second.succeeded else { throw AptFetchProblems.explain(Command.failure(second), update: update) }
+    }
+
+    /// `pg_ctlcluster start`. Where systemd runs, that is `systemctl start` of the cluster's unit,
+    /// whose failure says only "Job ... failed": the cause (a port in use, say) is in the
+    /// cluster's log, so the end of that log is part of the error.
+    static func start(_ paths: ClusterPaths) async throws {
+        let result = try await Command.run(["pg_ctlcluster", String(paths.version), paths.name, "start"])
+        guard !result.succeeded else { return }
+        var message = Command.failure(result).message
+        if let cluster = try? await DebianClusters.find(paths), !cluster.logFile.isEmpty,
+            let text = try? FileSystem.readText(cluster.logFile)
+        {
+            let lines = text.split(separator: "\n").suffix(6)
+            // (without systemd, pg_ctlcluster shows those lines itself)
+            if let last = lines.last, !message.contains(last) {
+                message += "\nthe end of the cluster's log \(cluster.logFile):\n" + lines.joined(separator: "\n")
+            }
+        }
+        throw HearthError(message)
     }
 
     /// The first word of start.conf (auto, manual or disabled).
