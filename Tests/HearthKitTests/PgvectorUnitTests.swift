@@ -185,3 +185,108 @@ struct PgvectorVersionTests {
         #expect(PgvectorVersions.sha256Field("abc  /tmp/x") == nil)
     }
 }
+
+@Suite("pgvector: the shipped package and the build's packages")
+struct PgvectorPackagingTests {
+    @Test("dpkg's record: installed, config files only, not installed")
+    func dpkgParse() {
+        let packages = DpkgPackages.parse(
+            """
+            gcc\tinstalled
+            libc6:amd64\tinstalled
+            cpp-12\tconfig-files
+            make\tnot-installed
+            half\thalf-configured
+            \tinstalled
+            garbage line
+
+            """)
+        #expect(packages.installed == ["gcc", "libc6:amd64", "half"])
+        #expect(packages.configOnly == ["cpp-12"])
+    }
+
+    @Test("what a build added: purged when new, removed when only its configuration files were there")
+    func added() {
+        let before = DpkgPackages(installed: ["libc6:amd64", "perl"], configOnly: ["cpp-12"])
+        let after = DpkgPackages(installed: ["libc6:amd64", "perl", "gcc-12", "cpp-12", "make"], configOnly: [])
+        let (purge, remove) = after.added(since: before)
+        #expect(purge == ["gcc-12", "make"])
+        #expect(remove == ["cpp-12"])
+        #expect(before.added(since: before) == ([], []))
+    }
+
+    @Test("apt-get --simulate: what it would install and remove")
+    func simulated() {
+        let output = """
+            Reading package lists...
+            The following packages will be REMOVED:
+              gcc* make*
+            Purg gcc [4:12.2.0-3]
+            Purg make [4.3-4.1]
+            Remv libisl23:amd64 [0.25-1.1]
+            Inst foo (1.0 Debian:12/stable [amd64])
+            Conf foo (1.0 Debian:12/stable [amd64])
+            """
+        let changes = DpkgPackages.simulatedChanges(output)
+        #expect(changes.remove == ["gcc", "make", "libisl23"])
+        #expect(changes.install == ["foo"])
+    }
+
+    @Test("the shipped file: postgresql-<PG_VERSION>-pgvector for this architecture, nothing else")
+    func shippedFile() throws {
+        let installer = PgvectorInstaller(try loadConfig("PG_VERSION=15"))
+        let names = [
+            "postgresql-16-pgvector_0.8.0-1~hm12+1_amd64.deb", "postgresql-15-pgvector_0.8.0-1~hm12+1_arm64.deb",
+            "postgresql-15-pgvector_0.8.0-1~hm12+1_amd64.deb", "postgresql-15-pgvector-dbgsym_0.8.0-1_amd64.deb",
+            "README",
+        ]
+        #expect(installer.shippedFile(among: names, architecture: "amd64") == "postgresql-15-pgvector_0.8.0-1~hm12+1_amd64.deb")
+        #expect(installer.shippedFile(among: names, architecture: "arm64") == "postgresql-15-pgvector_0.8.0-1~hm12+1_arm64.deb")
+        #expect(installer.shippedFile(among: names, architecture: "riscv64") == nil)
+        #expect(installer.shippedFile(among: ["postgresql-15-pgvector__amd64.deb"], architecture: "amd64") == nil)
+    }
+
+    @Test("shippedPackage: found in packages/, or why not (no directory, another version or architecture)")
+    func shippedPackage() async throws {
+        let directory = TestFiles.temporaryDirectory("hm-pgv-shipped")
+        defer { TestFiles.removeTree(directory) }
+        let architecture = try await Command.check(["dpkg", "--print-architecture"]).trimmingCharacters(in: " \n")
+        var installer = PgvectorInstaller(try loadConfig("PG_VERSION=15"))
+
+        installer.packageDirectory = directory + "/packages"
+        guard case .none(let notTarball) = try await installer.shippedPackage() else {
+            Issue.record("a missing packages/ directory found a package")
+            return
+        }
+        #expect(notTarball.contains("not a release tarball"))
+
+        try FileSystem.makeDirectories(directory + "/packages")
+        try FileSystem.writeAtomically(directory + "/packages/postgresql-16-pgvector_0.8.0-1_\(architecture).deb", "x")
+        guard case .none(let other) = try await installer.shippedPackage() else {
+            Issue.record("a package of PostgreSQL 16 was taken for 15")
+            return
+        }
+        #expect(other.contains("postgresql-15-pgvector_*_\(architecture).deb") && other.contains("postgresql-16-pgvector"))
+
+        let file = directory + "/packages/postgresql-15-pgvector_0.8.0-1~hm12+1_\(architecture).deb"
+        try FileSystem.writeAtomically(file, "x")
+        #expect(try await installer.shippedPackage() == .package(file))
+
+        installer.destDir = directory + "/stage"
+        guard case .none = try await installer.shippedPackage() else {
+            Issue.record("a staged install took the package")
+            return
+        }
+    }
+
+    @Test("the install's summary names the method, why, and the build's packages removed")
+    func summary() {
+        let shipped = PgvectorInstaller.Installed(
+            method: .shipped, version: "0.8.0", why: "auto: no apt source offers postgresql-15-pgvector")
+        #expect(shipped.summary == "pgvector 0.8.0 by method shipped (auto: no apt source offers postgresql-15-pgvector)")
+        let built = PgvectorInstaller.Installed(
+            method: .debianSource, version: "0.8.0", why: "PGVECTOR_INSTALL_METHOD=debian-source",
+            removedBuildPackages: ["gcc", "make"])
+        #expect(built.summary.hasSuffix("; the 2 packages installed for the build removed again"))
+    }
+}
