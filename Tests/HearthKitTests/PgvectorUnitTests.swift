@@ -290,3 +290,48 @@ struct PgvectorPackagingTests {
         #expect(built.summary.hasSuffix("; the 2 packages installed for the build removed again"))
     }
 }
+
+@Suite("pgvector: make dist's package build")
+struct PgvectorPackageBuildTests {
+    func build(_ version: String = "0.8.0-1", suffix: String = "~hm12+1", sha: String = String(repeating: "a1", count: 32))
+        -> PgvectorPackageBuild
+    {
+        PgvectorPackageBuild(
+            pgVersion: 15, suite: "trixie", sourceVersion: version, dscSHA256: sha, versionSuffix: suffix,
+            outputDirectory: "/tmp/out")
+    }
+
+    @Test("names: the .dsc, the package file (no epoch), the version of the rebuild")
+    func names() {
+        #expect(build().dscName == "pgvector_0.8.0-1.dsc")
+        #expect(build().fileName(architecture: "amd64") == "postgresql-15-pgvector_0.8.0-1~hm12+1_amd64.deb")
+        #expect(build("1:0.8.1-2").fileName(architecture: "arm64") == "postgresql-15-pgvector_0.8.1-2~hm12+1_arm64.deb")
+        #expect(build("1:0.8.1-2").dscName == "pgvector_0.8.1-2.dsc")
+        #expect(build().binaryVersion == "0.8.0-1~hm12+1" && build().upstreamVersion == "0.8.0")
+        #expect(PgvectorVersions.withoutEpoch("2:1.0-1") == "1.0-1" && PgvectorVersions.withoutEpoch("1.0") == "1.0")
+    }
+
+    @Test("the pins are checked: a Debian version, a plain suffix, 64 hex digits, a suite name")
+    func validate() throws {
+        try build().validate()
+        #expect(throws: HearthError.self) { try build("0.8.0-1; rm -rf /").validate() }
+        #expect(throws: HearthError.self) { try build("").validate() }
+        #expect(throws: HearthError.self) { try build(suffix: "-hm1").validate() }
+        #expect(throws: HearthError.self) { try build(sha: "abc").validate() }
+        #expect(throws: HearthError.self) { try build(sha: String(repeating: "g", count: 64)).validate() }
+        var other = build()
+        other.suite = "trixie main"
+        #expect(throws: HearthError.self) { try other.validate() }
+        // upper-case digests are taken as lower-case
+        try build(sha: String(repeating: "A1", count: 32)).validate()
+    }
+
+    @Test("the changelog entry of the rebuild: version, distribution, the source's own date")
+    func changelog() {
+        let entry = build().changelogEntry(distribution: "bookworm", date: "Sat, 02 Nov 2024 13:19:07 +0100")
+        let lines = entry.split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(lines[0] == "pgvector (0.8.0-1~hm12+1) bookworm; urgency=medium")
+        #expect(entry.contains("\n -- HearthMinds bootstrap <root@localhost>  Sat, 02 Nov 2024 13:19:07 +0100\n\n"))
+        #expect(entry.hasSuffix("\n\n"))
+    }
+}
