@@ -177,6 +177,25 @@ struct PostgresPiecesTests {
         #expect(throws: HearthError.self) { try DebianClusters.parse("Ver Cluster Port\n") }
     }
 
+    @Test("a failed start shows the cluster's log from its last start")
+    func lastStartLines() {
+        let log = """
+            2026-11-26 23:20:01 UTC [90] LOG:  starting PostgreSQL 15.20 on x86_64-pc-linux-gnu
+            2026-11-26 23:20:01 UTC [90] LOG:  database system is ready to accept connections
+            2026-11-26 23:26:25 UTC [141] LOG:  starting PostgreSQL 15.20 on x86_64-pc-linux-gnu
+            2026-11-26 23:26:25 UTC [141] LOG:  could not bind IPv4 address "127.0.0.1": Address already in use
+            2026-11-26 23:26:25 UTC [141] FATAL:  could not create any TCP/IP sockets
+            pg_ctl: could not start server
+            Examine the log output.
+
+            """
+        let lines = PostgresStep.lastStartLines(log)
+        #expect(lines.count == 5)
+        #expect(lines.first?.contains("[141] LOG:  starting") == true && lines[1].contains("Address already in use"))
+        let long = (1...30).map { "line \($0)" }.joined(separator: "\n")
+        #expect(PostgresStep.lastStartLines(long) == (19...30).map { Substring("line \($0)") })
+    }
+
     @Test("postmaster.pid is read")
     func postmasterPid() {
         let status = PostmasterStatus.parse(

@@ -213,13 +213,23 @@ public enum PostgresStep {
         if let cluster = try? await DebianClusters.find(paths), !cluster.logFile.isEmpty,
             let text = try? FileSystem.readText(cluster.logFile)
         {
-            let lines = text.split(separator: "\n").suffix(6)
+            let lines = lastStartLines(text)
             // (without systemd, pg_ctlcluster shows those lines itself)
             if let last = lines.last, !message.contains(last) {
                 message += "\nthe end of the cluster's log \(cluster.logFile):\n" + lines.joined(separator: "\n")
             }
         }
         throw HearthError(message)
+    }
+
+    /// The lines of a cluster's log from its last start (the server's "starting PostgreSQL",
+    /// then pg_ctl's own lines), at most 12; without such a line, the last 12.
+    static func lastStartLines(_ log: String) -> [Substring] {
+        let lines = log.split(separator: "\n").suffix(12)
+        if let start = lines.lastIndex(where: { $0.contains("starting PostgreSQL") }) {
+            return Array(lines[start...])
+        }
+        return Array(lines)
     }
 
     /// The first word of start.conf (auto, manual or disabled).
