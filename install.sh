@@ -28,7 +28,8 @@ Options:
   -h, --help       this help
 
 Exit status: 0 every step true; 1 a step reported false (the message names it);
-64 bad usage or bad configuration (nothing changed); 75 another install.sh is running.
+64 bad usage or bad configuration (nothing changed); 75 another run holds the lock
+(/run/hearthminds/bootstrap.lock).
 Log: one JSON line per action in /var/log/hearthminds/bootstrap.jsonl (HEARTHMINDS_LOG).
 USAGE
 }
@@ -99,21 +100,19 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 64
 fi
 
-# One run at a time: a second install.sh refuses at once.
-mkdir -p /run/lock
-exec 9>/run/lock/hearthminds-bootstrap.lock
-if ! flock -n 9; then
-    hm_err "another install.sh is running (lock /run/lock/hearthminds-bootstrap.lock); not starting"
-    exit 75
-fi
+# One run at a time: a second install.sh (or step executable) refuses at once. The lock is in
+# a directory only root may enter (bootstrap/lib.sh: hm_take_lock); its descriptor, 9, is
+# passed to each step (HEARTHMINDS_LOCK_FD), which checks it and holds the lock through it.
+hm_take_lock || exit $?
 
 export PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin${PATH:+:$PATH}"
 export HEARTHMINDS_ROOT="$HM_ROOT"
 export HEARTHMINDS_RUN_ID="${HEARTHMINDS_RUN_ID:-$(date -u +%Y%m%dT%H%M%SZ)-$$}"
 export DEBIAN_FRONTEND=noninteractive
 
-hm_ensure_runtime || exit 1
-hm_find_binaries || exit 1
+# 9>&-: what these start (apt-get, a swift build) has no business with the lock.
+hm_ensure_runtime 9>&- || exit 1
+hm_find_binaries 9>&- || exit 1
 if [ "$reset" = 1 ] && [ ! -x "$HM_BIN/hm-reset" ]; then hm_err "--reset: missing executable $HM_BIN/hm-reset"; exit 1; fi
 
 args=()
@@ -138,9 +137,9 @@ for step in "${steps[@]}"; do
     fi
     t0=$(hm_now_ms)
     set +e
-    # 9>&-: the lock stays with install.sh; a daemon a step starts (the postmaster, where no
-    # systemd runs) must not inherit it and hold every later run off.
-    "$HM_BIN/hm-$step" ${step_args[@]+"${step_args[@]}"} 9>&-
+    # The step holds the lock through install.sh's descriptor (it sets close-on-exec on it, so
+    # no daemon it starts — the postmaster, where no systemd runs — keeps it).
+    HEARTHMINDS_LOCK_FD=9 "$HM_BIN/hm-$step" ${step_args[@]+"${step_args[@]}"}
     rc=$?
     set -e
     elapsed=$(( $(hm_now_ms) - t0 ))

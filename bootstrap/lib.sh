@@ -26,6 +26,56 @@ hm_step_description() {
 # runtime is linked in statically by `make dist`).
 HM_RUNTIME_PACKAGES=(libpq5)
 
+# The environment of what install.sh runs itself (apt-get, swift build): the few variables a
+# child needs, never ours (configuration keys, *_PASSWORD). The steps get install.sh's, which
+# is where they read the configuration's environment layer.
+hm_child_env() {
+    local name
+    HM_CHILD_ENV=(env -i "PATH=$PATH" "LC_ALL=C.UTF-8" "HOME=${HOME:-/root}")
+    for name in http_proxy https_proxy ftp_proxy no_proxy all_proxy HTTP_PROXY HTTPS_PROXY FTP_PROXY NO_PROXY ALL_PROXY; do
+        [ -n "${!name:-}" ] && HM_CHILD_ENV+=("$name=${!name}")
+    done
+    HM_CHILD_ENV+=("$@")
+}
+
+# The run lock: /run/hearthminds/bootstrap.lock (HEARTHMINDS_LOCK_DIR names another directory:
+# tests use a private one), in a directory only root may enter (made 0700; refused when it is
+# a symbolic link or not root's), opened on descriptor 9 and flocked. Exit status 75 when
+# another run holds it, 1 when the directory fails the rules.
+HM_LOCK_DIR=${HEARTHMINDS_LOCK_DIR:-/run/hearthminds}
+HM_LOCK_FILE=$HM_LOCK_DIR/bootstrap.lock
+hm_take_lock() {
+    local owner mode parent
+    parent=$(dirname "$HM_LOCK_DIR")
+    read -r owner mode < <(stat -c '%u %a' "$parent") || { hm_err "cannot stat $parent"; return 1; }
+    if [ -L "$parent" ] || [ "$owner" != 0 ] || (( (8#$mode & 8#022) && !(8#$mode & 8#1000) )); then
+        hm_err "$parent is not root's alone (owner uid $owner, mode $mode): refusing to lock there"
+        return 1
+    fi
+    if [ -L "$HM_LOCK_DIR" ]; then
+        hm_err "$HM_LOCK_DIR is a symbolic link: refused (remove it; the suite makes the directory itself)"
+        return 1
+    fi
+    if [ ! -e "$HM_LOCK_DIR" ]; then
+        mkdir -m 0700 "$HM_LOCK_DIR" || { hm_err "cannot create $HM_LOCK_DIR"; return 1; }
+    fi
+    read -r owner mode < <(stat -c '%u %a' "$HM_LOCK_DIR") || { hm_err "cannot stat $HM_LOCK_DIR"; return 1; }
+    if [ ! -d "$HM_LOCK_DIR" ] || [ -L "$HM_LOCK_DIR" ] || [ "$owner" != 0 ]; then
+        hm_err "$HM_LOCK_DIR is not a directory of root's (owner uid $owner): refused (remove it and rerun)"
+        return 1
+    fi
+    if (( 8#$mode & 8#077 )); then chmod 0700 "$HM_LOCK_DIR" || return 1; fi
+    if [ -L "$HM_LOCK_FILE" ] || { [ -e "$HM_LOCK_FILE" ] && [ ! -f "$HM_LOCK_FILE" ]; }; then
+        hm_err "$HM_LOCK_FILE is not a regular file: refused (remove it and rerun)"
+        return 1
+    fi
+    exec 9<>"$HM_LOCK_FILE" || { hm_err "cannot open $HM_LOCK_FILE"; return 1; }
+    if ! flock -n 9; then
+        hm_err "another install.sh is running, or a step run by hand (it holds the lock $HM_LOCK_FILE); not starting"
+        return 75
+    fi
+}
+
 hm_missing_packages() {
     local pkg
     for pkg in "$@"; do
@@ -44,8 +94,9 @@ hm_ensure_runtime() {
         return 1
     fi
     hm_say "-- installing runtime packages: ${missing[*]}"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null ||
-        { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null; } ||
+    hm_child_env DEBIAN_FRONTEND=noninteractive
+    "${HM_CHILD_ENV[@]}" apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null ||
+        { "${HM_CHILD_ENV[@]}" apt-get update >/dev/null && "${HM_CHILD_ENV[@]}" apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null; } ||
         { hm_err "cannot install ${missing[*]} with apt-get"; return 1; }
 }
 
@@ -58,9 +109,10 @@ hm_find_binaries() {
         HM_BIN="$HM_ROOT/bootstrap/bin"
     elif command -v swift >/dev/null 2>&1 && [ -f "$HM_ROOT/Package.swift" ]; then
         hm_say "-- building the step executables (swift build -c release)"
-        swift build -c release --package-path "$HM_ROOT" >/dev/null 2>&1 ||
+        hm_child_env ${TMPDIR:+"TMPDIR=$TMPDIR"}
+        "${HM_CHILD_ENV[@]}" swift build -c release --package-path "$HM_ROOT" >/dev/null 2>&1 ||
             { hm_err "swift build failed: run 'swift build -c release' in $HM_ROOT to see why"; return 1; }
-        HM_BIN=$(swift build -c release --package-path "$HM_ROOT" --show-bin-path)
+        HM_BIN=$("${HM_CHILD_ENV[@]}" swift build -c release --package-path "$HM_ROOT" --show-bin-path)
     else
         hm_err "no step executables: bootstrap/bin/ is missing and no Swift toolchain is on the PATH."
         hm_err "Use the release tarball (make dist builds dist/hearthminds-bootstrap.tar.gz, which has"

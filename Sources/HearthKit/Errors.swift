@@ -33,6 +33,8 @@ public enum ExitStatus {
     public static let ok: Int32 = 0
     public static let failed: Int32 = 1
     public static let usage: Int32 = 64
+    /// Another run holds the lock (RunLock): nothing was done.
+    public static let busy: Int32 = 75
 }
 
 /// Thrown by a check that has looked and found the host wrong in a way no apply can fix

@@ -14,7 +14,8 @@ struct DatabasesCommand: AsyncParsableCommand {
             manager); CONNECT revoked from PUBLIC; every AI and the manager connect to and read \
             HEARTHMINDS_DB. Writes pg_service.conf and password files under /etc/hearthminds. \
             Databases of AI names no longer configured are reported, never dropped. \
-            Exit status: 0 every action true, 1 a false result, 64 bad usage or configuration.
+            Exit status: 0 every action true, 1 a false result, 64 bad usage or configuration, \
+            75 another run holds the lock (/run/hearthminds/bootstrap.lock).
             """)
 
     @OptionGroup var options: StepOptions

@@ -9,7 +9,8 @@ struct MigrationsCommand: AsyncParsableCommand {
         discussion: """
             The install.sh step `migrations`: `hm-migrate up` on each database, one action per \
             database (check: at head and no applied revision's files changed). \
-            Exit status: 0 every action true, 1 a false result, 64 bad usage or configuration.
+            Exit status: 0 every action true, 1 a false result, 64 bad usage or configuration, \
+            75 another run holds the lock (/run/hearthminds/bootstrap.lock).
             """)
 
     @OptionGroup var options: StepOptions

@@ -12,7 +12,8 @@ struct PgHbaCommand: AsyncParsableCommand {
             through the map hearthminds_admin), peer for HEARTHMINDS_SERVICE_USER to HEARTHMINDS_DB, \
             scram-sha-256 for password roles over the socket and over TCP from loopback, POSTGRES_HOST and \
             PG_ALLOWED_NETWORKS. Reloads the server and checks pg_hba_file_rules. Hand edits are replaced. \
-            Exit status: 0 every action true, 1 a false result, 64 bad usage or configuration.
+            Exit status: 0 every action true, 1 a false result, 64 bad usage or configuration, \
+            75 another run holds the lock (/run/hearthminds/bootstrap.lock).
             """)
 
     @OptionGroup var options: StepOptions

@@ -20,7 +20,8 @@ struct PgvectorCommand: AsyncParsableCommand {
             (socket /var/run/postgresql, peer as postgres) must offer vector at the installed \
             version and CREATE EXTENSION vector must work (in a transaction that is rolled back). \
             A host where pgvector is installed downloads and builds nothing. \
-            Exit status: 0 every action true, 1 a false result, 64 bad usage or configuration.
+            Exit status: 0 every action true, 1 a false result, 64 bad usage or configuration, \
+            75 another run holds the lock (/run/hearthminds/bootstrap.lock).
             """)
 
     @OptionGroup var options: StepOptions

@@ -13,7 +13,8 @@ struct PostgresCommand: AsyncParsableCommand {
             POSTGRES_HOST, port, password_encryption = scram-sha-256), starts it (restarting or reloading \
             when a setting changed) and checks that it answers as PostgreSQL PG_VERSION. A cluster of that \
             name of another version, or another cluster on POSTGRES_PORT, is a false result. \
-            Exit status: 0 every action true, 1 a false result, 64 bad usage or configuration.
+            Exit status: 0 every action true, 1 a false result, 64 bad usage or configuration, \
+            75 another run holds the lock (/run/hearthminds/bootstrap.lock).
             """)
 
     @OptionGroup var options: StepOptions

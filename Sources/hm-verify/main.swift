@@ -12,7 +12,8 @@ struct VerifyCommand: AsyncParsableCommand {
             and each AI log in with their passwords over TCP to their databases and HEARTHMINDS_DB, \
             and each AI is refused by the other AIs' databases; the extensions in every database. \
             Changes nothing (--dry-run is the same run). \
-            Exit status: 0 every check true, 1 a false result, 64 bad usage or configuration.
+            Exit status: 0 every check true, 1 a false result, 64 bad usage or configuration, \
+            75 another run holds the lock (/run/hearthminds/bootstrap.lock).
             """)
 
     @OptionGroup var options: StepOptions

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 @testable import HearthKit
 
@@ -34,6 +37,38 @@ struct CommandTests {
     func asUser() async throws {
         let nobody = try #require(SystemAccount.lookup("nobody"))
         #expect(try await Command.check(["id", "-u"], asUser: nobody) == "\(nobody.uid)\n")
+    }
+
+    @Test("a child's environment is minimal: no *_PASSWORD or configuration key of ours even when our environment has them; PATH, LC_ALL, HOME and proxies pass")
+    func minimalEnvironment() async throws {
+        // Our own environment, as an operator may give it (the configuration's environment layer).
+        let ours = ["HEARTHMINDS_PASSWORD": "env-secret-1", "LOGOS_PASSWORD": "env-secret-2",
+                    "POSTGRES_ADMIN_PASSWORD": "env-secret-3", "AI_NAMES": "logos", "http_proxy": "http://proxy.invalid:3128"]
+        for (key, value) in ours { setenv(key, value, 1) }
+        defer { for key in ours.keys { unsetenv(key) } }
+        #expect(currentEnvironment()["LOGOS_PASSWORD"] == "env-secret-2")
+
+        let printed = try await Command.check(["env"], environment: ["DEBIAN_FRONTEND": "noninteractive"])
+        var child: [String: String] = [:]
+        for line in printed.split(separator: "\n") {
+            guard let eq = line.firstIndex(of: "=") else { continue }
+            child[String(line[..<eq])] = String(line[line.index(after: eq)...])
+        }
+        #expect(!printed.contains("env-secret"))
+        #expect(!child.keys.contains { $0.uppercased().hasSuffix("_PASSWORD") })
+        #expect(child["AI_NAMES"] == nil)
+        #expect(Set(child.keys) == ["PATH", "LC_ALL", "HOME", "http_proxy", "DEBIAN_FRONTEND"])
+        #expect(child["LC_ALL"] == "C.UTF-8" && child["http_proxy"] == "http://proxy.invalid:3128")
+        #expect(child["PATH"]?.contains("/usr/sbin") == true)
+
+        // As another account: its HOME, USER and LOGNAME.
+        let nobody = try #require(SystemAccount.lookup("nobody"))
+        let asNobody = try await Command.check(["env"], asUser: nobody)
+        #expect(!asNobody.contains("env-secret"))
+        #expect(asNobody.contains("USER=nobody\n") && asNobody.contains("HOME=\(nobody.home)\n"))
+
+        // A caller cannot hand a password to a child through the environment.
+        await #expect(throws: HearthError.self) { try await Command.check(["env"], environment: ["X_PASSWORD": "no"]) }
     }
 
     @Test("display quotes what a shell would need quoted")

@@ -17,7 +17,9 @@ struct ConfigTests {
         #expect(config.adminPassword == nil)
         #expect(config.hearthmindsDB == "hearthminds_db")
         #expect(config.hearthmindsUser == "hearthminds")
-        #expect(config.hearthmindsPassword.reveal == "hearthminds")
+        #expect(config.hearthmindsPassword == nil)  // generated once by the databases step
+        #expect(config.ais.allSatisfy { $0.password == nil })
+        #expect(config.namedPasswords.isEmpty)
         #expect(config.ais.map(\.name) == ["logos", "aletheia"])
         #expect(config.databases == ["hearthminds_db", "logos_db", "aletheia_db"])
         #expect(config.extensions == ["vector"])
@@ -46,13 +48,19 @@ struct ConfigTests {
         #expect(try loadConfig("AI_NAMES=[]").ais.isEmpty)
     }
 
-    @Test("per-AI passwords in any letter case; default is the name")
+    @Test("per-AI passwords in any letter case; none configured is none (generated later), not the name")
     func passwords() throws {
         let config = try loadConfig("AI_NAMES=logos,aletheia,nous\nlogos_password=one\nALETHEIA_PASSWORD=two")
-        #expect(config.ais.map(\.password.reveal) == ["one", "two", "nous"])
+        #expect(config.ais.map { $0.password?.reveal } == ["one", "two", nil])
         let fromEnvironment = try loadConfig(
             "AI_NAMES=logos", environment: ["Logos_Password": "three", "OTHER_PASSWORD": "ignored"])
-        #expect(fromEnvironment.ais.map(\.password.reveal) == ["three"])
+        #expect(fromEnvironment.ais.map { $0.password?.reveal } == ["three"])
+        // The seed's scheme, written out: each AI's password is its name, and the config says so.
+        let seed = try loadConfig("AI_NAMES=logos,nous\n${AI_NAME}_PASSWORD=${AI_NAME}\nLOGOS_PASSWORD=own")
+        #expect(seed.ais.map { $0.password?.reveal } == ["own", "nous"])
+        #expect(seed.namedPasswords.map(\.role) == ["nous"])
+        let manager = try loadConfig("HEARTHMINDS_PASSWORD=hearthminds\nNOUS_PASSWORD=nous\nAI_NAMES=nous")
+        #expect(manager.namedPasswords.map(\.role) == ["hearthminds", "nous"])
     }
 
     @Test("layers: file, then environment, then --set")
@@ -131,6 +139,11 @@ struct ConfigTests {
         ("POSTGRES_PORT=54x2", "POSTGRES_PORT"),
         ("POSTGRES_PORT=0", "POSTGRES_PORT"),
         ("PG_VERSION=fifteen", "PG_VERSION"),
+        ("PG_VERSION=14", "PG_VERSION"),  // before 15, PUBLIC may create in schema public
+        ("PG_VERSION=12", "PG_VERSION"),
+        ("PG_SSL_CERT_FILE=/etc/ssl/my.pem", "PG_SSL_KEY_FILE"),  // the missing half is named
+        ("PG_SSL_KEY_FILE=/etc/ssl/my.key", "PG_SSL_CERT_FILE"),
+        ("PG_SSL_CERT_FILE=relative.pem\nPG_SSL_KEY_FILE=/k", "PG_SSL_CERT_FILE"),
         ("PG_CLUSTER_NAME=../main", "PG_CLUSTER_NAME"),
         ("EMBEDDING_DIM=abc", "EMBEDDING_DIM"),
         ("EMBEDDING_DIM=0", "EMBEDDING_DIM"),

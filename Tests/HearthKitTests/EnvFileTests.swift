@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 @testable import HearthKit
 
@@ -24,17 +27,64 @@ struct EnvFileTests {
         #expect(file.entries.count == 13)
     }
 
-    @Test("the seed's example loads into the expected configuration")
+    @Test("the seed's example, written by an operator (mode 0600), loads: its scheme is honoured and named")
     func seedExampleConfig() throws {
-        let config = try HearthConfig.load(
-            ConfigSources(shippedFile: nil, hostFile: TestFiles.fixture("seed-example.env")))
+        // As an operator writes it: root's, mode 0600 (it holds passwords).
+        let path = try TestFiles.write(try FileSystem.readText(TestFiles.fixture("seed-example.env")))
+        defer { TestFiles.removeTree(String(path.prefix(upTo: path.lastIndex(of: "/")!))) }
+        let config = try HearthConfig.load(ConfigSources(shippedFile: nil, hostFile: path))
         #expect(config.host == "10.0.0.1")
         #expect(config.ais.map(\.name) == ["logos", "aletheia"])
         #expect(config.ais.map(\.database) == ["logos_db", "aletheia_db"])
-        #expect(config.ais.map(\.password.reveal) == ["logos", "aletheia"])
+        #expect(config.ais.map { $0.password?.reveal } == ["logos", "aletheia"])
         #expect(config.adminPassword?.reveal == "your_superuser_password")
-        #expect(config.hearthmindsPassword.reveal == "your_hearthminds_password")
+        #expect(config.hearthmindsPassword?.reveal == "your_hearthminds_password")
         #expect(config.extensions == ["vector"])
+        // Every run warns about the scheme, naming where it was written.
+        #expect(config.namedPasswords.map(\.role) == ["logos", "aletheia"])
+        #expect(config.namedPasswords.allSatisfy { $0.key == EnvFile.templateKey && $0.origin == "\(path):27" })
+    }
+
+    @Test("a configuration file that holds passwords must be root's and unreadable by others; a host file writable by others is refused")
+    func filePermissions() throws {
+        let path = try TestFiles.write("HEARTHMINDS_PASSWORD=hunter2\n")
+        defer { TestFiles.removeTree(String(path.prefix(upTo: path.lastIndex(of: "/")!))) }
+        #expect(throws: Never.self) { try HearthConfig.load(ConfigSources(hostFile: path)) }
+        for mode: mode_t in [0o644, 0o604] {
+            chmod(path, mode)
+            #expect {
+                try HearthConfig.load(ConfigSources(hostFile: path))
+            } throws: { error in
+                let text = "\(error)"
+                return text.contains("every user may read it") && text.contains("chmod 600 \(path)") && !text.contains("hunter2")
+            }
+        }
+        // The seed's fixture as it sits in the repository (0644, with passwords) is refused too.
+        #expect(throws: ConfigError.self) {
+            try HearthConfig.load(ConfigSources(hostFile: TestFiles.fixture("seed-example.env")))
+        }
+        // No secret, but writable by others: it decides what root does.
+        try FileSystem.writeAtomically(path, "POSTGRES_PORT=5433\n", mode: 0o666)
+        chmod(path, 0o666)
+        #expect { try HearthConfig.load(ConfigSources(hostFile: path)) } throws: { "\($0)".contains("writable by other users") }
+        // Owned by another user.
+        chmod(path, 0o600)
+        chown(path, 65534, 65534)
+        #expect { try HearthConfig.load(ConfigSources(hostFile: path)) } throws: { "\($0)".contains("not root") }
+    }
+
+    @Test("a malformed line never echoes a value that may be a secret")
+    func noSecretInErrors() {
+        for text in ["hunter2-pasted-alone", "LOGOS_PASSWORD=\"hunter2\" hunter3", "HEARTHMINDS_PASSWORD='x'hunter2"] {
+            #expect {
+                _ = try EnvFile(path: "t", text: text)
+            } throws: { error in
+                let shown = "\(error)"
+                return !shown.contains("hunter") && shown.contains("t:1")
+            }
+        }
+        // A value that is not a secret is still shown, to help.
+        #expect { _ = try EnvFile(path: "t", text: "POSTGRES_PORT=\"5432\" oops") } throws: { "\($0)".contains("oops") }
     }
 
     @Test("quotes, export, comments and escapes")

@@ -24,7 +24,7 @@ struct HbaRendererTests {
 
     func identRules(_ ident: String) -> [[String]] { rules(ident) }
 
-    @Test("loopback only (the defaults): peer for postgres/root and the service user, scram elsewhere")
+    @Test("loopback only (the defaults): peer for postgres/root and the service user; each password role its own lines")
     func loopbackOnly() throws {
         let files = try render("")
         #expect(files.hba.hasPrefix("# pg_hba.conf of PostgreSQL cluster 15/main: MANAGED by HearthMinds"))
@@ -33,9 +33,15 @@ struct HbaRendererTests {
                 ["local", "all", "postgres", "peer", "map=hearthminds_admin"],
                 ["local", "replication", "postgres", "peer", "map=hearthminds_admin"],
                 ["local", "hearthminds_db", "hearthminds-service", "peer"],
-                ["local", "all", "all", "scram-sha-256"],
-                ["host", "all", "all", "127.0.0.1/32", "scram-sha-256"],
-                ["host", "all", "all", "::1/128", "scram-sha-256"],
+                ["local", "logos_db,hearthminds_db", "logos", "scram-sha-256"],
+                ["local", "aletheia_db,hearthminds_db", "aletheia", "scram-sha-256"],
+                ["host", "logos_db,hearthminds_db", "logos", "127.0.0.1/32", "scram-sha-256"],
+                ["host", "aletheia_db,hearthminds_db", "aletheia", "127.0.0.1/32", "scram-sha-256"],
+                ["host", "logos_db,hearthminds_db", "logos", "::1/128", "scram-sha-256"],
+                ["host", "aletheia_db,hearthminds_db", "aletheia", "::1/128", "scram-sha-256"],
+                ["local", "all", "hearthminds", "scram-sha-256"],
+                ["host", "all", "hearthminds", "127.0.0.1/32", "scram-sha-256"],
+                ["host", "all", "hearthminds", "::1/128", "scram-sha-256"],
             ])
         #expect(
             identRules(files.ident) == [
@@ -44,6 +50,20 @@ struct HbaRendererTests {
             ])
         #expect(files.hba.hasSuffix("\n") && files.ident.hasSuffix("\n"))
         #expect(!files.hba.contains("{{") && !files.ident.contains("{{"))
+    }
+
+    @Test("an AI's lines name only its own database and the shared one: never all, postgres or template1")
+    func aiLinesAreNarrow() throws {
+        let hba = rules(try render("AI_NAMES=logos,nous\nPOSTGRES_HOST=10.0.0.1\nPG_ALLOWED_NETWORKS=10.0.0.0/24").hba)
+        for ai in ["logos", "nous"] {
+            let mine = hba.filter { $0[2] == ai }
+            #expect(mine.count == 5)  // local, two loopback, two networks
+            #expect(mine.allSatisfy { $0[1] == "\(ai)_db,hearthminds_db" })
+        }
+        // No line lets every role in, and only the admin roles and the manager reach "all".
+        #expect(!hba.contains { $0[2] == "all" })
+        #expect(hba.filter { $0[1] == "all" }.allSatisfy { ["postgres", "hearthminds"].contains($0[2]) })
+        #expect(!hba.contains { $0[1].contains("postgres") || $0[1].contains("template") })
     }
 
     @Test("no rule ever uses trust, md5 or password")
@@ -57,26 +77,41 @@ struct HbaRendererTests {
         }
     }
 
-    @Test("a non-local POSTGRES_HOST: its own address may log in with a password over TCP")
+    @Test("a non-local POSTGRES_HOST: its own address may log in with a password, over TLS only (hostssl)")
     func nonLocalHost() throws {
         let v4 = rules(try render("POSTGRES_HOST=10.0.0.1").hba)
-        #expect(v4.last == ["host", "all", "all", "10.0.0.1/32", "scram-sha-256"])
-        #expect(v4.count == 7)
+        #expect(v4.filter { $0[0] == "hostssl" } == [
+            ["hostssl", "logos_db,hearthminds_db", "logos", "10.0.0.1/32", "scram-sha-256"],
+            ["hostssl", "aletheia_db,hearthminds_db", "aletheia", "10.0.0.1/32", "scram-sha-256"],
+            ["hostssl", "all", "hearthminds", "10.0.0.1/32", "scram-sha-256"],
+        ])
+        #expect(v4.count == 15)
+        // Beyond loopback, never a plain host line.
+        #expect(v4.filter { $0[0] == "host" }.allSatisfy { ["127.0.0.1/32", "::1/128"].contains($0[3]) })
         let v6 = rules(try render("POSTGRES_HOST=fd00::2").hba)
-        #expect(v6.last == ["host", "all", "all", "fd00::2/128", "scram-sha-256"])
+        #expect(v6.last == ["hostssl", "all", "hearthminds", "fd00::2/128", "scram-sha-256"])
         // localhost and 127.x are loopback: nothing beyond the loopback rules.
-        #expect(rules(try render("POSTGRES_HOST=localhost").hba).count == 6)
-        #expect(rules(try render("POSTGRES_HOST=127.0.0.2").hba).count == 6)
+        #expect(rules(try render("POSTGRES_HOST=localhost").hba).count == 12)
+        #expect(rules(try render("POSTGRES_HOST=127.0.0.2").hba).count == 12)
     }
 
     @Test("PG_ALLOWED_NETWORKS with IPv4 and IPv6, in order, without repeats or loopback twice")
     func allowedNetworks() throws {
         let files = try render(
-            #"POSTGRES_HOST=10.0.0.1"# + "\n"
+            #"POSTGRES_HOST=10.0.0.1"# + "\n" + "AI_NAMES=logos\n"
                 + #"PG_ALLOWED_NETWORKS=["10.0.0.0/24", "fd00:1::/64", "10.0.0.1/32", "127.0.0.1/32", "192.168.7.0/24"]"#)
-        let tcp = rules(files.hba).filter { $0[0] == "host" }.map { $0[3] }
-        #expect(tcp == ["127.0.0.1/32", "::1/128", "10.0.0.1/32", "10.0.0.0/24", "fd00:1::/64", "192.168.7.0/24"])
-        #expect(rules(files.hba).filter { $0[0] == "host" }.allSatisfy { $0[1] == "all" && $0[2] == "all" })
+        let logos = rules(files.hba).filter { $0[2] == "logos" && $0[0] != "local" }.map { $0[3] }
+        #expect(logos == ["127.0.0.1/32", "::1/128", "10.0.0.1/32", "10.0.0.0/24", "fd00:1::/64", "192.168.7.0/24"])
+        #expect(rules(files.hba).filter { $0[0] == "hostssl" }.count == 8)  // logos and the manager, 4 networks each
+    }
+
+    @Test("POSTGRES_ADMIN_PASSWORD: the admin gets password lines over TCP; without it, none")
+    func adminPasswordLines() throws {
+        let with = rules(try render("POSTGRES_ADMIN_USER=dba\nPOSTGRES_ADMIN_PASSWORD=x").hba).filter { $0[2] == "dba" }
+        #expect(with == [
+            ["host", "all", "dba", "127.0.0.1/32", "scram-sha-256"], ["host", "all", "dba", "::1/128", "scram-sha-256"],
+        ])
+        #expect(rules(try render("POSTGRES_ADMIN_USER=dba").hba).filter { $0[2] == "dba" }.isEmpty)
     }
 
     @Test("a non-default service user, database and admin")
@@ -112,7 +147,7 @@ struct HbaRendererTests {
         let ident = Self.templates.ident
         for bad in [
             "local all all trust\n", "host all all 10.0.0.0/8 md5\n", "host all all 10.0.0.0 255.0.0.0 password\n",
-            "local all {{NOPE}} peer\n", "local all {{ADMIN_ROLES peer\n", "host all all {{NETWORK}} {{ADMIN_ROLE}} peer\n",
+            "local all {{NOPE}} peer\n", "local all {{ADMIN_ROLES peer\n", "host all {{AI}} {{NETWORK}} {{AI_DB}} peer\n",
             "local all all\n",
         ] {
             #expect(throws: HearthError.self, "\(bad)") {

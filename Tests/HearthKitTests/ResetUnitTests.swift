@@ -32,12 +32,16 @@ struct ResetUnitTests {
         #expect(!step.actions.contains { $0.name.contains("role postgres") || $0.name.contains("role dba") })
     }
 
-    @Test("a home is removed only when it is no system directory")
-    func homes() {
-        for ok in ["/var/lib/hearthminds-service", "/srv/hm/home", "/tmp/x/home"] { #expect(ResetStep.isRemovableHome(ok), "\(ok)") }
-        for bad in ["/", "/var", "/var/lib", "/home", "/root", "/var/lib/", "/var/lib/../..", "relative/x", "/etc/x/.."] {
-            #expect(!ResetStep.isRemovableHome(bad), "\(bad)")
+    @Test("a home is removed only from under /var/lib: a system directory named as the home is refused, not removed")
+    func homes() throws {
+        let uidMax = SystemAccount.systemUIDMax()
+        for home in ["/etc", "/root", "/var/lib", "/var/log", "/tmp", "/usr/lib", "/var/lib/postgresql", "/var/lib/postgresql/15"] {
+            let config = try loadConfig("HEARTHMINDS_SERVICE_HOME=\(home)\nHEARTHMINDS_SERVICE_USER=hmtest-nobody\(Int.random(in: 1000..<9999))")
+            #expect(throws: CheckFailed.self, "\(home)") { _ = try ResetStep.removableHome(config, uidMax: uidMax) }
         }
+        // Nothing there: nothing to remove.
+        let missing = try loadConfig("HEARTHMINDS_SERVICE_HOME=/var/lib/hmtest-none-\(Int.random(in: 1000..<9999))")
+        #expect(try ResetStep.removableHome(missing, uidMax: uidMax) == nil)
     }
 
     @Test("array parameters are quoted")

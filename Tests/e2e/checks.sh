@@ -7,6 +7,8 @@
 # The configuration under test is described by CFG_* (set by the scenario):
 #   CFG_SERVICE_USER CFG_PG_VERSION CFG_CLUSTER CFG_PORT CFG_HM_DB CFG_HM_USER CFG_HM_PASSWORD
 #   CFG_AIS (array) CFG_SUFFIX CFG_AI_PASSWORDS (assoc: name -> password)
+# An empty CFG_HM_PASSWORD, or an AI without an entry in CFG_AI_PASSWORDS, means none is
+# configured: the suite generated one, kept in the root's /etc/hearthminds/pgpass/<role>.
 
 has_step() {
     local s
@@ -57,6 +59,17 @@ expect_refused() {
     shift
     if out=$("$@" 2>&1); then printf 'succeeded, should have been refused: %s\n' "$out"; return 1; fi
     printf '%s\n' "$out" | grep -Eiq -- "$pattern" || { printf 'refused, but not with /%s/:\n%s\n' "$pattern" "$out"; return 1; }
+}
+
+# role_password ROLE: the configured password of a role, else the one the suite generated (the
+# last field of the first line of the root's /etc/hearthminds/pgpass/ROLE, unescaped).
+role_password() {
+    local role=$1 line
+    if [ "$role" = "$CFG_HM_USER" ] && [ -n "$CFG_HM_PASSWORD" ]; then printf '%s\n' "$CFG_HM_PASSWORD"; return 0; fi
+    if [ -n "${CFG_AI_PASSWORDS[$role]:-}" ]; then printf '%s\n' "${CFG_AI_PASSWORDS[$role]}"; return 0; fi
+    line=$(head -n 1 "$ROOT/etc/hearthminds/pgpass/$role" 2>/dev/null) || return 1
+    # host:port:db:user:password, with \: and \\ escaped (generated passwords hold neither)
+    printf '%s\n' "${line##*:}"
 }
 
 hba_path() { printf '/etc/postgresql/%s/%s/pg_hba.conf\n' "$CFG_PG_VERSION" "$CFG_CLUSTER"; }
@@ -234,7 +247,15 @@ check_databases() {
     check "databases: $CFG_HM_DB owned by $CFG_SERVICE_USER" expect_eq "$CFG_SERVICE_USER" \
         psql_root postgres postgres "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '$CFG_HM_DB'"
     check "databases: manager $CFG_HM_USER logs in over TCP with its password, a superuser" expect_eq t \
-        psql_tcp "$CFG_HM_USER" "$CFG_HM_PASSWORD" "$CFG_HM_DB" "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
+        psql_tcp "$CFG_HM_USER" "$(role_password "$CFG_HM_USER")" "$CFG_HM_DB" "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
+    if [ -z "$CFG_HM_PASSWORD" ]; then
+        check "databases: the manager's password was generated: 32 characters, not its name" sh -c \
+            "pw=\$(head -n1 '$ROOT/etc/hearthminds/pgpass/$CFG_HM_USER'); pw=\${pw##*:}; [ \${#pw} -eq 32 ] && [ \"\$pw\" != '$CFG_HM_USER' ]"
+        check "databases: the manager's name is not its password" \
+            expect_refused 'password authentication failed' psql_tcp "$CFG_HM_USER" "$CFG_HM_USER" "$CFG_HM_DB" "SELECT 1"
+    fi
+    check "databases: the password files are root's, 0600, in a 0700 directory" sh -c \
+        "[ \"\$(stat -c '%U %a' '$ROOT/etc/hearthminds/pgpass')\" = 'root 700' ] && ! find '$ROOT/etc/hearthminds/pgpass' -type f ! -perm 0600 | grep -q ."
     check "databases: $CFG_HM_USER is a member of pg_monitor" expect_eq t \
         psql_root postgres postgres "SELECT pg_has_role('$CFG_HM_USER', 'pg_monitor', 'MEMBER')"
     check "databases: $CFG_SERVICE_USER logs in by peer to $CFG_HM_DB" expect_eq "$CFG_SERVICE_USER" \
@@ -243,7 +264,7 @@ check_databases() {
         psql_root postgres postgres "SELECT has_database_privilege('public', '$CFG_HM_DB', 'CONNECT')"
     for ai in "${CFG_AIS[@]}"; do
         db=$(ai_db "$ai")
-        pw=${CFG_AI_PASSWORDS[$ai]:-$ai}
+        pw=$(role_password "$ai")
         check "databases: $db owned by $ai" expect_eq "$ai" \
             psql_root postgres postgres "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '$db'"
         check "databases: $ai is LOGIN, not superuser/createdb/createrole" expect_eq "t|f|f|f" \
@@ -256,6 +277,16 @@ check_databases() {
             psql_root postgres postgres "SELECT rolpassword LIKE 'SCRAM-SHA-256\$%' FROM pg_authid WHERE rolname = '$ai'"
         check "databases: a wrong password for $ai is refused" \
             expect_refused 'password authentication failed' psql_tcp "$ai" "not-$pw" "$db" "SELECT 1"
+        if [ -z "${CFG_AI_PASSWORDS[$ai]:-}" ]; then
+            check "databases: $ai's password was generated (32 characters), and its name is not its password" sh -c \
+                "[ \${#1} -eq 32 ] && [ \"\$1\" != '$ai' ]" - "$pw"
+            check "databases: $ai cannot log in with its name as password" \
+                expect_refused 'password authentication failed' psql_tcp "$ai" "$ai" "$db" "SELECT 1"
+        fi
+        for other in postgres template1; do
+            check "pg-hba: $ai, with its own password, has no line to database $other" \
+                expect_refused 'no pg_hba.conf entry' psql_tcp "$ai" "$pw" "$other" "SELECT 1"
+        done
         for other in "${CFG_AIS[@]}"; do
             [ "$other" = "$ai" ] && continue
             check "databases: $ai is refused by $(ai_db "$other")" \

@@ -402,7 +402,7 @@ add_ai() {
     check "add an AI ($new): $(ai_db "$new") at head $head" expect_eq "$head" \
         psql_root postgres "$(ai_db "$new")" "SELECT version_num FROM alembic_version"
     check "add an AI ($new): $new logs in over TCP with its password" expect_eq "$new" \
-        psql_tcp "$new" "$new" "$(ai_db "$new")" "SELECT current_user"
+        psql_tcp "$new" "$(role_password "$new")" "$(ai_db "$new")" "SELECT current_user"
     for db in $(all_databases); do
         check "add an AI ($new): the marker row of $db is untouched" expect_eq 1 psql_root postgres "$db" \
             "SELECT count(*) FROM memory_shards WHERE content = 'e2e marker of $db'"

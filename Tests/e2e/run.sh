@@ -157,7 +157,7 @@ hm_reset_unconfirmed() { E2E_CWD=$E2E_HM in_root ./bootstrap/bin/hm-reset </dev/
 
 default_config() {
     CFG_SERVICE_USER=hearthminds-service CFG_PG_VERSION=15 CFG_CLUSTER=main CFG_PORT=$1
-    CFG_HM_DB=hearthminds_db CFG_HM_USER=hearthminds CFG_HM_PASSWORD=hearthminds
+    CFG_HM_DB=hearthminds_db CFG_HM_USER=hearthminds CFG_HM_PASSWORD=""  # none configured: generated
     CFG_AIS=(logos aletheia) CFG_SUFFIX=_db
     declare -gA CFG_AI_PASSWORDS=()
 }
@@ -212,7 +212,7 @@ scenario_main() {
     check "fresh root: the root's apt sources and keys are as they were before the install" \
         snapshots_equal "$WORK/apt-sources.before" "$WORK/apt-sources.after"
     check "fresh root: the install.sh lock is free after the run (no daemon inherited it)" \
-        in_root flock -n /run/lock/hearthminds-bootstrap.lock true
+        in_root flock -n /run/hearthminds/bootstrap.lock true
 
     # 2. the rerun changes nothing
     run rerun
@@ -321,7 +321,7 @@ scenario_main() {
     snapshot "$WORK/snap.lock.before"
     RUN_LABEL=locked
     set +e
-    E2E_CWD=$E2E_HM in_root flock /run/lock/hearthminds-bootstrap.lock ./install.sh >"$WORK/locked.out" 2>&1 </dev/null
+    E2E_CWD=$E2E_HM in_root flock /run/hearthminds/bootstrap.lock ./install.sh >"$WORK/locked.out" 2>&1 </dev/null
     RC=$?
     set -e
     check_rc "locked: install.sh while another holds the lock exits 75" 75

@@ -10,8 +10,10 @@ public enum MigrateCLI {
             Revisions are Migrations/<id>_<slug>.up.sql and .down.sql, applied in id order, each \
             in one transaction as the database's owner, with its state change (alembic_version, as \
             Alembic keeps it, and hearthminds_migration_history). Works on HEARTHMINDS_DB and every \
-            AI database unless --database names one. Connects as postgres by peer authentication \
-            over /var/run/postgresql and POSTGRES_PORT (run as root). \
+            AI database unless --database names one, always as the database's owner: the service \
+            account by peer authentication, an AI with its password (configured, or kept in \
+            /etc/hearthminds/pgpass/) over loopback; postgres (peer, over /var/run/postgresql and \
+            POSTGRES_PORT) only reads the catalogs and creates a missing extension (run as root). \
             Exit status: 0 done, 1 a failure (the message names the database, file and statement), \
             64 bad usage or configuration.
             """,
@@ -107,12 +109,15 @@ struct MigrateContext {
             console.err("hm-migrate \(command): must run as root (it connects as postgres by peer authentication)")
             throw ExitCode(ExitStatus.usage)
         }
+        if let status = StepMain.lock("migrate \(command)", environment: currentEnvironment(), console: console) {
+            throw ExitCode(status)
+        }
+        let credentials = Credentials(config, book: PasswordBook(config))
         for database in databases {
             let started = Clock.nowMs()
             do {
                 let migrator = try Migrator(
-                    set: set,
-                    target: options.server(config).adminTarget(database),
+                    set: set, database: database, server: options.server(config), credentials: credentials,
                     progress: { console.out("  " + $0) })
                 let detail = try body(database, migrator)
                 record(what, database, true, detail ?? "", started)

@@ -43,8 +43,9 @@ public enum ResetConfirmation {
     }
 }
 
-/// The body of hm-reset: load the configuration (64 on any error), list what exists and
-/// would be destroyed, then a dry run (checks only) or — confirmed — the reset step.
+/// The body of hm-reset: load the configuration (64 on any error), take the run lock (75 when
+/// another run holds it), list what exists and would be destroyed, then a dry run (checks only)
+/// or — confirmed — the reset step.
 public enum ResetMain {
     public static func run(_ options: StepOptions, yes: Bool, scope: ResetScope) async -> Int32 {
         let console = Console()
@@ -52,6 +53,7 @@ public enum ResetMain {
         guard let config = StepMain.prepare(ResetStep.name, options, environment: environment, console: console) else {
             return ExitStatus.usage
         }
+        if let status = StepMain.lock(ResetStep.name, environment: environment, console: console) { return status }
 
         let plan = ResetStep.plan(config, scope: scope)
         let lines = await plan.inventory()

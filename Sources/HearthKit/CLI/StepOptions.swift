@@ -54,7 +54,8 @@ public enum ShippedFiles {
 }
 
 /// The body of every step executable: load and validate the configuration (exit 64 on any
-/// error, before anything changes), open the log, build the step, run it.
+/// error, before anything changes), take the run lock (exit 75 when another run holds it),
+/// open the log, build the step, run it.
 public enum StepMain {
     public static func run(
         _ name: String, _ options: StepOptions, requiresRoot: Bool = true,
@@ -64,6 +65,7 @@ public enum StepMain {
         let environment = currentEnvironment()
         guard let config = prepare(name, options, requiresRoot: requiresRoot, environment: environment, console: console)
         else { return ExitStatus.usage }
+        if let status = lock(name, environment: environment, console: console) { return status }
         let step: Step
         do {
             step = try build(config)
@@ -95,6 +97,23 @@ public enum StepMain {
             return nil
         }
         return config
+    }
+
+    /// Takes the run lock (RunLock: install.sh's descriptor when it passed one); nil when held,
+    /// else the exit status after saying why on stderr: 75 when another run holds it, 1 when
+    /// the lock's directory or file fails the rules.
+    public static func lock(_ name: String, environment: [String: String], console: Console) -> Int32? {
+        do {
+            switch try RunLock.acquire(environment: environment) {
+            case .held: return nil
+            case .busy:
+                console.err("hm-\(name): another run holds the lock (\(RunLock.path)); not starting")
+                return ExitStatus.busy
+            }
+        } catch {
+            console.err("hm-\(name): cannot take the lock \(RunLock.path): \(error)")
+            return ExitStatus.failed
+        }
     }
 
     /// Opens the log and runs the step under the run id install.sh set (or a new one).

@@ -12,7 +12,12 @@ public struct ClientFiles: Sendable {
     public static let serviceFile = "pg_service.conf"
     public static let passwordDirectory = "pgpass"
 
-    public init(config: HearthConfig, server: PGServer, directory: String = ClientFiles.defaultDirectory) {
+    /// The files for every password role's password in `passwords` (an error names a role that
+    /// has none yet).
+    public init(
+        config: HearthConfig, server: PGServer, passwords book: PasswordBook,
+        directory: String = ClientFiles.defaultDirectory
+    ) throws(HearthError) {
         self.directory = directory
         var services: [String] = [
             "# Managed by the HearthMinds bootstrap (hm-databases): replaced whole on every run.",
@@ -41,13 +46,13 @@ public struct ClientFiles: Sendable {
             return path
         }
 
-        let manager = passfile(config.hearthmindsUser, config.hearthmindsPassword, [config.hearthmindsDB])
+        let manager = passfile(config.hearthmindsUser, try book.password(config.hearthmindsUser), [config.hearthmindsDB])
         entry(config.hearthmindsUser, host: server.tcpHost, database: config.hearthmindsDB, user: config.hearthmindsUser,
               passfile: manager)
         entry(config.serviceUser, host: server.socketDirectory, database: config.hearthmindsDB, user: config.serviceUser,
               passfile: nil)
         for ai in config.ais {
-            let file = passfile(ai.name, ai.password, [ai.database, config.hearthmindsDB])
+            let file = passfile(ai.name, try book.password(ai.name), [ai.database, config.hearthmindsDB])
             entry(ai.name, host: server.tcpHost, database: ai.database, user: ai.name, passfile: file)
             entry("\(ai.name)-shared", host: server.tcpHost, database: config.hearthmindsDB, user: ai.name, passfile: file)
         }
@@ -64,29 +69,41 @@ public struct ClientFiles: Sendable {
     func mode(_ path: String) -> UInt32 { secretFiles.contains(path) ? 0o600 : 0o644 }
 
     /// Files on disk that are ours but no longer wanted (an AI removed from the config).
-    func strayPasswordFiles() -> [String] {
-        let existing = (try? FileSystem.list(directory + "/" + ClientFiles.passwordDirectory)) ?? []
-        return existing.map { "\(ClientFiles.passwordDirectory)/\($0)" }.filter { files[$0] == nil }
+    func strayPasswordFiles(_ passwords: OpenDirectory?) throws -> [String] {
+        guard let passwords else { return [] }
+        return try passwords.list().filter { files["\(ClientFiles.passwordDirectory)/\($0)"] == nil }
     }
 
     /// Every file present with this content, owner root and its mode; no stray password file.
+    /// Read without following links (through the directories' handles).
     public func isConverged() -> Bool {
+        guard let top = try? OpenDirectory.openIfPresent(directory) else { return false }
+        let passwords = try? top.directory(ClientFiles.passwordDirectory)
         for (path, content) in files {
-            let full = directory + "/" + path
-            guard let status = FileSystem.status(full), status.uid == 0, status.mode == mode(path),
-                let text = try? FileSystem.readText(full), text == content
+            let (inner, name) = split(path)
+            guard let holder = inner == nil ? top : passwords,
+                let status = try? holder.entry(name), status.kind == .file, status.uid == 0, status.mode == mode(path),
+                let text = try? holder.readText(name), text == content
             else { return false }
         }
-        return strayPasswordFiles().isEmpty
+        return (try? strayPasswordFiles(passwords).isEmpty) == true
     }
 
+    /// Writes every file through the directories' handles (root's, 0755 and 0700), and removes
+    /// the password files of roles no longer configured.
     public func write() throws {
-        try FileSystem.makeDirectories(directory, mode: 0o755)
-        try FileSystem.makeDirectories(directory + "/" + ClientFiles.passwordDirectory, mode: 0o700)
-        try FileSystem.setOwner(directory + "/" + ClientFiles.passwordDirectory, uid: 0, gid: 0, mode: 0o700)
+        let top = try OpenDirectory.makePath(directory, mode: 0o755)
+        let passwords = try top.makeDirectory(ClientFiles.passwordDirectory, mode: 0o700, uid: 0, gid: 0)
         for (path, content) in files.sorted(by: { $0.key < $1.key }) {
-            try FileSystem.writeAtomically(directory + "/" + path, content, mode: mode(path), uid: 0, gid: 0)
+            let (inner, name) = split(path)
+            try (inner == nil ? top : passwords).write(name, content, mode: mode(path), uid: 0, gid: 0)
         }
-        for stray in strayPasswordFiles() { FileSystem.remove(directory + "/" + stray) }
+        for stray in try strayPasswordFiles(passwords) { try passwords.remove(stray) }
+    }
+
+    /// "pgpass/logos" -> ("pgpass", "logos"); "pg_service.conf" -> (nil, "pg_service.conf").
+    private func split(_ path: String) -> (String?, String) {
+        guard let slash = path.firstIndex(of: "/") else { return (nil, path) }
+        return (String(path[..<slash]), String(path[path.index(after: slash)...]))
     }
 }

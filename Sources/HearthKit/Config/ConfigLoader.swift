@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Reads the configuration layers in order — built-in defaults, the shipped
 /// `etc/hearthminds.env`, `/etc/hearthminds/hearthminds.env` (or `--config FILE`), the
 /// environment, then `--set KEY=VALUE` flags — and validates the whole of it.
@@ -66,12 +70,16 @@ enum ConfigLoader {
             throw ConfigError(key: key, "unknown key (in \(origin))")
         }
 
-        var files: [(String, Bool)] = []
-        if let shipped = sources.shippedFile { files.append((shipped, false)) }
-        files.append((sources.hostFile, sources.hostFileRequired))
-        for (path, required) in files {
+        var files: [(path: String, required: Bool, host: Bool)] = []
+        if let shipped = sources.shippedFile { files.append((shipped, false, false)) }
+        files.append((sources.hostFile, sources.hostFileRequired, true))
+        var seedScheme: String?
+        for (path, required, host) in files {
             if !required && !FileSystem.exists(path) { continue }
-            let file = try EnvFile.load(path: path)
+            let (text, status) = try EnvFile.read(path)
+            let file = try EnvFile(path: path, text: text)
+            try checkFile(file, status, host: host)
+            if let line = file.seedSchemeLine { seedScheme = "\(path):\(line)" }
             for entry in file.entries {
                 try take(entry.key, entry.value, origin: "\(path):\(entry.line)", strict: true)
             }
@@ -111,6 +119,40 @@ enum ConfigLoader {
             throw ConfigError(
                 key: entry.key, "unknown key (in \(entry.raw.origin)): no AI named '\(name)' in AI_NAMES")
         }
-        return try HearthConfig(raw: raw, aiNames: names, passwords: passwords.mapValues { $0.raw })
+        return try HearthConfig(
+            raw: raw, aiNames: names, passwords: passwords.mapValues { $0.raw }, seedScheme: seedScheme)
+    }
+
+    /// A configuration file drives what root does and may hold passwords: the host's file must
+    /// be root's (or the caller's) and writable by nobody else; any file holding a password must
+    /// also be unreadable by other users. (The shipped defaults file belongs to whoever owns the
+    /// tree, as the executables do.)
+    static func checkFile(_ file: EnvFile, _ status: FileSystem.Status, host: Bool) throws(ConfigError) {
+        let path = file.path
+        let mode = String(status.mode, radix: 8)
+        let ownerOK = status.uid == 0 || status.uid == geteuid()
+        if host {
+            guard ownerOK else {
+                throw ConfigError(
+                    key: nil, "configuration file \(path) is owned by uid \(status.uid), not root: chown root:root \(path)")
+            }
+            guard status.mode & 0o022 == 0 else {
+                throw ConfigError(
+                    key: nil,
+                    "configuration file \(path) is writable by other users (mode \(mode)); it decides what root "
+                        + "does: chmod go-w \(path)")
+            }
+        }
+        let secrets = file.entries.filter { EnvFile.isSecretKey($0.key) && !$0.value.isEmpty }.map(\.key)
+        guard !secrets.isEmpty else { return }
+        guard ownerOK else {
+            throw ConfigError(
+                key: secrets[0], "\(path) holds a password but is owned by uid \(status.uid), not root: chown root:root \(path)")
+        }
+        guard status.mode & 0o007 == 0 else {
+            throw ConfigError(
+                key: secrets[0],
+                "\(path) holds a password but every user may read it (mode \(mode)): chmod 600 \(path)")
+        }
     }
 }

@@ -1,9 +1,13 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A parser for the env files the seed writes (section 3 of its description):
 /// `KEY=value`, optional `export `, `"double"` and `'single'` quotes, `# comments` on their own
 /// line or after a value, and arrays written as `["a", "b"]`.
 ///
-/// The seed's template line `${AI_NAME}_PASSWORD=${AI_NAME}` states the default password
-/// scheme; it is accepted as that statement and sets nothing.
+/// The seed's template line `${AI_NAME}_PASSWORD=${AI_NAME}` states its password scheme (each
+/// AI's password is its name); it sets no key, and `seedSchemeLine` records where it was.
 public struct EnvFile: Sendable {
     public struct Entry: Sendable, Equatable {
         public let key: String
@@ -13,6 +17,8 @@ public struct EnvFile: Sendable {
 
     public let path: String
     public let entries: [Entry]
+    /// The line of the seed's template `${AI_NAME}_PASSWORD=${AI_NAME}`, when the file has it.
+    public let seedSchemeLine: Int?
 
     /// The seed's per-AI template key and the only value it may have.
     public static let templateKey = "${AI_NAME}_PASSWORD"
@@ -21,25 +27,40 @@ public struct EnvFile: Sendable {
     public init(path: String, text: String) throws(ConfigError) {
         self.path = path
         var entries: [Entry] = []
+        var seedSchemeLine: Int?
         var lineNumber = 0
         for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
             lineNumber += 1
-            if let entry = try EnvFile.parseLine(Substring(rawLine), path: path, line: lineNumber) {
+            guard let entry = try EnvFile.parseLine(Substring(rawLine), path: path, line: lineNumber) else { continue }
+            if entry.key == EnvFile.templateKey {
+                seedSchemeLine = lineNumber
+            } else {
                 entries.append(entry)
             }
         }
         self.entries = entries
+        self.seedSchemeLine = seedSchemeLine
     }
 
     /// Reads and parses a file; a missing file is an error naming it.
     public static func load(path: String) throws(ConfigError) -> EnvFile {
-        let text: String
+        try EnvFile(path: path, text: try read(path).text)
+    }
+
+    /// A file's text and its owner and mode, read from one descriptor (what is checked is what
+    /// was read).
+    static func read(_ path: String) throws(ConfigError) -> (text: String, status: FileSystem.Status) {
         do {
-            text = try FileSystem.readText(path)
+            let (bytes, status) = try FileSystem.readFile(path)
+            return (String(decoding: bytes, as: UTF8.self), status)
         } catch {
-            throw ConfigError(key: nil, "cannot read configuration file \(path): \(error)")
+            throw ConfigError(key: nil, "cannot read configuration file \(error)")
         }
-        return try EnvFile(path: path, text: text)
+    }
+
+    /// True for a key whose value is a secret (a password): its value is never shown.
+    static func isSecretKey(_ key: String) -> Bool {
+        ConfigKeys.byName[key]?.secret == true || key.uppercased().hasSuffix(ConfigKeys.passwordSuffix)
     }
 
     static func parseLine(_ raw: Substring, path: String, line: Int) throws(ConfigError) -> Entry? {
@@ -52,7 +73,8 @@ public struct EnvFile: Sendable {
             text = text.dropFirst("export ".count).drop(while: { $0 == " " || $0 == "\t" })
         }
         guard let eq = text.firstIndex(of: "=") else {
-            throw ConfigError(key: nil, "\(here): expected KEY=VALUE, found '\(text)'")
+            // The line is not shown: a password pasted on a line of its own must not reach the console.
+            throw ConfigError(key: nil, "\(here): expected KEY=VALUE, found a line without '=' (not shown)")
         }
         let key = String(text[..<eq]).trimmingSpaces()
         if key != templateKey && !isKeyName(key) {
@@ -66,7 +88,6 @@ public struct EnvFile: Sendable {
                     "\(here): only the seed's scheme \(templateKey)=\(templateValue) is understood here; "
                         + "set a password per AI instead, e.g. LOGOS_PASSWORD=...")
             }
-            return nil
         }
         return Entry(key: key, value: value, line: line)
     }
@@ -162,6 +183,9 @@ public struct EnvFile: Sendable {
         }
         let trailing = rest.drop(while: { $0 == " " || $0 == "\t" })
         if !trailing.isEmpty && trailing.first != "#" {
+            if isSecretKey(key) {
+                throw ConfigError(key: key, "\(here): unexpected text after the quoted value (not shown: a secret)")
+            }
             throw ConfigError(key: key, "\(here): unexpected text after the value: '\(trailing)'")
         }
         return value

@@ -6,7 +6,17 @@ public struct HearthConfig: Sendable {
         public let name: String
         /// `<name><AI_DB_SUFFIX>`.
         public let database: String
-        public let password: Secret
+        /// The configured password; nil: none configured (one is generated once and kept in the
+        /// client files, see PasswordBook).
+        public let password: Secret?
+    }
+
+    /// A role whose configured password is its own name (the seed's scheme), and where that
+    /// was configured: every run warns about it.
+    public struct NamedPassword: Sendable, Equatable {
+        public let role: String
+        public let key: String
+        public let origin: String
     }
 
     public enum PgvectorMethod: String, Sendable, CaseIterable {
@@ -26,7 +36,13 @@ public struct HearthConfig: Sendable {
     public let adminPassword: Secret?
     public let hearthmindsDB: String
     public let hearthmindsUser: String
-    public let hearthmindsPassword: Secret
+    /// nil: none configured (generated once, see PasswordBook).
+    public let hearthmindsPassword: Secret?
+    /// Configured passwords that equal their role's name.
+    public let namedPasswords: [NamedPassword]
+    /// TLS certificate and key for the server; nil: Debian's snakeoil pair.
+    public let sslCertFile: String?
+    public let sslKeyFile: String?
     public let ais: [AI]
     public let aiDBSuffix: String
     public let extensions: [String]
@@ -48,11 +64,15 @@ public struct HearthConfig: Sendable {
         try ConfigLoader.load(sources)
     }
 
-    init(raw: [String: RawValue], aiNames: [String], passwords: [String: RawValue]) throws(ConfigError) {
+    init(raw: [String: RawValue], aiNames: [String], passwords: [String: RawValue], seedScheme: String? = nil)
+        throws(ConfigError)
+    {
         func value(_ key: String) -> RawValue { raw[key]! }
         typealias V = ConfigValues
 
-        pgVersion = try V.int("PG_VERSION", value("PG_VERSION"), 12...18, "a PostgreSQL major version")
+        // 15 or later: from 15 on, PUBLIC may not create in schema public (a tenant could otherwise
+        // plant objects in every database).
+        pgVersion = try V.int("PG_VERSION", value("PG_VERSION"), 15...18, "a supported PostgreSQL major version")
         let cluster = value("PG_CLUSTER_NAME")
         guard let c = cluster.value.unicodeScalars.first, c.isASCIILetter || c.isASCIIDigit,
             cluster.value.utf8.count <= 63,
@@ -88,8 +108,12 @@ public struct HearthConfig: Sendable {
 
         hearthmindsDB = try V.identifier("HEARTHMINDS_DB", value("HEARTHMINDS_DB"))
         hearthmindsUser = try V.identifier("HEARTHMINDS_USER", value("HEARTHMINDS_USER"))
-        let managerPassword = value("HEARTHMINDS_PASSWORD").value
-        hearthmindsPassword = Secret(managerPassword.isEmpty ? hearthmindsUser : managerPassword)
+        let managerPassword = value("HEARTHMINDS_PASSWORD")
+        hearthmindsPassword = managerPassword.value.isEmpty ? nil : Secret(managerPassword.value)
+        var named: [NamedPassword] = []
+        if managerPassword.value == hearthmindsUser {
+            named.append(NamedPassword(role: hearthmindsUser, key: "HEARTHMINDS_PASSWORD", origin: managerPassword.origin))
+        }
 
         let suffixRaw = value("AI_DB_SUFFIX")
         guard suffixRaw.value.unicodeScalars.allSatisfy({ ("a"..."z").contains($0) || $0.isASCIIDigit || $0 == "_" })
@@ -134,13 +158,20 @@ public struct HearthConfig: Sendable {
             guard !taken.contains(database) else {
                 throw V.fail("AI_NAMES", namesRaw, "database name '\(database)' is reserved or already in use")
             }
-            let password = passwords[name].map(\.value) ?? name
-            if password.isEmpty {
-                throw ConfigError(key: "\(name.uppercased())_PASSWORD", "must not be empty (from \(passwords[name]!.origin))")
+            let key = "\(name.uppercased())_PASSWORD"
+            var password: Secret?
+            if let given = passwords[name] {
+                if given.value.isEmpty { throw ConfigError(key: key, "must not be empty (from \(given.origin))") }
+                password = Secret(given.value)
+                if given.value == name { named.append(NamedPassword(role: name, key: key, origin: given.origin)) }
+            } else if let seedScheme {
+                password = Secret(name)
+                named.append(NamedPassword(role: name, key: EnvFile.templateKey, origin: seedScheme))
             }
-            ais.append(AI(name: name, database: database, password: Secret(password)))
+            ais.append(AI(name: name, database: database, password: password))
         }
         self.ais = ais
+        namedPasswords = named
 
         let extensionsRaw = value("AI_DEFAULT_EXTENSIONS")
         let extensions = try V.list("AI_DEFAULT_EXTENSIONS", extensionsRaw)
@@ -165,6 +196,15 @@ public struct HearthConfig: Sendable {
             throw V.fail("PG_ALLOWED_NETWORKS", networksRaw, "'\(network)' is not a network in CIDR form (10.0.0.0/24)")
         }
         allowedNetworks = networks
+
+        let certRaw = value("PG_SSL_CERT_FILE")
+        let keyRaw = value("PG_SSL_KEY_FILE")
+        sslCertFile = certRaw.value.isEmpty ? nil : try V.absolutePath("PG_SSL_CERT_FILE", certRaw)
+        sslKeyFile = keyRaw.value.isEmpty ? nil : try V.absolutePath("PG_SSL_KEY_FILE", keyRaw)
+        if (sslCertFile == nil) != (sslKeyFile == nil) {
+            let (key, raw) = sslCertFile == nil ? ("PG_SSL_CERT_FILE", certRaw) : ("PG_SSL_KEY_FILE", keyRaw)
+            throw V.fail(key, raw, "PG_SSL_CERT_FILE and PG_SSL_KEY_FILE go together: set both or neither")
+        }
 
         logPath = try V.absolutePath("HEARTHMINDS_LOG", value("HEARTHMINDS_LOG"))
 
@@ -198,6 +238,10 @@ public struct HearthConfig: Sendable {
 
     /// Every database the suite owns: HEARTHMINDS_DB, then each AI's.
     public var databases: [String] { [hearthmindsDB] + ais.map(\.database) }
+
+    /// Debian's snakeoil pair (package ssl-cert), the server's certificate unless configured.
+    public static let snakeoilCertFile = "/etc/ssl/certs/ssl-cert-snakeoil.pem"
+    public static let snakeoilKeyFile = "/etc/ssl/private/ssl-cert-snakeoil.key"
 
     /// True when the server listens only on loopback.
     public var listensOnLoopbackOnly: Bool {

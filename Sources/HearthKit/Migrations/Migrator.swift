@@ -1,6 +1,8 @@
-/// Runs the revision chain on one database over one connection, made as a superuser (the
-/// admin, by peer authentication): each revision in its own transaction, as the database's
-/// owner, together with its state change; a session advisory lock keeps two runners apart.
+/// Runs the revision chain on one database, as the database's owner (PGServer.ownerConnection:
+/// the owner logs in itself, so nothing a tenant defined in its database ever runs with more
+/// than the tenant's rights): each revision in its own transaction together with its state
+/// change; a session advisory lock keeps two runners apart. The state tables are trusted only
+/// when they are plain tables of the owner with no trigger, rule or row security.
 public final class Migrator {
     public enum Direction: String, Sendable {
         case up, down
@@ -31,31 +33,78 @@ public final class Migrator {
 
     public let set: MigrationSet
     public let database: String
+    /// The database's owner, whom the connection is.
+    public let owner: String
     private let db: PGConnection
+    private let server: PGServer
     /// Progress lines (waiting for the lock, each revision as it commits).
     public var progress: (String) -> Void
 
-    public init(set: MigrationSet, target: PGTarget, progress: @escaping (String) -> Void = { _ in }) throws {
+    /// How long a lock (the migration lock, or one a tenant holds on its state tables) and a
+    /// read of the state are waited for.
+    public let lockTimeout: String
+
+    public init(
+        set: MigrationSet, database: String, server: PGServer, credentials: Credentials,
+        lockTimeout: String = PGServer.lockTimeout, progress: @escaping (String) -> Void = { _ in }
+    ) throws {
         self.set = set
-        self.database = target.database
+        self.database = database
+        self.server = server
+        self.lockTimeout = lockTimeout
         self.progress = progress
-        db = try PGConnection(target)
-        try db.execute("SET client_min_messages TO warning")
+        (db, owner) = try server.ownerConnection(database, credentials, lockTimeout: lockTimeout)
+        try db.execute("SET client_min_messages TO warning; SET statement_timeout TO \(try db.literal(lockTimeout))")
     }
 
     // MARK: state
 
     private func tableExists(_ name: String) throws -> Bool {
-        try db.query("SELECT to_regclass($1) IS NOT NULL", ["public." + name]).scalar == "t"
+        try db.query("SELECT pg_catalog.to_regclass($1) IS NOT NULL", ["public." + name]).scalar == "t"
+    }
+
+    /// The state tables that exist must be plain tables of the owner, with no trigger, rule, row
+    /// security or child table: then what they say is what was written. Otherwise an error names
+    /// the object (the action is false; nothing is read from it or written to it).
+    func checkStateTables() throws {
+        let rows = try db.query(
+            """
+            SELECT c.relname, c.relkind::text, pg_catalog.pg_get_userbyid(c.relowner), c.relrowsecurity,
+                   (SELECT count(*) FROM pg_catalog.pg_trigger t WHERE t.tgrelid = c.oid),
+                   (SELECT count(*) FROM pg_catalog.pg_rewrite r WHERE r.ev_class = c.oid),
+                   (SELECT count(*) FROM pg_catalog.pg_inherits i WHERE i.inhparent = c.oid)
+            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = 'public' AND c.relname = ANY($1::text[]) ORDER BY 1
+            """, ["{\(MigrationState.versionTable),\(MigrationState.historyTable)}"])
+        for row in rows.rows {
+            let name = "public.\(row[0] ?? "?")"
+            var problems: [String] = []
+            let kinds = ["v": "a view", "m": "a materialized view", "p": "a partitioned table", "f": "a foreign table",
+                         "S": "a sequence", "i": "an index", "c": "a composite type"]
+            if row[1] != "r" { problems.append("it is \(kinds[row[1] ?? ""] ?? "not a table (relkind \(row[1] ?? "?"))")") }
+            if row[2] != owner { problems.append("it is owned by \(row[2] ?? "?"), not the database's owner \(owner)") }
+            if row[3] == "t" { problems.append("it has row level security") }
+            if row[4] != "0" { problems.append("it has \(row[4] ?? "?") trigger(s)") }
+            if row[5] != "0" { problems.append("it has \(row[5] ?? "?") rule(s)") }
+            if row[6] != "0" { problems.append("it has \(row[6] ?? "?") child table(s)") }
+            guard problems.isEmpty else {
+                throw MigrationError(
+                    "database \(database): \(name) is not a plain table of \(owner): \(problems.joined(separator: "; ")). "
+                        + "The migration state is read and written only in plain tables of the database's owner, "
+                        + "with no trigger, rule or row security; put the table right (ALTER TABLE ... OWNER TO "
+                        + "\(owner), DROP TRIGGER/RULE, DISABLE ROW LEVEL SECURITY) or remove what took its place")
+            }
+        }
     }
 
     /// The revision in alembic_version (nil: base).
     public func currentRevision() throws -> String? {
+        try checkStateTables()
         guard try tableExists(MigrationState.versionTable) else { return nil }
-        let rows = try db.query("SELECT version_num FROM public.alembic_version").rows
+        let rows = try db.query("SELECT version_num FROM ONLY public.alembic_version LIMIT 2").rows
         guard rows.count <= 1 else {
             throw MigrationError(
-                "database \(database): alembic_version holds \(rows.count) rows (branches); hm-migrate follows one chain")
+                "database \(database): alembic_version holds more than one row (branches); hm-migrate follows one chain")
         }
         return rows.first?[0] ?? nil
     }
@@ -71,19 +120,11 @@ public final class Migrator {
         return (current, index)
     }
 
-    /// The database's owner, whom revisions run as.
-    public func owner() throws -> String {
-        guard let owner = try db.query(
-            "SELECT pg_catalog.pg_get_userbyid(datdba) FROM pg_catalog.pg_database WHERE datname = current_database()"
-        ).scalar else { throw MigrationError("database \(database): no owner found") }
-        return owner
-    }
-
     /// The latest checksum recorded (up or stamp) for each revision.
     private func recordedChecksums() throws -> [String: String?] {
         guard try tableExists(MigrationState.historyTable) else { return [:] }
         let rows = try db.query("""
-            SELECT DISTINCT ON (revision) revision, checksum FROM public.hearthminds_migration_history
+            SELECT DISTINCT ON (revision) revision, checksum FROM ONLY public.hearthminds_migration_history
             WHERE direction IN ('up', 'stamp') ORDER BY revision, id DESC
             """).rows
         var out: [String: String?] = [:]
@@ -111,10 +152,11 @@ public final class Migrator {
 
     /// The recorded history, oldest first.
     public func history() throws -> [MigrationHistoryRow] {
+        try checkStateTables()
         guard try tableExists(MigrationState.historyTable) else { return [] }
         return try db.query("""
             SELECT revision, direction, checksum, to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), ms
-            FROM public.hearthminds_migration_history ORDER BY id
+            FROM ONLY public.hearthminds_migration_history ORDER BY id
             """).rows.map {
             MigrationHistoryRow(
                 revision: $0[0] ?? "", direction: $0[1] ?? "", checksum: $0[2], appliedAt: $0[3] ?? "",
@@ -174,16 +216,45 @@ public final class Migrator {
 
     // MARK: running
 
-    /// Holds the per-database advisory lock around `body` (waiting, and saying so, when
-    /// another runner has it).
+    /// Holds the per-database advisory lock around `body`, waiting (and saying so) when another
+    /// session has it, at most `lockTimeout`: only a session that is not ours can hold it
+    /// that long (every executable takes the host lock), and no run waits forever.
     public func withLock<T>(_ body: () throws -> T) throws -> T {
         let key = String(MigrationState.lockKey)
-        if try db.query("SELECT pg_try_advisory_lock($1::bigint)", [key]).scalar != "t" {
+        if try db.query("SELECT pg_catalog.pg_try_advisory_lock($1::bigint)", [key]).scalar != "t" {
             progress("\(database): waiting for another migration runner (advisory lock \(key))")
-            try db.query("SELECT pg_advisory_lock($1::bigint)", [key])
+            let waited: PGError?
+            do {
+                try db.query("SELECT pg_catalog.pg_advisory_lock($1::bigint)", [key])
+                waited = nil
+            } catch {
+                waited = error
+            }
+            if let waited {
+                // 55P03: lock_timeout; 57014: statement_timeout.
+                guard waited.sqlState == "55P03" || waited.sqlState == "57014" else { throw waited }
+                throw MigrationError(
+                    "database \(database): another session has held the migration lock (advisory lock \(key)) for "
+                        + "\(lockTimeout)\(try lockHolder()); not waiting longer")
+            }
         }
-        defer { _ = try? db.query("SELECT pg_advisory_unlock($1::bigint)", [key]) }
+        defer { _ = try? db.query("SELECT pg_catalog.pg_advisory_unlock($1::bigint)", [key]) }
         return try body()
+    }
+
+    /// ": pid N (user U)" of the session holding the migration lock, when it can be seen.
+    private func lockHolder() throws -> String {
+        let key = MigrationState.lockKey
+        let row = try db.query(
+            """
+            SELECT a.pid::text, a.usename FROM pg_catalog.pg_locks l
+            JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
+            WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1::oid AND l.objid = $2::oid
+              AND l.objsubid = 1 AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())
+            LIMIT 1
+            """, [String(key >> 32), String(key & 0xFFFF_FFFF)]).first
+        guard let row else { return "" }
+        return ": pid \(row[0] ?? "?") (user \(row[1] ?? "?"))"
     }
 
     /// Runs up to `selector` under the lock (the plan is made once the lock is held).
@@ -195,11 +266,6 @@ public final class Migrator {
     @discardableResult
     public func downgrade(to selector: String? = nil, steps: Int? = nil) throws -> [Done] {
         try withLock { try run(try planDown(to: selector, steps: steps)) }
-    }
-
-    private enum Op {
-        case control(String)
-        case statement(SQLStatement)
     }
 
     private func stateTableOps() throws -> [String] {
@@ -214,9 +280,9 @@ public final class Migrator {
         case (nil, nil): return "SELECT 1"
         case (nil, let to?): return "INSERT INTO public.alembic_version (version_num) VALUES (\(try db.literal(to)))"
         case (let from?, nil):
-            return "DELETE FROM public.alembic_version WHERE version_num = \(try db.literal(from))"
+            return "DELETE FROM ONLY public.alembic_version WHERE version_num = \(try db.literal(from))"
         case (let from?, let to?):
-            return "UPDATE public.alembic_version SET version_num = \(try db.literal(to)) "
+            return "UPDATE ONLY public.alembic_version SET version_num = \(try db.literal(to)) "
                 + "WHERE version_num = \(try db.literal(from))"
         }
     }
@@ -227,38 +293,61 @@ public final class Migrator {
             + "\(try checksum.map { try db.literal($0) } ?? "NULL"), \(JSON.number(ms)))"
     }
 
-    /// The statements of one move, inside its transaction, up to its version change.
-    private func body(_ move: Move, owner: String) throws -> [Op] {
-        let role = try db.identifier(owner)
-        var ops: [Op] = [.control("SET LOCAL search_path TO public"), .control("SET LOCAL ROLE \(role)")]
-        for statement in move.sql.statements {
-            if statement.isCreateExtension {
-                // vector is not a trusted extension: a superuser creates it (when it exists
-                // already, IF NOT EXISTS would pass for the owner too).
-                ops += [.control("SET LOCAL ROLE NONE"), .statement(statement), .control("SET LOCAL ROLE \(role)")]
-            } else {
-                ops.append(.statement(statement))
+    /// The extensions a move creates that the database does not have yet: a superuser creates
+    /// them before the move's transaction (vector is not a trusted extension; the owner's own
+    /// `CREATE EXTENSION IF NOT EXISTS` then passes).
+    private func missingExtensions(_ move: Move) throws -> [String] {
+        var missing: [String] = []
+        for name in move.sql.statements.compactMap(\.extensionName) where !missing.contains(name) {
+            if try db.query("SELECT count(*) FROM pg_catalog.pg_extension WHERE extname = $1", [name]).scalar == "0" {
+                missing.append(name)
             }
         }
-        // The state tables may be Alembic's, owned by whoever ran it: write them as superuser.
-        ops += [.control("SET LOCAL ROLE NONE"), .control(try versionChange(from: move.from, to: move.to))]
+        return missing
+    }
+
+    /// What a superuser runs for a missing extension, in its own transaction.
+    private func createExtension(_ name: String, _ admin: PGConnection) throws -> String {
+        "CREATE EXTENSION IF NOT EXISTS \(try admin.identifier(name)) SCHEMA public"
+    }
+
+    private enum Op {
+        case control(String)
+        case statement(SQLStatement)
+    }
+
+    /// The statements of one move, inside its transaction, as the owner, up to its version
+    /// change: the revision with search_path public, the state change with the pinned path.
+    /// A CREATE EXTENSION of an extension in `created` (made by the superuser just before) is
+    /// left out.
+    private func body(_ move: Move, created: Set<String>) throws -> [Op] {
+        var ops: [Op] = [.control("SET LOCAL statement_timeout TO 0"), .control("SET LOCAL search_path TO public")]
+        for statement in move.sql.statements {
+            if let name = statement.extensionName, created.contains(name) { continue }
+            ops.append(.statement(statement))
+        }
+        ops += [.control("SET LOCAL search_path TO pg_catalog, pg_temp"), .control(try versionChange(from: move.from, to: move.to))]
         return ops
     }
 
     /// The SQL a plan would run, as a script (`--sql`): nothing is changed.
     public func script(_ plan: Plan) throws -> String {
-        let owner = try owner()
         var out = "-- hm-migrate: database \(database), \(plan.from ?? "base") -> \(plan.to ?? "base"), "
-            + "revisions run as \(owner)\n"
+            + "run as its owner \(owner)\n"
         if plan.moves.isEmpty { return out + "-- nothing to do\n" }
         let state = try stateTableOps()
         if !state.isEmpty {
-            out += "\nBEGIN;\nSET LOCAL ROLE \(try db.identifier(owner));\n"
-                + state.map { $0 + ";\n" }.joined() + "COMMIT;\n"
+            out += "\nBEGIN;\n" + state.map { $0 + ";\n" }.joined() + "COMMIT;\n"
         }
         for move in plan.moves {
-            out += "\n-- \(move.sql.file): \(move.from ?? "base") -> \(move.to ?? "base")\nBEGIN;\n"
-            for op in try body(move, owner: owner) {
+            out += "\n-- \(move.sql.file): \(move.from ?? "base") -> \(move.to ?? "base")\n"
+            let missing = try missingExtensions(move)
+            for name in missing {
+                out += "-- as the superuser \(server.superuser), before the transaction:\n"
+                    + "\(try createExtension(name, db));\n"
+            }
+            out += "BEGIN;\n"
+            for op in try body(move, created: Set(missing)) {
                 switch op {
                 case .control(let sql): out += sql + ";\n"
                 case .statement(let statement): out += statement.text + ";\n"
@@ -270,11 +359,10 @@ public final class Migrator {
         return out
     }
 
-    private func ensureStateTables(owner: String) throws {
+    private func ensureStateTables() throws {
         let ops = try stateTableOps()
         guard !ops.isEmpty else { return }
         try transaction("creating the state tables") {
-            try db.execute("SET LOCAL ROLE \(try db.identifier(owner))")
             for sql in ops { try db.execute(sql) }
         }
     }
@@ -294,13 +382,23 @@ public final class Migrator {
     /// Runs a plan: each move in one transaction with its state change. Call under `withLock`.
     public func run(_ plan: Plan) throws -> [Done] {
         guard !plan.moves.isEmpty else { return [] }
-        let owner = try owner()
-        try ensureStateTables(owner: owner)
+        try checkStateTables()
+        try ensureStateTables()
         var done: [Done] = []
         for move in plan.moves {
             let started = Clock.nowMs()
+            let missing = try missingExtensions(move)
+            if !missing.isEmpty {
+                let admin = try server.admin(database)
+                for name in missing {
+                    do { try admin.execute(try createExtension(name, admin)) } catch {
+                        throw MigrationError(
+                            "database \(database): \(move.sql.file): creating extension \(name) as \(server.superuser): \(error)")
+                    }
+                }
+            }
             try transaction("\(move.sql.file)") {
-                for op in try body(move, owner: owner) {
+                for op in try body(move, created: Set(missing)) {
                     switch op {
                     case .control(let sql):
                         do { try db.execute(sql) } catch {
@@ -332,12 +430,12 @@ public final class Migrator {
     public func stamp(_ selector: String) throws {
         let target = try set.position(of: selector)
         try withLock {
-            let owner = try owner()
-            try ensureStateTables(owner: owner)
+            try checkStateTables()
+            try ensureStateTables()
             try transaction("stamp \(selector)") {
                 let current = try currentRevision()
                 let to = target < 0 ? nil : set.revisions[target].id
-                try db.execute("DELETE FROM public.alembic_version")
+                try db.execute("DELETE FROM ONLY public.alembic_version")
                 if let to { try db.execute(try versionChange(from: nil, to: to)) }
                 if target < 0 {
                     try db.execute(try historyInsert("base", "stamp", nil, ms: 0))
@@ -351,4 +449,3 @@ public final class Migrator {
     }
 }
 
-/// Which databases the runner works on and how it reaches them.

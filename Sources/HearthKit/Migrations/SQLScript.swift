@@ -10,8 +10,25 @@ public struct SQLStatement: Sendable, Equatable {
         return zip(mine, words).allSatisfy { $0.0.uppercased() == $0.1 }
     }
 
-    /// `CREATE EXTENSION ...`: run as the connecting superuser (vector is not a trusted extension).
+    /// `CREATE EXTENSION ...`: where the extension is missing, run by a superuser before the
+    /// revision's transaction (vector is not a trusted extension).
     public var isCreateExtension: Bool { startsWith("CREATE", "EXTENSION") }
+
+    /// The extension a `CREATE EXTENSION [IF NOT EXISTS] name ...` makes (unquoted names folded
+    /// to lower case, as the server does); nil for any other statement.
+    public var extensionName: String? {
+        guard isCreateExtension else { return nil }
+        var words = text.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "\r" }).dropFirst(2)
+        if words.count >= 3, words.prefix(3).map({ $0.uppercased() }) == ["IF", "NOT", "EXISTS"] {
+            words = words.dropFirst(3)
+        }
+        guard var name = words.first.map(String.init) else { return nil }
+        if name.hasSuffix(";") { name.removeLast() }
+        if name.hasPrefix("\""), name.hasSuffix("\""), name.count >= 2 {
+            return String(name.dropFirst().dropLast()).replacing("\"\"", with: "\"")
+        }
+        return name.lowercased()
+    }
 
     /// Transaction control, which a revision may not hold: the runner owns the transaction.
     public var isTransactionControl: Bool {

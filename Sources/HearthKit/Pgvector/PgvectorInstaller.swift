@@ -236,29 +236,28 @@ public struct PgvectorInstaller: Sendable {
             throw HearthError("\(Self.debianArchiveKeyring) is missing (package debian-archive-keyring): apt cannot check the source package")
         }
         try await ensureBuildDependencies()
-        let work = try Self.makeWorkDirectory()
+        let (workDirectory, work) = try Self.makeWorkDirectory()
         defer { Self.removeWorkDirectory(work) }
 
-        try FileSystem.writeAtomically(work + "/sources.list", Self.sourcesLine(mirror: mirror, suite: suite))
-        let apt = SystemAccount.lookup("_apt")
-        for directory in ["/lists/partial", "/cache/archives/partial", "/src"] {
-            try FileSystem.makeDirectories(work + directory, mode: 0o755)
-        }
+        try workDirectory.write("sources.list", Self.sourcesLine(mirror: mirror, suite: suite), mode: 0o644)
         // apt downloads as its _apt account where it can write.
-        if let apt {
-            for directory in ["/lists/partial", "/cache/archives/partial", "/src"] {
-                try FileSystem.setOwner(work + directory, uid: apt.uid, gid: apt.gid, mode: 0o755)
-            }
+        let apt = SystemAccount.lookup("_apt")
+        let lists = try workDirectory.makeDirectory("lists", mode: 0o755)
+        let cache = try workDirectory.makeDirectory("cache", mode: 0o755).makeDirectory("archives", mode: 0o755)
+        for (parent, name) in [(lists, "partial"), (cache, "partial"), (workDirectory, "src")] {
+            _ = try parent.makeDirectory(name, mode: 0o755, uid: apt?.uid ?? 0, gid: apt?.gid ?? 0)
         }
         let options = Self.temporaryAptOptions(work: work)
         try await Command.check(["apt-get", "-q"] + options + ["update"], environment: Self.aptEnvironment)
         try await Command.check(
             ["apt-get", "-q"] + options + ["source", "--download-only", "pgvector"], environment: Self.aptEnvironment,
             workingDirectory: work + "/src")
-        guard let dsc = try FileSystem.list(work + "/src").first(where: { $0.hasSuffix(".dsc") }) else {
+        // src is _apt's: read there without following a link.
+        let sources = try OpenDirectory.open(work + "/src", trust: .reading)
+        guard let dsc = try sources.list().first(where: { $0.hasSuffix(".dsc") }) else {
             throw HearthError("apt-get source pgvector (suite \(suite), \(mirror)) left no .dsc file")
         }
-        let dscText = try FileSystem.readText(work + "/src/" + dsc)
+        let dscText = try sources.readText(dsc)
         guard let debianVersion = PgvectorVersions.dscVersion(dscText) else {
             throw HearthError("\(dsc) has no Version field")
         }
@@ -277,11 +276,11 @@ public struct PgvectorInstaller: Sendable {
         guard !source.isEmpty, !sha256.isEmpty else {
             throw HearthError("the tarball method needs PGVECTOR_SOURCE and PGVECTOR_SHA256")
         }
-        let work = try Self.makeWorkDirectory()
+        let (workDirectory, work) = try Self.makeWorkDirectory()
         defer { Self.removeWorkDirectory(work) }
         let archive = try await fetchVerifiedTarball(into: work)
         try await ensureBuildDependencies()
-        try FileSystem.makeDirectories(work + "/build", mode: 0o755)
+        _ = try workDirectory.makeDirectory("build", mode: 0o755)
         try await Command.check(
             ["tar", "-x", "-f", archive, "-C", work + "/build", "--no-same-owner", "--no-same-permissions"])
         let tree = try Self.sourceTree(work + "/build")
@@ -294,22 +293,29 @@ public struct PgvectorInstaller: Sendable {
         return version
     }
 
-    /// The local path of PGVECTOR_SOURCE (downloaded into `work` when it is a URL), after its
-    /// SHA-256 has matched PGVECTOR_SHA256.
+    /// A copy of PGVECTOR_SOURCE in `work`, root's (downloaded first when it is a URL), after
+    /// the copy's SHA-256 has matched PGVECTOR_SHA256: what is hashed is what is extracted,
+    /// whatever happens to the original (or the download) afterwards. On a mismatch the copy
+    /// is gone.
     public func fetchVerifiedTarball(into work: String) async throws -> String {
-        let path: String
+        let workDirectory = try OpenDirectory.open(work)
+        let bytes: [UInt8]
         if source.hasPrefix("http://") || source.hasPrefix("https://") {
-            let downloads = work + "/download"
-            try FileSystem.makeDirectories(downloads, mode: 0o755)
-            path = downloads + "/pgvector.tar"
+            // A fresh download directory (a stale one is no part of this fetch).
+            try workDirectory.removeTree(Self.downloadDirectory)
+            _ = try workDirectory.makeDirectory(Self.downloadDirectory, mode: 0o755)
+            let download = work + "/" + Self.downloadDirectory + "/" + Self.copyName
             if Command.resolve("curl") != nil {
-                try await Command.check(["curl", "-fsSL", "--proto", "=http,https", "-o", path, "--", source])
+                try await Command.check(["curl", "-fsSL", "--proto", "=http,https", "-o", download, "--", source])
             } else {
                 if let apt = SystemAccount.lookup("_apt") {
-                    try FileSystem.setOwner(downloads, uid: apt.uid, gid: apt.gid, mode: 0o755)
+                    try workDirectory.setOwner(Self.downloadDirectory, uid: apt.uid, gid: apt.gid, mode: 0o755)
                 }
-                try await Command.check(["/usr/lib/apt/apt-helper", "download-file", source, path])
+                try await Command.check(["/usr/lib/apt/apt-helper", "download-file", source, download])
             }
+            // The download directory may be _apt's: read without following a link.
+            bytes = try OpenDirectory.open(work + "/" + Self.downloadDirectory, trust: .reading).readBytes(Self.copyName)
+            try workDirectory.removeTree(Self.downloadDirectory)
         } else {
             guard source.hasPrefix("/") || source.hasPrefix("./") || !source.contains(":") else {
                 throw HearthError("PGVECTOR_SOURCE \(source): not a local path or an http(s) URL")
@@ -317,19 +323,27 @@ public struct PgvectorInstaller: Sendable {
             guard FileSystem.exists(source), !FileSystem.isDirectory(source) else {
                 throw HearthError("PGVECTOR_SOURCE \(source): no such file")
             }
-            path = source
+            bytes = try FileSystem.readBytes(source)
         }
+        // Copied first: the hash and the extraction both read the copy.
+        try workDirectory.write(Self.copyName, bytes: bytes, mode: 0o644, uid: 0, gid: 0)
+        let path = work + "/" + Self.copyName
         let output = try await Command.check(["sha256sum", "--", path])
         guard let actual = PgvectorVersions.sha256Field(output) else {
             throw HearthError("sha256sum \(path) gave no digest")
         }
         guard actual == sha256 else {
+            try? workDirectory.remove(Self.copyName)
             throw HearthError(
                 "PGVECTOR_SHA256: PGVECTOR_SOURCE \(source) has SHA-256 \(actual), not the configured \(sha256); "
                     + "nothing was extracted")
         }
         return path
     }
+
+    static let downloadDirectory = "download"
+    /// The copy of PGVECTOR_SOURCE in the work directory that is hashed and extracted.
+    static let copyName = "pgvector.tar"
 
     /// The directory of an extracted tarball that holds pgvector's Makefile: the one
     /// top-level directory, or the extraction directory itself.
@@ -366,29 +380,26 @@ public struct PgvectorInstaller: Sendable {
 
     // MARK: work directories
 
-    static func makeWorkDirectory() throws -> String {
-        var template = Array("/tmp/hm-pgvector-XXXXXX".utf8CString)
+    /// A new directory /tmp/hm-pgvector-XXXXXX (mkdtemp), root's, mode 0755 set on its
+    /// descriptor (apt's _apt account must reach the directories it downloads into).
+    static func makeWorkDirectory() throws -> (OpenDirectory, String) {
+        var template = Array("\(workPrefix)XXXXXX".utf8CString)
         let made = template.withUnsafeMutableBufferPointer { buffer -> String? in
             mkdtemp(buffer.baseAddress!) == nil ? nil : String(cString: buffer.baseAddress!)
         }
         guard let path = made else {
             throw HearthError("cannot make a temporary directory in /tmp: \(FileSystem.errnoText())")
         }
-        // apt's _apt account must reach the directories it downloads into.
-        guard chmod(path, 0o755) == 0 else { throw HearthError("cannot chmod \(path): \(FileSystem.errnoText())") }
-        return path
+        let (parent, name) = try OpenDirectory.split(path)
+        try OpenDirectory.open(parent).setOwner(name, uid: 0, gid: 0, mode: 0o755, owner: 0)
+        return (try OpenDirectory.open(path), path)
     }
 
+    static let workPrefix = "/tmp/hm-pgvector-"
+
+    /// Removes a work directory by descriptors (what apt and the build left in it included).
     static func removeWorkDirectory(_ path: String) {
-        guard path.hasPrefix("/tmp/hm-pgvector-") else { return }
-        var pid: pid_t = 0
-        let argv: [UnsafeMutablePointer<CChar>?] = [
-            strdup("/bin/rm"), strdup("-rf"), strdup("--one-file-system"), strdup(path), nil,
-        ]
-        defer { argv.forEach { free($0) } }
-        if posix_spawn(&pid, "/bin/rm", nil, nil, argv, environ) == 0 {
-            var status: Int32 = 0
-            waitpid(pid, &status, 0)
-        }
+        guard path.hasPrefix(workPrefix), let (parent, name) = try? OpenDirectory.split(path) else { return }
+        try? OpenDirectory.open(parent).removeTree(name, directoryOnly: true)
     }
 }

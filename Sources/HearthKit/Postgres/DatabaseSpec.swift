@@ -19,33 +19,60 @@ public struct DatabaseSpec: Sendable {
 
     // MARK: the database itself
 
-    /// (owner, encoding) of the database; nil when it does not exist.
-    static func ownerAndEncoding(_ name: String, _ db: PGConnection) throws -> (owner: String, encoding: String)? {
-        guard let row = try db.query(
-            "SELECT pg_get_userbyid(datdba), pg_encoding_to_char(encoding) FROM pg_database WHERE datname = $1",
-            [name]).first
-        else { return nil }
-        return (row[0] ?? "", row[1] ?? "")
+    struct Found {
+        let owner: String
+        let encoding: String
+        let comment: String?
+        let allowsConnections: Bool
     }
 
+    /// The database as the catalog has it; nil when it does not exist.
+    static func find(_ name: String, _ db: PGConnection) throws -> Found? {
+        guard let row = try db.query(
+            """
+            SELECT pg_catalog.pg_get_userbyid(datdba), pg_catalog.pg_encoding_to_char(encoding),
+                   pg_catalog.shobj_description(oid, 'pg_database'), datallowconn
+            FROM pg_catalog.pg_database WHERE datname = $1
+            """, [name]).first
+        else { return nil }
+        return Found(owner: row[0] ?? "", encoding: row[1] ?? "", comment: row[2], allowsConnections: row[3] == "t")
+    }
+
+    /// True when the database exists, is UTF-8, has the configured owner, carries our mark and
+    /// takes connections. A database of the name with another owner is someone else's: a
+    /// definite false, never taken over.
     func exists(_ db: PGConnection) throws -> Bool {
-        guard let found = try DatabaseSpec.ownerAndEncoding(name, db) else { return false }
+        guard let found = try DatabaseSpec.find(name, db) else { return false }
+        guard found.owner == owner else {
+            throw CheckFailed(
+                "database \(name) exists, owned by \(found.owner), not \(owner): it was not made by the suite and is "
+                    + "not taken over; choose another name (AI_NAMES, AI_DB_SUFFIX, HEARTHMINDS_DB) or move it away "
+                    + "(ALTER DATABASE \"\(name)\" RENAME TO ...)")
+        }
         guard found.encoding == "UTF8" else {
             throw CheckFailed(
                 "database \(name) exists with encoding \(found.encoding), not UTF8; it holds data, so it is not "
                     + "recreated: dump it, drop it (or run the reset) and rerun")
         }
-        return found.owner == owner
+        return found.comment == Marks.database && found.allowsConnections
     }
 
+    /// Creates the database closed (no connections, nothing for PUBLIC) and marked, then opens it:
+    /// no one else can connect between its CREATE and its grants. An existing database of ours
+    /// (the owner is our marked role) gets its mark back and is opened.
     func create(_ db: PGConnection) throws {
         let database = try db.identifier(name)
-        if try DatabaseSpec.ownerAndEncoding(name, db) == nil {
+        let mark = "COMMENT ON DATABASE \(database) IS \(try db.literal(Marks.database))"
+        let open = "ALTER DATABASE \(database) ALLOW_CONNECTIONS true"
+        guard let found = try DatabaseSpec.find(name, db) else {
             try db.execute(
-                "CREATE DATABASE \(database) OWNER \(try db.identifier(owner)) ENCODING 'UTF8' TEMPLATE template0")
-        } else {
-            try db.execute("ALTER DATABASE \(database) OWNER TO \(try db.identifier(owner))")
+                "CREATE DATABASE \(database) OWNER \(try db.identifier(owner)) ENCODING 'UTF8' TEMPLATE template0 "
+                    + "ALLOW_CONNECTIONS false")
+            try db.execute("REVOKE ALL ON DATABASE \(database) FROM PUBLIC; \(mark); \(open)")
+            return
         }
+        guard found.owner == owner else { throw CheckFailed("database \(name) is not ours (owner \(found.owner))") }
+        try db.execute("\(mark); \(open)")
     }
 
     // MARK: database privileges
@@ -54,8 +81,9 @@ public struct DatabaseSpec: Sendable {
     static func privileges(_ name: String, _ db: PGConnection) throws -> Set<String> {
         let rows = try db.query(
             """
-            SELECT CASE WHEN a.grantee = 0 THEN '' ELSE pg_get_userbyid(a.grantee) END, a.privilege_type
-            FROM pg_database d, aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a
+            SELECT CASE WHEN a.grantee = 0 THEN '' ELSE pg_catalog.pg_get_userbyid(a.grantee) END, a.privilege_type
+            FROM pg_catalog.pg_database d,
+                 pg_catalog.aclexplode(coalesce(d.datacl, pg_catalog.acldefault('d', d.datdba))) a
             WHERE d.datname = $1
             """, [name])
         return Set(rows.rows.map { "\($0[0] ?? "")=\($0[1] ?? "")" })
@@ -87,17 +115,18 @@ public struct DatabaseSpec: Sendable {
         try db.execute(statements.joined(separator: ";\n"))
     }
 
-    // MARK: readers of the shared tables (a connection to this database)
+    // MARK: readers of the shared tables (a connection to this database as its owner)
 
     func readersConverged(_ db: PGConnection) throws -> Bool {
         for reader in readers {
             let row = try db.query(
                 """
-                SELECT has_schema_privilege($1, 'public', 'USAGE'),
-                       (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                SELECT pg_catalog.has_schema_privilege($1, 'public', 'USAGE'),
+                       (SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
                         WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm')
-                          AND NOT has_table_privilege($1, c.oid, 'SELECT')),
-                       (SELECT count(*) FROM pg_default_acl d, aclexplode(d.defaclacl) a
+                          AND c.relowner = $2::regrole
+                          AND NOT pg_catalog.has_table_privilege($1, c.oid, 'SELECT')),
+                       (SELECT count(*) FROM pg_catalog.pg_default_acl d, pg_catalog.aclexplode(d.defaclacl) a
                         WHERE d.defaclrole = $2::regrole AND d.defaclnamespace = 'public'::regnamespace
                           AND d.defaclobjtype = 'r' AND a.grantee = $1::regrole AND a.privilege_type = 'SELECT')
                 """, [reader, try db.identifier(owner)])
@@ -121,6 +150,8 @@ public struct DatabaseSpec: Sendable {
 
     /// The owner of an extension here; nil when it is not created.
     static func extensionOwner(_ name: String, _ db: PGConnection) throws -> String? {
-        try db.query("SELECT pg_get_userbyid(extowner) FROM pg_extension WHERE extname = $1", [name]).scalar
+        try db.query(
+            "SELECT pg_catalog.pg_get_userbyid(extowner) FROM pg_catalog.pg_extension WHERE extname = $1", [name]
+        ).scalar
     }
 }

@@ -32,17 +32,48 @@ public struct ClusterPaths: Sendable, Equatable {
         self.init(version: config.pgVersion, name: config.clusterName)
     }
 
+    public static let hbaFileName = "pg_hba.conf"
+    public static let identFileName = "pg_ident.conf"
+    public static let confDirectoryName = "conf.d"
+    public static let startConfName = "start.conf"
+
     public var configDirectory: String { "/etc/postgresql/\(version)/\(name)" }
-    public var hbaFile: String { configDirectory + "/pg_hba.conf" }
-    public var identFile: String { configDirectory + "/pg_ident.conf" }
-    public var confDirectory: String { configDirectory + "/conf.d" }
+    public var hbaFile: String { configDirectory + "/" + Self.hbaFileName }
+    public var identFile: String { configDirectory + "/" + Self.identFileName }
+    public var confDirectory: String { configDirectory + "/" + Self.confDirectoryName }
     /// The one settings file we own.
     public var settingsFile: String { confDirectory + "/" + DebianClusters.settingsFileName }
-    public var startConf: String { configDirectory + "/start.conf" }
+    public var startConf: String { configDirectory + "/" + Self.startConfName }
     public var binDirectory: String { "/usr/lib/postgresql/\(version)/bin" }
     public var id: String { "\(version)/\(name)" }
-    /// The systemd unit of the cluster (postgresql-common's template unit).
+    /// The systemd unit of the cluster (postgresql-common's template unit; its generator starts
+    /// it at boot when start.conf is auto).
     public var systemdUnit: String { "postgresql@\(version)-\(name).service" }
+
+    /// Where the cluster owner's tree starts: postgresql-common makes /etc/postgresql and
+    /// everything below it the postgres account's.
+    public static let configRoot = "/etc/postgresql"
+
+    /// The trust rule for the configuration tree: root's directories, and below /etc/postgresql
+    /// the postgres account's too (the cluster owner, whose superuser reaches it).
+    public static var configTrust: DirectoryTrust {
+        guard let postgres = SystemAccount.lookup("postgres") else { return .root }
+        return .account(postgres.uid, from: configRoot)
+    }
+
+    /// The cluster's configuration directory, reached without following a link the postgres
+    /// account could plant (see OpenDirectory); nil when it does not exist.
+    public func configDirectoryIfPresent() throws -> OpenDirectory? {
+        try OpenDirectory.openIfPresent(configDirectory, trust: Self.configTrust)
+    }
+
+    /// The cluster's configuration directory; an error naming it when it does not exist.
+    public func openConfigDirectory() throws -> OpenDirectory {
+        guard let directory = try configDirectoryIfPresent() else {
+            throw HearthError("no cluster \(id): \(configDirectory) does not exist (run hm-postgres)")
+        }
+        return directory
+    }
 }
 
 /// What a running postmaster writes to `<data directory>/postmaster.pid`.
@@ -67,9 +98,11 @@ public struct PostmasterStatus: Sendable, Equatable {
             listenAddress: lines.count > 5 ? lines[5] : "", state: lines.count > 7 ? lines[7] : "")
     }
 
-    /// The status of the postmaster of `dataDirectory`, when one is running there.
+    /// The status of the postmaster of `dataDirectory`, when one is running there. The file is
+    /// read without following a link (the data directory is the cluster owner's).
     public static func read(dataDirectory: String) -> PostmasterStatus? {
-        guard let text = try? FileSystem.readText(dataDirectory + "/postmaster.pid"),
+        guard let directory = try? OpenDirectory.openIfPresent(dataDirectory, trust: .reading),
+            let text = try? directory.textIfFile("postmaster.pid"),
             let status = parse(text), status.pid > 0, kill(status.pid, 0) == 0 || errno == EPERM
         else { return nil }
         return status
@@ -136,12 +169,5 @@ public enum DebianClusters {
             PGTarget(
                 host: status.socketDirectory, port: status.port, database: database, user: "postgres",
                 asSystemUser: account))
-    }
-
-    /// The modification time of a file in seconds since the epoch, with its fraction.
-    public static func modificationTime(_ path: String) -> Double? {
-        var st = stat()
-        guard stat(path, &st) == 0 else { return nil }
-        return Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9
     }
 }

@@ -2,10 +2,13 @@
 /// (etc/pg_hba.conf.template, etc/pg_ident.conf.template) and the configuration. Pure: no
 /// file or server is touched, so every configuration shape is unit-tested.
 ///
-/// Template language: `{{NAME}}` is replaced by a value. A line holding a list placeholder
-/// (`{{NETWORK}}`, `{{ADMIN_ROLE}}`) is written once per element, and not at all for an
-/// empty list. Any other `{{...}}` is an error, and so is a rendered rule whose method is
-/// not one of `peer`, `scram-sha-256`, `cert` or `reject` (never `trust`, `md5`, `password`).
+/// Template language: `{{NAME}}` is replaced by a value. Some placeholders belong to a list of
+/// rows: `{{AI}}` and `{{AI_DATABASES}}` (one row per AI), `{{NETWORK}}`, `{{ADMIN_ROLE}}`,
+/// `{{ADMIN_PASSWORD_ROLE}}` (a row when POSTGRES_ADMIN_PASSWORD is set). A line holding list
+/// placeholders is written once per row (per combination of rows, for two lists, such as each
+/// AI on each network), and not at all when a list is empty. Any other `{{...}}` is an error,
+/// and so is a rendered rule whose method is not one of `peer`, `scram-sha-256`, `cert` or
+/// `reject` (never `trust`, `md5`, `password`).
 public enum HbaRenderer {
     public static let hbaTemplateName = "pg_hba.conf.template"
     public static let identTemplateName = "pg_ident.conf.template"
@@ -72,12 +75,17 @@ public enum HbaRenderer {
             "CLUSTER": config.clusterName,
             "HEARTHMINDS_DB": token(config.hearthmindsDB),
             "SERVICE_USER": token(config.serviceUser),
+            "MANAGER": token(config.hearthmindsUser),
             "ADMIN_ROLES": roles.map(token).joined(separator: ","),
             "ADMIN_MAP": adminMap,
         ]
-        let lists: [String: [String]] = [
-            "NETWORK": networks(config),
-            "ADMIN_ROLE": roles.map(token),
+        let lists: [String: [[String: String]]] = [
+            "NETWORK": networks(config).map { ["NETWORK": $0] },
+            "ADMIN_ROLE": roles.map { ["ADMIN_ROLE": token($0)] },
+            "AI": config.ais.map {
+                ["AI": token($0.name), "AI_DATABASES": [$0.database, config.hearthmindsDB].map(token).joined(separator: ",")]
+            },
+            "ADMIN_PASSWORD_ROLE": config.adminPassword == nil ? [] : [["ADMIN_PASSWORD_ROLE": token(config.adminUser)]],
         ]
         let hba = try expand(templates.hba, name: hbaTemplateName, scalars: scalars, lists: lists)
         try checkMethods(hba)
@@ -95,30 +103,40 @@ public enum HbaRenderer {
         return "\"" + name + "\""
     }
 
+    /// `lists`: list name → rows, each row its placeholders' values (a list's placeholders
+    /// appear in no other list).
     static func expand(
-        _ template: String, name: String, scalars: [String: String], lists: [String: [String]]
+        _ template: String, name: String, scalars: [String: String], lists: [String: [[String: String]]]
     ) throws(HearthError) -> String {
+        var listOf: [String: String] = [:]  // placeholder -> its list
+        for (list, rows) in lists {
+            listOf[list] = list
+            for row in rows { for key in row.keys { listOf[key] = list } }
+        }
         var out: [String] = []
         var lineNumber = 0
         for line in template.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) {
             lineNumber += 1
             let names = try placeholders(in: line, template: name, line: lineNumber)
-            let listNames = Set(names.filter { lists[$0] != nil })
-            for unknown in names where scalars[unknown] == nil && lists[unknown] == nil {
+            for unknown in names where scalars[unknown] == nil && listOf[unknown] == nil {
                 throw HearthError("\(name):\(lineNumber): unknown placeholder {{\(unknown)}}")
-            }
-            guard listNames.count <= 1 else {
-                throw HearthError("\(name):\(lineNumber): more than one list placeholder on a line")
             }
             var base = line
             for key in names where scalars[key] != nil {
                 base = base.replacing("{{\(key)}}", with: scalars[key]!)
             }
-            if let list = listNames.first {
-                for element in lists[list]! { out.append(base.replacing("{{\(list)}}", with: element)) }
-            } else {
-                out.append(base)
+            // Every combination of the rows of the lists the line uses, in order of appearance.
+            var used: [String] = []
+            for key in names { if let list = listOf[key], !used.contains(list) { used.append(list) } }
+            var lines = [base]
+            for list in used {
+                lines = lines.flatMap { partial in
+                    (lists[list] ?? []).map { row in
+                        row.reduce(partial) { text, entry in text.replacing("{{\(entry.key)}}", with: entry.value) }
+                    }
+                }
             }
+            out += lines
         }
         return out.joined(separator: "\n")
     }

@@ -16,6 +16,10 @@ public struct PGTarget: Sendable {
     /// authentication sees that account (root only).
     public var asSystemUser: SystemAccount?
     public var connectTimeout = 10
+    /// Session settings sent with the connection (libpq's `options`), as name → value: they
+    /// take precedence over what the database or the role set with ALTER ... SET. Values must
+    /// hold no white space.
+    public var settings: [(String, String)] = []
 
     public init(
         host: String, port: Int, database: String, user: String, password: Secret? = nil,
@@ -62,16 +66,29 @@ public final class PGConnection {
         var keys = ["host", "port", "dbname", "user", "connect_timeout", "application_name", "client_encoding"]
         var values = [target.host, String(target.port), target.database, target.user,
                       String(target.connectTimeout), "hearthminds-bootstrap", "UTF8"]
+        if !target.settings.isEmpty {
+            keys.append("options")
+            values.append(target.settings.map { "-c \($0.0)=\($0.1)" }.joined(separator: " "))
+        }
         if let password = target.password {
             keys.append("password")
             values.append(password.reveal)
         }
-        let connection = PGConnection.withSwitchedUser(target.asSystemUser) {
+        let connect: @Sendable () -> OpaquePointer? = { [keys, values] in
             withCStrings(keys) { keyPointers in
                 withCStrings(values) { valuePointers in
                     PQconnectdbParams(keyPointers, valuePointers, 0)
                 }
             }
+        }
+        let connection: OpaquePointer?
+        if target.password != nil {
+            // A password login computes the role's SCRAM proof with the iteration count the
+            // server sends, which the role itself may have set to 2^31: the login gets a
+            // deadline, past which it is abandoned (its thread finishes and frees it later).
+            connection = try PGConnection.withDeadline(Double(target.connectTimeout) + 5, target, connect)
+        } else {
+            connection = PGConnection.withSwitchedUser(target.asSystemUser) { connect() }
         }
         guard let connection else { throw PGError(message: "libpq could not allocate a connection", sqlState: nil) }
         guard PQstatus(connection) == CONNECTION_OK else {
@@ -86,6 +103,61 @@ public final class PGConnection {
 
     deinit {
         PQfinish(conn)
+    }
+
+    /// Runs `connect` on another thread and waits at most `seconds` for it.
+    private static func withDeadline(
+        _ seconds: Double, _ target: PGTarget, _ connect: @escaping @Sendable () -> OpaquePointer?
+    ) throws(PGError) -> OpaquePointer? {
+        final class Box: @unchecked Sendable {
+            var lock = pthread_mutex_t()
+            var done = pthread_cond_t()
+            var finished = false
+            var abandoned = false
+            var connection: OpaquePointer?
+        }
+        let box = Box()
+        pthread_mutex_init(&box.lock, nil)
+        pthread_cond_init(&box.done, nil)
+        let context = Unmanaged.passRetained(ConnectJob(box: box, connect: connect)).toOpaque()
+        var thread = pthread_t()
+        guard pthread_create(&thread, nil, { raw in
+            let job = Unmanaged<ConnectJob>.fromOpaque(raw!).takeRetainedValue()
+            let connection = job.connect()
+            let box = job.box as! Box
+            pthread_mutex_lock(&box.lock)
+            if box.abandoned {
+                if let connection { PQfinish(connection) }
+            } else {
+                box.connection = connection
+            }
+            box.finished = true
+            pthread_cond_signal(&box.done)
+            pthread_mutex_unlock(&box.lock)
+            return nil
+        }, context) == 0 else {
+            Unmanaged<ConnectJob>.fromOpaque(context).release()
+            return connect()
+        }
+        pthread_detach(thread)
+        var deadline = timespec()
+        clock_gettime(CLOCK_REALTIME, &deadline)
+        deadline.tv_sec += Int(seconds)
+        pthread_mutex_lock(&box.lock)
+        while !box.finished {
+            if pthread_cond_timedwait(&box.done, &box.lock, &deadline) == ETIMEDOUT { break }
+        }
+        let finished = box.finished
+        if !finished { box.abandoned = true }
+        let connection = box.connection
+        pthread_mutex_unlock(&box.lock)
+        guard finished else {
+            throw PGError(
+                message: "cannot connect to database \(target.database) as \(target.user) (\(target.host):\(target.port)): "
+                    + "the login did not finish within \(Int(seconds)) s (is the role's password verifier made with a "
+                    + "huge iteration count?); abandoned", sqlState: nil)
+        }
+        return connection
     }
 
     /// Runs `body` on this thread with the effective uid of `account` (then the previous one
@@ -189,5 +261,16 @@ private func withOptionalCStrings<T>(_ strings: [String?], _ body: (UnsafePointe
     if pointers.isEmpty { return body(nil) }
     return pointers.withUnsafeBufferPointer { buffer in
         buffer.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: buffer.count) { body($0) }
+    }
+}
+
+/// What the connecting thread of `withDeadline` runs, and where it leaves the connection.
+private final class ConnectJob: @unchecked Sendable {
+    let box: AnyObject
+    let connect: @Sendable () -> OpaquePointer?
+
+    init(box: AnyObject, connect: @escaping @Sendable () -> OpaquePointer?) {
+        self.box = box
+        self.connect = connect
     }
 }

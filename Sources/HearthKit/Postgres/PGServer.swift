@@ -21,12 +21,77 @@ public struct PGServer: Sendable {
             tcpHost: config.host == "localhost" ? "127.0.0.1" : config.host)
     }
 
+    /// Settings of every connection the suite makes: only pg_catalog is searched, so a function
+    /// or operator a tenant planted in `public` never catches an unqualified name, whatever the
+    /// database or role sets.
+    public static let pinnedSettings: [(String, String)] = [("search_path", "pg_catalog,pg_temp")]
+
+    /// A lock a tenant holds (on its own tables, or the migration lock key) is waited for this
+    /// long, then the action is false: no run waits forever.
+    public static let lockTimeout = "60s"
+
     /// Where a superuser connection to `database` goes: peer authentication as the
-    /// superuser's system account over the socket directory.
+    /// superuser's system account over the socket directory. A superuser connection to a
+    /// tenant's database reads schema-qualified catalogs and does what needs a superuser
+    /// (CREATE EXTENSION), nothing else: see `owner(of:)`.
     public func adminTarget(_ database: String = "postgres") -> PGTarget {
-        PGTarget(
+        var target = PGTarget(
             host: socketDirectory, port: port, database: database, user: superuser,
             asSystemUser: SystemAccount.lookup(superuser))
+        target.settings = PGServer.pinnedSettings
+        return target
+    }
+
+    /// The loopback address the suite's own password logins use (the server always listens on
+    /// localhost).
+    public static let loopback = "127.0.0.1"
+
+    /// A database's owner and whether that role is a superuser; nil when there is no such
+    /// database. Read from the `postgres` database's shared catalogs.
+    public func owner(of database: String) throws -> (name: String, superuser: Bool)? {
+        let db = try admin()
+        guard let row = try db.query(
+            """
+            SELECT r.rolname, r.rolsuper FROM pg_catalog.pg_database d
+            JOIN pg_catalog.pg_roles r ON r.oid = d.datdba WHERE d.datname = $1
+            """, [database]).first
+        else { return nil }
+        return (row[0] ?? "", row[1] == "t")
+    }
+
+    /// A connection to `database` as its owner, which is how the suite works in a database a
+    /// tenant owns: whatever the tenant defined there (views, triggers, functions, operators)
+    /// runs with the tenant's own rights only. `SET ROLE` from a superuser session would not do:
+    /// the tenant's code could `RESET ROLE` back to the superuser. So the owner logs in itself:
+    /// by peer as its system account (the service account), or with its password over loopback
+    /// (an AI). A superuser owner is trusted: a superuser session with `SET ROLE`.
+    public func ownerConnection(_ database: String, _ credentials: Credentials, lockTimeout: String = PGServer.lockTimeout)
+        throws -> (PGConnection, owner: String)
+    {
+        guard let (owner, isSuperuser) = try self.owner(of: database) else {
+            throw HearthError("there is no database \(database)")
+        }
+        var target: PGTarget
+        if isSuperuser {
+            target = adminTarget(database)
+        } else if credentials.peerAccounts.contains(owner), let account = SystemAccount.lookup(owner) {
+            target = PGTarget(host: socketDirectory, port: port, database: database, user: owner, asSystemUser: account)
+        } else if let password = credentials.password(owner) {
+            target = PGTarget(host: PGServer.loopback, port: port, database: database, user: owner, password: password)
+        } else {
+            throw HearthError(
+                "database \(database) is owned by role \(owner), and the suite works in a database only as its "
+                    + "owner: \(owner) is not a configured AI (with a password), the service account or a superuser")
+        }
+        target.settings = PGServer.pinnedSettings + [("lock_timeout", lockTimeout)]
+        let connection = try PGConnection(target)
+        if isSuperuser && owner != superuser {
+            try connection.execute("SET ROLE \(try connection.identifier(owner))")
+        }
+        guard try connection.query("SELECT current_user").scalar == owner else {
+            throw HearthError("the connection to \(database) is not its owner \(owner)")
+        }
+        return (connection, owner)
     }
 
     /// A superuser connection to `database`.
@@ -98,4 +163,25 @@ public final class AdminConnections {
         open.removeAll()
         order.removeAll()
     }
+}
+
+/// How the suite logs in as a database's owner (see PGServer.ownerConnection): the roles that
+/// log in by peer as the same-named system account, and the passwords of the others.
+public struct Credentials: Sendable {
+    public var peerAccounts: Set<String>
+    private let passwords: @Sendable (String) -> Secret?
+
+    public init(peerAccounts: Set<String>, passwords: [String: Secret]) {
+        self.peerAccounts = peerAccounts
+        self.passwords = { passwords[$0] }
+    }
+
+    /// The configured host: the service account by peer; the manager and the AIs with their
+    /// passwords (configured, or kept in the client files).
+    public init(_ config: HearthConfig, book: PasswordBook) {
+        peerAccounts = [config.serviceUser]
+        passwords = { role in book.roles.contains(role) ? try? book.password(role) : nil }
+    }
+
+    public func password(_ role: String) -> Secret? { passwords(role) }
 }

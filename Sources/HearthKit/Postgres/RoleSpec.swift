@@ -1,10 +1,13 @@
-/// What one of our roles must be. Converged whole on every run: its attributes, its password
-/// and its memberships; nothing else is kept.
+/// What one of our roles must be. Converged whole on every run: its attributes, its password,
+/// its memberships and its mark (Marks.role); nothing else is kept. An existing role of the
+/// name without the mark was not made by the suite and is never taken over.
 public struct RoleSpec: Sendable {
     public enum Password: Sendable {
         /// No password: the role logs in by peer authentication only.
         case none
-        case scram(Secret)
+        /// A password, looked up when it is needed (a generated one exists only once the
+        /// client files hold it).
+        case scram(@Sendable () throws -> Secret)
     }
 
     public let name: String
@@ -12,8 +15,8 @@ public struct RoleSpec: Sendable {
     public let password: Password
     /// Roles this one is a member of (e.g. pg_monitor); any other membership is revoked.
     public let memberOf: Set<String>
-    /// False for the cluster's own superuser, whose attributes are the server's business:
-    /// only its password is managed.
+    /// False for the cluster's own superuser, whose attributes are the server's business: only
+    /// its password is managed, and it needs no mark.
     public let manageAttributes: Bool
 
     public init(name: String, superuser: Bool, password: Password, memberOf: Set<String> = [], manageAttributes: Bool = true) {
@@ -24,18 +27,19 @@ public struct RoleSpec: Sendable {
         self.manageAttributes = manageAttributes
     }
 
-    /// The roles of a configuration: the manager, the service account, each AI, the admin.
-    public static func all(_ config: HearthConfig) -> [RoleSpec] {
+    /// The roles of a configuration: the manager, the service account, each AI, the admin. The
+    /// manager's and the AIs' passwords come from `passwords`.
+    public static func all(_ config: HearthConfig, passwords: PasswordBook) -> [RoleSpec] {
+        func password(_ role: String) -> Password { .scram { try passwords.password(role) } }
         var roles = [
-            RoleSpec(name: config.hearthmindsUser, superuser: true, password: .scram(config.hearthmindsPassword),
+            RoleSpec(name: config.hearthmindsUser, superuser: true, password: password(config.hearthmindsUser),
                      memberOf: ["pg_monitor"]),
             RoleSpec(name: config.serviceUser, superuser: false, password: .none),
         ]
-        roles += config.ais.map { RoleSpec(name: $0.name, superuser: false, password: .scram($0.password)) }
+        roles += config.ais.map { RoleSpec(name: $0.name, superuser: false, password: password($0.name)) }
+        let admin: Password = config.adminPassword.map { secret in .scram { secret } } ?? .none
         roles.append(
-            RoleSpec(
-                name: config.adminUser, superuser: true, password: config.adminPassword.map { .scram($0) } ?? .none,
-                manageAttributes: config.adminUser != "postgres"))
+            RoleSpec(name: config.adminUser, superuser: true, password: admin, manageAttributes: config.adminUser != "postgres"))
         return roles
     }
 
@@ -46,6 +50,7 @@ public struct RoleSpec: Sendable {
         var validUntil: String?
         var password: String?
         var memberOf: Set<String>
+        var comment: String?
     }
 
     static func state(_ name: String, _ db: PGConnection) throws -> State? {
@@ -54,7 +59,8 @@ public struct RoleSpec: Sendable {
             SELECT rolsuper, rolinherit, rolcreaterole, rolcreatedb, rolcanlogin, rolreplication, rolbypassrls,
                    rolconnlimit, rolvaliduntil::text, rolpassword,
                    ARRAY(SELECT b.rolname FROM pg_auth_members m JOIN pg_roles b ON b.oid = m.roleid
-                         WHERE m.member = a.oid ORDER BY 1)::text
+                         WHERE m.member = a.oid ORDER BY 1)::text,
+                   shobj_description(a.oid, 'pg_authid')
             FROM pg_authid a WHERE rolname = $1
             """, [name])
         guard let row = rows.first else { return nil }
@@ -66,7 +72,7 @@ public struct RoleSpec: Sendable {
         }
         return State(
             attributes: attributes, connectionLimit: Int(row[7] ?? "-1") ?? -1, validUntil: row[8], password: row[9],
-            memberOf: Set(members))
+            memberOf: Set(members), comment: row[11])
     }
 
     var wantedAttributes: [String: Bool] {
@@ -74,10 +80,16 @@ public struct RoleSpec: Sendable {
          "rolreplication": false, "rolbypassrls": false]
     }
 
-    /// Is the role on the server exactly this spec?
+    /// Is the role on the server exactly this spec? A role of the name that does not carry our
+    /// mark is a definite false: it is someone else's.
     func isConverged(_ db: PGConnection) throws -> Bool {
         guard let state = try RoleSpec.state(name, db) else { return false }
         if manageAttributes {
+            guard state.comment == Marks.role else {
+                throw CheckFailed(
+                    "role \(name) exists but was not made by the suite (its comment is not our mark), so it is not "
+                        + "taken over: choose another name, drop it, or hand it to the suite: \(Marks.adoptRoleHint(name))")
+            }
             guard state.attributes == wantedAttributes, state.connectionLimit == -1,
                 state.validUntil == nil || state.validUntil == "infinity", state.memberOf == memberOf
             else { return false }
@@ -87,7 +99,10 @@ public struct RoleSpec: Sendable {
             return state.password == nil
         case .scram(let secret):
             guard let stored = state.password, let verifier = SCRAMVerifier(stored) else { return false }
-            return verifier.matches(secret)
+            // A verifier with another iteration count than the server's (a role may set its own,
+            // 2^31 iterations say) is reset without being computed: no run stalls on it.
+            guard verifier.iterations == (try SCRAMVerifier.serverIterations(db)) else { return false }
+            return verifier.matches(try secret())
         }
     }
 
@@ -95,11 +110,15 @@ public struct RoleSpec: Sendable {
     /// by libpq on this side, never as clear text.
     func apply(_ db: PGConnection) throws {
         let role = try db.identifier(name)
-        if try RoleSpec.state(name, db) == nil {
+        let existing = try RoleSpec.state(name, db)
+        if existing == nil {
             try db.execute("CREATE ROLE \(role)")
+        } else if manageAttributes && existing?.comment != Marks.role {
+            throw CheckFailed("role \(name) exists but was not made by the suite; it is not taken over")
         }
         var statements: [String] = []
         if manageAttributes {
+            statements.append("COMMENT ON ROLE \(role) IS \(try db.literal(Marks.role))")
             statements.append(
                 "ALTER ROLE \(role) WITH \(superuser ? "SUPERUSER" : "NOSUPERUSER") INHERIT NOCREATEROLE NOCREATEDB "
                     + "LOGIN NOREPLICATION NOBYPASSRLS CONNECTION LIMIT -1 VALID UNTIL 'infinity'")
@@ -115,7 +134,7 @@ public struct RoleSpec: Sendable {
         case .none:
             statements.append("ALTER ROLE \(role) PASSWORD NULL")
         case .scram(let secret):
-            statements.append("ALTER ROLE \(role) PASSWORD \(try db.literal(try db.scramVerifier(secret, user: name)))")
+            statements.append("ALTER ROLE \(role) PASSWORD \(try db.literal(try db.scramVerifier(try secret(), user: name)))")
         }
         try db.execute(statements.joined(separator: ";\n"))
     }

@@ -32,4 +32,20 @@ public struct SCRAMVerifier: Equatable, Sendable {
         let serverKey = SHA256.hmac(key: salted, message: Array("Server Key".utf8))
         return SHA256.hash(clientKey) == storedKey && serverKey == self.serverKey
     }
+
+    /// The iteration count the server gives new verifiers: `scram_iterations` (PostgreSQL 16 and
+    /// later), 4096 before.
+    static func serverIterations(_ db: PGConnection) throws -> Int {
+        let setting = try db.query("SELECT pg_catalog.current_setting('scram_iterations', true)").scalar
+        return setting.flatMap { Int($0) } ?? 4096
+    }
+
+    /// True when `role`'s verifier in pg_authid is made from the role's own name (at the
+    /// server's iteration count; another count is never computed). Read as a superuser.
+    static func hasNameAsPassword(_ role: String, _ db: PGConnection) throws -> Bool {
+        guard let stored = try db.query("SELECT rolpassword FROM pg_catalog.pg_authid WHERE rolname = $1", [role]).scalar,
+            let verifier = SCRAMVerifier(stored), verifier.iterations == (try serverIterations(db))
+        else { return false }
+        return verifier.matches(Secret(role))
+    }
 }

@@ -3,10 +3,21 @@ public struct ServerSettings: Sendable, Equatable {
     public let listenAddresses: String
     public let port: Int
     public let passwordEncryption = "scram-sha-256"
+    /// TLS, (certificate, key): on, with the configured pair or Debian's snakeoil, when password
+    /// logins come from beyond loopback (their pg_hba lines are hostssl); nil leaves the
+    /// cluster's own ssl settings alone.
+    public let tls: (cert: String, key: String)?
 
     public init(_ config: HearthConfig) {
         listenAddresses = Self.listenAddresses(host: config.host)
         port = config.port
+        tls = HbaRenderer.networks(config).isEmpty
+            ? nil
+            : (config.sslCertFile ?? HearthConfig.snakeoilCertFile, config.sslKeyFile ?? HearthConfig.snakeoilKeyFile)
+    }
+
+    public static func == (a: ServerSettings, b: ServerSettings) -> Bool {
+        a.listenAddresses == b.listenAddresses && a.port == b.port && a.tls?.cert == b.tls?.cert && a.tls?.key == b.tls?.key
     }
 
     /// POSTGRES_HOST as listen_addresses: loopback alone by default; an address of this host
@@ -20,7 +31,9 @@ public struct ServerSettings: Sendable, Equatable {
 
     /// name → value, as `pg_settings.setting` shows them.
     public var values: [(name: String, value: String)] {
-        [("listen_addresses", listenAddresses), ("port", String(port)), ("password_encryption", passwordEncryption)]
+        var values = [("listen_addresses", listenAddresses), ("port", String(port)), ("password_encryption", passwordEncryption)]
+        if let tls { values += [("ssl", "on"), ("ssl_cert_file", tls.cert), ("ssl_key_file", tls.key)] }
+        return values
     }
 
     public func render(clusterID: String) -> String {
@@ -32,6 +45,15 @@ public struct ServerSettings: Sendable, Equatable {
         port = \(port)
         password_encryption = '\(passwordEncryption)'
 
-        """
+        """ + (tls.map {
+            """
+            # Password logins from beyond loopback use TLS (hostssl in pg_hba.conf); set
+            # PG_SSL_CERT_FILE and PG_SSL_KEY_FILE for a certificate of your own.
+            ssl = on
+            ssl_cert_file = '\($0.cert)'
+            ssl_key_file = '\($0.key)'
+
+            """
+        } ?? "")
     }
 }

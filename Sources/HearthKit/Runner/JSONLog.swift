@@ -61,22 +61,51 @@ public final class JSONLog: @unchecked Sendable {
     public let path: String
     private var fd: Int32 = -1
 
-    /// Opens (creating the directory, mode 0750, and the file, mode 0640) for appending.
+    /// Opens (creating the directory, mode 0750, and the file, mode 0640) for appending. The
+    /// directory is reached by the trust rule (every directory on the way root's, not writable
+    /// by others unless sticky: a HEARTHMINDS_LOG in a directory another account owns is
+    /// refused), and the file is opened without following a link and must be root's.
     public init(path: String) throws(HearthError) {
         self.path = path
-        var directory = path
-        while let last = directory.last, last != "/" { directory.removeLast() }
-        if directory.count > 1 { try FileSystem.makeDirectories(String(directory.dropLast()), mode: 0o750) }
-        fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, mode_t(0o640))
-        guard fd >= 0 else { throw HearthError("cannot open the log \(path): \(FileSystem.errnoText())") }
+        do {
+            let (directoryPath, name) = try OpenDirectory.split(path)
+            let directory = try OpenDirectory.makePath(directoryPath, mode: 0o750)
+            let opened = openat(
+                directory.fd, name, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
+                mode_t(0o640))
+            guard opened >= 0 else {
+                throw HearthError("cannot open the log \(path): \(FileSystem.errnoText())")
+            }
+            var st = stat()
+            guard fstat(opened, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_uid == geteuid() else {
+                close(opened)
+                throw HearthError(
+                    "the log \(path) is not a regular file of \(OpenDirectory.userName(geteuid())): not written to")
+            }
+            fd = opened
+        } catch let error as HearthError {
+            throw error
+        } catch {
+            throw HearthError("the log \(path): \(error)")
+        }
     }
 
     deinit {
         if fd >= 0 { close(fd) }
     }
 
+    /// Appends one line, whole: a short write goes on with the rest.
     public func write(_ record: LogRecord) {
         let line = Array((record.json + "\n").utf8)
-        _ = line.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        var offset = 0
+        while offset < line.count {
+            let n = line.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            if n < 0 {
+                if errno == EINTR || errno == EAGAIN { continue }
+                return
+            }
+            if n == 0 { return }
+            offset += n
+        }
     }
 }

@@ -1,6 +1,11 @@
 /// `databases`: the roles, databases, extensions and grants of the seed's section 2, and the
-/// client files. Converged on every run; databases of AI names no longer configured are
-/// reported, never dropped (only `reset` destroys data).
+/// client files (which keep the generated passwords). Converged on every run; databases of AI
+/// names no longer configured are reported, never dropped (only `reset` destroys data).
+///
+/// Who does what: role and database-level changes are made by the superuser from the
+/// `postgres` database; in a database a tenant owns, the superuser only reads
+/// schema-qualified catalogs and creates the extensions (which need a superuser); the grants
+/// on the shared tables are made by the shared database's owner, logged in as itself.
 public enum DatabasesStep {
     public static let name = "databases"
 
@@ -10,20 +15,29 @@ public enum DatabasesStep {
     ) -> Step {
         let server = server ?? PGServer(config: config)
         let connections = AdminConnections(server)
-        let roles = RoleSpec.all(config)
+        let passwords = PasswordBook(config, directory: clientDirectory)
+        let credentials = Credentials(config, book: passwords)
+        let roles = RoleSpec.all(config, passwords: passwords)
         let databases = DatabaseSpec.all(config)
         var actions: [Action] = []
 
-        // A password anyone on the network could guess is worth a word.
-        if !config.listensOnLoopbackOnly {
-            let weak = [(config.hearthmindsUser, config.hearthmindsPassword)]
-                + config.ais.map { ($0.name, $0.password) }
-            for (user, password) in weak where password.reveal == user {
-                console.err(
-                    "hm-databases: warning: role \(user) has its own name as password and the server listens on "
-                        + "\(config.host); set \(user == config.hearthmindsUser ? "HEARTHMINDS_PASSWORD" : "\(user.uppercased())_PASSWORD")")
-            }
-        }
+        warnAboutNamedPasswords(config, console: console, step: "hm-databases")
+
+        // First: a password for every password role, configured or generated once; the client
+        // files keep them (root only), and every later run reuses them.
+        actions.append(
+            Action(
+                "client files: \(clientDirectory)/pg_service.conf and password files (0600), a password for every role",
+                check: {
+                    guard passwords.missing().isEmpty else { return false }
+                    return try ClientFiles(config: config, server: server, passwords: passwords, directory: clientDirectory)
+                        .isConverged()
+                },
+                apply: {
+                    try passwords.generateMissing()
+                    try ClientFiles(config: config, server: server, passwords: passwords, directory: clientDirectory)
+                        .write()
+                }))
 
         for role in roles {
             let what: String
@@ -33,7 +47,7 @@ public enum DatabasesStep {
                 let attributes = role.superuser ? "SUPERUSER LOGIN" : "LOGIN, no other attribute"
                 let password = role.password.isNone ? "no password (peer only)" : "password"
                 let members = role.memberOf.isEmpty ? "" : ", member of \(role.memberOf.sorted().joined(separator: ", "))"
-                what = "role \(role.name): \(attributes), \(password)\(members)"
+                what = "role \(role.name): \(attributes), \(password)\(members), marked"
             }
             actions.append(
                 Action(what, check: { try role.isConverged(connections.get()) }, apply: { try role.apply(connections.get()) }))
@@ -42,7 +56,7 @@ public enum DatabasesStep {
         for database in databases {
             actions.append(
                 Action(
-                    "database \(database.name) (UTF8) owned by \(database.owner)",
+                    "database \(database.name) (UTF8) owned by \(database.owner), marked",
                     check: { try database.exists(connections.get()) },
                     apply: { try database.create(connections.get()) }))
         }
@@ -64,10 +78,13 @@ public enum DatabasesStep {
                             return true
                         },
                         apply: {
+                            // A superuser's work (vector is not a trusted extension), in the tenant's
+                            // database: the session's search_path is pinned to pg_catalog, so the
+                            // schema is named.
                             let db = try connections.get(database.name)
                             try db.execute(
                                 "SET ROLE \(try db.identifier(config.hearthmindsUser)); "
-                                    + "CREATE EXTENSION IF NOT EXISTS \(try db.identifier(ext)); RESET ROLE")
+                                    + "CREATE EXTENSION IF NOT EXISTS \(try db.identifier(ext)) SCHEMA public; RESET ROLE")
                         }))
             }
         }
@@ -82,9 +99,10 @@ public enum DatabasesStep {
             if !database.readers.isEmpty {
                 actions.append(
                     Action(
-                        "database \(database.name): \(database.readers.joined(separator: ", ")) read its tables, now and later",
-                        check: { try database.readersConverged(connections.get(database.name)) },
-                        apply: { try database.convergeReaders(connections.get(database.name)) }))
+                        "database \(database.name): \(database.readers.joined(separator: ", ")) read its tables, now and later "
+                            + "(granted by its owner \(database.owner))",
+                        check: { try database.readersConverged(server.ownerConnection(database.name, credentials).0) },
+                        apply: { try database.convergeReaders(server.ownerConnection(database.name, credentials).0) }))
             }
         }
 
@@ -98,13 +116,19 @@ public enum DatabasesStep {
                 }
                 return true
             })
-
-        let client = ClientFiles(config: config, server: server, directory: clientDirectory)
-        actions.append(
-            Action(
-                "client files: \(clientDirectory)/pg_service.conf and password files (0600)",
-                check: { client.isConverged() }, apply: { try client.write() }))
         return Step(name, actions)
+    }
+
+    /// The warning of every run about passwords that are their role's own name (the seed's
+    /// scheme): any local user or AI who knows the role's name can log in as it.
+    public static func warnAboutNamedPasswords(_ config: HearthConfig, console: Console, step: String) {
+        for named in config.namedPasswords {
+            console.err(
+                "\(step): warning: role \(named.role)'s password is its own name (\(named.key), \(named.origin)): "
+                    + "any local user or AI that knows the name can log in as \(named.role)"
+                    + (named.role == config.hearthmindsUser ? ", a superuser" : "")
+                    + ". Remove the line to have a strong password generated, or set another one.")
+        }
     }
 
     /// Databases named `<role><AI_DB_SUFFIX>` and owned by that role, for roles that are no
@@ -113,7 +137,7 @@ public enum DatabasesStep {
         let configured = Set(config.databases)
         let rows = try db.query(
             """
-            SELECT d.datname, r.rolname FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba
+            SELECT d.datname, r.rolname FROM pg_catalog.pg_database d JOIN pg_catalog.pg_roles r ON r.oid = d.datdba
             WHERE d.datname = r.rolname || $1 AND NOT r.rolsuper AND NOT d.datistemplate ORDER BY 1
             """, [config.aiDBSuffix])
         return rows.rows.compactMap { row in

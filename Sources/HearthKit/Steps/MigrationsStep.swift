@@ -9,9 +9,11 @@ public enum MigrationsStep {
     }
 
     /// `directory`: the revisions (nil: not found beside the executable); `socketDirectory`:
-    /// where the cluster's socket is (tests use their own cluster's).
+    /// where the cluster's socket is (tests use their own cluster's); `clientDirectory`: where
+    /// the generated passwords are kept (each database is migrated as its owner).
     public static func make(
         _ config: HearthConfig, directory: String?, socketDirectory: String,
+        clientDirectory: String = ClientFiles.defaultDirectory,
         progress: @escaping @Sendable (String) -> Void = { _ in }
     ) -> Step {
         let loaded = Loaded(config, directory)
@@ -24,14 +26,14 @@ public enum MigrationsStep {
         ]
         var server = PGServer(config: config)
         server.socketDirectory = socketDirectory
+        let credentials = Credentials(config, book: PasswordBook(config, directory: clientDirectory))
         for database in config.databases {
-            let target = server.adminTarget(database)
             actions.append(
                 Action(
                     "database \(database) at the head revision",
                     check: {
                         let set = try loaded.get()
-                        let status = try Migrator(set: set, target: target).status()
+                        let status = try Migrator(set: set, database: database, server: server, credentials: credentials).status()
                         if !status.changed.isEmpty {
                             throw CheckFailed(
                                 "\(database): the files of applied revision(s) \(status.changed.joined(separator: ", ")) "
@@ -41,7 +43,10 @@ public enum MigrationsStep {
                         return status.atHead
                     },
                     apply: {
-                        try Migrator(set: try loaded.get(), target: target, progress: progress).upgrade()
+                        try Migrator(
+                            set: try loaded.get(), database: database, server: server, credentials: credentials,
+                            progress: progress
+                        ).upgrade()
                     }))
         }
         return Step(name, actions)

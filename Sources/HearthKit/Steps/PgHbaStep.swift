@@ -20,18 +20,23 @@ public enum PgHbaStep {
         let paths = ClusterPaths(config)
         let files = try HbaRenderer.render(templates, config)
 
-        func fileAction(_ label: String, _ path: String, _ text: String) -> Action {
+        /// A file of the cluster's configuration directory, read and written through the
+        /// directory's handle: no-follow reads, writes through an unpredictable temporary name
+        /// (the directory is the postgres account's).
+        func fileAction(_ label: String, _ path: String, _ file: String, _ text: String) -> Action {
             Action(
                 "\(path): \(label)",
                 check: {
-                    guard let status = FileSystem.status(path) else { return false }
-                    let owner = try clusterOwner(paths)
-                    return try FileSystem.readText(path) == text && status.mode == fileMode && status.uid == owner.uid
+                    let directory = try paths.openConfigDirectory()
+                    guard let status = try directory.entry(file), status.kind == .file else { return false }
+                    let owner = directory.status
+                    return try directory.readText(file) == text && status.mode == fileMode && status.uid == owner.uid
                         && status.gid == owner.gid
                 },
                 apply: {
-                    let owner = try clusterOwner(paths)
-                    try FileSystem.writeAtomically(path, text, mode: fileMode, uid: owner.uid, gid: owner.gid)
+                    let directory = try paths.openConfigDirectory()
+                    let owner = directory.status
+                    try directory.write(file, text, mode: fileMode, uid: owner.uid, gid: owner.gid)
                 })
         }
 
@@ -50,8 +55,12 @@ public enum PgHbaStep {
                 }
                 return true
             },
-            fileAction("admin map \(HbaRenderer.adminMap) (postgres, root)", paths.identFile, files.ident),
-            fileAction("peer for system accounts, scram-sha-256 for passwords, no trust/md5", paths.hbaFile, files.hba),
+            fileAction(
+                "admin map \(HbaRenderer.adminMap) (postgres, root)", paths.identFile, ClusterPaths.identFileName,
+                files.ident),
+            fileAction(
+                "peer for system accounts, scram-sha-256 for passwords, no trust/md5", paths.hbaFile,
+                ClusterPaths.hbaFileName, files.hba),
             Action(
                 "the server has loaded pg_hba.conf and pg_ident.conf",
                 check: { try await loadedSinceWritten(paths) },
@@ -66,7 +75,7 @@ public enum PgHbaStep {
                 }),
             .assertion("pg_hba_file_rules: no error, only peer and scram-sha-256") {
                 // Not a definite false: in a dry run the file is still the one we would replace.
-                if try FileSystem.readText(paths.hbaFile) != files.hba {
+                if try paths.openConfigDirectory().textIfFile(ClusterPaths.hbaFileName) != files.hba {
                     throw HearthError("\(paths.hbaFile) is not (yet) the file we render")
                 }
                 let connection = try await DebianClusters.connect(paths)
@@ -90,14 +99,6 @@ public enum PgHbaStep {
         ])
     }
 
-    /// The cluster's owner (the postgres account), from its configuration directory.
-    static func clusterOwner(_ paths: ClusterPaths) throws -> FileSystem.Status {
-        guard let status = FileSystem.status(paths.configDirectory) else {
-            throw HearthError("no cluster \(paths.id): \(paths.configDirectory) does not exist (run hm-postgres)")
-        }
-        return status
-    }
-
     /// True when the server read its configuration after pg_hba.conf and pg_ident.conf last
     /// changed (pg_conf_load_time, from a new session: the postmaster's load time).
     static func loadedSinceWritten(_ paths: ClusterPaths) async throws -> Bool {
@@ -106,9 +107,10 @@ public enum PgHbaStep {
         guard let loaded, let loadedAt = Double(loaded) else {
             throw HearthError("cannot read pg_conf_load_time()")
         }
-        for path in [paths.hbaFile, paths.identFile] {
-            guard let changed = DebianClusters.modificationTime(path) else { return false }
-            if changed > loadedAt { return false }
+        let directory = try paths.openConfigDirectory()
+        for file in [ClusterPaths.hbaFileName, ClusterPaths.identFileName] {
+            guard let changed = try directory.entry(file), changed.kind == .file else { return false }
+            if changed.modified > loadedAt { return false }
         }
         return true
     }

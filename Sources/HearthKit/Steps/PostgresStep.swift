@@ -60,11 +60,13 @@ public enum PostgresStep {
             },
             Action(
                 "postgresql-common creates no cluster by itself (\(DebianClusters.createClusterDropIn))",
-                check: { (try? FileSystem.readText(DebianClusters.createClusterDropIn)) == dropInText },
+                check: {
+                    let (directory, file) = try OpenDirectory.split(DebianClusters.createClusterDropIn)
+                    return try OpenDirectory.openIfPresent(directory)?.textIfFile(file) == dropInText
+                },
                 apply: {
-                    let path = DebianClusters.createClusterDropIn
-                    try FileSystem.makeDirectories(String(path[..<path.lastIndex(of: "/")!]))
-                    try FileSystem.writeAtomically(path, dropInText, mode: 0o644)
+                    let (directory, file) = try OpenDirectory.split(DebianClusters.createClusterDropIn)
+                    try OpenDirectory.makePath(directory).write(file, dropInText, mode: 0o644, uid: 0, gid: 0)
                 }),
             Action(
                 "packages \(packages.joined(separator: ", ")) installed",
@@ -79,30 +81,45 @@ public enum PostgresStep {
                         String(version), config.clusterName,
                     ])
                 }),
+            .assertion("TLS certificate and key for logins beyond loopback are in place (when there are such logins)") {
+                guard let tls = settings.tls else { return true }
+                for (key, path) in [("PG_SSL_CERT_FILE", tls.cert), ("PG_SSL_KEY_FILE", tls.key)]
+                where !FileSystem.exists(path) {
+                    // Not CheckFailed: on a fresh host (a dry run) the packages that make the
+                    // snakeoil pair are not installed yet.
+                    throw HearthError(
+                        "\(path) is missing: password logins from beyond loopback (POSTGRES_HOST, PG_ALLOWED_NETWORKS) "
+                            + "need TLS; set \(key) (with its pair), or make Debian's snakeoil pair "
+                            + "(make-ssl-cert generate-default-snakeoil, package ssl-cert)")
+                }
+                return true
+            },
             Action(
                 "\(paths.settingsFile): listen_addresses '\(settings.listenAddresses)', port \(port), scram-sha-256",
                 check: {
-                    guard let status = FileSystem.status(paths.settingsFile) else { return false }
-                    return try FileSystem.readText(paths.settingsFile) == settingsText && status.mode == settingsMode
+                    // Through handles: the configuration tree is the postgres account's.
+                    guard let conf = try paths.openConfigDirectory().directory(ClusterPaths.confDirectoryName),
+                        let status = try conf.entry(DebianClusters.settingsFileName), status.kind == .file
+                    else { return false }
+                    return try conf.readText(DebianClusters.settingsFileName) == settingsText && status.mode == settingsMode
                 },
                 apply: {
-                    guard let owner = FileSystem.status(paths.configDirectory) else {
-                        throw HearthError("no directory \(paths.configDirectory)")
-                    }
-                    try FileSystem.makeDirectories(paths.confDirectory)
-                    try FileSystem.setOwner(paths.confDirectory, uid: owner.uid, gid: owner.gid, mode: 0o755)
-                    try FileSystem.writeAtomically(
-                        paths.settingsFile, settingsText, mode: settingsMode, uid: owner.uid, gid: owner.gid)
+                    let directory = try paths.openConfigDirectory()
+                    let owner = directory.status
+                    let conf = try directory.makeDirectory(
+                        ClusterPaths.confDirectoryName, mode: 0o755, uid: owner.uid, gid: owner.gid)
+                    try conf.write(
+                        DebianClusters.settingsFileName, settingsText, mode: settingsMode, uid: owner.uid, gid: owner.gid)
                 }),
             Action(
                 "cluster \(paths.id) starts with the host (start.conf: auto)",
                 check: { try startMode(paths) == "auto" },
                 apply: {
-                    let owner = FileSystem.status(paths.configDirectory)
-                    try FileSystem.writeAtomically(
-                        paths.startConf,
+                    let directory = try paths.openConfigDirectory()
+                    try directory.write(
+                        ClusterPaths.startConfName,
                         "# Managed by HearthMinds bootstrap (hm-postgres): start this cluster with the host.\nauto\n",
-                        mode: 0o644, uid: owner?.uid, gid: owner?.gid)
+                        mode: 0o644, uid: directory.status.uid, gid: directory.status.gid)
                 }),
             Action(
                 "cluster \(paths.id) is running",
@@ -205,15 +222,18 @@ public enum PostgresStep {
 
     /// `pg_ctlcluster start`. Where systemd runs, that is `systemctl start` of the cluster's unit,
     /// whose failure says only "Job ... failed": the cause (a port in use, say) is in the
-    /// cluster's log, so the end of that log is part of the error.
+    /// cluster's log, so the end of that log is part of the error. The log is read as the
+    /// cluster's owner (its path and the file are that account's to choose: root reads nothing
+    /// through them that the owner could not).
     static func start(_ paths: ClusterPaths) async throws {
         let result = try await Command.run(["pg_ctlcluster", String(paths.version), paths.name, "start"])
         guard !result.succeeded else { return }
         var message = Command.failure(result).message
-        if let cluster = try? await DebianClusters.find(paths), !cluster.logFile.isEmpty,
-            let text = try? FileSystem.readText(cluster.logFile)
+        if let cluster = try? await DebianClusters.find(paths), cluster.logFile.hasPrefix("/"),
+            let owner = SystemAccount.lookup(cluster.owner),
+            let tail = try? await Command.run(["tail", "-n", "12", "--", cluster.logFile], asUser: owner), tail.succeeded
         {
-            let lines = lastStartLines(text)
+            let lines = lastStartLines(tail.stdout)
             // (without systemd, pg_ctlcluster shows those lines itself)
             if let last = lines.last, !message.contains(last) {
                 message += "\nthe end of the cluster's log \(cluster.logFile):\n" + lines.joined(separator: "\n")
@@ -232,9 +252,10 @@ public enum PostgresStep {
         return Array(lines)
     }
 
-    /// The first word of start.conf (auto, manual or disabled).
+    /// The first word of start.conf (auto, manual or disabled); "" when it is no file (missing,
+    /// or a link in its place, which is not followed).
     static func startMode(_ paths: ClusterPaths) throws -> String {
-        let text = try FileSystem.readText(paths.startConf)
+        guard let text = try paths.openConfigDirectory().textIfFile(ClusterPaths.startConfName) else { return "" }
         for line in text.split(separator: "\n") {
             let word = String(line.prefix(while: { $0 != "#" })).trimmingCharacters(in: " \t")
             if !word.isEmpty { return word }

@@ -27,12 +27,8 @@ public enum ResetStep {
 
     /// Names PostgreSQL needs; never dropped whatever the configuration says.
     static let protectedDatabases: Set<String> = ["postgres", "template0", "template1"]
-    /// Homes never removed, whatever HEARTHMINDS_SERVICE_HOME says.
-    static let protectedDirectories: Set<String> = [
-        "/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib64", "/media", "/mnt", "/opt", "/proc", "/root",
-        "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/var", "/var/lib", "/var/log", "/var/tmp", "/usr/local",
-        "/var/lib/postgresql", "/nonexistent",
-    ]
+    /// The only place a service home is removed from (the service-user step makes it there).
+    public static let homeBase = "/var/lib"
 
     /// One thing the reset destroys: what it is (for the listing) and its action.
     public struct Item {
@@ -149,27 +145,30 @@ public enum ResetStep {
                         check: { try await DebianClusters.find(paths) == nil },
                         apply: { try await Command.check(["pg_dropcluster", "--stop", String(paths.version), paths.name]) }),
                     detail: { await clusterContents(paths) }))
-            items.append(
-                Item(
-                    what: "directory \(paths.configDirectory) (what pg_dropcluster leaves: our conf.d file)",
-                    action: Action(
-                        "\(paths.configDirectory) is gone",
-                        check: { !FileSystem.exists(paths.configDirectory) },
-                        apply: { try await removeTree(paths.configDirectory) }),
-                    detail: nil))
+            items.append(clusterDirectoryItem(paths))
         } else {
+            let owners = Dictionary(uniqueKeysWithValues: DatabaseSpec.all(config).map { ($0.name, $0.owner) })
             precondition = .assertion(
-                "roles \(roles.joined(separator: ", ")) hold nothing outside the databases the reset drops"
+                "roles \(roles.joined(separator: ", ")) hold nothing outside the databases the reset drops; "
+                    + "those databases and roles are ours (our mark, the configured owner)"
             ) {
                 guard let db = try await admin() else { return true }
+                let strangers = try notOurs(databases: databases, owners: owners, roles: roles, db)
+                guard strangers.isEmpty else {
+                    throw CheckFailed(
+                        strangers.joined(separator: "; ")
+                            + ". The reset drops only what the suite made (it carries our mark and the configured owner); "
+                            + "drop or rename those by hand, or change the configuration. Nothing was dropped.")
+                }
                 let held = try foreignHoldings(roles: roles, keeping: databases, db)
                 guard held.isEmpty else {
                     throw CheckFailed(
                         held.joined(separator: "; ")
                             + ". The reset drops only its own databases, and PostgreSQL cannot drop a role that still "
-                            + "owns or may use something: move or remove those first (in that database: REASSIGN OWNED BY "
-                            + "<role> TO <other>; DROP OWNED BY <role>; a database: ALTER DATABASE ... OWNER TO ...), "
-                            + "then rerun. Nothing was dropped.")
+                            + "owns or may use something: move or remove those first (in that database: ALTER TABLE ... "
+                            + "OWNER TO <other> for what to keep, DROP OWNED BY <role> for the rest; a database: ALTER "
+                            + "DATABASE ... OWNER TO ...; not REASSIGN OWNED BY <role>, which would hand over the role's own "
+                            + "database too), then rerun. Nothing was dropped.")
                 }
                 return true
             }
@@ -214,79 +213,169 @@ public enum ResetStep {
             }
         }
 
-        let serviceFile = clientDirectory + "/" + ClientFiles.serviceFile
-        let passwordDirectory = clientDirectory + "/" + ClientFiles.passwordDirectory
-        items.append(
-            Item(
-                what: "client files \(serviceFile) and \(passwordDirectory)/",
-                action: Action(
-                    "client files \(serviceFile) and \(passwordDirectory)/ are gone",
-                    check: { !FileSystem.exists(serviceFile) && !FileSystem.exists(passwordDirectory) },
-                    apply: {
-                        FileSystem.remove(serviceFile)
-                        try await removeTree(passwordDirectory)
-                    }),
-                detail: nil))
-
-        if scope.serviceUser {
-            let user = config.serviceUser
-            let home = config.serviceHome
-            let uidMax = SystemAccount.systemUIDMax()
-            items.append(
-                Item(
-                    what: "system user \(user)",
-                    action: Action(
-                        "system user \(user) is gone (userdel)",
-                        check: {
-                            guard let account = SystemAccount.lookup(user) else { return true }
-                            guard account.uid <= uidMax else {
-                                throw CheckFailed(
-                                    "\(user) has uid \(account.uid), an ordinary user's: not the suite's service account, "
-                                        + "so it is not removed")
-                            }
-                            return false
-                        },
-                        apply: { try await Command.check(["userdel", user]) }),
-                    detail: nil))
-            items.append(
-                Item(
-                    what: "group \(user)",
-                    action: Action(
-                        "group \(user) is gone (groupdel)",
-                        check: { SystemAccount.groupID(user) == nil },
-                        apply: { try await Command.check(["groupdel", user]) }),
-                    detail: nil))
-            items.append(
-                Item(
-                    what: "home \(home)",
-                    action: Action(
-                        "home \(home) is gone",
-                        check: {
-                            guard FileSystem.exists(home) else { return true }
-                            guard isRemovableHome(home) else {
-                                throw CheckFailed(
-                                    "HEARTHMINDS_SERVICE_HOME=\(home) is a system directory; it is not removed")
-                            }
-                            return false
-                        },
-                        apply: { try await removeTree(home) }),
-                    detail: nil))
-        }
+        items.append(clientFilesItem(clientDirectory))
+        if scope.serviceUser { items += serviceAccountItems(config) }
         return Plan(scope: scope, precondition: precondition, items: items)
     }
 
-    /// A home we may remove whole: absolute, normalised, not a system directory.
-    static func isRemovableHome(_ path: String) -> Bool {
-        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
-        guard path.hasPrefix("/"), !path.hasSuffix("/"), parts.count >= 3,
-            !parts.dropFirst().contains(where: { $0.isEmpty || $0 == "." || $0 == ".." })
-        else { return false }
-        return !protectedDirectories.contains(path)
+    /// The cluster's leftover configuration directory (what pg_dropcluster leaves: our conf.d
+    /// file), removed by descriptors from /etc/postgresql/<version> (the postgres account's):
+    /// a link in its place is a false result, not followed; a link inside it is removed itself.
+    public static func clusterDirectoryItem(_ paths: ClusterPaths) -> Item {
+        func parent() throws -> (OpenDirectory?, String) {
+            let (parentPath, name) = try OpenDirectory.split(paths.configDirectory)
+            return (try OpenDirectory.openIfPresent(parentPath, trust: ClusterPaths.configTrust), name)
+        }
+        return Item(
+            what: "directory \(paths.configDirectory) (what pg_dropcluster leaves: our conf.d file)",
+            action: Action(
+                "\(paths.configDirectory) is gone",
+                check: {
+                    let (directory, name) = try parent()
+                    guard let found = try directory?.entry(name) else { return true }
+                    guard found.kind == .directory else {
+                        throw CheckFailed(
+                            "\(paths.configDirectory) is \(found.kind == .symlink ? "a symbolic link" : "not a directory"): "
+                                + "not followed, not removed; remove it by hand")
+                    }
+                    return false
+                },
+                apply: {
+                    let (directory, name) = try parent()
+                    try directory?.removeTree(name, directoryOnly: true)
+                }),
+            detail: nil)
     }
 
-    static func removeTree(_ path: String) async throws {
-        guard FileSystem.exists(path) else { return }
-        try await Command.check(["rm", "-rf", "--one-file-system", "--", path])
+    /// The client files: pg_service.conf and the password directory, removed through the
+    /// directory's handle (links removed themselves, never followed).
+    public static func clientFilesItem(_ clientDirectory: String) -> Item {
+        let serviceFile = clientDirectory + "/" + ClientFiles.serviceFile
+        let passwordDirectory = clientDirectory + "/" + ClientFiles.passwordDirectory
+        return Item(
+            what: "client files \(serviceFile) and \(passwordDirectory)/",
+            action: Action(
+                "client files \(serviceFile) and \(passwordDirectory)/ are gone",
+                check: {
+                    guard let directory = try OpenDirectory.openIfPresent(clientDirectory) else { return true }
+                    return try directory.entry(ClientFiles.serviceFile) == nil
+                        && directory.entry(ClientFiles.passwordDirectory) == nil
+                },
+                apply: {
+                    guard let directory = try OpenDirectory.openIfPresent(clientDirectory) else { return }
+                    try directory.remove(ClientFiles.serviceFile)
+                    try directory.removeTree(ClientFiles.passwordDirectory)
+                }),
+            detail: nil)
+    }
+
+    /// The service account's home, the account and its group, in that order (the home is
+    /// shown to be the account's while the account exists). Each goes only when it is ours: the
+    /// account a system account with our mark; the home its passwd home, a real directory
+    /// under /var/lib that it owns; the group a system group nobody else is in.
+    public static func serviceAccountItems(_ config: HearthConfig) -> [Item] {
+        let user = config.serviceUser
+        let home = config.serviceHome
+        let uidMax = SystemAccount.systemUIDMax()
+        let gidMax = SystemAccount.systemGIDMax()
+        let key = "HEARTHMINDS_SERVICE_USER"
+        return [
+            Item(
+                what: "home \(home)",
+                action: Action(
+                    "home \(home) is gone",
+                    check: { try removableHome(config, uidMax: uidMax) == nil },
+                    apply: {
+                        guard let (parent, name, account) = try removableHome(config, uidMax: uidMax) else { return }
+                        try parent.removeTree(name, owner: account.uid, directoryOnly: true)
+                    }),
+                detail: nil),
+            Item(
+                what: "system user \(user)",
+                action: Action(
+                    "system user \(user) is gone (userdel)",
+                    check: {
+                        guard let account = SystemAccount.lookup(user) else { return true }
+                        try ServiceAccount.requireOurs(account, uidMax: uidMax, key: key)
+                        return false
+                    },
+                    apply: {
+                        guard let account = SystemAccount.lookup(user) else { return }
+                        try ServiceAccount.requireOurs(account, uidMax: uidMax, key: key)
+                        try await Command.check(["userdel", user])
+                    }),
+                detail: nil),
+            Item(
+                what: "group \(user)",
+                action: Action(
+                    "group \(user) is gone (groupdel)",
+                    check: {
+                        guard let gid = SystemAccount.groupID(user) else { return true }
+                        guard gid <= gidMax else {
+                            throw CheckFailed(
+                                "group \(user) has gid \(gid), an ordinary group's: not the service account's group, not "
+                                    + "removed; choose another \(key)")
+                        }
+                        // The service account itself goes first (the item before).
+                        let others = Set((SystemAccount.groupMembers(user) ?? []) + SystemAccount.primaryMembers(gid: gid))
+                            .subtracting([user])
+                        guard others.isEmpty else {
+                            throw CheckFailed(
+                                "group \(user) is also the group of \(others.sorted().joined(separator: ", ")): not the "
+                                    + "service account's alone, not removed; choose another \(key) or remove it by hand")
+                        }
+                        return false
+                    },
+                    apply: { try await Command.check(["groupdel", user]) }),
+                detail: nil),
+        ]
+    }
+
+    /// The service home when it exists and may go: under /var/lib, a real directory (not a
+    /// link), the passwd home of the service account (ours: a system account with our mark),
+    /// owned by it. nil when there is no home; a CheckFailed naming what is wrong otherwise.
+    static func removableHome(_ config: HearthConfig, uidMax: UInt32) throws
+        -> (OpenDirectory, String, SystemAccount)?
+    {
+        let home = config.serviceHome
+        let (parentPath, name) = try OpenDirectory.split(home)
+        let parts = home.split(separator: "/", omittingEmptySubsequences: false)
+        let plain = home.hasPrefix("/") && !parts.dropFirst().contains { $0.isEmpty || $0 == "." || $0 == ".." }
+        guard plain && home.hasPrefix(homeBase + "/") else {
+            // Only a look (nothing is written): is there something at all?
+            guard let parent = try? OpenDirectory.openIfPresent(parentPath, trust: .reading),
+                try parent.entry(name) != nil
+            else { return nil }
+            throw CheckFailed(
+                "HEARTHMINDS_SERVICE_HOME \(home) is not under \(homeBase)/: the reset removes a home only there; "
+                    + "not removed (remove it by hand if it is the service account's)")
+        }
+        guard let parent = try OpenDirectory.openIfPresent(parentPath), let found = try parent.entry(name) else {
+            return nil
+        }
+        guard found.kind == .directory else {
+            throw CheckFailed(
+                "HEARTHMINDS_SERVICE_HOME \(home) is \(found.kind == .symlink ? "a symbolic link" : "not a directory"): "
+                    + "not followed, not removed")
+        }
+        let user = config.serviceUser
+        guard let account = SystemAccount.lookup(user) else {
+            throw CheckFailed(
+                "HEARTHMINDS_SERVICE_HOME \(home) exists, but there is no account \(user) to show that it is its home: "
+                    + "not removed; remove it by hand if it is")
+        }
+        try ServiceAccount.requireOurs(account, uidMax: uidMax, key: "HEARTHMINDS_SERVICE_USER")
+        guard account.home == home else {
+            throw CheckFailed(
+                "HEARTHMINDS_SERVICE_HOME \(home) is not the home of \(user) (its passwd home is \(account.home)): "
+                    + "not removed")
+        }
+        guard found.uid == account.uid else {
+            throw CheckFailed(
+                "HEARTHMINDS_SERVICE_HOME \(home) is owned by \(OpenDirectory.userName(found.uid)), not by \(user): "
+                    + "not removed")
+        }
+        return (parent, name, account)
     }
 
     /// "(port N; databases a, b, c)" of an existing cluster, for the listing.
@@ -299,6 +388,28 @@ public enum ResetStep {
             text += "; databases: " + rows.rows.compactMap { $0[0] }.joined(separator: ", ")
         }
         return text + ")"
+    }
+
+    /// The databases and roles of ours by name that exist but are not ours: a database without
+    /// our mark or with another owner than the configured one, a role without our mark. One
+    /// phrase each.
+    static func notOurs(databases: [String], owners: [String: String], roles: [String], _ db: PGConnection) throws
+        -> [String]
+    {
+        var found: [String] = []
+        for name in databases {
+            guard let database = try DatabaseSpec.find(name, db) else { continue }
+            if database.owner != owners[name] {
+                found.append("database \(name) is owned by \(database.owner), not \(owners[name] ?? "?")")
+            } else if database.comment != Marks.database {
+                found.append("database \(name) does not carry our mark (its comment)")
+            }
+        }
+        for role in roles {
+            guard try db.query("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1", [role]).first != nil else { continue }
+            if try Marks.roleComment(role, db) != Marks.role { found.append("role \(role) does not carry our mark (its comment)") }
+        }
+        return found
     }
 
     /// What the roles own or may use outside the databases in `keeping` (which the reset drops):

@@ -1,5 +1,10 @@
 /// `service-user`: the system account HEARTHMINDS_SERVICE_USER — a system uid, its own group,
-/// its home under /var/lib, no login shell — which owns HEARTHMINDS_DB and logs in by peer.
+/// its home under /var/lib, no login shell, and our mark (its comment) — which owns
+/// HEARTHMINDS_DB and logs in by peer.
+///
+/// What exists already is never adopted silently: an account of that name without our mark, or
+/// a home that exists and is not the account's (or is a link), is a false result naming it and
+/// what the operator can do.
 public enum ServiceUserStep {
     public static let name = "service-user"
     public static let shell = "/usr/sbin/nologin"
@@ -16,6 +21,15 @@ public enum ServiceUserStep {
         }
 
         return Step(name, [
+            // A uid cannot be changed safely under a running system, and an account someone else
+            // made is not ours to take over: both are the operator's to resolve.
+            .assertion(
+                "user \(user), if it exists, has a system uid (at most \(uidMax)) and our mark ('\(ServiceAccount.mark)')"
+            ) {
+                guard let found = SystemAccount.lookup(user) else { return true }
+                try ServiceAccount.requireOurs(found, uidMax: uidMax, key: "HEARTHMINDS_SERVICE_USER")
+                return true
+            },
             Action(
                 "group \(user) exists",
                 check: { SystemAccount.groupID(user) != nil },
@@ -26,20 +40,9 @@ public enum ServiceUserStep {
                 apply: {
                     try await Command.check([
                         "useradd", "--system", "--gid", user, "--home-dir", home, "--no-create-home",
-                        "--shell", shell, "--comment", "HearthMinds service account", user,
+                        "--shell", shell, "--comment", ServiceAccount.mark, user,
                     ])
                 }),
-            // A uid cannot be changed safely under a running system: an ordinary user of
-            // this name is the operator's to resolve.
-            .assertion("user \(user) has a system uid (at most \(uidMax))") {
-                let found = try account()
-                guard found.uid <= uidMax else {
-                    throw CheckFailed(
-                        "\(user) has uid \(found.uid), an ordinary user's; remove it or choose another "
-                            + "HEARTHMINDS_SERVICE_USER")
-                }
-                return true
-            },
             Action(
                 "user \(user): group \(user), home \(home), shell \(shell)",
                 check: {
@@ -53,15 +56,47 @@ public enum ServiceUserStep {
                 "home \(home) owned by \(user), mode 0750",
                 check: {
                     let found = try account()
-                    guard let status = FileSystem.status(home) else { return false }
-                    return status.isDirectory && status.uid == found.uid && status.gid == found.gid
-                        && status.mode == homeMode
+                    let (parentPath, name) = try OpenDirectory.split(home)
+                    guard let parent = try OpenDirectory.openIfPresent(parentPath),
+                        let status = try parent.entry(name)
+                    else { return false }
+                    try requireAdoptable(status, home: home, account: found)
+                    return status.gid == found.gid && status.mode == homeMode
                 },
                 apply: {
                     let found = try account()
-                    try FileSystem.makeDirectories(home, mode: homeMode)
-                    try FileSystem.setOwner(home, uid: found.uid, gid: found.gid, mode: homeMode)
+                    let (parentPath, name) = try OpenDirectory.split(home)
+                    let parent = try OpenDirectory.makePath(parentPath, mode: 0o755)
+                    if let status = try parent.entry(name) {
+                        try requireAdoptable(status, home: home, account: found)
+                        // On its descriptor, and only while it is still the account's.
+                        try parent.setOwner(name, uid: found.uid, gid: found.gid, mode: homeMode, owner: found.uid)
+                    } else {
+                        _ = try parent.makeDirectory(name, mode: homeMode, uid: found.uid, gid: found.gid)
+                    }
                 }),
         ])
+    }
+
+    /// A home that exists is the account's only when it is a real directory the account owns.
+    static func requireAdoptable(_ status: OpenDirectory.Entry, home: String, account: SystemAccount) throws {
+        switch status.kind {
+        case .directory: break
+        case .symlink:
+            throw CheckFailed(
+                "HEARTHMINDS_SERVICE_HOME \(home) is a symbolic link: not followed, not adopted; remove it (or choose "
+                    + "another HEARTHMINDS_SERVICE_HOME) and rerun")
+        default:
+            throw CheckFailed(
+                "HEARTHMINDS_SERVICE_HOME \(home) exists and is not a directory: not adopted; remove it (or choose "
+                    + "another HEARTHMINDS_SERVICE_HOME) and rerun")
+        }
+        guard status.uid == account.uid else {
+            throw CheckFailed(
+                "HEARTHMINDS_SERVICE_HOME \(home) exists and is owned by \(OpenDirectory.userName(status.uid)), not by "
+                    + "\(account.name): a directory that is not the account's is not adopted; if it is the service "
+                    + "account's home, chown it to \(account.name) (chown \(account.name): \(home)), else choose another "
+                    + "HEARTHMINDS_SERVICE_HOME, and rerun")
+        }
     }
 }

@@ -4,12 +4,18 @@ public enum VerifyStep {
     public static let name = "verify"
 
     /// `migrations`: the revisions every database must be at the head of (nil: Migrations/
-    /// beside the executables).
-    public static func make(_ config: HearthConfig, server: PGServer? = nil, migrations: String? = nil) -> Step {
+    /// beside the executables); `clientDirectory`: where generated passwords are kept.
+    public static func make(
+        _ config: HearthConfig, server: PGServer? = nil, migrations: String? = nil,
+        clientDirectory: String = ClientFiles.defaultDirectory, console: Console = Console()
+    ) -> Step {
         let server = server ?? PGServer(config: config)
         let migrations = migrations ?? MigrationSet.defaultDirectory()
         let connections = AdminConnections(server)
+        let passwords = PasswordBook(config, directory: clientDirectory)
+        let credentials = Credentials(config, book: passwords)
         var actions: [Action] = []
+        DatabasesStep.warnAboutNamedPasswords(config, console: console, step: "hm-verify")
 
         actions.append(
             .assertion("system user \(config.serviceUser): system uid, own group, no login shell") {
@@ -54,7 +60,8 @@ public enum VerifyStep {
 
         actions.append(
             .assertion("\(config.hearthmindsUser) logs in with its password over TCP to \(config.hearthmindsDB)") {
-                let db = try server.login(config.hearthmindsDB, user: config.hearthmindsUser, password: config.hearthmindsPassword)
+                let db = try server.login(
+                    config.hearthmindsDB, user: config.hearthmindsUser, password: try passwords.password(config.hearthmindsUser))
                 return try db.query("SELECT current_user").scalar == config.hearthmindsUser
             })
 
@@ -62,7 +69,7 @@ public enum VerifyStep {
             actions.append(
                 .assertion("\(ai.name) logs in with its password over TCP to \(ai.database) and \(config.hearthmindsDB)") {
                     for database in [ai.database, config.hearthmindsDB] {
-                        let db = try server.login(database, user: ai.name, password: ai.password)
+                        let db = try server.login(database, user: ai.name, password: try passwords.password(ai.name))
                         guard try db.query("SELECT current_user").scalar == ai.name else { return false }
                     }
                     return true
@@ -73,7 +80,7 @@ public enum VerifyStep {
                     .assertion("\(ai.name) is refused by \(others.map(\.database).joined(separator: ", "))") {
                         for other in others {
                             do {
-                                _ = try server.login(other.database, user: ai.name, password: ai.password)
+                                _ = try server.login(other.database, user: ai.name, password: try passwords.password(ai.name))
                                 throw CheckFailed("\(ai.name) could connect to \(other.database)")
                             } catch let error as PGError {
                                 guard error.message.contains("permission denied for database")
@@ -86,11 +93,30 @@ public enum VerifyStep {
             }
         }
 
+        let named = Set(config.namedPasswords.map(\.role))
+        actions.append(
+            .assertion("no role's password is its own name, unless configured so (the seed's scheme)") {
+                var unconfigured: [String] = []
+                for role in passwords.roles where try SCRAMVerifier.hasNameAsPassword(role, connections.get()) {
+                    if named.contains(role) {
+                        console.err("hm-verify: warning: role \(role) still has its own name as password (configured so)")
+                    } else {
+                        unconfigured.append(role)
+                    }
+                }
+                guard unconfigured.isEmpty else {
+                    throw CheckFailed(
+                        "role(s) \(unconfigured.joined(separator: ", ")) have their own name as password, which the "
+                            + "configuration does not say: the databases step sets the right one")
+                }
+                return true
+            })
+
         for database in config.databases where !config.extensions.isEmpty {
             actions.append(
                 .assertion("extensions \(config.extensions.joined(separator: ", ")) in \(database)") {
                     let found = try connections.get(database).query(
-                        "SELECT count(*) FROM pg_extension WHERE extname = ANY($1::text[])",
+                        "SELECT count(*) FROM pg_catalog.pg_extension WHERE extname = ANY($1::text[])",
                         ["{" + config.extensions.joined(separator: ",") + "}"]).scalar
                     return found == String(config.extensions.count)
                 })
@@ -102,7 +128,7 @@ public enum VerifyStep {
                         throw CheckFailed("no Migrations/ directory found beside the executables (set HEARTHMINDS_ROOT)")
                     }
                     let set = try MigrationSet.load(directory: migrations, config: config)
-                    let status = try Migrator(set: set, target: server.adminTarget(database)).status()
+                    let status = try Migrator(set: set, database: database, server: server, credentials: credentials).status()
                     guard status.converged else {
                         throw CheckFailed(
                             "\(database) is at \(status.current ?? "base"), head is \(status.head ?? "base")"

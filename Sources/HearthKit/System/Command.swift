@@ -21,7 +21,8 @@ public struct CommandResult: Sendable {
 
 /// Runs commands as argument arrays — never through a shell — with captured output. The
 /// failing command's standard error is part of the error it throws. Secrets go in on
-/// standard input, never in the argument list.
+/// standard input, never in the argument list, and never in the environment: a child gets a
+/// minimal one (see `childEnvironment`), not ours, which may hold passwords.
 public enum Command {
     /// Directories searched for a bare command name, after PATH: a root shell's sbin
     /// directories are not always on the PATH of a sudo or cron environment.
@@ -35,6 +36,41 @@ public enum Command {
             if access(candidate, X_OK) == 0 { return candidate }
         }
         return nil
+    }
+
+    /// Variables a child may take from our environment (a proxy apt or curl needs).
+    static let passedThrough: Set<String> = [
+        "http_proxy", "https_proxy", "ftp_proxy", "no_proxy", "all_proxy",
+        "HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY",
+    ]
+
+    /// The whole environment of a child: PATH (ours, then the sbin and bin directories),
+    /// LC_ALL=C.UTF-8 (messages the suite reads are in English), HOME (and USER and LOGNAME when
+    /// it runs as another account), the proxy variables, and what the caller adds. Nothing else
+    /// of ours: no configuration key, no *_PASSWORD.
+    public static func childEnvironment(
+        adding: [String: String?] = [:], asUser: SystemAccount? = nil,
+        parent: [String: String] = currentEnvironment()
+    ) throws -> [String: String] {
+        var path: [String] = []
+        for directory in (parent["PATH"] ?? "").split(separator: ":").map(String.init) + fallbackPath
+        where directory.hasPrefix("/") && !path.contains(directory) {
+            path.append(directory)
+        }
+        var env: [String: String] = ["PATH": path.joined(separator: ":"), "LC_ALL": "C.UTF-8"]
+        env["HOME"] = asUser?.home ?? parent["HOME"] ?? SystemAccount.current()?.home ?? "/"
+        if let user = asUser {
+            env["USER"] = user.name
+            env["LOGNAME"] = user.name
+        }
+        for (key, value) in parent where passedThrough.contains(key) { env[key] = value }
+        for (key, value) in adding {
+            guard !key.uppercased().hasSuffix("_PASSWORD") else {
+                throw HearthError("refusing to pass \(key) to a child's environment: secrets go on standard input")
+            }
+            env[key] = value
+        }
+        return env
     }
 
     /// Shows an argument list the way a shell user would type it (for messages only).
@@ -60,7 +96,6 @@ public enum Command {
         var executable = resolved
         var arguments = Array(argv.dropFirst())
         let options = PlatformOptions()
-        var env = environment
         if let user = asUser {
             // The identity change happens in setpriv (util-linux), not in the spawned child:
             // swift-subprocess starts children with a raw clone, after which glibc's
@@ -70,25 +105,24 @@ public enum Command {
             }
             arguments = ["--reuid=\(user.uid)", "--regid=\(user.gid)", "--clear-groups", "--", resolved] + arguments
             executable = setpriv
-            env["HOME"] = user.home
-            env["USER"] = user.name
-            env["LOGNAME"] = user.name
         }
-        var updates: [Environment.Key: String?] = [:]
-        for (key, value) in env { updates[Environment.Key(stringLiteral: key)] = value }
+        var variables: [Environment.Key: String] = [:]
+        for (key, value) in try Self.childEnvironment(adding: environment, asUser: asUser) {
+            variables[Environment.Key(stringLiteral: key)] = value
+        }
         let limit = 64 * 1024 * 1024
         do {
             let result: ExecutionResult<Void, StringOutput<UTF8>, StringOutput<UTF8>>
             if let input {
                 result = try await Subprocess.run(
                     .path(FilePath(executable)), arguments: Arguments(arguments),
-                    environment: .inherit.updating(updates),
+                    environment: .custom(variables),
                     workingDirectory: workingDirectory.map { FilePath($0) }, platformOptions: options,
                     input: .string(input), output: .string(limit: limit), error: .string(limit: limit))
             } else {
                 result = try await Subprocess.run(
                     .path(FilePath(executable)), arguments: Arguments(arguments),
-                    environment: .inherit.updating(updates),
+                    environment: .custom(variables),
                     workingDirectory: workingDirectory.map { FilePath($0) }, platformOptions: options,
                     input: .none, output: .string(limit: limit), error: .string(limit: limit))
             }

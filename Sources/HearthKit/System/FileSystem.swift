@@ -36,9 +36,19 @@ public enum FileSystem {
     }
 
     public static func readBytes(_ path: String) throws(HearthError) -> [UInt8] {
+        try readFile(path).bytes
+    }
+
+    /// A regular file's bytes, and its owner and mode, from one descriptor: what is checked is
+    /// what was read.
+    public static func readFile(_ path: String) throws(HearthError) -> (bytes: [UInt8], status: Status) {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw HearthError("\(path): \(errnoText())") }
         defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+            throw HearthError("\(path): not a regular file")
+        }
         var bytes: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
@@ -50,72 +60,49 @@ public enum FileSystem {
             if n == 0 { break }
             bytes.append(contentsOf: buffer[0..<n])
         }
-        return bytes
+        return (bytes, Status(uid: st.st_uid, gid: st.st_gid, mode: UInt32(st.st_mode) & 0o7777, isDirectory: false))
     }
 
     public static func readText(_ path: String) throws(HearthError) -> String {
         String(decoding: try readBytes(path), as: UTF8.self)
     }
 
-    /// Writes a whole file through a temporary file and rename, so a reader sees the old
-    /// content or the new one, never half; mode and owner are set before the rename.
+    /// Writes a whole file through its directory's handle (OpenDirectory.write: an
+    /// unpredictable temporary name opened O_EXCL|O_NOFOLLOW, owner and mode set on its
+    /// descriptor, renamed over the file), its directory reached by the trust rule.
     public static func writeAtomically(
-        _ path: String, _ text: String, mode: UInt32 = 0o644, uid: UInt32? = nil, gid: UInt32? = nil
+        _ path: String, _ text: String, mode: UInt32 = 0o644, uid: UInt32? = nil, gid: UInt32? = nil,
+        trust: DirectoryTrust = .root
     ) throws(HearthError) {
-        let temp = "\(path).hm-tmp-\(getpid())"
-        let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode_t(0o600))
-        guard fd >= 0 else { throw HearthError("cannot write \(temp): \(errnoText())") }
-        var bytes = Array(text.utf8)
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                let why = errnoText()
-                close(fd)
-                unlink(temp)
-                throw HearthError("cannot write \(temp): \(why)")
-            }
-            offset += n
-        }
-        bytes.removeAll()
-        let synced = fsync(fd) == 0
-        close(fd)
-        guard synced,
-            chmod(temp, mode_t(mode)) == 0,
-            (uid == nil && gid == nil) || chown(temp, uid ?? UInt32.max, gid ?? UInt32.max) == 0
-        else {
-            let why = errnoText()
-            unlink(temp)
-            throw HearthError("cannot prepare \(path): \(why)")
-        }
-        guard rename(temp, path) == 0 else {
-            let why = errnoText()
-            unlink(temp)
-            throw HearthError("cannot replace \(path): \(why)")
-        }
+        do {
+            let (directory, name) = try OpenDirectory.split(path)
+            try OpenDirectory.open(directory, trust: trust).write(name, text, mode: mode, uid: uid, gid: gid)
+        } catch { throw HearthError("\(error)") }
     }
 
-    /// `mkdir -p` with a mode for the directories it creates.
-    public static func makeDirectories(_ path: String, mode: UInt32 = 0o755) throws(HearthError) {
-        var current = path.hasPrefix("/") ? "" : "."
-        for part in path.split(separator: "/") {
-            current += "/" + part
-            if isDirectory(current) { continue }
-            if mkdir(current, mode_t(mode)) != 0 && errno != EEXIST {
-                throw HearthError("cannot create directory \(current): \(errnoText())")
-            }
-        }
+    /// `mkdir -p` through handles: the directories it makes get `mode`.
+    public static func makeDirectories(_ path: String, mode: UInt32 = 0o755, trust: DirectoryTrust = .root)
+        throws(HearthError)
+    {
+        do { _ = try OpenDirectory.makePath(path, mode: mode, trust: trust) } catch { throw HearthError("\(error)") }
     }
 
-    public static func setOwner(_ path: String, uid: UInt32, gid: UInt32, mode: UInt32) throws(HearthError) {
-        guard chown(path, uid, gid) == 0, chmod(path, mode_t(mode)) == 0 else {
-            throw HearthError("cannot set owner and mode of \(path): \(errnoText())")
-        }
+    /// Sets owner and mode on the file or directory's own descriptor (a link there is refused).
+    public static func setOwner(
+        _ path: String, uid: UInt32, gid: UInt32, mode: UInt32, trust: DirectoryTrust = .root
+    ) throws(HearthError) {
+        do {
+            let (directory, name) = try OpenDirectory.split(path)
+            try OpenDirectory.open(directory, trust: trust).setOwner(name, uid: uid, gid: gid, mode: mode)
+        } catch { throw HearthError("\(error)") }
     }
 
-    public static func remove(_ path: String) {
-        unlink(path)
+    /// Removes a file or a link (never what it points to); nothing when it is not there.
+    public static func remove(_ path: String, trust: DirectoryTrust = .root) {
+        guard let (directory, name) = try? OpenDirectory.split(path),
+            let handle = try? OpenDirectory.openIfPresent(directory, trust: trust)
+        else { return }
+        try? handle.remove(name)
     }
 
     /// Names in a directory, sorted, without `.` and `..`.

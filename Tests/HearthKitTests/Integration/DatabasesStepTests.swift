@@ -34,9 +34,11 @@ final class DatabasesScenario {
         let runner = StepRunner(console: Console(colour: false), log: try JSONLog(path: logPath), runID: "v", dryRun: false)
         let migrations = TestFiles.repositoryRoot + "/Migrations"
         let migrated = await runner.run(
-            MigrationsStep.make(config, directory: migrations, socketDirectory: cluster.socketDirectory))
+            MigrationsStep.make(
+                config, directory: migrations, socketDirectory: cluster.socketDirectory, clientDirectory: clientDirectory))
         guard migrated.status == 0 else { return migrated }
-        return await runner.run(VerifyStep.make(config, server: server, migrations: migrations))
+        return await runner.run(
+            VerifyStep.make(config, server: server, migrations: migrations, clientDirectory: clientDirectory))
     }
 
     func admin(_ database: String = "postgres") throws -> PGConnection { try cluster.connect(database: database) }

@@ -52,7 +52,7 @@ struct HostStepsTests {
         print("timing hm-postgres: dry run \(Int(dryMs)) ms, fresh cluster \(Int(firstMs)) ms, rerun \(Int(secondMs)) ms")
 
         // A hand edit of our settings file is replaced (the server kept the right settings).
-        try FileSystem.writeAtomically(paths.settingsFile, "port = 1\n", mode: 0o644)
+        try FileSystem.writeAtomically(paths.settingsFile, "port = 1\n", mode: 0o644, trust: ClusterPaths.configTrust)
         let (edited, _) = await timed(PostgresStep.make(config))
         #expect(edited.status == 0 && edited.changed == 1)
         #expect(try FileSystem.readText(paths.settingsFile) == ServerSettings(config).render(clusterID: paths.id))
@@ -69,12 +69,13 @@ struct HostStepsTests {
         // A setting that a reload takes: password_encryption set back by a later conf.d file
         // is a clear false that names the file, not a silent success.
         let rogue = paths.confDirectory + "/zz-rogue.conf"
-        try FileSystem.writeAtomically(rogue, "password_encryption = 'md5'\n", mode: 0o644)
+        try FileSystem.writeAtomically(
+            rogue, "password_encryption = 'md5'\n", mode: 0o644, trust: ClusterPaths.configTrust)
         try await Command.check(["pg_ctlcluster", "15", cluster.name, "reload"])
         let (overridden, _) = await timed(PostgresStep.make(moved))
         #expect(overridden.status == ExitStatus.failed)
         #expect(overridden.failedAction?.contains("our settings") == true)
-        FileSystem.remove(rogue)
+        FileSystem.remove(rogue, trust: ClusterPaths.configTrust)
         let (healed, _) = await timed(PostgresStep.make(moved))
         #expect(healed.status == 0 && healed.changed == 1)
         #expect(try settings(try await DebianClusters.connect(paths))["password_encryption"] == "scram-sha-256")
@@ -99,11 +100,11 @@ struct HostStepsTests {
 
         // Our cluster's name with another PG_VERSION: false before any package is installed.
         let wrongVersion = try loadConfig(
-            "PG_VERSION=14\nPG_CLUSTER_NAME=\(owner.name)\nPOSTGRES_PORT=\(TestCluster.freePort())")
+            "PG_VERSION=16\nPG_CLUSTER_NAME=\(owner.name)\nPOSTGRES_PORT=\(TestCluster.freePort())")
         let outcome = await testRunner(dryRun: true).run(PostgresStep.make(wrongVersion))
         #expect(outcome.status == ExitStatus.failed)
         #expect(outcome.failedAction == "no cluster named \(owner.name) of another PostgreSQL version")
-        #expect(!FileSystem.exists("/etc/postgresql/14/\(owner.name)"))
+        #expect(!FileSystem.exists("/etc/postgresql/16/\(owner.name)"))
         // Both conflicts are looked for before anything is installed or written.
         let names = PostgresStep.make(wrongVersion).actions.map(\.name)
         let firstChange = try #require(names.firstIndex { $0.hasPrefix("postgresql-common creates") })
@@ -136,21 +137,31 @@ struct HostStepsTests {
         }
         try await Command.check(["useradd", "--system", "--user-group", "--no-create-home", "--shell", "/usr/sbin/nologin", service])
         let serviceAccount = try #require(SystemAccount.lookup(service))
+        // Networks beyond loopback are hostssl: the server needs a certificate (this host may
+        // have no snakeoil pair), given as PG_SSL_CERT_FILE and PG_SSL_KEY_FILE.
+        let tls = try await TestTLS.make()
+        defer { TestFiles.removeTree(tls.directory) }
         let config = try cluster.config(
             "HEARTHMINDS_SERVICE_USER=\(service)\nHEARTHMINDS_DB=hmtest_shared\nPOSTGRES_ADMIN_USER=hmtest_admin\n"
-                + "PG_ALLOWED_NETWORKS=10.99.0.0/16,fd00:99::/64")
+                + "PG_ALLOWED_NETWORKS=10.99.0.0/16,fd00:99::/64\nAI_NAMES=hmtest_ai,hmtest_other\n"
+                + "PG_SSL_CERT_FILE=\(tls.cert)\nPG_SSL_KEY_FILE=\(tls.key)")
         #expect(await testRunner().run(PostgresStep.make(config)).status == 0)
         let paths = cluster.paths
         let templates = try HbaRenderer.Templates.load(root: TestFiles.repositoryRoot)
         let rendered = try HbaRenderer.render(templates, config)
 
-        // Roles and a database to log in to: the service account's, a password role, the admin.
+        // Roles and databases to log in to: the service account's, two AIs with passwords and
+        // their databases, a password role that is no AI, the admin.
         let admin = try await DebianClusters.connect(paths)
-        let verifier = try admin.scramVerifier(Secret("s3cret pw"), user: "hmtest_pw")
+        #expect(try admin.query("SHOW ssl").scalar == "on")
         for statement in [
             "CREATE ROLE \(try admin.identifier(service)) LOGIN",
             "CREATE DATABASE hmtest_shared OWNER \(try admin.identifier(service))",
-            "CREATE ROLE hmtest_pw LOGIN PASSWORD \(try admin.literal(verifier))",
+            "CREATE ROLE hmtest_pw LOGIN PASSWORD \(try admin.literal(try admin.scramVerifier(Secret("s3cret pw"), user: "hmtest_pw")))",
+            "CREATE ROLE hmtest_ai LOGIN PASSWORD \(try admin.literal(try admin.scramVerifier(Secret("s3cret pw"), user: "hmtest_ai")))",
+            "CREATE ROLE hmtest_other LOGIN PASSWORD \(try admin.literal(try admin.scramVerifier(Secret("other pw"), user: "hmtest_other")))",
+            "CREATE DATABASE hmtest_ai_db OWNER hmtest_ai",
+            "CREATE DATABASE hmtest_other_db OWNER hmtest_other",
             "CREATE ROLE hmtest_admin LOGIN SUPERUSER",
         ] {
             try admin.execute(statement)
@@ -182,9 +193,12 @@ struct HostStepsTests {
                     host: pid.socketDirectory, port: pid.port, database: database, user: user, password: password,
                     asSystemUser: account))
         }
-        func tcp(_ user: String, password: Secret?) throws -> PGConnection {
+        func tcp(_ user: String, _ database: String = "hmtest_ai_db", password: Secret?) throws -> PGConnection {
             try PGConnection(
-                PGTarget(host: "127.0.0.1", port: pid.port, database: "postgres", user: user, password: password))
+                PGTarget(host: "127.0.0.1", port: pid.port, database: database, user: user, password: password))
+        }
+        func refusedByHba(_ body: () throws -> PGConnection) -> Bool {
+            do { _ = try body(); return false } catch { return "\(error)".contains("no pg_hba.conf entry") }
         }
         // root administers: as postgres and as the admin role, through the map.
         #expect(try viaSocket("postgres", as: nil).query("SELECT current_user").scalar == "postgres")
@@ -195,20 +209,32 @@ struct HostStepsTests {
         #expect(throws: PGError.self) { try viaSocket(service, "postgres", as: serviceAccount) }
         // root cannot pose as another role by peer.
         #expect(throws: PGError.self) { try viaSocket(service, "hmtest_shared", as: nil) }
-        // Password roles: scram-sha-256 over the socket and TCP; a wrong or missing password fails.
-        #expect(try tcp("hmtest_pw", password: Secret("s3cret pw")).query("SELECT 1").scalar == "1")
-        #expect(try viaSocket("hmtest_pw", as: nil, password: Secret("s3cret pw")).query("SELECT 1").scalar == "1")
-        #expect(throws: PGError.self) { try tcp("hmtest_pw", password: Secret("wrong")) }
-        #expect(throws: PGError.self) { try tcp("hmtest_pw", password: nil) }
+        // An AI: scram-sha-256 over the socket and TCP to its own database and the shared one; a
+        // wrong or missing password fails.
+        let pw = Secret("s3cret pw")
+        #expect(try tcp("hmtest_ai", password: pw).query("SELECT 1").scalar == "1")
+        #expect(try tcp("hmtest_ai", "hmtest_shared", password: pw).query("SELECT 1").scalar == "1")
+        #expect(try viaSocket("hmtest_ai", "hmtest_ai_db", as: nil, password: pw).query("SELECT 1").scalar == "1")
+        #expect(throws: PGError.self) { try tcp("hmtest_ai", password: Secret("wrong")) }
+        #expect(throws: PGError.self) { try tcp("hmtest_ai", password: nil) }
+        // ... and nothing else, whatever the grants say: not another AI's database, not postgres
+        // or template1 (a stolen AI password opens nothing more).
+        try admin.execute("GRANT CONNECT ON DATABASE hmtest_other_db TO hmtest_ai")
+        for database in ["hmtest_other_db", "postgres", "template1"] {
+            #expect(refusedByHba { try tcp("hmtest_ai", database, password: pw) }, "\(database)")
+            #expect(refusedByHba { try viaSocket("hmtest_ai", database, as: nil, password: pw) }, "\(database)")
+        }
+        // A password role that is no configured AI has no line at all.
+        #expect(refusedByHba { try tcp("hmtest_pw", "hmtest_shared", password: pw) })
 
         // Tampering: a trust line appended and loaded lets anyone in ...
         try FileSystem.writeAtomically(
             paths.hbaFile, "host all all 127.0.0.1/32 trust\n" + rendered.hba, mode: 0o640,
-            uid: status.uid, gid: status.gid)
+            uid: status.uid, gid: status.gid, trust: ClusterPaths.configTrust)
         try await Command.check(["pg_ctlcluster", "15", cluster.name, "reload"])
         var trusted = false
         for _ in 0..<50 where !trusted {
-            trusted = (try? tcp("hmtest_pw", password: nil)) != nil
+            trusted = (try? tcp("hmtest_ai", password: nil)) != nil
             if !trusted { usleep(100_000) }
         }
         #expect(trusted, "the tampered file was loaded")
@@ -216,7 +242,7 @@ struct HostStepsTests {
         let (healed, healedMs) = await timed(try PgHbaStep.make(config, templates: templates))
         #expect(healed.status == 0 && healed.changed == 2)
         #expect(try FileSystem.readText(paths.hbaFile) == rendered.hba)
-        #expect(throws: PGError.self) { try tcp("hmtest_pw", password: nil) }
+        #expect(throws: PGError.self) { try tcp("hmtest_ai", password: nil) }
         let methods = try admin.query("SELECT DISTINCT auth_method FROM pg_hba_file_rules ORDER BY 1").rows.map { $0[0]! }
         #expect(methods == ["peer", "scram-sha-256"])
         print("timing hm-pg-hba: after tampering \(Int(healedMs)) ms")
@@ -234,5 +260,27 @@ struct HostStepsTests {
         #expect(run.failedAction?.hasPrefix("cluster \(cluster.paths.id) is running") == true)
         #expect(!FileSystem.exists(cluster.paths.configDirectory))
         cluster.drop()
+    }
+}
+
+/// A self-signed certificate and key for a test cluster's TLS (this host may have no snakeoil
+/// pair): the key is the postgres account's, mode 0600, as the server requires.
+struct TestTLS {
+    let directory: String
+    let cert: String
+    let key: String
+
+    static func make() async throws -> TestTLS {
+        let directory = TestFiles.temporaryDirectory("hm-tls")
+        chmod(directory, 0o755)
+        let tls = TestTLS(directory: directory, cert: directory + "/server.crt", key: directory + "/server.key")
+        try await Command.check([
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=hm-test",
+            "-keyout", tls.key, "-out", tls.cert,
+        ])
+        let postgres = try #require(SystemAccount.lookup("postgres"))
+        try FileSystem.setOwner(tls.key, uid: postgres.uid, gid: postgres.gid, mode: 0o600)
+        chmod(tls.cert, 0o644)
+        return tls
     }
 }

@@ -21,7 +21,7 @@ struct MigrationCrashTests {
         let cluster = try await TestCluster.start()
         defer { cluster.stop() }
         #expect(FileSystem.exists(MigrationFixtures.hmMigrate), "build first: swift build --build-tests")
-        let db = try ScratchDatabase.make(cluster)
+        let db = try ScratchDatabase.make(cluster, owner: ScratchDatabase.aiOwner())
         let dir = try MigrationFixtures.copy([
             "0007_killed.up.sql": Self.blockingRevision,
             "0007_killed.down.sql": "DROP TABLE killed_half;\n",
@@ -29,10 +29,10 @@ struct MigrationCrashTests {
         defer { TestFiles.removeTree(dir) }
         let work = TestFiles.temporaryDirectory("hm-migcrash")
         defer { TestFiles.removeTree(work) }
-        try FileSystem.writeAtomically(work + "/hm.env", "POSTGRES_PORT=\(cluster.port)\n")
+        try db.writeConfig(work + "/hm.env")
         let argv = [MigrationFixtures.hmMigrate, "up", "--config", work + "/hm.env", "--database", db.name,
                     "--migrations", dir, "--socket-dir", cluster.socketDirectory]
-        let env: [String: String?] = ["HEARTHMINDS_LOG": work + "/log.jsonl"]
+        let env: [String: String?] = ["HEARTHMINDS_LOG": work + "/log.jsonl", "HEARTHMINDS_LOCK_DIR": work + "/lock"]
 
         let set = try MigrationFixtures.set(dir)
         try db.migrator(set).upgrade(to: "0006")

@@ -4,33 +4,62 @@ import Glibc
 import Testing
 @testable import HearthKit
 
-/// A throwaway database with its own owner role in the shared test cluster, with `vector`
-/// created by the superuser as the databases step does.
+/// A throwaway database with its own owner role (a login role with a password, as an AI is) in
+/// the shared test cluster, with `vector` created by the superuser as the databases step does.
 struct ScratchDatabase {
     let cluster: TestCluster
     let name: String
     let owner: String
+    let password: Secret
 
-    static func make(_ cluster: TestCluster, vector: Bool = true, name: String? = nil) throws -> ScratchDatabase {
+    /// `owner`: the owner role's name (default: one with a hyphen, like hearthminds-service, so
+    /// that identifier escaping matters).
+    static func make(_ cluster: TestCluster, vector: Bool = true, name: String? = nil, owner: String? = nil) throws
+        -> ScratchDatabase
+    {
         let id = Int.random(in: 100_000..<999_999)
-        let db = ScratchDatabase(cluster: cluster, name: name ?? "mig_db_\(id)", owner: "mig-owner-\(id)")  // a hyphen, like hearthminds-service: escaping matters
+        let db = ScratchDatabase(
+            cluster: cluster, name: name ?? "mig_db_\(id)", owner: owner ?? "mig-owner-\(id)",
+            password: Secret("owner-pw-\(id)"))
         let admin = try cluster.connect()
-        try admin.execute("CREATE ROLE \(try admin.identifier(db.owner)) NOLOGIN")
-        try admin.execute("CREATE DATABASE \(try admin.identifier(db.name)) OWNER \(try admin.identifier(db.owner))")
+        let role = try admin.identifier(db.owner)
+        if try admin.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [db.owner]).first == nil {
+            try admin.execute("CREATE ROLE \(role) LOGIN")
+        }
+        try admin.execute("ALTER ROLE \(role) PASSWORD \(try admin.literal(try admin.scramVerifier(db.password, user: db.owner)))")
+        try admin.execute("CREATE DATABASE \(try admin.identifier(db.name)) OWNER \(role)")
         if vector { try db.connect().execute("CREATE EXTENSION vector") }
         return db
     }
 
-    var target: PGTarget {
-        PGTarget(
-            host: cluster.socketDirectory, port: cluster.port, database: name, user: "postgres",
-            asSystemUser: cluster.postgres)
+    var server: PGServer {
+        PGServer(socketDirectory: cluster.socketDirectory, port: cluster.port, tcpHost: "127.0.0.1")
     }
 
+    /// The owner's login, as the suite holds an AI's.
+    var credentials: Credentials { Credentials(peerAccounts: [], passwords: [owner: password]) }
+
+    /// A superuser connection (postgres, by peer).
     func connect() throws -> PGConnection { try cluster.connect(database: name) }
 
+    /// A connection as the owner itself, over TCP with its password.
+    func connectAsOwner() throws -> PGConnection {
+        try cluster.connectTCP(database: name, user: owner, password: password)
+    }
+
+    /// An owner named as an AI may be (hm-migrate reaches a database only as a configured owner).
+    static func aiOwner() -> String { "migai_\(Int.random(in: 100_000..<999_999))" }
+
+    /// A host file for hm-migrate: the cluster's port, the owner as the one AI, its password
+    /// (mode 0600: it holds a password).
+    func writeConfig(_ path: String) throws {
+        try FileSystem.writeAtomically(
+            path, "POSTGRES_PORT=\(cluster.port)\nAI_NAMES=\(owner)\n\(owner.uppercased())_PASSWORD=\(password.reveal)\n",
+            mode: 0o600)
+    }
+
     func migrator(_ set: MigrationSet, progress: @escaping (String) -> Void = { _ in }) throws -> Migrator {
-        try Migrator(set: set, target: target, progress: progress)
+        try Migrator(set: set, database: name, server: server, credentials: credentials, progress: progress)
     }
 
     func scalar(_ sql: String, _ params: [String?] = []) throws -> String? { try connect().query(sql, params).scalar }
@@ -146,10 +175,11 @@ struct MigrationTests {
         let migrator = try db.migrator(set)
         let script = try migrator.script(try migrator.planUp())
         #expect(script.contains("CREATE TABLE IF NOT EXISTS public.alembic_version"))
-        #expect(script.contains("SET LOCAL ROLE \"\(db.owner)\""))
+        // Run as the owner itself: no role switching in the script.
+        #expect(script.contains("run as its owner \(db.owner)") && !script.contains("SET LOCAL ROLE"))
         #expect(script.contains("CREATE TABLE memory_shards"))
         #expect(script.contains("INSERT INTO public.alembic_version (version_num) VALUES ('0001')"))
-        #expect(script.contains("UPDATE public.alembic_version SET version_num = '0006' WHERE version_num = '0005'"))
+        #expect(script.contains("UPDATE ONLY public.alembic_version SET version_num = '0006' WHERE version_num = '0005'"))
         #expect(script.components("BEGIN;") == 6 && script.components("COMMIT;") == 6)
         #expect(try await db.schema() == before)
         #expect(try !db.exists("alembic_version"))
@@ -158,7 +188,7 @@ struct MigrationTests {
         let at0004 = try await db.schema()
         let down = try migrator.script(try migrator.planDown(to: "base"))
         #expect(down.contains("ALTER TABLE memory_shards\n    DROP COLUMN metadata"))
-        #expect(down.contains("DELETE FROM public.alembic_version WHERE version_num = '0001'"))
+        #expect(down.contains("DELETE FROM ONLY public.alembic_version WHERE version_num = '0001'"))
         #expect(!down.contains("CREATE TABLE IF NOT EXISTS"))
         #expect(try await db.schema() == at0004)
         #expect(try migrator.currentRevision() == "0004")
@@ -230,14 +260,21 @@ struct MigrationTests {
         let db = try ScratchDatabase.make(cluster)
         defer { db.drop() }
         let set = try MigrationFixtures.set()
-        // What Alembic leaves: the schema of 0001 and 0003, and its table, made by the
-        // superuser it connected as, holding '0003'; no history of ours.
+        // What Alembic leaves: the schema of 0001 and 0003, and its table holding '0003'; no
+        // history of ours. Made first by the superuser Alembic connected as: that table is not
+        // the owner's, so it is refused by name until it is handed to the owner.
         let conn = try db.connect()
         try conn.execute("SET ROLE \(try conn.identifier(db.owner))")
         for revision in set.revisions.prefix(2) { for s in revision.up.statements { try conn.execute(s.text) } }
         try conn.execute("RESET ROLE")
         try conn.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))")
         try conn.execute("INSERT INTO alembic_version (version_num) VALUES ('0003')")
+        #expect {
+            try db.migrator(set).status()
+        } throws: { error in
+            "\(error)".contains("public.alembic_version is not a plain table of \(db.owner): it is owned by postgres")
+        }
+        try conn.execute("ALTER TABLE alembic_version OWNER TO \(try conn.identifier(db.owner))")
 
         let before = try db.migrator(set).status()
         #expect(before.current == "0003" && before.unrecorded == ["0001", "0003"] && before.changed.isEmpty)
@@ -255,7 +292,7 @@ struct MigrationTests {
         let cluster = try await TestCluster.shared()
         let dir = try MigrationFixtures.copy()
         defer { TestFiles.removeTree(dir) }
-        let db = try ScratchDatabase.make(cluster)
+        let db = try ScratchDatabase.make(cluster, owner: ScratchDatabase.aiOwner())
         defer { db.drop() }
         try db.migrator(try MigrationFixtures.set(dir)).upgrade(to: "0005")
 
@@ -268,11 +305,11 @@ struct MigrationTests {
         // The command line: exit 1, naming the revision and its files.
         let config = TestFiles.temporaryDirectory("hm-migcfg")
         defer { TestFiles.removeTree(config) }
-        try FileSystem.writeAtomically(config + "/hm.env", "POSTGRES_PORT=\(cluster.port)\n")
+        try db.writeConfig(config + "/hm.env")
         let result = try await Command.run(
             [MigrationFixtures.hmMigrate, "check", "--config", config + "/hm.env", "--database", db.name,
              "--migrations", dir, "--socket-dir", cluster.socketDirectory],
-            environment: ["HEARTHMINDS_LOG": config + "/log.jsonl"])
+            environment: ["HEARTHMINDS_LOG": config + "/log.jsonl", "HEARTHMINDS_LOCK_DIR": config + "/lock"])
         #expect(result.status == 1)
         #expect(result.stdout.contains("\(db.name): revision 0004 changed since it was applied (0004_content_metadata.up.sql"))
 
@@ -281,18 +318,18 @@ struct MigrationTests {
         #expect(try db.migrator(edited).status().changed.isEmpty)
     }
 
-    @Test("two runners on one database serialize on the advisory lock")
+    @Test("two runners on one database serialize on the advisory lock; on one host the run lock keeps the second out")
     func concurrentRunners() async throws {
         let cluster = try await TestCluster.shared()
         #expect(FileSystem.exists(MigrationFixtures.hmMigrate), "build first: swift build --build-tests")
-        let db = try ScratchDatabase.make(cluster)
+        let db = try ScratchDatabase.make(cluster, owner: ScratchDatabase.aiOwner())
         defer { db.drop() }
         let work = TestFiles.temporaryDirectory("hm-migcfg")
         defer { TestFiles.removeTree(work) }
-        try FileSystem.writeAtomically(work + "/hm.env", "POSTGRES_PORT=\(cluster.port)\n")
+        try db.writeConfig(work + "/hm.env")
         let argv = [MigrationFixtures.hmMigrate, "up", "--config", work + "/hm.env", "--database", db.name,
                     "--migrations", MigrationFixtures.directory, "--socket-dir", cluster.socketDirectory]
-        let env: [String: String?] = ["HEARTHMINDS_LOG": work + "/log.jsonl"]
+        let env: [String: String?] = ["HEARTHMINDS_LOG": work + "/log.jsonl", "HEARTHMINDS_LOCK_DIR": work + "/lock"]
 
         // A holder of the lock keeps a runner waiting, and nothing changes meanwhile.
         let holder = try db.connect()
@@ -314,10 +351,20 @@ struct MigrationTests {
         #expect(first.stdout.contains("waiting for another migration runner"))
         #expect(first.stdout.contains("\(db.name): at 0006 (head), 5 revision(s) applied"))
 
-        // Two runners at once on a fresh database: one applies everything, the other nothing.
+        // On one host, hm-migrate takes the run lock like every executable: while another run
+        // holds it, a second refuses at once (75), running nothing.
+        try FileSystem.makeDirectories(work + "/lock", mode: 0o700)
+        let held = try await Command.run(["flock", work + "/lock/bootstrap.lock"] + argv, environment: env)
+        #expect(held.status == ExitStatus.busy && held.stderr.contains("another run holds the lock"), "\(held.stderr)")
+
+        // Two runners at once on a fresh database that do not share a run lock (two hosts, or
+        // another tool): one applies everything, the other waits on the advisory lock and
+        // finds nothing to do.
         try db.migrator(try MigrationFixtures.set()).downgrade(to: "base")
+        var envB = env
+        envB["HEARTHMINDS_LOCK_DIR"] = work + "/lock-b"
         async let a = Command.run(argv, environment: env)
-        async let b = Command.run(argv, environment: env)
+        async let b = Command.run(argv, environment: envB)
         let (ra, rb) = try await (a, b)
         #expect(ra.status == 0 && rb.status == 0, "\(ra.stderr) \(rb.stderr)")
         let outputs = [ra.stdout, rb.stdout]
@@ -356,13 +403,23 @@ struct MigrationTests {
     func step() async throws {
         let cluster = try await TestCluster.shared()
         let id = Int.random(in: 1000..<9999)
-        let config = try loadConfig("""
+        // Each database is migrated as its owner: the service account by peer, each AI with its password.
+        let service = "hmsvc-mig-\(id)"
+        try await Command.check(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", service])
+        defer { TestFiles.spawn(["userdel", service]) }
+        let ais = ["stepa_\(id)", "stepb_\(id)"]
+        let shared = try ScratchDatabase.make(cluster, name: "hm_step_\(id)", owner: service)
+        let aiDBs = try ais.map { try ScratchDatabase.make(cluster, name: $0 + "_db", owner: $0) }
+        let dbs = [shared] + aiDBs
+        defer { dbs.forEach { $0.drop() } }
+        let config = try loadConfig(
+            """
             POSTGRES_PORT=\(cluster.port)
             HEARTHMINDS_DB=hm_step_\(id)
+            HEARTHMINDS_SERVICE_USER=\(service)
             AI_NAMES=["stepa_\(id)", "stepb_\(id)"]
-            """)
-        let dbs = try config.databases.map { try ScratchDatabase.make(cluster, name: $0) }
-        defer { dbs.forEach { $0.drop() } }
+            """,
+            environment: Dictionary(uniqueKeysWithValues: aiDBs.map { ($0.owner.uppercased() + "_PASSWORD", $0.password.reveal) }))
         func step() -> Step {
             MigrationsStep.make(config, directory: MigrationFixtures.directory, socketDirectory: cluster.socketDirectory)
         }
@@ -403,17 +460,17 @@ struct MigrationTests {
     @Test("hm-migrate on the command line: up --sql, up, current, history, down, stamp, and bad usage")
     func commandLine() async throws {
         let cluster = try await TestCluster.shared()
-        let db = try ScratchDatabase.make(cluster)
+        let db = try ScratchDatabase.make(cluster, owner: ScratchDatabase.aiOwner())
         defer { db.drop() }
         let work = TestFiles.temporaryDirectory("hm-migcfg")
         defer { TestFiles.removeTree(work) }
-        try FileSystem.writeAtomically(work + "/hm.env", "POSTGRES_PORT=\(cluster.port)\n")
+        try db.writeConfig(work + "/hm.env")
         func run(_ args: [String]) async throws -> CommandResult {
             try await Command.run(
                 [MigrationFixtures.hmMigrate] + args
                     + ["--config", work + "/hm.env", "--database", db.name, "--migrations", MigrationFixtures.directory,
                        "--socket-dir", cluster.socketDirectory],
-                environment: ["HEARTHMINDS_LOG": work + "/log.jsonl"])
+                environment: ["HEARTHMINDS_LOG": work + "/log.jsonl", "HEARTHMINDS_LOCK_DIR": work + "/lock"])
         }
         let sql = try await run(["up", "--sql"])
         #expect(sql.status == 0 && sql.stdout.contains("CREATE TABLE memory_shards"))

@@ -163,11 +163,37 @@ struct PgvectorStepTests {
 
         let accepted = PgvectorInstaller(
             try config("PGVECTOR_INSTALL_METHOD=tarball\nPGVECTOR_SOURCE=\(archive)\nPGVECTOR_SHA256=\(digest)"))
-        #expect(try await accepted.fetchVerifiedTarball(into: directory) == archive)
+        let copy = try await accepted.fetchVerifiedTarball(into: directory)
+        // What is hashed and extracted is a copy in the work directory, not the original.
+        #expect(copy == directory + "/pgvector.tar")
+        #expect(try FileSystem.readText(copy) == "not really a tarball\n")
 
         let missing = PgvectorInstaller(
             try config("PGVECTOR_INSTALL_METHOD=tarball\nPGVECTOR_SOURCE=\(directory)/nothing.tar.gz\nPGVECTOR_SHA256=\(digest)"))
         await #expect(throws: HearthError.self) { _ = try await missing.fetchVerifiedTarball(into: directory) }
+    }
+
+    @Test("tarball: PGVECTOR_SOURCE is copied first, and the copy is hashed and extracted: the original swapped afterwards changes nothing")
+    func tarballCopiedFirst() async throws {
+        let directory = TestFiles.temporaryDirectory("hm-pgv-toctou")
+        defer { TestFiles.removeTree(directory) }
+        let work = directory + "/work"
+        try FileSystem.makeDirectories(work, mode: 0o755)
+        let archive = directory + "/pgvector.tar.gz"
+        try FileSystem.writeAtomically(archive, "the tarball that was pinned\n")
+        let digest = try #require(PgvectorVersions.sha256Field(try await Command.check(["sha256sum", archive])))
+        let installer = PgvectorInstaller(
+            try config("PGVECTOR_INSTALL_METHOD=tarball\nPGVECTOR_SOURCE=\(archive)\nPGVECTOR_SHA256=\(digest)"))
+        let verified = try await installer.fetchVerifiedTarball(into: work)
+        #expect(verified.hasPrefix(work + "/"))
+        // The original swapped after the hash: what the
+        // build extracts, the returned copy, is still what was hashed.
+        try FileSystem.writeAtomically(archive, "a swapped tarball\n")
+        #expect(try FileSystem.readText(verified) == "the tarball that was pinned\n")
+        #expect(PgvectorVersions.sha256Field(try await Command.check(["sha256sum", verified])) == digest)
+        let status = try #require(FileSystem.status(verified))
+        #expect(status.uid == 0 && status.mode == 0o644)
+        #expect(FileSystem.status(work)?.uid == 0)
     }
 
     @Test("debian-source: Debian's pgvector source package from the host's own mirror, built and staged (DESTDIR)")

@@ -114,8 +114,10 @@ struct ResetStepTests {
             == ["aletheia_db", "hearthminds_db", "logos_db", "other_db"])
         #expect(FileSystem.exists(s.clientDirectory + "/pg_service.conf"))
 
-        // The way out the message names; then the reset goes through.
-        try s.admin("other_db").execute("REASSIGN OWNED BY logos TO postgres; DROP OWNED BY aletheia")
+        // The way out the message names; then the reset goes through. (Not REASSIGN OWNED BY
+        // logos: that hands logos_db itself to postgres too, and the reset then refuses to drop a
+        // database that is not logos's.)
+        try s.admin("other_db").execute("ALTER TABLE owned_by_logos OWNER TO postgres; DROP OWNED BY aletheia")
         try db.execute("REVOKE ALL ON DATABASE other_db FROM aletheia")
         let (done, _) = try await reset(s, config)
         #expect(done.status == 0, "failed at \(done.failedAction ?? "")")
@@ -126,11 +128,15 @@ struct ResetStepTests {
     func serviceUser() async throws {
         let s = try await DatabasesScenario()
         defer { s.tearDown() }
-        let home = TestFiles.temporaryDirectory() + "/home"
-        defer { TestFiles.removeTree(String(home.dropLast(5))) }
+        // The reset removes a home only under /var/lib.
+        let home = "/var/lib/hmtest-home-\(Int.random(in: 10000..<99999))"
+        defer { DebianTestClusters.spawnAndWait(["/bin/rm", "-rf", "--one-file-system", home]) }
         let config = try s.config("AI_NAMES=logos\nHEARTHMINDS_SERVICE_HOME=\(home)")
-        // The scenario's account has no group of its own or home: the step converges it.
+        // The scenario's account has no group of its own or home: the step converges it. It is
+        // a system account the scenario made: marked as the step marks its own (an account
+        // without the mark is neither adopted nor removed).
         _ = try? await Command.run(["groupadd", "--system", s.serviceUser])
+        try await Command.check(["usermod", "--comment", ServiceAccount.mark, s.serviceUser])
         #expect(await testRunner().run(ServiceUserStep.make(config)).status == 0)
         #expect(try await s.run(config).status == 0)
         #expect(FileSystem.isDirectory(home))

@@ -31,7 +31,7 @@ struct ServiceUserStepTests {
         let config = try config(user: user, home: home)
 
         let dry = await runner(dryRun: true).run(ServiceUserStep.make(config))
-        #expect(dry.status == 0 && dry.pending == 5 && dry.changed == 0)
+        #expect(dry.status == 0 && dry.pending == 4 && dry.changed == 0)
         #expect(SystemAccount.lookup(user) == nil)
         #expect(SystemAccount.groupID(user) == nil)
         #expect(!FileSystem.exists(home))

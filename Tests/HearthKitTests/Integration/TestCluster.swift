@@ -44,7 +44,8 @@ final class TestCluster: @unchecked Sendable {
         let directory = TestFiles.temporaryDirectory("hm-pgtest")
         let cluster = TestCluster(version: version, directory: directory, port: freePort(), postgres: postgres)
         try FileSystem.makeDirectories(cluster.socketDirectory)
-        for path in [directory, cluster.socketDirectory] {
+        // The inner one first: once the outer is postgres's, root does not write through it.
+        for path in [cluster.socketDirectory, directory] {
             try FileSystem.setOwner(path, uid: postgres.uid, gid: postgres.gid, mode: 0o755)
         }
         try await Command.check(
@@ -68,8 +69,10 @@ final class TestCluster: @unchecked Sendable {
     func appendConf(_ text: String) async throws {
         let path = dataDirectory + "/postgresql.conf"
         let existing = try FileSystem.readText(path)
+        // The data directory is the postgres account's.
         try FileSystem.writeAtomically(
-            path, existing + "\n" + text + "\n", mode: 0o600, uid: postgres.uid, gid: postgres.gid)
+            path, existing + "\n" + text + "\n", mode: 0o600, uid: postgres.uid, gid: postgres.gid,
+            trust: .account(postgres.uid, from: directory))
     }
 
     /// A connection over the socket, by peer authentication as `account` (postgres by default).
