@@ -106,18 +106,25 @@ public struct PgvectorPackageBuild: Sendable {
         guard FileSystem.exists(PgvectorInstaller.debianArchiveKeyring) else {
             throw HearthError("\(PgvectorInstaller.debianArchiveKeyring) is missing (debian-archive-keyring)")
         }
-        let work = try Self.makeWorkDirectory()
-        defer { Self.removeTree(work) }
+        guard geteuid() == 0 else {
+            throw HearthError(
+                "building the pgvector package needs root (a root-owned work directory, apt's _apt sandbox): "
+                    + "sudo make dist")
+        }
+        // The work directory is root's, as the installer's (PgvectorInstaller): apt downloads as
+        // _apt into src/, read from there without following a link; the source tree is root's.
+        let (workDirectory, work) = try PgvectorInstaller.makeWorkDirectory()
+        defer { PgvectorInstaller.removeWorkDirectory(work) }
 
         // The pinned source, through a temporary apt configuration (the machine's own lists and
         // caches are not touched), checked against the archive's signed index.
         log("pgvector package: fetching Debian's pgvector \(sourceVersion) (\(suite)) from \(mirror)")
-        try FileSystem.writeAtomically(work + "/sources.list", PgvectorInstaller.sourcesLine(mirror: mirror, suite: suite))
-        for directory in ["/lists/partial", "/cache/archives/partial", "/src"] {
-            try FileSystem.makeDirectories(work + directory, mode: 0o755)
-            if geteuid() == 0, let apt = SystemAccount.lookup("_apt") {
-                try FileSystem.setOwner(work + directory, uid: apt.uid, gid: apt.gid, mode: 0o755)
-            }
+        try workDirectory.write("sources.list", PgvectorInstaller.sourcesLine(mirror: mirror, suite: suite), mode: 0o644)
+        let apt = SystemAccount.lookup("_apt")
+        let lists = try workDirectory.makeDirectory("lists", mode: 0o755)
+        let cache = try workDirectory.makeDirectory("cache", mode: 0o755).makeDirectory("archives", mode: 0o755)
+        for (parent, name) in [(lists, "partial"), (cache, "partial"), (workDirectory, "src")] {
+            _ = try parent.makeDirectory(name, mode: 0o755, uid: apt?.uid ?? 0, gid: apt?.gid ?? 0)
         }
         let options = PgvectorInstaller.temporaryAptOptions(work: work)
         let environment: [String: String?] = ["DEBIAN_FRONTEND": "noninteractive"]
@@ -136,25 +143,27 @@ public struct PgvectorPackageBuild: Sendable {
                     + ", not the pinned \(sourceVersion): move the pin (PGVECTOR_DEB_SOURCE_VERSION and "
                     + "PGVECTOR_DEB_DSC_SHA256 in the Makefile) after checking the new source")
         }
-        let dsc = work + "/src/" + dscName
-        guard FileSystem.exists(dsc) else { throw HearthError("apt-get source left no \(dscName)") }
-        let digest = PgvectorVersions.sha256Field(try await Command.check(["sha256sum", "--", dsc])) ?? ""
+        let sources = try OpenDirectory.open(work + "/src", trust: .reading)
+        guard try sources.list().contains(dscName) else { throw HearthError("apt-get source left no \(dscName)") }
+        let digest = SHA256.hex(try sources.readBytes(dscName))
         guard digest == dscSHA256 else {
             throw HearthError(
                 "\(dscName) has SHA-256 \(digest), not the pinned \(dscSHA256): not the source this release pins")
         }
-        let tree = work + "/src/pgvector"
-        try await Command.check(["dpkg-source", "-x", dsc, tree], workingDirectory: work + "/src")
+        // (dpkg-source checks the tarballs against the .dsc's checksums)
+        let tree = work + "/build"
+        try await Command.check(["dpkg-source", "--no-copy", "-x", dscName, tree], workingDirectory: work + "/src")
 
         // Our rebuild's version, the control file for PG_VERSION only, then Debian's build.
-        let changelog = tree + "/debian/changelog"
-        let date = try await Command.check(["dpkg-parsechangelog", "-l", changelog, "-S", "Date"])
+        let debian = try OpenDirectory.open(tree + "/debian")
+        let date = try await Command.check(["dpkg-parsechangelog", "-l", tree + "/debian/changelog", "-S", "Date"])
             .trimmingCharacters(in: " \n")
-        try FileSystem.writeAtomically(
-            changelog, changelogEntry(distribution: codename, date: date) + (try FileSystem.readText(changelog)))
+        try debian.write(
+            "changelog", changelogEntry(distribution: codename, date: date) + (try debian.readText("changelog")),
+            mode: 0o644)
         let pgEnvironment: [String: String?] = ["PG_SUPPORTED_VERSIONS": String(pgVersion)]
         try await Command.check(["pg_buildext", "updatecontrol"], environment: pgEnvironment, workingDirectory: tree)
-        let control = try FileSystem.readText(tree + "/debian/control")
+        let control = try debian.readText("control")
         guard control.contains("\nPackage: \(packageName)\n") else {
             throw HearthError("pg_buildext updatecontrol made no \(packageName) in debian/control")
         }
@@ -171,7 +180,7 @@ public struct PgvectorPackageBuild: Sendable {
             environment: pgEnvironment.merging(["DEB_BUILD_OPTIONS": "nocheck parallel=\(jobs)"]) { $1 },
             workingDirectory: tree)
         guard built.succeeded else { throw Command.failure(built) }
-        let made = work + "/src/" + fileName(architecture: architecture)
+        let made = work + "/" + fileName(architecture: architecture)
         let depends = try await checkPackage(made, architecture: architecture)
 
         try FileSystem.makeDirectories(outputDirectory)
@@ -212,37 +221,14 @@ public struct PgvectorPackageBuild: Sendable {
         where !contents.contains(" " + file + "\n") {
             throw HearthError("\(path) does not hold \(file)")
         }
-        let unpacked = try Self.makeWorkDirectory()
-        defer { Self.removeTree(unpacked) }
+        let (_, unpacked) = try PgvectorInstaller.makeWorkDirectory()
+        defer { PgvectorInstaller.removeWorkDirectory(unpacked) }
         try await Command.check(["dpkg-deb", "--extract", path, unpacked])
-        let control = try FileSystem.readText(unpacked + "/usr/share/postgresql/\(pgVersion)/extension/vector.control")
+        let control = try OpenDirectory.open(unpacked + "/usr/share/postgresql/\(pgVersion)/extension")
+            .readText("vector.control")
         guard PgvectorVersions.controlDefaultVersion(control) == upstreamVersion else {
             throw HearthError("\(path): vector.control is not at version \(upstreamVersion)")
         }
         return depends
-    }
-
-    static func makeWorkDirectory() throws -> String {
-        var template = Array("/tmp/hm-pgvector-deb-XXXXXX".utf8CString)
-        let made = template.withUnsafeMutableBufferPointer { buffer -> String? in
-            mkdtemp(buffer.baseAddress!) == nil ? nil : String(cString: buffer.baseAddress!)
-        }
-        guard let path = made else { throw HearthError("cannot make a directory in /tmp: \(FileSystem.errnoText())") }
-        // apt's _apt account must reach the directories it downloads into.
-        guard chmod(path, 0o755) == 0 else { throw HearthError("cannot chmod \(path): \(FileSystem.errnoText())") }
-        return path
-    }
-
-    static func removeTree(_ path: String) {
-        guard path.hasPrefix("/tmp/hm-pgvector-deb-") else { return }
-        var pid: pid_t = 0
-        let argv: [UnsafeMutablePointer<CChar>?] = [
-            strdup("/bin/rm"), strdup("-rf"), strdup("--one-file-system"), strdup(path), nil,
-        ]
-        defer { argv.forEach { free($0) } }
-        if posix_spawn(&pid, "/bin/rm", nil, nil, argv, environ) == 0 {
-            var status: Int32 = 0
-            waitpid(pid, &status, 0)
-        }
     }
 }
