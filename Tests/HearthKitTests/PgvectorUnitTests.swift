@@ -205,6 +205,31 @@ struct PgvectorPackagingTests {
         #expect(packages.configOnly == ["cpp-12"])
     }
 
+    @Test("dpkg's status file: one package's state and version")
+    func statusRecord() {
+        let status = """
+            Package: libc6
+            Status: install ok installed
+            Architecture: amd64
+            Version: 2.36-9+deb12u10
+
+            Package: postgresql-15-pgvector
+            Status: install ok installed
+            Priority: optional
+            Version: 0.8.0-1~hm12+1
+            Depends: postgresql-15 (>> 15.20)
+
+            Package: cpp-12
+            Status: deinstall ok config-files
+            Version: 12.2.0-14
+
+            """
+        #expect(DpkgPackages.record(of: "postgresql-15-pgvector", inStatus: status)! == ("installed", "0.8.0-1~hm12+1"))
+        #expect(DpkgPackages.record(of: "cpp-12", inStatus: status)! == ("config-files", "12.2.0-14"))
+        #expect(DpkgPackages.record(of: "postgresql-15", inStatus: status) == nil)
+        #expect(DpkgPackages.record(of: "x", statusFile: "/nonexistent/status") == nil)
+    }
+
     @Test("what a build added: purged when new, removed when only its configuration files were there")
     func added() {
         let before = DpkgPackages(installed: ["libc6:amd64", "perl"], configOnly: ["cpp-12"])

@@ -150,10 +150,9 @@ public struct PgvectorInstaller: Sendable {
     /// the package that owns it (or that no package does: built from source).
     public func installedNote() async -> String {
         guard let version = installedVersion() else { return "" }
-        let query = try? await Command.run(["dpkg-query", "--show", "--showformat=${db:Status-Status} ${Version}", aptPackage])
-        let fields = (query?.succeeded == true ? query!.stdout : "").split(separator: " ").map(String.init)
-        if fields.count == 2 && fields[0] == "installed" {
-            return "pgvector \(version) installed already (package \(aptPackage) \(fields[1]))"
+        // (dpkg's status file, read: a converged host's step spawns no process for this)
+        if let record = DpkgPackages.record(of: aptPackage), record.state == "installed" {
+            return "pgvector \(version) installed already (package \(aptPackage) \(record.version))"
         }
         return "pgvector \(version) installed already (its files belong to no package: built from source)"
     }
