@@ -27,7 +27,7 @@ STEPS := $(shell awk -F'\t' '!/^(\#|$$)/ {print $$1}' bootstrap/steps)
 # Executables that are not in bootstrap/steps (shipped in bootstrap/bin/ too): hm-migrate, hm-reset.
 TOOLS := migrate reset
 
-.PHONY: setup build test test-e2e dist clean migrate-rev migrate-up migrate-down bench
+.PHONY: setup build test test-e2e dist clean migrate-rev migrate-up migrate-down bench bench-recall
 
 ## setup: install the packages the build and the tests need (apt-get; skipped when present),
 ## then pgvector for PostgreSQL 15 (hm-pgvector --install-only)
@@ -95,6 +95,12 @@ dist:
 ## against Alembic, start-up and tarball size; prints a table and writes bench/RESULTS.md
 bench:
 	bench/run.sh
+
+## bench-recall: recall@10 and query latency of the vector index (bench/recall.sh; as root, slow,
+## not part of `make test` or `make bench`): the suite's defaults and each option against an exact
+## scan, on scikit-learn's digits and clustered vectors at EMBEDDING_DIM; into bench/RESULTS.md
+bench-recall:
+	bench/recall.sh
 
 ## migrate-rev m="add new table": the next revision's empty up/down files in Migrations/
 ## migrate-up: every database to head (db=NAME for one); migrate-down: one revision down

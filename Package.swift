@@ -3,7 +3,7 @@ import PackageDescription
 
 /// One executable per host step; the order they run in lives in bootstrap/steps (reset is not
 /// in it: it runs only when asked, hm-reset or install.sh --reset).
-let steps = ["service-user", "postgres", "pg-hba", "pgvector", "databases", "migrations", "verify", "reset"]
+let steps = ["service-user", "postgres", "pg-hba", "pgvector", "databases", "migrations", "vector-index", "verify", "reset"]
 /// Tools beside the steps.
 let tools = ["migrate"]
 /// Build tools of `make dist` (not shipped): the pgvector package.

@@ -137,7 +137,16 @@ EOF
 RESULTS=$WORK/results.md
 # Each line goes to the console and to bench/RESULTS.md at once (a cut-short run keeps what it measured).
 OUTPUT=${BENCH_RESULTS:-$HERE/RESULTS.md}
-emit() { printf '%s\n' "$*" | tee -a "$RESULTS"; cp "$RESULTS" "$OUTPUT"; }
+# The recall section that bench/recall.sh wrote stays, after this run's sections.
+RECALL_SECTION=$WORK/recall-section.md
+: >"$RECALL_SECTION"
+if [ -f "$OUTPUT" ]; then
+    awk '/<!-- recall:begin/ { keep = 1 } keep { print } /<!-- recall:end -->/ { keep = 0 }' "$OUTPUT" >"$RECALL_SECTION"
+fi
+emit() {
+    printf '%s\n' "$*" | tee -a "$RESULTS"
+    { cat "$RESULTS"; if [ -s "$RECALL_SECTION" ]; then echo ""; cat "$RECALL_SECTION"; fi; } >"$OUTPUT"
+}
 
 # ---------------------------------------------------------------- the release
 say "== bench: building the release tarball"
@@ -410,6 +419,6 @@ if len(rows) >= 2:
 PY
 emit ""
 
-cp "$RESULTS" "$OUTPUT"
+{ cat "$RESULTS"; if [ -s "$RECALL_SECTION" ]; then echo ""; cat "$RECALL_SECTION"; fi; } >"$OUTPUT"
 say ""
 say "bench: written to $OUTPUT"

@@ -39,7 +39,7 @@ struct CommandTests {
         #expect(try await Command.check(["id", "-u"], asUser: nobody) == "\(nobody.uid)\n")
     }
 
-    @Test("a child's environment is minimal: no *_PASSWORD or configuration key of ours even when our environment has them; PATH, LC_ALL, HOME and proxies pass")
+    @Test("a child's environment is minimal: no *_PASSWORD or configuration key of ours even when our environment has them; PATH, LC_ALL, HOME and proxies pass (proxies only to root's children)")
     func minimalEnvironment() async throws {
         // Our own environment, as an operator may give it (the configuration's environment layer).
         let ours = ["HEARTHMINDS_PASSWORD": "env-secret-1", "LOGOS_PASSWORD": "env-secret-2",
@@ -61,11 +61,13 @@ struct CommandTests {
         #expect(child["LC_ALL"] == "C.UTF-8" && child["http_proxy"] == "http://proxy.invalid:3128")
         #expect(child["PATH"]?.contains("/usr/sbin") == true)
 
-        // As another account: its HOME, USER and LOGNAME.
+        // As another account: its HOME, USER and LOGNAME, and no proxy (a proxy URL may hold
+        // credentials, and that account reads its own processes' /proc/<pid>/environ).
         let nobody = try #require(SystemAccount.lookup("nobody"))
         let asNobody = try await Command.check(["env"], asUser: nobody)
         #expect(!asNobody.contains("env-secret"))
         #expect(asNobody.contains("USER=nobody\n") && asNobody.contains("HOME=\(nobody.home)\n"))
+        #expect(!asNobody.contains("proxy"))
 
         // A caller cannot hand a password to a child through the environment.
         await #expect(throws: HearthError.self) { try await Command.check(["env"], environment: ["X_PASSWORD": "no"]) }

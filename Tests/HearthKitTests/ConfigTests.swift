@@ -25,7 +25,10 @@ struct ConfigTests {
         #expect(config.extensions == ["vector"])
         #expect(config.embeddingDim == 1536)
         #expect(config.ivfflat)
-        #expect(config.ivfflatLists == 100)
+        #expect(config.ivfflatLists == 100)  // the seed's default
+        #expect(config.ivfflatProbes == nil)  // auto
+        #expect(config.vectorIndex == .ivfflat)
+        #expect(config.hnswM == 16 && config.hnswEfConstruction == 64 && config.hnswEfSearch == 40)
         #expect(config.pgvectorMethod == .auto)
         #expect(config.logPath == "/var/log/hearthminds/bootstrap.jsonl")
     }
@@ -150,6 +153,20 @@ struct ConfigTests {
         ("EMBEDDING_DIM=3072", "EMBEDDING_DIM"),
         ("PGVECTOR_ENABLE_IVFFLAT=maybe", "PGVECTOR_ENABLE_IVFFLAT"),
         ("PGVECTOR_IVFFLAT_LISTS=-1", "PGVECTOR_IVFFLAT_LISTS"),
+        ("PGVECTOR_IVFFLAT_LISTS=0", "PGVECTOR_IVFFLAT_LISTS"),
+        ("PGVECTOR_IVFFLAT_LISTS=automatic", "PGVECTOR_IVFFLAT_LISTS"),
+        ("PGVECTOR_IVFFLAT_LISTS=32769", "PGVECTOR_IVFFLAT_LISTS"),
+        ("PGVECTOR_IVFFLAT_PROBES=0", "PGVECTOR_IVFFLAT_PROBES"),
+        ("PGVECTOR_IVFFLAT_PROBES=ten", "PGVECTOR_IVFFLAT_PROBES"),
+        ("PGVECTOR_INDEX=diskann", "PGVECTOR_INDEX"),
+        ("PGVECTOR_INDEX=HNSW", "PGVECTOR_INDEX"),
+        ("PGVECTOR_HNSW_M=1", "PGVECTOR_HNSW_M"),
+        ("PGVECTOR_HNSW_M=101", "PGVECTOR_HNSW_M"),
+        ("PGVECTOR_HNSW_EF_CONSTRUCTION=3", "PGVECTOR_HNSW_EF_CONSTRUCTION"),
+        ("PGVECTOR_HNSW_M=32\nPGVECTOR_HNSW_EF_CONSTRUCTION=63", "PGVECTOR_HNSW_EF_CONSTRUCTION"),  // below 2 * m
+        ("PGVECTOR_HNSW_EF_SEARCH=0", "PGVECTOR_HNSW_EF_SEARCH"),
+        ("PGVECTOR_HNSW_EF_SEARCH=1001", "PGVECTOR_HNSW_EF_SEARCH"),
+        ("EMBEDDING_DIM=3072\nPGVECTOR_ENABLE_IVFFLAT=false\nPGVECTOR_INDEX=hnsw", "EMBEDDING_DIM"),
         ("POSTGRES_HOST=db.example", "POSTGRES_HOST"),
         ("PG_ALLOWED_NETWORKS=10.0.0.0/33", "PG_ALLOWED_NETWORKS"),
         ("PG_ALLOWED_NETWORKS=10.0.0.0", "PG_ALLOWED_NETWORKS"),
@@ -173,6 +190,16 @@ struct ConfigTests {
     @Test("EMBEDDING_DIM above 2000 is allowed when the IVFFlat index is off")
     func largeDimensionWithoutIndex() throws {
         #expect(try loadConfig("EMBEDDING_DIM=3072\nPGVECTOR_ENABLE_IVFFLAT=false").embeddingDim == 3072)
+    }
+
+    @Test("the vector index keys: numbers or auto, hnsw with its parameters")
+    func vectorKeys() throws {
+        let fixed = try loadConfig("PGVECTOR_IVFFLAT_LISTS=250\nPGVECTOR_IVFFLAT_PROBES=12")
+        #expect(fixed.ivfflatLists == 250 && fixed.ivfflatProbes == 12)
+        #expect(try loadConfig("PGVECTOR_IVFFLAT_LISTS=AUTO").ivfflatLists == nil)
+        let hnsw = try loadConfig(
+            "PGVECTOR_INDEX=hnsw\nPGVECTOR_HNSW_M=32\nPGVECTOR_HNSW_EF_CONSTRUCTION=128\nPGVECTOR_HNSW_EF_SEARCH=100")
+        #expect(hnsw.vectorIndex == .hnsw && hnsw.hnswM == 32 && hnsw.hnswEfConstruction == 128 && hnsw.hnswEfSearch == 100)
     }
 
     @Test("an error names the key, the value and where it came from")

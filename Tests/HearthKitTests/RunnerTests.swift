@@ -142,4 +142,12 @@ struct RunnerTests {
         #expect(JSON.number(3.14159) == "3.1")
         #expect(JSON.number(2) == "2")
     }
+
+    @Test("the console shows control characters from outside in caret notation: no terminal escape sequence but our colours reaches the operator")
+    func printable() {
+        let hostile = "at revision '\u{1B}]2;pwned\u{07}'\r\u{1B}[2Jgone\u{9B}6n\u{7F}"
+        #expect(Console.printable(hostile) == "at revision '^[]2;pwned^G'^M^[[2Jgone\u{FFFD}6n^?")
+        let ours = Console(colour: true).paint("ok", .ok) + "\n\tline two"
+        #expect(Console.printable(ours) == ours)
+    }
 }

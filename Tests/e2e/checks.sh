@@ -322,6 +322,16 @@ check_migrations() {
         psql_root postgres "$CFG_HM_DB" "SELECT content FROM eng_patterns WHERE tags @> ARRAY['testing', 'validation']"
 }
 
+# The vector-index step: every database searches its IVFFlat index with the probes auto gives
+# (the square root of 0003's 100 lists, the index being untrained on a fresh host).
+check_vector_index() {
+    local db
+    for db in $(all_databases); do
+        check "vector-index: $db has ivfflat.probes 10 (ALTER DATABASE ... SET)" expect_eq 10 \
+            psql_root postgres "$db" "SHOW ivfflat.probes"
+    done
+}
+
 check_verify() {
     check "verify: hm-verify on its own exits 0" in_root "$E2E_HM/bootstrap/bin/hm-verify"
 }
@@ -334,6 +344,7 @@ check_host() {
     has_step pgvector && check_pgvector
     has_step databases && check_databases
     has_step migrations && check_migrations
+    has_step vector-index && check_vector_index
     has_step verify && check_verify
     return 0
 }

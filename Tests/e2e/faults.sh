@@ -152,21 +152,22 @@ faults_fresh_root() {
 # and holds nothing of the revision (one transaction); verify never runs. Removed, the rerun
 # converges.
 fault_broken_migration() {
-    local dir="$ROOT$E2E_HM/Migrations" head db
+    local dir="$ROOT$E2E_HM/Migrations" head next db
     head=$(migrations_head)
-    cat >"$dir/0007_e2e_broken.up.sql" <<'EOF'
+    next=$(printf '%04d' $((10#$head + 1)))  # the test revision: above the shipped head
+    cat >"$dir/${next}_e2e_broken.up.sql" <<'EOF'
 -- test-only (e2e tier): its first statement works, its second fails
 CREATE TABLE e2e_half_broken (n bigint);
 INSERT INTO e2e_no_such_table VALUES (1);
 EOF
-    printf -- '-- test-only (e2e tier)\nDROP TABLE e2e_half_broken;\n' >"$dir/0007_e2e_broken.down.sql"
+    printf -- '-- test-only (e2e tier)\nDROP TABLE e2e_half_broken;\n' >"$dir/${next}_e2e_broken.down.sql"
     run fault-migration
     check_rc "fault, broken migration: ./install.sh exits 1" 1
-    e2e_note "the cause shown: $(grep -m1 -F '0007_e2e_broken.up.sql line' "$WORK/fault-migration.out" | sed 's/^[[:space:]]*//')"
+    e2e_note "the cause shown: $(grep -m1 -F "${next}_e2e_broken.up.sql line" "$WORK/fault-migration.out" | sed 's/^[[:space:]]*//')"
     check "fault, broken migration: the message names the step" \
         grep -qF "step 'migrations' reported false" "$WORK/fault-migration.out"
     check "fault, broken migration: the message names the file, line and statement" sh -c \
-        "grep -qF '0007_e2e_broken.up.sql line 3' '$WORK/fault-migration.out' && grep -qF 'INSERT INTO e2e_no_such_table' '$WORK/fault-migration.out'"
+        "grep -qF '${next}_e2e_broken.up.sql line 3' '$WORK/fault-migration.out' && grep -qF 'INSERT INTO e2e_no_such_table' '$WORK/fault-migration.out'"
     check "fault, broken migration: the message carries PostgreSQL's error" \
         grep -qF 'relation "e2e_no_such_table" does not exist' "$WORK/fault-migration.out"
     check "fault, broken migration: every step before migrations logged true" steps_true_before "$RUN_ID" migrations
@@ -177,7 +178,7 @@ EOF
         check "fault, broken migration: $db holds nothing of the revision (no e2e_half_broken)" expect_eq "" \
             psql_root postgres "$db" "SELECT to_regclass('public.e2e_half_broken')"
     done
-    rm -f "$dir/0007_e2e_broken.up.sql" "$dir/0007_e2e_broken.down.sql"
+    rm -f "$dir/${next}_e2e_broken.up.sql" "$dir/${next}_e2e_broken.down.sql"
     run fault-migration-fixed
     check_rc "fault, broken migration removed: ./install.sh exits 0" 0
     check "fault, broken migration removed: every step logged true" log_all_true "$RUN_ID"
@@ -210,18 +211,19 @@ history_ups() {
         "SELECT count(*) FROM hearthminds_migration_history WHERE revision = '$2' AND direction = 'up'"
 }
 
-# Deterministic: a test revision 0007 creates a table, then waits for a lock on e2e_gate that a
-# session of the test holds in HEARTHMINDS_DB (the other databases have no e2e_gate and go
-# through). Once the migrations step's backend is seen waiting there (pg_stat_activity), the
+# Deterministic: a test revision above the shipped head creates a table, then waits for a lock
+# on e2e_gate that a session of the test holds in HEARTHMINDS_DB (the other databases have no
+# e2e_gate and go through). Once the migrations step's backend is seen waiting there (pg_stat_activity), the
 # postmaster is killed with SIGKILL. The run halts at migrations; the cluster, started again by
 # the postgres step, shows every database at the previous head without the revision's table;
-# the next full run converges to 0007, applied exactly once. Then `hm-migrate down` and the
+# the next full run converges to $next, applied exactly once. Then `hm-migrate down` and the
 # files' removal bring the root back to the shipped head.
 fault_kill_mid_migration() {
-    local dir="$ROOT$E2E_HM/Migrations" head hmdb=$CFG_HM_DB db pid rc t0
+    local dir="$ROOT$E2E_HM/Migrations" head next hmdb=$CFG_HM_DB db pid rc t0
     local datadir="/var/lib/postgresql/$CFG_PG_VERSION/$CFG_CLUSTER"
     head=$(migrations_head)
-    cat >"$dir/0007_e2e_killed.up.sql" <<'EOF'
+    next=$(printf '%04d' $((10#$head + 1)))  # the test revision: above the shipped head
+    cat >"$dir/${next}_e2e_killed.up.sql" <<'EOF'
 -- test-only (e2e tier): waits for the lock the test holds on e2e_gate (HEARTHMINDS_DB only),
 -- so that the postmaster can be killed while this revision's transaction is open
 CREATE TABLE e2e_killed (n bigint);
@@ -234,7 +236,7 @@ END
 $$;
 INSERT INTO e2e_killed VALUES (1);
 EOF
-    printf -- '-- test-only (e2e tier)\nDROP TABLE e2e_killed;\n' >"$dir/0007_e2e_killed.down.sql"
+    printf -- '-- test-only (e2e tier)\nDROP TABLE e2e_killed;\n' >"$dir/${next}_e2e_killed.down.sql"
 
     check "kill mid-migration: a gate table in $hmdb" \
         psql_root postgres "$hmdb" "CREATE TABLE e2e_gate (); GRANT SELECT ON e2e_gate TO PUBLIC"
@@ -249,9 +251,9 @@ EOF
     E2E_CWD=$E2E_HM in_root HEARTHMINDS_RUN_ID="$RUN_ID" ./install.sh >"$WORK/fault-kill.out" 2>&1 </dev/null &
     INSTALL_BG_PID=$!
     if wait_for 150 blocked_in_revision "$hmdb"; then
-        e2e_pass "kill mid-migration: the migrations step waits inside revision 0007 in $hmdb"
+        e2e_pass "kill mid-migration: the migrations step waits inside revision $next in $hmdb"
     else
-        e2e_fail "kill mid-migration: the migrations step never reached revision 0007's lock" \
+        e2e_fail "kill mid-migration: the migrations step never reached revision $next's lock" \
             "$(tail -n 15 "$WORK/fault-kill.out")"
     fi
     # Two install.sh at once, for real: while this one is held inside migrations, a second one
@@ -288,10 +290,10 @@ EOF
     for db in $(all_databases); do
         check "kill mid-migration: after the crash $db is at the previous head $head" expect_eq "$head" \
             psql_root postgres "$db" "SELECT version_num FROM alembic_version"
-        check "kill mid-migration: after the crash $db has no table of revision 0007" expect_eq "" \
+        check "kill mid-migration: after the crash $db has no table of revision $next" expect_eq "" \
             psql_root postgres "$db" "SELECT to_regclass('public.e2e_killed')"
-        check "kill mid-migration: after the crash $db has no history row for 0007" expect_eq 0 \
-            history_ups "$db" 0007
+        check "kill mid-migration: after the crash $db has no history row for $next" expect_eq 0 \
+            history_ups "$db" $next
     done
     check "kill mid-migration: the gate table is dropped" psql_root postgres "$hmdb" "DROP TABLE e2e_gate"
 
@@ -299,15 +301,15 @@ EOF
     check_rc "kill mid-migration: the next run exits 0" 0
     check "kill mid-migration: the next run logged every step true" log_all_true "$RUN_ID"
     for db in $(all_databases); do
-        check "kill mid-migration: $db converged to 0007 (alembic_version)" expect_eq 0007 \
+        check "kill mid-migration: $db converged to $next (alembic_version)" expect_eq $next \
             psql_root postgres "$db" "SELECT version_num FROM alembic_version"
-        check "kill mid-migration: $db has revision 0007's table with its one row" expect_eq 1 \
+        check "kill mid-migration: $db has revision $next's table with its one row" expect_eq 1 \
             psql_root postgres "$db" "SELECT count(*) FROM e2e_killed"
-        check "kill mid-migration: $db applied 0007 exactly once (history)" expect_eq 1 history_ups "$db" 0007
+        check "kill mid-migration: $db applied $next exactly once (history)" expect_eq 1 history_ups "$db" $next
     done
 
     check "kill mid-migration: hm-migrate down --to $head undoes the test revision" migrate_down "$head"
-    rm -f "$dir/0007_e2e_killed.up.sql" "$dir/0007_e2e_killed.down.sql"
+    rm -f "$dir/${next}_e2e_killed.up.sql" "$dir/${next}_e2e_killed.down.sql"
     for db in $(all_databases); do
         check "kill mid-migration: $db back at $head, without the test table" expect_eq "$head|" \
             psql_root postgres "$db" "SELECT version_num || '|' || coalesce(to_regclass('public.e2e_killed')::text, '') FROM alembic_version"

@@ -25,6 +25,8 @@ REPO=$(cd "$E2E_DIR/../.." && pwd)
 . "$E2E_DIR/checks.sh"
 # shellcheck source=Tests/e2e/faults.sh
 . "$E2E_DIR/faults.sh"
+# shellcheck source=Tests/e2e/hostile.sh
+. "$E2E_DIR/hostile.sh"
 # shellcheck source=Tests/e2e/booted.sh
 . "$E2E_DIR/booted.sh"
 
@@ -49,6 +51,7 @@ WORK="" ROOT="" NS_UNSHARE="" NS_PID=""
 cleanup() {
     local rc=$?
     faults_cleanup
+    hostile_cleanup
     root_remove
     if [ "${E2E_DONE:-0}" != 1 ]; then
         printf 'e2e: ABORTED (exit %d) before the end; see the output above\n' "$rc" >&2
@@ -292,6 +295,12 @@ scenario_main() {
 
     # 6b. bad configuration (issue 6's whole list): exit 64 before any change
     bad_config_all
+
+    # 6c. hostile tenants and a hostile postgres account (issue 10): their plants while install.sh,
+    #     hm-migrate current, hm-reset --dry-run, hm-verify and the cluster reset run
+    if has_step databases && has_step migrations && [ -x "$ROOT$E2E_HM/bootstrap/bin/hm-reset" ]; then
+        hostile_scenario
+    fi
 
     # 7. the nuclear reset (issue 6), once the tarball has hm-reset: refused without --yes, then
     #    `install.sh --reset --yes` destroys our data and rebuilds a verified host

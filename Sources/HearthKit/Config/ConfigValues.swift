@@ -16,6 +16,17 @@ enum ConfigValues {
         return value
     }
 
+    /// `auto` (nil) or a whole number in `range`.
+    static func intOrAuto(_ key: String, _ raw: RawValue, _ range: ClosedRange<Int>, _ what: String) throws(ConfigError)
+        -> Int?
+    {
+        if raw.value.lowercased() == "auto" { return nil }
+        guard let value = Int(raw.value), range.contains(value) else {
+            throw fail(key, raw, "not auto or \(what) (a whole number from \(range.lowerBound) to \(range.upperBound))")
+        }
+        return value
+    }
+
     static func bool(_ key: String, _ raw: RawValue) throws(ConfigError) -> Bool {
         switch raw.value.lowercased() {
         case "true", "yes", "on", "1": return true

@@ -19,6 +19,12 @@ public struct HearthConfig: Sendable {
         public let origin: String
     }
 
+    /// The index on memory_shards.embedding: IVFFlat (revision 0003, the seed's) or HNSW
+    /// (revision 0007 replaces it).
+    public enum VectorIndexKind: String, Sendable, CaseIterable {
+        case ivfflat, hnsw
+    }
+
     public enum PgvectorMethod: String, Sendable, CaseIterable {
         case auto, apt, shipped
         case debianSource = "debian-source"
@@ -48,7 +54,15 @@ public struct HearthConfig: Sendable {
     public let extensions: [String]
     public let embeddingDim: Int
     public let ivfflat: Bool
-    public let ivfflatLists: Int
+    /// nil: `auto`, lists from the rows when the vector-index step trains the index (see
+    /// IvfflatTraining); revision files render it as 100.
+    public let ivfflatLists: Int?
+    /// nil: `auto`, the square root of the index's lists, rounded up.
+    public let ivfflatProbes: Int?
+    public let vectorIndex: VectorIndexKind
+    public let hnswM: Int
+    public let hnswEfConstruction: Int
+    public let hnswEfSearch: Int
     public let allowedNetworks: [String]
     public let logPath: String
     public let pgvectorMethod: PgvectorMethod
@@ -184,11 +198,28 @@ public struct HearthConfig: Sendable {
         self.extensions = extensions
 
         ivfflat = try V.bool("PGVECTOR_ENABLE_IVFFLAT", value("PGVECTOR_ENABLE_IVFFLAT"))
-        // pgvector stores up to 16000 dimensions; its IVFFlat index takes at most 2000.
+        let indexRaw = value("PGVECTOR_INDEX")
+        guard let kind = VectorIndexKind(rawValue: indexRaw.value) else {
+            throw V.fail("PGVECTOR_INDEX", indexRaw, "not one of ivfflat, hnsw")
+        }
+        vectorIndex = kind
+        // pgvector stores up to 16000 dimensions; its IVFFlat and HNSW indexes take at most 2000.
+        let indexed = ivfflat || kind == .hnsw
         embeddingDim = try V.int(
-            "EMBEDDING_DIM", value("EMBEDDING_DIM"), 1...(ivfflat ? 2000 : 16000),
-            ivfflat ? "a dimension an IVFFlat index takes" : "a vector dimension")
-        ivfflatLists = try V.int("PGVECTOR_IVFFLAT_LISTS", value("PGVECTOR_IVFFLAT_LISTS"), 1...32768, "a list count")
+            "EMBEDDING_DIM", value("EMBEDDING_DIM"), 1...(indexed ? 2000 : 16000),
+            indexed ? "a dimension an IVFFlat or HNSW index takes" : "a vector dimension")
+        ivfflatLists = try V.intOrAuto("PGVECTOR_IVFFLAT_LISTS", value("PGVECTOR_IVFFLAT_LISTS"), 1...32768, "a list count")
+        ivfflatProbes = try V.intOrAuto(
+            "PGVECTOR_IVFFLAT_PROBES", value("PGVECTOR_IVFFLAT_PROBES"), 1...32768, "a probe count")
+        hnswM = try V.int("PGVECTOR_HNSW_M", value("PGVECTOR_HNSW_M"), 2...100, "an HNSW m")
+        hnswEfConstruction = try V.int(
+            "PGVECTOR_HNSW_EF_CONSTRUCTION", value("PGVECTOR_HNSW_EF_CONSTRUCTION"), 4...1000, "an HNSW ef_construction")
+        if hnswEfConstruction < 2 * hnswM {
+            throw V.fail(
+                "PGVECTOR_HNSW_EF_CONSTRUCTION", value("PGVECTOR_HNSW_EF_CONSTRUCTION"),
+                "must be at least 2 * PGVECTOR_HNSW_M (\(2 * hnswM)), as pgvector requires")
+        }
+        hnswEfSearch = try V.int("PGVECTOR_HNSW_EF_SEARCH", value("PGVECTOR_HNSW_EF_SEARCH"), 1...1000, "an HNSW ef_search")
 
         let networksRaw = value("PG_ALLOWED_NETWORKS")
         let networks = try V.list("PG_ALLOWED_NETWORKS", networksRaw)

@@ -33,6 +33,12 @@ public struct Revision: Sendable {
 public struct MigrationSet: Sendable {
     public let directory: String
     public let revisions: [Revision]
+    /// maintenance_work_mem (MB) of each revision's transaction: what pgvector needs to build an
+    /// IVFFlat index of PGVECTOR_IVFFLAT_LISTS lists on EMBEDDING_DIM dimensions over a full
+    /// sample (0003 on a database that already holds rows, 0007's down), which it otherwise
+    /// refuses ("memory required is 65 MB, maintenance_work_mem is 64 MB"); nil without those
+    /// values. Not part of any checksum.
+    public var buildMemoryMB: Int? = nil
 
     /// The newest revision's id; nil for an empty directory.
     public var head: String? { revisions.last?.id }
@@ -90,7 +96,13 @@ public struct MigrationSet: Sendable {
             revisions.append(
                 Revision(id: id, slug: slug, up: up, down: down, checksum: SHA256.hex(up.text + "\u{0}" + down.text)))
         }
-        return MigrationSet(directory: directory, revisions: revisions)
+        var set = MigrationSet(directory: directory, revisions: revisions)
+        if case .int(let lists) = values.values["PGVECTOR_IVFFLAT_LISTS"],
+            case .int(let dimensions) = values.values["EMBEDDING_DIM"]
+        {
+            set.buildMemoryMB = VectorIndex.trainingMemoryMB(rows: 50 * lists, lists: lists, dimensions: dimensions)
+        }
+        return set
     }
 
     private static func renderFile(_ directory: String, _ name: String, _ values: TemplateValues) throws(MigrationError)
@@ -178,7 +190,8 @@ public struct MigrationSet: Sendable {
                 -- \(id) \(suffix): \(message.split(whereSeparator: \.isNewline).joined(separator: " "))
                 -- SQL to \(what) this revision. hm-migrate runs it in one transaction as the
                 -- database's owner. Templated values (EMBEDDING_DIM, PGVECTOR_IVFFLAT_LISTS,
-                -- PGVECTOR_ENABLE_IVFFLAT) are described in Migrations/README.md.
+                -- PGVECTOR_ENABLE_IVFFLAT, PGVECTOR_HNSW, PGVECTOR_HNSW_M,
+                -- PGVECTOR_HNSW_EF_CONSTRUCTION) are described in Migrations/README.md.
 
                 """
             do { try FileSystem.writeAtomically(path, body, mode: 0o644) } catch { throw MigrationError("\(path): \(error)") }

@@ -19,12 +19,23 @@ public struct TemplateValues: Sendable, Equatable {
         self.values = values
     }
 
-    /// EMBEDDING_DIM, PGVECTOR_IVFFLAT_LISTS and PGVECTOR_ENABLE_IVFFLAT of a validated configuration.
+    /// The lists a revision file gets for `PGVECTOR_IVFFLAT_LISTS=auto`: pgvector's own default
+    /// (and the seed's), so that a host made with 100 and moved to auto renders the same files
+    /// (no checksum changes). The index a revision builds has these lists until the
+    /// vector-index step trains it with lists from the rows (IvfflatTraining).
+    public static let autoListsRendered = 100
+
+    /// The validated configuration's numbers and booleans: EMBEDDING_DIM,
+    /// PGVECTOR_ENABLE_IVFFLAT, PGVECTOR_IVFFLAT_LISTS (auto: 100), PGVECTOR_HNSW (true when
+    /// PGVECTOR_INDEX is hnsw), PGVECTOR_HNSW_M and PGVECTOR_HNSW_EF_CONSTRUCTION.
     public init(_ config: HearthConfig) {
         values = [
             "EMBEDDING_DIM": .int(config.embeddingDim),
-            "PGVECTOR_IVFFLAT_LISTS": .int(config.ivfflatLists),
+            "PGVECTOR_IVFFLAT_LISTS": .int(config.ivfflatLists ?? TemplateValues.autoListsRendered),
             "PGVECTOR_ENABLE_IVFFLAT": .bool(config.ivfflat),
+            "PGVECTOR_HNSW": .bool(config.vectorIndex == .hnsw),
+            "PGVECTOR_HNSW_M": .int(config.hnswM),
+            "PGVECTOR_HNSW_EF_CONSTRUCTION": .int(config.hnswEfConstruction),
         ]
     }
 }

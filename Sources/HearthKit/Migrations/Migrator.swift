@@ -39,6 +39,11 @@ public final class Migrator {
     private let server: PGServer
     /// Progress lines (waiting for the lock, each revision as it commits).
     public var progress: (String) -> Void
+    /// The server's notices during a revision ("<database>: <file>: NOTICE: ..."), such as
+    /// pgvector's "ivfflat index created with little data" for 0003 on an empty table; by
+    /// default they go to `progress`. PostgreSQL's "..., skipping" notices of IF [NOT] EXISTS
+    /// are left out.
+    public var notice: ((String) -> Void)?
 
     /// How long a lock (the migration lock, or one a tenant holds on its state tables) and a
     /// read of the state are waited for.
@@ -54,7 +59,8 @@ public final class Migrator {
         self.lockTimeout = lockTimeout
         self.progress = progress
         (db, owner) = try server.ownerConnection(database, credentials, lockTimeout: lockTimeout)
-        try db.execute("SET client_min_messages TO warning; SET statement_timeout TO \(try db.literal(lockTimeout))")
+        db.collectNotices()
+        try db.execute("SET client_min_messages TO notice; SET statement_timeout TO \(try db.literal(lockTimeout))")
     }
 
     // MARK: state
@@ -306,9 +312,11 @@ public final class Migrator {
         return missing
     }
 
-    /// What a superuser runs for a missing extension, in its own transaction.
+    /// What a superuser runs for a missing extension, in its own transaction (TenantExtensions:
+    /// made in a schema of its own, then moved to public), as the script shows it.
     private func createExtension(_ name: String, _ admin: PGConnection) throws -> String {
-        "CREATE EXTENSION IF NOT EXISTS \(try admin.identifier(name)) SCHEMA public"
+        "BEGIN;\n" + (try TenantExtensions.statements(name, schema: TenantExtensions.schemaPrefix + "<random>", admin))
+            .map { $0 + ";\n" }.joined() + "COMMIT"
     }
 
     private enum Op {
@@ -322,6 +330,7 @@ public final class Migrator {
     /// left out.
     private func body(_ move: Move, created: Set<String>) throws -> [Op] {
         var ops: [Op] = [.control("SET LOCAL statement_timeout TO 0"), .control("SET LOCAL search_path TO public")]
+        if let mb = set.buildMemoryMB { ops.append(.control("SET LOCAL maintenance_work_mem TO '\(mb)MB'")) }
         for statement in move.sql.statements {
             if let name = statement.extensionName, created.contains(name) { continue }
             ops.append(.statement(statement))
@@ -387,11 +396,12 @@ public final class Migrator {
         var done: [Done] = []
         for move in plan.moves {
             let started = Clock.nowMs()
+            _ = db.takeNotices()  // what earlier statements said is not this move's
             let missing = try missingExtensions(move)
             if !missing.isEmpty {
                 let admin = try server.admin(database)
                 for name in missing {
-                    do { try admin.execute(try createExtension(name, admin)) } catch {
+                    do { try TenantExtensions.create(name, in: admin) } catch {
                         throw MigrationError(
                             "database \(database): \(move.sql.file): creating extension \(name) as \(server.superuser): \(error)")
                     }
@@ -415,6 +425,9 @@ public final class Migrator {
                 }
                 let ms = Clock.nowMs() - started
                 try db.execute(try historyInsert(move.revision.id, move.direction.rawValue, move.revision.checksum, ms: ms))
+            }
+            for text in db.takeNotices() where !text.hasSuffix(", skipping") {
+                (notice ?? progress)("\(database): \(move.sql.file): \(text)")
             }
             let ms = Clock.nowMs() - started
             done.append(Done(move: move, ms: ms))

@@ -141,7 +141,7 @@ public enum DebianClusters {
             }
             return []
         }
-        return try parse(try await Command.check(["pg_lsclusters", "--no-header"]))
+        return try parse(try await ClusterTools.list())
     }
 
     public static func find(_ paths: ClusterPaths) async throws -> ClusterInfo? {

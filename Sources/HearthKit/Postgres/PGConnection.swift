@@ -60,6 +60,9 @@ public struct PGRows: Sendable {
 public final class PGConnection {
     private let conn: OpaquePointer
     public let target: PGTarget
+    /// The server's notices, once `collectNotices()` was called (otherwise libpq's default
+    /// processor prints them on stderr).
+    private var notices: NoticeBox?
 
     public init(_ target: PGTarget) throws(PGError) {
         self.target = target
@@ -171,6 +174,32 @@ public final class PGConnection {
         return body()
     }
 
+    /// From now on the server's notices (NOTICE, WARNING, ...) are kept for `takeNotices()`
+    /// instead of being printed by libpq: the caller shows them where they belong.
+    public func collectNotices() {
+        guard notices == nil else { return }
+        let box = NoticeBox()
+        notices = box
+        PQsetNoticeReceiver(conn, { context, result in
+            guard let context, let result else { return }
+            let box = Unmanaged<NoticeBox>.fromOpaque(context).takeUnretainedValue()
+            func field(_ code: Character) -> String? {
+                PQresultErrorField(result, Int32(code.asciiValue!)).map { String(cString: $0) }
+            }
+            var text = "\(field("S") ?? "NOTICE"): \(field("M") ?? "")"
+            if let detail = field("D") { text += " — \(detail)" }
+            if let hint = field("H") { text += " HINT: \(hint)" }
+            box.messages.append(text)
+        }, Unmanaged.passUnretained(box).toOpaque())
+    }
+
+    /// The notices kept since the last call (see `collectNotices()`).
+    public func takeNotices() -> [String] {
+        guard let notices else { return [] }
+        defer { notices.messages.removeAll() }
+        return notices.messages
+    }
+
     /// One statement with its values as parameters ($1, $2, ...).
     @discardableResult
     public func query(_ sql: String, _ params: [String?] = []) throws(PGError) -> PGRows {
@@ -273,4 +302,9 @@ private final class ConnectJob: @unchecked Sendable {
         self.box = box
         self.connect = connect
     }
+}
+
+/// Where a connection's notice receiver leaves the notices (owned by the connection).
+private final class NoticeBox {
+    var messages: [String] = []
 }

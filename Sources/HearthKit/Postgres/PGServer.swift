@@ -7,6 +7,11 @@ public struct PGServer: Sendable {
     public var tcpHost: String
     /// The system account and role of the cluster's bootstrap superuser (Debian: postgres).
     public var superuser = "postgres"
+    /// How long a superuser session waits for a lock (`lock_timeout`): a tenant may hold its own
+    /// role's or database's catalog row in an open transaction (ALTER ROLE ... PASSWORD, COMMENT
+    /// ON DATABASE, GRANT), which the suite's ALTER ROLE, COMMENT or REVOKE would otherwise wait
+    /// for forever.
+    public var adminLockTimeout = PGServer.lockTimeout
 
     public init(socketDirectory: String, port: Int, tcpHost: String) {
         self.socketDirectory = socketDirectory
@@ -21,10 +26,18 @@ public struct PGServer: Sendable {
             tcpHost: config.host == "localhost" ? "127.0.0.1" : config.host)
     }
 
-    /// Settings of every connection the suite makes: only pg_catalog is searched, so a function
-    /// or operator a tenant planted in `public` never catches an unqualified name, whatever the
-    /// database or role sets.
-    public static let pinnedSettings: [(String, String)] = [("search_path", "pg_catalog,pg_temp")]
+    /// Settings of every connection the suite makes, over whatever the database or the role
+    /// sets (a tenant sets its own database's and role's): only pg_catalog is searched, so a
+    /// function or operator a tenant planted in `public` never catches an unqualified name; and
+    /// the session is not made read-only, cut short or ended while idle by the tenant's settings.
+    public static let pinnedSettings: [(String, String)] = [("search_path", "pg_catalog,pg_temp")] + guardSettings
+
+    /// The part of the pinned settings a login keeps besides its own search_path (verify's logins,
+    /// which resolve no name): not read-only, not cut short, not ended while idle.
+    public static let guardSettings: [(String, String)] = [
+        ("default_transaction_read_only", "off"), ("statement_timeout", "0"),
+        ("idle_in_transaction_session_timeout", "0"), ("idle_session_timeout", "0"),
+    ]
 
     /// A lock a tenant holds (on its own tables, or the migration lock key) is waited for this
     /// long, then the action is false: no run waits forever.
@@ -33,12 +46,14 @@ public struct PGServer: Sendable {
     /// Where a superuser connection to `database` goes: peer authentication as the
     /// superuser's system account over the socket directory. A superuser connection to a
     /// tenant's database reads schema-qualified catalogs and does what needs a superuser
-    /// (CREATE EXTENSION), nothing else: see `owner(of:)`.
+    /// (CREATE EXTENSION), nothing else: see `owner(of:)`. Its lock waits end after
+    /// `adminLockTimeout`, and its role is the superuser's whatever the database sets (a
+    /// tenant's `ALTER DATABASE ... SET role = <itself>` would make the superuser's session its own).
     public func adminTarget(_ database: String = "postgres") -> PGTarget {
         var target = PGTarget(
             host: socketDirectory, port: port, database: database, user: superuser,
             asSystemUser: SystemAccount.lookup(superuser))
-        target.settings = PGServer.pinnedSettings
+        target.settings = PGServer.pinnedSettings + [("lock_timeout", adminLockTimeout), ("role", superuser)]
         return target
     }
 
@@ -106,15 +121,20 @@ public struct PGServer: Sendable {
         }
     }
 
-    /// A password login over TCP.
+    /// A password login over TCP (verify's), with the guard settings and its own role: the
+    /// role's and the database's settings (a database owner's `SET role = <itself>`, a
+    /// statement timeout) cannot make its checks fail or wait.
     public func login(_ database: String, user: String, password: Secret) throws(PGError) -> PGConnection {
-        try PGConnection(PGTarget(host: tcpHost, port: port, database: database, user: user, password: password))
+        var target = PGTarget(host: tcpHost, port: port, database: database, user: user, password: password)
+        target.settings = PGServer.guardSettings + [("role", user)]
+        return try PGConnection(target)
     }
 
-    /// A peer login over the socket as a system account of the same name.
+    /// A peer login over the socket as a system account of the same name, likewise.
     public func peerLogin(_ database: String, account: SystemAccount) throws(PGError) -> PGConnection {
-        try PGConnection(
-            PGTarget(host: socketDirectory, port: port, database: database, user: account.name, asSystemUser: account))
+        var target = PGTarget(host: socketDirectory, port: port, database: database, user: account.name, asSystemUser: account)
+        target.settings = PGServer.guardSettings + [("role", account.name)]
+        return try PGConnection(target)
     }
 }
 

@@ -27,11 +27,44 @@ public struct Console: Sendable {
     }
 
     public func out(_ line: String) {
-        Console.write(line + "\n", to: STDOUT_FILENO)
+        Console.write(Console.printable(line) + "\n", to: STDOUT_FILENO)
     }
 
     public func err(_ line: String) {
-        Console.write(line + "\n", to: STDERR_FILENO)
+        Console.write(Console.printable(line) + "\n", to: STDERR_FILENO)
+    }
+
+    /// What reaches the operator's terminal is printable. Text from outside the suite — a
+    /// server's error, a revision id a tenant wrote into its alembic_version, a name in another
+    /// account's files — may hold terminal control sequences (a window title, the clipboard, a
+    /// report the terminal types back as input): every control character but newline and tab is
+    /// shown in caret notation (ESC as `^[`), C1 controls as U+FFFD; only our own colours (SGR,
+    /// `ESC [ digits m`) pass.
+    public static func printable(_ text: String) -> String {
+        let scalars = Array(text.unicodeScalars)
+        var out = String.UnicodeScalarView()
+        var i = 0
+        while i < scalars.count {
+            let c = scalars[i]
+            if c == "\u{1B}", i + 1 < scalars.count, scalars[i + 1] == "[" {
+                var j = i + 2
+                while j < scalars.count, ("0"..."9").contains(scalars[j]) || scalars[j] == ";" { j += 1 }
+                if j < scalars.count, scalars[j] == "m" {
+                    out.append(contentsOf: scalars[i...j])
+                    i = j + 1
+                    continue
+                }
+            }
+            switch c.value {
+            case 0x0A, 0x09: out.append(c)
+            case 0x00..<0x20: out.append(contentsOf: "^\(Character(Unicode.Scalar(c.value + 0x40)!))".unicodeScalars)
+            case 0x7F: out.append(contentsOf: "^?".unicodeScalars)
+            case 0x80..<0xA0: out.append("\u{FFFD}")
+            default: out.append(c)
+            }
+            i += 1
+        }
+        return String(out)
     }
 
     /// Unbuffered, so console lines and child processes' output keep their order.

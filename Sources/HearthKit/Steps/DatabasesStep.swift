@@ -79,12 +79,9 @@ public enum DatabasesStep {
                         },
                         apply: {
                             // A superuser's work (vector is not a trusted extension), in the tenant's
-                            // database: the session's search_path is pinned to pg_catalog, so the
-                            // schema is named.
-                            let db = try connections.get(database.name)
-                            try db.execute(
-                                "SET ROLE \(try db.identifier(config.hearthmindsUser)); "
-                                    + "CREATE EXTENSION IF NOT EXISTS \(try db.identifier(ext)) SCHEMA public; RESET ROLE")
+                            // database: made in a schema of its own, then moved to public, so that
+                            // nothing the tenant planted in public catches a call of the script.
+                            try TenantExtensions.create(ext, in: connections.get(database.name), as: config.hearthmindsUser)
                         }))
             }
         }

@@ -4,8 +4,10 @@
 public enum MigrationsStep {
     public static let name = "migrations"
 
-    public static func make(_ config: HearthConfig) -> Step {
-        make(config, directory: MigrationSet.defaultDirectory(), socketDirectory: PGTarget.debianSocketDirectory)
+    public static func make(_ config: HearthConfig, console: Console = Console()) -> Step {
+        make(
+            config, directory: MigrationSet.defaultDirectory(), socketDirectory: PGTarget.debianSocketDirectory,
+            notice: { console.err("  note: \($0)") })
     }
 
     /// `directory`: the revisions (nil: not found beside the executable); `socketDirectory`:
@@ -14,7 +16,8 @@ public enum MigrationsStep {
     public static func make(
         _ config: HearthConfig, directory: String?, socketDirectory: String,
         clientDirectory: String = ClientFiles.defaultDirectory,
-        progress: @escaping @Sendable (String) -> Void = { _ in }
+        progress: @escaping @Sendable (String) -> Void = { _ in },
+        notice: (@Sendable (String) -> Void)? = nil
     ) -> Step {
         let loaded = Loaded(config, directory)
         var actions: [Action] = [
@@ -43,10 +46,13 @@ public enum MigrationsStep {
                         return status.atHead
                     },
                     apply: {
-                        try Migrator(
+                        let migrator = try Migrator(
                             set: try loaded.get(), database: database, server: server, credentials: credentials,
-                            progress: progress
-                        ).upgrade()
+                            progress: progress)
+                        // The server's notices are shown (pgvector's "ivfflat index created with
+                        // little data" on a fresh install, say), not hidden.
+                        migrator.notice = notice ?? progress
+                        try migrator.upgrade()
                     }))
         }
         return Step(name, actions)

@@ -76,10 +76,9 @@ public enum PostgresStep {
                 "cluster \(paths.id) exists (UTF-8)",
                 check: { try await DebianClusters.find(paths) != nil },
                 apply: {
-                    try await Command.check([
-                        "pg_createcluster", "--encoding", "UTF8", "--locale", "C.UTF-8", "--port", String(port),
-                        String(version), config.clusterName,
-                    ])
+                    // As the postgres account (ClusterTools: a configuration directory that account
+                    // prepared would have root write through its links).
+                    try await ClusterTools.create(paths, port: port)
                 }),
             .assertion("TLS certificate and key for logins beyond loopback are in place (when there are such logins)") {
                 guard let tls = settings.tls else { return true }
@@ -134,9 +133,7 @@ public enum PostgresStep {
                 apply: {
                     let differences = try await settingsDifferences(paths, settings)
                     let restart = differences.contains { ServerSettings.restartSettings.contains($0.name) }
-                    try await Command.check([
-                        "pg_ctlcluster", String(version), config.clusterName, restart ? "restart" : "reload",
-                    ])
+                    try await ClusterTools.control(paths, restart ? "restart" : "reload")
                 },
                 verify: {
                     // A reload is a signal: the server takes a moment to read the files again.
@@ -226,12 +223,18 @@ public enum PostgresStep {
     /// cluster's owner (its path and the file are that account's to choose: root reads nothing
     /// through them that the owner could not).
     static func start(_ paths: ClusterPaths) async throws {
-        let result = try await Command.run(["pg_ctlcluster", String(paths.version), paths.name, "start"])
-        guard !result.succeeded else { return }
-        var message = Command.failure(result).message
+        var message: String
+        do {
+            try await ClusterTools.control(paths, "start")
+            return
+        } catch {
+            message = "\(error)"
+        }
+        // (with a deadline: the file may be a FIFO, or endless, of the owner's choosing)
         if let cluster = try? await DebianClusters.find(paths), cluster.logFile.hasPrefix("/"),
             let owner = SystemAccount.lookup(cluster.owner),
-            let tail = try? await Command.run(["tail", "-n", "12", "--", cluster.logFile], asUser: owner), tail.succeeded
+            let tail = try? await Command.run(["tail", "-n", "12", "--", cluster.logFile], asUser: owner, timeout: 10),
+            tail.succeeded
         {
             let lines = lastStartLines(tail.stdout)
             // (without systemd, pg_ctlcluster shows those lines itself)

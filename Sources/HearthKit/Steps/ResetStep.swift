@@ -143,7 +143,13 @@ public enum ResetStep {
                     action: Action(
                         "cluster \(paths.id) is gone (pg_dropcluster --stop)",
                         check: { try await DebianClusters.find(paths) == nil },
-                        apply: { try await Command.check(["pg_dropcluster", "--stop", String(paths.version), paths.name]) }),
+                        apply: {
+                            // Stopped as root, dropped as the postgres account (ClusterTools: as root,
+                            // pg_dropcluster removes what a `log` link in the cluster's directory names).
+                            guard let info = try await DebianClusters.find(paths) else { return }
+                            let running = info.online || PostmasterStatus.read(dataDirectory: info.dataDirectory) != nil
+                            try await ClusterTools.drop(paths, running: running)
+                        }),
                     detail: { await clusterContents(paths) }))
             items.append(clusterDirectoryItem(paths))
         } else {

@@ -137,6 +137,24 @@ public enum VerifyStep {
                     return true
                 })
         }
+        // The vector search setting of every database (the vector-index step's).
+        if let described = VectorIndexStep.describeSetting(config) {
+            let owners = OwnerConnections(server, credentials)
+            for database in config.databases {
+                actions.append(
+                    .assertion("\(database): \(described)") {
+                        guard let wanted = try VectorIndexStep.wantedSetting(config, database: database, owners: owners)
+                        else { return true }
+                        let found = try VectorIndex.databaseSetting(wanted.name, database: database, connections.get())
+                        guard found == String(wanted.value) else {
+                            throw CheckFailed(
+                                "\(database): \(wanted.name) is \(found ?? "not set"), not \(wanted.value) "
+                                    + "(the vector-index step sets it)")
+                        }
+                        return true
+                    })
+            }
+        }
         return Step(name, actions)
     }
 }

@@ -46,8 +46,10 @@ public enum Command {
 
     /// The whole environment of a child: PATH (ours, then the sbin and bin directories),
     /// LC_ALL=C.UTF-8 (messages the suite reads are in English), HOME (and USER and LOGNAME when
-    /// it runs as another account), the proxy variables, and what the caller adds. Nothing else
-    /// of ours: no configuration key, no *_PASSWORD.
+    /// it runs as another account), the proxy variables (only for a child of root's: a proxy URL
+    /// may hold credentials, and another account reads its own processes' environment in
+    /// /proc/<pid>/environ), and what the caller adds. Nothing else of ours: no configuration
+    /// key, no *_PASSWORD.
     public static func childEnvironment(
         adding: [String: String?] = [:], asUser: SystemAccount? = nil,
         parent: [String: String] = currentEnvironment()
@@ -63,7 +65,9 @@ public enum Command {
             env["USER"] = user.name
             env["LOGNAME"] = user.name
         }
-        for (key, value) in parent where passedThrough.contains(key) { env[key] = value }
+        if asUser == nil {
+            for (key, value) in parent where passedThrough.contains(key) { env[key] = value }
+        }
         for (key, value) in adding {
             guard !key.uppercased().hasSuffix("_PASSWORD") else {
                 throw HearthError("refusing to pass \(key) to a child's environment: secrets go on standard input")
@@ -83,10 +87,19 @@ public enum Command {
         }.joined(separator: " ")
     }
 
-    /// Runs `argv` and returns its result whatever the exit status.
+    /// The supplementary groups of a command run as another account: none, or the account's own
+    /// (initgroups, as `su` or postgresql-common's change_ugid give them: postgres reads Debian's
+    /// snakeoil key through its group ssl-cert).
+    public enum Groups: Sendable {
+        case cleared, accounts
+    }
+
+    /// Runs `argv` and returns its result whatever the exit status. With `timeout` (seconds) it
+    /// runs under coreutils' `timeout`: past it the command is sent SIGTERM (SIGKILL 5 s later)
+    /// and the run is an error saying so.
     public static func run(
-        _ argv: [String], input: String? = nil, asUser: SystemAccount? = nil,
-        environment: [String: String?] = [:], workingDirectory: String? = nil
+        _ argv: [String], input: String? = nil, asUser: SystemAccount? = nil, groups: Groups = .cleared,
+        environment: [String: String?] = [:], workingDirectory: String? = nil, timeout: Int? = nil
     ) async throws -> CommandResult {
         precondition(!argv.isEmpty)
         let shown = display(argv)
@@ -103,8 +116,16 @@ public enum Command {
             guard let setpriv = resolve("setpriv") else {
                 throw HearthError("cannot run `\(shown)` as \(user.name): setpriv (util-linux) not found")
             }
-            arguments = ["--reuid=\(user.uid)", "--regid=\(user.gid)", "--clear-groups", "--", resolved] + arguments
+            let groupOption = groups == .accounts ? "--init-groups" : "--clear-groups"
+            arguments = ["--reuid=\(user.uid)", "--regid=\(user.gid)", groupOption, "--", resolved] + arguments
             executable = setpriv
+        }
+        if let timeout {
+            guard let timer = resolve("timeout") else {
+                throw HearthError("cannot run `\(shown)` with a deadline: timeout (coreutils) not found")
+            }
+            arguments = ["--kill-after=5", String(max(1, timeout)), executable] + arguments
+            executable = timer
         }
         var variables: [Environment.Key: String] = [:]
         for (key, value) in try Self.childEnvironment(adding: environment, asUser: asUser) {
@@ -131,10 +152,20 @@ public enum Command {
             case .exited(let code): status = Int32(code)
             case .signaled(let signal): status = 128 + Int32(signal)
             }
+            // coreutils' timeout: 124 when it ended the command, 137 when it had to kill it. A
+            // definite false (a dry run too): rerunning the same command would wait the same.
+            if let timeout, status == 124 || status == 137 {
+                throw CheckFailed(
+                    "`\(shown)` did not finish within \(timeout) s and was killed (a file it reads that never "
+                        + "ends, such as a FIFO in its place, holds it)"
+                        + (result.standardError.isEmpty ? "" : ":\n" + result.standardError.trimmingCharacters(in: "\n ")))
+            }
             return CommandResult(
                 command: shown, status: status, stdout: result.standardOutput,
                 stderr: result.standardError)
         } catch let error as HearthError {
+            throw error
+        } catch let error as CheckFailed {
             throw error
         } catch {
             throw HearthError("cannot run `\(shown)`: \(error)")
@@ -144,11 +175,12 @@ public enum Command {
     /// Runs `argv` and returns its standard output; a non-zero exit throws with its stderr.
     @discardableResult
     public static func check(
-        _ argv: [String], input: String? = nil, asUser: SystemAccount? = nil,
-        environment: [String: String?] = [:], workingDirectory: String? = nil
+        _ argv: [String], input: String? = nil, asUser: SystemAccount? = nil, groups: Groups = .cleared,
+        environment: [String: String?] = [:], workingDirectory: String? = nil, timeout: Int? = nil
     ) async throws -> String {
         let result = try await run(
-            argv, input: input, asUser: asUser, environment: environment, workingDirectory: workingDirectory)
+            argv, input: input, asUser: asUser, groups: groups, environment: environment,
+            workingDirectory: workingDirectory, timeout: timeout)
         guard result.succeeded else { throw failure(result) }
         return result.stdout
     }

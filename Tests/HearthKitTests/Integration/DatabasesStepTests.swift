@@ -29,7 +29,8 @@ final class DatabasesScenario {
         return await runner.run(DatabasesStep.make(config, server: server, clientDirectory: clientDirectory))
     }
 
-    /// The migrations step, then verify (which checks every database is at head).
+    /// The migrations and vector-index steps, then verify (which checks every database is at
+    /// head, with its search setting).
     func verify(_ config: HearthConfig) async throws -> StepRunner.Outcome {
         let runner = StepRunner(console: Console(colour: false), log: try JSONLog(path: logPath), runID: "v", dryRun: false)
         let migrations = TestFiles.repositoryRoot + "/Migrations"
@@ -37,11 +38,19 @@ final class DatabasesScenario {
             MigrationsStep.make(
                 config, directory: migrations, socketDirectory: cluster.socketDirectory, clientDirectory: clientDirectory))
         guard migrated.status == 0 else { return migrated }
+        let indexed = await runner.run(vectorIndexStep(config))
+        guard indexed.status == 0 else { return indexed }
         return await runner.run(
             VerifyStep.make(config, server: server, migrations: migrations, clientDirectory: clientDirectory))
     }
 
     func admin(_ database: String = "postgres") throws -> PGConnection { try cluster.connect(database: database) }
+
+    func vectorIndexStep(_ config: HearthConfig, lockTimeout: String = PGServer.lockTimeout) -> Step {
+        VectorIndexStep.make(
+            config, server: server, clientDirectory: clientDirectory, console: Console(colour: false),
+            lockTimeout: lockTimeout)
+    }
 
     func tearDown() {
         cluster.stop()

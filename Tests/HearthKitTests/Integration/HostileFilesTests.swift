@@ -237,3 +237,119 @@ extension HostStepsTests {
         unlink(c)
     }
 }
+
+/// postgresql-common's tools as root, against the postgres account's files: pg_dropcluster
+/// unlinks what the cluster directory's `log` link names; pg_createcluster writes and chmods
+/// through links in a configuration directory the account prepared; a FIFO in place of a file
+/// they read holds pg_lsclusters and pg_ctlcluster forever. The suite runs the first two as the
+/// postgres account, and every tool with a deadline.
+extension HostStepsTests {
+    @Test("hostile postgres account: a `log` link in the cluster's directory to root's file; reset --cluster drops the cluster, root's file stays")
+    func hostileResetClusterLogLink() async throws {
+        let cluster = DebianTestCluster()
+        defer { cluster.drop() }
+        let victim = try Hostile.Victim()
+        defer { victim.remove() }
+        let config = try cluster.config()
+        #expect(await testRunner().run(PostgresStep.make(config)).status == 0)
+        let c = cluster.paths.configDirectory
+        // pg_lsclusters now names root's file as the cluster's log; pg_dropcluster as root unlinks it.
+        let planted = try await Hostile.asPostgres("ln -s \(victim.path)/secret \(c)/log && ln -s \(victim.path)/dir \(c)/conf.d/dir")
+        #expect(planted.succeeded, "\(planted.stderr)")
+        #expect(try await DebianClusters.find(cluster.paths)?.online == true)
+        let before = victim.snapshot()
+
+        let clients = TestFiles.temporaryDirectory("hm-hostile-clients")
+        defer { TestFiles.removeTree(clients) }
+        let plan = ResetStep.plan(config, scope: ResetScope(cluster: true), cluster: cluster.paths, clientDirectory: clients)
+        let (done, detail) = try await Hostile.run(plan.step)
+        #expect(done.status == 0, "\(detail)")
+        #expect(try await DebianClusters.find(cluster.paths) == nil)
+        #expect(!FileSystem.exists(c))
+        #expect(victim.snapshot() == before)
+    }
+
+    @Test("hostile postgres account: a configuration directory prepared for the cluster, with links at start.conf, pg_ctl.conf, environment and the log file; creating the cluster writes none of root's files, and converges once the plant is gone")
+    func hostileCreateClusterPlantedDirectory() async throws {
+        let cluster = DebianTestCluster()
+        defer { cluster.drop() }
+        let victim = try Hostile.Victim()
+        defer { victim.remove() }
+        let config = try cluster.config()
+        let c = cluster.paths.configDirectory
+        let log = "/var/log/postgresql/postgresql-15-\(cluster.name).log"
+        let v = victim.path
+        let planted = try await Hostile.asPostgres("""
+            set -e
+            mkdir -p \(c)
+            ln -s \(v)/start.conf \(c)/start.conf
+            ln -s \(v)/secret \(c)/pg_ctl.conf
+            ln -s \(v)/settings.conf \(c)/environment
+            ln -s \(v)/hba.conf \(log)
+            """)
+        #expect(planted.succeeded, "\(planted.stderr)")
+        defer { FileSystem.remove(log) }
+        let before = victim.snapshot()
+        let (outcome, detail) = try await Hostile.run(PostgresStep.make(config))
+        print("hostile create outcome: \(outcome.status) \(detail.prefix(400))")
+        #expect(victim.snapshot() == before)
+
+        // The plant gone, the step makes the cluster, the postgres account's, with its socket in
+        // /var/run/postgresql, and converges.
+        try await Hostile.asPostgres("rm -f \(log); rm -rf \(c)")
+        let made = await testRunner().run(PostgresStep.make(config))
+        #expect(made.status == 0)
+        let info = try #require(try await DebianClusters.find(cluster.paths))
+        #expect(info.owner == "postgres" && info.online)
+        let directory = try cluster.paths.openConfigDirectory()
+        for name in ["postgresql.conf", "start.conf", "pg_ctl.conf", "environment"] {
+            #expect(try directory.entry(name)?.uid == Hostile.postgres.uid, "\(name)")
+        }
+        #expect(try directory.readText("postgresql.conf").contains("unix_socket_directories = '/var/run/postgresql'"))
+        var st = stat()
+        #expect(lstat(log, &st) == 0 && st.st_mode & S_IFMT == S_IFREG && st.st_uid == Hostile.postgres.uid)
+        #expect(await testRunner().run(PostgresStep.make(config)).changed == 0)
+        #expect(victim.snapshot() == before)
+    }
+
+    @Test("hostile postgres account: a FIFO in place of start.conf or postgresql.conf holds postgresql-common's tools; hm-postgres and hm-reset --cluster --dry-run end in bounded time, false, naming it (a private mount namespace)")
+    func hostileFifoHoldsClusterTools() async throws {
+        let base = TestFiles.temporaryDirectory("hm-hostile-fifo")
+        defer { TestFiles.removeTree(base) }
+        let lock = TestFiles.temporaryDirectory("hm-hostile-lock")
+        defer { TestFiles.removeTree(lock) }
+        let name = "hmfifo\(Int.random(in: 100_000..<1_000_000))"
+        // In the namespace: an empty /etc/postgresql with one cluster of the postgres account's,
+        // whose start.conf (then postgresql.conf) is a FIFO nobody writes.
+        for fifo in ["start.conf", "postgresql.conf"] {
+            let script = """
+                set -e
+                mount -t tmpfs -o mode=0755 hm-hostile /etc/postgresql
+                mkdir -p /etc/postgresql/15/\(name)
+                printf "port = 1\\ndata_directory = '\(base)'\\n" > /etc/postgresql/15/\(name)/postgresql.conf
+                echo auto > /etc/postgresql/15/\(name)/start.conf
+                rm /etc/postgresql/15/\(name)/\(fifo)
+                mkfifo /etc/postgresql/15/\(name)/\(fifo)
+                chown -R postgres:postgres /etc/postgresql
+                "$1" --set PG_CLUSTER_NAME=\(name) --set POSTGRES_PORT=\(TestCluster.freePort()) && exit 10
+                "$2" --cluster --dry-run --set PG_CLUSTER_NAME=\(name) --set POSTGRES_PORT=\(TestCluster.freePort()) && exit 11
+                exit 0
+                """
+            let t0 = Clock.nowMs()
+            let result = try await Command.run(
+                [
+                    "timeout", "120", "unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", script, "sh",
+                    Hostile.executable("postgres"), Hostile.executable("reset"),
+                ],
+                environment: [
+                    "HEARTHMINDS_LOG": base + "/log.jsonl", "HEARTHMINDS_LOCK_DIR": lock + "/run",
+                    ClusterTools.timeoutVariable: "3",
+                ])
+            let ms = Clock.nowMs() - t0
+            #expect(result.status == 0, "\(fifo): \(result.stdout) \(result.stderr)")
+            #expect(ms < 40_000, "\(fifo): \(Int(ms)) ms")
+            #expect(result.stdout.contains("`pg_lsclusters --no-header` did not finish within 3 s"), "\(fifo): \(result.stdout)")
+            print("hostile timing: hm-postgres and hm-reset --cluster --dry-run with a FIFO at \(fifo): \(Int(ms)) ms")
+        }
+    }
+}

@@ -81,7 +81,9 @@ struct HostileTenantTests {
         func ranAs() throws -> [String] {
             var who: [String] = []
             for db in ["logos_db", "hearthminds_db"] {
-                who += try s.admin(db).query("SELECT who || '/' || sess FROM public.pwned_log").rows.map { $0[0] ?? "" }
+                // Through the suite's own superuser connection (its settings pinned): a tenant's
+                // database settings do not cut this read short.
+                who += try s.server.admin(db).query("SELECT who || '/' || sess FROM public.pwned_log").rows.map { $0[0] ?? "" }
             }
             return who
         }
@@ -99,6 +101,8 @@ struct HostileTenantTests {
         }
 
         var migrations: String { TestFiles.repositoryRoot + "/Migrations" }
+        /// The vector-index step's lock wait in these tests (60 s in production).
+        var vectorLockTimeout = PGServer.lockTimeout
 
         func migrator(_ database: String, lockTimeout: String = PGServer.lockTimeout) throws -> Migrator {
             try Migrator(
@@ -120,6 +124,8 @@ struct HostileTenantTests {
                     config, directory: migrations, socketDirectory: s.cluster.socketDirectory,
                     clientDirectory: s.clientDirectory)).status
             try expectNoEscalation("\(what): migrations step")
+            outcomes["vector-index"] = await runner.run(s.vectorIndexStep(config, lockTimeout: vectorLockTimeout)).status
+            try expectNoEscalation("\(what): vector-index step")
             outcomes["verify"] = await runner.run(
                 VerifyStep.make(config, server: s.server, migrations: migrations, clientDirectory: s.clientDirectory)).status
             try expectNoEscalation("\(what): verify")
@@ -235,6 +241,10 @@ struct HostileTenantTests {
                 CREATE FUNCTION public.to_regclass(text) RETURNS regclass LANGUAGE plpgsql AS $f$ BEGIN PERFORM public.pwn(); RETURN NULL; END $f$;
                 CREATE FUNCTION public.current_setting(text) RETURNS text LANGUAGE plpgsql AS $f$ BEGIN PERFORM public.pwn(); RETURN '0'; END $f$;
                 CREATE FUNCTION public.shobj_description(oid, name) RETURNS text LANGUAGE plpgsql AS $f$ BEGIN PERFORM public.pwn(); RETURN ''; END $f$;
+                CREATE FUNCTION public.obj_description(oid, name) RETURNS text LANGUAGE plpgsql AS $f$ BEGIN PERFORM public.pwn(); RETURN ''; END $f$;
+                CREATE FUNCTION public.starts_with(text, text) RETURNS boolean LANGUAGE plpgsql AS $f$ BEGIN PERFORM public.pwn(); RETURN false; END $f$;
+                CREATE FUNCTION public.array_to_string(text[], text) RETURNS text LANGUAGE plpgsql AS $f$ BEGIN PERFORM public.pwn(); RETURN ''; END $f$;
+                CREATE FUNCTION public.unnest(text[]) RETURNS SETOF text LANGUAGE plpgsql AS $f$ BEGIN PERFORM public.pwn(); END $f$;
                 CREATE FUNCTION public.eq_name_text(name, text) RETURNS boolean LANGUAGE plpgsql AS $f$ BEGIN PERFORM public.pwn(); RETURN $1::text = $2; END $f$;
                 CREATE OPERATOR public.= (LEFTARG = name, RIGHTARG = text, FUNCTION = public.eq_name_text);
                 CREATE FUNCTION public.eq_name_unknown(name, varchar) RETURNS boolean LANGUAGE plpgsql AS $f$ BEGIN PERFORM public.pwn(); RETURN $1::text = $2::text; END $f$;
@@ -257,6 +267,131 @@ struct HostileTenantTests {
         #expect(outcomes["databases"] == 0 && outcomes["migrations"] == 0 && outcomes["verify"] == 0)
         let runs = try host.ranAs()
         #expect(runs.allSatisfy { $0.hasSuffix("/logos") || $0.hasSuffix("/\(host.s.serviceUser)") }, "\(runs)")
+    }
+
+    /// The IVFFlat index of logos_db: (comment, relfilenode, lists).
+    static func index(_ host: Host) throws -> [String?] {
+        try host.s.admin("logos_db").query(
+            """
+            SELECT obj_description(oid, 'pg_class'), relfilenode::text, array_to_string(reloptions, ',')
+            FROM pg_class WHERE relname = 'memory_shards_embedding_ivfflat_idx'
+            """
+        ).first ?? []
+    }
+
+    static func insertRows(_ db: PGConnection, _ count: Int) throws {
+        try db.execute(
+            """
+            INSERT INTO public.memory_shards (content, embedding)
+            SELECT 'r' || g, ARRAY(SELECT random()::real FROM generate_series(1, 1536) WHERE g > 0)::vector
+            FROM generate_series(1, \(count)) g
+            """)
+    }
+
+    @Test("the vector index (issue 14): a tampered comment, the tenant's own probes, row security that calls a planted function, an index replaced by one whose expression does: no escalation, bounded, converged back")
+    func vectorIndexTampering() async throws {
+        let host = try await Host()
+        defer { host.s.tearDown() }
+        let logos = try host.tenant("logos_db")
+        try Self.insertRows(logos, 200)
+        var outcomes = try await host.runEverything("rows loaded")
+        #expect(outcomes["vector-index"] == 0 && outcomes["verify"] == 0)
+        let trained = try Self.index(host)
+        #expect(trained.first == VectorIndex.comment(rows: 200, lists: 1))
+
+        // The comment says far more rows: nothing is rebuilt (the AI's own recall is what it loses).
+        try logos.execute("COMMENT ON INDEX memory_shards_embedding_ivfflat_idx IS 'HearthMinds vector-index: trained on 999999999 rows'")
+        outcomes = try await host.runEverything("comment: huge")
+        #expect(outcomes["vector-index"] == 0 && outcomes["verify"] == 0)
+        #expect(try Self.index(host)[1] == trained[1])
+        // A comment that is not ours counts as never trained: rebuilt once, then converged.
+        try logos.execute("COMMENT ON INDEX memory_shards_embedding_ivfflat_idx IS $c$'); DROP TABLE x; --$c$")
+        outcomes = try await host.runEverything("comment: garbage")
+        #expect(outcomes["vector-index"] == 0)
+        let rebuilt = try Self.index(host)
+        #expect(rebuilt.first == VectorIndex.comment(rows: 200, lists: 1) && rebuilt[1] != trained[1])
+        let runner = StepRunner(console: Console(colour: false), log: nil, runID: "h", dryRun: false)
+        #expect(await runner.run(host.s.vectorIndexStep(host.config)).changed == 0)
+
+        // The owner sets its database's probes (once pgvector is loaded in its session): put back.
+        _ = try logos.query("SELECT '[1]'::vector")
+        try logos.execute("ALTER DATABASE logos_db SET ivfflat.probes = 5")
+        let fixed = await runner.run(host.s.vectorIndexStep(host.config))
+        #expect(fixed.status == 0 && fixed.changed == 1)
+        #expect(try VectorIndex.databaseSetting("ivfflat.probes", database: "logos_db", host.s.admin()) == "1")  // sqrt(1 list)
+        try host.expectNoEscalation("probes")
+
+        // Forced row security whose policy calls pwn(): the step counts rows as the owner only.
+        try logos.execute(
+            """
+            ALTER TABLE public.memory_shards ENABLE ROW LEVEL SECURITY; ALTER TABLE public.memory_shards FORCE ROW LEVEL SECURITY;
+            CREATE POLICY p ON public.memory_shards USING (public.pwn() IS NOT NULL)
+            """)
+        try Self.insertRows(logos, 200)  // twice the rows: the step counts, and retrains
+        let t0 = Clock.nowMs()
+        outcomes = try await host.runEverything("row security")
+        #expect(Clock.nowMs() - t0 < 120_000)
+        #expect(outcomes["vector-index"] == 0)
+        #expect(try Self.index(host).first == VectorIndex.comment(rows: 400, lists: 1))
+        let runs = try host.ranAs()
+        #expect(!runs.isEmpty && runs.allSatisfy { $0 == "logos/logos" }, "\(runs)")
+        try logos.execute("DROP POLICY p ON public.memory_shards; ALTER TABLE public.memory_shards DISABLE ROW LEVEL SECURITY")
+
+        // The index replaced by one of the same name whose expression calls pwn(): refused by
+        // name, never rebuilt (nothing of it runs in the suite's sessions).
+        try logos.execute(
+            """
+            CREATE FUNCTION public.pwn_vec(vector) RETURNS vector IMMUTABLE LANGUAGE plpgsql AS $f$ BEGIN PERFORM public.pwn(); RETURN $1; END $f$;
+            DROP INDEX public.memory_shards_embedding_ivfflat_idx;
+            CREATE INDEX memory_shards_embedding_ivfflat_idx ON public.memory_shards USING ivfflat ((public.pwn_vec(embedding)::vector(1536)) vector_cosine_ops) WITH (lists = 1);
+            TRUNCATE public.pwned_log
+            """)
+        try Self.insertRows(logos, 400)
+        try logos.execute("TRUNCATE public.pwned_log")
+        outcomes = try await host.runEverything("replaced index")
+        #expect(outcomes["vector-index"] == ExitStatus.failed)
+        #expect(try host.ranAs().isEmpty, "the planted expression never ran in the suite's sessions")
+        let step = await runner.run(host.s.vectorIndexStep(host.config))
+        #expect(step.failedAction?.hasPrefix("database logos_db: IVFFlat index trained") == true)
+        // Put back as 0003 builds it: converged again.
+        try logos.execute(
+            """
+            DROP INDEX public.memory_shards_embedding_ivfflat_idx;
+            CREATE INDEX memory_shards_embedding_ivfflat_idx ON memory_shards USING ivfflat (embedding vector_cosine_ops) WITH (lists = 100)
+            """)
+        outcomes = try await host.runEverything("index put back")
+        #expect(outcomes["vector-index"] == 0 && outcomes["verify"] == 0)
+        #expect(try Self.index(host).first == VectorIndex.comment(rows: 800, lists: 1))
+    }
+
+    @Test("REINDEX CONCURRENTLY behind a tenant's open transaction: a bounded wait, a false result; the invalid copy it left is dropped by the next run")
+    func reindexBehindOpenTransaction() async throws {
+        let host = try await Host()
+        defer { host.s.tearDown() }
+        host.vectorLockTimeout = "2s"
+        let logos = try host.tenant("logos_db")
+        try Self.insertRows(logos, 100)
+        #expect(try await host.runEverything("trained")["vector-index"] == 0)
+        try Self.insertRows(logos, 100)
+        // The tenant keeps a write open: the rebuild must wait for it.
+        let holder = try host.tenant("logos_db")
+        try holder.execute("BEGIN; INSERT INTO public.memory_shards (content) VALUES ('held')")
+        let runner = StepRunner(console: Console(colour: false), log: nil, runID: "h", dryRun: false)
+        let t0 = Clock.nowMs()
+        let blocked = await runner.run(host.s.vectorIndexStep(host.config, lockTimeout: "2s"))
+        let ms = Clock.nowMs() - t0
+        #expect(blocked.status == ExitStatus.failed)
+        #expect(ms < 30_000, "waited \(Int(ms)) ms")
+        let leftovers = try host.s.admin("logos_db").query(
+            "SELECT c.relname FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid WHERE NOT x.indisvalid").rows
+        #expect(leftovers.map { $0[0] } == ["memory_shards_embedding_ivfflat_idx_ccnew"])
+        try holder.execute("ROLLBACK")
+        let after = await runner.run(host.s.vectorIndexStep(host.config, lockTimeout: "2s"))
+        #expect(after.status == 0 && after.changed == 1)
+        #expect(try host.s.admin("logos_db").query("SELECT count(*) FROM pg_index WHERE NOT indisvalid").scalar == "0")
+        #expect(try Self.index(host).first == VectorIndex.comment(rows: 200, lists: 1))
+        try host.expectNoEscalation("open transaction")
+        print("hostile timing: REINDEX CONCURRENTLY behind an open transaction gave up after \(Int(ms)) ms (lock_timeout 2s)")
     }
 
     @Test("a role's own SCRAM verifier with 2^22 iterations does not stall the run: it is replaced without being computed")
@@ -345,5 +480,222 @@ struct HostileTenantTests {
         try admin.execute("DROP DATABASE nous_db")
         try admin.execute("DROP ROLE nous")
         try host.expectNoEscalation("marks")
+    }
+}
+
+extension HostileTenantTests {
+    @Test("an AI holds its own role's and database's catalog rows in an open transaction: the superuser's ALTER ROLE and COMMENT wait a bounded time, then the host converges")
+    func catalogRowsHeldByTenant() async throws {
+        let host = try await Host()
+        defer { host.s.tearDown() }
+        var server = host.s.server
+        server.adminLockTimeout = "2s"
+        let runner = StepRunner(console: Console(colour: false), log: nil, runID: "h", dryRun: false)
+        func databases() async -> (StepRunner.Outcome, Double) {
+            let t0 = Clock.nowMs()
+            let outcome = await runner.run(DatabasesStep.make(host.config, server: server, clientDirectory: host.s.clientDirectory))
+            return (outcome, Clock.nowMs() - t0)
+        }
+        // The AI changes its password (committed: the suite must set it back), then changes it
+        // again in a transaction it keeps open, holding its pg_authid row.
+        let tenant = try host.tenant("logos_db")
+        try tenant.execute("ALTER ROLE logos PASSWORD 'logos-chose-this'")
+        try tenant.execute("BEGIN; ALTER ROLE logos PASSWORD 'and-holds-this'")
+        let (held, ms) = await databases()
+        #expect(held.status == ExitStatus.failed && held.failedAction?.hasPrefix("role logos") == true, "\(held)")
+        #expect(ms < 30_000, "the databases step took \(Int(ms)) ms")
+        try tenant.execute("ROLLBACK")
+        try host.expectNoEscalation("role row held")
+
+        // Its database's row and its comment: the mark removed and PUBLIC given CONNECT
+        // (committed), then both again in an open transaction (the same session: its password
+        // is still the one it chose).
+        let again = tenant
+        try again.execute("COMMENT ON DATABASE logos_db IS NULL; GRANT CONNECT ON DATABASE logos_db TO PUBLIC")
+        try again.execute("BEGIN; COMMENT ON DATABASE logos_db IS 'mine'; GRANT TEMPORARY ON DATABASE logos_db TO PUBLIC")
+        let (blocked, blockedMs) = await databases()
+        #expect(blocked.status == ExitStatus.failed && blocked.failedAction?.contains("logos_db") == true, "\(blocked)")
+        #expect(blockedMs < 30_000, "the databases step took \(Int(blockedMs)) ms")
+        try again.execute("ROLLBACK")
+        try host.expectNoEscalation("database row held")
+
+        // Let go, the host converges.
+        let (converged, _) = await databases()
+        #expect(converged.status == 0, "\(converged)")
+        #expect(try host.s.admin().query("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = 'logos_db'").scalar == Marks.database)
+        print("hostile timing: databases step against a held role row \(Int(ms)) ms, a held database row \(Int(blockedMs)) ms")
+    }
+}
+
+/// A test-only extension in PostgreSQL 15's extension directory whose script makes an
+/// unqualified call at script time (`lower(varchar)`), as many extension scripts do: created
+/// with its schema on the path, a `public.lower(varchar)` its owner planted is the better match,
+/// and runs as the superuser who runs CREATE EXTENSION. `hm_hostile_fixed` is the same but not
+/// relocatable. Removed again by `remove()`.
+struct ProbeExtensions {
+    static let directory = "/usr/share/postgresql/15/extension"
+    static let names = ["hm_hostile_probe", "hm_hostile_fixed"]
+
+    init() throws {
+        for name in Self.names {
+            try FileSystem.writeAtomically(
+                "\(Self.directory)/\(name).control",
+                """
+                comment = 'HearthMinds test only: a script with an unqualified call'
+                default_version = '1.0'
+                relocatable = \(name == "hm_hostile_probe" ? "true" : "false")
+
+                """, mode: 0o644, uid: 0, gid: 0)
+            try FileSystem.writeAtomically(
+                "\(Self.directory)/\(name)--1.0.sql",
+                """
+                CREATE FUNCTION \(name)_version() RETURNS text LANGUAGE sql AS $$ SELECT '1.0'::text $$;
+                SELECT lower('PROBE'::varchar);
+
+                """, mode: 0o644, uid: 0, gid: 0)
+        }
+    }
+
+    func remove() {
+        for name in Self.names {
+            FileSystem.remove("\(Self.directory)/\(name).control")
+            FileSystem.remove("\(Self.directory)/\(name)--1.0.sql")
+        }
+    }
+
+    /// What a tenant plants in its database's public schema: the better match for the script's
+    /// call, running the tenant's escalation.
+    static let plant = """
+        CREATE FUNCTION public.lower(varchar) RETURNS text LANGUAGE plpgsql AS $f$
+        BEGIN PERFORM public.pwn(); RETURN pg_catalog.lower($1::text); END $f$
+        """
+}
+
+extension HostileTenantTests {
+    @Test("a new extension in AI_DEFAULT_EXTENSIONS, or one a revision creates, whose script makes an unqualified call: the tenant's function planted in public never runs as the superuser who creates it")
+    func extensionScriptsInTenantDatabases() async throws {
+        let host = try await Host()
+        defer { host.s.tearDown() }
+        let probe = try ProbeExtensions()
+        defer { probe.remove() }
+        for db in ["logos_db", "hearthminds_db"] { try host.tenant(db).execute(ProbeExtensions.plant) }
+        let runner = StepRunner(console: Console(colour: false), log: nil, runID: "h", dryRun: false)
+
+        // The configuration gains the extension: the databases step creates it in every database.
+        let config = try host.s.config(
+            "AI_NAMES=logos,aletheia\nLOGOS_PASSWORD=\(HostileTenantTests.logosPassword)\n"
+                + "AI_DEFAULT_EXTENSIONS=vector,hm_hostile_probe")
+        let created = await runner.run(DatabasesStep.make(config, server: host.s.server, clientDirectory: host.s.clientDirectory))
+        try host.expectNoEscalation("databases step creating hm_hostile_probe")
+        #expect(created.status == 0, "\(created)")
+        for db in config.databases {
+            let row = try host.s.admin(db).query(
+                "SELECT e.extnamespace::regnamespace::text, pg_get_userbyid(e.extowner) FROM pg_extension e WHERE e.extname = 'hm_hostile_probe'").first
+            #expect(row == ["public", config.hearthmindsUser], "\(db): \(String(describing: row))")
+            // No schema of the suite's is left behind.
+            #expect(try host.s.admin(db).query("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'hm_ext_%'").scalar == "0")
+        }
+        #expect(await runner.run(DatabasesStep.make(config, server: host.s.server, clientDirectory: host.s.clientDirectory)).changed == 0)
+
+        // A revision creates it (the migrator's superuser makes it before the revision's transaction).
+        let migrations = TestFiles.temporaryDirectory("hm-hostile-migrations")
+        defer { TestFiles.removeTree(migrations) }
+        try await Hostile.asRoot("cp \(host.migrations)/*.sql \(migrations)/")
+        try FileSystem.writeAtomically(migrations + "/0007_probe.up.sql", "CREATE EXTENSION IF NOT EXISTS hm_hostile_probe;\n")
+        try FileSystem.writeAtomically(migrations + "/0007_probe.down.sql", "SELECT 1;\n")
+        try host.s.admin("logos_db").execute("DROP EXTENSION hm_hostile_probe")
+        let migrated = await runner.run(
+            MigrationsStep.make(
+                host.config, directory: migrations, socketDirectory: host.s.cluster.socketDirectory,
+                clientDirectory: host.s.clientDirectory))
+        try host.expectNoEscalation("migrations step creating hm_hostile_probe")
+        #expect(migrated.status == 0, "\(migrated)")
+        #expect(try host.s.admin("logos_db").query(
+            "SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'hm_hostile_probe'").scalar == "public")
+
+        // One that cannot be moved out of a schema of its own is not created by a superuser in a
+        // tenant's database: a false result naming it.
+        let fixed = try host.s.config(
+            "AI_NAMES=logos,aletheia\nLOGOS_PASSWORD=\(HostileTenantTests.logosPassword)\n"
+                + "AI_DEFAULT_EXTENSIONS=vector,hm_hostile_fixed")
+        let (refused, detail) = try await Hostile.run(DatabasesStep.make(fixed, server: host.s.server, clientDirectory: host.s.clientDirectory))
+        try host.expectNoEscalation("databases step refusing hm_hostile_fixed")
+        #expect(refused.status == ExitStatus.failed)
+        #expect(detail.contains("hm_hostile_fixed") && detail.contains("not relocatable"), "\(detail)")
+        for db in config.databases {
+            #expect(try host.s.admin(db).query("SELECT count(*) FROM pg_extension WHERE extname = 'hm_hostile_fixed'").scalar == "0")
+        }
+    }
+}
+
+extension HostileTenantTests {
+    @Test("a tenant's settings for its database and role (role = itself, read-only, statement and idle timeouts) neither demote the superuser's sessions nor break the suite's")
+    func tenantSettingsDoNotRedirect() async throws {
+        let host = try await Host()
+        defer { host.s.tearDown() }
+        // A revision pending in logos_db, so that the migrator writes there.
+        try host.migrator("logos_db").downgrade()
+        let hostile = [
+            "SET default_transaction_read_only = on", "SET statement_timeout = '1ms'",
+            "SET idle_in_transaction_session_timeout = '1ms'", "SET idle_session_timeout = '1ms'",
+        ]
+        for (db, role) in [("logos_db", "logos"), ("hearthminds_db", host.s.serviceUser)] {
+            let settings = hostile.map { "ALTER DATABASE \(db) \($0)" } + hostile.map { "ALTER ROLE \"\(role)\" \($0)" }
+            try host.tenant(db).execute(
+                "ALTER DATABASE \(db) SET role = \"\(role)\"; " + settings.joined(separator: "; "))
+        }
+        // What the settings do to a superuser session that does not pin them (only the idle
+        // timeouts, so that it lives long enough to ask): it becomes the tenant, read-only.
+        var unpinned = PGTarget(
+            host: host.s.cluster.socketDirectory, port: host.s.cluster.port, database: "logos_db", user: "postgres",
+            asSystemUser: Hostile.postgres)
+        unpinned.settings = [("idle_session_timeout", "0"), ("idle_in_transaction_session_timeout", "0")]
+        #expect(try PGConnection(unpinned).query("SELECT current_user, current_setting('default_transaction_read_only')").first
+            == ["logos", "on"])
+        // The suite's superuser session stays the superuser's.
+        #expect(try host.s.server.admin("logos_db").query("SELECT current_user, current_setting('default_transaction_read_only')").first
+            == ["postgres", "off"])
+
+        let outcomes = try await host.runEverything("tenant settings")
+        #expect(outcomes["databases"] == 0 && outcomes["migrations"] == 0 && outcomes["verify"] == 0, "\(outcomes)")
+        #expect(try host.migrator("logos_db").status().converged)
+        // A new extension is still made by the manager (not by the demoted session).
+        let probe = try ProbeExtensions()
+        defer { probe.remove() }
+        let config = try host.s.config(
+            "AI_NAMES=logos,aletheia\nLOGOS_PASSWORD=\(HostileTenantTests.logosPassword)\nAI_DEFAULT_EXTENSIONS=vector,hm_hostile_probe")
+        let runner = StepRunner(console: Console(colour: false), log: nil, runID: "h", dryRun: false)
+        #expect(await runner.run(DatabasesStep.make(config, server: host.s.server, clientDirectory: host.s.clientDirectory)).status == 0)
+        // (Read through the suite's pinned connection: the test cluster's plain one would take the
+        // tenant's idle timeout of 1 ms.)
+        #expect(try host.s.server.admin("logos_db").query(
+            "SELECT pg_get_userbyid(extowner) FROM pg_extension WHERE extname = 'hm_hostile_probe'").scalar == config.hearthmindsUser)
+        try host.expectNoEscalation("tenant settings")
+    }
+}
+
+extension HostileTenantTests {
+    @Test("an AI writes a terminal escape sequence into its alembic_version: hm-migrate current names the revision, but no escape sequence reaches the operator's terminal")
+    func escapeSequenceInState() async throws {
+        let host = try await Host()
+        defer { host.s.tearDown() }
+        try host.tenant("logos_db").execute(#"UPDATE public.alembic_version SET version_num = E'\x1b]2;pwned\x07\x1b[2J'"#)
+        let work = TestFiles.temporaryDirectory("hm-hostile-console")
+        defer { TestFiles.removeTree(work) }
+        try FileSystem.writeAtomically(
+            work + "/hearthminds.env",
+            "HEARTHMINDS_SERVICE_USER=\(host.s.serviceUser)\nPOSTGRES_PORT=\(host.s.cluster.port)\nAI_NAMES=logos,aletheia\n"
+                + "LOGOS_PASSWORD=\(HostileTenantTests.logosPassword)\n", mode: 0o600, uid: 0, gid: 0)
+        let result = try await Command.run(
+            [
+                Hostile.executable("migrate"), "current", "--database", "logos_db", "--config", work + "/hearthminds.env",
+                "--socket-dir", host.s.cluster.socketDirectory, "--migrations", host.migrations,
+            ],
+            environment: ["HEARTHMINDS_LOCK_DIR": work + "/run", "HEARTHMINDS_LOG": work + "/log.jsonl"])
+        let shown = result.stdout + result.stderr
+        #expect(result.status == ExitStatus.failed, "\(shown)")
+        #expect(shown.contains("is at revision '^[]2;pwned^G^[[2J'"), "\(shown)")
+        #expect(!shown.unicodeScalars.contains("\u{1B}") && !shown.unicodeScalars.contains("\u{07}"), "\(shown)")
+        try host.expectNoEscalation("escape sequence in the state")
     }
 }

@@ -157,3 +157,60 @@ extension ServiceUserStepTests {
         #expect(victim.snapshot() == before)
     }
 }
+
+extension ServiceUserStepTests {
+    @Test("hostile service account: while reset --service-user removes its home, its own loop keeps planting links to root's files and moving directories; root's files unchanged; once it stops, the reset converges")
+    func resetWhileTheAccountPlants() async throws {
+        let user = name()
+        let home = "/var/lib/\(user)-home"
+        defer { Task { await removeAccount(user, homes: [home]) } }
+        let victim = try Hostile.Victim()
+        defer { victim.remove() }
+        let before = victim.snapshot()
+        let config = try config(user: user, home: home)
+        #expect(await runner().run(ServiceUserStep.make(config)).status == 0)
+        let account = try #require(SystemAccount.lookup(user))
+        let v = victim.path
+        // The account's own process, as it could run: a tree of links to root's files, its
+        // directories renamed and replaced by links to root's directory, over and over.
+        let argv = [
+            "/usr/bin/setpriv", "--reuid=\(account.uid)", "--regid=\(account.gid)", "--clear-groups", "--", "/bin/sh", "-c",
+            """
+            cd \(home) || exit 1
+            while :; do
+              mkdir -p a/b/c 2>/dev/null
+              ln -sfn \(v)/secret a/b/c/secret 2>/dev/null
+              ln -sfn \(v)/dir a/b/dir 2>/dev/null
+              mv -T a/b a/b.away 2>/dev/null && ln -sfn \(v)/dir a/b 2>/dev/null
+              rm -f a/b 2>/dev/null; mv -T a/b.away a/b 2>/dev/null
+            done
+            """,
+        ]
+        // In a process group of its own, so that the loop and whatever it is running at the
+        // moment (a mkdir, a mv) are stopped together.
+        var pid: pid_t = 0
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
+        posix_spawnattr_setpgroup(&attributes, 0)
+        let cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+        let env: [UnsafeMutablePointer<CChar>?] = [strdup("PATH=/usr/bin:/bin"), nil]
+        defer { (cArgs + env).forEach { free($0) } }
+        #expect(posix_spawn(&pid, argv[0], nil, &attributes, cArgs, env) == 0)
+        usleep(200_000)
+        let (during, detail) = try await resetAccount(config)
+        kill(-pid, SIGKILL)
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        // What the loop had started when it was killed ends too.
+        for _ in 0..<50 where kill(-pid, 0) == 0 { usleep(20_000) }
+        print("hostile service account: reset while planting: \(during.status) \(detail.prefix(300))")
+        #expect(victim.snapshot() == before)
+        // Stopped, the reset removes what is left, the account and its group.
+        let (done, doneDetail) = try await resetAccount(config)
+        #expect(done.status == 0, "\(doneDetail)")
+        #expect(!FileSystem.exists(home) && SystemAccount.lookup(user) == nil)
+        #expect(victim.snapshot() == before)
+    }
+}

@@ -1,0 +1,73 @@
+/// Creating an extension in a database a tenant owns.
+///
+/// `CREATE EXTENSION ... SCHEMA public` runs the extension's script as the superuser who
+/// creates it, with `public` on the script's search_path. In PostgreSQL 15 a database's owner
+/// owns its `public` schema (`pg_database_owner`), so a tenant may have planted there a
+/// function or operator that is a better match for an unqualified call in the script (a
+/// `public.lower(varchar)` for `lower('x'::varchar)`, say), which would then run as the
+/// superuser: the tests show an AI making itself superuser so.
+///
+/// So the extension is created in a new, empty schema of the creating superuser's, where
+/// nothing of the tenant's is on the path (pg_catalog, then that schema), and then moved to
+/// `public` (`ALTER EXTENSION ... SET SCHEMA` runs no script, only renames), all in one
+/// transaction: no one sees the schema. An extension that cannot be moved (its control file
+/// says `relocatable = false`) is not created by a superuser in a tenant's database at all: a
+/// false result naming it.
+public enum TenantExtensions {
+    /// The prefix of the schema an extension is created in before it is moved to public.
+    public static let schemaPrefix = "hm_ext_"
+
+    /// Creates `name` in schema public of the database `db` is connected to (a superuser
+    /// connection with the pinned search_path), as `role` (SET LOCAL ROLE, so that it owns the
+    /// extension) or as the session's user. Nothing when it exists already.
+    public static func create(_ name: String, in db: PGConnection, as role: String? = nil) throws {
+        if try db.query("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = $1", [name]).first != nil { return }
+        try requireRelocatable(name, db)
+        let schema = schemaPrefix + String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        try db.execute("BEGIN")
+        do {
+            if let role { try db.execute("SET LOCAL ROLE \(try db.identifier(role))") }
+            for statement in try statements(name, schema: schema, db) { try db.execute(statement) }
+            try db.execute("COMMIT")
+        } catch {
+            _ = try? db.execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    /// The statements, in order, for the SQL an operator is shown (`hm-migrate --sql`).
+    public static func statements(_ name: String, schema: String, _ db: PGConnection) throws -> [String] {
+        let ext = try db.identifier(name)
+        let temporary = try db.identifier(schema)
+        return [
+            "CREATE SCHEMA \(temporary)",
+            "CREATE EXTENSION \(ext) SCHEMA \(temporary)",
+            "ALTER EXTENSION \(ext) SET SCHEMA public",
+            "DROP SCHEMA \(temporary)",
+        ]
+    }
+
+    /// A CheckFailed unless the version CREATE EXTENSION would install may be moved.
+    static func requireRelocatable(_ name: String, _ db: PGConnection) throws {
+        let row = try db.query(
+            """
+            SELECT v.relocatable FROM pg_catalog.pg_available_extensions a
+            JOIN pg_catalog.pg_available_extension_versions v ON v.name = a.name AND v.version = a.default_version
+            WHERE a.name = $1
+            """, [name]).first
+        guard let row else {
+            throw CheckFailed("extension \(name) is not available on this server (no \(name).control in its extension directory)")
+        }
+        guard row[0] == "t" else {
+            throw CheckFailed(
+                "extension \(name) is not relocatable (its control file), so it can only be created with public on its "
+                    + "script's search_path, where the database's owner may have planted a function its script would "
+                    + "call as the superuser: the suite does not create it in \(try currentDatabase(db)); create it by "
+                    + "hand after checking public, or leave it out of AI_DEFAULT_EXTENSIONS and the revisions")
+        }
+    }
+
+    private static func currentDatabase(_ db: PGConnection) throws -> String {
+        try db.query("SELECT pg_catalog.current_database()").scalar ?? "this database"
+    }
+}

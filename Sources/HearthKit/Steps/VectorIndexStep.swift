@@ -1,0 +1,188 @@
+/// `vector-index`: after `migrations`, per database, the vector index is good for search
+/// (issue 14):
+/// - the IVFFlat index of revision 0003 is trained on the rows it serves: rebuilt by
+///   `REINDEX INDEX CONCURRENTLY` (outside a transaction, as the database's owner logged in
+///   itself; searches and writes go on meanwhile) once memory_shards holds at least twice the
+///   rows it was trained on, with lists from PGVECTOR_IVFFLAT_LISTS (auto: from the rows);
+///   until it is trained, every run says so (pgvector's "created with little data" notice);
+/// - `ivfflat.probes` (PGVECTOR_IVFFLAT_PROBES; auto: the square root of the index's lists,
+///   rounded up), or `hnsw.ef_search` with PGVECTOR_INDEX=hnsw, is the database's setting
+///   (`ALTER DATABASE ... SET`, by the superuser from the `postgres` database): a value the
+///   owner set is put back.
+/// Why a step of its own after `migrations`: the index exists only once revision 0003 ran, and
+/// the probes follow the lists the training has just chosen, so both belong after the schema
+/// is at head and together.
+public enum VectorIndexStep {
+    public static let name = "vector-index"
+
+    public static func make(
+        _ config: HearthConfig, server: PGServer? = nil, clientDirectory: String = ClientFiles.defaultDirectory,
+        console: Console = Console(), lockTimeout: String = PGServer.lockTimeout
+    ) -> Step {
+        let server = server ?? PGServer(config: config)
+        let connections = AdminConnections(server)
+        let owners = OwnerConnections(
+            server, Credentials(config, book: PasswordBook(config, directory: clientDirectory)), lockTimeout: lockTimeout)
+        var actions: [Action] = []
+        for database in config.databases {
+            if config.vectorIndex == .ivfflat && config.ivfflat {
+                actions.append(trainingAction(config, database: database, owners: owners, console: console))
+            }
+            if let action = settingAction(config, database: database, owners: owners, connections: connections) {
+                actions.append(action)
+            }
+        }
+        return Step(name, actions)
+    }
+
+    static func trainingAction(_ config: HearthConfig, database: String, owners: OwnerConnections, console: Console)
+        -> Action
+    {
+        let index = VectorIndex.ivfflatName
+        func found(_ db: PGConnection) throws -> VectorIndex.Found {
+            guard let found = try VectorIndex.findIvfflat(db) else {
+                // Not a CheckFailed: in a dry run, before the migrations step has run, it is what
+                // the next run will make (pending); in a run it is a false result.
+                throw HearthError(
+                    "\(database): there is no index public.\(index) (revision 0003 builds it): is the database at the "
+                        + "head revision (`hm-migrate current --database \(database)`)?")
+            }
+            guard found.problems.isEmpty else {
+                throw CheckFailed(
+                    "\(database): public.\(index) is not the index the suite builds: "
+                        + "\(found.problems.joined(separator: "; ")); it is not rebuilt. Put it back as "
+                        + "Migrations/0003_ivfflat_index.up.sql builds it (DROP INDEX, then its CREATE INDEX)")
+            }
+            return found
+        }
+        let lists = config.ivfflatLists.map { "lists \($0)" } ?? "lists from the rows (auto)"
+        return Action(
+            "database \(database): IVFFlat index trained on the rows it serves (\(lists); retrained when memory_shards "
+                + "has twice the rows)",
+            check: {
+                let db = try owners.get(database)
+                let index = try found(db)
+                if !index.leftovers.isEmpty || !index.valid { return false }
+                if let wanted = config.ivfflatLists, index.lists != wanted { return false }
+                let at = VectorIndex.retrainAt(trainedOn: index.trainedOn, configuredLists: config.ivfflatLists)
+                if try VectorIndex.hasRows(db, atLeast: at) { return false }
+                if (index.trainedOn ?? 0) < index.lists {
+                    let built = index.trainedOn.map { "was trained on \($0) row(s)" } ?? "was built by a revision, not trained"
+                    console.err(
+                        "  note: \(database): public.\(VectorIndex.ivfflatName) (lists \(index.lists)) \(built): "
+                            + "pgvector's NOTICE \"ivfflat index created with little data — This will cause low "
+                            + "recall\" holds; it is trained (REINDEX CONCURRENTLY) once memory_shards holds \(at) "
+                            + "row(s) with an embedding: load the data, then rerun ./install.sh")
+                }
+                return true
+            },
+            apply: {
+                let db = try owners.get(database)
+                let current = try found(db)
+                let name = "public." + (try db.identifier(index))
+                for leftover in current.leftovers {
+                    try db.execute("DROP INDEX CONCURRENTLY IF EXISTS public.\(try db.identifier(leftover))")
+                }
+                let rows = try VectorIndex.rowCount(db)
+                let lists = VectorIndex.lists(rows: rows, configured: config.ivfflatLists)
+                if current.lists != lists {
+                    try db.execute("ALTER INDEX \(name) SET (lists = \(lists))")
+                }
+                let dimensions = try VectorIndex.dimensions(db, fallback: config.embeddingDim)
+                let memory = VectorIndex.trainingMemoryMB(rows: rows, lists: lists, dimensions: dimensions)
+                _ = db.takeNotices()
+                let t0 = Clock.nowMs()
+                // Its time is the data's (no tenant code runs in it: the index is a plain column
+                // of a plain table with pgvector's operator class); waits for other sessions are
+                // bounded by the session's lock_timeout.
+                try db.execute("SET maintenance_work_mem TO '\(memory)MB'; SET statement_timeout TO 0")
+                let restore = "RESET maintenance_work_mem; SET statement_timeout TO \(try db.literal(owners.lockTimeout))"
+                do {
+                    try db.execute("REINDEX INDEX CONCURRENTLY \(name)")
+                } catch {
+                    try? db.execute(restore)
+                    throw error
+                }
+                try db.execute(restore)
+                for notice in db.takeNotices() { console.err("  note: \(database): REINDEX \(name): \(notice)") }
+                try db.execute(
+                    "COMMENT ON INDEX \(name) IS \(try db.literal(VectorIndex.comment(rows: rows, lists: lists)))")
+                try db.execute("ANALYZE public.\(VectorIndex.table)")
+                console.err(
+                    "  note: \(database): \(index) trained on \(rows) row(s), lists \(lists), in "
+                        + "\(JSON.number(Clock.nowMs() - t0)) ms")
+            })
+    }
+
+    /// The database's search setting: ivfflat.probes or hnsw.ef_search.
+    static func settingAction(
+        _ config: HearthConfig, database: String, owners: OwnerConnections, connections: AdminConnections
+    ) -> Action? {
+        guard let described = describeSetting(config) else { return nil }
+        let wanted = { () throws -> (name: String, value: Int)? in
+            try wantedSetting(config, database: database, owners: owners)
+        }
+        return Action(
+            "database \(database): \(described)",
+            check: {
+                guard let wanted = try wanted() else { return true }
+                return try VectorIndex.databaseSetting(wanted.name, database: database, connections.get())
+                    == String(wanted.value)
+            },
+            apply: {
+                guard let wanted = try wanted() else { return }
+                try VectorIndex.setDatabaseSetting(wanted.name, wanted.value, database: database, connections.get())
+            })
+    }
+
+    /// What the setting action is named after; nil when there is no vector index to search.
+    static func describeSetting(_ config: HearthConfig) -> String? {
+        switch config.vectorIndex {
+        case .hnsw: return "hnsw.ef_search = \(config.hnswEfSearch) for the database"
+        case .ivfflat:
+            guard config.ivfflat else { return nil }
+            return "ivfflat.probes = "
+                + (config.ivfflatProbes.map(String.init) ?? "the square root of the index's lists, rounded up (auto)")
+                + " for the database"
+        }
+    }
+
+    /// The setting the database must have; with auto probes, from its IVFFlat index's lists
+    /// (read from the catalog as the database's owner).
+    static func wantedSetting(_ config: HearthConfig, database: String, owners: OwnerConnections) throws
+        -> (name: String, value: Int)?
+    {
+        var lists: Int?
+        if config.vectorIndex == .ivfflat && config.ivfflat && config.ivfflatProbes == nil {
+            lists = try VectorIndex.findIvfflat(owners.get(database))?.lists
+        }
+        return VectorIndex.wantedSetting(config, indexLists: lists)
+    }
+}
+
+/// Connections to a database as its owner (PGServer.ownerConnection), collecting notices, with
+/// `statement_timeout` at the lock timeout; one stays open (the actions go database by
+/// database), so that 200 AIs do not hold 200 sessions.
+final class OwnerConnections {
+    let server: PGServer
+    let credentials: Credentials
+    /// The session's lock_timeout and statement_timeout.
+    let lockTimeout: String
+    private var current: (database: String, connection: PGConnection)?
+
+    init(_ server: PGServer, _ credentials: Credentials, lockTimeout: String = PGServer.lockTimeout) {
+        self.server = server
+        self.credentials = credentials
+        self.lockTimeout = lockTimeout
+    }
+
+    func get(_ database: String) throws -> PGConnection {
+        if let current, current.database == database { return current.connection }
+        current = nil
+        let (connection, _) = try server.ownerConnection(database, credentials, lockTimeout: lockTimeout)
+        connection.collectNotices()
+        try connection.execute("SET statement_timeout TO \(try connection.literal(lockTimeout))")
+        current = (database, connection)
+        return connection
+    }
+}

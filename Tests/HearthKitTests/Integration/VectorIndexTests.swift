@@ -1,0 +1,220 @@
+import Testing
+@testable import HearthKit
+
+/// Rows of random `dimensions`-wide embeddings, inserted by the database's owner.
+func insertEmbeddings(_ db: PGConnection, _ count: Int, dimensions: Int = 8) throws {
+    try db.execute(
+        """
+        INSERT INTO public.memory_shards (content, embedding)
+        SELECT 'row ' || g, ARRAY(SELECT random()::real FROM generate_series(1, \(dimensions)) WHERE g > 0)::vector
+        FROM generate_series(1, \(count)) g
+        """)
+}
+
+/// The IVFFlat index of logos_db as the catalog has it: lists, comment, relfilenode (a new one
+/// after each rebuild).
+func ivfflatState(_ db: PGConnection) throws -> (lists: String, comment: String?, file: String) {
+    let row = try #require(
+        try db.query(
+            """
+            SELECT array_to_string(reloptions, ','), obj_description(oid, 'pg_class'), relfilenode::text
+            FROM pg_class WHERE relname = 'memory_shards_embedding_ivfflat_idx'
+            """
+        ).first)
+    return (row[0] ?? "", row[1], row[2] ?? "")
+}
+
+func databaseSetting(_ s: DatabasesScenario, _ database: String, _ name: String) throws -> String? {
+    try VectorIndex.databaseSetting(name, database: database, s.admin())
+}
+
+@Suite("vector index (integration, real PostgreSQL 15 + pgvector)", .serialized)
+struct VectorIndexTests {
+    static let password = "logos-vector-secret"
+
+    @Test("IVFFlat: untrained on a fresh host (noted); trained with lists from the rows once data is there; a converged rerun rebuilds nothing; twice the rows retrain it")
+    func trainsWhenGrown() async throws {
+        let s = try await DatabasesScenario()
+        defer { s.tearDown() }
+        let config = try s.config("AI_NAMES=logos\nLOGOS_PASSWORD=\(Self.password)\nEMBEDDING_DIM=8\nPGVECTOR_IVFFLAT_LISTS=auto")
+        #expect(try await s.run(config).status == 0)
+        // Before the migrations step (install.sh --dry-run on a new host): no index yet is what
+        // the run will make, pending, not a false check.
+        let early = await testRunner(dryRun: true).run(s.vectorIndexStep(config))
+        #expect(early.status == 0 && early.failedAction == nil && early.pending == 4, "\(early)")
+        let migrated = await testRunner().run(
+            MigrationsStep.make(
+                config, directory: TestFiles.repositoryRoot + "/Migrations", socketDirectory: s.cluster.socketDirectory,
+                clientDirectory: s.clientDirectory))
+        #expect(migrated.status == 0)
+
+        // Fresh: nothing to train (no rows); the probes are not set yet: a dry run says so.
+        let dry = await testRunner(dryRun: true).run(s.vectorIndexStep(config))
+        #expect(dry.status == 0 && dry.pending == 2 && dry.changed == 0)
+        let first = await testRunner().run(s.vectorIndexStep(config))
+        #expect(first.status == 0 && first.changed == 2)
+        let logos = try s.cluster.connectTCP(database: "logos_db", user: "logos", password: Secret(Self.password))
+        let fresh = try ivfflatState(logos)
+        #expect(fresh.lists == "lists=100" && fresh.comment == nil)
+        // auto probes: the square root of the index's 100 lists.
+        #expect(try databaseSetting(s, "logos_db", "ivfflat.probes") == "10")
+        #expect(try databaseSetting(s, "hearthminds_db", "ivfflat.probes") == "10")
+        #expect(await testRunner().run(s.vectorIndexStep(config)).changed == 0)
+
+        // The AI loads 3000 rows: the rerun trains the index (lists 3000 / 1000), probes follow.
+        try insertEmbeddings(logos, 3000)
+        let trained = await testRunner().run(s.vectorIndexStep(config))
+        #expect(trained.status == 0 && trained.changed == 2, "\(trained)")
+        let after = try ivfflatState(logos)
+        #expect(after.lists == "lists=3")
+        #expect(after.comment == VectorIndex.comment(rows: 3000, lists: 3))
+        #expect(after.file != fresh.file)
+        #expect(try databaseSetting(s, "logos_db", "ivfflat.probes") == "2")
+        #expect(try databaseSetting(s, "hearthminds_db", "ivfflat.probes") == "10")
+        #expect(try logos.query("SELECT count(*) FROM pg_index WHERE NOT indisvalid").scalar == "0")
+        #expect(try await s.verify(config).status == 0)
+
+        // Converged: a rerun rebuilds nothing (the same file), even with more rows below twice.
+        try insertEmbeddings(logos, 2999)
+        let converged = await testRunner().run(s.vectorIndexStep(config))
+        #expect(converged.status == 0 && converged.changed == 0)
+        #expect(try ivfflatState(logos).file == after.file)
+
+        // Twice the rows it was trained on: retrained, lists 6, probes 3.
+        try insertEmbeddings(logos, 1)
+        let again = await testRunner().run(s.vectorIndexStep(config))
+        #expect(again.status == 0 && again.changed == 2)
+        let retrained = try ivfflatState(logos)
+        #expect(retrained.lists == "lists=6" && retrained.file != after.file)
+        #expect(retrained.comment == VectorIndex.comment(rows: 6000, lists: 6))
+        #expect(try databaseSetting(s, "logos_db", "ivfflat.probes") == "3")
+        // A search uses the index, with the database's probes, in a new session of the AI.
+        let search = try s.cluster.connectTCP(database: "logos_db", user: "logos", password: Secret(Self.password))
+        #expect(try search.query("SHOW ivfflat.probes").scalar == "3")
+        let plan = try search.query(
+            "EXPLAIN SELECT id FROM memory_shards ORDER BY embedding <=> (SELECT embedding FROM memory_shards LIMIT 1) LIMIT 10"
+        ).rows.compactMap { $0[0] }.joined(separator: "\n")
+        #expect(plan.contains("memory_shards_embedding_ivfflat_idx"), "\(plan)")
+    }
+
+    @Test("fixed lists and probes: the index is rebuilt with the configured lists; a probes value the owner sets is put back, and verify sees it")
+    func fixedSettingsConverge() async throws {
+        let s = try await DatabasesScenario()
+        defer { s.tearDown() }
+        let config = try s.config(
+            "AI_NAMES=logos\nLOGOS_PASSWORD=\(Self.password)\nEMBEDDING_DIM=8\nPGVECTOR_IVFFLAT_LISTS=20\nPGVECTOR_IVFFLAT_PROBES=7")
+        #expect(try await s.run(config).status == 0)
+        // 0003 renders lists 20: the index is built with them (untrained: no rows).
+        #expect(try await s.verify(config).status == 0)
+        let logos = try s.cluster.connectTCP(database: "logos_db", user: "logos", password: Secret(Self.password))
+        #expect(try ivfflatState(logos).lists == "lists=20")
+        #expect(try databaseSetting(s, "logos_db", "ivfflat.probes") == "7")
+
+        // Fewer rows than lists: not trained yet; at 20 rows it is.
+        try insertEmbeddings(logos, 19)
+        #expect(await testRunner().run(s.vectorIndexStep(config)).changed == 0)
+        try insertEmbeddings(logos, 1)
+        #expect(await testRunner().run(s.vectorIndexStep(config)).changed == 1)
+        #expect(try ivfflatState(logos).comment == VectorIndex.comment(rows: 20, lists: 20))
+
+        // The owner lowers the probes of its database: verify is false, the step puts it back.
+        try logos.execute("ALTER DATABASE logos_db SET ivfflat.probes = 1")
+        #expect(try databaseSetting(s, "logos_db", "ivfflat.probes") == "1")
+        let verify = await testRunner().run(
+            VerifyStep.make(
+                config, server: s.server, migrations: TestFiles.repositoryRoot + "/Migrations",
+                clientDirectory: s.clientDirectory))
+        #expect(verify.status == ExitStatus.failed && verify.failedAction == "logos_db: ivfflat.probes = 7 for the database")
+        let back = await testRunner().run(s.vectorIndexStep(config))
+        #expect(back.status == 0 && back.changed == 1)
+        #expect(try databaseSetting(s, "logos_db", "ivfflat.probes") == "7")
+
+        // The operator changes the lists: the index is rebuilt with them (a checksum change of
+        // 0003 that `hm-migrate check` reports is the migrations step's business, not this one's).
+        let forty = try s.config(
+            "AI_NAMES=logos\nLOGOS_PASSWORD=\(Self.password)\nEMBEDDING_DIM=8\nPGVECTOR_IVFFLAT_LISTS=40\nPGVECTOR_IVFFLAT_PROBES=7")
+        #expect(await testRunner().run(s.vectorIndexStep(forty)).changed == 2)  // hearthminds_db's index too
+        #expect(try ivfflatState(logos).lists == "lists=40")
+        #expect(await testRunner().run(s.vectorIndexStep(forty)).changed == 0)
+    }
+
+    @Test("a fresh install shows pgvector's NOTICE of 0003 (little data) instead of hiding it")
+    func freshNoticeShown() async throws {
+        let cluster = try await TestCluster.shared()
+        let db = try ScratchDatabase.make(cluster)
+        defer { db.drop() }
+        let migrator = try db.migrator(try MigrationFixtures.set())
+        var notices: [String] = []
+        migrator.notice = { notices.append($0) }
+        try migrator.upgrade()
+        #expect(notices.count == 1, "\(notices)")
+        #expect(notices.first?.contains("0003_ivfflat_index.up.sql: NOTICE: ivfflat index created with little data") == true)
+        #expect(notices.first?.contains("This will cause low recall") == true)
+    }
+
+    @Test("HNSW: revision 0007 replaces the IVFFlat index; down brings it back; the round trip leaves the same schema")
+    func hnswRoundTrip() async throws {
+        let cluster = try await TestCluster.shared()
+        let db = try ScratchDatabase.make(cluster)
+        defer { db.drop() }
+        let ivfflat = try MigrationFixtures.set()
+        try db.migrator(ivfflat).upgrade()
+        let atHeadIvfflat = try await db.schema()
+        try db.migrator(ivfflat).downgrade(to: "0006")
+        #expect(try await db.schema() == atHeadIvfflat, "0007 with ivfflat is a no-op")
+
+        let hnsw = try MigrationFixtures.set(
+            MigrationFixtures.directory,
+            "PGVECTOR_INDEX=hnsw\nPGVECTOR_HNSW_M=8\nPGVECTOR_HNSW_EF_CONSTRUCTION=32")
+        #expect(hnsw.revision("0007")?.checksum != ivfflat.revision("0007")?.checksum)
+        try db.connectAsOwner().execute(
+            "INSERT INTO memory_shards (content, embedding) SELECT 'r' || g, "
+                + "ARRAY(SELECT random()::real FROM generate_series(1, 1536) WHERE g > 0)::vector FROM generate_series(1, 5000) g")
+        // 5000 rows: 0007's down rebuilds the IVFFlat index on a full sample of 100 lists (50 rows
+        // per list), which needs more than PostgreSQL's default 64 MB of maintenance_work_mem at
+        // 1536 dimensions (pgvector refused it on 20,000 rows: "memory required is 65 MB"): each
+        // revision's transaction gets what the lists and dimensions need.
+        #expect(ivfflat.buildMemoryMB.map { $0 > 64 } == true)
+        let beforeHnsw = try await db.schema()
+        try db.migrator(hnsw).upgrade()
+        let indexes = try db.connect().query(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'memory_shards' AND indexname LIKE '%embedding%'"
+        ).rows
+        #expect(indexes.count == 1)
+        #expect(indexes.first?[0] == VectorIndex.hnswName)
+        #expect(indexes.first?[1]?.contains("USING hnsw (embedding vector_cosine_ops) WITH (m='8', ef_construction='32')") == true)
+        #expect(try db.migrator(hnsw).status().converged)
+
+        try db.migrator(hnsw).downgrade()
+        #expect(try db.migrator(hnsw).currentRevision() == "0006")
+        #expect(try await db.schema() == beforeHnsw, "up and down of 0007 leave the schema as it was")
+        try db.migrator(hnsw).upgrade()
+        try db.migrator(hnsw).downgrade(to: "base")
+        try db.migrator(hnsw).upgrade()
+        #expect(try db.connect().query("SELECT count(*) FROM pg_indexes WHERE indexname = $1", [VectorIndex.hnswName]).scalar == "1")
+    }
+
+    @Test("the hnsw choice on a host: ef_search set for every database and put back; no IVFFlat training")
+    func hnswHost() async throws {
+        let s = try await DatabasesScenario()
+        defer { s.tearDown() }
+        let config = try s.config(
+            "AI_NAMES=logos\nLOGOS_PASSWORD=\(Self.password)\nEMBEDDING_DIM=8\nPGVECTOR_INDEX=hnsw\nPGVECTOR_HNSW_EF_SEARCH=80")
+        #expect(try await s.run(config).status == 0)
+        #expect(try await s.verify(config).status == 0)
+        for database in config.databases {
+            #expect(try databaseSetting(s, database, "hnsw.ef_search") == "80")
+            #expect(try databaseSetting(s, database, "ivfflat.probes") == nil)
+        }
+        let step = s.vectorIndexStep(config)
+        #expect(step.actions.count == 2)
+        let logos = try s.cluster.connectTCP(database: "logos_db", user: "logos", password: Secret(Self.password))
+        // Once pgvector is loaded in its session (any vector value), the owner may set its parameters.
+        #expect(throws: PGError.self) { try logos.execute("ALTER DATABASE logos_db SET hnsw.ef_search = 1") }
+        _ = try logos.query("SELECT '[1,2]'::vector")
+        try logos.execute("ALTER DATABASE logos_db SET hnsw.ef_search = 1")
+        #expect(await testRunner().run(step).changed == 1)
+        #expect(try databaseSetting(s, "logos_db", "hnsw.ef_search") == "80")
+        #expect(try logos.query("SELECT count(*) FROM pg_indexes WHERE indexname = $1", [VectorIndex.hnswName]).scalar == "1")
+    }
+}
