@@ -5,8 +5,22 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 
 # Build and test dependencies (Debian 12). The runtime needs only libpq5; install.sh sees to it.
+# The second line builds the pgvector package of `make dist` (Debian's packaging of pgvector).
 SETUP_PACKAGES := libpq-dev libpq5 postgresql-15 postgresql-client-15 postgresql-common \
-	debootstrap util-linux passwd ca-certificates binutils file iproute2 curl
+	debootstrap util-linux passwd ca-certificates binutils file iproute2 curl \
+	build-essential dpkg-dev debhelper postgresql-server-dev-all architecture-properties
+
+# The pgvector package the release tarball ships (PGVECTOR_INSTALL_METHOD=shipped): Debian's own
+# pgvector source package, pinned by suite, version and the SHA-256 of its .dsc, fetched from
+# this machine's Debian mirror and built with Debian's packaging for PostgreSQL 15 by
+# hm-pgvector-deb. To move the pin: check the new source, then change the version and digest.
+PGVECTOR_DEB_PG := 15
+PGVECTOR_DEB_SUITE := trixie
+PGVECTOR_DEB_SOURCE_VERSION := 0.8.0-1
+PGVECTOR_DEB_DSC_SHA256 := a71780bf7ab9901094a3d9869c489b6e2bcb858a8c14a5fa52d159933e016308
+# ~: sorts below Debian's own build of the same version, which then replaces ours on an upgrade
+PGVECTOR_DEB_SUFFIX := ~hm12+1
+PGVECTOR_DEB_DIR := .build/pgvector-deb
 
 DIST_NAME := hearthminds-bootstrap
 STEPS := $(shell awk -F'\t' '!/^(\#|$$)/ {print $$1}' bootstrap/steps)
@@ -53,12 +67,18 @@ test-e2e: dist
 	Tests/e2e/run.sh
 
 ## dist: dist/hearthminds-bootstrap.tar.gz — install.sh, bootstrap/ with stripped release
-## binaries (Swift runtime linked statically), etc/, Migrations/, README.md
+## binaries (Swift runtime linked statically), etc/, Migrations/, README.md, and packages/ with
+## the pgvector package (built once into .build/pgvector-deb, then reused)
 dist:
 	swift build -c release --static-swift-stdlib
 	bin=$$(swift build -c release --static-swift-stdlib --show-bin-path)
+	"$$bin/hm-pgvector-deb" --pg-version $(PGVECTOR_DEB_PG) --suite $(PGVECTOR_DEB_SUITE) \
+		--source-version '$(PGVECTOR_DEB_SOURCE_VERSION)' --dsc-sha256 $(PGVECTOR_DEB_DSC_SHA256) \
+		--version-suffix '$(PGVECTOR_DEB_SUFFIX)' --output $(PGVECTOR_DEB_DIR)
+	deb='$(PGVECTOR_DEB_DIR)/postgresql-$(PGVECTOR_DEB_PG)-pgvector_$(PGVECTOR_DEB_SOURCE_VERSION)$(PGVECTOR_DEB_SUFFIX)'_$$(dpkg --print-architecture).deb
 	stage=dist/stage/$(DIST_NAME)
-	rm -rf dist/stage && mkdir -p $$stage/bootstrap/bin
+	rm -rf dist/stage && mkdir -p $$stage/bootstrap/bin $$stage/packages
+	install -m 0644 "$$deb" $$stage/packages/
 	cp install.sh README.md $$stage/
 	cp bootstrap/lib.sh bootstrap/steps $$stage/bootstrap/
 	cp -r etc Migrations $$stage/

@@ -6,10 +6,12 @@ import PackageDescription
 let steps = ["service-user", "postgres", "pg-hba", "pgvector", "databases", "migrations", "vector-index", "verify", "reset"]
 /// Tools beside the steps.
 let tools = ["migrate"]
+/// Build tools of `make dist` (not shipped): the pgvector package.
+let buildTools = ["pgvector-deb"]
 
 let package = Package(
     name: "hearthminds-bootstrap",
-    products: (steps + tools).map { .executable(name: "hm-\($0)", targets: ["hm-\($0)"]) },
+    products: (steps + tools + buildTools).map { .executable(name: "hm-\($0)", targets: ["hm-\($0)"]) },
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         // traits: [] leaves out the Foundation trait: the binaries stay small and start fast.
@@ -34,7 +36,7 @@ let package = Package(
             dependencies: ["HearthKit"],
             exclude: ["Fixtures"]
         ),
-    ] + (steps + tools).map {
+    ] + (steps + tools + buildTools).map {
         .executableTarget(name: "hm-\($0)", dependencies: ["HearthKit"])
     }
 )

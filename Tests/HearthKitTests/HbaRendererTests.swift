@@ -204,12 +204,31 @@ struct PostgresPiecesTests {
             clusters == [
                 ClusterInfo(
                     version: 15, name: "main", port: 5432, online: false, owner: "postgres",
-                    dataDirectory: "/var/lib/postgresql/15/main"),
+                    dataDirectory: "/var/lib/postgresql/15/main", logFile: "/var/log/postgresql/postgresql-15-main.log"),
                 ClusterInfo(
                     version: 13, name: "old", port: 5433, online: true, owner: "postgres",
-                    dataDirectory: "/srv/pg/13/old"),
+                    dataDirectory: "/srv/pg/13/old", logFile: "/var/log/postgresql/postgresql-13-old.log"),
             ])
         #expect(throws: HearthError.self) { try DebianClusters.parse("Ver Cluster Port\n") }
+    }
+
+    @Test("a failed start shows the cluster's log from its last start")
+    func lastStartLines() {
+        let log = """
+            2026-11-26 23:20:01 UTC [90] LOG:  starting PostgreSQL 15.20 on x86_64-pc-linux-gnu
+            2026-11-26 23:20:01 UTC [90] LOG:  database system is ready to accept connections
+            2026-11-26 23:26:25 UTC [141] LOG:  starting PostgreSQL 15.20 on x86_64-pc-linux-gnu
+            2026-11-26 23:26:25 UTC [141] LOG:  could not bind IPv4 address "127.0.0.1": Address already in use
+            2026-11-26 23:26:25 UTC [141] FATAL:  could not create any TCP/IP sockets
+            pg_ctl: could not start server
+            Examine the log output.
+
+            """
+        let lines = PostgresStep.lastStartLines(log)
+        #expect(lines.count == 5)
+        #expect(lines.first?.contains("[141] LOG:  starting") == true && lines[1].contains("Address already in use"))
+        let long = (1...30).map { "line \($0)" }.joined(separator: "\n")
+        #expect(PostgresStep.lastStartLines(long) == (19...30).map { Substring("line \($0)") })
     }
 
     @Test("postmaster.pid is read")

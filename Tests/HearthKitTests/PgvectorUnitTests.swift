@@ -185,3 +185,178 @@ struct PgvectorVersionTests {
         #expect(PgvectorVersions.sha256Field("abc  /tmp/x") == nil)
     }
 }
+
+@Suite("pgvector: the shipped package and the build's packages")
+struct PgvectorPackagingTests {
+    @Test("dpkg's record: installed, config files only, not installed")
+    func dpkgParse() {
+        let packages = DpkgPackages.parse(
+            """
+            gcc\tinstalled
+            libc6:amd64\tinstalled
+            cpp-12\tconfig-files
+            make\tnot-installed
+            half\thalf-configured
+            \tinstalled
+            garbage line
+
+            """)
+        #expect(packages.installed == ["gcc", "libc6:amd64", "half"])
+        #expect(packages.configOnly == ["cpp-12"])
+    }
+
+    @Test("dpkg's status file: one package's state and version")
+    func statusRecord() {
+        let status = """
+            Package: libc6
+            Status: install ok installed
+            Architecture: amd64
+            Version: 2.36-9+deb12u10
+
+            Package: postgresql-15-pgvector
+            Status: install ok installed
+            Priority: optional
+            Version: 0.8.0-1~hm12+1
+            Depends: postgresql-15 (>> 15.20)
+
+            Package: cpp-12
+            Status: deinstall ok config-files
+            Version: 12.2.0-14
+
+            """
+        #expect(DpkgPackages.record(of: "postgresql-15-pgvector", inStatus: status)! == ("installed", "0.8.0-1~hm12+1"))
+        #expect(DpkgPackages.record(of: "cpp-12", inStatus: status)! == ("config-files", "12.2.0-14"))
+        #expect(DpkgPackages.record(of: "postgresql-15", inStatus: status) == nil)
+        #expect(DpkgPackages.record(of: "x", statusFile: "/nonexistent/status") == nil)
+    }
+
+    @Test("what a build added: purged when new, removed when only its configuration files were there")
+    func added() {
+        let before = DpkgPackages(installed: ["libc6:amd64", "perl"], configOnly: ["cpp-12"])
+        let after = DpkgPackages(installed: ["libc6:amd64", "perl", "gcc-12", "cpp-12", "make"], configOnly: [])
+        let (purge, remove) = after.added(since: before)
+        #expect(purge == ["gcc-12", "make"])
+        #expect(remove == ["cpp-12"])
+        #expect(before.added(since: before) == ([], []))
+    }
+
+    @Test("apt-get --simulate: what it would install and remove")
+    func simulated() {
+        let output = """
+            Reading package lists...
+            The following packages will be REMOVED:
+              gcc* make*
+            Purg gcc [4:12.2.0-3]
+            Purg make [4.3-4.1]
+            Remv libisl23:amd64 [0.25-1.1]
+            Inst foo (1.0 Debian:12/stable [amd64])
+            Conf foo (1.0 Debian:12/stable [amd64])
+            """
+        let changes = DpkgPackages.simulatedChanges(output)
+        #expect(changes.remove == ["gcc", "make", "libisl23"])
+        #expect(changes.install == ["foo"])
+    }
+
+    @Test("the shipped file: postgresql-<PG_VERSION>-pgvector for this architecture, nothing else")
+    func shippedFile() throws {
+        let installer = PgvectorInstaller(try loadConfig("PG_VERSION=15"))
+        let names = [
+            "postgresql-16-pgvector_0.8.0-1~hm12+1_amd64.deb", "postgresql-15-pgvector_0.8.0-1~hm12+1_arm64.deb",
+            "postgresql-15-pgvector_0.8.0-1~hm12+1_amd64.deb", "postgresql-15-pgvector-dbgsym_0.8.0-1_amd64.deb",
+            "README",
+        ]
+        #expect(installer.shippedFile(among: names, architecture: "amd64") == "postgresql-15-pgvector_0.8.0-1~hm12+1_amd64.deb")
+        #expect(installer.shippedFile(among: names, architecture: "arm64") == "postgresql-15-pgvector_0.8.0-1~hm12+1_arm64.deb")
+        #expect(installer.shippedFile(among: names, architecture: "riscv64") == nil)
+        #expect(installer.shippedFile(among: ["postgresql-15-pgvector__amd64.deb"], architecture: "amd64") == nil)
+    }
+
+    @Test("shippedPackage: found in packages/, or why not (no directory, another version or architecture)")
+    func shippedPackage() async throws {
+        let directory = TestFiles.temporaryDirectory("hm-pgv-shipped")
+        defer { TestFiles.removeTree(directory) }
+        let architecture = try await Command.check(["dpkg", "--print-architecture"]).trimmingCharacters(in: " \n")
+        var installer = PgvectorInstaller(try loadConfig("PG_VERSION=15"))
+
+        installer.packageDirectory = directory + "/packages"
+        guard case .none(let notTarball) = try await installer.shippedPackage() else {
+            Issue.record("a missing packages/ directory found a package")
+            return
+        }
+        #expect(notTarball.contains("not a release tarball"))
+
+        try FileSystem.makeDirectories(directory + "/packages")
+        try FileSystem.writeAtomically(directory + "/packages/postgresql-16-pgvector_0.8.0-1_\(architecture).deb", "x")
+        guard case .none(let other) = try await installer.shippedPackage() else {
+            Issue.record("a package of PostgreSQL 16 was taken for 15")
+            return
+        }
+        #expect(other.contains("postgresql-15-pgvector_*_\(architecture).deb") && other.contains("postgresql-16-pgvector"))
+
+        let file = directory + "/packages/postgresql-15-pgvector_0.8.0-1~hm12+1_\(architecture).deb"
+        try FileSystem.writeAtomically(file, "x")
+        #expect(try await installer.shippedPackage() == .package(file))
+
+        installer.destDir = directory + "/stage"
+        guard case .none = try await installer.shippedPackage() else {
+            Issue.record("a staged install took the package")
+            return
+        }
+    }
+
+    @Test("the install's summary names the method, why, and the build's packages removed")
+    func summary() {
+        let shipped = PgvectorInstaller.Installed(
+            method: .shipped, version: "0.8.0", why: "auto: no apt source offers postgresql-15-pgvector")
+        #expect(shipped.summary == "pgvector 0.8.0 by method shipped (auto: no apt source offers postgresql-15-pgvector)")
+        let built = PgvectorInstaller.Installed(
+            method: .debianSource, version: "0.8.0", why: "PGVECTOR_INSTALL_METHOD=debian-source",
+            removedBuildPackages: ["gcc", "make"])
+        #expect(built.summary.hasSuffix("; the 2 packages installed for the build removed again"))
+    }
+}
+
+@Suite("pgvector: make dist's package build")
+struct PgvectorPackageBuildTests {
+    func build(_ version: String = "0.8.0-1", suffix: String = "~hm12+1", sha: String = String(repeating: "a1", count: 32))
+        -> PgvectorPackageBuild
+    {
+        PgvectorPackageBuild(
+            pgVersion: 15, suite: "trixie", sourceVersion: version, dscSHA256: sha, versionSuffix: suffix,
+            outputDirectory: "/tmp/out")
+    }
+
+    @Test("names: the .dsc, the package file (no epoch), the version of the rebuild")
+    func names() {
+        #expect(build().dscName == "pgvector_0.8.0-1.dsc")
+        #expect(build().fileName(architecture: "amd64") == "postgresql-15-pgvector_0.8.0-1~hm12+1_amd64.deb")
+        #expect(build("1:0.8.1-2").fileName(architecture: "arm64") == "postgresql-15-pgvector_0.8.1-2~hm12+1_arm64.deb")
+        #expect(build("1:0.8.1-2").dscName == "pgvector_0.8.1-2.dsc")
+        #expect(build().binaryVersion == "0.8.0-1~hm12+1" && build().upstreamVersion == "0.8.0")
+        #expect(PgvectorVersions.withoutEpoch("2:1.0-1") == "1.0-1" && PgvectorVersions.withoutEpoch("1.0") == "1.0")
+    }
+
+    @Test("the pins are checked: a Debian version, a plain suffix, 64 hex digits, a suite name")
+    func validate() throws {
+        try build().validate()
+        #expect(throws: HearthError.self) { try build("0.8.0-1; rm -rf /").validate() }
+        #expect(throws: HearthError.self) { try build("").validate() }
+        #expect(throws: HearthError.self) { try build(suffix: "-hm1").validate() }
+        #expect(throws: HearthError.self) { try build(sha: "abc").validate() }
+        #expect(throws: HearthError.self) { try build(sha: String(repeating: "g", count: 64)).validate() }
+        var other = build()
+        other.suite = "trixie main"
+        #expect(throws: HearthError.self) { try other.validate() }
+        // upper-case digests are taken as lower-case
+        try build(sha: String(repeating: "A1", count: 32)).validate()
+    }
+
+    @Test("the changelog entry of the rebuild: version, distribution, the source's own date")
+    func changelog() {
+        let entry = build().changelogEntry(distribution: "bookworm", date: "Sat, 02 Nov 2024 13:19:07 +0100")
+        let lines = entry.split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(lines[0] == "pgvector (0.8.0-1~hm12+1) bookworm; urgency=medium")
+        #expect(entry.contains("\n -- HearthMinds bootstrap <root@localhost>  Sat, 02 Nov 2024 13:19:07 +0100\n\n"))
+        #expect(entry.hasSuffix("\n\n"))
+    }
+}

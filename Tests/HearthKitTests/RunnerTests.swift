@@ -84,6 +84,25 @@ struct RunnerTests {
         #expect(try logLines(logPath)[0].contains("disk on fire"))
     }
 
+    @Test("an action's note is the detail of a true result, checked or applied; a failure keeps its error")
+    func note() async throws {
+        let counter = Counter()
+        counter.state["done"] = true
+        let (runner, logPath) = try runner()
+        let noted = { (name: String, fixes: Bool) in
+            Action(
+                name, check: { counter.state[name] ?? false },
+                apply: { if fixes { counter.state[name] = true } },
+                note: { "\(name): done by method x" })
+        }
+        let outcome = await runner.run(Step("s", [noted("done", true), noted("todo", true), noted("broken", false)]))
+        #expect(outcome.status == ExitStatus.failed && outcome.failedAction == "broken")
+        let lines = try logLines(logPath)
+        #expect(lines[0].contains(#""result":true"#) && lines[0].contains(#""detail":"done: done by method x""#))
+        #expect(lines[1].contains(#""changed":true"#) && lines[1].contains(#""detail":"todo: done by method x""#))
+        #expect(lines[2].contains(#""result":false"#) && lines[2].contains("verify after apply is false"))
+    }
+
     @Test("a false assertion fails the step without applying")
     func assertion() async throws {
         let (runner, _) = try runner()

@@ -21,6 +21,18 @@ for f in install.sh README.md bootstrap/lib.sh bootstrap/steps etc/hearthminds.e
     check "tarball has $f" test -e "$dir/$f"
 done
 check "install.sh --list without Swift" "${clean_env[@]}" "$dir/install.sh" --list
+# the pgvector package of the shipped method: one .deb, postgresql-15-pgvector for this machine,
+# depending on the server, holding the library and the control file
+debs=("$dir"/packages/*.deb)
+check "tarball ships one package in packages/" test "${#debs[@]}" -eq 1 -a -f "${debs[0]}"
+arch=$(dpkg --print-architecture)
+check "packages/ holds postgresql-15-pgvector_*_$arch.deb" \
+    bash -c "[[ '$(basename "${debs[0]}")' == postgresql-15-pgvector_*_$arch.deb ]]"
+check "the package is postgresql-15-pgvector for $arch" \
+    bash -c "[ \"\$(dpkg-deb --field '${debs[0]}' Package Architecture | tr '\n' ' ')\" = 'Package: postgresql-15-pgvector Architecture: $arch ' ]"
+check "the package depends on postgresql-15" bash -c "dpkg-deb --field '${debs[0]}' Depends | grep -Eq '(^| )postgresql-15( |,|\$)'"
+check "the package holds vector.so and vector.control for PostgreSQL 15" bash -c \
+    "dpkg-deb --contents '${debs[0]}' | grep -q ' ./usr/lib/postgresql/15/lib/vector.so\$' && dpkg-deb --contents '${debs[0]}' | grep -q ' ./usr/share/postgresql/15/extension/vector.control\$'"
 while IFS=$'\t' read -r step _; do
     case "$step" in '' | '#'*) continue ;; esac
     check "hm-$step is stripped and static in the Swift runtime" \

@@ -348,3 +348,56 @@ check_host() {
     has_step verify && check_verify
     return 0
 }
+
+# --- what an install adds to the host (issue 11) ---------------------------------------------------
+
+# installed_packages: the packages dpkg has installed in ROOT, sorted (from its status file).
+installed_packages() {
+    awk '/^Package: / { p = $2 } /^Status: install ok installed$/ { print p }' "$ROOT/var/lib/dpkg/status" | sort -u
+}
+
+# no_toolchain_in LIST: no compiler, assembler, make or -dev package in the LIST of packages.
+no_toolchain_in() {
+    local bad
+    bad=$(grep -E '^(gcc|gcc-[0-9.]+|g\+\+(-[0-9.]+)?|cpp|cpp-[0-9.]+|clang(-[0-9.]+)?|make|binutils.*|.*-dev)$' <<<"$1") || true
+    [ -z "$bad" ] || { echo "toolchain packages added: $(tr '\n' ' ' <<<"$bad")"; return 1; }
+}
+
+# no_compiler_on_path: cc, gcc, c++ and make are not on the PATH of a root shell in ROOT.
+no_compiler_on_path() {
+    local found
+    found=$(in_root sh -c 'for c in cc gcc c++ make; do command -v "$c"; done' || true)
+    [ -z "$found" ] || { echo "on the PATH: $found"; return 1; }
+}
+
+# only_postgres_dependencies LIST: every package in LIST is PostgreSQL's server or client of
+# CFG_PG_VERSION, libpq5, pgvector's package, or one of their dependencies (Depends and
+# Pre-Depends, recursively, as the root's apt-cache sees them): nothing else was installed.
+only_postgres_dependencies() {
+    local roots=() p closure extra
+    for p in "postgresql-$CFG_PG_VERSION" "postgresql-client-$CFG_PG_VERSION" libpq5 "postgresql-$CFG_PG_VERSION-pgvector"; do
+        grep -qx "$p" <<<"$1" && roots+=("$p")
+    done
+    [ "${#roots[@]}" -gt 0 ] || { echo "none of the PostgreSQL packages was added"; return 1; }
+    closure=$(in_root apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks \
+        --no-replaces --no-enhances "${roots[@]}" | grep -v '^ ' | tr -d '<>' | sort -u) || return 1
+    extra=$(comm -23 <(printf '%s\n' "$1" | sed '/^$/d' | sort -u) <(printf '%s\n' "$closure"))
+    [ -z "$extra" ] || { echo "not a dependency of ${roots[*]}: $(tr '\n' ' ' <<<"$extra")"; return 1; }
+}
+
+# check_packages_added LABEL BEFORE: what ROOT has now that the package list BEFORE (a file) did
+# not: shown, no toolchain in it or on the PATH, and only PostgreSQL's packages and theirs.
+check_packages_added() {
+    local label=$1 added
+    added=$(comm -13 "$2" <(installed_packages))
+    e2e_note "$label: $(grep -c . <<<"$added") packages added: $(tr '\n' ' ' <<<"$added")"
+    check "$label: no compiler, make, binutils or -dev package added" no_toolchain_in "$added"
+    check "$label: no cc, gcc, c++ or make on the root's PATH" no_compiler_on_path
+    check "$label: every package added is PostgreSQL's, libpq5, pgvector's, or their dependency" \
+        only_postgres_dependencies "$added"
+}
+
+# pgvector_owner: the package that owns pgvector's library in ROOT (dpkg -S), or nothing.
+pgvector_owner() {
+    in_root dpkg-query -S "/usr/lib/postgresql/$CFG_PG_VERSION/lib/vector.so" 2>/dev/null | cut -d: -f1
+}

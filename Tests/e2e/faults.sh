@@ -27,7 +27,8 @@ faults_cleanup() {
 listener_start() {
     local port=$1 i
     setpriv --pdeathsig KILL -- perl -MIO::Socket::INET -e '
-        my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => $ARGV[0], Listen => 5, Proto => "tcp")
+        my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => $ARGV[0], Listen => 5, Proto => "tcp",
+            ReuseAddr => 1) # (connections of a cluster that had the port may linger in TIME_WAIT)
             or die "cannot listen on 127.0.0.1:$ARGV[0]: $!\n";
         sleep 900;' "$port" </dev/null >"$WORK/listener.log" 2>&1 &
     LISTENER_PID=$!

@@ -69,8 +69,18 @@ e2e_host_codename() {
 
 e2e_mirror() {
     if [ -n "${E2E_MIRROR:-}" ]; then printf '%s\n' "$E2E_MIRROR"; return 0; fi
-    local codename uri f
-    codename=$(e2e_host_codename)
+    e2e_suite_mirror "$(e2e_host_codename)"
+}
+
+# The host's mirror of its security suite (<codename>-security; E2E_SECURITY_MIRROR overrides).
+e2e_security_mirror() {
+    if [ -n "${E2E_SECURITY_MIRROR:-}" ]; then printf '%s\n' "$E2E_SECURITY_MIRROR"; return 0; fi
+    e2e_suite_mirror "$(e2e_host_codename)-security"
+}
+
+# e2e_suite_mirror SUITE: the URI of the host's apt entry for SUITE (deb822 files first).
+e2e_suite_mirror() {
+    local codename=$1 uri f
     for f in /etc/apt/sources.list.d/*.sources; do
         [ -r "$f" ] || continue
         # Stanzas are separated by blank lines; comments (#) are dropped.
@@ -148,19 +158,101 @@ e2e_cached_root() {
     E2E_TARBALL=$tarball
 }
 
+# --- cached roots made from the minbase root ---------------------------------------------------
+
+# e2e_layer NAME PARENT BUILDER [MAX_AGE_MINUTES]: sets E2E_LAYER to the cached tarball
+# $E2E_CACHE_DIR/NAME-<suite>-<arch>.tar.gz: a copy of the PARENT tarball changed by BUILDER (a
+# function run with ROOT set, inside a chroot namespace), made again when it is missing, older
+# than PARENT or than MAX_AGE_MINUTES, or with E2E_REFRESH_CACHE=1. E2E_LAYER_MS: the time
+# the build took (0: from the cache).
+e2e_layer() {
+    local name=$1 parent=$2 builder=$3 max_age=${4:-} tarball t0 stale=0
+    local WORK ROOT NS_UNSHARE="" NS_PID="" # (this build's own, not the scenario's)
+    tarball="$E2E_CACHE_DIR/$name-$E2E_SUITE-$(e2e_arch).tar.gz"
+    exec 8>"$E2E_CACHE_DIR/.lock"
+    flock 8 || e2e_die "cannot lock $E2E_CACHE_DIR/.lock"
+    if [ ! -s "$tarball" ] || [ "$parent" -nt "$tarball" ] || [ "${E2E_REFRESH_CACHE:-0}" = 1 ]; then
+        stale=1
+    elif [ -n "$max_age" ] && [ -n "$(find "$tarball" -mmin +"$max_age")" ]; then
+        stale=1
+    fi
+    E2E_LAYER_MS=0
+    if [ "$stale" = 1 ]; then
+        t0=$(e2e_now_ms)
+        e2e_log "-- building the cached $name root from $(basename "$parent")" >&2
+        WORK=$(mktemp -d "$E2E_CACHE_DIR/build-$name.XXXXXX") || e2e_die "cannot make a build directory"
+        ROOT="$WORK/root"
+        mkdir -p "$ROOT"
+        tar -C "$ROOT" --numeric-owner -xpzf "$parent" || e2e_die "cannot unpack $parent"
+        rm -f "$ROOT/etc/resolv.conf"
+        cp -L /etc/resolv.conf "$ROOT/etc/resolv.conf"
+        ns_start
+        "$builder" >"$WORK/build.log" 2>&1 || {
+            tail -n 20 "$WORK/build.log" >&2
+            ns_stop
+            e2e_die "cannot build the cached $name root ($builder; log $WORK/build.log)"
+        }
+        ns_stop
+        tar -C "$ROOT" --numeric-owner -czf "$WORK/root.tar.gz" . || e2e_die "cannot pack the $name root"
+        mv "$WORK/root.tar.gz" "$tarball"
+        rm -rf --one-file-system "$WORK"
+        E2E_LAYER_MS=$(($(e2e_now_ms) - t0))
+        e2e_log "-- $name root cached: $tarball ($(du -h "$tarball" | cut -f1), $(e2e_secs "$E2E_LAYER_MS")s)" >&2
+    fi
+    flock -u 8
+    exec 8>&-
+    E2E_LAYER=$tarball
+}
+
+# The "apt" root: minbase with the apt sources a Debian 12 installer writes (the suite, its
+# -updates and -security, from this host's own apt sources) and their lists fetched: a fresh
+# host whose administrator ran `apt update`. Security updates matter: PostgreSQL's server comes
+# from there, and the shipped pgvector package depends on the server it was built against.
+e2e_layer_apt() {
+    local main=$MIRROR security updates
+    security=$(e2e_security_mirror) ||
+        { echo "no $(e2e_host_codename)-security entry in the host's apt sources (set E2E_SECURITY_MIRROR)"; return 1; }
+    updates=$(e2e_suite_mirror "$(e2e_host_codename)-updates") || updates=""
+    {
+        printf 'deb %s %s main
+' "$main" "$E2E_SUITE"
+        [ -z "$updates" ] || printf 'deb %s %s-updates main
+' "$updates" "$E2E_SUITE"
+        printf 'deb %s %s-security main
+' "$security" "$E2E_SUITE"
+    } >"$ROOT/etc/apt/sources.list"
+    in_root apt-get -q update
+}
+
+# The "booted" root: the apt root with what a Debian server boots with and minbase lacks:
+# systemd as init (systemd, systemd-sysv) and the system bus (dbus); no kernel, no network
+# management (the roots share this host's network). Each copy gets its own machine id.
+e2e_layer_booted() {
+    in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends systemd systemd-sysv dbus &&
+        in_root apt-get clean &&
+        : >"$ROOT/etc/machine-id"
+}
+
 # --- one scenario root, its namespace, commands inside ---------------------------------------
 
-# root_create NAME: unpacks a fresh copy of the cached root; sets ROOT and WORK.
+# root_create NAME [TARBALL]: unpacks a fresh copy of a cached root (E2E_TARBALL by default);
+# sets ROOT and WORK.
 root_create() {
+    local tarball=${2:-$E2E_TARBALL}
     WORK=$(mktemp -d "$E2E_WORK_BASE/hearthminds-e2e-$1.XXXXXX") || e2e_die "cannot make a work directory"
     ROOT="$WORK/root"
     mkdir -p "$ROOT"
-    tar -C "$ROOT" --numeric-owner -xpzf "$E2E_TARBALL" || e2e_die "cannot unpack $E2E_TARBALL"
+    tar -C "$ROOT" --numeric-owner -xpzf "$tarball" || e2e_die "cannot unpack $tarball"
     # The root resolves names as this host does, so its apt reaches the same mirror.
     rm -f "$ROOT/etc/resolv.conf"
     cp -L /etc/resolv.conf "$ROOT/etc/resolv.conf"
     # debootstrap leaves no hostname; a fresh host has one.
     echo "hm-e2e" >"$ROOT/etc/hostname"
+    # an installed host has a machine id of its own (the booted cache leaves it empty)
+    if [ -f "$ROOT/etc/machine-id" ] && [ ! -s "$ROOT/etc/machine-id" ]; then
+        od -An -N16 -tx1 /dev/urandom | tr -d ' \n' >"$ROOT/etc/machine-id"
+        echo >>"$ROOT/etc/machine-id"
+    fi
 }
 
 # ns_start: one long-lived PID + mount namespace chrooted into ROOT (pid 1 is a perl loop that
@@ -197,6 +289,12 @@ ns_start() {
     ' ns-init "$ROOT" </dev/null >"$WORK/ns.log" 2>&1 &
     NS_UNSHARE=$!
     echo "$NS_UNSHARE" >"$WORK/ns.pid"
+    ns_find_init "$WORK/ns.log" || e2e_die "the namespace for $ROOT did not start"
+}
+
+# ns_find_init LOG: sets NS_PID to the host pid of the namespace's pid 1 (unshare's child, once
+# it is chrooted into ROOT); false (the LOG shown) when it does not appear within 10 s.
+ns_find_init() {
     local i child real_root
     real_root=$(readlink -f "$ROOT")
     NS_PID=""
@@ -204,12 +302,13 @@ ns_start() {
         child=$(cat "/proc/$NS_UNSHARE/task/$NS_UNSHARE/children" 2>/dev/null | awk '{print $1}')
         if [ -n "$child" ] && [ "$(readlink "/proc/$child/root" 2>/dev/null)" = "$real_root" ]; then
             NS_PID=$child
-            break
+            return 0
         fi
         kill -0 "$NS_UNSHARE" 2>/dev/null || break
         sleep 0.1
     done
-    [ -n "$NS_PID" ] || { cat "$WORK/ns.log" >&2; e2e_die "the namespace for $ROOT did not start"; }
+    cat "$1" >&2
+    return 1
 }
 
 ns_stop() {
@@ -223,7 +322,211 @@ ns_stop() {
             for i in $(seq 1 50); do kill -0 "$NS_PID" 2>/dev/null || break; sleep 0.1; done
         fi
     fi
-    NS_UNSHARE="" NS_PID=""
+    if [ -n "${BOOT_WATCHER:-}" ]; then
+        wait "$BOOT_WATCHER" 2>/dev/null || true
+    fi
+    BOOT_WATCHER="" NS_UNSHARE="" NS_PID=""
+    boot_cgroup_remove
+    E2E_BOOTED=0
+}
+
+# --- a root booted with systemd as PID 1 -------------------------------------------------------
+#
+# The second way to run a root (the chroot namespace above stays, for container hosts): the
+# root's own init, /lib/systemd/systemd, is the first process of a new pid, mount, uts, ipc and
+# cgroup namespace, chrooted into the root, with `container=` set, as a container manager
+# starts it. The namespace gets /proc (its /proc/sys read-only: the kernel is the host's), /sys
+# read-only, a cgroup hierarchy of its own (a cgroup made for this boot, the namespace's root),
+# a small /dev tmpfs with the usual nodes, and a /run tmpfs; the network is the host's. A
+# reboot inside ends the namespace (the kernel ends its init with SIGHUP; a poweroff with
+# SIGINT); booting the same root again is the next boot.
+
+E2E_BOOTED=0
+BOOT_CGROUPS=()
+BOOT_WATCHER=""
+
+# The host's cgroup layout: unified (cgroup2 only), hybrid (v1 with a cgroup2 "unified"
+# beside it) or legacy (v1, systemd's named hierarchy).
+e2e_cgroup_layout() {
+    case "$(stat -f -c %T /sys/fs/cgroup 2>/dev/null)" in
+        cgroup2fs) echo unified ;;
+        tmpfs)
+            if [ "$(stat -f -c %T /sys/fs/cgroup/systemd 2>/dev/null)" != cgroupfs ]; then
+                echo none
+            elif [ "$(stat -f -c %T /sys/fs/cgroup/unified 2>/dev/null)" = cgroup2fs ]; then
+                echo hybrid
+            else
+                echo legacy
+            fi
+            ;;
+        *) echo none ;;
+    esac
+}
+
+# boot_cgroup_create: this boot's cgroup in each host hierarchy systemd uses (BOOT_CGROUPS).
+boot_cgroup_create() {
+    local name h
+    name=$(basename "$WORK") # hearthminds-e2e-<scenario>.XXXXXX
+    BOOT_CGROUPS=()
+    case "$E2E_CGROUP_LAYOUT" in
+        unified) BOOT_CGROUPS=("/sys/fs/cgroup/$name") ;;
+        hybrid) BOOT_CGROUPS=("/sys/fs/cgroup/systemd/$name" "/sys/fs/cgroup/unified/$name") ;;
+        legacy) BOOT_CGROUPS=("/sys/fs/cgroup/systemd/$name") ;;
+        *) e2e_die "no cgroup hierarchy that systemd can use under /sys/fs/cgroup" ;;
+    esac
+    for h in "${BOOT_CGROUPS[@]}"; do
+        mkdir -p "$h" || e2e_die "cannot make the cgroup $h (is /sys/fs/cgroup writable?)"
+    done
+}
+
+# boot_cgroup_remove: this boot's cgroups, once every process in them is gone (they can only
+# hold the namespace's processes, which die with it), deepest first.
+boot_cgroup_remove() {
+    local h i
+    for h in ${BOOT_CGROUPS[@]+"${BOOT_CGROUPS[@]}"}; do
+        [ -d "$h" ] || continue
+        for i in $(seq 1 50); do
+            [ -z "$(find "$h" -name cgroup.procs -exec cat {} + 2>/dev/null)" ] && break
+            sleep 0.1
+        done
+        find "$h" -depth -type d -exec rmdir {} + 2>/dev/null || e2e_log "e2e: cannot remove the cgroup $h" >&2
+    done
+    BOOT_CGROUPS=()
+}
+
+# The namespace's setup, run by its first process before it becomes the root's systemd.
+# $1 the root, $2 the cgroup layout.
+E2E_BOOT_SETUP='
+    set -e
+    R=$1
+    mount --bind "$R" "$R"
+    mount -t proc -o nosuid,nodev,noexec proc "$R/proc"
+    mount --bind "$R/proc/sys" "$R/proc/sys"
+    mount -o remount,bind,ro "$R/proc/sys"
+    if [ -e "$R/proc/sysrq-trigger" ]; then
+        mount --bind "$R/proc/sysrq-trigger" "$R/proc/sysrq-trigger"
+        mount -o remount,bind,ro "$R/proc/sysrq-trigger"
+    fi
+    mount -t tmpfs -o mode=0755,nosuid,size=16m dev "$R/dev"
+    # a boot id of its own, not the host kernel one: the journal tells this boot from the last
+    cat /proc/sys/kernel/random/uuid >"$R/dev/.boot_id"
+    mount --bind "$R/dev/.boot_id" "$R/proc/sys/kernel/random/boot_id"
+    rm "$R/dev/.boot_id"
+    mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$R/sys"
+    C="$R/sys/fs/cgroup"
+    case "$2" in
+        unified) mount -t cgroup2 -o nosuid,nodev,noexec cgroup2 "$C" ;;
+        hybrid | legacy)
+            mount -t tmpfs -o mode=0755,nosuid,nodev,noexec,size=1m cgroup "$C"
+            mkdir "$C/systemd"
+            mount -t cgroup -o nosuid,nodev,noexec,none,name=systemd cgroup "$C/systemd"
+            if [ "$2" = hybrid ]; then
+                mkdir "$C/unified"
+                mount -t cgroup2 -o nosuid,nodev,noexec cgroup2 "$C/unified"
+            fi
+            mount -o remount,ro,nosuid,nodev,noexec,size=1m,mode=0755 cgroup "$C"
+            ;;
+    esac
+    mknod -m 0666 "$R/dev/null" c 1 3
+    mknod -m 0666 "$R/dev/zero" c 1 5
+    mknod -m 0666 "$R/dev/full" c 1 7
+    mknod -m 0666 "$R/dev/random" c 1 8
+    mknod -m 0666 "$R/dev/urandom" c 1 9
+    mknod -m 0666 "$R/dev/tty" c 5 0
+    ln -s /proc/self/fd "$R/dev/fd"
+    ln -s /proc/self/fd/0 "$R/dev/stdin"
+    ln -s /proc/self/fd/1 "$R/dev/stdout"
+    ln -s /proc/self/fd/2 "$R/dev/stderr"
+    mkdir -m 0755 "$R/dev/pts"
+    mkdir -m 1777 "$R/dev/shm"
+    mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts "$R/dev/pts"
+    ln -s pts/ptmx "$R/dev/ptmx"
+    mount -t tmpfs -o mode=1777,nosuid,nodev shm "$R/dev/shm"
+    mount -t tmpfs -o mode=0755,nosuid,nodev,size=64m run "$R/run"
+    cd "$R"
+    exec chroot "$R" /usr/bin/env -i container=hearthminds-e2e /lib/systemd/systemd
+'
+
+# boot_start: boots ROOT; sets NS_UNSHARE, NS_PID (systemd, the namespace's pid 1) and
+# E2E_BOOTED=1. It returns once systemd runs; boot_wait waits for the boot to finish.
+#
+# A watcher (BOOT_WATCHER, in this host's cgroup) runs unshare and writes its exit status to
+# $WORK/boot.status when the namespace ends: a reboot's SIGHUP or a poweroff's SIGINT.
+# Everything dies with this script: the watcher (setpriv --pdeathsig), unshare with the
+# watcher, the namespace's init with unshare (--kill-child), and every process in it with that.
+boot_start() {
+    local h i
+    [ -x "$ROOT/lib/systemd/systemd" ] || e2e_die "$ROOT has no /lib/systemd/systemd"
+    boot_cgroup_create
+    rm -f "$WORK/boot.status" "$WORK/ns.pid"
+    setpriv --pdeathsig KILL -- bash -c '
+        work=$1 setup=$2 root=$3 layout=$4
+        shift 4
+        (
+            # the namespace'"'"'s cgroup root is the cgroup unshare is in when it runs
+            for h in "$@"; do echo "$BASHPID" >"$h/cgroup.procs"; done
+            echo "$BASHPID" >"$work/ns.pid"
+            exec setpriv --pdeathsig KILL -- unshare --fork --pid --mount --uts --ipc --cgroup \
+                --propagation private --kill-child -- /bin/sh -c "$setup" boot "$root" "$layout"
+        ) &
+        wait $!
+        echo $? >"$work/boot.status"
+    ' boot-watcher "$WORK" "$E2E_BOOT_SETUP" "$ROOT" "$E2E_CGROUP_LAYOUT" "${BOOT_CGROUPS[@]}" \
+        </dev/null >>"$WORK/boot.log" 2>&1 &
+    BOOT_WATCHER=$!
+    NS_UNSHARE=""
+    for i in $(seq 1 100); do
+        [ -s "$WORK/ns.pid" ] && NS_UNSHARE=$(cat "$WORK/ns.pid") && break
+        sleep 0.05
+    done
+    [ -n "$NS_UNSHARE" ] || { cat "$WORK/boot.log" >&2; e2e_die "the booted namespace for $ROOT did not start"; }
+    ns_find_init "$WORK/boot.log" || e2e_die "the booted namespace for $ROOT did not start"
+    for i in $(seq 1 100); do
+        [ "$(cat "/proc/$NS_PID/comm" 2>/dev/null)" = systemd ] && break
+        sleep 0.05
+    done
+    E2E_BOOTED=1
+}
+
+# boot_wait SECONDS: waits until systemd has finished booting; BOOT_STATE is what
+# `systemctl is-system-running` then says (running, degraded, ...), "timeout" after SECONDS.
+boot_wait() {
+    local deadline=$(($(date +%s) + $1))
+    BOOT_STATE=timeout
+    while [ "$(date +%s)" -lt "$deadline" ]; do
+        kill -0 "$NS_PID" 2>/dev/null || { BOOT_STATE="init gone"; return 1; }
+        # (before systemd listens on its socket, systemctl fails at once)
+        if BOOT_STATE=$(timeout $((deadline - $(date +%s) + 1)) nsenter --target "$NS_PID" --mount --pid --uts --ipc --root -- \
+            /usr/bin/env -i PATH="$E2E_ROOT_PATH" systemctl is-system-running --wait 2>/dev/null); then
+            return 0
+        fi
+        case "$BOOT_STATE" in degraded | maintenance | stopping | offline) return 0 ;; esac
+        sleep 0.1
+    done
+    BOOT_STATE=timeout
+    return 1
+}
+
+# boot_end reboot|poweroff: asks systemd inside to reboot or power off and waits (60 s at most)
+# for the namespace to end; BOOT_END_STATUS is unshare's exit status (128 + the signal that
+# ended the init: 129 SIGHUP for a reboot, 130 SIGINT for a poweroff), "timeout" when it did not end.
+boot_end() {
+    local i
+    BOOT_END_STATUS=timeout
+    in_root systemctl "$1" >>"$WORK/boot.log" 2>&1 || true
+    for i in $(seq 1 600); do
+        kill -0 "$NS_UNSHARE" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$NS_UNSHARE" 2>/dev/null; then
+        ns_stop
+        return 1
+    fi
+    wait "$BOOT_WATCHER" 2>/dev/null || true
+    BOOT_END_STATUS=$(cat "$WORK/boot.status" 2>/dev/null || echo unknown)
+    BOOT_WATCHER="" NS_UNSHARE="" NS_PID=""
+    boot_cgroup_remove
+    E2E_BOOTED=0
 }
 
 # root_remove: stops the namespace and deletes the work directory (refusing while anything is
@@ -261,12 +564,22 @@ remove_stale_roots() {
         e2e_log "-- removing a stale root left by a killed run: $d"
         rm -rf --one-file-system "$d"
     done
+    # the cgroups of booted roots that are gone (empty: their processes died with the namespace)
+    local cg
+    for cg in /sys/fs/cgroup/hearthminds-e2e-* /sys/fs/cgroup/*/hearthminds-e2e-*; do
+        [ -d "$cg" ] || continue
+        [ -d "$E2E_WORK_BASE/${cg##*/}" ] && continue
+        [ -z "$(find "$cg" -name cgroup.procs -exec cat {} + 2>/dev/null)" ] || continue
+        find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null || true
+    done
 }
 
 # in_root CMD...: runs CMD inside the scenario's namespace and root, as root, with the clean
 # environment of a root shell on a fresh host plus the E2E_ENV assignments (the config layer).
 in_root() {
-    nsenter --target "$NS_PID" --mount --pid --root --wd -- \
+    local booted=()
+    [ "${E2E_BOOTED:-0}" = 1 ] && booted=(--uts --ipc)
+    nsenter --target "$NS_PID" --mount --pid ${booted[@]+"${booted[@]}"} --root --wd -- \
         /usr/bin/env -i -C "${E2E_CWD:-/}" PATH="$E2E_ROOT_PATH" HOME=/root TERM=dumb ${E2E_ENV[@]+"${E2E_ENV[@]}"} "$@"
 }
 

@@ -2,17 +2,19 @@
 # The end-to-end tier: the release tarball installed on a fresh Debian 12 root, checked from
 # outside. Run as root: sudo Tests/e2e/run.sh [--dist TARBALL]   (make test-e2e builds the dist)
 #
-# A fresh minbase bookworm root (debootstrap from this host's own apt mirror, cached under
-# /var/cache/hearthminds-e2e/) is unpacked per scenario and run in its own PID + mount namespace
-# (chroot; every process in it dies with it). The tarball is unpacked inside and ./install.sh
+# A fresh minbase bookworm root (debootstrap from this host's own apt mirror, with the suite's
+# -updates and -security sources; cached under /var/cache/hearthminds-e2e/) is unpacked per
+# scenario and run in its own PID + mount namespace (chroot; every process in it dies with it),
+# or, in the booted scenario (booted.sh), booted with its own systemd as PID 1. The tarball is
+# unpacked inside and ./install.sh
 # runs there as on a new host, with no configuration except POSTGRES_PORT in the environment (a
 # port no other cluster here uses). The checks of each step switch on when the tarball's
 # bootstrap/steps lists it. Prints one line per check, ends with "e2e: N passed, N failed" and
 # exits non-zero on any failure; it fails loudly when it cannot run.
 #
-# Environment: E2E_PORT (default: a free port from 31400), E2E_MIRROR (default: from the apt
-# sources), E2E_REFRESH_CACHE=1 (rebuild the cached root), E2E_KEEP=1 (keep the roots),
-# E2E_CACHE_DIR, E2E_WORK_BASE.
+# Environment: E2E_PORT (default: a free port from 31400), E2E_MIRROR and E2E_SECURITY_MIRROR
+# (default: from the apt sources), E2E_REFRESH_CACHE=1 (rebuild the cached roots), E2E_KEEP=1
+# (keep the roots), E2E_SCENARIOS (default "main second booted"), E2E_CACHE_DIR, E2E_WORK_BASE.
 set -euo pipefail
 
 E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -25,12 +27,14 @@ REPO=$(cd "$E2E_DIR/../.." && pwd)
 . "$E2E_DIR/faults.sh"
 # shellcheck source=Tests/e2e/hostile.sh
 . "$E2E_DIR/hostile.sh"
+# shellcheck source=Tests/e2e/booted.sh
+. "$E2E_DIR/booted.sh"
 
 DIST="$REPO/dist/hearthminds-bootstrap.tar.gz"
 while [ $# -gt 0 ]; do
     case "$1" in
         --dist) DIST=$2; shift ;;
-        -h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "usage: $0 [--dist TARBALL]" >&2; exit 64 ;;
     esac
     shift
@@ -118,6 +122,39 @@ apt_sources() {
         etc/apt/preferences.d -type f -exec sha256sum {} + 2>/dev/null | sort) || true
 }
 
+# check_shipped_pgvector LABEL RUN_ID: the run installed pgvector by the shipped package, saying
+# so and why in the log, and dpkg owns its files.
+check_shipped_pgvector() {
+    check "$1: pgvector installed by method shipped; the log says why (no apt source, the release ships it)" \
+        log_has "$2" pgvector 'by method shipped' 'no apt source offers' 'the release ships'
+    check "$1: dpkg owns pgvector's library (package postgresql-$CFG_PG_VERSION-pgvector)" \
+        expect_eq "postgresql-$CFG_PG_VERSION-pgvector" pgvector_owner
+}
+
+# The tarball method on the second root (its pgvector built by debian-source): the pinned
+# upstream tarball of the shipped version (Debian's .orig.tar.gz, from the host's mirror's pool),
+# pgvector's files removed, then `--only pgvector` with PGVECTOR_INSTALL_METHOD=tarball must
+# build it again and leave no toolchain behind.
+tarball_method() {
+    local deb version url sha
+    deb=$(find "$ROOT$E2E_HM/packages" -name '*.deb' | head -n 1)
+    version=$(dpkg-deb --field "$deb" Version) || e2e_die "cannot read the version of the shipped package"
+    version=${version#*:}
+    url="${MIRROR%/}/pool/main/p/pgvector/pgvector_${version%-*}.orig.tar.gz"
+    curl -fsS --max-time 60 -o "$ROOT/root/pgvector.tar.gz" "$url" || e2e_die "cannot download $url"
+    sha=$(sha256sum "$ROOT/root/pgvector.tar.gz" | cut -d' ' -f1)
+    rm -f "$ROOT/usr/lib/postgresql/$CFG_PG_VERSION/lib/vector.so" \
+        "$ROOT/usr/share/postgresql/$CFG_PG_VERSION/extension/vector.control"
+    run second-tarball PGVECTOR_INSTALL_METHOD=tarball PGVECTOR_SOURCE=/root/pgvector.tar.gz PGVECTOR_SHA256="$sha" \
+        -- --only pgvector
+    check_rc "tarball method (pgvector ${version%-*}, --only pgvector): exits 0" 0
+    check "tarball method: the log says so; the build's packages removed again" \
+        log_has "$RUN_ID" pgvector 'by method tarball' 'packages installed for the build removed again'
+    check_packages_added "second config, tarball" "$WORK/packages.before"
+    check_pgvector
+    rm -f "$ROOT/root/pgvector.tar.gz"
+}
+
 # hm-reset with no confirmation and no terminal: must refuse.
 hm_reset_unconfirmed() { E2E_CWD=$E2E_HM in_root ./bootstrap/bin/hm-reset </dev/null; }
 
@@ -140,6 +177,7 @@ scenario_main() {
     default_config "$E2E_PORT"
     E2E_ENV=(POSTGRES_PORT="$E2E_PORT")
     apt_sources >"$WORK/apt-sources.before"
+    installed_packages >"$WORK/packages.before"
 
     # 0. a fault first: apt cannot reach its mirror, so the runtime package cannot be installed;
     #    install.sh stops before any step, saying why, and changes nothing
@@ -169,8 +207,12 @@ scenario_main() {
         return 0
     fi
     check_host
+    if has_step pgvector; then
+        check_shipped_pgvector "fresh root" "$RUN_ID"
+        check_packages_added "fresh root" "$WORK/packages.before"
+    fi
     apt_sources >"$WORK/apt-sources.after"
-    check "fresh root: the root's apt sources and keys are as debootstrap left them" \
+    check "fresh root: the root's apt sources and keys are as they were before the install" \
         snapshots_equal "$WORK/apt-sources.before" "$WORK/apt-sources.after"
     check "fresh root: the install.sh lock is free after the run (no daemon inherited it)" \
         in_root flock -n /run/hearthminds/bootstrap.lock true
@@ -228,6 +270,21 @@ scenario_main() {
     check_rc "--only service-user after tampering: exits 0" 0
     check "--only service-user: only the service-user step ran" log_steps_only "$RUN_ID" service-user
     check "--only service-user: home back to mode 0750" expect_eq 750 stat -c '%a' "$ROOT/var/lib/$CFG_SERVICE_USER"
+
+    # 5b. dpkg owns pgvector (issue 11): apt-get remove takes it away, and the pgvector step puts
+    #     the shipped package back
+    if has_step pgvector; then
+        check "apt-get remove postgresql-$CFG_PG_VERSION-pgvector: exits 0" \
+            in_root env DEBIAN_FRONTEND=noninteractive apt-get -q -y remove "postgresql-$CFG_PG_VERSION-pgvector"
+        check "apt-get remove: pgvector's library and control file are gone" sh -c \
+            "! test -e '$ROOT/usr/lib/postgresql/$CFG_PG_VERSION/lib/vector.so' && ! test -e '$ROOT/usr/share/postgresql/$CFG_PG_VERSION/extension/vector.control'"
+        run only-pgvector -- --only pgvector
+        check_rc "--only pgvector after apt-get remove: exits 0" 0
+        check "--only pgvector: only the pgvector step ran" log_steps_only "$RUN_ID" pgvector
+        check "--only pgvector: it logged a change" log_has "$RUN_ID" pgvector '"changed":true'
+        check_shipped_pgvector "--only pgvector" "$RUN_ID"
+        check_pgvector
+    fi
 
     # 6. faults in the migrations step (issue 6): a broken revision file; the postmaster killed
     #    while a revision's transaction is open. Each halts the run there; the rerun converges.
@@ -315,9 +372,12 @@ HEARTHMINDS_PASSWORD=$CFG_HM_PASSWORD
 AI_NAMES=["sophia", "nous"]
 AI_DB_SUFFIX="$CFG_SUFFIX"
 SOPHIA_PASSWORD=${CFG_AI_PASSWORDS[sophia]}
+# a method that builds (issue 11): the build's compiler and headers must not stay
+PGVECTOR_INSTALL_METHOD=debian-source
 EOF
     )
     E2E_ENV=()
+    installed_packages >"$WORK/packages.before"
     # faults on the fresh root first (issue 6): apt unreachable inside the postgres step, then
     # the port held by another process; the install below is the rerun that must converge
     faults_fresh_root
@@ -327,6 +387,12 @@ EOF
     e2e_note "step times, second config: $(step_times "$RUN_ID")"
     if [ "$RC" -eq 0 ]; then
         check_host
+        if has_step pgvector; then
+            check "second config: pgvector built by method debian-source; the build's packages removed again (log)" \
+                log_has "$RUN_ID" pgvector 'by method debian-source' 'packages installed for the build removed again'
+            check_packages_added "second config, debian-source" "$WORK/packages.before"
+            tarball_method
+        fi
         run second-rerun
         check_rc "second config rerun: exits 0" 0
         check "second config rerun: no action changed anything" log_unchanged "$RUN_ID"
@@ -347,6 +413,9 @@ curl -fsS -o /dev/null --max-time 20 "${MIRROR%/}/dists/$E2E_SUITE/Release" ||
     e2e_die "the Debian mirror $MIRROR is not reachable: no network? (mirror from E2E_MIRROR or the apt sources)"
 E2E_PORT=${E2E_PORT:-$(free_port 31400)} || e2e_die "no free TCP port"
 e2e_log "e2e: dist $DIST; mirror $MIRROR (host apt sources); port $E2E_PORT"
+E2E_CGROUP_LAYOUT=$(e2e_cgroup_layout)
+[ "$E2E_CGROUP_LAYOUT" != none ] ||
+    e2e_die "no cgroup hierarchy under /sys/fs/cgroup that systemd can use: the booted scenario cannot run"
 remove_stale_roots
 e2e_cached_root "$MIRROR"
 if [ "$E2E_CACHE_MS" -gt 0 ]; then
@@ -354,9 +423,24 @@ if [ "$E2E_CACHE_MS" -gt 0 ]; then
 else
     TIMINGS+=("  minbase root: from the cache")
 fi
+E2E_MINBASE=$E2E_TARBALL
+# the roots: minbase with the suite's -updates and -security sources and fresh lists (made again
+# after a day, as lists go stale), and that with systemd for the booted scenario
+e2e_layer apt "$E2E_MINBASE" e2e_layer_apt $((24 * 60))
+E2E_TARBALL=$E2E_LAYER
+TIMINGS+=("$(printf '  %-34s %7ss' "apt root (sources, lists), cached" "$(e2e_secs "$E2E_LAYER_MS")")")
+e2e_layer booted "$E2E_TARBALL" e2e_layer_booted
+E2E_BOOTED_TARBALL=$E2E_LAYER
+TIMINGS+=("$(printf '  %-34s %7ss' "booted root (systemd), cached" "$(e2e_secs "$E2E_LAYER_MS")")")
 
-scenario_main
-if has_step databases; then scenario_second_config; fi
+# the steps the tarball lists (install_dist reads them again from each unpacked copy)
+mapfile -t E2E_STEPS < <(tar -xzOf "$DIST" hearthminds-bootstrap/bootstrap/steps | awk -F'\t' '!/^(#|$)/ { print $1 }')
+# E2E_SCENARIOS picks scenarios (all by default); a run of fewer says so in its summary.
+E2E_SCENARIOS=${E2E_SCENARIOS:-main second booted}
+wants() { [[ " $E2E_SCENARIOS " == *" $1 "* ]]; }
+wants main && scenario_main
+if wants second && has_step databases; then scenario_second_config; fi
+if wants booted && has_step postgres; then scenario_booted; fi
 
 TIMINGS+=("$(printf '  %-34s %7ss' "total" "$(e2e_secs $(($(e2e_now_ms) - TOTAL_T0)))")")
 e2e_log ""
@@ -367,5 +451,6 @@ if [ "$E2E_FAILED" -gt 0 ]; then
     printf '  %s\n' "${E2E_FAILURES[@]}"
 fi
 E2E_DONE=1
+[ "$E2E_SCENARIOS" = "main second booted" ] || e2e_log "e2e: only the scenarios $E2E_SCENARIOS ran (E2E_SCENARIOS)"
 printf 'e2e: %d passed, %d failed\n' "$E2E_PASSED" "$E2E_FAILED"
 [ "$E2E_FAILED" -eq 0 ]

@@ -58,7 +58,7 @@ public enum ConfigKeys {
         .init(name: "HEARTHMINDS_LOG", defaultValue: "/var/log/hearthminds/bootstrap.jsonl", secret: false,
               help: "JSON-lines log of every action"),
         .init(name: "PGVECTOR_INSTALL_METHOD", defaultValue: "auto", secret: false,
-              help: "auto, apt, debian-source or tarball"),
+              help: "auto, apt, shipped, debian-source or tarball"),
         .init(name: "PGVECTOR_DEBIAN_SUITE", defaultValue: "trixie", secret: false,
               help: "Debian suite whose pgvector source package debian-source builds"),
         .init(name: "PGVECTOR_SOURCE", defaultValue: "", secret: false,

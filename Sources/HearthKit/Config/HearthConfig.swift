@@ -26,7 +26,7 @@ public struct HearthConfig: Sendable {
     }
 
     public enum PgvectorMethod: String, Sendable, CaseIterable {
-        case auto, apt
+        case auto, apt, shipped
         case debianSource = "debian-source"
         case tarball
     }

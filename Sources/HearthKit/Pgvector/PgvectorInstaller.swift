@@ -4,10 +4,12 @@ import Glibc
 
 /// Installs pgvector's files (vector.control, vector.so, its SQL scripts) into PostgreSQL
 /// PG_VERSION, by the configured method. Debian 12 has no pgvector package, so `auto` tries,
-/// in order: the `apt` package when the host's sources offer one (PGDG), then Debian's source
-/// package from a newer suite (`debian-source`), then a pinned tarball (`tarball`, only when
-/// PGVECTOR_SOURCE is set). Sources are built against the cluster's own pg_config, portable
-/// (no -march=native).
+/// in order: the `apt` package when the host's sources offer one (PGDG), then the package the
+/// release tarball ships (`shipped`, built by `make dist` from Debian's source package), then
+/// Debian's source package from a newer suite (`debian-source`), then a pinned tarball
+/// (`tarball`, only when PGVECTOR_SOURCE is set). Sources are built against the cluster's own
+/// pg_config, portable (no -march=native); the packages a build installs (the compiler, the
+/// server headers) are removed again afterwards, so no toolchain stays on the host.
 public struct PgvectorInstaller: Sendable {
     public typealias Method = HearthConfig.PgvectorMethod
 
@@ -22,6 +24,9 @@ public struct PgvectorInstaller: Sendable {
     /// A staging root for `make install DESTDIR=` (tests build into one and leave the host's
     /// PostgreSQL alone); empty for the host itself. The apt method does not stage.
     public var destDir = ""
+    /// Where the release tarball ships its packages (`packages/` beside install.sh); nil when
+    /// this is not a release tarball.
+    public var packageDirectory: String? = ShippedFiles.root().map { $0 + "/packages" }
 
     public init(_ config: HearthConfig) {
         pgVersion = config.pgVersion
@@ -48,42 +53,108 @@ public struct PgvectorInstaller: Sendable {
         return PgvectorVersions.controlDefaultVersion(text)
     }
 
-    /// What an install did: the method that did it and the pgvector version it installed.
+    /// What an install did: the method that did it, the pgvector version it installed, why that
+    /// method, and the packages a build installed and removed again.
     public struct Installed: Sendable, Equatable {
         public let method: Method
         public let version: String
+        public var why = ""
+        public var removedBuildPackages: [String] = []
+
+        /// One line for the console and the log.
+        public var summary: String {
+            var text = "pgvector \(version) by method \(method.rawValue)" + (why.isEmpty ? "" : " (\(why))")
+            if !removedBuildPackages.isEmpty {
+                text += "; the \(removedBuildPackages.count) packages installed for the build removed again"
+            }
+            return text
+        }
     }
 
-    /// Installs by the configured method (for `auto`, the first that applies).
+    /// Installs by the configured method (for `auto`, the first that applies), saying which and why.
     public func install() async throws -> Installed {
+        let chosen = "PGVECTOR_INSTALL_METHOD=\(method.rawValue)"
         switch method {
         case .apt:
             guard let version = try await installFromApt(updateWhenMissing: true) else {
                 throw HearthError(
                     "PGVECTOR_INSTALL_METHOD=apt: the host's apt sources offer no \(aptPackage) (apt-cache policy "
                         + "shows no candidate); add the PostgreSQL project's repository (PGDG) or use "
-                        + "debian-source or tarball")
+                        + "shipped, debian-source or tarball")
             }
-            return Installed(method: .apt, version: version)
+            return Installed(method: .apt, version: version, why: chosen)
+        case .shipped:
+            switch try await shippedPackage() {
+            case .package(let path):
+                return Installed(method: .shipped, version: try await installShipped(path), why: "\(chosen): \(path)")
+            case .none(let reason):
+                throw HearthError("PGVECTOR_INSTALL_METHOD=shipped: \(reason)")
+            }
         case .debianSource:
-            return Installed(method: .debianSource, version: try await installFromDebianSource())
+            return try await building(.debianSource, why: chosen) { try await installFromDebianSource() }
         case .tarball:
-            return Installed(method: .tarball, version: try await installFromTarball())
+            return try await building(.tarball, why: chosen) { try await installFromTarball() }
         case .auto:
             if let version = try await installFromApt(updateWhenMissing: false) {
-                return Installed(method: .apt, version: version)
+                return Installed(method: .apt, version: version, why: "auto: the host's apt sources offer \(aptPackage)")
+            }
+            var passed = ["auto: no apt source offers \(aptPackage)"]
+            switch try await shippedPackage() {
+            case .package(let path):
+                let version = try await installShipped(path)
+                return Installed(
+                    method: .shipped, version: version,
+                    why: (passed + ["the release ships \(path)"]).joined(separator: "; "))
+            case .none(let reason):
+                passed.append(reason)
             }
             do {
-                return Installed(method: .debianSource, version: try await installFromDebianSource())
+                return try await building(.debianSource, why: passed.joined(separator: "; ")) {
+                    try await installFromDebianSource()
+                }
             } catch {
                 guard !source.isEmpty else { throw error }
                 do {
-                    return Installed(method: .tarball, version: try await installFromTarball())
+                    passed.append("debian-source failed")
+                    return try await building(.tarball, why: passed.joined(separator: "; ")) {
+                        try await installFromTarball()
+                    }
                 } catch let tarballError {
                     throw HearthError("debian-source failed: \(error)\nthen tarball failed: \(tarballError)")
                 }
             }
         }
+    }
+
+    /// Runs a method that builds from source; afterwards, whether it worked or not, every package
+    /// dpkg has then that it did not have before (the compiler, make, the server headers and
+    /// what they pulled in) is removed again: no toolchain stays on the host.
+    func building(_ method: Method, why: String, _ build: () async throws -> String) async throws -> Installed {
+        let before = try await DpkgPackages.current()
+        let version: String
+        do {
+            version = try await build()
+        } catch {
+            do {
+                try await DpkgPackages.removeAdded(since: before)
+            } catch let removal {
+                throw HearthError("\(error)\nand afterwards: \(removal)")
+            }
+            throw error
+        }
+        let removed = try await DpkgPackages.removeAdded(since: before)
+        return Installed(method: method, version: version, why: why, removedBuildPackages: removed)
+    }
+
+    /// What the install action says about pgvector when it was there already: its version, and
+    /// the package that owns it (or that no package does: built from source).
+    public func installedNote() async -> String {
+        guard let version = installedVersion() else { return "" }
+        // (dpkg's status file, read: a converged host's step spawns no process for this)
+        if let record = DpkgPackages.record(of: aptPackage), record.state == "installed" {
+            return "pgvector \(version) installed already (package \(aptPackage) \(record.version))"
+        }
+        return "pgvector \(version) installed already (its files belong to no package: built from source)"
     }
 
     // MARK: apt

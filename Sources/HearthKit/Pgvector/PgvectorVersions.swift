@@ -25,6 +25,12 @@ public enum PgvectorVersions {
         return String(version)
     }
 
+    /// A Debian version without its epoch, as file names carry it: `1:0.8.0-1` gives `0.8.0-1`.
+    public static func withoutEpoch(_ debianVersion: String) -> String {
+        guard let colon = debianVersion.firstIndex(of: ":") else { return debianVersion }
+        return String(debianVersion[debianVersion.index(after: colon)...])
+    }
+
     /// The `Version:` field of a `.dsc` file (which may be wrapped in a PGP signature).
     public static func dscVersion(_ text: String) -> String? {
         for line in text.split(separator: "\n") where line.hasPrefix("Version:") {

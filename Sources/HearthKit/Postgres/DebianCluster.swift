@@ -11,6 +11,8 @@ public struct ClusterInfo: Sendable, Equatable {
     public let online: Bool
     public let owner: String
     public let dataDirectory: String
+    /// The server's log file (pg_lsclusters' last column; "" when it shows none).
+    public var logFile: String = ""
 
     public var id: String { "\(version)/\(name)" }
 }
@@ -126,7 +128,7 @@ public enum DebianClusters {
             clusters.append(
                 ClusterInfo(
                     version: version, name: fields[1], port: port, online: fields[3].hasPrefix("online"),
-                    owner: fields[4], dataDirectory: fields[5]))
+                    owner: fields[4], dataDirectory: fields[5], logFile: fields.count > 6 ? fields[6] : ""))
         }
         return clusters
     }

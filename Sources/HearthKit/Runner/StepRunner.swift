@@ -68,6 +68,7 @@ public struct StepRunner: Sendable {
                     detail = "\(error)"
                 }
             }
+            if result, detail.isEmpty, let note = action.note { detail = await note() }
             let ms = Clock.nowMs() - t0
             log?.write(
                 LogRecord(

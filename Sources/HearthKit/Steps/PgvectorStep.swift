@@ -80,6 +80,11 @@ public enum PgvectorStep {
                         throw HearthError("\(installer.controlFile) states \(have), but \(want) was installed")
                     }
                     return true
+                },
+                note: {
+                    // which method ran and why; or, on a host that has pgvector, what it has
+                    if let value = installed.value { return value.summary }
+                    return await installer.installedNote()
                 }),
         ]
         guard !installOnly else { return Step(name, actions) }

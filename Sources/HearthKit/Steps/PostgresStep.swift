@@ -126,7 +126,7 @@ public enum PostgresStep {
                     guard let cluster = try await DebianClusters.find(paths) else { return false }
                     return PostmasterStatus.read(dataDirectory: cluster.dataDirectory) != nil
                 },
-                apply: { try await ClusterTools.control(paths, "start") }),
+                apply: { try await start(paths) }),
             Action(
                 "the server runs with our settings (restarted or reloaded when they changed)",
                 check: { try await settingsDifferences(paths, settings).isEmpty },
@@ -215,6 +215,44 @@ public enum PostgresStep {
         guard update.succeeded else { throw Command.failure(update) }
         let second = try await Command.run(argv, environment: environment)
         guard second.succeeded else { throw AptFetchProblems.explain(Command.failure(second), update: update) }
+    }
+
+    /// `pg_ctlcluster start`. Where systemd runs, that is `systemctl start` of the cluster's unit,
+    /// whose failure says only "Job ... failed": the cause (a port in use, say) is in the
+    /// cluster's log, so the end of that log is part of the error. The log is read as the
+    /// cluster's owner (its path and the file are that account's to choose: root reads nothing
+    /// through them that the owner could not).
+    static func start(_ paths: ClusterPaths) async throws {
+        var message: String
+        do {
+            try await ClusterTools.control(paths, "start")
+            return
+        } catch {
+            message = "\(error)"
+        }
+        // (with a deadline: the file may be a FIFO, or endless, of the owner's choosing)
+        if let cluster = try? await DebianClusters.find(paths), cluster.logFile.hasPrefix("/"),
+            let owner = SystemAccount.lookup(cluster.owner),
+            let tail = try? await Command.run(["tail", "-n", "12", "--", cluster.logFile], asUser: owner, timeout: 10),
+            tail.succeeded
+        {
+            let lines = lastStartLines(tail.stdout)
+            // (without systemd, pg_ctlcluster shows those lines itself)
+            if let last = lines.last, !message.contains(last) {
+                message += "\nthe end of the cluster's log \(cluster.logFile):\n" + lines.joined(separator: "\n")
+            }
+        }
+        throw HearthError(message)
+    }
+
+    /// The lines of a cluster's log from its last start (the server's "starting PostgreSQL",
+    /// then pg_ctl's own lines), at most 12; without such a line, the last 12.
+    static func lastStartLines(_ log: String) -> [Substring] {
+        let lines = log.split(separator: "\n").suffix(12)
+        if let start = lines.lastIndex(where: { $0.contains("starting PostgreSQL") }) {
+            return Array(lines[start...])
+        }
+        return Array(lines)
     }
 
     /// The first word of start.conf (auto, manual or disabled); "" when it is no file (missing,

@@ -222,4 +222,51 @@ struct PgvectorStepTests {
         // (compared with before: another process on the machine may have a work directory of its own)
         #expect(try workDirectories().subtracting(workBefore).isEmpty)
     }
+    /// `hello` (Debian main, no dependencies beyond libc) stands for the build's packages.
+    static let probePackage = "hello"
+
+    func probeInstalled() async throws -> Bool {
+        try await DpkgPackages.current().installed.contains(Self.probePackage)
+    }
+
+    func installProbe() async throws {
+        let install = ["apt-get", "-q", "-y", "--no-install-recommends", "install", Self.probePackage]
+        if !(try await Command.run(install, environment: ["DEBIAN_FRONTEND": "noninteractive"])).succeeded {
+            try await Command.check(["apt-get", "-q", "update"])
+            try await Command.check(install, environment: ["DEBIAN_FRONTEND": "noninteractive"])
+        }
+    }
+
+    @Test("a build's packages are removed again, exactly: after it worked and after it failed; what was there stays")
+    func buildPackagesRemoved() async throws {
+        #expect(SystemAccount.isRoot, "needs root")
+        let installer = PgvectorInstaller(try config())
+        let before = try await DpkgPackages.current()
+        if before.installed.contains(Self.probePackage) {
+            // Present before: a build that "installs" it must leave it.
+            let installed = try await installer.building(.tarball, why: "test") {
+                try await installProbe()
+                return "0.0.0"
+            }
+            #expect(installed.removedBuildPackages.isEmpty)
+            #expect(try await probeInstalled())
+            return
+        }
+        let installed = try await installer.building(.tarball, why: "test") {
+            try await installProbe()
+            #expect(try await probeInstalled())
+            return "0.0.0"
+        }
+        #expect(installed.removedBuildPackages == [Self.probePackage])
+        #expect(try await DpkgPackages.current().installed == before.installed)
+
+        await #expect(throws: HearthError.self) {
+            _ = try await installer.building(.tarball, why: "test") {
+                try await installProbe()
+                throw HearthError("the build failed")
+            }
+        }
+        #expect(try await DpkgPackages.current().installed == before.installed)
+    }
 }
+
