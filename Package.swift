@@ -21,10 +21,18 @@ let package = Package(
             pkgConfig: "libpq",
             providers: [.apt(["libpq-dev"])]
         ),
+        // OpenSSL's libcrypto: SHA-256, HMAC, PBKDF2, base64. libpq5 links it already (libssl3),
+        // and libpq-dev brings its headers (libssl-dev).
+        .systemLibrary(
+            name: "CCrypto",
+            pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]
+        ),
         .target(
             name: "HearthKit",
             dependencies: [
                 "CLibPQ",
+                "CCrypto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
             ]

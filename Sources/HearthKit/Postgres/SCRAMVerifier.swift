@@ -1,7 +1,7 @@
 /// A stored SCRAM-SHA-256 verifier (`SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>`,
 /// as in pg_authid.rolpassword), and whether a password matches it — recomputed here with the
-/// verifier's own salt and iterations, so a converged role's password is recognised without
-/// setting it again or logging in.
+/// verifier's own salt and iterations (libcrypto's PBKDF2, see Crypto/), so a converged role's
+/// password is recognised without setting it again or logging in.
 public struct SCRAMVerifier: Equatable, Sendable {
     public let iterations: Int
     public let salt: [UInt8]
@@ -27,7 +27,8 @@ public struct SCRAMVerifier: Equatable, Sendable {
     /// password first; for ASCII passwords that is the identity, and a password that SASLprep
     /// would change is compared as given, which at worst sets it again.)
     public func matches(_ password: Secret) -> Bool {
-        let salted = SHA256.pbkdf2(password: Array(password.reveal.utf8), salt: salt, iterations: iterations)
+        guard let salted = SHA256.pbkdf2(password: Array(password.reveal.utf8), salt: salt, iterations: iterations)
+        else { return false }
         let clientKey = SHA256.hmac(key: salted, message: Array("Client Key".utf8))
         let serverKey = SHA256.hmac(key: salted, message: Array("Server Key".utf8))
         return SHA256.hash(clientKey) == storedKey && serverKey == self.serverKey
