@@ -29,11 +29,11 @@ setup:
 	command -v swift >/dev/null || { echo "no Swift toolchain on the PATH (https://www.swift.org/install/linux/)"; exit 1; }
 	# pgvector's files for PostgreSQL 15, by the pgvector step itself (its install actions only:
 	# the tests make their own clusters). A host that has them builds nothing.
-	swift build --product hm-pgvector
+	swift build --product hearthminds
 	HEARTHMINDS_LOG=$(CURDIR)/.build/setup-bootstrap.jsonl \
-		"$$(swift build --show-bin-path)/hm-pgvector" --install-only --set PG_VERSION=15
+		"$$(swift build --show-bin-path)/hearthminds" pgvector --install-only --set PG_VERSION=15
 
-## build: release build of every step executable
+## build: release build of the executable (hearthminds, every step's command)
 build:
 	swift build -c release
 
@@ -52,8 +52,9 @@ test: setup
 test-e2e: dist
 	Tests/e2e/run.sh
 
-## dist: dist/hearthminds-bootstrap.tar.gz — install.sh, bootstrap/ with stripped release
-## binaries (Swift runtime linked statically), etc/, Migrations/, README.md
+## dist: dist/hearthminds-bootstrap.tar.gz — install.sh, bootstrap/ with the stripped release
+## executable (Swift runtime linked statically) and hm-<step> hard links to it, etc/,
+## Migrations/, README.md
 dist:
 	swift build -c release --static-swift-stdlib
 	bin=$$(swift build -c release --static-swift-stdlib --show-bin-path)
@@ -62,9 +63,10 @@ dist:
 	cp install.sh README.md $$stage/
 	cp bootstrap/lib.sh bootstrap/steps $$stage/bootstrap/
 	cp -r etc Migrations $$stage/
+	install -m 0755 $$bin/hearthminds $$stage/bootstrap/bin/
+	strip $$stage/bootstrap/bin/hearthminds
 	for step in $(STEPS) $(TOOLS); do
-		install -m 0755 $$bin/hm-$$step $$stage/bootstrap/bin/
-		strip $$stage/bootstrap/bin/hm-$$step
+		ln $$stage/bootstrap/bin/hearthminds $$stage/bootstrap/bin/hm-$$step
 	done
 	tar -C dist/stage -czf dist/$(DIST_NAME).tar.gz --owner=0 --group=0 $(DIST_NAME)
 	rm -rf dist/stage
@@ -79,7 +81,7 @@ bench:
 ## migrate-rev m="add new table": the next revision's empty up/down files in Migrations/
 ## migrate-up: every database to head (db=NAME for one); migrate-down: one revision down
 ## (both as root: hm-migrate connects as postgres by peer authentication)
-MIGRATE = swift build -c release --product hm-migrate >/dev/null && "$$(swift build -c release --show-bin-path)/hm-migrate"
+MIGRATE = swift build -c release --product hearthminds >/dev/null && "$$(swift build -c release --show-bin-path)/hearthminds" migrate
 MIGRATE_DB = $${db:+--database "$$db"}
 
 migrate-rev:

@@ -1,15 +1,13 @@
 // swift-tools-version: 6.2
 import PackageDescription
 
-/// One executable per host step; the order they run in lives in bootstrap/steps (reset is not
-/// in it: it runs only when asked, hm-reset or install.sh --reset).
-let steps = ["service-user", "postgres", "pg-hba", "pgvector", "databases", "migrations", "verify", "reset"]
-/// Tools beside the steps.
-let tools = ["migrate"]
-
+/// One executable, `hearthminds`, serves every command by the name it is run as: the steps
+/// (`hm-service-user` ... `hm-verify`, in the order of bootstrap/steps; `hm-reset`, only when
+/// asked) and `hm-migrate` are links to it (HearthKit's MultiCall; `make dist` makes them hard
+/// links in bootstrap/bin/). One static Swift runtime instead of nine.
 let package = Package(
     name: "hearthminds-bootstrap",
-    products: (steps + tools).map { .executable(name: "hm-\($0)", targets: ["hm-\($0)"]) },
+    products: [.executable(name: "hearthminds", targets: ["hearthminds"])],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         // traits: [] leaves out the Foundation trait: the binaries stay small and start fast.
@@ -37,12 +35,11 @@ let package = Package(
                 .product(name: "Subprocess", package: "swift-subprocess"),
             ]
         ),
+        .executableTarget(name: "hearthminds", dependencies: ["HearthKit"]),
         .testTarget(
             name: "HearthKitTests",
             dependencies: ["HearthKit"],
             exclude: ["Fixtures"]
         ),
-    ] + (steps + tools).map {
-        .executableTarget(name: "hm-\($0)", dependencies: ["HearthKit"])
-    }
+    ]
 )

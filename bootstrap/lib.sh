@@ -101,8 +101,9 @@ hm_ensure_runtime() {
 }
 
 # Sets HM_BIN to a directory holding an hm-<step> executable for every step: the prebuilt
-# binaries of a dist tarball (bootstrap/bin), else a release build from this checkout when a
-# Swift toolchain is on the PATH.
+# binaries of a dist tarball (bootstrap/bin: hard links to its one executable, hearthminds),
+# else a release build from this checkout when a Swift toolchain is on the PATH (SwiftPM builds
+# the one executable; its hm-<step> names are made here as links to it).
 hm_find_binaries() {
     local step missing=0
     if [ -d "$HM_ROOT/bootstrap/bin" ]; then
@@ -113,6 +114,10 @@ hm_find_binaries() {
         "${HM_CHILD_ENV[@]}" swift build -c release --package-path "$HM_ROOT" >/dev/null 2>&1 ||
             { hm_err "swift build failed: run 'swift build -c release' in $HM_ROOT to see why"; return 1; }
         HM_BIN=$("${HM_CHILD_ENV[@]}" swift build -c release --package-path "$HM_ROOT" --show-bin-path)
+        while read -r step; do
+            [ -L "$HM_BIN/hm-$step" ] || ln -sfn hearthminds "$HM_BIN/hm-$step" ||
+                { hm_err "cannot link $HM_BIN/hm-$step to hearthminds"; return 1; }
+        done < <(hm_steps; echo reset; echo migrate)
     else
         hm_err "no step executables: bootstrap/bin/ is missing and no Swift toolchain is on the PATH."
         hm_err "Use the release tarball (make dist builds dist/hearthminds-bootstrap.tar.gz, which has"

@@ -364,3 +364,10 @@ extension String {
         count >= width ? self : self + String(repeating: " ", count: width - count)
     }
 }
+
+/// `hm-migrate` itself: the subcommands above.
+public struct MigrateCommand: ParsableCommand {
+    public static let configuration = MigrateCLI.configuration
+
+    public init() {}
+}

@@ -106,7 +106,7 @@ enum MigrationFixtures {
         return dir
     }
 
-    static var hmMigrate: String { TestFiles.repositoryRoot + "/.build/debug/hm-migrate" }
+    static var hmMigrate: String { TestFiles.executable("hm-migrate") }
 }
 
 @Suite("migrations (integration, real PostgreSQL 15 + pgvector)")

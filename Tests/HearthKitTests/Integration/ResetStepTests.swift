@@ -180,7 +180,7 @@ extension HostStepsTests {
         defer { TestFiles.removeTree(work) }
         func cli(_ args: [String]) async throws -> CommandResult {
             try await Command.run(
-                [TestFiles.repositoryRoot + "/.build/debug/hm-reset", "--set", "PG_CLUSTER_NAME=\(c.name)",
+                [TestFiles.executable("hm-reset"), "--set", "PG_CLUSTER_NAME=\(c.name)",
                  "--set", "POSTGRES_PORT=\(c.port)"] + args,
                 input: "", environment: ["HEARTHMINDS_LOG": work + "/log.jsonl"])
         }
@@ -193,7 +193,7 @@ extension HostStepsTests {
         let dryCLI = try await cli(["--cluster", "--dry-run"])
         #expect(dryCLI.status == 0 && dryCLI.stdout.contains("would change"))
         #expect(try await cli(["--set", "AI_NAMES=Bad;Name", "--yes"]).status == 64)
-        #expect(try await Command.run([TestFiles.repositoryRoot + "/.build/debug/hm-reset", "--help"]).stdout.contains("--service-user"))
+        #expect(try await Command.run([TestFiles.executable("hm-reset"), "--help"]).stdout.contains("--service-user"))
         #expect(try await DebianClusters.find(c.paths)?.online == true)
         #expect(try db.query("SELECT count(*) FROM pg_database WHERE datname IN ('hearthminds_db', 'some_data')").scalar == "2")
 
