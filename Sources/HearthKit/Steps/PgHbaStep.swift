@@ -42,7 +42,7 @@ public enum PgHbaStep {
 
         return Step(name, [
             .assertion("cluster \(paths.id) is running and reads \(paths.hbaFile)") {
-                let connection = try await DebianClusters.connect(paths)
+                let connection = try DebianClusters.connect(paths)
                 let rows = try connection.query(
                     "SELECT name, setting FROM pg_settings WHERE name IN ('hba_file', 'ident_file') ORDER BY name"
                 ).rows
@@ -63,13 +63,13 @@ public enum PgHbaStep {
                 ClusterPaths.hbaFileName, files.hba),
             Action(
                 "the server has loaded pg_hba.conf and pg_ident.conf",
-                check: { try await loadedSinceWritten(paths) },
-                apply: { _ = try await DebianClusters.connect(paths).query("SELECT pg_reload_conf()") },
+                check: { try loadedSinceWritten(paths) },
+                apply: { _ = try DebianClusters.connect(paths).query("SELECT pg_reload_conf()") },
                 verify: {
                     // A reload is a signal: the server takes a moment to read the files.
                     for attempt in 0..<50 {
                         if attempt > 0 { usleep(100_000) }
-                        if try await loadedSinceWritten(paths) { return true }
+                        if try loadedSinceWritten(paths) { return true }
                     }
                     return false
                 }),
@@ -78,7 +78,7 @@ public enum PgHbaStep {
                 if try paths.openConfigDirectory().textIfFile(ClusterPaths.hbaFileName) != files.hba {
                     throw HearthError("\(paths.hbaFile) is not (yet) the file we render")
                 }
-                let connection = try await DebianClusters.connect(paths)
+                let connection = try DebianClusters.connect(paths)
                 let errors = try connection.query(
                     "SELECT line_number, error FROM pg_hba_file_rules WHERE error IS NOT NULL ORDER BY line_number"
                 ).rows
@@ -101,8 +101,8 @@ public enum PgHbaStep {
 
     /// True when the server read its configuration after pg_hba.conf and pg_ident.conf last
     /// changed (pg_conf_load_time, from a new session: the postmaster's load time).
-    static func loadedSinceWritten(_ paths: ClusterPaths) async throws -> Bool {
-        let connection = try await DebianClusters.connect(paths)
+    static func loadedSinceWritten(_ paths: ClusterPaths) throws -> Bool {
+        let connection = try DebianClusters.connect(paths)
         let loaded = try connection.query("SELECT extract(epoch FROM pg_conf_load_time())::text").scalar
         guard let loaded, let loadedAt = Double(loaded) else {
             throw HearthError("cannot read pg_conf_load_time()")

@@ -36,7 +36,7 @@ public enum PostgresStep {
                 return true
             },
             .assertion("no cluster named \(config.clusterName) of another PostgreSQL version") {
-                let others = try await DebianClusters.list().filter {
+                let others = try DebianClusters.list().filter {
                     $0.name == config.clusterName && $0.version != version
                 }
                 if let other = others.first {
@@ -48,7 +48,7 @@ public enum PostgresStep {
                 return true
             },
             .assertion("port \(port) is not another cluster's") {
-                let others = try await DebianClusters.list().filter {
+                let others = try DebianClusters.list().filter {
                     $0.port == port && !($0.version == version && $0.name == config.clusterName)
                 }
                 if let other = others.first {
@@ -74,7 +74,7 @@ public enum PostgresStep {
                 apply: { try await install(packages) }),
             Action(
                 "cluster \(paths.id) exists (UTF-8)",
-                check: { try await DebianClusters.find(paths) != nil },
+                check: { try DebianClusters.find(paths) != nil },
                 apply: {
                     try await Command.check([
                         "pg_createcluster", "--encoding", "UTF8", "--locale", "C.UTF-8", "--port", String(port),
@@ -124,15 +124,15 @@ public enum PostgresStep {
             Action(
                 "cluster \(paths.id) is running",
                 check: {
-                    guard let cluster = try await DebianClusters.find(paths) else { return false }
-                    return PostmasterStatus.read(dataDirectory: cluster.dataDirectory) != nil
+                    guard let dataDirectory = try DebianClusters.find(paths)?.dataDirectory else { return false }
+                    return PostmasterStatus.read(dataDirectory: dataDirectory) != nil
                 },
                 apply: { try await Command.check(["pg_ctlcluster", String(version), config.clusterName, "start"]) }),
             Action(
                 "the server runs with our settings (restarted or reloaded when they changed)",
-                check: { try await settingsDifferences(paths, settings).isEmpty },
+                check: { try settingsDifferences(paths, settings).isEmpty },
                 apply: {
-                    let differences = try await settingsDifferences(paths, settings)
+                    let differences = try settingsDifferences(paths, settings)
                     let restart = differences.contains { ServerSettings.restartSettings.contains($0.name) }
                     try await Command.check([
                         "pg_ctlcluster", String(version), config.clusterName, restart ? "restart" : "reload",
@@ -143,7 +143,7 @@ public enum PostgresStep {
                     var differences: [SettingDifference] = []
                     for attempt in 0..<50 {
                         if attempt > 0 { usleep(100_000) }
-                        differences = try await settingsDifferences(paths, settings)
+                        differences = try settingsDifferences(paths, settings)
                         if differences.isEmpty { return true }
                     }
                     throw HearthError(
@@ -153,14 +153,13 @@ public enum PostgresStep {
         ]
         actions.append(
             .assertion("cluster \(paths.id) answers (pg_isready) as PostgreSQL \(version), UTF-8") {
-                let (_, status) = try await DebianClusters.running(paths)
-                let ready = try await Command.run([
-                    "pg_isready", "--quiet", "--host", status.socketDirectory, "--port", String(status.port),
-                ])
-                guard ready.succeeded else {
-                    throw HearthError("pg_isready on \(status.socketDirectory) port \(status.port) exited \(ready.status)")
+                let (_, status) = try DebianClusters.running(paths)
+                // What pg_isready asks, through libpq in this process (PQpingParams).
+                let ready = PGConnection.ping(host: status.socketDirectory, port: status.port)
+                guard ready == .ok else {
+                    throw HearthError("pg_isready on \(status.socketDirectory) port \(status.port): \(ready)")
                 }
-                let connection = try await DebianClusters.connect(paths)
+                let connection = try DebianClusters.connect(paths)
                 let shown = try connection.query("SHOW server_version").scalar ?? ""
                 let major = Int(shown.prefix(while: { $0.isNumber }))
                 guard major == version else {
@@ -241,10 +240,8 @@ public enum PostgresStep {
     }
 
     /// Our settings whose running values differ from what we want, with where they come from.
-    static func settingsDifferences(_ paths: ClusterPaths, _ settings: ServerSettings) async throws
-        -> [SettingDifference]
-    {
-        let connection = try await DebianClusters.connect(paths)
+    static func settingsDifferences(_ paths: ClusterPaths, _ settings: ServerSettings) throws -> [SettingDifference] {
+        let connection = try DebianClusters.connect(paths)
         let rows = try connection.query(
             "SELECT name, setting, coalesce(sourcefile || ':' || sourceline, source), pending_restart "
                 + "FROM pg_settings WHERE name = ANY($1::text[])",

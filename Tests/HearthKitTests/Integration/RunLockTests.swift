@@ -139,7 +139,7 @@ extension HostStepsTests {
         #expect(run.status == 0, "\(run.stdout)\n\(run.stderr)")
         #expect(run.stdout.contains("all steps true"))
 
-        let (_, status) = try await DebianClusters.running(cluster.paths)
+        let (_, status) = try DebianClusters.running(cluster.paths)
         let descriptors = try FileSystem.list("/proc/\(status.pid)/fd")
         var targets: [String] = []
         for fd in descriptors {
