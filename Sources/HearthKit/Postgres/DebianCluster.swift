@@ -141,6 +141,8 @@ public enum DebianClusters {
     public static func running(_ paths: ClusterPaths) throws -> (ClusterInfo, PostmasterStatus) {
         guard let cluster = try find(paths) else { throw HearthError("there is no cluster \(paths.id)") }
         guard let dataDirectory = cluster.dataDirectory else {
+            // A link in place of the configuration directory is not read through: refused, named.
+            _ = try paths.openConfigDirectory()
             throw HearthError("cluster \(paths.id) has no data directory that its configuration names")
         }
         guard let status = PostmasterStatus.read(dataDirectory: dataDirectory) else {
@@ -160,5 +162,28 @@ public enum DebianClusters {
             PGTarget(
                 host: status.socketDirectory, port: status.port, database: database, user: "postgres",
                 asSystemUser: account))
+    }
+}
+
+/// One superuser connection to the running cluster for the checks of a step, opened on first use
+/// and reused (a connection costs a backend: 3-10 ms on a busy host); `reset()` after the server
+/// restarted or reloaded, or when a check needs a new session.
+public final class ClusterSession: @unchecked Sendable {
+    public let paths: ClusterPaths
+    private var connection: PGConnection?
+
+    public init(_ paths: ClusterPaths) {
+        self.paths = paths
+    }
+
+    public func get() throws -> PGConnection {
+        if let connection { return connection }
+        let made = try DebianClusters.connect(paths)
+        connection = made
+        return made
+    }
+
+    public func reset() {
+        connection = nil
     }
 }

@@ -29,6 +29,7 @@ public enum PostgresStep {
         let version = config.pgVersion
         let port = config.port
         let packages = ["postgresql-\(version)", "postgresql-client-\(version)"]
+        let session = ClusterSession(paths)
 
         var actions: [Action] = [
             .assertion("POSTGRES_HOST \(config.host) is an address of this host") {
@@ -127,13 +128,17 @@ public enum PostgresStep {
                     guard let dataDirectory = try DebianClusters.find(paths)?.dataDirectory else { return false }
                     return PostmasterStatus.read(dataDirectory: dataDirectory) != nil
                 },
-                apply: { try await Command.check(["pg_ctlcluster", String(version), config.clusterName, "start"]) }),
+                apply: {
+                    session.reset()
+                    try await Command.check(["pg_ctlcluster", String(version), config.clusterName, "start"])
+                }),
             Action(
                 "the server runs with our settings (restarted or reloaded when they changed)",
-                check: { try settingsDifferences(paths, settings).isEmpty },
+                check: { try settingsDifferences(session.get(), settings).isEmpty },
                 apply: {
-                    let differences = try settingsDifferences(paths, settings)
+                    let differences = try settingsDifferences(session.get(), settings)
                     let restart = differences.contains { ServerSettings.restartSettings.contains($0.name) }
+                    session.reset()
                     try await Command.check([
                         "pg_ctlcluster", String(version), config.clusterName, restart ? "restart" : "reload",
                     ])
@@ -143,7 +148,8 @@ public enum PostgresStep {
                     var differences: [SettingDifference] = []
                     for attempt in 0..<50 {
                         if attempt > 0 { usleep(100_000) }
-                        differences = try settingsDifferences(paths, settings)
+                        session.reset()
+                        differences = try settingsDifferences(session.get(), settings)
                         if differences.isEmpty { return true }
                     }
                     throw HearthError(
@@ -159,7 +165,7 @@ public enum PostgresStep {
                 guard ready == .ok else {
                     throw HearthError("pg_isready on \(status.socketDirectory) port \(status.port): \(ready)")
                 }
-                let connection = try DebianClusters.connect(paths)
+                let connection = try session.get()
                 let shown = try connection.query("SHOW server_version").scalar ?? ""
                 let major = Int(shown.prefix(while: { $0.isNumber }))
                 guard major == version else {
@@ -197,7 +203,12 @@ public enum PostgresStep {
         }
     }
 
+    /// The packages dpkg has not installed: from its status file (DpkgStatus), or dpkg-query
+    /// when that cannot answer.
     static func missingPackages(_ packages: [String]) async throws -> [String] {
+        if let installed = DpkgStatus.installed(Set(packages)) {
+            return packages.filter { !installed.contains($0) }
+        }
         var missing: [String] = []
         for package in packages {
             let result = try await Command.run(["dpkg-query", "--show", "--showformat=${Status}", package])
@@ -240,8 +251,7 @@ public enum PostgresStep {
     }
 
     /// Our settings whose running values differ from what we want, with where they come from.
-    static func settingsDifferences(_ paths: ClusterPaths, _ settings: ServerSettings) throws -> [SettingDifference] {
-        let connection = try DebianClusters.connect(paths)
+    static func settingsDifferences(_ connection: PGConnection, _ settings: ServerSettings) throws -> [SettingDifference] {
         let rows = try connection.query(
             "SELECT name, setting, coalesce(sourcefile || ':' || sourceline, source), pending_restart "
                 + "FROM pg_settings WHERE name = ANY($1::text[])",

@@ -165,8 +165,9 @@ extension HostStepsTests {
         let c = DebianTestCluster()
         defer { c.drop() }
         let config = try c.config()
-        // Other tests' hmtest clusters come and go; every other cluster must stay.
-        let before = try DebianClusters.list().filter { !$0.name.hasPrefix("hmtest") }
+        // Other tests' hmtest clusters come and go, and so do the hm* clusters of other runs on a
+        // shared machine (benches, other worktrees' tests); every other cluster must stay.
+        let before = try DebianClusters.list().filter { !$0.name.hasPrefix("hm") }
         #expect(await testRunner().run(PostgresStep.make(config)).status == 0)
         let db = try DebianClusters.connect(c.paths)
         try db.execute("CREATE DATABASE some_data")
