@@ -44,16 +44,18 @@ public final class Migrator {
     /// read of the state are waited for.
     public let lockTimeout: String
 
+    /// `owner`: the database's owner as read already (PGServer.owners(of:)); nil: read it now.
     public init(
         set: MigrationSet, database: String, server: PGServer, credentials: Credentials,
-        lockTimeout: String = PGServer.lockTimeout, progress: @escaping (String) -> Void = { _ in }
+        lockTimeout: String = PGServer.lockTimeout, owner: (name: String, superuser: Bool)? = nil,
+        progress: @escaping (String) -> Void = { _ in }
     ) throws {
         self.set = set
         self.database = database
         self.server = server
         self.lockTimeout = lockTimeout
         self.progress = progress
-        (db, owner) = try server.ownerConnection(database, credentials, lockTimeout: lockTimeout)
+        (db, self.owner) = try server.ownerConnection(database, credentials, lockTimeout: lockTimeout, knownOwner: owner)
         try db.execute("SET client_min_messages TO warning; SET statement_timeout TO \(try db.literal(lockTimeout))")
     }
 

@@ -59,16 +59,36 @@ public struct PGServer: Sendable {
         return (row[0] ?? "", row[1] == "t")
     }
 
+    /// The owners of many databases, read at once (one query of pg_database): what `owner(of:)`
+    /// says for each, without a connection per database. A database that does not exist is not
+    /// in it.
+    public func owners(of databases: [String]) throws -> [String: (name: String, superuser: Bool)] {
+        let db = try admin()
+        var out: [String: (name: String, superuser: Bool)] = [:]
+        for row in try db.query(
+            """
+            SELECT d.datname, r.rolname, r.rolsuper FROM pg_catalog.pg_database d
+            JOIN pg_catalog.pg_roles r ON r.oid = d.datdba WHERE d.datname = ANY($1::text[])
+            """, [PGArray.literal(databases)]).rows
+        {
+            out[row[0] ?? ""] = (row[1] ?? "", row[2] == "t")
+        }
+        return out
+    }
+
     /// A connection to `database` as its owner, which is how the suite works in a database a
     /// tenant owns: whatever the tenant defined there (views, triggers, functions, operators)
     /// runs with the tenant's own rights only. `SET ROLE` from a superuser session would not do:
     /// the tenant's code could `RESET ROLE` back to the superuser. So the owner logs in itself:
     /// by peer as its system account (the service account), or with its password over loopback
     /// (an AI). A superuser owner is trusted: a superuser session with `SET ROLE`.
-    public func ownerConnection(_ database: String, _ credentials: Credentials, lockTimeout: String = PGServer.lockTimeout)
-        throws -> (PGConnection, owner: String)
-    {
-        guard let (owner, isSuperuser) = try self.owner(of: database) else {
+    ///
+    /// `knownOwner`: the owner as read already (`owners(of:)`); nil: read it now.
+    public func ownerConnection(
+        _ database: String, _ credentials: Credentials, lockTimeout: String = PGServer.lockTimeout,
+        knownOwner: (name: String, superuser: Bool)? = nil
+    ) throws -> (PGConnection, owner: String) {
+        guard let (owner, isSuperuser) = try knownOwner ?? self.owner(of: database) else {
             throw HearthError("there is no database \(database)")
         }
         var target: PGTarget
@@ -119,49 +139,99 @@ public struct PGServer: Sendable {
 }
 
 /// Superuser connections by database, opened on first use and reused by the actions of one
-/// step (a converged run then costs one connection per database). At most `limit` stay open:
-/// past it the least recently used one other than `postgres` closes, so that a step over
-/// many databases (200 AI names) stays well below the server's max_connections (100 by
+/// step (a converged run then costs one connection per database). Each worker thread of an
+/// ActionGroup has its own (a libpq connection serves one thread at a time): one connection per
+/// database per worker. At most `limit` stay open for the step itself and `workerLimit` for each
+/// worker: past it the least recently used one other than `postgres` closes, so that a step
+/// over many databases (200 AI names) stays well below the server's max_connections (100 by
 /// default) instead of failing with "too many clients".
-public final class AdminConnections {
+public final class AdminConnections: @unchecked Sendable {
     public let server: PGServer
     public let limit: Int
-    private var open: [String: PGConnection] = [:]
-    /// Database names, least recently used first.
-    private var order: [String] = []
+    public let workerLimit: Int
+    private let mutex = Mutex()
+    /// By worker (0: the step itself), then by database.
+    private var open: [Int: [String: PGConnection]] = [:]
+    /// Database names by worker, least recently used first.
+    private var order: [Int: [String]] = [:]
 
-    public init(_ server: PGServer, limit: Int = 8) {
+    public init(_ server: PGServer, limit: Int = 8, workerLimit: Int = 3) {
         self.server = server
         self.limit = max(2, limit)
+        self.workerLimit = max(2, workerLimit)
     }
 
-    /// How many connections are open now.
-    public var openCount: Int { open.count }
+    /// How many connections are open now (all workers).
+    public var openCount: Int { mutex.locked { open.values.map(\.count).reduce(0, +) } }
 
     public func get(_ database: String = "postgres") throws -> PGConnection {
-        if let connection = open[database] {
-            touch(database)
+        let worker = Workers.current
+        if let connection = mutex.locked({ () -> PGConnection? in
+            guard let connection = open[worker]?[database] else { return nil }
+            touch(worker, database)
+            return connection
+        }) {
             return connection
         }
-        while open.count >= limit, let victim = order.first(where: { $0 != "postgres" }) {
-            open[victim] = nil
-            order.removeAll { $0 == victim }
-        }
+        // Connecting takes a while: not under the lock (other workers connect meanwhile).
         let connection = try server.admin(database)
-        open[database] = connection
-        touch(database)
+        var closing: [PGConnection] = []
+        mutex.locked {
+            let cap = worker == 0 ? limit : workerLimit
+            while open[worker, default: [:]].count >= cap, let victim = order[worker]?.first(where: { $0 != "postgres" }) {
+                if let old = open[worker]?.removeValue(forKey: victim) { closing.append(old) }
+                order[worker]?.removeAll { $0 == victim }
+            }
+            open[worker, default: [:]][database] = connection
+            touch(worker, database)
+        }
+        closing.removeAll()
         return connection
     }
 
-    private func touch(_ database: String) {
-        order.removeAll { $0 == database }
-        order.append(database)
+    private func touch(_ worker: Int, _ database: String) {
+        order[worker, default: []].removeAll { $0 == database }
+        order[worker, default: []].append(database)
+    }
+
+    /// Closes the workers' connections (an ActionGroup has ended; the step's own stay).
+    public func closeWorkers() {
+        let closing = mutex.locked { () -> [Int: [String: PGConnection]] in
+            let workers = open.filter { $0.key != 0 }
+            for key in workers.keys {
+                open[key] = nil
+                order[key] = nil
+            }
+            return workers
+        }
+        _ = closing
     }
 
     /// Forgets every connection (they close), e.g. after the server restarted.
     public func reset() {
-        open.removeAll()
-        order.removeAll()
+        mutex.locked {
+            open.removeAll()
+            order.removeAll()
+        }
+    }
+}
+
+/// How many workers side by side against the server: `cap` (Workers.defaultWidth: the cores)
+/// bounded by the connections the server has free, `perWorker` each, a few kept for others.
+public enum Parallelism {
+    public static let keptFree = 5
+
+    public static func width(cap: Int = Workers.defaultWidth, perWorker: Int, _ db: PGConnection) -> Int {
+        guard cap > 1,
+            let row = try? db.query(
+                """
+                SELECT pg_catalog.current_setting('max_connections')::int
+                       - pg_catalog.current_setting('superuser_reserved_connections')::int
+                       - (SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE backend_type = 'client backend')::int
+                """).scalar,
+            let free = Int(row)
+        else { return max(1, min(cap, 1)) }
+        return max(1, min(cap, (free - keptFree) / max(1, perWorker)))
     }
 }
 

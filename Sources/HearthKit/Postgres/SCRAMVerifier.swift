@@ -41,6 +41,31 @@ public struct SCRAMVerifier: Equatable, Sendable {
         return setting.flatMap { Int($0) } ?? 4096
     }
 
+    /// Those of `roles` whose verifier in pg_authid is made from the role's own name (at the
+    /// server's iteration count; another count is never computed): the verifiers read in one
+    /// query as a superuser, the PBKDF2s computed side by side.
+    static func rolesWithNameAsPassword(_ roles: [String], _ db: PGConnection) throws -> [String] {
+        let iterations = try serverIterations(db)
+        let rows = try db.query(
+            "SELECT rolname, rolpassword FROM pg_catalog.pg_authid WHERE rolname = ANY($1::text[])",
+            [PGArray.literal(roles)]
+        ).rows
+        let candidates: [(String, SCRAMVerifier)] = rows.compactMap { row in
+            guard let role = row[0], let stored = row[1], let verifier = SCRAMVerifier(stored),
+                verifier.iterations == iterations
+            else { return nil }
+            return (role, verifier)
+        }
+        let found = Mutex()
+        var named: Set<String> = []
+        Workers.run(count: candidates.count, width: Workers.defaultWidth) { i in
+            let (role, verifier) = candidates[i]
+            if verifier.matches(Secret(role)) { found.locked { _ = named.insert(role) } }
+            return true
+        }
+        return roles.filter { named.contains($0) }
+    }
+
     /// True when `role`'s verifier in pg_authid is made from the role's own name (at the
     /// server's iteration count; another count is never computed). Read as a superuser.
     static func hasNameAsPassword(_ role: String, _ db: PGConnection) throws -> Bool {

@@ -5,15 +5,26 @@ public enum VerifyStep {
 
     /// `migrations`: the revisions every database must be at the head of (nil: Migrations/
     /// beside the executables); `clientDirectory`: where generated passwords are kept.
+    ///
+    /// The checks after the cluster's own (each login, each database) run side by side (an
+    /// ActionGroup of `jobs`, by default Workers.defaultWidth bounded by the server's free
+    /// connections): they are read-only and independent.
     public static func make(
         _ config: HearthConfig, server: PGServer? = nil, migrations: String? = nil,
-        clientDirectory: String = ClientFiles.defaultDirectory, console: Console = Console()
+        clientDirectory: String = ClientFiles.defaultDirectory, console: Console = Console(), jobs: Int? = nil
     ) -> Step {
         let server = server ?? PGServer(config: config)
         let migrations = migrations ?? MigrationSet.defaultDirectory()
         let connections = AdminConnections(server)
         let passwords = PasswordBook(config, directory: clientDirectory)
         let credentials = Credentials(config, book: passwords)
+        let owners = Once { try server.owners(of: config.databases) }
+        let revisions = Once { () throws -> MigrationSet in
+            guard let migrations else {
+                throw CheckFailed("no Migrations/ directory found beside the executables (set HEARTHMINDS_ROOT)")
+            }
+            return try MigrationSet.load(directory: migrations, config: config)
+        }
         var actions: [Action] = []
         DatabasesStep.warnAboutNamedPasswords(config, console: console, step: "hm-verify")
 
@@ -49,8 +60,9 @@ public enum VerifyStep {
                 return true
             })
 
-        actions.append(
-            .assertion("\(config.serviceUser) logs in by peer to \(config.hearthmindsDB)") {
+        var checks: [Action] = []
+        checks.append(
+            .blockingAssertion("\(config.serviceUser) logs in by peer to \(config.hearthmindsDB)") {
                 guard let account = SystemAccount.lookup(config.serviceUser) else {
                     throw HearthError("no system user \(config.serviceUser)")
                 }
@@ -58,16 +70,16 @@ public enum VerifyStep {
                 return try db.query("SELECT current_user").scalar == config.serviceUser
             })
 
-        actions.append(
-            .assertion("\(config.hearthmindsUser) logs in with its password over TCP to \(config.hearthmindsDB)") {
+        checks.append(
+            .blockingAssertion("\(config.hearthmindsUser) logs in with its password over TCP to \(config.hearthmindsDB)") {
                 let db = try server.login(
                     config.hearthmindsDB, user: config.hearthmindsUser, password: try passwords.password(config.hearthmindsUser))
                 return try db.query("SELECT current_user").scalar == config.hearthmindsUser
             })
 
         for ai in config.ais {
-            actions.append(
-                .assertion("\(ai.name) logs in with its password over TCP to \(ai.database) and \(config.hearthmindsDB)") {
+            checks.append(
+                .blockingAssertion("\(ai.name) logs in with its password over TCP to \(ai.database) and \(config.hearthmindsDB)") {
                     for database in [ai.database, config.hearthmindsDB] {
                         let db = try server.login(database, user: ai.name, password: try passwords.password(ai.name))
                         guard try db.query("SELECT current_user").scalar == ai.name else { return false }
@@ -76,8 +88,8 @@ public enum VerifyStep {
                 })
             let others = config.ais.filter { $0.name != ai.name }
             if !others.isEmpty {
-                actions.append(
-                    .assertion("\(ai.name) is refused by \(others.map(\.database).joined(separator: ", "))") {
+                checks.append(
+                    .blockingAssertion("\(ai.name) is refused by \(others.map(\.database).joined(separator: ", "))") {
                         for other in others {
                             do {
                                 _ = try server.login(other.database, user: ai.name, password: try passwords.password(ai.name))
@@ -94,10 +106,10 @@ public enum VerifyStep {
         }
 
         let named = Set(config.namedPasswords.map(\.role))
-        actions.append(
-            .assertion("no role's password is its own name, unless configured so (the seed's scheme)") {
+        checks.append(
+            .blockingAssertion("no role's password is its own name, unless configured so (the seed's scheme)") {
                 var unconfigured: [String] = []
-                for role in passwords.roles where try SCRAMVerifier.hasNameAsPassword(role, connections.get()) {
+                for role in try SCRAMVerifier.rolesWithNameAsPassword(passwords.roles, connections.get()) {
                     if named.contains(role) {
                         console.err("hm-verify: warning: role \(role) still has its own name as password (configured so)")
                     } else {
@@ -113,8 +125,8 @@ public enum VerifyStep {
             })
 
         for database in config.databases where !config.extensions.isEmpty {
-            actions.append(
-                .assertion("extensions \(config.extensions.joined(separator: ", ")) in \(database)") {
+            checks.append(
+                .blockingAssertion("extensions \(config.extensions.joined(separator: ", ")) in \(database)") {
                     let found = try connections.get(database).query(
                         "SELECT count(*) FROM pg_catalog.pg_extension WHERE extname = ANY($1::text[])",
                         ["{" + config.extensions.joined(separator: ",") + "}"]).scalar
@@ -122,13 +134,12 @@ public enum VerifyStep {
                 })
         }
         for database in config.databases {
-            actions.append(
-                .assertion("\(database) at the head revision, no applied revision's files changed") {
-                    guard let migrations else {
-                        throw CheckFailed("no Migrations/ directory found beside the executables (set HEARTHMINDS_ROOT)")
-                    }
-                    let set = try MigrationSet.load(directory: migrations, config: config)
-                    let status = try Migrator(set: set, database: database, server: server, credentials: credentials).status()
+            checks.append(
+                .blockingAssertion("\(database) at the head revision, no applied revision's files changed") {
+                    let status = try Migrator(
+                        set: try revisions.get(), database: database, server: server, credentials: credentials,
+                        owner: try owners.get()[database]
+                    ).status()
                     guard status.converged else {
                         throw CheckFailed(
                             "\(database) is at \(status.current ?? "base"), head is \(status.head ?? "base")"
@@ -137,6 +148,14 @@ public enum VerifyStep {
                     return true
                 })
         }
-        return Step(name, actions)
+        let width = { () -> Int in
+            let cap = jobs ?? Workers.defaultWidth
+            guard cap > 1, let db = try? connections.get() else { return 1 }
+            return Parallelism.width(cap: cap, perWorker: 2, db)
+        }
+        return Step(
+            name,
+            parts: actions.map(Step.Part.action)
+                + [.group(ActionGroup(checks, width: width, finished: { connections.closeWorkers() }))])
     }
 }
