@@ -200,10 +200,13 @@ public struct MigrateUp: ParsableCommand {
                 context.console.out("would run: " + context.describe(try migrator.planUp(to: to), database))
                 return nil
             }
-            let done = try migrator.upgrade(to: to)
-            let status = try migrator.status()
+            // Where the plan, made under the lock, ends: no further read of the state.
+            let (plan, done) = try migrator.withLock { () throws -> (Migrator.Plan, [Migrator.Done]) in
+                let plan = try migrator.planUp(to: to)
+                return (plan, try migrator.run(plan))
+            }
             context.console.out(
-                "\(database): at \(status.current ?? "base")" + (status.atHead ? " (head)" : "")
+                "\(database): at \(plan.to ?? "base")" + (plan.to == context.set.head ? " (head)" : "")
                     + (done.isEmpty ? ", nothing to do" : ", \(done.count) revision(s) applied in "
                         + "\(JSON.number(done.map(\.ms).reduce(0, +))) ms"))
             return done.isEmpty ? nil : "applied " + done.map(\.move.revision.id).joined(separator: ",")

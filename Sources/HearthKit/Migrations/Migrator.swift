@@ -318,12 +318,16 @@ public final class Migrator {
         case statement(SQLStatement)
     }
 
+    /// What opens a move's transaction: the revision runs with search_path public and no
+    /// statement timeout.
+    static let opening = ["SET LOCAL statement_timeout TO 0", "SET LOCAL search_path TO public"]
+
     /// The statements of one move, inside its transaction, as the owner, up to its version
     /// change: the revision with search_path public, the state change with the pinned path.
     /// A CREATE EXTENSION of an extension in `created` (made by the superuser just before) is
     /// left out.
     private func body(_ move: Move, created: Set<String>) throws -> [Op] {
-        var ops: [Op] = [.control("SET LOCAL statement_timeout TO 0"), .control("SET LOCAL search_path TO public")]
+        var ops: [Op] = Self.opening.map(Op.control)
         for statement in move.sql.statements {
             if let name = statement.extensionName, created.contains(name) { continue }
             ops.append(.statement(statement))
@@ -361,11 +365,15 @@ public final class Migrator {
         return out
     }
 
+    /// The missing state tables, made in one transaction sent as one script (one round trip).
     private func ensureStateTables() throws {
         let ops = try stateTableOps()
         guard !ops.isEmpty else { return }
-        try transaction("creating the state tables") {
-            for sql in ops { try db.execute(sql) }
+        do {
+            try db.execute("BEGIN;\n" + ops.joined(separator: ";\n") + ";\nCOMMIT")
+        } catch {
+            _ = try? db.execute("ROLLBACK")
+            throw MigrationError("database \(database): creating the state tables: \(error)")
         }
     }
 
@@ -399,14 +407,25 @@ public final class Migrator {
                     }
                 }
             }
-            try transaction("\(move.sql.file)") {
-                for op in try body(move, created: Set(missing)) {
+            // One round trip opens the transaction, one per statement of the revision, one
+            // records it and commits: the control statements go together.
+            let ops = try body(move, created: Set(missing))
+            var pending = ["BEGIN"]
+            func flush() throws {
+                guard !pending.isEmpty else { return }
+                let sql = pending.joined(separator: ";\n")
+                pending.removeAll()
+                do { try db.execute(sql) } catch {
+                    throw MigrationError("database \(database): \(move.sql.file): \(sql.replacing("\n", with: " ")): \(error)")
+                }
+            }
+            do {
+                for op in ops {
                     switch op {
                     case .control(let sql):
-                        do { try db.execute(sql) } catch {
-                            throw MigrationError("database \(database): \(move.sql.file): \(sql): \(error)")
-                        }
+                        pending.append(sql)
                     case .statement(let statement):
+                        try flush()
                         do { try db.execute(statement.text) } catch {
                             throw MigrationError(
                                 "database \(database): \(move.sql.file) line \(statement.line) failed: "
@@ -416,7 +435,13 @@ public final class Migrator {
                     }
                 }
                 let ms = Clock.nowMs() - started
-                try db.execute(try historyInsert(move.revision.id, move.direction.rawValue, move.revision.checksum, ms: ms))
+                pending.append(try historyInsert(move.revision.id, move.direction.rawValue, move.revision.checksum, ms: ms))
+                pending.append("COMMIT")
+                try flush()
+            } catch {
+                _ = try? db.execute("ROLLBACK")
+                if error is MigrationError { throw error }
+                throw MigrationError("database \(database): \(move.sql.file): \(error)")
             }
             let ms = Clock.nowMs() - started
             done.append(Done(move: move, ms: ms))
