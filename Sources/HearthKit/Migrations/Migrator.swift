@@ -44,6 +44,24 @@ public final class Migrator {
     /// read of the state are waited for.
     public let lockTimeout: String
 
+    /// On a connection already made as the database's owner (OwnerSessions), which the caller
+    /// keeps: `connection` gives it back.
+    public init(
+        set: MigrationSet, database: String, server: PGServer, session: (PGConnection, owner: String),
+        lockTimeout: String = PGServer.lockTimeout, progress: @escaping (String) -> Void = { _ in }
+    ) throws {
+        self.set = set
+        self.database = database
+        self.server = server
+        self.lockTimeout = lockTimeout
+        self.progress = progress
+        (db, owner) = session
+        try db.execute("SET client_min_messages TO warning; SET statement_timeout TO \(try db.literal(lockTimeout))")
+    }
+
+    /// The owner's connection this migrator works on.
+    public var connection: PGConnection { db }
+
     /// `owner`: the database's owner as read already (PGServer.owners(of:)); nil: read it now.
     public init(
         set: MigrationSet, database: String, server: PGServer, credentials: Credentials,

@@ -103,7 +103,7 @@ public struct PGServer: Sendable {
                 "database \(database) is owned by role \(owner), and the suite works in a database only as its "
                     + "owner: \(owner) is not a configured AI (with a password), the service account or a superuser")
         }
-        target.settings = PGServer.pinnedSettings + [("lock_timeout", lockTimeout)]
+        target.settings = PGServer.ownerSettings(lockTimeout: lockTimeout)
         let connection = try PGConnection(target)
         if isSuperuser && owner != superuser {
             try connection.execute("SET ROLE \(try connection.identifier(owner))")
@@ -126,15 +126,76 @@ public struct PGServer: Sendable {
         }
     }
 
-    /// A password login over TCP.
-    public func login(_ database: String, user: String, password: Secret) throws(PGError) -> PGConnection {
-        try PGConnection(PGTarget(host: tcpHost, port: port, database: database, user: user, password: password))
+    /// A password login over TCP (`pinned`: with the settings of an owner connection, so that
+    /// OwnerSessions may keep it for other checks).
+    public func login(_ database: String, user: String, password: Secret, pinned: Bool = false) throws(PGError)
+        -> PGConnection
+    {
+        var target = PGTarget(host: tcpHost, port: port, database: database, user: user, password: password)
+        if pinned { target.settings = PGServer.ownerSettings() }
+        return try PGConnection(target)
     }
 
-    /// A peer login over the socket as a system account of the same name.
-    public func peerLogin(_ database: String, account: SystemAccount) throws(PGError) -> PGConnection {
-        try PGConnection(
-            PGTarget(host: socketDirectory, port: port, database: database, user: account.name, asSystemUser: account))
+    /// A peer login over the socket as a system account of the same name (`pinned`: see `login`).
+    public func peerLogin(_ database: String, account: SystemAccount, pinned: Bool = false) throws(PGError) -> PGConnection {
+        var target = PGTarget(host: socketDirectory, port: port, database: database, user: account.name, asSystemUser: account)
+        if pinned { target.settings = PGServer.ownerSettings() }
+        return try PGConnection(target)
+    }
+
+    /// The settings of every connection as a database's owner: search_path pinned, a bounded
+    /// lock wait.
+    static func ownerSettings(lockTimeout: String = PGServer.lockTimeout) -> [(String, String)] {
+        pinnedSettings + [("lock_timeout", lockTimeout)]
+    }
+}
+
+/// Owners' connections shared by the read-only checks of one step (verify): a database's owner
+/// logs in once for its login check, its extensions and its revision, when they come one after
+/// another. A connection is taken out while a check uses it (one worker at a time) and put back
+/// when the check ended without an error. Only connections made as `ownerConnection` makes them
+/// (the owner itself, search_path pinned, loopback or its peer socket) are kept.
+public final class OwnerSessions: @unchecked Sendable {
+    public let server: PGServer
+    public let credentials: Credentials
+    private let owners: Once<[String: (name: String, superuser: Bool)]>
+    private let mutex = Mutex()
+    private var idle: [String: [(PGConnection, String)]] = [:]
+
+    public init(_ server: PGServer, _ credentials: Credentials, databases: [String]) {
+        self.server = server
+        self.credentials = credentials
+        owners = Once { try server.owners(of: databases) }
+    }
+
+    /// The owner of `database` as read once for all (nil: no such database).
+    public func owner(_ database: String) throws -> (name: String, superuser: Bool)? {
+        try owners.get()[database]
+    }
+
+    /// Runs `body` with an owner connection to `database` (an idle one, or a new login).
+    public func with<T>(_ database: String, _ body: (PGConnection, String) throws -> T) throws -> T {
+        let (connection, owner) = try take(database)
+        let result = try body(connection, owner)
+        put(database, connection, owner: owner)
+        return result
+    }
+
+    func take(_ database: String) throws -> (PGConnection, String) {
+        if let found = mutex.locked({ idle[database]?.popLast() }) { return found }
+        return try server.ownerConnection(database, credentials, knownOwner: try owner(database))
+    }
+
+    /// Keeps a connection made as the owner would be (see the class).
+    public func put(_ database: String, _ connection: PGConnection, owner: String) {
+        mutex.locked { idle[database, default: []].append((connection, owner)) }
+    }
+
+    /// True when a login as `user` to `database` by `server.login`/`peerLogin` with `pinned` is
+    /// what `ownerConnection` would make: the owner, a password login over loopback or a peer one.
+    public func keeps(_ database: String, user: String, tcp: Bool) -> Bool {
+        guard let owner = try? owner(database), owner.name == user, !owner.superuser else { return false }
+        return tcp ? server.tcpHost == PGServer.loopback : credentials.peerAccounts.contains(user)
     }
 }
 

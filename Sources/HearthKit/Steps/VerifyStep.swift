@@ -18,7 +18,8 @@ public enum VerifyStep {
         let connections = AdminConnections(server)
         let passwords = PasswordBook(config, directory: clientDirectory)
         let credentials = Credentials(config, book: passwords)
-        let owners = Once { try server.owners(of: config.databases) }
+        // A database's owner logs in once for its login check, its extensions and its revision.
+        let sessions = OwnerSessions(server, credentials, databases: config.databases)
         let revisions = Once { () throws -> MigrationSet in
             guard let migrations else {
                 throw CheckFailed("no Migrations/ directory found beside the executables (set HEARTHMINDS_ROOT)")
@@ -66,8 +67,12 @@ public enum VerifyStep {
                 guard let account = SystemAccount.lookup(config.serviceUser) else {
                     throw HearthError("no system user \(config.serviceUser)")
                 }
-                let db = try server.peerLogin(config.hearthmindsDB, account: account)
-                return try db.query("SELECT current_user").scalar == config.serviceUser
+                let db = try server.peerLogin(config.hearthmindsDB, account: account, pinned: true)
+                guard try db.query("SELECT current_user").scalar == config.serviceUser else { return false }
+                if sessions.keeps(config.hearthmindsDB, user: config.serviceUser, tcp: false) {
+                    sessions.put(config.hearthmindsDB, db, owner: config.serviceUser)
+                }
+                return true
             })
 
         checks.append(
@@ -81,8 +86,9 @@ public enum VerifyStep {
             checks.append(
                 .blockingAssertion("\(ai.name) logs in with its password over TCP to \(ai.database) and \(config.hearthmindsDB)") {
                     for database in [ai.database, config.hearthmindsDB] {
-                        let db = try server.login(database, user: ai.name, password: try passwords.password(ai.name))
+                        let db = try server.login(database, user: ai.name, password: try passwords.password(ai.name), pinned: true)
                         guard try db.query("SELECT current_user").scalar == ai.name else { return false }
+                        if sessions.keeps(database, user: ai.name, tcp: true) { sessions.put(database, db, owner: ai.name) }
                     }
                     return true
                 })
@@ -127,19 +133,22 @@ public enum VerifyStep {
         for database in config.databases where !config.extensions.isEmpty {
             checks.append(
                 .blockingAssertion("extensions \(config.extensions.joined(separator: ", ")) in \(database)") {
-                    let found = try connections.get(database).query(
-                        "SELECT count(*) FROM pg_catalog.pg_extension WHERE extname = ANY($1::text[])",
-                        ["{" + config.extensions.joined(separator: ",") + "}"]).scalar
+                    // pg_extension read as the database's owner (search_path pinned, names qualified).
+                    let found = try sessions.with(database) { db, _ in
+                        try db.query(
+                            "SELECT count(*) FROM pg_catalog.pg_extension WHERE extname = ANY($1::text[])",
+                            [PGArray.literal(config.extensions)]).scalar
+                    }
                     return found == String(config.extensions.count)
                 })
         }
         for database in config.databases {
             checks.append(
                 .blockingAssertion("\(database) at the head revision, no applied revision's files changed") {
-                    let status = try Migrator(
-                        set: try revisions.get(), database: database, server: server, credentials: credentials,
-                        owner: try owners.get()[database]
-                    ).status()
+                    let set = try revisions.get()
+                    let status = try sessions.with(database) { db, owner in
+                        try Migrator(set: set, database: database, server: server, session: (db, owner)).status()
+                    }
                     guard status.converged else {
                         throw CheckFailed(
                             "\(database) is at \(status.current ?? "base"), head is \(status.head ?? "base")"
