@@ -126,7 +126,7 @@ struct MigrateContext {
         }
         let credentials = Credentials(config, book: PasswordBook(config))
         let server = options.server(config)
-        let owners = Once { try server.owners(of: databases) }
+        let owners = DatabaseSpec.owners(config)
         let console = console
         let set = set
         /// One database; false when it failed (said and logged).
@@ -135,7 +135,7 @@ struct MigrateContext {
             do {
                 let migrator = try Migrator(
                     set: set, database: database, server: server, credentials: credentials,
-                    owner: try owners.get()[database], progress: { console.out("  " + $0) })
+                    expected: owners[database], progress: { console.out("  " + $0) })
                 let detail = try body(database, migrator)
                 record(what, database, true, detail ?? "", started)
                 return true

@@ -62,18 +62,20 @@ public final class Migrator {
     /// The owner's connection this migrator works on.
     public var connection: PGConnection { db }
 
-    /// `owner`: the database's owner as read already (PGServer.owners(of:)); nil: read it now.
+    /// `owner`: the database's owner as read already (PGServer.owners(of:)); `expected`: the owner
+    /// the configuration names (logged in first, see PGServer.ownerConnection); neither: read it.
     public init(
         set: MigrationSet, database: String, server: PGServer, credentials: Credentials,
         lockTimeout: String = PGServer.lockTimeout, owner: (name: String, superuser: Bool)? = nil,
-        progress: @escaping (String) -> Void = { _ in }
+        expected: String? = nil, progress: @escaping (String) -> Void = { _ in }
     ) throws {
         self.set = set
         self.database = database
         self.server = server
         self.lockTimeout = lockTimeout
         self.progress = progress
-        (db, self.owner) = try server.ownerConnection(database, credentials, lockTimeout: lockTimeout, knownOwner: owner)
+        (db, self.owner) = try server.ownerConnection(
+            database, credentials, lockTimeout: lockTimeout, knownOwner: owner, expected: expected)
         try db.execute("SET client_min_messages TO warning; SET statement_timeout TO \(try db.literal(lockTimeout))")
     }
 

@@ -107,9 +107,17 @@ public struct ClusterProbe: Sendable {
         mutating func read(_ path: String, depth: Int) -> Bool {
             guard depth <= ClusterProbe.maxDepth, let (directoryPath, name) = try? OpenDirectory.split(path),
                 let directory = try? OpenDirectory.openIfPresent(directoryPath, trust: .reading),
-                let text = try? directory.textIfFile(name)
+                let entry = try? directory.entry(name), entry.kind == .file,
+                let bytes = try? directory.readBytes(name)
             else { return false }
-            for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            // Line by line over the bytes; most lines of a postgresql.conf are comments, passed
+            // over before anything is made of them.
+            var start = bytes.startIndex
+            while start < bytes.endIndex {
+                let end = bytes[start...].firstIndex(of: 10) ?? bytes.endIndex
+                let line = bytes[start..<end]
+                start = end + 1
+                guard let first = line.first(where: { $0 != 0x20 && $0 != 0x09 }), first != UInt8(ascii: "#") else { continue }
                 switch ConfLine.parse(line) {
                 case .setting(let key, let value):
                     values[key.lowercased()] = value
@@ -141,7 +149,11 @@ enum ConfLine: Equatable {
 
     /// nil for a blank or comment line, and for a line that is none of these (skipped).
     static func parse(_ line: Substring) -> ConfLine? {
-        var rest = Array(line.utf8)[...]
+        parse(Array(line.utf8)[...])
+    }
+
+    static func parse(_ line: ArraySlice<UInt8>) -> ConfLine? {
+        var rest = line
         func skipBlanks() { while let c = rest.first, c == 0x20 || c == 0x09 || c == 0x0d { rest = rest.dropFirst() } }
         /// Only blanks and a comment left.
         func atEnd() -> Bool {

@@ -17,6 +17,11 @@ public struct DatabaseSpec: Sendable {
             + config.ais.map { DatabaseSpec(name: $0.database, owner: $0.name, connectors: [], readers: []) }
     }
 
+    /// Each database's owner as the configuration says.
+    public static func owners(_ config: HearthConfig) -> [String: String] {
+        Dictionary(all(config).map { ($0.name, $0.owner) }, uniquingKeysWith: { first, _ in first })
+    }
+
     // MARK: the database itself
 
     struct Found {

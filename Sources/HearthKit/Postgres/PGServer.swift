@@ -83,21 +83,45 @@ public struct PGServer: Sendable {
     /// by peer as its system account (the service account), or with its password over loopback
     /// (an AI). A superuser owner is trusted: a superuser session with `SET ROLE`.
     ///
-    /// `knownOwner`: the owner as read already (`owners(of:)`); nil: read it now.
+    /// `knownOwner`: the owner as read already (`owners(of:)`); nil: read it now. `expected`:
+    /// the role the configuration says owns the database: it logs in first and asks whether it
+    /// is the owner (one query in its own session, which costs no superuser connection); only
+    /// when it is not (or cannot log in) is the owner read and logged in as.
     public func ownerConnection(
         _ database: String, _ credentials: Credentials, lockTimeout: String = PGServer.lockTimeout,
-        knownOwner: (name: String, superuser: Bool)? = nil
+        knownOwner: (name: String, superuser: Bool)? = nil, expected: String? = nil
     ) throws -> (PGConnection, owner: String) {
+        var failedLogin: PGError?
+        if knownOwner == nil, let expected,
+            var target = loginTarget(database, role: expected, credentials)
+        {
+            target.settings = PGServer.ownerSettings(lockTimeout: lockTimeout)
+            do {
+                let connection = try PGConnection(target)
+                if let row = try? connection.query(
+                    """
+                    SELECT current_user, current_user = pg_catalog.pg_get_userbyid(d.datdba)
+                    FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database()
+                    """).first,
+                    row == [expected, "t"]
+                {
+                    return (connection, expected)
+                }
+            } catch {
+                failedLogin = error
+            }
+        }
         guard let (owner, isSuperuser) = try knownOwner ?? self.owner(of: database) else {
             throw HearthError("there is no database \(database)")
         }
+        // The owner is the one that could not log in: its error, without a second try (a login
+        // may take its whole deadline).
+        if let failedLogin, owner == expected { throw failedLogin }
         var target: PGTarget
         if isSuperuser {
             target = adminTarget(database)
-        } else if credentials.peerAccounts.contains(owner), let account = SystemAccount.lookup(owner) {
-            target = PGTarget(host: socketDirectory, port: port, database: database, user: owner, asSystemUser: account)
-        } else if let password = credentials.password(owner) {
-            target = PGTarget(host: PGServer.loopback, port: port, database: database, user: owner, password: password)
+        } else if let login = loginTarget(database, role: owner, credentials) {
+            target = login
         } else {
             throw HearthError(
                 "database \(database) is owned by role \(owner), and the suite works in a database only as its "
@@ -112,6 +136,18 @@ public struct PGServer: Sendable {
             throw HearthError("the connection to \(database) is not its owner \(owner)")
         }
         return (connection, owner)
+    }
+
+    /// How `role` logs in itself: by peer as its system account (the service account), or with
+    /// its password over loopback (an AI, the manager); nil when it has neither.
+    func loginTarget(_ database: String, role: String, _ credentials: Credentials) -> PGTarget? {
+        if credentials.peerAccounts.contains(role), let account = SystemAccount.lookup(role) {
+            return PGTarget(host: socketDirectory, port: port, database: database, user: role, asSystemUser: account)
+        }
+        if let password = credentials.password(role) {
+            return PGTarget(host: PGServer.loopback, port: port, database: database, user: role, password: password)
+        }
+        return nil
     }
 
     /// A superuser connection to `database`.
@@ -158,19 +194,15 @@ public struct PGServer: Sendable {
 public final class OwnerSessions: @unchecked Sendable {
     public let server: PGServer
     public let credentials: Credentials
-    private let owners: Once<[String: (name: String, superuser: Bool)]>
+    /// The owner of each database as the configuration says.
+    private let expected: [String: String]
     private let mutex = Mutex()
     private var idle: [String: [(PGConnection, String)]] = [:]
 
-    public init(_ server: PGServer, _ credentials: Credentials, databases: [String]) {
+    public init(_ server: PGServer, _ credentials: Credentials, expected: [String: String]) {
         self.server = server
         self.credentials = credentials
-        owners = Once { try server.owners(of: databases) }
-    }
-
-    /// The owner of `database` as read once for all (nil: no such database).
-    public func owner(_ database: String) throws -> (name: String, superuser: Bool)? {
-        try owners.get()[database]
+        self.expected = expected
     }
 
     /// Runs `body` with an owner connection to `database` (an idle one, or a new login).
@@ -183,7 +215,7 @@ public final class OwnerSessions: @unchecked Sendable {
 
     func take(_ database: String) throws -> (PGConnection, String) {
         if let found = mutex.locked({ idle[database]?.popLast() }) { return found }
-        return try server.ownerConnection(database, credentials, knownOwner: try owner(database))
+        return try server.ownerConnection(database, credentials, expected: expected[database])
     }
 
     /// Keeps a connection made as the owner would be (see the class).
@@ -191,11 +223,19 @@ public final class OwnerSessions: @unchecked Sendable {
         mutex.locked { idle[database, default: []].append((connection, owner)) }
     }
 
-    /// True when a login as `user` to `database` by `server.login`/`peerLogin` with `pinned` is
-    /// what `ownerConnection` would make: the owner, a password login over loopback or a peer one.
-    public func keeps(_ database: String, user: String, tcp: Bool) -> Bool {
-        guard let owner = try? owner(database), owner.name == user, !owner.superuser else { return false }
-        return tcp ? server.tcpHost == PGServer.loopback : credentials.peerAccounts.contains(user)
+    /// Keeps `connection`, a login as `user` to `database` by `server.login`/`peerLogin` with
+    /// `pinned`, when it is what `ownerConnection` would make: the configured owner, which owns
+    /// the database (asked in that session), logged in over loopback or its peer socket.
+    public func keep(_ database: String, _ connection: PGConnection, user: String, tcp: Bool) {
+        guard expected[database] == user,
+            tcp ? server.tcpHost == PGServer.loopback : credentials.peerAccounts.contains(user),
+            (try? connection.query(
+                """
+                SELECT current_user = pg_catalog.pg_get_userbyid(d.datdba)
+                FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database()
+                """).scalar) == "t"
+        else { return }
+        put(database, connection, owner: user)
     }
 }
 

@@ -4,8 +4,9 @@
 ///
 /// HEARTHMINDS_DB goes first and alone (every AI reads it: when one of its revisions fails, no AI
 /// database is touched); then the AI databases side by side (ActionGroup), each by its own
-/// owner's connection, which its check opens and its apply and verify reuse. The owners are read
-/// once for all (one query of pg_database).
+/// owner's connection, which its check opens and its apply and verify reuse. The owner the
+/// configuration names logs in and asks whether it owns the database; only when it does not is
+/// the owner read by a superuser connection.
 public enum MigrationsStep {
     public static let name = "migrations"
 
@@ -32,7 +33,7 @@ public enum MigrationsStep {
         var server = PGServer(config: config)
         server.socketDirectory = socketDirectory
         let credentials = Credentials(config, book: PasswordBook(config, directory: clientDirectory))
-        let owners = Once { try server.owners(of: config.databases) }
+        let owners = DatabaseSpec.owners(config)
 
         func atHead(_ database: String) -> Action {
             let migrator = Held<Migrator>()
@@ -40,7 +41,7 @@ public enum MigrationsStep {
                 try migrator.get {
                     try Migrator(
                         set: try loaded.get(), database: database, server: server, credentials: credentials,
-                        owner: try owners.get()[database], progress: progress)
+                        expected: owners[database], progress: progress)
                 }
             }
             func converged() throws -> Bool {

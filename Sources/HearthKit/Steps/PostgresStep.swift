@@ -30,6 +30,9 @@ public enum PostgresStep {
         let port = config.port
         let packages = ["postgresql-\(version)", "postgresql-client-\(version)"]
         let session = ClusterSession(paths)
+        // Every cluster of the host, read once for the two conflict checks (nothing is changed
+        // before both have run).
+        let clusters = Once { try DebianClusters.list() }
 
         var actions: [Action] = [
             .assertion("POSTGRES_HOST \(config.host) is an address of this host") {
@@ -37,7 +40,7 @@ public enum PostgresStep {
                 return true
             },
             .assertion("no cluster named \(config.clusterName) of another PostgreSQL version") {
-                let others = try DebianClusters.list().filter {
+                let others = try clusters.get().filter {
                     $0.name == config.clusterName && $0.version != version
                 }
                 if let other = others.first {
@@ -49,7 +52,7 @@ public enum PostgresStep {
                 return true
             },
             .assertion("port \(port) is not another cluster's") {
-                let others = try DebianClusters.list().filter {
+                let others = try clusters.get().filter {
                     $0.port == port && !($0.version == version && $0.name == config.clusterName)
                 }
                 if let other = others.first {

@@ -19,7 +19,7 @@ public enum VerifyStep {
         let passwords = PasswordBook(config, directory: clientDirectory)
         let credentials = Credentials(config, book: passwords)
         // A database's owner logs in once for its login check, its extensions and its revision.
-        let sessions = OwnerSessions(server, credentials, databases: config.databases)
+        let sessions = OwnerSessions(server, credentials, expected: DatabaseSpec.owners(config))
         let revisions = Once { () throws -> MigrationSet in
             guard let migrations else {
                 throw CheckFailed("no Migrations/ directory found beside the executables (set HEARTHMINDS_ROOT)")
@@ -69,9 +69,7 @@ public enum VerifyStep {
                 }
                 let db = try server.peerLogin(config.hearthmindsDB, account: account, pinned: true)
                 guard try db.query("SELECT current_user").scalar == config.serviceUser else { return false }
-                if sessions.keeps(config.hearthmindsDB, user: config.serviceUser, tcp: false) {
-                    sessions.put(config.hearthmindsDB, db, owner: config.serviceUser)
-                }
+                sessions.keep(config.hearthmindsDB, db, user: config.serviceUser, tcp: false)
                 return true
             })
 
@@ -88,7 +86,7 @@ public enum VerifyStep {
                     for database in [ai.database, config.hearthmindsDB] {
                         let db = try server.login(database, user: ai.name, password: try passwords.password(ai.name), pinned: true)
                         guard try db.query("SELECT current_user").scalar == ai.name else { return false }
-                        if sessions.keeps(database, user: ai.name, tcp: true) { sessions.put(database, db, owner: ai.name) }
+                        sessions.keep(database, db, user: ai.name, tcp: true)
                     }
                     return true
                 })
