@@ -361,10 +361,8 @@ public final class Migrator {
         var out = "-- hm-migrate: database \(database), \(plan.from ?? "base") -> \(plan.to ?? "base"), "
             + "run as its owner \(owner)\n"
         if plan.moves.isEmpty { return out + "-- nothing to do\n" }
-        let state = try stateTableOps()
-        if !state.isEmpty {
-            out += "\nBEGIN;\n" + state.map { $0 + ";\n" }.joined() + "COMMIT;\n"
-        }
+        // The state tables, when missing, are made in the first revision's transaction.
+        var state = try stateTableOps()
         for move in plan.moves {
             out += "\n-- \(move.sql.file): \(move.from ?? "base") -> \(move.to ?? "base")\n"
             let missing = try missingExtensions(move)
@@ -372,7 +370,8 @@ public final class Migrator {
                 out += "-- as the superuser \(server.superuser), before the transaction:\n"
                     + "\(try createExtension(name, db));\n"
             }
-            out += "BEGIN;\n"
+            out += "BEGIN;\n" + state.map { $0 + ";\n" }.joined()
+            state.removeAll()
             for op in try body(move, created: Set(missing)) {
                 switch op {
                 case .control(let sql): out += sql + ";\n"
@@ -410,10 +409,12 @@ public final class Migrator {
     }
 
     /// Runs a plan: each move in one transaction with its state change. Call under `withLock`.
+    /// The state tables, when missing, are made in the first move's transaction (one commit less
+    /// per database; a first revision that fails leaves none behind).
     public func run(_ plan: Plan) throws -> [Done] {
         guard !plan.moves.isEmpty else { return [] }
         try checkStateTables()
-        try ensureStateTables()
+        var stateOps = try stateTableOps()
         var done: [Done] = []
         for move in plan.moves {
             let started = Clock.nowMs()
@@ -430,7 +431,8 @@ public final class Migrator {
             // One round trip opens the transaction, one per statement of the revision, one
             // records it and commits: the control statements go together.
             let ops = try body(move, created: Set(missing))
-            var pending = ["BEGIN"]
+            var pending = ["BEGIN"] + stateOps
+            stateOps.removeAll()
             func flush() throws {
                 guard !pending.isEmpty else { return }
                 let sql = pending.joined(separator: ";\n")

@@ -265,8 +265,19 @@ public final class AdminConnections: @unchecked Sendable {
     /// How many connections are open now (all workers).
     public var openCount: Int { mutex.locked { open.values.map(\.count).reduce(0, +) } }
 
+    /// The connection to `database` of the worker this runs on (0: the step itself).
     public func get(_ database: String = "postgres") throws -> PGConnection {
-        let worker = Workers.current
+        try get(database, worker: Workers.current)
+    }
+
+    /// The step's own connection to `database` (worker 0), for work a worker does under a lock
+    /// of its own while the step waits for its workers (ClusterCatalog's reads): no connection
+    /// more for it.
+    public func step(_ database: String = "postgres") throws -> PGConnection {
+        try get(database, worker: 0)
+    }
+
+    private func get(_ database: String, worker: Int) throws -> PGConnection {
         if let connection = mutex.locked({ () -> PGConnection? in
             guard let connection = open[worker]?[database] else { return nil }
             touch(worker, database)

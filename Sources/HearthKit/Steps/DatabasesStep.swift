@@ -24,7 +24,7 @@ public enum DatabasesStep {
         // pg_authid and pg_database read once for every role and database (a converged run),
         // again after an apply.
         let catalog = ClusterCatalog(roles: roles.map(\.name), databases: databases.map(\.name)) {
-            try connections.get()
+            try connections.step()
         }
         /// Side by side: each worker holds a connection to postgres and one to the database at hand.
         let width = { () -> Int in
