@@ -81,14 +81,12 @@ public final class Migrator {
 
     // MARK: state
 
-    private func tableExists(_ name: String) throws -> Bool {
-        try db.query("SELECT pg_catalog.to_regclass($1) IS NOT NULL", ["public." + name]).scalar == "t"
-    }
-
     /// The state tables that exist must be plain tables of the owner, with no trigger, rule, row
     /// security or child table: then what they say is what was written. Otherwise an error names
-    /// the object (the action is false; nothing is read from it or written to it).
-    func checkStateTables() throws {
+    /// the object (the action is false; nothing is read from it or written to it). Returns the
+    /// names of the state tables that exist (one query tells both).
+    @discardableResult
+    func checkStateTables() throws -> Set<String> {
         let rows = try db.query(
             """
             SELECT c.relname, c.relkind::text, pg_catalog.pg_get_userbyid(c.relowner), c.relrowsecurity,
@@ -98,7 +96,9 @@ public final class Migrator {
             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
             WHERE n.nspname = 'public' AND c.relname = ANY($1::text[]) ORDER BY 1
             """, ["{\(MigrationState.versionTable),\(MigrationState.historyTable)}"])
+        var existing: Set<String> = []
         for row in rows.rows {
+            existing.insert(row[0] ?? "")
             let name = "public.\(row[0] ?? "?")"
             var problems: [String] = []
             let kinds = ["v": "a view", "m": "a materialized view", "p": "a partitioned table", "f": "a foreign table",
@@ -117,12 +117,17 @@ public final class Migrator {
                         + "\(owner), DROP TRIGGER/RULE, DISABLE ROW LEVEL SECURITY) or remove what took its place")
             }
         }
+        return existing
     }
 
     /// The revision in alembic_version (nil: base).
     public func currentRevision() throws -> String? {
-        try checkStateTables()
-        guard try tableExists(MigrationState.versionTable) else { return nil }
+        try currentRevision(try checkStateTables())
+    }
+
+    /// The same, when the state tables were just checked (`existing`: those that exist).
+    private func currentRevision(_ existing: Set<String>) throws -> String? {
+        guard existing.contains(MigrationState.versionTable) else { return nil }
         let rows = try db.query("SELECT version_num FROM ONLY public.alembic_version LIMIT 2").rows
         guard rows.count <= 1 else {
             throw MigrationError(
@@ -132,8 +137,8 @@ public final class Migrator {
     }
 
     /// The position of the current revision in the chain (-1: base).
-    private func currentPosition() throws -> (id: String?, position: Int) {
-        let current = try currentRevision()
+    private func currentPosition(_ existing: Set<String>? = nil) throws -> (id: String?, position: Int) {
+        let current = try currentRevision(try existing ?? checkStateTables())
         guard let current else { return (nil, -1) }
         guard let index = set.revisions.firstIndex(where: { $0.id == current }) else {
             throw MigrationError(
@@ -143,8 +148,8 @@ public final class Migrator {
     }
 
     /// The latest checksum recorded (up or stamp) for each revision.
-    private func recordedChecksums() throws -> [String: String?] {
-        guard try tableExists(MigrationState.historyTable) else { return [:] }
+    private func recordedChecksums(_ existing: Set<String>) throws -> [String: String?] {
+        guard existing.contains(MigrationState.historyTable) else { return [:] }
         let rows = try db.query("""
             SELECT DISTINCT ON (revision) revision, checksum FROM ONLY public.hearthminds_migration_history
             WHERE direction IN ('up', 'stamp') ORDER BY revision, id DESC
@@ -156,8 +161,9 @@ public final class Migrator {
 
     /// Current revision, head, and which applied revisions' files changed.
     public func status() throws -> MigrationStatus {
-        let (current, position) = try currentPosition()
-        let recorded = try recordedChecksums()
+        let existing = try checkStateTables()
+        let (current, position) = try currentPosition(existing)
+        let recorded = try recordedChecksums(existing)
         var changed: [String] = []
         var unrecorded: [String] = []
         for revision in set.revisions.prefix(position + 1) {
@@ -174,8 +180,7 @@ public final class Migrator {
 
     /// The recorded history, oldest first.
     public func history() throws -> [MigrationHistoryRow] {
-        try checkStateTables()
-        guard try tableExists(MigrationState.historyTable) else { return [] }
+        guard try checkStateTables().contains(MigrationState.historyTable) else { return [] }
         return try db.query("""
             SELECT revision, direction, checksum, to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), ms
             FROM ONLY public.hearthminds_migration_history ORDER BY id
@@ -290,10 +295,12 @@ public final class Migrator {
         try withLock { try run(try planDown(to: selector, steps: steps)) }
     }
 
-    private func stateTableOps() throws -> [String] {
+    /// What makes the state tables that are missing (`existing`: those there, as just checked).
+    private func stateTableOps(_ existing: Set<String>? = nil) throws -> [String] {
+        let existing = try existing ?? checkStateTables()
         var ops: [String] = []
-        if try !tableExists(MigrationState.versionTable) { ops.append(MigrationState.createVersionTable) }
-        if try !tableExists(MigrationState.historyTable) { ops.append(MigrationState.createHistoryTable) }
+        if !existing.contains(MigrationState.versionTable) { ops.append(MigrationState.createVersionTable) }
+        if !existing.contains(MigrationState.historyTable) { ops.append(MigrationState.createHistoryTable) }
         return ops
     }
 
@@ -413,8 +420,7 @@ public final class Migrator {
     /// per database; a first revision that fails leaves none behind).
     public func run(_ plan: Plan) throws -> [Done] {
         guard !plan.moves.isEmpty else { return [] }
-        try checkStateTables()
-        var stateOps = try stateTableOps()
+        var stateOps = try stateTableOps(try checkStateTables())
         var done: [Done] = []
         for move in plan.moves {
             let started = Clock.nowMs()
@@ -479,7 +485,6 @@ public final class Migrator {
     public func stamp(_ selector: String) throws {
         let target = try set.position(of: selector)
         try withLock {
-            try checkStateTables()
             try ensureStateTables()
             try transaction("stamp \(selector)") {
                 let current = try currentRevision()
