@@ -67,9 +67,12 @@ public enum VerifyStep {
                 guard let account = SystemAccount.lookup(config.serviceUser) else {
                     throw HearthError("no system user \(config.serviceUser)")
                 }
+                sessions.begin(config.hearthmindsDB)
+                var kept: PGConnection?
+                defer { sessions.keep(config.hearthmindsDB, kept, user: config.serviceUser, tcp: false) }
                 let db = try server.peerLogin(config.hearthmindsDB, account: account, pinned: true)
                 guard try db.query("SELECT current_user").scalar == config.serviceUser else { return false }
-                sessions.keep(config.hearthmindsDB, db, user: config.serviceUser, tcp: false)
+                kept = db
                 return true
             })
 
@@ -83,12 +86,19 @@ public enum VerifyStep {
         for ai in config.ais {
             checks.append(
                 .blockingAssertion("\(ai.name) logs in with its password over TCP to \(ai.database) and \(config.hearthmindsDB)") {
-                    for database in [ai.database, config.hearthmindsDB] {
-                        let db = try server.login(database, user: ai.name, password: try passwords.password(ai.name), pinned: true)
-                        guard try db.query("SELECT current_user").scalar == ai.name else { return false }
-                        sessions.keep(database, db, user: ai.name, tcp: true)
-                    }
-                    return true
+                    // Its own database first: that login is kept for the checks of the database.
+                    try {
+                        sessions.begin(ai.database)
+                        var kept: PGConnection?
+                        defer { sessions.keep(ai.database, kept, user: ai.name, tcp: true) }
+                        let db = try server.login(ai.database, user: ai.name, password: try passwords.password(ai.name), pinned: true)
+                        guard try db.query("SELECT current_user").scalar == ai.name else {
+                            throw CheckFailed("\(ai.name)'s login to \(ai.database) is not \(ai.name)")
+                        }
+                        kept = db
+                    }()
+                    let shared = try server.login(config.hearthmindsDB, user: ai.name, password: try passwords.password(ai.name))
+                    return try shared.query("SELECT current_user").scalar == ai.name
                 })
             let others = config.ais.filter { $0.name != ai.name }
             if !others.isEmpty {
