@@ -1,7 +1,7 @@
 import ArgumentParser
 
-/// `hm-migrate`: the migration tool. The subcommands live here; Sources/hm-migrate/main.swift
-/// is the thin @main that lists them.
+/// `hm-migrate`: the migration tool. The subcommands live here; MigrateCommand (below) is the
+/// command that lists them, run as hm-migrate (MultiCall).
 public enum MigrateCLI {
     public static let configuration = CommandConfiguration(
         commandName: "hm-migrate",
