@@ -43,11 +43,11 @@ setup:
 	command -v swift >/dev/null || { echo "no Swift toolchain on the PATH (https://www.swift.org/install/linux/)"; exit 1; }
 	# pgvector's files for PostgreSQL 15, by the pgvector step itself (its install actions only:
 	# the tests make their own clusters). A host that has them builds nothing.
-	swift build --product hm-pgvector
+	swift build --product hearthminds
 	HEARTHMINDS_LOG=$(CURDIR)/.build/setup-bootstrap.jsonl \
-		"$$(swift build --show-bin-path)/hm-pgvector" --install-only --set PG_VERSION=15
+		"$$(swift build --show-bin-path)/hearthminds" pgvector --install-only --set PG_VERSION=15
 
-## build: release build of every step executable
+## build: release build of the executable (hearthminds, every step's command)
 build:
 	swift build -c release
 
@@ -66,9 +66,10 @@ test: setup
 test-e2e: dist
 	Tests/e2e/run.sh
 
-## dist: dist/hearthminds-bootstrap.tar.gz — install.sh, bootstrap/ with stripped release
-## binaries (Swift runtime linked statically), etc/, Migrations/, README.md, and packages/ with
-## the pgvector package (built once into .build/pgvector-deb, then reused)
+## dist: dist/hearthminds-bootstrap.tar.gz — install.sh, bootstrap/ with the stripped release
+## executable (Swift runtime linked statically) and hm-<step> hard links to it, etc/,
+## Migrations/, README.md, and packages/ with the pgvector package (built once into
+## .build/pgvector-deb, then reused)
 dist:
 	swift build -c release --static-swift-stdlib
 	bin=$$(swift build -c release --static-swift-stdlib --show-bin-path)
@@ -82,9 +83,10 @@ dist:
 	cp install.sh README.md $$stage/
 	cp bootstrap/lib.sh bootstrap/steps $$stage/bootstrap/
 	cp -r etc Migrations $$stage/
+	install -m 0755 $$bin/hearthminds $$stage/bootstrap/bin/
+	strip $$stage/bootstrap/bin/hearthminds
 	for step in $(STEPS) $(TOOLS); do
-		install -m 0755 $$bin/hm-$$step $$stage/bootstrap/bin/
-		strip $$stage/bootstrap/bin/hm-$$step
+		ln $$stage/bootstrap/bin/hearthminds $$stage/bootstrap/bin/hm-$$step
 	done
 	tar -C dist/stage -czf dist/$(DIST_NAME).tar.gz --owner=0 --group=0 $(DIST_NAME)
 	rm -rf dist/stage
@@ -105,7 +107,7 @@ bench-recall:
 ## migrate-rev m="add new table": the next revision's empty up/down files in Migrations/
 ## migrate-up: every database to head (db=NAME for one); migrate-down: one revision down
 ## (both as root: hm-migrate connects as postgres by peer authentication)
-MIGRATE = swift build -c release --product hm-migrate >/dev/null && "$$(swift build -c release --show-bin-path)/hm-migrate"
+MIGRATE = swift build -c release --product hearthminds >/dev/null && "$$(swift build -c release --show-bin-path)/hearthminds" migrate
 MIGRATE_DB = $${db:+--database "$$db"}
 
 migrate-rev:

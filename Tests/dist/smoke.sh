@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The release tarball works where no Swift toolchain is on the PATH: it unpacks to
-# hearthminds-bootstrap/, lists its steps, and every step binary answers --help and a dry run.
+# hearthminds-bootstrap/, lists its steps, and every step's name (a hard link to the one executable,
+# hearthminds) answers its own --help, and a dry run.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 tarball="$root/dist/hearthminds-bootstrap.tar.gz"
@@ -33,11 +34,18 @@ check "the package is postgresql-15-pgvector for $arch" \
 check "the package depends on postgresql-15" bash -c "dpkg-deb --field '${debs[0]}' Depends | grep -Eq '(^| )postgresql-15( |,|\$)'"
 check "the package holds vector.so and vector.control for PostgreSQL 15" bash -c \
     "dpkg-deb --contents '${debs[0]}' | grep -q ' ./usr/lib/postgresql/15/lib/vector.so\$' && dpkg-deb --contents '${debs[0]}' | grep -q ' ./usr/share/postgresql/15/extension/vector.control\$'"
+inode=$(stat -c %i "$dir/bootstrap/bin/hearthminds")
+check "bootstrap/bin holds one executable, hearthminds" \
+    bash -c "[ \$(find '$dir/bootstrap/bin' -type f ! -samefile '$dir/bootstrap/bin/hearthminds' | wc -l) = 0 ]"
+check "hearthminds without a command lists them and exits 64" \
+    bash -c "'$dir/bootstrap/bin/hearthminds' 2>&1 >/dev/null | grep -q hm-migrate; [ \${PIPESTATUS[0]} = 64 ]"
 while IFS=$'\t' read -r step _; do
     case "$step" in '' | '#'*) continue ;; esac
     check "hm-$step is stripped and static in the Swift runtime" \
         bash -c "file '$dir/bootstrap/bin/hm-$step' | grep -q stripped && ! ldd '$dir/bootstrap/bin/hm-$step' | grep -q libswift"
-    check "hm-$step --help without Swift" "${clean_env[@]}" "$dir/bootstrap/bin/hm-$step" --help
+    check "hm-$step is a hard link to hearthminds" test "$(stat -c %i "$dir/bootstrap/bin/hm-$step")" = "$inode"
+    check "hm-$step --help without Swift" \
+        bash -c "${clean_env[*]} '$dir/bootstrap/bin/hm-$step' --help | grep -q 'USAGE: hm-$step'"
 done <"$dir/bootstrap/steps"
 for tool in migrate reset; do # executables beside the steps (Makefile TOOLS)
     check "hm-$tool --help without Swift" "${clean_env[@]}" "$dir/bootstrap/bin/hm-$tool" --help

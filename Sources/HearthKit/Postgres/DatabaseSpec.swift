@@ -17,6 +17,11 @@ public struct DatabaseSpec: Sendable {
             + config.ais.map { DatabaseSpec(name: $0.database, owner: $0.name, connectors: [], readers: []) }
     }
 
+    /// Each database's owner as the configuration says.
+    public static func owners(_ config: HearthConfig) -> [String: String] {
+        Dictionary(all(config).map { ($0.name, $0.owner) }, uniquingKeysWith: { first, _ in first })
+    }
+
     // MARK: the database itself
 
     struct Found {
@@ -24,25 +29,45 @@ public struct DatabaseSpec: Sendable {
         let encoding: String
         let comment: String?
         let allowsConnections: Bool
+        /// Its database-level privileges as "grantee=PRIVILEGE" (PUBLIC is "").
+        let privileges: Set<String>
     }
 
     /// The database as the catalog has it; nil when it does not exist.
     static func find(_ name: String, _ db: PGConnection) throws -> Found? {
-        guard let row = try db.query(
+        try findAll([name], db)[name]
+    }
+
+    /// The databases of these names as the catalog has them, with their privileges, in one query.
+    static func findAll(_ names: [String], _ db: PGConnection) throws -> [String: Found] {
+        let rows = try db.query(
             """
-            SELECT pg_catalog.pg_get_userbyid(datdba), pg_catalog.pg_encoding_to_char(encoding),
-                   pg_catalog.shobj_description(oid, 'pg_database'), datallowconn
-            FROM pg_catalog.pg_database WHERE datname = $1
-            """, [name]).first
-        else { return nil }
-        return Found(owner: row[0] ?? "", encoding: row[1] ?? "", comment: row[2], allowsConnections: row[3] == "t")
+            SELECT d.datname, pg_catalog.pg_get_userbyid(d.datdba), pg_catalog.pg_encoding_to_char(d.encoding),
+                   pg_catalog.shobj_description(d.oid, 'pg_database'), d.datallowconn,
+                   ARRAY(SELECT CASE WHEN a.grantee = 0 THEN '' ELSE pg_catalog.pg_get_userbyid(a.grantee) END
+                                || '=' || a.privilege_type
+                         FROM pg_catalog.aclexplode(coalesce(d.datacl, pg_catalog.acldefault('d', d.datdba))) a)
+            FROM pg_catalog.pg_database d WHERE d.datname = ANY($1::text[])
+            """, [PGArray.literal(names)])
+        var out: [String: Found] = [:]
+        for row in rows.rows {
+            out[row[0] ?? ""] = Found(
+                owner: row[1] ?? "", encoding: row[2] ?? "", comment: row[3], allowsConnections: row[4] == "t",
+                privileges: Set(PGArray.elements(row[5] ?? "{}")))
+        }
+        return out
     }
 
     /// True when the database exists, is UTF-8, has the configured owner, carries our mark and
     /// takes connections. A database of the name with another owner is someone else's: a
     /// definite false, never taken over.
     func exists(_ db: PGConnection) throws -> Bool {
-        guard let found = try DatabaseSpec.find(name, db) else { return false }
+        try exists(try DatabaseSpec.find(name, db))
+    }
+
+    /// The same, from the database as read (ClusterCatalog).
+    func exists(_ found: Found?) throws -> Bool {
+        guard let found else { return false }
         guard found.owner == owner else {
             throw CheckFailed(
                 "database \(name) exists, owned by \(found.owner), not \(owner): it was not made by the suite and is "
@@ -95,6 +120,11 @@ public struct DatabaseSpec: Sendable {
 
     func privilegesConverged(_ db: PGConnection) throws -> Bool {
         try DatabaseSpec.privileges(name, db) == wantedPrivileges
+    }
+
+    /// The same, from the database as read (ClusterCatalog).
+    func privilegesConverged(_ found: Found?) -> Bool {
+        found?.privileges == wantedPrivileges
     }
 
     /// Replaces the database's privileges whole: PUBLIC and any grantee not ours lose all,

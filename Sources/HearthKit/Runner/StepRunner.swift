@@ -1,5 +1,7 @@
 /// Runs a step's actions under the contract and reports each boolean to the console and the
 /// log. Returns the step's exit status: 0 when every action ends true, 1 at the first false.
+/// The actions of an ActionGroup run side by side on worker threads; each is still checked,
+/// applied, verified and reported as its own action.
 public struct StepRunner: Sendable {
     public let console: Console
     public let log: JSONLog?
@@ -20,67 +22,42 @@ public struct StepRunner: Sendable {
         public var failedAction: String?
     }
 
+    /// What one action came to.
+    struct Result {
+        var result = false
+        var changed = false
+        var detail = ""
+        var tone = Console.Tone.failed
+        var label = "FAILED"
+        var pending: Bool { tone == .pending }
+    }
+
     @discardableResult
     public func run(_ step: Step) async -> Outcome {
         let started = Clock.nowMs()
         var outcome = Outcome(status: ExitStatus.ok, changed: 0, pending: 0, failedAction: nil)
+        let count = step.actions.count
         console.out(console.paint("== \(step.name)", .plain) + (dryRun ? " (dry run: checks only)" : ""))
-        for action in step.actions {
-            let t0 = Clock.nowMs()
-            var result = false
-            var changed = false
-            var detail = ""
-            var tone = Console.Tone.failed
-            var label = "FAILED"
-            do {
-                let already = try await action.check()
-                if already {
-                    result = true
-                    tone = .ok
-                    label = "ok"
-                } else if action.isAssertion {
-                    detail = "check is false"
-                } else if dryRun {
-                    detail = "would change"
-                    tone = .pending
-                    label = "would change"
-                    outcome.pending += 1
-                } else {
-                    changed = true
-                    try await action.apply()
-                    result = try await action.verify()
-                    if result {
-                        tone = .changed
-                        label = "changed"
-                        outcome.changed += 1
-                    } else {
-                        detail = "verify after apply is false"
-                    }
+        parts: for part in step.parts {
+            switch part {
+            case .action(let action):
+                let t0 = Clock.nowMs()
+                let result = action.blocking != nil ? evaluateBlocking(action) : await evaluate(action)
+                if !report(step, action, result, ms: Clock.nowMs() - t0, into: &outcome) && !dryRun { break parts }
+            case .group(let group):
+                let shared = Shared(outcome)
+                let dryRun = dryRun
+                Workers.run(count: group.actions.count, width: group.width()) { i in
+                    let action = group.actions[i]
+                    let t0 = Clock.nowMs()
+                    let result = evaluateBlocking(action)
+                    let ms = Clock.nowMs() - t0
+                    let ok = shared.mutex.locked { report(step, action, result, ms: ms, into: &shared.outcome) }
+                    return ok || dryRun
                 }
-            } catch {
-                if dryRun && !(error is CheckFailed) {
-                    // What a check cannot see yet (the cluster is not there) is a pending change.
-                    tone = .pending
-                    label = "would change"
-                    detail = "cannot check yet: \(error)"
-                    outcome.pending += 1
-                } else {
-                    detail = "\(error)"
-                }
-            }
-            if result, detail.isEmpty, let note = action.note { detail = await note() }
-            let ms = Clock.nowMs() - t0
-            log?.write(
-                LogRecord(
-                    time: Clock.timestamp(), run: runID, step: step.name, action: action.name, result: result,
-                    changed: changed, ms: ms, detail: detail, dryRun: dryRun))
-            var line = "  " + console.paint(pad("[\(label)]", 15), tone) + action.name + "  (\(JSON.number(ms)) ms)"
-            if !detail.isEmpty && detail != label { line += "\n" + detail.split(separator: "\n").map { "      \($0)" }.joined(separator: "\n") }
-            console.out(line)
-            if !result && tone != .pending {
-                outcome.status = ExitStatus.failed
-                outcome.failedAction = action.name
-                if !dryRun { break }
+                group.finished()
+                outcome = shared.outcome
+                if outcome.failedAction != nil && !dryRun { break parts }
             }
         }
         let total = Clock.nowMs() - started
@@ -88,11 +65,11 @@ public struct StepRunner: Sendable {
         if let failed = outcome.failedAction, !dryRun {
             summary = console.paint("\(step.name): FAILED at '\(failed)'", .failed) + " after \(JSON.number(total)) ms"
         } else if dryRun {
-            summary = "\(step.name): dry run, \(outcome.pending) of \(step.actions.count) actions would change"
+            summary = "\(step.name): dry run, \(outcome.pending) of \(count) actions would change"
                 + (outcome.failedAction != nil ? ", a check is false" : "") + " (\(JSON.number(total)) ms)"
         } else {
             summary = console.paint("\(step.name): ok", .ok)
-                + ", \(step.actions.count) actions, \(outcome.changed) changed (\(JSON.number(total)) ms)"
+                + ", \(count) actions, \(outcome.changed) changed (\(JSON.number(total)) ms)"
         }
         log?.write(
             LogRecord(
@@ -101,6 +78,111 @@ public struct StepRunner: Sendable {
                 detail: outcome.failedAction.map { "failed at \($0)" } ?? "", dryRun: dryRun))
         console.out(summary)
         return outcome
+    }
+
+    /// The outcome the workers of a group add to.
+    private final class Shared: @unchecked Sendable {
+        let mutex = Mutex()
+        var outcome: Outcome
+
+        init(_ outcome: Outcome) { self.outcome = outcome }
+    }
+
+    private func evaluate(_ action: Action) async -> Result {
+        var r = Result()
+        do {
+            if try await action.check() {
+                r.result = true
+            } else if action.isAssertion || dryRun {
+                decline(action, &r)
+            } else {
+                r.changed = true
+                try await action.apply()
+                r.result = try await action.verify()
+            }
+            settle(&r)
+            if r.result, r.detail.isEmpty, let note = action.note { r.detail = await note() }
+        } catch {
+            failure(error, &r)
+        }
+        return r
+    }
+
+    /// The same as `evaluate`, with the action's blocking calls (on a worker thread).
+    private func evaluateBlocking(_ action: Action) -> Result {
+        guard let blocking = action.blocking else { preconditionFailure("\(action.name) is not a blocking action") }
+        defer { blocking.done() }
+        var r = Result()
+        do {
+            if try blocking.check() {
+                r.result = true
+            } else if action.isAssertion || dryRun {
+                decline(action, &r)
+            } else {
+                r.changed = true
+                try blocking.apply()
+                r.result = try blocking.verify()
+            }
+            settle(&r)
+        } catch {
+            failure(error, &r)
+        }
+        return r
+    }
+
+    /// A false check of an assertion, or of any action in a dry run.
+    private func decline(_ action: Action, _ r: inout Result) {
+        if action.isAssertion {
+            r.detail = "check is false"
+        } else {
+            r.detail = "would change"
+            r.tone = .pending
+            r.label = "would change"
+        }
+    }
+
+    private func settle(_ r: inout Result) {
+        if r.result {
+            r.tone = r.changed ? .changed : .ok
+            r.label = r.changed ? "changed" : "ok"
+        } else if r.changed {
+            r.detail = "verify after apply is false"
+        }
+    }
+
+    private func failure(_ error: any Error, _ r: inout Result) {
+        r.result = false
+        if dryRun && !(error is CheckFailed) {
+            // What a check cannot see yet (the cluster is not there) is a pending change.
+            r.tone = .pending
+            r.label = "would change"
+            r.detail = "cannot check yet: \(error)"
+        } else {
+            r.tone = .failed
+            r.label = "FAILED"
+            r.detail = "\(error)"
+        }
+    }
+
+    /// Logs and shows one action's result and adds it to the outcome; false when it failed.
+    private func report(_ step: Step, _ action: Action, _ r: Result, ms: Double, into outcome: inout Outcome) -> Bool {
+        if r.pending { outcome.pending += 1 }
+        if r.result && r.changed { outcome.changed += 1 }
+        log?.write(
+            LogRecord(
+                time: Clock.timestamp(), run: runID, step: step.name, action: action.name, result: r.result,
+                changed: r.changed, ms: ms, detail: r.detail, dryRun: dryRun))
+        var line = "  " + console.paint(pad("[\(r.label)]", 15), r.tone) + action.name + "  (\(JSON.number(ms)) ms)"
+        if !r.detail.isEmpty && r.detail != r.label {
+            line += "\n" + r.detail.split(separator: "\n").map { "      \($0)" }.joined(separator: "\n")
+        }
+        console.out(line)
+        if !r.result && !r.pending {
+            outcome.status = ExitStatus.failed
+            if outcome.failedAction == nil { outcome.failedAction = action.name }
+            return false
+        }
+        return true
     }
 
     private func pad(_ text: String, _ width: Int) -> String {

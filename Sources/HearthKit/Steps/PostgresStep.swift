@@ -29,6 +29,10 @@ public enum PostgresStep {
         let version = config.pgVersion
         let port = config.port
         let packages = ["postgresql-\(version)", "postgresql-client-\(version)"]
+        let session = ClusterSession(paths)
+        // Every cluster of the host, read once for the two conflict checks (nothing is changed
+        // before both have run).
+        let clusters = Once { try DebianClusters.list() }
 
         var actions: [Action] = [
             .assertion("POSTGRES_HOST \(config.host) is an address of this host") {
@@ -36,7 +40,7 @@ public enum PostgresStep {
                 return true
             },
             .assertion("no cluster named \(config.clusterName) of another PostgreSQL version") {
-                let others = try await DebianClusters.list().filter {
+                let others = try clusters.get().filter {
                     $0.name == config.clusterName && $0.version != version
                 }
                 if let other = others.first {
@@ -48,7 +52,7 @@ public enum PostgresStep {
                 return true
             },
             .assertion("port \(port) is not another cluster's") {
-                let others = try await DebianClusters.list().filter {
+                let others = try clusters.get().filter {
                     $0.port == port && !($0.version == version && $0.name == config.clusterName)
                 }
                 if let other = others.first {
@@ -74,7 +78,7 @@ public enum PostgresStep {
                 apply: { try await install(packages) }),
             Action(
                 "cluster \(paths.id) exists (UTF-8)",
-                check: { try await DebianClusters.find(paths) != nil },
+                check: { try DebianClusters.find(paths) != nil },
                 apply: {
                     // As the postgres account (ClusterTools: a configuration directory that account
                     // prepared would have root write through its links).
@@ -123,16 +127,20 @@ public enum PostgresStep {
             Action(
                 "cluster \(paths.id) is running",
                 check: {
-                    guard let cluster = try await DebianClusters.find(paths) else { return false }
-                    return PostmasterStatus.read(dataDirectory: cluster.dataDirectory) != nil
+                    guard let dataDirectory = try DebianClusters.find(paths)?.dataDirectory else { return false }
+                    return PostmasterStatus.read(dataDirectory: dataDirectory) != nil
                 },
-                apply: { try await start(paths) }),
+                apply: {
+                    session.reset()
+                    try await start(paths)
+                }),
             Action(
                 "the server runs with our settings (restarted or reloaded when they changed)",
-                check: { try await settingsDifferences(paths, settings).isEmpty },
+                check: { try settingsDifferences(session.get(), settings).isEmpty },
                 apply: {
-                    let differences = try await settingsDifferences(paths, settings)
+                    let differences = try settingsDifferences(session.get(), settings)
                     let restart = differences.contains { ServerSettings.restartSettings.contains($0.name) }
+                    session.reset()
                     try await ClusterTools.control(paths, restart ? "restart" : "reload")
                 },
                 verify: {
@@ -140,7 +148,8 @@ public enum PostgresStep {
                     var differences: [SettingDifference] = []
                     for attempt in 0..<50 {
                         if attempt > 0 { usleep(100_000) }
-                        differences = try await settingsDifferences(paths, settings)
+                        session.reset()
+                        differences = try settingsDifferences(session.get(), settings)
                         if differences.isEmpty { return true }
                     }
                     throw HearthError(
@@ -150,14 +159,13 @@ public enum PostgresStep {
         ]
         actions.append(
             .assertion("cluster \(paths.id) answers (pg_isready) as PostgreSQL \(version), UTF-8") {
-                let (_, status) = try await DebianClusters.running(paths)
-                let ready = try await Command.run([
-                    "pg_isready", "--quiet", "--host", status.socketDirectory, "--port", String(status.port),
-                ])
-                guard ready.succeeded else {
-                    throw HearthError("pg_isready on \(status.socketDirectory) port \(status.port) exited \(ready.status)")
+                let (_, status) = try DebianClusters.running(paths)
+                // What pg_isready asks, through libpq in this process (PQpingParams).
+                let ready = PGConnection.ping(host: status.socketDirectory, port: status.port)
+                guard ready == .ok else {
+                    throw HearthError("pg_isready on \(status.socketDirectory) port \(status.port): \(ready)")
                 }
-                let connection = try await DebianClusters.connect(paths)
+                let connection = try session.get()
                 let shown = try connection.query("SHOW server_version").scalar ?? ""
                 let major = Int(shown.prefix(while: { $0.isNumber }))
                 guard major == version else {
@@ -195,7 +203,12 @@ public enum PostgresStep {
         }
     }
 
+    /// The packages dpkg has not installed: from its status file (DpkgStatus), or dpkg-query
+    /// when that cannot answer.
     static func missingPackages(_ packages: [String]) async throws -> [String] {
+        if let installed = DpkgStatus.installed(Set(packages)) {
+            return packages.filter { !installed.contains($0) }
+        }
         var missing: [String] = []
         for package in packages {
             let result = try await Command.run(["dpkg-query", "--show", "--showformat=${Status}", package])
@@ -231,15 +244,15 @@ public enum PostgresStep {
             message = "\(error)"
         }
         // (with a deadline: the file may be a FIFO, or endless, of the owner's choosing)
-        if let cluster = try? await DebianClusters.find(paths), cluster.logFile.hasPrefix("/"),
-            let owner = SystemAccount.lookup(cluster.owner),
-            let tail = try? await Command.run(["tail", "-n", "12", "--", cluster.logFile], asUser: owner, timeout: 10),
+        if let cluster = try? DebianClusters.find(paths), let logFile = await DebianClusters.logFile(paths),
+            let owner = cluster.owner.flatMap(SystemAccount.lookup),
+            let tail = try? await Command.run(["tail", "-n", "12", "--", logFile], asUser: owner, timeout: 10),
             tail.succeeded
         {
             let lines = lastStartLines(tail.stdout)
             // (without systemd, pg_ctlcluster shows those lines itself)
             if let last = lines.last, !message.contains(last) {
-                message += "\nthe end of the cluster's log \(cluster.logFile):\n" + lines.joined(separator: "\n")
+                message += "\nthe end of the cluster's log \(logFile):\n" + lines.joined(separator: "\n")
             }
         }
         throw HearthError(message)
@@ -276,10 +289,7 @@ public enum PostgresStep {
     }
 
     /// Our settings whose running values differ from what we want, with where they come from.
-    static func settingsDifferences(_ paths: ClusterPaths, _ settings: ServerSettings) async throws
-        -> [SettingDifference]
-    {
-        let connection = try await DebianClusters.connect(paths)
+    static func settingsDifferences(_ connection: PGConnection, _ settings: ServerSettings) throws -> [SettingDifference] {
         let rows = try connection.query(
             "SELECT name, setting, coalesce(sourcefile || ':' || sourceline, source), pending_restart "
                 + "FROM pg_settings WHERE name = ANY($1::text[])",
