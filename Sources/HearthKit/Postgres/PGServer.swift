@@ -222,6 +222,10 @@ public final class OwnerSessions: @unchecked Sendable {
     private var lock = pthread_mutex_t()
     private var changed = pthread_cond_t()
     private var idle: [String: [(PGConnection, String)]] = [:]
+    /// Why the owner's login to a database failed in this step, if it did: the checks that need
+    /// it fail with that at once instead of logging in again (a tenant's verifier with a huge
+    /// iteration count would cost each of them the login deadline).
+    private var failed: [String: String] = [:]
     /// Checks holding, or logging in for, an owner's connection, by database.
     private var busy: [String: Int] = [:]
 
@@ -258,6 +262,10 @@ public final class OwnerSessions: @unchecked Sendable {
         while idle[database, default: []].isEmpty && busy[database, default: 0] > 0 {
             pthread_cond_wait(&changed, &lock)
         }
+        if let reason = failed[database] {
+            pthread_mutex_unlock(&lock)
+            throw HearthError("\(database): the owner's login failed already in this step: \(reason)")
+        }
         busy[database, default: 0] += 1
         let found = idle[database]?.popLast()
         pthread_mutex_unlock(&lock)
@@ -265,9 +273,17 @@ public final class OwnerSessions: @unchecked Sendable {
         do {
             return try server.ownerConnection(database, credentials, expected: expected[database])
         } catch {
+            fail(database, error)
             done(database, keeping: nil)
             throw error
         }
+    }
+
+    /// Records that the owner's login to `database` failed (see `failed`).
+    public func fail(_ database: String, _ error: any Error) {
+        pthread_mutex_lock(&lock)
+        if failed[database] == nil { failed[database] = "\(error)" }
+        pthread_mutex_unlock(&lock)
     }
 
     /// A check that logs in as `database`'s configured owner itself begins: the checks that

@@ -70,7 +70,13 @@ public enum VerifyStep {
                 sessions.begin(config.hearthmindsDB)
                 var kept: PGConnection?
                 defer { sessions.keep(config.hearthmindsDB, kept, user: config.serviceUser, tcp: false) }
-                let db = try server.peerLogin(config.hearthmindsDB, account: account, pinned: true)
+                let db: PGConnection
+                do {
+                    db = try server.peerLogin(config.hearthmindsDB, account: account, pinned: true)
+                } catch {
+                    sessions.fail(config.hearthmindsDB, error)
+                    throw error
+                }
                 guard try db.query("SELECT current_user").scalar == config.serviceUser else { return false }
                 kept = db
                 return true
@@ -91,7 +97,13 @@ public enum VerifyStep {
                         sessions.begin(ai.database)
                         var kept: PGConnection?
                         defer { sessions.keep(ai.database, kept, user: ai.name, tcp: true) }
-                        let db = try server.login(ai.database, user: ai.name, password: try passwords.password(ai.name), pinned: true)
+                        let db: PGConnection
+                        do {
+                            db = try server.login(ai.database, user: ai.name, password: try passwords.password(ai.name), pinned: true)
+                        } catch {
+                            sessions.fail(ai.database, error)
+                            throw error
+                        }
                         guard try db.query("SELECT current_user").scalar == ai.name else {
                             throw CheckFailed("\(ai.name)'s login to \(ai.database) is not \(ai.name)")
                         }
