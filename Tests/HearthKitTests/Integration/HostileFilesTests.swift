@@ -114,6 +114,9 @@ extension HostStepsTests {
         let before = victim.snapshot()
         let c = paths.configDirectory
         let v = victim.path
+        // The postgres account's own copy of pg_hba.conf, to put back when the plant is gone (a
+        // link in its place to a file it cannot read keeps its own server from starting).
+        try await Hostile.asPostgres("cp \(c)/pg_hba.conf \(c)/.hba-before")
 
         let planter = try Hostile.Background(asPostgres: """
             while :; do
@@ -143,6 +146,9 @@ extension HostStepsTests {
         try await Hostile.asPostgres("""
             rm -f \(c)/*.hm-tmp-* \(c)/conf.d/*.hm-tmp-* \(c)/.plant \(c)/conf.d/.plant
             if [ -d \(c)/conf.d.away ]; then rm -rf \(c)/conf.d; mv -T \(c)/conf.d.away \(c)/conf.d; fi
+            for f in pg_hba.conf start.conf conf.d/hearthminds.conf; do if [ -L \(c)/$f ]; then rm -f \(c)/$f; fi; done
+            [ -e \(c)/pg_hba.conf ] || cp \(c)/.hba-before \(c)/pg_hba.conf
+            rm -f \(c)/.hba-before
             """)
         #expect(await testRunner().run(PostgresStep.make(config)).status == 0)
         #expect(await testRunner().run(try PgHbaStep.make(config, templates: templates)).status == 0)
