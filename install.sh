@@ -128,6 +128,8 @@ if [ "$reset" = 1 ] && [ ! -x "$HM_BIN/hm-reset" ]; then hm_err "--reset: missin
 args=()
 [ -n "$config" ] && args+=(--config "$config")
 [ "$HM_DRY_RUN" = 1 ] && args+=(--dry-run)
+# A dry run's steps report their counts (would change, unknown) on descriptor 8: hm_dry_run_counts.
+[ "$HM_DRY_RUN" = 1 ] && export HEARTHMINDS_COUNTS_FD=8
 
 # --reset: hm-reset runs first, as a step of this run (its actions in the same log run).
 [ "$reset" = 1 ] && steps=(reset "${steps[@]}")
@@ -146,6 +148,7 @@ for step in "${steps[@]}"; do
         hm_say "[$n/$total] $step: ${HM_STEP_DESCRIPTIONS[$step]}"
     fi
     hm_now_ms t0
+    [ "$HM_DRY_RUN" = 1 ] && exec 8>"$HM_COUNTS_FILE"
     set +e
     # The step holds the lock through install.sh's descriptor (it sets close-on-exec on it, so
     # no daemon it starts — the postmaster, where no systemd runs — keeps it).
@@ -154,12 +157,13 @@ for step in "${steps[@]}"; do
     set -e
     hm_now_ms t1
     hm_seconds elapsed $(( t1 - t0 ))
+    if [ "$HM_DRY_RUN" = 1 ]; then exec 8>&-; hm_dry_run_counts; fi
     if [ "$rc" -eq 0 ]; then
-        printf -v line '  %-14s ok      %6ss' "$step" "$elapsed"
+        printf -v line '  %-14s ok      %6ss%s' "$step" "$elapsed" "$HM_COUNTS_TEXT"
         summary+=("$line")
         continue
     fi
-    printf -v line '  %-14s FALSE   %6ss  (exit %d)' "$step" "$elapsed" "$rc"
+    printf -v line '  %-14s FALSE   %6ss  (exit %d)%s' "$step" "$elapsed" "$rc" "$HM_COUNTS_TEXT"
     summary+=("$line")
     if [ "$rc" -eq 64 ]; then
         hm_err "step '$step': bad usage or configuration (exit 64); nothing was changed by it"
@@ -188,4 +192,8 @@ if [ -n "$failed" ]; then
     hm_err "dry run: a check is false in: $failed"
     exit 1
 fi
-if [ "$HM_DRY_RUN" = 1 ]; then hm_say "dry run complete: nothing was changed"; else hm_say "all steps true"; fi
+if [ "$HM_DRY_RUN" = 1 ]; then
+    hm_say "dry run complete: $HM_WOULD_CHANGE action(s) would change, $HM_UNKNOWN unknown until an earlier step has run; nothing was changed"
+else
+    hm_say "all steps true"
+fi

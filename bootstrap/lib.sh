@@ -82,6 +82,27 @@ hm_take_lock() {
     fi
 }
 
+# A dry run's counts of one step (HearthKit's DryRunCounts): install.sh opens HM_COUNTS_FILE, in
+# the root-only lock directory, on descriptor 8 before each step and names it in
+# HEARTHMINDS_COUNTS_FD; the step writes one line, "<would change> <unknown> <needs>" (needs: the
+# steps its unknown checks need, comma-separated, or -). hm_dry_run_counts reads it: the step's
+# part of the summary in HM_COUNTS_TEXT, and the totals in HM_WOULD_CHANGE and HM_UNKNOWN.
+HM_COUNTS_FILE=$HM_LOCK_DIR/dry-run.counts
+HM_WOULD_CHANGE=0 HM_UNKNOWN=0 HM_COUNTS_TEXT=""
+hm_dry_run_counts() {
+    local would="" unknown="" needs=""
+    HM_COUNTS_TEXT=""
+    { [ -f "$HM_COUNTS_FILE" ] && read -r would unknown needs <"$HM_COUNTS_FILE"; } || true
+    [[ $would =~ ^[0-9]+$ && $unknown =~ ^[0-9]+$ ]] || return 0
+    HM_WOULD_CHANGE=$((HM_WOULD_CHANGE + would)) HM_UNKNOWN=$((HM_UNKNOWN + unknown))
+    HM_COUNTS_TEXT="  $would would change"
+    if [ "$unknown" -gt 0 ]; then
+        HM_COUNTS_TEXT+=", $unknown unknown"
+        [ "$needs" != - ] && HM_COUNTS_TEXT+=" (needs ${needs//,/, })"
+    fi
+    return 0
+}
+
 # HM_MISSING: those of the given packages dpkg has not installed. The usual answer costs no
 # process: libpq5 is installed when dpkg keeps its file list (/var/lib/dpkg/info/libpq5:<arch>.list)
 # and its library is there, for the architectures named below; anything else asks dpkg-query.

@@ -86,18 +86,30 @@ public struct DatabaseSpec: Sendable {
     /// no one else can connect between its CREATE and its grants. An existing database of ours
     /// (the owner is our marked role) gets its mark back and is opened.
     func create(_ db: PGConnection) throws {
+        try createPlan(try DatabaseSpec.find(name, db), db).run(db)
+    }
+
+    /// The statements of `create` from the database as found (nil: none of the name): what apply
+    /// runs and a dry run shows (SQLPlan).
+    func createPlan(_ found: Found?, _ db: PGConnection) throws -> SQLPlan {
         let database = try db.identifier(name)
         let mark = "COMMENT ON DATABASE \(database) IS \(try db.literal(Marks.database))"
         let open = "ALTER DATABASE \(database) ALLOW_CONNECTIONS true"
-        guard let found = try DatabaseSpec.find(name, db) else {
-            try db.execute(
+        var plan = SQLPlan()
+        guard let found else {
+            plan.add(
                 "CREATE DATABASE \(database) OWNER \(try db.identifier(owner)) ENCODING 'UTF8' TEMPLATE template0 "
                     + "ALLOW_CONNECTIONS false")
-            try db.execute("REVOKE ALL ON DATABASE \(database) FROM PUBLIC; \(mark); \(open)")
-            return
+            plan.newBatch()
+            plan.add("REVOKE ALL ON DATABASE \(database) FROM PUBLIC")
+            plan.add(mark)
+            plan.add(open)
+            return plan
         }
         guard found.owner == owner else { throw CheckFailed("database \(name) is not ours (owner \(found.owner))") }
-        try db.execute("\(mark); \(open)")
+        plan.add(mark)
+        plan.add(open)
+        return plan
     }
 
     // MARK: database privileges
@@ -130,19 +142,26 @@ public struct DatabaseSpec: Sendable {
     /// Replaces the database's privileges whole: PUBLIC and any grantee not ours lose all,
     /// the owner keeps its own, the connectors get CONNECT.
     func convergePrivileges(_ db: PGConnection) throws {
+        try privilegesPlan(try DatabaseSpec.privileges(name, db), db).run(db)
+    }
+
+    /// The statements of `convergePrivileges` from the privileges as found ("grantee=PRIVILEGE"):
+    /// what apply runs and a dry run shows (SQLPlan).
+    func privilegesPlan(_ privileges: Set<String>, _ db: PGConnection) throws -> SQLPlan {
         let database = try db.identifier(name)
-        var statements = ["REVOKE ALL ON DATABASE \(database) FROM PUBLIC"]
+        var plan = SQLPlan()
+        plan.add("REVOKE ALL ON DATABASE \(database) FROM PUBLIC")
         let keep = Set([owner] + connectors)
-        let grantees = Set(try DatabaseSpec.privileges(name, db).map { String($0.prefix(while: { $0 != "=" })) })
+        let grantees = Set(privileges.map { String($0.prefix(while: { $0 != "=" })) })
         for stranger in grantees.subtracting(keep).subtracting([""]).sorted() {
-            statements.append("REVOKE ALL ON DATABASE \(database) FROM \(try db.identifier(stranger))")
+            plan.add("REVOKE ALL ON DATABASE \(database) FROM \(try db.identifier(stranger))")
         }
-        statements.append("GRANT ALL ON DATABASE \(database) TO \(try db.identifier(owner))")
+        plan.add("GRANT ALL ON DATABASE \(database) TO \(try db.identifier(owner))")
         for role in connectors {
-            statements.append("REVOKE ALL ON DATABASE \(database) FROM \(try db.identifier(role))")
-            statements.append("GRANT CONNECT ON DATABASE \(database) TO \(try db.identifier(role))")
+            plan.add("REVOKE ALL ON DATABASE \(database) FROM \(try db.identifier(role))")
+            plan.add("GRANT CONNECT ON DATABASE \(database) TO \(try db.identifier(role))")
         }
-        try db.execute(statements.joined(separator: ";\n"))
+        return plan
     }
 
     // MARK: readers of the shared tables (a connection to this database as its owner)
@@ -167,13 +186,20 @@ public struct DatabaseSpec: Sendable {
 
     func convergeReaders(_ db: PGConnection) throws {
         guard !readers.isEmpty else { return }
+        try readersPlan(db).run(db)
+    }
+
+    /// The statements of `convergeReaders` (run as the database's owner): what apply runs and a
+    /// dry run shows (SQLPlan).
+    func readersPlan(_ db: PGConnection) throws -> SQLPlan {
+        var plan = SQLPlan()
+        guard !readers.isEmpty else { return plan }
         let list = try readers.map { try db.identifier($0) }.joined(separator: ", ")
-        try db.execute(
-            """
-            GRANT USAGE ON SCHEMA public TO \(list);
-            GRANT SELECT ON ALL TABLES IN SCHEMA public TO \(list);
-            ALTER DEFAULT PRIVILEGES FOR ROLE \(try db.identifier(owner)) IN SCHEMA public GRANT SELECT ON TABLES TO \(list)
-            """)
+        plan.add("GRANT USAGE ON SCHEMA public TO \(list)")
+        plan.add("GRANT SELECT ON ALL TABLES IN SCHEMA public TO \(list)")
+        plan.add(
+            "ALTER DEFAULT PRIVILEGES FOR ROLE \(try db.identifier(owner)) IN SCHEMA public GRANT SELECT ON TABLES TO \(list)")
+        return plan
     }
 
     // MARK: extensions (a connection to this database)

@@ -131,7 +131,7 @@ public struct PGServer: Sendable {
             }
         }
         guard let (owner, isSuperuser) = try knownOwner ?? self.owner(of: database) else {
-            throw HearthError("there is no database \(database)")
+            throw HearthError("there is no database \(database)", needs: "databases")
         }
         // The owner is the one that could not log in: its error, without a second try (a login
         // may take its whole deadline).
@@ -172,12 +172,12 @@ public struct PGServer: Sendable {
     /// A superuser connection to `database`.
     public func admin(_ database: String = "postgres") throws -> PGConnection {
         guard SystemAccount.lookup(superuser) != nil else {
-            throw HearthError("no system account \(superuser): is PostgreSQL installed?")
+            throw HearthError("no system account \(superuser): is PostgreSQL installed?", needs: "postgres")
         }
         do {
             return try PGConnection(adminTarget(database))
         } catch {
-            throw HearthError("\(error)")
+            throw unreachable(error, database: database)
         }
     }
 

@@ -122,33 +122,45 @@ public struct RoleSpec: Sendable {
     /// Creates or alters the role to this spec; the password goes as a SCRAM verifier made
     /// by libpq on this side, never as clear text.
     func apply(_ db: PGConnection) throws {
+        try plan(try RoleSpec.state(name, db), db) { secret in try db.scramVerifier(try secret(), user: name) }.run(db)
+    }
+
+    /// The statements that make the role this spec from `state` (nil: there is no role of the
+    /// name yet): what apply runs and a dry run shows (SQLPlan). `verifier`: the SCRAM verifier
+    /// of the role's password (apply: made by libpq; a dry run: a placeholder, masked when shown).
+    func plan(_ state: State?, _ db: PGConnection, verifier: (@Sendable () throws -> Secret) throws -> String) throws
+        -> SQLPlan
+    {
         let role = try db.identifier(name)
-        let existing = try RoleSpec.state(name, db)
-        if existing == nil {
-            try db.execute("CREATE ROLE \(role)")
-        } else if manageAttributes && existing?.comment != Marks.role {
+        var plan = SQLPlan()
+        if state == nil {
+            plan.add("CREATE ROLE \(role)")
+            plan.newBatch()
+        } else if manageAttributes && state?.comment != Marks.role {
             throw CheckFailed("role \(name) exists but was not made by the suite; it is not taken over")
         }
-        var statements: [String] = []
         if manageAttributes {
-            statements.append("COMMENT ON ROLE \(role) IS \(try db.literal(Marks.role))")
-            statements.append(
+            plan.add("COMMENT ON ROLE \(role) IS \(try db.literal(Marks.role))")
+            plan.add(
                 "ALTER ROLE \(role) WITH \(superuser ? "SUPERUSER" : "NOSUPERUSER") INHERIT NOCREATEROLE NOCREATEDB "
                     + "LOGIN NOREPLICATION NOBYPASSRLS CONNECTION LIMIT -1 VALID UNTIL 'infinity'")
-            let current = try RoleSpec.state(name, db)?.memberOf ?? []
+            let current = state?.memberOf ?? []
             for extra in current.subtracting(memberOf).sorted() {
-                statements.append("REVOKE \(try db.identifier(extra)) FROM \(role)")
+                plan.add("REVOKE \(try db.identifier(extra)) FROM \(role)")
             }
             for missing in memberOf.subtracting(current).sorted() {
-                statements.append("GRANT \(try db.identifier(missing)) TO \(role)")
+                plan.add("GRANT \(try db.identifier(missing)) TO \(role)")
             }
         }
         switch password {
         case .none:
-            statements.append("ALTER ROLE \(role) PASSWORD NULL")
+            plan.add("ALTER ROLE \(role) PASSWORD NULL")
         case .scram(let secret):
-            statements.append("ALTER ROLE \(role) PASSWORD \(try db.literal(try db.scramVerifier(try secret(), user: name)))")
+            let made = try verifier(secret)
+            plan.add(
+                "ALTER ROLE \(role) PASSWORD \(try db.literal(made))",
+                shown: "ALTER ROLE \(role) PASSWORD \(SQLPlan.maskedVerifier(made))")
         }
-        try db.execute(statements.joined(separator: ";\n"))
+        return plan
     }
 }

@@ -7,6 +7,10 @@ public struct Action {
     /// What to say about an action that ended true (which way it was done, say): the console
     /// prints it under the action's line and the log records it as the detail. "" says nothing.
     public typealias Note = () async -> String
+    /// What a dry run shows under an action whose check is false: the change the apply would
+    /// make (a unified diff of a file, the statements it would run), secrets masked; see
+    /// DryRunPreview. Called only in a dry run, after the check.
+    public typealias Preview = () throws -> String
 
     public let name: String
     public let check: Check
@@ -16,6 +20,7 @@ public struct Action {
     /// to apply, and a false check fails the step.
     public let isAssertion: Bool
     public let note: Note?
+    public let preview: Preview?
     /// The same work as plain blocking calls, for an action that may run in an ActionGroup on a
     /// worker thread (libpq's calls block; they need no async context).
     public let blocking: Blocking?
@@ -30,7 +35,8 @@ public struct Action {
 
     /// `verify` defaults to running the check again.
     public init(
-        _ name: String, check: @escaping Check, apply: @escaping Apply, verify: Check? = nil, note: Note? = nil
+        _ name: String, check: @escaping Check, apply: @escaping Apply, verify: Check? = nil, note: Note? = nil,
+        preview: Preview? = nil
     ) {
         self.name = name
         self.check = check
@@ -38,6 +44,7 @@ public struct Action {
         self.verify = verify ?? check
         self.isAssertion = false
         self.note = note
+        self.preview = preview
         self.blocking = nil
     }
 
@@ -48,16 +55,18 @@ public struct Action {
         self.verify = check
         self.isAssertion = true
         self.note = nil
+        self.preview = nil
         self.blocking = nil
     }
 
-    private init(name: String, blocking: Blocking, isAssertion: Bool) {
+    private init(name: String, blocking: Blocking, isAssertion: Bool, preview: Preview? = nil) {
         self.name = name
         self.check = { try blocking.check() }
         self.apply = { try blocking.apply() }
         self.verify = { try blocking.verify() }
         self.isAssertion = isAssertion
         self.note = nil
+        self.preview = preview
         self.blocking = blocking
     }
 
@@ -69,11 +78,11 @@ public struct Action {
     /// An action of plain blocking calls: it may run in an ActionGroup, side by side with others.
     public static func blocking(
         _ name: String, check: @escaping () throws -> Bool, apply: @escaping () throws -> Void,
-        verify: (() throws -> Bool)? = nil, done: @escaping () -> Void = {}
+        verify: (() throws -> Bool)? = nil, done: @escaping () -> Void = {}, preview: Preview? = nil
     ) -> Action {
         Action(
             name: name, blocking: Blocking(check: check, apply: apply, verify: verify ?? check, done: done),
-            isAssertion: false)
+            isAssertion: false, preview: preview)
     }
 
     /// An assertion of plain blocking calls (see `blocking`).

@@ -18,8 +18,17 @@ public struct StepRunner: Sendable {
     public struct Outcome: Sendable, Equatable {
         public var status: Int32
         public var changed: Int
+        /// In a dry run: the actions not known to be right, those that would change and those
+        /// that cannot be checked yet (`unknown` of them).
         public var pending: Int
         public var failedAction: String?
+        /// In a dry run: the actions whose check cannot be made yet (the cluster is not there).
+        public var unknown = 0
+        /// The steps whose work those checks need, in the order first met ("postgres").
+        public var needs: [String] = []
+
+        /// In a dry run: the actions whose check is false, that the run would change.
+        public var wouldChange: Int { pending - unknown }
     }
 
     /// What one action came to.
@@ -29,7 +38,19 @@ public struct StepRunner: Sendable {
         var detail = ""
         var tone = Console.Tone.failed
         var label = "FAILED"
-        var pending: Bool { tone == .pending }
+        /// What the dry run shows of the change (a diff, statements): DryRunPreview.
+        var preview = ""
+        /// A dry run's check that cannot be made yet; `needs`: the step whose work it needs.
+        var unknown = false
+        var needs: String?
+        var pending: Bool { tone == .pending || unknown }
+
+        /// The log's name of what the action came to.
+        var status: String {
+            if unknown { return "unknown" }
+            if tone == .pending { return "would_change" }
+            return result ? (changed ? "changed" : "ok") : "failed"
+        }
     }
 
     @discardableResult
@@ -42,7 +63,7 @@ public struct StepRunner: Sendable {
             switch part {
             case .action(let action):
                 let t0 = Clock.nowMs()
-                let result = action.blocking != nil ? evaluateBlocking(action) : await evaluate(action)
+                let result = action.blocking != nil ? evaluateBlocking(action, step.name) : await evaluate(action, step.name)
                 if !report(step, action, result, ms: Clock.nowMs() - t0, into: &outcome) && !dryRun { break parts }
             case .group(let group):
                 let shared = Shared(outcome)
@@ -50,7 +71,7 @@ public struct StepRunner: Sendable {
                 Workers.run(count: group.actions.count, width: group.width()) { i in
                     let action = group.actions[i]
                     let t0 = Clock.nowMs()
-                    let result = evaluateBlocking(action)
+                    let result = evaluateBlocking(action, step.name)
                     let ms = Clock.nowMs() - t0
                     let ok = shared.mutex.locked { report(step, action, result, ms: ms, into: &shared.outcome) }
                     return ok || dryRun
@@ -65,7 +86,8 @@ public struct StepRunner: Sendable {
         if let failed = outcome.failedAction, !dryRun {
             summary = console.paint("\(step.name): FAILED at '\(failed)'", .failed) + " after \(JSON.number(total)) ms"
         } else if dryRun {
-            summary = "\(step.name): dry run, \(outcome.pending) of \(count) actions would change"
+            summary = "\(step.name): dry run, \(outcome.wouldChange) of \(count) actions would change"
+                + DryRunStatus.unknownSummary(outcome, step: step.name)
                 + (outcome.failedAction != nil ? ", a check is false" : "") + " (\(JSON.number(total)) ms)"
         } else {
             summary = console.paint("\(step.name): ok", .ok)
@@ -75,7 +97,8 @@ public struct StepRunner: Sendable {
             LogRecord(
                 time: Clock.timestamp(), run: runID, step: step.name, action: "(step)",
                 result: outcome.status == ExitStatus.ok, changed: outcome.changed > 0, ms: total,
-                detail: outcome.failedAction.map { "failed at \($0)" } ?? "", dryRun: dryRun))
+                detail: outcome.failedAction.map { "failed at \($0)" } ?? "", dryRun: dryRun,
+                needs: outcome.needs.joined(separator: ","), counts: dryRun ? (outcome.wouldChange, outcome.unknown) : nil))
         console.out(summary)
         return outcome
     }
@@ -88,7 +111,7 @@ public struct StepRunner: Sendable {
         init(_ outcome: Outcome) { self.outcome = outcome }
     }
 
-    private func evaluate(_ action: Action) async -> Result {
+    private func evaluate(_ action: Action, _ stepName: String) async -> Result {
         var r = Result()
         do {
             if try await action.check() {
@@ -103,13 +126,13 @@ public struct StepRunner: Sendable {
             settle(&r)
             if r.result, r.detail.isEmpty, let note = action.note { r.detail = await note() }
         } catch {
-            failure(error, &r)
+            failure(error, stepName, &r)
         }
         return r
     }
 
     /// The same as `evaluate`, with the action's blocking calls (on a worker thread).
-    private func evaluateBlocking(_ action: Action) -> Result {
+    private func evaluateBlocking(_ action: Action, _ stepName: String) -> Result {
         guard let blocking = action.blocking else { preconditionFailure("\(action.name) is not a blocking action") }
         defer { blocking.done() }
         var r = Result()
@@ -125,7 +148,7 @@ public struct StepRunner: Sendable {
             }
             settle(&r)
         } catch {
-            failure(error, &r)
+            failure(error, stepName, &r)
         }
         return r
     }
@@ -138,6 +161,7 @@ public struct StepRunner: Sendable {
             r.detail = "would change"
             r.tone = .pending
             r.label = "would change"
+            if dryRun, let preview = action.preview { r.preview = DryRunStatus.preview(preview) }
         }
     }
 
@@ -150,12 +174,15 @@ public struct StepRunner: Sendable {
         }
     }
 
-    private func failure(_ error: any Error, _ r: inout Result) {
+    private func failure(_ error: any Error, _ stepName: String, _ r: inout Result) {
         r.result = false
         if dryRun && !(error is CheckFailed) {
-            // What a check cannot see yet (the cluster is not there) is a pending change.
-            r.tone = .pending
-            r.label = "would change"
+            // What a check cannot see yet (the cluster is not there) is unknown, not a change:
+            // its own status, naming the step whose work it needs when the error says.
+            r.unknown = true
+            r.needs = (error as? HearthError)?.needs
+            r.tone = .unknown
+            r.label = DryRunStatus.unknownLabel(needs: r.needs, step: stepName)
             r.detail = "cannot check yet: \(error)"
         } else {
             r.tone = .failed
@@ -167,15 +194,21 @@ public struct StepRunner: Sendable {
     /// Logs and shows one action's result and adds it to the outcome; false when it failed.
     private func report(_ step: Step, _ action: Action, _ r: Result, ms: Double, into outcome: inout Outcome) -> Bool {
         if r.pending { outcome.pending += 1 }
+        if r.unknown {
+            outcome.unknown += 1
+            if let needs = r.needs, !outcome.needs.contains(needs) { outcome.needs.append(needs) }
+        }
         if r.result && r.changed { outcome.changed += 1 }
         log?.write(
             LogRecord(
                 time: Clock.timestamp(), run: runID, step: step.name, action: action.name, result: r.result,
-                changed: r.changed, ms: ms, detail: r.detail, dryRun: dryRun))
+                changed: r.changed, ms: ms, detail: r.detail, dryRun: dryRun, status: r.status, needs: r.needs ?? "",
+                preview: r.preview))
         var line = "  " + console.paint(pad("[\(r.label)]", 15), r.tone) + action.name + "  (\(JSON.number(ms)) ms)"
         if !r.detail.isEmpty && r.detail != r.label {
             line += "\n" + r.detail.split(separator: "\n").map { "      \($0)" }.joined(separator: "\n")
         }
+        if !r.preview.isEmpty { line += "\n" + DryRunStatus.indented(r.preview, console) }
         console.out(line)
         if !r.result && !r.pending {
             outcome.status = ExitStatus.failed

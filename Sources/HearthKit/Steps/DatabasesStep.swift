@@ -51,7 +51,8 @@ public enum DatabasesStep {
                     try passwords.generateMissing()
                     try ClientFiles(config: config, server: server, passwords: passwords, directory: clientDirectory)
                         .write()
-                })))
+                },
+                preview: { try ClientFiles.preview(config: config, server: server, passwords: passwords, directory: clientDirectory) })))
 
         // The roles, side by side: their state from the catalog read once, each password
         // recomputed (PBKDF2) on its worker.
@@ -73,6 +74,13 @@ public enum DatabasesStep {
                     apply: {
                         defer { catalog.invalidate() }
                         try role.apply(connections.get())
+                    },
+                    preview: {
+                        // (no verifier is made: the password may be one the run is yet to generate)
+                        let iterations = try catalog.serverIterations()
+                        return try role.plan(try catalog.role(role.name), connections.get()) { _ in
+                            SQLPlan.verifierPlaceholder(iterations: iterations)
+                        }.shown
                     }))
         }
         parts.append(.group(ActionGroup(roleActions, width: width, finished: finished)))
@@ -85,7 +93,8 @@ public enum DatabasesStep {
                     apply: {
                         defer { catalog.invalidate() }
                         try database.create(connections.get())
-                    })
+                    },
+                    preview: { try database.createPlan(try catalog.database(database.name), connections.get()).shown })
             }, width: width, finished: finished)))
 
         // In each database: its extensions (the superuser reads pg_extension there), its
@@ -113,6 +122,9 @@ public enum DatabasesStep {
                             // database: made in a schema of its own, then moved to public, so that
                             // nothing the tenant planted in public catches a call of the script.
                             try TenantExtensions.create(ext, in: connections.get(database.name), as: config.hearthmindsUser)
+                        },
+                        preview: {
+                            try TenantExtensions.plan(ext, in: connections.get(database.name), as: config.hearthmindsUser).shown
                         }))
             }
         }
@@ -125,6 +137,9 @@ public enum DatabasesStep {
                     apply: {
                         defer { catalog.invalidate() }
                         try database.convergePrivileges(connections.get())
+                    },
+                    preview: {
+                        try database.privilegesPlan(try catalog.database(database.name)?.privileges ?? [], connections.get()).shown
                     }))
             if !database.readers.isEmpty {
                 perDatabase.append(
@@ -132,7 +147,8 @@ public enum DatabasesStep {
                         "database \(database.name): \(database.readers.joined(separator: ", ")) read its tables, now and later "
                             + "(granted by its owner \(database.owner))",
                         check: { try database.readersConverged(server.ownerConnection(database.name, credentials).0) },
-                        apply: { try database.convergeReaders(server.ownerConnection(database.name, credentials).0) }))
+                        apply: { try database.convergeReaders(server.ownerConnection(database.name, credentials).0) },
+                        preview: { try database.readersPlan(connections.get()).shown }))
             }
         }
         parts.append(.group(ActionGroup(perDatabase, width: width, finished: finished)))

@@ -38,6 +38,12 @@ public enum PgHbaStep {
                     let directory = try paths.openConfigDirectory()
                     let owner = directory.status
                     try directory.write(file, text, mode: fileMode, uid: owner.uid, gid: owner.gid)
+                },
+                preview: {
+                    let directory = try paths.openConfigDirectory()
+                    return try DryRunPreview.file(
+                        path, in: directory, file, text: text, mode: fileMode, uid: directory.status.uid,
+                        gid: directory.status.gid)
                 })
         }
 
@@ -79,7 +85,7 @@ public enum PgHbaStep {
             .assertion("pg_hba_file_rules: no error, only peer and scram-sha-256") {
                 // Not a definite false: in a dry run the file is still the one we would replace.
                 if try paths.openConfigDirectory().textIfFile(ClusterPaths.hbaFileName) != files.hba {
-                    throw HearthError("\(paths.hbaFile) is not (yet) the file we render")
+                    throw HearthError("\(paths.hbaFile) is not (yet) the file we render", needs: name)
                 }
                 let connection = try session.get()
                 let errors = try connection.query(

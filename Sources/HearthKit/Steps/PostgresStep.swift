@@ -22,6 +22,8 @@ public enum PostgresStep {
 
         """
 
+    static let startConfText = "# Managed by HearthMinds bootstrap (hm-postgres): start this cluster with the host.\nauto\n"
+
     public static func make(_ config: HearthConfig) -> Step {
         let paths = ClusterPaths(config)
         let settings = ServerSettings(config)
@@ -71,6 +73,12 @@ public enum PostgresStep {
                 apply: {
                     let (directory, file) = try OpenDirectory.split(DebianClusters.createClusterDropIn)
                     try OpenDirectory.makePath(directory).write(file, dropInText, mode: 0o644, uid: 0, gid: 0)
+                },
+                preview: {
+                    let (directory, file) = try OpenDirectory.split(DebianClusters.createClusterDropIn)
+                    return try DryRunPreview.file(
+                        DebianClusters.createClusterDropIn, in: OpenDirectory.openIfPresent(directory), file,
+                        text: dropInText, mode: 0o644, uid: 0, gid: 0)
                 }),
             Action(
                 "packages \(packages.joined(separator: ", ")) installed",
@@ -101,7 +109,7 @@ public enum PostgresStep {
                 "\(paths.settingsFile): listen_addresses '\(settings.listenAddresses)', port \(port), scram-sha-256",
                 check: {
                     // Through handles: the configuration tree is the postgres account's.
-                    guard let conf = try paths.openConfigDirectory().directory(ClusterPaths.confDirectoryName),
+                    guard let conf = try paths.configDirectoryIfPresent()?.directory(ClusterPaths.confDirectoryName),
                         let status = try conf.entry(DebianClusters.settingsFileName), status.kind == .file
                     else { return false }
                     return try conf.readText(DebianClusters.settingsFileName) == settingsText && status.mode == settingsMode
@@ -113,6 +121,14 @@ public enum PostgresStep {
                         ClusterPaths.confDirectoryName, mode: 0o755, uid: owner.uid, gid: owner.gid)
                     try conf.write(
                         DebianClusters.settingsFileName, settingsText, mode: settingsMode, uid: owner.uid, gid: owner.gid)
+                },
+                preview: {
+                    // (a new cluster's configuration directory: the file is new)
+                    let directory = try paths.configDirectoryIfPresent()
+                    return try DryRunPreview.file(
+                        paths.settingsFile, in: directory?.directory(ClusterPaths.confDirectoryName),
+                        DebianClusters.settingsFileName, text: settingsText, mode: settingsMode, uid: directory?.status.uid,
+                        gid: directory?.status.gid)
                 }),
             Action(
                 "cluster \(paths.id) starts with the host (start.conf: auto)",
@@ -120,9 +136,14 @@ public enum PostgresStep {
                 apply: {
                     let directory = try paths.openConfigDirectory()
                     try directory.write(
-                        ClusterPaths.startConfName,
-                        "# Managed by HearthMinds bootstrap (hm-postgres): start this cluster with the host.\nauto\n",
-                        mode: 0o644, uid: directory.status.uid, gid: directory.status.gid)
+                        ClusterPaths.startConfName, startConfText, mode: 0o644, uid: directory.status.uid,
+                        gid: directory.status.gid)
+                },
+                preview: {
+                    let directory = try paths.openConfigDirectory()
+                    return try DryRunPreview.file(
+                        paths.startConf, in: directory, ClusterPaths.startConfName, text: startConfText, mode: 0o644,
+                        uid: directory.status.uid, gid: directory.status.gid)
                 }),
             Action(
                 "cluster \(paths.id) is running",

@@ -32,7 +32,7 @@ public enum VerifyStep {
         actions.append(
             .assertion("system user \(config.serviceUser): system uid, own group, no login shell") {
                 guard let account = SystemAccount.lookup(config.serviceUser) else {
-                    throw HearthError("no system user \(config.serviceUser)")
+                    throw HearthError("no system user \(config.serviceUser)", needs: ServiceUserStep.name)
                 }
                 return account.uid <= SystemAccount.systemUIDMax() && account.gid == SystemAccount.groupID(config.serviceUser)
                     && account.shell == ServiceUserStep.shell
@@ -65,7 +65,7 @@ public enum VerifyStep {
         checks.append(
             .blockingAssertion("\(config.serviceUser) logs in by peer to \(config.hearthmindsDB)") {
                 guard let account = SystemAccount.lookup(config.serviceUser) else {
-                    throw HearthError("no system user \(config.serviceUser)")
+                    throw HearthError("no system user \(config.serviceUser)", needs: ServiceUserStep.name)
                 }
                 sessions.begin(config.hearthmindsDB)
                 var kept: PGConnection?
