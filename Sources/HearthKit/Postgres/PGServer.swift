@@ -17,7 +17,7 @@ public struct PGServer: Sendable {
     /// for forever.
     public var adminLockTimeout = PGServer.lockTimeout
 
-    public init(socketDirectory: String, port: Int, tcpHost: String) {
+    public init(socketDirectory: String, port: Int, tcpHost: String = PGServer.loopback) {
         self.socketDirectory = socketDirectory
         self.port = port
         self.tcpHost = tcpHost
@@ -28,6 +28,15 @@ public struct PGServer: Sendable {
         self.init(
             socketDirectory: PGTarget.debianSocketDirectory, port: config.port,
             tcpHost: config.host == "localhost" ? "127.0.0.1" : config.host)
+    }
+
+    /// The server of a Debian cluster as it runs now: the socket directory and port its postmaster
+    /// reports (postmaster.pid), whatever the configuration says yet (the postgres step reaches
+    /// the server it has just started, before a restart moves it to POSTGRES_PORT). An error says
+    /// why there is none (a dry run reports it as "cannot check yet").
+    public static func running(_ paths: ClusterPaths) throws -> PGServer {
+        let (_, status) = try DebianClusters.running(paths)
+        return PGServer(socketDirectory: status.socketDirectory, port: status.port)
     }
 
     /// Settings of every connection the suite makes, over whatever the database or the role

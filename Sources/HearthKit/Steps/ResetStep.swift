@@ -389,7 +389,7 @@ public enum ResetStep {
     static func clusterContents(_ paths: ClusterPaths) async -> String? {
         guard let info = try? DebianClusters.find(paths) else { return nil }
         var text = "(port \(info.port.map(String.init) ?? "unknown"), data \(info.dataDirectory ?? "unknown")"
-        if info.online, let db = try? DebianClusters.connect(paths),
+        if info.online, let db = try? PGServer.running(paths).admin(),
             let rows = try? db.query("SELECT datname FROM pg_database WHERE NOT datistemplate ORDER BY 1")
         {
             text += "; databases: " + rows.rows.compactMap { $0[0] }.joined(separator: ", ")
