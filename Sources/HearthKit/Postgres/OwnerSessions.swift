@@ -2,16 +2,34 @@
 import Glibc
 #endif
 
-/// Owners' connections shared by the read-only checks of one step (verify): a database's owner
-/// logs in once for its login check, its extensions and its revision. A connection is taken out
-/// while a check uses it (one worker at a time) and put back when the check ended without an
-/// error; a check that needs the owner's connection while another check of that database holds
-/// or is making one waits for it instead of logging in again (a password login is the costly
-/// part: SCRAM). Only connections made as `ownerConnection` makes them (the owner itself,
+/// Connections to databases as their owners (PGServer.ownerConnection), shared by the actions of
+/// one step. A connection is taken out while an action uses it (one worker at a time) and put
+/// back when the action ended without an error.
+///
+/// verify: a database's owner logs in once for its login check, its extensions and its
+/// revision; a check that needs the owner's connection while another check of that database
+/// holds or is making one waits for it instead of logging in again (a password login is the
+/// costly part: SCRAM). Only connections made as `ownerConnection` makes them (the owner itself,
 /// search_path pinned, over loopback or its peer socket) are kept.
+///
+/// vector-index (`Work.maintenance`): notices collected, `statement_timeout` at the lock timeout,
+/// and one database's connection kept at a time (the actions go database by database, so that
+/// 200 AIs do not hold 200 sessions).
 public final class OwnerSessions: @unchecked Sendable {
+    /// What the sessions are for.
+    public enum Work: Sendable {
+        /// Read-only checks: sessions as `ownerConnection` makes them, every idle one kept.
+        case checks
+        /// Work in the owner's tables (vector-index): notices collected, each statement bounded
+        /// by the lock timeout, at most one idle session (the last database's).
+        case maintenance
+    }
+
     public let server: PGServer
     public let credentials: Credentials
+    /// The sessions' lock_timeout (and, for maintenance, statement_timeout).
+    public let lockTimeout: String
+    public let work: Work
     /// The owner of each database as the configuration says.
     private let expected: [String: String]
     private var lock = pthread_mutex_t()
@@ -20,10 +38,15 @@ public final class OwnerSessions: @unchecked Sendable {
     /// Checks holding, or logging in for, an owner's connection, by database.
     private var busy: [String: Int] = [:]
 
-    public init(_ server: PGServer, _ credentials: Credentials, expected: [String: String]) {
+    public init(
+        _ server: PGServer, _ credentials: Credentials, expected: [String: String], work: Work = .checks,
+        lockTimeout: String = PGServer.lockTimeout
+    ) {
         self.server = server
         self.credentials = credentials
         self.expected = expected
+        self.work = work
+        self.lockTimeout = lockTimeout
         pthread_mutex_init(&lock, nil)
         pthread_cond_init(&changed, nil)
     }
@@ -55,10 +78,19 @@ public final class OwnerSessions: @unchecked Sendable {
         }
         busy[database, default: 0] += 1
         let found = idle[database]?.popLast()
+        // Maintenance keeps one database's session: another database's closes before a new login.
+        var closing = work == .maintenance && found == nil ? closeIdle(except: database) : []
         pthread_mutex_unlock(&lock)
+        closing.removeAll()
         if let found { return found }
         do {
-            return try server.ownerConnection(database, credentials, expected: expected[database])
+            let (connection, owner) = try server.ownerConnection(
+                database, credentials, lockTimeout: lockTimeout, expected: expected[database])
+            if work == .maintenance {
+                connection.collectNotices()
+                try connection.execute("SET statement_timeout TO \(try connection.literal(lockTimeout))")
+            }
+            return (connection, owner)
         } catch {
             done(database, keeping: nil)
             throw error
@@ -95,8 +127,23 @@ public final class OwnerSessions: @unchecked Sendable {
     private func done(_ database: String, keeping: (PGConnection, String)?) {
         pthread_mutex_lock(&lock)
         busy[database, default: 1] -= 1
-        if let keeping { idle[database, default: []].append(keeping) }
+        var closing: [PGConnection] = []
+        if let keeping {
+            idle[database, default: []].append(keeping)
+            if work == .maintenance { closing = closeIdle(except: database) }
+        }
         pthread_cond_broadcast(&changed)
         pthread_mutex_unlock(&lock)
+        closing.removeAll()
+    }
+
+    /// Takes the idle connections of every database but `database` out of the pool (under the
+    /// lock); they close when the caller lets go of them, after unlocking.
+    private func closeIdle(except database: String) -> [PGConnection] {
+        var closing: [PGConnection] = []
+        for other in Array(idle.keys) where other != database {
+            closing += (idle.removeValue(forKey: other) ?? []).map(\.0)
+        }
+        return closing
     }
 }
