@@ -30,18 +30,29 @@ public enum StepMain {
         _ name: String, _ options: StepOptions, requiresRoot: Bool = true, environment: [String: String],
         console: Console
     ) -> HearthConfig? {
-        let config: HearthConfig
+        guard let config = configuration(name, options, environment: environment, console: console) else { return nil }
+        if requiresRoot && !requireRoot(name, console: console) { return nil }
+        return config
+    }
+
+    /// The validated configuration of the layers `options` names; nil after saying why on
+    /// stderr (the caller exits 64: nothing has changed).
+    public static func configuration(
+        _ name: String, _ options: StepOptions, environment: [String: String], console: Console
+    ) -> HearthConfig? {
         do {
-            config = try HearthConfig.load(options.sources(environment: environment))
+            return try HearthConfig.load(options.sources(environment: environment))
         } catch {
             console.err("hm-\(name): configuration error: \(error)")
             return nil
         }
-        if requiresRoot && !SystemAccount.isRoot {
-            console.err("hm-\(name): must run as root (sudo hm-\(name))")
-            return nil
-        }
-        return config
+    }
+
+    /// True when running as root; false after saying so on stderr (the caller exits 64).
+    public static func requireRoot(_ name: String, console: Console) -> Bool {
+        if SystemAccount.isRoot { return true }
+        console.err("hm-\(name): must run as root (sudo hm-\(name))")
+        return false
     }
 
     /// Takes the run lock (RunLock: install.sh's descriptor when it passed one); nil when held,
@@ -73,8 +84,12 @@ public enum StepMain {
             console.err("hm-\(name): \(error)")
             return ExitStatus.failed
         }
-        let runID = environment["HEARTHMINDS_RUN_ID"].flatMap { $0.isEmpty ? nil : $0 } ?? Clock.newRunID()
-        let runner = StepRunner(console: console, log: log, runID: runID, dryRun: dryRun)
+        let runner = StepRunner(console: console, log: log, runID: runID(environment: environment), dryRun: dryRun)
         return await runner.run(step).status
+    }
+
+    /// The run id of the log's lines: the one install.sh set for its whole run, or a new one.
+    public static func runID(environment: [String: String]) -> String {
+        environment["HEARTHMINDS_RUN_ID"].flatMap { $0.isEmpty ? nil : $0 } ?? Clock.newRunID()
     }
 }

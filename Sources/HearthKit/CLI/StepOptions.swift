@@ -19,6 +19,14 @@ public struct StepOptions: ParsableArguments, Sendable {
 
     public init() {}
 
+    /// What the arguments alone show (exit 64 before anything runs): each `--set` is KEY=VALUE
+    /// and names no secret.
+    public func validate() throws {
+        for flag in overrides {
+            do { _ = try ConfigSources.override(flag) } catch { throw ValidationError("\(error)") }
+        }
+    }
+
     /// The layers this invocation reads.
     public func sources(environment: [String: String] = currentEnvironment()) -> ConfigSources {
         ConfigSources(
