@@ -320,7 +320,7 @@ public struct MigrateHistory: ParsableCommand {
         try context.each("history") { database, migrator in
             print("\n\(database):")
             for row in try migrator.history() {
-                print("  \(row.appliedAt)  \(row.direction.padding(5))  \(row.revision)  \(JSON.number(row.ms)) ms"
+                print("  \(row.appliedAt)  \(row.direction.padded(5))  \(row.revision)  \(JSON.number(row.ms)) ms"
                     + (row.checksum.map { "  sha256 \($0.prefix(12))" } ?? ""))
             }
             return nil
@@ -384,12 +384,6 @@ public struct MigrateCheck: ParsableCommand {
             return nil
         }
         if changed { throw ExitCode(ExitStatus.failed) }
-    }
-}
-
-extension String {
-    fileprivate func padding(_ width: Int) -> String {
-        count >= width ? self : self + String(repeating: " ", count: width - count)
     }
 }
 

@@ -103,14 +103,8 @@ public enum ResetConfirmation {
         return typed == "yes" || typed == clusterName
     }
 
-    /// Without surrounding blanks and line ends (scalar-wise: "\r\n" is one Character).
-    static func trimmed(_ text: String) -> String {
-        let blank: (Unicode.Scalar) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" }
-        let scalars = text.unicodeScalars
-        guard let first = scalars.firstIndex(where: { !blank($0) }), let last = scalars.lastIndex(where: { !blank($0) })
-        else { return "" }
-        return String(scalars[first...last])
-    }
+    /// Without surrounding blanks and line ends.
+    static func trimmed(_ text: String) -> String { text.trimmingCharacters(in: " \t\r\n") }
 
     /// `readAnswer` is called only when stdin is a terminal and there is no `--yes`.
     public static func decide(
