@@ -24,8 +24,9 @@ PGVECTOR_DEB_DIR := .build/pgvector-deb
 
 DIST_NAME := hearthminds-bootstrap
 STEPS := $(shell awk -F'\t' '!/^(\#|$$)/ {print $$1}' bootstrap/steps)
-# Executables that are not in bootstrap/steps (shipped in bootstrap/bin/ too): hm-migrate, hm-reset.
-TOOLS := migrate reset
+# The tools: commands that are not steps (not in bootstrap/steps; shipped in bootstrap/bin/ too):
+# hm-reset, which install.sh runs only with --reset, and hm-migrate (MultiCall.tools, lib.sh's HM_TOOLS).
+TOOLS := reset migrate
 
 .PHONY: setup build test test-e2e dist clean migrate-rev migrate-up migrate-down bench bench-recall
 

@@ -129,7 +129,8 @@ args=()
 [ -n "$config" ] && args+=(--config "$config")
 [ "$HM_DRY_RUN" = 1 ] && args+=(--dry-run)
 
-# --reset: hm-reset runs first, as a step of this run (its actions in the same log run).
+# --reset: the tool hm-reset (not a step: bootstrap/steps does not list it) runs first, in this
+# run (its actions in the same log run, its line in the summary).
 [ "$reset" = 1 ] && steps=(reset "${steps[@]}")
 
 total=${#steps[@]}

@@ -5,7 +5,7 @@ import ArgumentParser
 public enum MigrateCLI {
     public static let configuration = CommandConfiguration(
         commandName: "hm-migrate",
-        abstract: "Run the SQL revisions in Migrations/ on the HearthMinds databases.",
+        abstract: "run the SQL revisions in Migrations/ on the HearthMinds databases",
         discussion: """
             Revisions are Migrations/<id>_<slug>.up.sql and .down.sql, applied in id order, each \
             in one transaction as the database's owner, with its state change (alembic_version, as \

@@ -3,10 +3,14 @@ import Glibc
 #endif
 import ArgumentParser
 
+/// hm-reset: a tool, not a step (bootstrap/steps does not list it). install.sh runs it only with
+/// --reset, before the steps and in the same run (its lines in the same log run); by hand it is
+/// `hm-reset`. It is built as the runner's Step (ResetStep: actions with checks), which is how
+/// `--dry-run` lists what it would destroy.
 public struct ResetCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "hm-reset",
-        abstract: "Destroy what the HearthMinds bootstrap made, for a clean rebuild.",
+        abstract: "destroy what the HearthMinds bootstrap made, for a clean rebuild",
         discussion: """
             Drops HEARTHMINDS_DB and every AI database (DROP DATABASE ... WITH (FORCE)), the manager, \
             service and AI roles (never postgres or POSTGRES_ADMIN_USER), and the client files \
