@@ -84,7 +84,8 @@ public enum StepMain {
             console.err("hm-\(name): \(error)")
             return ExitStatus.failed
         }
-        let runner = StepRunner(console: console, log: log, runID: runID(environment: environment), dryRun: dryRun)
+        let runID = Self.runID(environment: environment)
+        let runner = StepRunner(console: console, log: log, runID: runID, dryRun: dryRun)
         return await runner.run(step).status
     }
 

@@ -293,7 +293,7 @@ public enum PostgresStep {
         let rows = try connection.query(
             "SELECT name, setting, coalesce(sourcefile || ':' || sourceline, source), pending_restart "
                 + "FROM pg_settings WHERE name = ANY($1::text[])",
-            ["{" + settings.values.map(\.name).joined(separator: ",") + "}"]
+            [PGArray.literal(settings.values.map(\.name))]
         ).rows
         var running: [String: (String, String, Bool)] = [:]
         for row in rows { running[row[0] ?? ""] = (row[1] ?? "", row[2] ?? "", row[3] == "t") }

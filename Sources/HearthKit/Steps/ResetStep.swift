@@ -435,7 +435,7 @@ public enum ResetStep {
               AND NOT (s.dbid <> 0 AND coalesce(d.datname = ANY($2::text[]), false))
               AND NOT (s.classid = 'pg_database'::regclass AND coalesce(od.datname = ANY($2::text[]), false))
             GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 3, 5, 4, 6
-            """, [pgArray(roles), pgArray(databases)])
+            """, [PGArray.literal(roles), PGArray.literal(databases)])
         return rows.rows.map { row in
             let role = row[0] ?? "?"
             let shared = row[1] == "t"
@@ -457,11 +457,5 @@ public enum ResetStep {
             }
             return "role \(role) \(relation) \(count) object(s) in database \(database)"
         }
-    }
-
-    /// A PostgreSQL array literal of text values (every element quoted).
-    static func pgArray(_ values: [String]) -> String {
-        "{" + values.map { "\"" + $0.replacing("\\", with: "\\\\").replacing("\"", with: "\\\"") + "\"" }
-            .joined(separator: ",") + "}"
     }
 }
