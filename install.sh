@@ -71,7 +71,7 @@ if [ "$list" = 1 ]; then
         n=$((n + 1))
         printf '%2d  %-14s %s\n' "$n" "$step" "${HM_STEP_DESCRIPTIONS[$step]}"
     done
-    printf '    %-14s %s\n' reset "only with --reset: destroy our databases, roles and client files (hm-reset), then run every step"
+    printf '    %-14s %s\n' reset "not a step: the tool hm-reset, run first only with --reset (destroys our databases, roles and client files)"
     exit 0
 fi
 
