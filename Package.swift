@@ -2,9 +2,10 @@
 import PackageDescription
 
 /// One executable, `hearthminds`, serves every command by the name it is run as: the steps
-/// (`hm-service-user` ... `hm-verify`, in the order of bootstrap/steps; `hm-reset`, only when
-/// asked) and `hm-migrate` are links to it (HearthKit's MultiCall; `make dist` makes them hard
-/// links in bootstrap/bin/). One static Swift runtime instead of nine.
+/// (`hm-service-user` ... `hm-verify`, in the order of bootstrap/steps) and the tools, which are
+/// not steps (`hm-reset`, which install.sh runs only with --reset, and `hm-migrate`), are links
+/// to it (HearthKit's MultiCall; `make dist` makes them hard links in bootstrap/bin/). One static
+/// Swift runtime instead of nine.
 let package = Package(
     name: "hearthminds-bootstrap",
     products: [

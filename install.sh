@@ -71,7 +71,7 @@ if [ "$list" = 1 ]; then
         n=$((n + 1))
         printf '%2d  %-14s %s\n' "$n" "$step" "${HM_STEP_DESCRIPTIONS[$step]}"
     done
-    printf '    %-14s %s\n' reset "only with --reset: destroy our databases, roles and client files (hm-reset), then run every step"
+    printf '    %-14s %s\n' reset "not a step: the tool hm-reset, run first only with --reset (destroys our databases, roles and client files)"
     exit 0
 fi
 
@@ -131,7 +131,8 @@ args=()
 # A dry run's steps report their counts (would change, unknown) on descriptor 8: hm_dry_run_counts.
 [ "$HM_DRY_RUN" = 1 ] && export HEARTHMINDS_COUNTS_FD=8
 
-# --reset: hm-reset runs first, as a step of this run (its actions in the same log run).
+# --reset: the tool hm-reset (not a step: bootstrap/steps does not list it) runs first, in this
+# run (its actions in the same log run, its line in the summary).
 [ "$reset" = 1 ] && steps=(reset "${steps[@]}")
 
 total=${#steps[@]}

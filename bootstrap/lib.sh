@@ -19,6 +19,10 @@ hm_load_steps() {
     done <"$HM_ROOT/bootstrap/steps"
 }
 
+# The tools: commands that are not steps (not in bootstrap/steps): hm-reset, which install.sh
+# runs only with --reset, and hm-migrate (the Makefile's TOOLS).
+HM_TOOLS=(reset migrate)
+
 # Runtime packages the binaries need: libpq5 (they link libpq dynamically; the Swift
 # runtime is linked in statically by `make dist`).
 HM_RUNTIME_PACKAGES=(libpq5)
@@ -141,7 +145,7 @@ hm_ensure_runtime() {
 # Sets HM_BIN to a directory holding an hm-<step> executable for every step: the prebuilt
 # binaries of a dist tarball (bootstrap/bin: hard links to its one executable, hearthminds),
 # else a release build from this checkout when a Swift toolchain is on the PATH (SwiftPM builds
-# the one executable; its hm-<step> names are made here as links to it).
+# the one executable; its hm-<step> and hm-<tool> names are made here as links to it).
 hm_find_binaries() {
     local step missing=0
     if [ -d "$HM_ROOT/bootstrap/bin" ]; then
@@ -152,7 +156,7 @@ hm_find_binaries() {
         "${HM_CHILD_ENV[@]}" swift build -c release --package-path "$HM_ROOT" >/dev/null 2>&1 ||
             { hm_err "swift build failed: run 'swift build -c release' in $HM_ROOT to see why"; return 1; }
         HM_BIN=$("${HM_CHILD_ENV[@]}" swift build -c release --package-path "$HM_ROOT" --show-bin-path)
-        for step in "${HM_STEPS[@]}" reset migrate; do
+        for step in "${HM_STEPS[@]}" "${HM_TOOLS[@]}"; do
             [ -L "$HM_BIN/hm-$step" ] || ln -sfn hearthminds "$HM_BIN/hm-$step" ||
                 { hm_err "cannot link $HM_BIN/hm-$step to hearthminds"; return 1; }
         done

@@ -25,6 +25,31 @@ struct MultiCallTests {
         #expect(Set(MultiCall.commands.map(\.name)) == Set(steps + ["hm-reset", "hm-migrate"]))
     }
 
+    @Test("bootstrap/steps is the one list of the steps: the step commands in its order, each one's abstract its line word for word; the tools are the same in MultiCall, the Makefile and lib.sh, and none is a step")
+    func stepsFile() throws {
+        let lines = try FileSystem.readText(TestFiles.repositoryRoot + "/bootstrap/steps").split(separator: "\n")
+            .filter { !$0.hasPrefix("#") && !$0.isEmpty }
+        let steps = lines.map { line -> (name: String, description: String) in
+            let fields = line.split(separator: "\t", maxSplits: 1)
+            return ("hm-" + fields[0], fields.count > 1 ? String(fields[1]) : "")
+        }
+        #expect(!steps.isEmpty)
+        #expect(MultiCall.steps.map(\.name) == steps.map(\.name))
+        for (command, step) in zip(MultiCall.steps, steps) {
+            #expect(command.type.configuration.abstract == step.description, "\(command.name)")
+        }
+        #expect(MultiCall.commands.map(\.name) == MultiCall.steps.map(\.name) + MultiCall.tools.map(\.name))
+        #expect(Set(MultiCall.tools.map(\.name)).isDisjoint(with: steps.map(\.name)))
+        // The tools, as the Makefile (TOOLS) and install.sh's library (HM_TOOLS) name them.
+        func words(_ file: String, after prefix: String) throws -> [String] {
+            let line = try FileSystem.readText(TestFiles.repositoryRoot + "/" + file).split(separator: "\n")
+                .first { $0.hasPrefix(prefix) }
+            return (line?.dropFirst(prefix.count) ?? "").split(whereSeparator: { " ()".contains($0) }).map { "hm-" + $0 }
+        }
+        #expect(try words("Makefile", after: "TOOLS :=") == MultiCall.tools.map(\.name))
+        #expect(try words("bootstrap/lib.sh", after: "HM_TOOLS=") == MultiCall.tools.map(\.name))
+    }
+
     @Test("hard links to the executable: each name runs its own command, with its own --help and exit codes")
     func hardLinks() async throws {
         // In the build directory: a hard link must be on the executable's file system.

@@ -46,6 +46,6 @@ struct ResetUnitTests {
 
     @Test("array parameters are quoted")
     func arrays() {
-        #expect(ResetStep.pgArray(["a", "hearthminds-service", "q\"b\\"]) == #"{"a","hearthminds-service","q\"b\\"}"#)
+        #expect(PGArray.literal(["a", "hearthminds-service", "q\"b\\"]) == #"{"a","hearthminds-service","q\"b\\"}"#)
     }
 }

@@ -5,7 +5,7 @@ import ArgumentParser
 public enum MigrateCLI {
     public static let configuration = CommandConfiguration(
         commandName: "hm-migrate",
-        abstract: "Run the SQL revisions in Migrations/ on the HearthMinds databases.",
+        abstract: "run the SQL revisions in Migrations/ on the HearthMinds databases",
         discussion: """
             Revisions are Migrations/<id>_<slug>.up.sql and .down.sql, applied in id order, each \
             in one transaction as the database's owner, with its state change (alembic_version, as \
@@ -47,6 +47,14 @@ public struct MigrateOptions: ParsableArguments, Sendable {
 
     public init() {}
 
+    /// What the arguments alone show (exit 64 before anything runs).
+    public func validate() throws {
+        if let database, database.isEmpty || database.utf8.count > ConfigValues.maxIdentifierBytes || database.contains("\0") {
+            throw ValidationError("--database '\(database)' is not a database name")
+        }
+        if let jobs, jobs < 1 { throw ValidationError("--jobs must be 1 or more") }
+    }
+
     /// The configured cluster, reached over this invocation's socket directory.
     func server(_ config: HearthConfig) -> PGServer {
         var server = PGServer(config: config)
@@ -55,8 +63,9 @@ public struct MigrateOptions: ParsableArguments, Sendable {
     }
 }
 
-/// Configuration, revisions and targets of one invocation; errors are reported and turned
-/// into exit codes here.
+/// Configuration, revisions and targets of one invocation, from StepMain's pieces (the
+/// configuration, the root check, the lock, the run id); errors are reported and turned into
+/// exit codes here.
 struct MigrateContext {
     let config: HearthConfig
     let set: MigrationSet
@@ -69,23 +78,13 @@ struct MigrateContext {
 
     init(_ options: MigrateOptions, command: String, logged: Bool = false) throws {
         self.options = options
+        self.command = command
         let console = Console()
         let environment = currentEnvironment()
-        do {
-            config = try HearthConfig.load(options.step.sources(environment: environment))
-        } catch {
-            console.err("hm-migrate \(command): configuration error: \(error)")
-            throw ExitCode(ExitStatus.usage)
-        }
-        if let name = options.database {
-            guard !name.isEmpty, name.utf8.count <= 63, !name.contains("\0") else {
-                console.err("hm-migrate \(command): --database '\(name)' is not a database name")
-                throw ExitCode(ExitStatus.usage)
-            }
-            databases = [name]
-        } else {
-            databases = config.databases
-        }
+        guard let config = StepMain.configuration("migrate \(command)", options.step, environment: environment, console: console)
+        else { throw ExitCode(ExitStatus.usage) }
+        self.config = config
+        databases = options.database.map { [$0] } ?? config.databases
         guard let directory = options.migrations ?? MigrationSet.defaultDirectory(environment: environment) else {
             console.err("hm-migrate \(command): no Migrations/ directory found beside the executable; use --migrations DIR")
             throw ExitCode(ExitStatus.usage)
@@ -96,7 +95,6 @@ struct MigrateContext {
             console.err("hm-migrate \(command): \(error)")
             throw ExitCode(ExitStatus.failed)
         }
-        self.command = command
         if logged && !options.step.dryRun && SystemAccount.isRoot {
             do { log = try JSONLog(path: config.logPath) } catch {
                 console.err("hm-migrate \(command): warning: no log: \(error)")
@@ -105,7 +103,7 @@ struct MigrateContext {
         } else {
             log = nil
         }
-        runID = environment["HEARTHMINDS_RUN_ID"].flatMap { $0.isEmpty ? nil : $0 } ?? Clock.newRunID()
+        runID = StepMain.runID(environment: environment)
     }
 
     /// Runs `body` on each database with its own connection (its owner's), in order; or, with
@@ -113,16 +111,10 @@ struct MigrateContext {
     /// touched), then the others side by side (`--jobs`). The first failure starts no further
     /// database (those running finish) and ends the run with exit 1.
     func each(_ what: String, parallel: Bool = false, _ body: @escaping (String, Migrator) throws -> String?) throws {
-        guard SystemAccount.isRoot else {
-            console.err("hm-migrate \(command): must run as root (it connects as postgres by peer authentication)")
-            throw ExitCode(ExitStatus.usage)
-        }
+        // Root: it connects as postgres by peer authentication.
+        guard StepMain.requireRoot("migrate \(command)", console: console) else { throw ExitCode(ExitStatus.usage) }
         if let status = StepMain.lock("migrate \(command)", environment: currentEnvironment(), console: console) {
             throw ExitCode(status)
-        }
-        if let jobs = options.jobs, jobs < 1 {
-            console.err("hm-migrate \(command): --jobs must be 1 or more")
-            throw ExitCode(ExitStatus.usage)
         }
         let credentials = Credentials(config, book: PasswordBook(config))
         let server = options.server(config)
@@ -328,7 +320,7 @@ public struct MigrateHistory: ParsableCommand {
         try context.each("history") { database, migrator in
             print("\n\(database):")
             for row in try migrator.history() {
-                print("  \(row.appliedAt)  \(row.direction.padding(5))  \(row.revision)  \(JSON.number(row.ms)) ms"
+                print("  \(row.appliedAt)  \(row.direction.padded(5))  \(row.revision)  \(JSON.number(row.ms)) ms"
                     + (row.checksum.map { "  sha256 \($0.prefix(12))" } ?? ""))
             }
             return nil
@@ -392,12 +384,6 @@ public struct MigrateCheck: ParsableCommand {
             return nil
         }
         if changed { throw ExitCode(ExitStatus.failed) }
-    }
-}
-
-extension String {
-    fileprivate func padding(_ width: Int) -> String {
-        count >= width ? self : self + String(repeating: " ", count: width - count)
     }
 }
 

@@ -13,9 +13,11 @@ public enum MultiCall {
     /// The name of the executable itself.
     public static let name = "hearthminds"
 
-    /// Every command, by the name it is run as: the steps (bootstrap/steps, and reset), then
-    /// the tools.
-    public static var commands: [(name: String, type: any ParsableCommand.Type)] {
+    /// Every command, by the name it is run as: the steps, then the tools.
+    public static var commands: [(name: String, type: any ParsableCommand.Type)] { steps + tools }
+
+    /// The host steps, in the order of bootstrap/steps (MultiCallTests holds them to it).
+    public static var steps: [(name: String, type: any ParsableCommand.Type)] {
         [
             ("hm-service-user", ServiceUserCommand.self),
             ("hm-postgres", PostgresCommand.self),
@@ -25,6 +27,13 @@ public enum MultiCall {
             ("hm-migrations", MigrationsCommand.self),
             ("hm-vector-index", VectorIndexCommand.self),
             ("hm-verify", VerifyCommand.self),
+        ]
+    }
+
+    /// The tools, not steps (bootstrap/steps does not list them; the Makefile's TOOLS, lib.sh's
+    /// HM_TOOLS): hm-reset, which install.sh runs only with --reset, and hm-migrate.
+    public static var tools: [(name: String, type: any ParsableCommand.Type)] {
+        [
             ("hm-reset", ResetCommand.self),
             ("hm-migrate", MigrateCommand.self),
         ]
@@ -46,12 +55,18 @@ public enum MultiCall {
     }
 
     public static var usage: String {
-        """
-        Usage: \(name) COMMAND [ARGS...]   (or run it as COMMAND: bootstrap/bin/hm-<step> are links to it)
+        func list(_ commands: [(name: String, type: any ParsableCommand.Type)]) -> String {
+            commands.map { "  " + $0.name.padded(18) + $0.type.configuration.abstract }.joined(separator: "\n")
+        }
+        return """
+            Usage: \(name) COMMAND [ARGS...]   (or run it as COMMAND: bootstrap/bin/hm-<step> are links to it)
 
-        The HearthMinds bootstrap's commands, each with its own --help:
-        \(commands.map { "  \($0.name.padded(18))\($0.type.configuration.abstract)" }.joined(separator: "\n"))
-        """
+            The HearthMinds bootstrap's commands, each with its own --help.
+            The steps, in the order install.sh runs them (bootstrap/steps):
+            \(list(steps))
+            The tools (install.sh runs hm-reset only with --reset):
+            \(list(tools))
+            """
     }
 
     /// The process's entry point: runs the command and exits with its status.
@@ -67,11 +82,5 @@ public enum MultiCall {
             type.main(rest)
         }
         exit(ExitStatus.ok)
-    }
-}
-
-extension String {
-    fileprivate func padded(_ width: Int) -> String {
-        count >= width ? self + " " : self + String(repeating: " ", count: width - count)
     }
 }

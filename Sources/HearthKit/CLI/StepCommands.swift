@@ -2,12 +2,13 @@ import ArgumentParser
 
 // The command of each step: its flags, help and exit codes. One executable serves them all
 // (MultiCall): `bootstrap/bin/hm-<step>` is a hard link to it, and the name it is run by picks
-// the command.
+// the command. A step's one-line description is its line in bootstrap/steps, which install.sh
+// shows: its `abstract` is that line, word for word (MultiCallTests holds them together).
 
 public struct ServiceUserCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "hm-service-user",
-        abstract: "Create the HearthMinds service account (HEARTHMINDS_SERVICE_USER).",
+        abstract: "create the service's system account (HEARTHMINDS_SERVICE_USER)",
         discussion: """
             A system user with its own group, its home under /var/lib and no login shell, marked \
             by its comment 'HearthMinds service account'. It owns HEARTHMINDS_DB and logs in to \
@@ -29,7 +30,7 @@ public struct ServiceUserCommand: AsyncParsableCommand {
 public struct PostgresCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "hm-postgres",
-        abstract: "Install PostgreSQL PG_VERSION and run the cluster PG_VERSION/PG_CLUSTER_NAME.",
+        abstract: "install PostgreSQL and run the cluster with our settings",
         discussion: """
             Installs postgresql-<PG_VERSION> and its client with apt-get when missing (postgresql-common \
             is told to create no cluster of its own), creates the cluster with pg_createcluster (UTF-8, \
@@ -53,7 +54,7 @@ public struct PostgresCommand: AsyncParsableCommand {
 public struct PgHbaCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "hm-pg-hba",
-        abstract: "Write the cluster's pg_hba.conf and pg_ident.conf (peer and scram-sha-256, never trust).",
+        abstract: "write pg_hba.conf and pg_ident.conf: peer and scram-sha-256, no trust",
         discussion: """
             Renders etc/pg_hba.conf.template and etc/pg_ident.conf.template with the configuration and \
             writes them whole over the cluster's files: peer for postgres and root (as the admin roles, \
@@ -76,7 +77,7 @@ public struct PgHbaCommand: AsyncParsableCommand {
 public struct PgvectorCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "hm-pgvector",
-        abstract: "Install pgvector into PostgreSQL PG_VERSION and prove it on the cluster.",
+        abstract: "install pgvector into PostgreSQL and prove CREATE EXTENSION vector on the cluster",
         discussion: """
             Debian 12 has no pgvector package. PGVECTOR_INSTALL_METHOD=auto tries, in order: \
             apt (postgresql-<PG_VERSION>-pgvector, when the host's apt sources offer it), \
@@ -115,7 +116,7 @@ public struct PgvectorCommand: AsyncParsableCommand {
 public struct DatabasesCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "hm-databases",
-        abstract: "Create and converge the roles, databases, extensions and grants.",
+        abstract: "create the roles, databases, extensions and grants; write the client files",
         discussion: """
             Roles: HEARTHMINDS_USER (superuser, password, member of pg_monitor), \
             HEARTHMINDS_SERVICE_USER (login by peer only), one per AI name (login, password), and \
@@ -140,7 +141,7 @@ public struct DatabasesCommand: AsyncParsableCommand {
 public struct MigrationsCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "hm-migrations",
-        abstract: "Bring HEARTHMINDS_DB and every AI database to the head revision of Migrations/.",
+        abstract: "bring every database to the head revision of Migrations/",
         discussion: """
             The install.sh step `migrations`: `hm-migrate up` on each database, one action per \
             database (check: at head and no applied revision's files changed). \
@@ -160,7 +161,7 @@ public struct MigrationsCommand: AsyncParsableCommand {
 public struct VectorIndexCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "hm-vector-index",
-        abstract: "Keep every database's vector index good for search: trained on its rows, probes set.",
+        abstract: "train each database's IVFFlat index on its rows (when grown), set its probes",
         discussion: """
             The install.sh step `vector-index`, after `migrations`. Per database: the IVFFlat index \
             on memory_shards.embedding is rebuilt (REINDEX INDEX CONCURRENTLY, as the database's \
@@ -184,7 +185,7 @@ public struct VectorIndexCommand: AsyncParsableCommand {
 public struct VerifyCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "hm-verify",
-        abstract: "Check the whole host, read-only; exit non-zero on any false.",
+        abstract: "check the whole host, read-only",
         discussion: """
             The service user; the cluster online at the configured version and port; pg_hba.conf \
             parses with no trust/md5; the service user logs in by peer to HEARTHMINDS_DB; the manager \
@@ -201,44 +202,5 @@ public struct VerifyCommand: AsyncParsableCommand {
 
     public func run() async throws {
         throw ExitCode(await StepMain.run(VerifyStep.name, options) { VerifyStep.make($0) })
-    }
-}
-
-public struct ResetCommand: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(
-        commandName: "hm-reset",
-        abstract: "Destroy what the HearthMinds bootstrap made, for a clean rebuild.",
-        discussion: """
-            Drops HEARTHMINDS_DB and every AI database (DROP DATABASE ... WITH (FORCE)), the manager, \
-            service and AI roles (never postgres or POSTGRES_ADMIN_USER), and the client files \
-            (/etc/hearthminds/pg_service.conf, /etc/hearthminds/pgpass/); with --cluster the whole \
-            cluster PG_VERSION/PG_CLUSTER_NAME instead of its databases and roles; with \
-            --service-user the system account, its group and its home, each only when it is ours \
-            (the account marked 'HearthMinds service account', its home under /var/lib). It lists \
-            what exists and would be destroyed, then acts only with --yes, or when on a terminal the cluster name \
-            or "yes" is typed. Databases, roles and clusters that are not ours are never touched; \
-            a role of ours that still owns something elsewhere stops the reset before any change. \
-            Rebuild with: sudo ./install.sh (or install.sh --reset --yes, which does both). \
-            Exit status: 0 every action true, 1 a false result, 64 bad usage or configuration, \
-            or not confirmed (nothing changed), 75 another run holds the lock \
-            (/run/hearthminds/bootstrap.lock).
-            """)
-
-    @OptionGroup var options: StepOptions
-
-    @Flag(name: .long, help: "Confirm: destroy without asking.")
-    var yes = false
-
-    @Flag(name: .long, help: "Drop the whole cluster PG_VERSION/PG_CLUSTER_NAME (pg_dropcluster --stop), every database in it.")
-    var cluster = false
-
-    @Flag(name: .long, help: "Remove the system account HEARTHMINDS_SERVICE_USER, its group and its home too.")
-    var serviceUser = false
-
-    public init() {}
-
-    public func run() async throws {
-        throw ExitCode(
-            await ResetMain.run(options, yes: yes, scope: ResetScope(cluster: cluster, serviceUser: serviceUser)))
     }
 }

@@ -30,6 +30,23 @@ public struct ConfigSources: Sendable {
         self.environment = environment
         self.overrides = overrides
     }
+
+    /// One `--set KEY=VALUE` flag split into its key and value; a ConfigError when it is not
+    /// KEY=VALUE, or names a secret (it would show in the process list). StepOptions checks
+    /// the flags with it before a command runs (exit 64), the loader as it reads them.
+    public static func override(_ flag: String) throws(ConfigError) -> (key: String, value: String) {
+        guard let eq = flag.firstIndex(of: "="), eq != flag.startIndex else {
+            throw ConfigError(key: nil, "--set takes KEY=VALUE, got '\(flag)'")
+        }
+        let key = String(flag[..<eq])
+        if ConfigKeys.byName[key]?.secret == true || key.uppercased().hasSuffix(ConfigKeys.passwordSuffix) {
+            throw ConfigError(
+                key: key,
+                "a secret cannot be given with --set (it would show in the process list); "
+                    + "put it in the configuration file or the environment")
+        }
+        return (key, String(flag[flag.index(after: eq)...]))
+    }
 }
 
 /// One value and where it came from, for error messages.
@@ -95,17 +112,7 @@ enum ConfigLoader {
             }
         }
         for flag in sources.overrides {
-            guard let eq = flag.firstIndex(of: "="), eq != flag.startIndex else {
-                throw ConfigError(key: nil, "--set takes KEY=VALUE, got '\(flag)'")
-            }
-            let key = String(flag[..<eq])
-            let value = String(flag[flag.index(after: eq)...])
-            if ConfigKeys.byName[key]?.secret == true || key.uppercased().hasSuffix(ConfigKeys.passwordSuffix) {
-                throw ConfigError(
-                    key: key,
-                    "a secret cannot be given with --set (it would show in the process list); "
-                        + "put it in the configuration file or the environment")
-            }
+            let (key, value) = try ConfigSources.override(flag)
             try take(key, value, origin: "--set", strict: true)
         }
 

@@ -38,14 +38,14 @@ enum ConfigValues {
     /// `["a", "b"]` (the seed's form), `['a']`, `[]`, or `a,b`. Elements are trimmed; an empty
     /// element is an error.
     static func list(_ key: String, _ raw: RawValue) throws(ConfigError) -> [String] {
-        let text = raw.value.trimmingSpaces()
+        let text = raw.value.trimmingCharacters(in: " \t")
         if text.isEmpty { return [] }
         guard text.hasPrefix("[") else {
             if text.hasSuffix("]") || text.contains("\"") || text.contains("'") {
                 throw fail(key, raw, "malformed array: write [\"a\", \"b\"] or a,b")
             }
             let parts = text.split(separator: ",", omittingEmptySubsequences: false).map {
-                String($0).trimmingSpaces()
+                String($0).trimmingCharacters(in: " \t")
             }
             if parts.contains(where: \.isEmpty) { throw fail(key, raw, "empty element in list") }
             return parts

@@ -76,7 +76,7 @@ public struct EnvFile: Sendable {
             // The line is not shown: a password pasted on a line of its own must not reach the console.
             throw ConfigError(key: nil, "\(here): expected KEY=VALUE, found a line without '=' (not shown)")
         }
-        let key = String(text[..<eq]).trimmingSpaces()
+        let key = String(text[..<eq]).trimmingCharacters(in: " \t")
         if key != templateKey && !isKeyName(key) {
             throw ConfigError(key: key.isEmpty ? nil : key, "\(here): not a valid key name")
         }
@@ -174,7 +174,7 @@ public struct EnvFile: Sendable {
                 previous = text[index]
                 index = text.index(after: index)
             }
-            value = String(text[..<end]).trimmingSpaces()
+            value = String(text[..<end]).trimmingCharacters(in: " \t")
             rest = ""
             if key != templateKey && value.contains("${") {
                 throw ConfigError(
@@ -189,15 +189,6 @@ public struct EnvFile: Sendable {
             throw ConfigError(key: key, "\(here): unexpected text after the value: '\(trailing)'")
         }
         return value
-    }
-}
-
-extension String {
-    func trimmingSpaces() -> String {
-        var s = Substring(self)
-        while let f = s.first, f == " " || f == "\t" { s = s.dropFirst() }
-        while let l = s.last, l == " " || l == "\t" { s = s.dropLast() }
-        return String(s)
     }
 }
 

@@ -78,43 +78,16 @@ public struct HearthConfig: Sendable {
         try ConfigLoader.load(sources)
     }
 
+    /// The whole configuration from its raw values, checked part by part in the order below
+    /// (the first bad key is the error).
     init(raw: [String: RawValue], aiNames: [String], passwords: [String: RawValue], seedScheme: String? = nil)
         throws(ConfigError)
     {
-        func value(_ key: String) -> RawValue { raw[key]! }
+        let value = { (key: String) -> RawValue in raw[key]! }
         typealias V = ConfigValues
 
-        // 15 or later: from 15 on, PUBLIC may not create in schema public (a tenant could otherwise
-        // plant objects in every database).
-        pgVersion = try V.int("PG_VERSION", value("PG_VERSION"), 15...18, "a supported PostgreSQL major version")
-        let cluster = value("PG_CLUSTER_NAME")
-        guard let c = cluster.value.unicodeScalars.first, c.isASCIILetter || c.isASCIIDigit,
-            cluster.value.utf8.count <= 63,
-            cluster.value.unicodeScalars.allSatisfy({
-                $0.isASCIILetter || $0.isASCIIDigit || $0 == "_" || $0 == "-" || $0 == "."
-            })
-        else {
-            throw V.fail("PG_CLUSTER_NAME", cluster, "not a cluster name: letters, digits, '_', '-' and '.'")
-        }
-        clusterName = cluster.value
-
-        let hostRaw = value("POSTGRES_HOST")
-        guard hostRaw.value == "localhost" || V.isIPAddress(hostRaw.value) else {
-            throw V.fail("POSTGRES_HOST", hostRaw, "not an IP address of this host or 'localhost'")
-        }
-        host = hostRaw.value
-        port = try V.int("POSTGRES_PORT", value("POSTGRES_PORT"), 1...65535, "a port number")
-
-        let serviceRaw = value("HEARTHMINDS_SERVICE_USER")
-        guard V.isSystemUserName(serviceRaw.value) else {
-            throw V.fail(
-                "HEARTHMINDS_SERVICE_USER", serviceRaw,
-                "not a system user name: a lower-case letter or _, then [a-z0-9_-], at most 32")
-        }
-        serviceUser = serviceRaw.value
-        let homeRaw = value("HEARTHMINDS_SERVICE_HOME")
-        serviceHome =
-            homeRaw.value.isEmpty ? "/var/lib/\(serviceUser)" : try V.absolutePath("HEARTHMINDS_SERVICE_HOME", homeRaw)
+        (pgVersion, clusterName, host, port) = try Self.cluster(value)
+        (serviceUser, serviceHome) = try Self.serviceAccount(value)
 
         adminUser = try V.identifier("POSTGRES_ADMIN_USER", value("POSTGRES_ADMIN_USER"))
         let adminPasswordRaw = value("POSTGRES_ADMIN_PASSWORD")
@@ -136,7 +109,91 @@ public struct HearthConfig: Sendable {
         }
         aiDBSuffix = suffixRaw.value
 
-        // The names that are ours or the server's, which no AI may take.
+        try Self.requireDistinctRoles(
+            value, hearthmindsDB: hearthmindsDB, hearthmindsUser: hearthmindsUser, serviceUser: serviceUser,
+            adminUser: adminUser)
+        let (ais, aiNamed) = try Self.ais(
+            aiNames, value("AI_NAMES"), suffix: aiDBSuffix, passwords: passwords, seedScheme: seedScheme,
+            taken: Self.reservedNames.union([hearthmindsUser, serviceUser, adminUser, hearthmindsDB]))
+        self.ais = ais
+        namedPasswords = named + aiNamed
+        extensions = try Self.extensionNames(value("AI_DEFAULT_EXTENSIONS"))
+
+        (ivfflat, vectorIndex, embeddingDim) = try Self.vectorColumn(value)
+        (ivfflatLists, ivfflatProbes) = try Self.ivfflatSettings(value)
+        (hnswM, hnswEfConstruction, hnswEfSearch) = try Self.hnswSettings(value)
+
+        allowedNetworks = try Self.networks(value("PG_ALLOWED_NETWORKS"))
+        (sslCertFile, sslKeyFile) = try Self.tlsPair(value)
+
+        logPath = try V.absolutePath("HEARTHMINDS_LOG", value("HEARTHMINDS_LOG"))
+
+        (pgvectorMethod, pgvectorSuite, pgvectorSource, pgvectorSHA256) = try Self.pgvectorInstall(value)
+    }
+
+    /// Every database the suite owns: HEARTHMINDS_DB, then each AI's.
+    public var databases: [String] { [hearthmindsDB] + ais.map(\.database) }
+
+    /// Debian's snakeoil pair (package ssl-cert), the server's certificate unless configured.
+    public static let snakeoilCertFile = "/etc/ssl/certs/ssl-cert-snakeoil.pem"
+    public static let snakeoilKeyFile = "/etc/ssl/private/ssl-cert-snakeoil.key"
+
+    /// True when the server listens only on loopback.
+    public var listensOnLoopbackOnly: Bool {
+        host == "localhost" || host.hasPrefix("127.") || host == "::1"
+    }
+}
+
+/// The parts of HearthConfig.init(raw:), in its order: each checks its keys and returns their values.
+extension HearthConfig {
+    fileprivate typealias V = ConfigValues
+    fileprivate typealias Value = (String) -> RawValue
+
+    /// PG_VERSION, PG_CLUSTER_NAME, POSTGRES_HOST, POSTGRES_PORT.
+    fileprivate static func cluster(_ value: Value) throws(ConfigError)
+        -> (version: Int, name: String, host: String, port: Int)
+    {
+        // 15 or later: from 15 on, PUBLIC may not create in schema public (a tenant could otherwise
+        // plant objects in every database).
+        let pgVersion = try V.int("PG_VERSION", value("PG_VERSION"), 15...18, "a supported PostgreSQL major version")
+        let cluster = value("PG_CLUSTER_NAME")
+        guard let c = cluster.value.unicodeScalars.first, c.isASCIILetter || c.isASCIIDigit,
+            cluster.value.utf8.count <= 63,
+            cluster.value.unicodeScalars.allSatisfy({
+                $0.isASCIILetter || $0.isASCIIDigit || $0 == "_" || $0 == "-" || $0 == "."
+            })
+        else {
+            throw V.fail("PG_CLUSTER_NAME", cluster, "not a cluster name: letters, digits, '_', '-' and '.'")
+        }
+
+        let hostRaw = value("POSTGRES_HOST")
+        guard hostRaw.value == "localhost" || V.isIPAddress(hostRaw.value) else {
+            throw V.fail("POSTGRES_HOST", hostRaw, "not an IP address of this host or 'localhost'")
+        }
+        let port = try V.int("POSTGRES_PORT", value("POSTGRES_PORT"), 1...65535, "a port number")
+        return (pgVersion, cluster.value, hostRaw.value, port)
+    }
+
+    /// HEARTHMINDS_SERVICE_USER and HEARTHMINDS_SERVICE_HOME (default /var/lib/<user>).
+    fileprivate static func serviceAccount(_ value: Value) throws(ConfigError) -> (user: String, home: String) {
+        let serviceRaw = value("HEARTHMINDS_SERVICE_USER")
+        guard V.isSystemUserName(serviceRaw.value) else {
+            throw V.fail(
+                "HEARTHMINDS_SERVICE_USER", serviceRaw,
+                "not a system user name: a lower-case letter or _, then [a-z0-9_-], at most 32")
+        }
+        let serviceUser = serviceRaw.value
+        let homeRaw = value("HEARTHMINDS_SERVICE_HOME")
+        let serviceHome =
+            homeRaw.value.isEmpty ? "/var/lib/\(serviceUser)" : try V.absolutePath("HEARTHMINDS_SERVICE_HOME", homeRaw)
+        return (serviceUser, serviceHome)
+    }
+
+    /// The names that are ours or the server's: reserved ones, and the manager, the service and
+    /// the admin each a role of its own.
+    fileprivate static func requireDistinctRoles(
+        _ value: Value, hearthmindsDB: String, hearthmindsUser: String, serviceUser: String, adminUser: String
+    ) throws(ConfigError) {
         for (key, name) in [("HEARTHMINDS_DB", hearthmindsDB), ("HEARTHMINDS_USER", hearthmindsUser)]
         where Self.reservedNames.contains(name) {
             throw V.fail(key, value(key), "'\(name)' is reserved")
@@ -145,13 +202,20 @@ public struct HearthConfig: Sendable {
             throw V.fail("HEARTHMINDS_USER", value("HEARTHMINDS_USER"), "must differ from the service and admin users")
         }
         if serviceUser == adminUser || serviceUser == "root" || serviceUser == "postgres" {
-            throw V.fail("HEARTHMINDS_SERVICE_USER", serviceRaw, "must not be root, postgres or the admin user")
+            throw V.fail("HEARTHMINDS_SERVICE_USER", value("HEARTHMINDS_SERVICE_USER"), "must not be root, postgres or the admin user")
         }
+    }
 
-        let namesRaw = value("AI_NAMES")
+    /// The AIs of AI_NAMES: plain names, none reserved (`taken`) or twice, their databases
+    /// within PostgreSQL's limit, and their passwords (configured, the seed's scheme, or none);
+    /// with the passwords that are their role's name.
+    fileprivate static func ais(
+        _ aiNames: [String], _ namesRaw: RawValue, suffix aiDBSuffix: String, passwords: [String: RawValue],
+        seedScheme: String?, taken: Set<String>
+    ) throws(ConfigError) -> ([AI], [NamedPassword]) {
+        var named: [NamedPassword] = []
         var seen: Set<String> = []
         var ais: [AI] = []
-        let taken: Set<String> = Self.reservedNames.union([hearthmindsUser, serviceUser, adminUser, hearthmindsDB])
         for name in aiNames {
             guard V.isPlainIdentifier(name) else {
                 throw V.fail(
@@ -184,10 +248,11 @@ public struct HearthConfig: Sendable {
             }
             ais.append(AI(name: name, database: database, password: password))
         }
-        self.ais = ais
-        namedPasswords = named
+        return (ais, named)
+    }
 
-        let extensionsRaw = value("AI_DEFAULT_EXTENSIONS")
+    /// AI_DEFAULT_EXTENSIONS: plain names, each once.
+    fileprivate static func extensionNames(_ extensionsRaw: RawValue) throws(ConfigError) -> [String] {
         let extensions = try V.list("AI_DEFAULT_EXTENSIONS", extensionsRaw)
         for ext in extensions where !V.isPlainIdentifier(ext) {
             throw V.fail("AI_DEFAULT_EXTENSIONS", extensionsRaw, "'\(ext)' is not an extension name")
@@ -195,87 +260,100 @@ public struct HearthConfig: Sendable {
         if Set(extensions).count != extensions.count {
             throw V.fail("AI_DEFAULT_EXTENSIONS", extensionsRaw, "an extension appears twice")
         }
-        self.extensions = extensions
+        return extensions
+    }
 
-        ivfflat = try V.bool("PGVECTOR_ENABLE_IVFFLAT", value("PGVECTOR_ENABLE_IVFFLAT"))
+    /// PGVECTOR_ENABLE_IVFFLAT, PGVECTOR_INDEX and EMBEDDING_DIM (at most what the index takes).
+    fileprivate static func vectorColumn(_ value: Value) throws(ConfigError)
+        -> (ivfflat: Bool, index: VectorIndexKind, dimensions: Int)
+    {
+        let ivfflat = try V.bool("PGVECTOR_ENABLE_IVFFLAT", value("PGVECTOR_ENABLE_IVFFLAT"))
         let indexRaw = value("PGVECTOR_INDEX")
         guard let kind = VectorIndexKind(rawValue: indexRaw.value) else {
             throw V.fail("PGVECTOR_INDEX", indexRaw, "not one of ivfflat, hnsw")
         }
-        vectorIndex = kind
         // pgvector stores up to 16000 dimensions; its IVFFlat and HNSW indexes take at most 2000.
         let indexed = ivfflat || kind == .hnsw
-        embeddingDim = try V.int(
+        let embeddingDim = try V.int(
             "EMBEDDING_DIM", value("EMBEDDING_DIM"), 1...(indexed ? 2000 : 16000),
             indexed ? "a dimension an IVFFlat or HNSW index takes" : "a vector dimension")
-        ivfflatLists = try V.intOrAuto("PGVECTOR_IVFFLAT_LISTS", value("PGVECTOR_IVFFLAT_LISTS"), 1...32768, "a list count")
-        ivfflatProbes = try V.intOrAuto(
+        return (ivfflat, kind, embeddingDim)
+    }
+
+    /// PGVECTOR_IVFFLAT_LISTS and PGVECTOR_IVFFLAT_PROBES (nil: auto).
+    fileprivate static func ivfflatSettings(_ value: Value) throws(ConfigError) -> (lists: Int?, probes: Int?) {
+        let ivfflatLists = try V.intOrAuto("PGVECTOR_IVFFLAT_LISTS", value("PGVECTOR_IVFFLAT_LISTS"), 1...32768, "a list count")
+        let ivfflatProbes = try V.intOrAuto(
             "PGVECTOR_IVFFLAT_PROBES", value("PGVECTOR_IVFFLAT_PROBES"), 1...32768, "a probe count")
-        hnswM = try V.int("PGVECTOR_HNSW_M", value("PGVECTOR_HNSW_M"), 2...100, "an HNSW m")
-        hnswEfConstruction = try V.int(
+        return (ivfflatLists, ivfflatProbes)
+    }
+
+    /// PGVECTOR_HNSW_M, PGVECTOR_HNSW_EF_CONSTRUCTION (at least 2 m) and PGVECTOR_HNSW_EF_SEARCH.
+    fileprivate static func hnswSettings(_ value: Value) throws(ConfigError)
+        -> (m: Int, efConstruction: Int, efSearch: Int)
+    {
+        let hnswM = try V.int("PGVECTOR_HNSW_M", value("PGVECTOR_HNSW_M"), 2...100, "an HNSW m")
+        let hnswEfConstruction = try V.int(
             "PGVECTOR_HNSW_EF_CONSTRUCTION", value("PGVECTOR_HNSW_EF_CONSTRUCTION"), 4...1000, "an HNSW ef_construction")
         if hnswEfConstruction < 2 * hnswM {
             throw V.fail(
                 "PGVECTOR_HNSW_EF_CONSTRUCTION", value("PGVECTOR_HNSW_EF_CONSTRUCTION"),
                 "must be at least 2 * PGVECTOR_HNSW_M (\(2 * hnswM)), as pgvector requires")
         }
-        hnswEfSearch = try V.int("PGVECTOR_HNSW_EF_SEARCH", value("PGVECTOR_HNSW_EF_SEARCH"), 1...1000, "an HNSW ef_search")
+        let hnswEfSearch = try V.int("PGVECTOR_HNSW_EF_SEARCH", value("PGVECTOR_HNSW_EF_SEARCH"), 1...1000, "an HNSW ef_search")
+        return (hnswM, hnswEfConstruction, hnswEfSearch)
+    }
 
-        let networksRaw = value("PG_ALLOWED_NETWORKS")
+    /// PG_ALLOWED_NETWORKS: networks in CIDR form.
+    fileprivate static func networks(_ networksRaw: RawValue) throws(ConfigError) -> [String] {
         let networks = try V.list("PG_ALLOWED_NETWORKS", networksRaw)
         for network in networks where !V.isCIDR(network) {
             throw V.fail("PG_ALLOWED_NETWORKS", networksRaw, "'\(network)' is not a network in CIDR form (10.0.0.0/24)")
         }
-        allowedNetworks = networks
+        return networks
+    }
 
+    /// PG_SSL_CERT_FILE and PG_SSL_KEY_FILE: absolute paths, both or neither (nil: snakeoil).
+    fileprivate static func tlsPair(_ value: Value) throws(ConfigError) -> (cert: String?, key: String?) {
         let certRaw = value("PG_SSL_CERT_FILE")
         let keyRaw = value("PG_SSL_KEY_FILE")
-        sslCertFile = certRaw.value.isEmpty ? nil : try V.absolutePath("PG_SSL_CERT_FILE", certRaw)
-        sslKeyFile = keyRaw.value.isEmpty ? nil : try V.absolutePath("PG_SSL_KEY_FILE", keyRaw)
+        let sslCertFile = certRaw.value.isEmpty ? nil : try V.absolutePath("PG_SSL_CERT_FILE", certRaw)
+        let sslKeyFile = keyRaw.value.isEmpty ? nil : try V.absolutePath("PG_SSL_KEY_FILE", keyRaw)
         if (sslCertFile == nil) != (sslKeyFile == nil) {
             let (key, raw) = sslCertFile == nil ? ("PG_SSL_CERT_FILE", certRaw) : ("PG_SSL_KEY_FILE", keyRaw)
             throw V.fail(key, raw, "PG_SSL_CERT_FILE and PG_SSL_KEY_FILE go together: set both or neither")
         }
+        return (sslCertFile, sslKeyFile)
+    }
 
-        logPath = try V.absolutePath("HEARTHMINDS_LOG", value("HEARTHMINDS_LOG"))
-
+    /// PGVECTOR_INSTALL_METHOD, PGVECTOR_DEBIAN_SUITE, PGVECTOR_SOURCE and PGVECTOR_SHA256 (a
+    /// source needs its digest; the tarball method needs both).
+    fileprivate static func pgvectorInstall(_ value: Value) throws(ConfigError)
+        -> (method: PgvectorMethod, suite: String, source: String, sha256: String)
+    {
         let methodRaw = value("PGVECTOR_INSTALL_METHOD")
         guard let method = PgvectorMethod(rawValue: methodRaw.value) else {
             throw V.fail(
                 "PGVECTOR_INSTALL_METHOD", methodRaw,
                 "not one of \(PgvectorMethod.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        pgvectorMethod = method
         let suiteRaw = value("PGVECTOR_DEBIAN_SUITE")
         guard V.isSystemUserName(suiteRaw.value), !suiteRaw.value.contains("_") else {
             throw V.fail("PGVECTOR_DEBIAN_SUITE", suiteRaw, "not a Debian suite name (trixie, sid, ...)")
         }
-        pgvectorSuite = suiteRaw.value
-        pgvectorSource = value("PGVECTOR_SOURCE").value
+        let pgvectorSource = value("PGVECTOR_SOURCE").value
         let shaRaw = value("PGVECTOR_SHA256")
         let sha = shaRaw.value.lowercased()
         guard sha.isEmpty || (sha.utf8.count == 64 && sha.unicodeScalars.allSatisfy({ $0.isASCIIDigit || ("a"..."f").contains($0) }))
         else {
             throw V.fail("PGVECTOR_SHA256", shaRaw, "not a SHA-256 (64 hexadecimal digits)")
         }
-        pgvectorSHA256 = sha
         if method == .tarball && (pgvectorSource.isEmpty || sha.isEmpty) {
             throw V.fail("PGVECTOR_INSTALL_METHOD", methodRaw, "tarball needs PGVECTOR_SOURCE and PGVECTOR_SHA256")
         }
         if !pgvectorSource.isEmpty && sha.isEmpty {
             throw V.fail("PGVECTOR_SHA256", shaRaw, "PGVECTOR_SOURCE is set, so its SHA-256 must be too")
         }
-    }
-
-    /// Every database the suite owns: HEARTHMINDS_DB, then each AI's.
-    public var databases: [String] { [hearthmindsDB] + ais.map(\.database) }
-
-    /// Debian's snakeoil pair (package ssl-cert), the server's certificate unless configured.
-    public static let snakeoilCertFile = "/etc/ssl/certs/ssl-cert-snakeoil.pem"
-    public static let snakeoilKeyFile = "/etc/ssl/private/ssl-cert-snakeoil.key"
-
-    /// True when the server listens only on loopback.
-    public var listensOnLoopbackOnly: Bool {
-        host == "localhost" || host.hasPrefix("127.") || host == "::1"
+        return (method, suiteRaw.value, pgvectorSource, sha)
     }
 }

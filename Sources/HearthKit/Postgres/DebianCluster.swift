@@ -182,24 +182,12 @@ public enum DebianClusters {
         }
         return (cluster, status)
     }
-
-    /// A superuser connection to the running cluster: the postgres system account by peer
-    /// authentication over the socket the postmaster reports.
-    public static func connect(_ paths: ClusterPaths, database: String = "postgres") throws -> PGConnection {
-        let (cluster, status) = try running(paths)
-        guard let account = cluster.owner.flatMap(SystemAccount.lookup) ?? SystemAccount.lookup("postgres") else {
-            throw HearthError("no system account \(cluster.owner ?? "postgres"), the owner of cluster \(paths.id)")
-        }
-        return try PGConnection(
-            PGTarget(
-                host: status.socketDirectory, port: status.port, database: database, user: "postgres",
-                asSystemUser: account))
-    }
 }
 
-/// One superuser connection to the running cluster for the checks of a step, opened on first use
-/// and reused (a connection costs a backend: 3-10 ms on a busy host); `reset()` after the server
-/// restarted or reloaded, or when a check needs a new session.
+/// One superuser connection (PGServer.admin) to the running cluster (PGServer.running) for the
+/// checks of a step, opened on first use and reused (a connection costs a backend: 3-10 ms on a
+/// busy host); `reset()` after the server restarted or reloaded, or when a check needs a new
+/// session.
 public final class ClusterSession: @unchecked Sendable {
     public let paths: ClusterPaths
     private var connection: PGConnection?
@@ -210,7 +198,7 @@ public final class ClusterSession: @unchecked Sendable {
 
     public func get() throws -> PGConnection {
         if let connection { return connection }
-        let made = try DebianClusters.connect(paths)
+        let made = try PGServer.running(paths).admin()
         connection = made
         return made
     }

@@ -17,7 +17,7 @@ public struct PGServer: Sendable {
     /// for forever.
     public var adminLockTimeout = PGServer.lockTimeout
 
-    public init(socketDirectory: String, port: Int, tcpHost: String) {
+    public init(socketDirectory: String, port: Int, tcpHost: String = PGServer.loopback) {
         self.socketDirectory = socketDirectory
         self.port = port
         self.tcpHost = tcpHost
@@ -28,6 +28,15 @@ public struct PGServer: Sendable {
         self.init(
             socketDirectory: PGTarget.debianSocketDirectory, port: config.port,
             tcpHost: config.host == "localhost" ? "127.0.0.1" : config.host)
+    }
+
+    /// The server of a Debian cluster as it runs now: the socket directory and port its postmaster
+    /// reports (postmaster.pid), whatever the configuration says yet (the postgres step reaches
+    /// the server it has just started, before a restart moves it to POSTGRES_PORT). An error says
+    /// why there is none (a dry run reports it as "cannot check yet").
+    public static func running(_ paths: ClusterPaths) throws -> PGServer {
+        let (_, status) = try DebianClusters.running(paths)
+        return PGServer(socketDirectory: status.socketDirectory, port: status.port)
     }
 
     /// Settings of every connection the suite makes, over whatever the database or the role
@@ -205,248 +214,4 @@ public struct PGServer: Sendable {
     static func ownerSettings(lockTimeout: String = PGServer.lockTimeout) -> [(String, String)] {
         pinnedSettings + [("lock_timeout", lockTimeout)]
     }
-}
-
-/// Owners' connections shared by the read-only checks of one step (verify): a database's owner
-/// logs in once for its login check, its extensions and its revision. A connection is taken out
-/// while a check uses it (one worker at a time) and put back when the check ended without an
-/// error; a check that needs the owner's connection while another check of that database holds
-/// or is making one waits for it instead of logging in again (a password login is the costly
-/// part: SCRAM). Only connections made as `ownerConnection` makes them (the owner itself,
-/// search_path pinned, over loopback or its peer socket) are kept.
-public final class OwnerSessions: @unchecked Sendable {
-    public let server: PGServer
-    public let credentials: Credentials
-    /// The owner of each database as the configuration says.
-    private let expected: [String: String]
-    private var lock = pthread_mutex_t()
-    private var changed = pthread_cond_t()
-    private var idle: [String: [(PGConnection, String)]] = [:]
-    /// Why the owner's login to a database failed in this step, if it did: the checks that need
-    /// it fail with that at once instead of logging in again (a tenant's verifier with a huge
-    /// iteration count would cost each of them the login deadline).
-    private var failed: [String: String] = [:]
-    /// Checks holding, or logging in for, an owner's connection, by database.
-    private var busy: [String: Int] = [:]
-
-    public init(_ server: PGServer, _ credentials: Credentials, expected: [String: String]) {
-        self.server = server
-        self.credentials = credentials
-        self.expected = expected
-        pthread_mutex_init(&lock, nil)
-        pthread_cond_init(&changed, nil)
-    }
-
-    deinit {
-        pthread_cond_destroy(&changed)
-        pthread_mutex_destroy(&lock)
-    }
-
-    /// Runs `body` with an owner connection to `database` (an idle one, one another check is
-    /// about to give back, or a new login).
-    public func with<T>(_ database: String, _ body: (PGConnection, String) throws -> T) throws -> T {
-        let (connection, owner) = try take(database)
-        let result: T
-        do {
-            result = try body(connection, owner)
-        } catch {
-            done(database, keeping: nil)
-            throw error
-        }
-        done(database, keeping: (connection, owner))
-        return result
-    }
-
-    func take(_ database: String) throws -> (PGConnection, String) {
-        pthread_mutex_lock(&lock)
-        while idle[database, default: []].isEmpty && busy[database, default: 0] > 0 {
-            pthread_cond_wait(&changed, &lock)
-        }
-        if let reason = failed[database] {
-            pthread_mutex_unlock(&lock)
-            throw HearthError("\(database): the owner's login failed already in this step: \(reason)")
-        }
-        busy[database, default: 0] += 1
-        let found = idle[database]?.popLast()
-        pthread_mutex_unlock(&lock)
-        if let found { return found }
-        do {
-            return try server.ownerConnection(database, credentials, expected: expected[database])
-        } catch {
-            fail(database, error)
-            done(database, keeping: nil)
-            throw error
-        }
-    }
-
-    /// Records that the owner's login to `database` failed (see `failed`).
-    public func fail(_ database: String, _ error: any Error) {
-        pthread_mutex_lock(&lock)
-        if failed[database] == nil { failed[database] = "\(error)" }
-        pthread_mutex_unlock(&lock)
-    }
-
-    /// A check that logs in as `database`'s configured owner itself begins: the checks that
-    /// need that owner's connection wait for it (`keep` ends it).
-    public func begin(_ database: String) {
-        pthread_mutex_lock(&lock)
-        busy[database, default: 0] += 1
-        pthread_mutex_unlock(&lock)
-    }
-
-    /// Ends what `begin` began, keeping `connection` (a login as `user` by `server.login` or
-    /// `peerLogin` with `pinned`; nil: none) when it is what `ownerConnection` would make: the
-    /// configured owner, which owns the database (asked in that session), logged in over
-    /// loopback or its peer socket.
-    public func keep(_ database: String, _ connection: PGConnection?, user: String, tcp: Bool) {
-        guard let connection, expected[database] == user,
-            tcp ? server.tcpHost == PGServer.loopback : credentials.peerAccounts.contains(user),
-            (try? connection.query(
-                """
-                SELECT current_user = pg_catalog.pg_get_userbyid(d.datdba)
-                FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database()
-                """).scalar) == "t"
-        else {
-            done(database, keeping: nil)
-            return
-        }
-        done(database, keeping: (connection, user))
-    }
-
-    private func done(_ database: String, keeping: (PGConnection, String)?) {
-        pthread_mutex_lock(&lock)
-        busy[database, default: 1] -= 1
-        if let keeping { idle[database, default: []].append(keeping) }
-        pthread_cond_broadcast(&changed)
-        pthread_mutex_unlock(&lock)
-    }
-}
-
-/// Superuser connections by database, opened on first use and reused by the actions of one
-/// step (a converged run then costs one connection per database). Each worker thread of an
-/// ActionGroup has its own (a libpq connection serves one thread at a time): one connection per
-/// database per worker. At most `limit` stay open for the step itself and `workerLimit` for each
-/// worker: past it the least recently used one other than `postgres` closes, so that a step
-/// over many databases (200 AI names) stays well below the server's max_connections (100 by
-/// default) instead of failing with "too many clients".
-public final class AdminConnections: @unchecked Sendable {
-    public let server: PGServer
-    public let limit: Int
-    public let workerLimit: Int
-    private let mutex = Mutex()
-    /// By worker (0: the step itself), then by database.
-    private var open: [Int: [String: PGConnection]] = [:]
-    /// Database names by worker, least recently used first.
-    private var order: [Int: [String]] = [:]
-
-    public init(_ server: PGServer, limit: Int = 8, workerLimit: Int = 3) {
-        self.server = server
-        self.limit = max(2, limit)
-        self.workerLimit = max(2, workerLimit)
-    }
-
-    /// How many connections are open now (all workers).
-    public var openCount: Int { mutex.locked { open.values.map(\.count).reduce(0, +) } }
-
-    /// The connection to `database` of the worker this runs on (0: the step itself).
-    public func get(_ database: String = "postgres") throws -> PGConnection {
-        try get(database, worker: Workers.current)
-    }
-
-    /// The step's own connection to `database` (worker 0), for work a worker does under a lock
-    /// of its own while the step waits for its workers (ClusterCatalog's reads): no connection
-    /// more for it.
-    public func step(_ database: String = "postgres") throws -> PGConnection {
-        try get(database, worker: 0)
-    }
-
-    private func get(_ database: String, worker: Int) throws -> PGConnection {
-        if let connection = mutex.locked({ () -> PGConnection? in
-            guard let connection = open[worker]?[database] else { return nil }
-            touch(worker, database)
-            return connection
-        }) {
-            return connection
-        }
-        // Connecting takes a while: not under the lock (other workers connect meanwhile).
-        let connection = try server.admin(database)
-        var closing: [PGConnection] = []
-        mutex.locked {
-            let cap = worker == 0 ? limit : workerLimit
-            while open[worker, default: [:]].count >= cap, let victim = order[worker]?.first(where: { $0 != "postgres" }) {
-                if let old = open[worker]?.removeValue(forKey: victim) { closing.append(old) }
-                order[worker]?.removeAll { $0 == victim }
-            }
-            open[worker, default: [:]][database] = connection
-            touch(worker, database)
-        }
-        closing.removeAll()
-        return connection
-    }
-
-    private func touch(_ worker: Int, _ database: String) {
-        order[worker, default: []].removeAll { $0 == database }
-        order[worker, default: []].append(database)
-    }
-
-    /// Closes the workers' connections (an ActionGroup has ended; the step's own stay).
-    public func closeWorkers() {
-        let closing = mutex.locked { () -> [Int: [String: PGConnection]] in
-            let workers = open.filter { $0.key != 0 }
-            for key in workers.keys {
-                open[key] = nil
-                order[key] = nil
-            }
-            return workers
-        }
-        _ = closing
-    }
-
-    /// Forgets every connection (they close), e.g. after the server restarted.
-    public func reset() {
-        mutex.locked {
-            open.removeAll()
-            order.removeAll()
-        }
-    }
-}
-
-/// How many workers side by side against the server: `cap` (Workers.defaultWidth: the cores)
-/// bounded by the connections the server has free, `perWorker` each, a few kept for others.
-public enum Parallelism {
-    public static let keptFree = 5
-
-    public static func width(cap: Int = Workers.defaultWidth, perWorker: Int, _ db: PGConnection) -> Int {
-        guard cap > 1,
-            let row = try? db.query(
-                """
-                SELECT pg_catalog.current_setting('max_connections')::int
-                       - pg_catalog.current_setting('superuser_reserved_connections')::int
-                       - (SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE backend_type = 'client backend')::int
-                """).scalar,
-            let free = Int(row)
-        else { return max(1, min(cap, 1)) }
-        return max(1, min(cap, (free - keptFree) / max(1, perWorker)))
-    }
-}
-
-/// How the suite logs in as a database's owner (see PGServer.ownerConnection): the roles that
-/// log in by peer as the same-named system account, and the passwords of the others.
-public struct Credentials: Sendable {
-    public var peerAccounts: Set<String>
-    private let passwords: @Sendable (String) -> Secret?
-
-    public init(peerAccounts: Set<String>, passwords: [String: Secret]) {
-        self.peerAccounts = peerAccounts
-        self.passwords = { passwords[$0] }
-    }
-
-    /// The configured host: the service account by peer; the manager and the AIs with their
-    /// passwords (configured, or kept in the client files).
-    public init(_ config: HearthConfig, book: PasswordBook) {
-        peerAccounts = [config.serviceUser]
-        passwords = { role in book.roles.contains(role) ? try? book.password(role) : nil }
-    }
-
-    public func password(_ role: String) -> Secret? { passwords(role) }
 }

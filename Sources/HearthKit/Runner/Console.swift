@@ -75,12 +75,6 @@ public struct Console: Sendable {
 
     /// Unbuffered, so console lines and child processes' output keep their order.
     static func write(_ text: String, to fd: Int32) {
-        let bytes = Array(text.utf8)
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
-            if n <= 0 { if errno == EINTR { continue }; return }
-            offset += n
-        }
+        FileSystem.writeAll(fd, Array(text.utf8))
     }
 }

@@ -110,18 +110,8 @@ public final class JSONLog: @unchecked Sendable {
         if fd >= 0 { close(fd) }
     }
 
-    /// Appends one line, whole: a short write goes on with the rest.
+    /// Appends one line, whole (FileSystem.writeAll: a short write goes on with the rest).
     public func write(_ record: LogRecord) {
-        let line = Array((record.json + "\n").utf8)
-        var offset = 0
-        while offset < line.count {
-            let n = line.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
-            if n < 0 {
-                if errno == EINTR || errno == EAGAIN { continue }
-                return
-            }
-            if n == 0 { return }
-            offset += n
-        }
+        FileSystem.writeAll(fd, Array((record.json + "\n").utf8))
     }
 }

@@ -204,7 +204,7 @@ public struct StepRunner: Sendable {
                 time: Clock.timestamp(), run: runID, step: step.name, action: action.name, result: r.result,
                 changed: r.changed, ms: ms, detail: r.detail, dryRun: dryRun, status: r.status, needs: r.needs ?? "",
                 preview: r.preview))
-        var line = "  " + console.paint(pad("[\(r.label)]", 15), r.tone) + action.name + "  (\(JSON.number(ms)) ms)"
+        var line = "  " + console.paint("[\(r.label)]".padded(15), r.tone) + action.name + "  (\(JSON.number(ms)) ms)"
         if !r.detail.isEmpty && r.detail != r.label {
             line += "\n" + r.detail.split(separator: "\n").map { "      \($0)" }.joined(separator: "\n")
         }
@@ -216,9 +216,5 @@ public struct StepRunner: Sendable {
             return false
         }
         return true
-    }
-
-    private func pad(_ text: String, _ width: Int) -> String {
-        text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count)
     }
 }

@@ -11,43 +11,6 @@ public enum PgvectorStep {
     /// The scratch database of the CREATE EXTENSION check (dropped before and after).
     public static let scratchDatabase = "hm_pgvector_check"
 
-    /// Where the cluster checks connect: a socket directory and port, by peer authentication
-    /// as a system account that is a superuser of the cluster (postgres).
-    public struct Cluster: Sendable {
-        public var socketDirectory: String
-        public var port: Int
-        public var systemUser: String
-
-        public init(socketDirectory: String = PGTarget.debianSocketDirectory, port: Int, systemUser: String = "postgres") {
-            self.socketDirectory = socketDirectory
-            self.port = port
-            self.systemUser = systemUser
-        }
-
-        func connect(_ database: String) throws -> PGConnection {
-            guard let account = SystemAccount.lookup(systemUser) else {
-                throw HearthError("no system account \(systemUser): is PostgreSQL installed?")
-            }
-            return try PGConnection(
-                PGTarget(host: socketDirectory, port: port, database: database, user: systemUser, asSystemUser: account))
-        }
-    }
-
-    /// The superuser's connection to `postgres` the cluster checks share.
-    final class Session: @unchecked Sendable {
-        let cluster: Cluster
-        var connection: PGConnection?
-
-        init(_ cluster: Cluster) { self.cluster = cluster }
-
-        func get() throws -> PGConnection {
-            if let connection { return connection }
-            let made = try cluster.connect("postgres")
-            connection = made
-            return made
-        }
-    }
-
     /// The version an apply installed in this run (the check of a converged host reads the
     /// installed control file instead).
     final class Installed: @unchecked Sendable {
@@ -57,17 +20,18 @@ public enum PgvectorStep {
     /// - Parameters:
     ///   - installOnly: install the extension's files only, without the cluster checks (build
     ///     and test hosts, whose clusters are throwaway ones).
-    ///   - cluster: where the cluster checks connect; the configured cluster (Debian's socket
-    ///     directory, POSTGRES_PORT) by default.
+    ///   - server: where the cluster checks connect (as its superuser, PGServer.admin); the
+    ///     configured cluster (Debian's socket directory, POSTGRES_PORT) by default.
     public static func make(
-        _ config: HearthConfig, installOnly: Bool = false, cluster: Cluster? = nil,
+        _ config: HearthConfig, installOnly: Bool = false, server: PGServer? = nil,
         installer: PgvectorInstaller? = nil
     ) -> Step {
         let installer = installer ?? PgvectorInstaller(config)
-        let cluster = cluster ?? Cluster(port: config.port)
+        let server = server ?? PGServer(config: config)
         let version = config.pgVersion
         let installed = Installed()
-        let session = Session(cluster)
+        // The superuser's connection to `postgres` the cluster checks share.
+        let connections = AdminConnections(server)
 
         /// The version the server must offer: what this run installed, else what is installed.
         func expectedVersion() throws -> String {
@@ -106,14 +70,14 @@ public enum PgvectorStep {
         guard !installOnly else { return Step(name, actions) }
 
         actions += [
-            .assertion("server on port \(cluster.port) offers vector at the installed version") {
+            .assertion("server on port \(server.port) offers vector at the installed version") {
                 let want = try expectedVersion()
-                let connection = try session.get()
+                let connection = try connections.get()
                 let offered = try connection.query(
                     "SELECT default_version FROM pg_available_extensions WHERE name = $1", ["vector"]
                 ).scalar
                 guard let offered else {
-                    throw HearthError("pg_available_extensions has no vector on port \(cluster.port)")
+                    throw HearthError("pg_available_extensions has no vector on port \(server.port)")
                 }
                 guard offered == want else {
                     throw CheckFailed("the server offers vector \(offered), but \(want) is installed")
@@ -121,7 +85,7 @@ public enum PgvectorStep {
                 return true
             },
             .assertion("CREATE EXTENSION vector works (rolled back)") {
-                try createExtensionInScratchDatabase(cluster, expecting: try expectedVersion(), admin: try session.get())
+                try createExtensionInScratchDatabase(server, expecting: try expectedVersion(), admin: try connections.get())
             },
         ]
         return Step(name, actions)
@@ -131,16 +95,19 @@ public enum PgvectorStep {
     /// behind (also when a check fails). Where the `postgres` database has no vector (the usual
     /// case) that is one transaction there, rolled back: no database is made, which on a
     /// converged host saves ~0.3 s of the step's ~0.4 s (bench/RESULTS.md). Otherwise it
-    /// creates `scratchDatabase` (from template0) and drops it again.
+    /// creates `scratchDatabase` (from template0) and drops it again. The extension goes to
+    /// `public`, the proof finds it there (a superuser session searches only pg_catalog:
+    /// PGServer.pinnedSettings); neither database is a tenant's.
     static func createExtensionInScratchDatabase(
-        _ cluster: Cluster, expecting version: String, admin: PGConnection? = nil
+        _ server: PGServer, expecting version: String, admin: PGConnection? = nil
     ) throws -> Bool {
-        let admin = try admin ?? cluster.connect("postgres")
+        let admin = try admin ?? server.admin()
         // No "does not exist, skipping" notice on the console.
         try admin.execute("SET client_min_messages = warning")
         if try admin.query("SELECT count(*) FROM pg_extension WHERE extname = $1", ["vector"]).scalar == "0" {
             try admin.execute("BEGIN")
             defer { _ = try? admin.execute("ROLLBACK") }
+            try admin.execute("SET LOCAL search_path TO public")
             try admin.execute("CREATE EXTENSION vector")
             return try proveExtension(admin, expecting: version)
         }
@@ -149,7 +116,8 @@ public enum PgvectorStep {
         try admin.execute("CREATE DATABASE \(scratch) TEMPLATE template0")
         defer { try? admin.execute("DROP DATABASE IF EXISTS \(scratch) WITH (FORCE)") }
         return try { () throws -> Bool in  // the connection closes before the database is dropped
-            let connection = try cluster.connect(scratchDatabase)
+            let connection = try server.admin(scratchDatabase)
+            try connection.execute("SET search_path TO public")
             try connection.execute("CREATE EXTENSION vector")
             return try proveExtension(connection, expecting: version)
         }()

@@ -27,16 +27,25 @@ public enum PostgresStep {
     public static func make(_ config: HearthConfig) -> Step {
         let paths = ClusterPaths(config)
         let settings = ServerSettings(config)
-        let settingsText = settings.render(clusterID: paths.id)
+        let session = ClusterSession(paths)
+        return Step(
+            name,
+            preconditions(config) + installation(config, paths: paths)
+                + configuration(config, paths: paths, settings: settings)
+                + server(config, paths: paths, settings: settings, session: session))
+    }
+
+    /// What must hold before anything is installed or written: POSTGRES_HOST is an address of
+    /// this host, and neither the cluster's name (at another version) nor its port is another
+    /// cluster's.
+    static func preconditions(_ config: HearthConfig) -> [Action] {
         let version = config.pgVersion
         let port = config.port
-        let packages = ["postgresql-\(version)", "postgresql-client-\(version)"]
-        let session = ClusterSession(paths)
         // Every cluster of the host, read once for the two conflict checks (nothing is changed
         // before both have run).
         let clusters = Once { try DebianClusters.list() }
 
-        var actions: [Action] = [
+        return [
             .assertion("POSTGRES_HOST \(config.host) is an address of this host") {
                 try requireLocalAddress(config.host)
                 return true
@@ -64,6 +73,17 @@ public enum PostgresStep {
                 }
                 return true
             },
+        ]
+    }
+
+    /// PostgreSQL's packages, installed without a cluster of postgresql-common's own, and the
+    /// cluster.
+    static func installation(_ config: HearthConfig, paths: ClusterPaths) -> [Action] {
+        let version = config.pgVersion
+        let port = config.port
+        let packages = ["postgresql-\(version)", "postgresql-client-\(version)"]
+
+        return [
             Action(
                 "postgresql-common creates no cluster by itself (\(DebianClusters.createClusterDropIn))",
                 check: {
@@ -92,6 +112,16 @@ public enum PostgresStep {
                     // prepared would have root write through its links).
                     try await ClusterTools.create(paths, port: port)
                 }),
+        ]
+    }
+
+    /// The cluster's configuration: the TLS pair where logins come from beyond loopback, our
+    /// settings file, and start.conf.
+    static func configuration(_ config: HearthConfig, paths: ClusterPaths, settings: ServerSettings) -> [Action] {
+        let settingsText = settings.render(clusterID: paths.id)
+        let port = config.port
+
+        return [
             .assertion("TLS certificate and key for logins beyond loopback are in place (when there are such logins)") {
                 guard let tls = settings.tls else { return true }
                 for (key, path) in [("PG_SSL_CERT_FILE", tls.cert), ("PG_SSL_KEY_FILE", tls.key)]
@@ -145,6 +175,17 @@ public enum PostgresStep {
                         paths.startConf, in: directory, ClusterPaths.startConfName, text: startConfText, mode: 0o644,
                         uid: directory.status.uid, gid: directory.status.gid)
                 }),
+        ]
+    }
+
+    /// The server: running, with our settings (restarted or reloaded when they changed), and
+    /// answering as PostgreSQL PG_VERSION with UTF-8 databases.
+    static func server(_ config: HearthConfig, paths: ClusterPaths, settings: ServerSettings, session: ClusterSession)
+        -> [Action]
+    {
+        let version = config.pgVersion
+
+        return [
             Action(
                 "cluster \(paths.id) is running",
                 check: {
@@ -177,8 +218,6 @@ public enum PostgresStep {
                         "the server still runs with other settings:\n"
                             + differences.map(\.description).joined(separator: "\n"))
                 }),
-        ]
-        actions.append(
             .assertion("cluster \(paths.id) answers (pg_isready) as PostgreSQL \(version), UTF-8") {
                 let (_, status) = try DebianClusters.running(paths)
                 // What pg_isready asks, through libpq in this process (PQpingParams).
@@ -202,8 +241,8 @@ public enum PostgresStep {
                             + "every text; recreate it (pg_dropcluster, then rerun) or choose another PG_CLUSTER_NAME")
                 }
                 return true
-            })
-        return Step(name, actions)
+            },
+        ]
     }
 
     /// A non-local POSTGRES_HOST is an error: the server could not listen there.
@@ -314,7 +353,7 @@ public enum PostgresStep {
         let rows = try connection.query(
             "SELECT name, setting, coalesce(sourcefile || ':' || sourceline, source), pending_restart "
                 + "FROM pg_settings WHERE name = ANY($1::text[])",
-            ["{" + settings.values.map(\.name).joined(separator: ",") + "}"]
+            [PGArray.literal(settings.values.map(\.name))]
         ).rows
         var running: [String: (String, String, Bool)] = [:]
         for row in rows { running[row[0] ?? ""] = (row[1] ?? "", row[2] ?? "", row[3] == "t") }

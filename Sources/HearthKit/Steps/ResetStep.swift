@@ -106,15 +106,37 @@ public enum ResetStep {
     ) -> Plan {
         let debianCluster = cluster ?? (server == nil ? ClusterPaths(config) : nil)
         let server = server ?? PGServer(config: config)
-        let connections = AdminConnections(server)
-        let databases = databases(config)
-        let roles = roles(config, superuser: server.superuser)
         var items: [Item] = []
         var precondition: Action?
 
-        /// The superuser connection, or nil when the Debian cluster does not exist (so nothing in
-        /// it is left); a stopped cluster is a false result.
-        func admin() async throws -> PGConnection? {
+        if scope.cluster {
+            guard let paths = debianCluster else {
+                // Only a Debian cluster can be dropped whole.
+                return Plan(scope: scope, precondition: nil, items: [noClusterToDropItem()])
+            }
+            items.append(clusterItem(paths))
+            items.append(clusterDirectoryItem(paths))
+        } else {
+            let admin = adminConnection(server, debianCluster: debianCluster)
+            let databases = databases(config)
+            let roles = roles(config, superuser: server.superuser)
+            precondition = ownershipPrecondition(config, databases: databases, roles: roles, admin: admin)
+            items += databases.map { databaseItem($0, admin: admin) }
+            items += roles.map { roleItem($0, admin: admin) }
+        }
+
+        items.append(clientFilesItem(clientDirectory))
+        if scope.serviceUser { items += serviceAccountItems(config) }
+        return Plan(scope: scope, precondition: precondition, items: items)
+    }
+
+    /// The superuser connection of the items in a cluster, or nil when the Debian cluster does
+    /// not exist (so nothing in it is left); a stopped cluster is a false result.
+    typealias Admin = () async throws -> PGConnection?
+
+    static func adminConnection(_ server: PGServer, debianCluster: ClusterPaths?) -> Admin {
+        let connections = AdminConnections(server)
+        return {
             if let debianCluster {
                 guard let info = try DebianClusters.find(debianCluster) else { return nil }
                 guard let dataDirectory = info.dataDirectory, PostmasterStatus.read(dataDirectory: dataDirectory) != nil
@@ -127,102 +149,104 @@ public enum ResetStep {
             }
             return try connections.get()
         }
+    }
 
-        if scope.cluster {
-            guard let paths = debianCluster ?? cluster else {
-                // Only a Debian cluster can be dropped whole.
-                items.append(
-                    Item(
-                        what: "the cluster", action: .assertion("--cluster needs a Debian cluster") {
-                            throw CheckFailed("--cluster: no Debian cluster to drop")
-                        }, detail: nil))
-                return Plan(scope: scope, precondition: nil, items: items)
+    /// `--cluster` where the server is not a Debian cluster's: a false result.
+    static func noClusterToDropItem() -> Item {
+        Item(
+            what: "the cluster", action: .assertion("--cluster needs a Debian cluster") {
+                throw CheckFailed("--cluster: no Debian cluster to drop")
+            }, detail: nil)
+    }
+
+    /// The whole cluster, dropped by pg_dropcluster --stop with every database in it.
+    static func clusterItem(_ paths: ClusterPaths) -> Item {
+        Item(
+            what: "cluster \(paths.id) (pg_dropcluster --stop), with every database in it",
+            action: Action(
+                "cluster \(paths.id) is gone (pg_dropcluster --stop)",
+                check: { try DebianClusters.find(paths) == nil },
+                apply: {
+                    // Stopped as root, dropped as the postgres account (ClusterTools: as root,
+                    // pg_dropcluster removes what a `log` link in the cluster's directory names).
+                    guard let info = try DebianClusters.find(paths) else { return }
+                    let running = info.online || info.dataDirectory.map { PostmasterStatus.read(dataDirectory: $0) != nil } ?? false
+                    try await ClusterTools.drop(paths, running: running)
+                }),
+            detail: { await clusterContents(paths) })
+    }
+
+    /// Runs first, before anything is dropped: the databases and roles by our names are ours, and
+    /// the roles hold nothing outside the databases the reset drops.
+    static func ownershipPrecondition(
+        _ config: HearthConfig, databases: [String], roles: [String], admin: @escaping Admin
+    ) -> Action {
+        let owners = Dictionary(uniqueKeysWithValues: DatabaseSpec.all(config).map { ($0.name, $0.owner) })
+        return .assertion(
+            "roles \(roles.joined(separator: ", ")) hold nothing outside the databases the reset drops; "
+                + "those databases and roles are ours (our mark, the configured owner)"
+        ) {
+            guard let db = try await admin() else { return true }
+            let strangers = try notOurs(databases: databases, owners: owners, roles: roles, db)
+            guard strangers.isEmpty else {
+                throw CheckFailed(
+                    strangers.joined(separator: "; ")
+                        + ". The reset drops only what the suite made (it carries our mark and the configured owner); "
+                        + "drop or rename those by hand, or change the configuration. Nothing was dropped.")
             }
-            items.append(
-                Item(
-                    what: "cluster \(paths.id) (pg_dropcluster --stop), with every database in it",
-                    action: Action(
-                        "cluster \(paths.id) is gone (pg_dropcluster --stop)",
-                        check: { try DebianClusters.find(paths) == nil },
-                        apply: {
-                            // Stopped as root, dropped as the postgres account (ClusterTools: as root,
-                            // pg_dropcluster removes what a `log` link in the cluster's directory names).
-                            guard let info = try DebianClusters.find(paths) else { return }
-                            let running = info.online || info.dataDirectory.map { PostmasterStatus.read(dataDirectory: $0) != nil } ?? false
-                            try await ClusterTools.drop(paths, running: running)
-                        }),
-                    detail: { await clusterContents(paths) }))
-            items.append(clusterDirectoryItem(paths))
-        } else {
-            let owners = Dictionary(uniqueKeysWithValues: DatabaseSpec.all(config).map { ($0.name, $0.owner) })
-            precondition = .assertion(
-                "roles \(roles.joined(separator: ", ")) hold nothing outside the databases the reset drops; "
-                    + "those databases and roles are ours (our mark, the configured owner)"
-            ) {
-                guard let db = try await admin() else { return true }
-                let strangers = try notOurs(databases: databases, owners: owners, roles: roles, db)
-                guard strangers.isEmpty else {
-                    throw CheckFailed(
-                        strangers.joined(separator: "; ")
-                            + ". The reset drops only what the suite made (it carries our mark and the configured owner); "
-                            + "drop or rename those by hand, or change the configuration. Nothing was dropped.")
-                }
-                let held = try foreignHoldings(roles: roles, keeping: databases, db)
-                guard held.isEmpty else {
-                    throw CheckFailed(
-                        held.joined(separator: "; ")
-                            + ". The reset drops only its own databases, and PostgreSQL cannot drop a role that still "
-                            + "owns or may use something: move or remove those first (in that database: ALTER TABLE ... "
-                            + "OWNER TO <other> for what to keep, DROP OWNED BY <role> for the rest; a database: ALTER "
-                            + "DATABASE ... OWNER TO ...; not REASSIGN OWNED BY <role>, which would hand over the role's own "
-                            + "database too), then rerun. Nothing was dropped.")
-                }
-                return true
+            let held = try foreignHoldings(roles: roles, keeping: databases, db)
+            guard held.isEmpty else {
+                throw CheckFailed(
+                    held.joined(separator: "; ")
+                        + ". The reset drops only its own databases, and PostgreSQL cannot drop a role that still "
+                        + "owns or may use something: move or remove those first (in that database: ALTER TABLE ... "
+                        + "OWNER TO <other> for what to keep, DROP OWNED BY <role> for the rest; a database: ALTER "
+                        + "DATABASE ... OWNER TO ...; not REASSIGN OWNED BY <role>, which would hand over the role's own "
+                        + "database too), then rerun. Nothing was dropped.")
             }
-            for database in databases {
-                items.append(
-                    Item(
-                        what: "database \(database)",
-                        action: Action(
-                            "database \(database) is gone (DROP DATABASE ... WITH (FORCE))",
-                            check: {
-                                guard let db = try await admin() else { return true }
-                                return try db.query("SELECT 1 FROM pg_database WHERE datname = $1", [database]).first == nil
-                            },
-                            apply: {
-                                guard let db = try await admin() else { return }
-                                try db.execute("DROP DATABASE IF EXISTS \(try db.identifier(database)) WITH (FORCE)")
-                            }),
-                        detail: {
-                            guard let db = try? await admin(),
-                                let row = try? db.query(
-                                    "SELECT pg_get_userbyid(datdba), pg_size_pretty(pg_database_size(oid)) FROM pg_database "
-                                        + "WHERE datname = $1", [database]).first
-                            else { return nil }
-                            return "(owner \(row[0] ?? "?"), \(row[1] ?? "?"))"
-                        }))
-            }
-            for role in roles {
-                items.append(
-                    Item(
-                        what: "role \(role)",
-                        action: Action(
-                            "role \(role) is gone (DROP ROLE)",
-                            check: {
-                                guard let db = try await admin() else { return true }
-                                return try db.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [role]).first == nil
-                            },
-                            apply: {
-                                guard let db = try await admin() else { return }
-                                try db.execute("DROP ROLE IF EXISTS \(try db.identifier(role))")
-                            }),
-                        detail: nil))
-            }
+            return true
         }
+    }
 
-        items.append(clientFilesItem(clientDirectory))
-        if scope.serviceUser { items += serviceAccountItems(config) }
-        return Plan(scope: scope, precondition: precondition, items: items)
+    /// One of our databases, dropped with its sessions (WITH (FORCE)).
+    static func databaseItem(_ database: String, admin: @escaping Admin) -> Item {
+        Item(
+            what: "database \(database)",
+            action: Action(
+                "database \(database) is gone (DROP DATABASE ... WITH (FORCE))",
+                check: {
+                    guard let db = try await admin() else { return true }
+                    return try db.query("SELECT 1 FROM pg_database WHERE datname = $1", [database]).first == nil
+                },
+                apply: {
+                    guard let db = try await admin() else { return }
+                    try db.execute("DROP DATABASE IF EXISTS \(try db.identifier(database)) WITH (FORCE)")
+                }),
+            detail: {
+                guard let db = try? await admin(),
+                    let row = try? db.query(
+                        "SELECT pg_get_userbyid(datdba), pg_size_pretty(pg_database_size(oid)) FROM pg_database "
+                            + "WHERE datname = $1", [database]).first
+                else { return nil }
+                return "(owner \(row[0] ?? "?"), \(row[1] ?? "?"))"
+            })
+    }
+
+    /// One of our roles.
+    static func roleItem(_ role: String, admin: @escaping Admin) -> Item {
+        Item(
+            what: "role \(role)",
+            action: Action(
+                "role \(role) is gone (DROP ROLE)",
+                check: {
+                    guard let db = try await admin() else { return true }
+                    return try db.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [role]).first == nil
+                },
+                apply: {
+                    guard let db = try await admin() else { return }
+                    try db.execute("DROP ROLE IF EXISTS \(try db.identifier(role))")
+                }),
+            detail: nil)
     }
 
     /// The cluster's leftover configuration directory (what pg_dropcluster leaves: our conf.d
@@ -389,7 +413,7 @@ public enum ResetStep {
     static func clusterContents(_ paths: ClusterPaths) async -> String? {
         guard let info = try? DebianClusters.find(paths) else { return nil }
         var text = "(port \(info.port.map(String.init) ?? "unknown"), data \(info.dataDirectory ?? "unknown")"
-        if info.online, let db = try? DebianClusters.connect(paths),
+        if info.online, let db = try? PGServer.running(paths).admin(),
             let rows = try? db.query("SELECT datname FROM pg_database WHERE NOT datistemplate ORDER BY 1")
         {
             text += "; databases: " + rows.rows.compactMap { $0[0] }.joined(separator: ", ")
@@ -435,7 +459,7 @@ public enum ResetStep {
               AND NOT (s.dbid <> 0 AND coalesce(d.datname = ANY($2::text[]), false))
               AND NOT (s.classid = 'pg_database'::regclass AND coalesce(od.datname = ANY($2::text[]), false))
             GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 3, 5, 4, 6
-            """, [pgArray(roles), pgArray(databases)])
+            """, [PGArray.literal(roles), PGArray.literal(databases)])
         return rows.rows.map { row in
             let role = row[0] ?? "?"
             let shared = row[1] == "t"
@@ -457,11 +481,5 @@ public enum ResetStep {
             }
             return "role \(role) \(relation) \(count) object(s) in database \(database)"
         }
-    }
-
-    /// A PostgreSQL array literal of text values (every element quoted).
-    static func pgArray(_ values: [String]) -> String {
-        "{" + values.map { "\"" + $0.replacing("\\", with: "\\\\").replacing("\"", with: "\\\"") + "\"" }
-            .joined(separator: ",") + "}"
     }
 }

@@ -21,8 +21,9 @@ public enum VectorIndexStep {
     ) -> Step {
         let server = server ?? PGServer(config: config)
         let connections = AdminConnections(server)
-        let owners = OwnerConnections(
-            server, Credentials(config, book: PasswordBook(config, directory: clientDirectory)), lockTimeout: lockTimeout)
+        let owners = OwnerSessions(
+            server, Credentials(config, book: PasswordBook(config, directory: clientDirectory)),
+            expected: DatabaseSpec.owners(config), work: .maintenance, lockTimeout: lockTimeout)
         var actions: [Action] = []
         for database in config.databases {
             if config.vectorIndex == .ivfflat && config.ivfflat {
@@ -35,7 +36,7 @@ public enum VectorIndexStep {
         return Step(name, actions)
     }
 
-    static func trainingAction(_ config: HearthConfig, database: String, owners: OwnerConnections, console: Console)
+    static func trainingAction(_ config: HearthConfig, database: String, owners: OwnerSessions, console: Console)
         -> Action
     {
         let index = VectorIndex.ivfflatName
@@ -60,63 +61,65 @@ public enum VectorIndexStep {
             "database \(database): IVFFlat index trained on the rows it serves (\(lists); retrained when memory_shards "
                 + "has twice the rows)",
             check: {
-                let db = try owners.get(database)
-                let index = try found(db)
-                if !index.leftovers.isEmpty || !index.valid { return false }
-                if let wanted = config.ivfflatLists, index.lists != wanted { return false }
-                let at = VectorIndex.retrainAt(trainedOn: index.trainedOn, configuredLists: config.ivfflatLists)
-                if try VectorIndex.hasRows(db, atLeast: at) { return false }
-                if (index.trainedOn ?? 0) < index.lists {
-                    let built = index.trainedOn.map { "was trained on \($0) row(s)" } ?? "was built by a revision, not trained"
-                    console.err(
-                        "  note: \(database): public.\(VectorIndex.ivfflatName) (lists \(index.lists)) \(built): "
-                            + "pgvector's NOTICE \"ivfflat index created with little data — This will cause low "
-                            + "recall\" holds; it is trained (REINDEX CONCURRENTLY) once memory_shards holds \(at) "
-                            + "row(s) with an embedding: load the data, then rerun ./install.sh")
+                try owners.with(database) { db, _ in
+                    let index = try found(db)
+                    if !index.leftovers.isEmpty || !index.valid { return false }
+                    if let wanted = config.ivfflatLists, index.lists != wanted { return false }
+                    let at = VectorIndex.retrainAt(trainedOn: index.trainedOn, configuredLists: config.ivfflatLists)
+                    if try VectorIndex.hasRows(db, atLeast: at) { return false }
+                    if (index.trainedOn ?? 0) < index.lists {
+                        let built = index.trainedOn.map { "was trained on \($0) row(s)" } ?? "was built by a revision, not trained"
+                        console.err(
+                            "  note: \(database): public.\(VectorIndex.ivfflatName) (lists \(index.lists)) \(built): "
+                                + "pgvector's NOTICE \"ivfflat index created with little data — This will cause low "
+                                + "recall\" holds; it is trained (REINDEX CONCURRENTLY) once memory_shards holds \(at) "
+                                + "row(s) with an embedding: load the data, then rerun ./install.sh")
+                    }
+                    return true
                 }
-                return true
             },
             apply: {
-                let db = try owners.get(database)
-                let current = try found(db)
-                let name = "public." + (try db.identifier(index))
-                for leftover in current.leftovers {
-                    try db.execute("DROP INDEX CONCURRENTLY IF EXISTS public.\(try db.identifier(leftover))")
+                try owners.with(database) { db, _ in
+                    let current = try found(db)
+                    let name = "public." + (try db.identifier(index))
+                    for leftover in current.leftovers {
+                        try db.execute("DROP INDEX CONCURRENTLY IF EXISTS public.\(try db.identifier(leftover))")
+                    }
+                    let rows = try VectorIndex.rowCount(db)
+                    let lists = VectorIndex.lists(rows: rows, configured: config.ivfflatLists)
+                    if current.lists != lists {
+                        try db.execute("ALTER INDEX \(name) SET (lists = \(lists))")
+                    }
+                    let dimensions = try VectorIndex.dimensions(db, fallback: config.embeddingDim)
+                    let memory = VectorIndex.trainingMemoryMB(rows: rows, lists: lists, dimensions: dimensions)
+                    _ = db.takeNotices()
+                    let t0 = Clock.nowMs()
+                    // Its time is the data's (no tenant code runs in it: the index is a plain column
+                    // of a plain table with pgvector's operator class); waits for other sessions are
+                    // bounded by the session's lock_timeout.
+                    try db.execute("SET maintenance_work_mem TO '\(memory)MB'; SET statement_timeout TO 0")
+                    let restore = "RESET maintenance_work_mem; SET statement_timeout TO \(try db.literal(owners.lockTimeout))"
+                    do {
+                        try db.execute("REINDEX INDEX CONCURRENTLY \(name)")
+                    } catch {
+                        try? db.execute(restore)
+                        throw error
+                    }
+                    try db.execute(restore)
+                    for notice in db.takeNotices() { console.err("  note: \(database): REINDEX \(name): \(notice)") }
+                    try db.execute(
+                        "COMMENT ON INDEX \(name) IS \(try db.literal(VectorIndex.comment(rows: rows, lists: lists)))")
+                    try db.execute("ANALYZE public.\(VectorIndex.table)")
+                    console.err(
+                        "  note: \(database): \(index) trained on \(rows) row(s), lists \(lists), in "
+                            + "\(JSON.number(Clock.nowMs() - t0)) ms")
                 }
-                let rows = try VectorIndex.rowCount(db)
-                let lists = VectorIndex.lists(rows: rows, configured: config.ivfflatLists)
-                if current.lists != lists {
-                    try db.execute("ALTER INDEX \(name) SET (lists = \(lists))")
-                }
-                let dimensions = try VectorIndex.dimensions(db, fallback: config.embeddingDim)
-                let memory = VectorIndex.trainingMemoryMB(rows: rows, lists: lists, dimensions: dimensions)
-                _ = db.takeNotices()
-                let t0 = Clock.nowMs()
-                // Its time is the data's (no tenant code runs in it: the index is a plain column
-                // of a plain table with pgvector's operator class); waits for other sessions are
-                // bounded by the session's lock_timeout.
-                try db.execute("SET maintenance_work_mem TO '\(memory)MB'; SET statement_timeout TO 0")
-                let restore = "RESET maintenance_work_mem; SET statement_timeout TO \(try db.literal(owners.lockTimeout))"
-                do {
-                    try db.execute("REINDEX INDEX CONCURRENTLY \(name)")
-                } catch {
-                    try? db.execute(restore)
-                    throw error
-                }
-                try db.execute(restore)
-                for notice in db.takeNotices() { console.err("  note: \(database): REINDEX \(name): \(notice)") }
-                try db.execute(
-                    "COMMENT ON INDEX \(name) IS \(try db.literal(VectorIndex.comment(rows: rows, lists: lists)))")
-                try db.execute("ANALYZE public.\(VectorIndex.table)")
-                console.err(
-                    "  note: \(database): \(index) trained on \(rows) row(s), lists \(lists), in "
-                        + "\(JSON.number(Clock.nowMs() - t0)) ms")
             })
     }
 
     /// The database's search setting: ivfflat.probes or hnsw.ef_search.
     static func settingAction(
-        _ config: HearthConfig, database: String, owners: OwnerConnections, connections: AdminConnections
+        _ config: HearthConfig, database: String, owners: OwnerSessions, connections: AdminConnections
     ) -> Action? {
         guard let described = describeSetting(config) else { return nil }
         let wanted = { () throws -> (name: String, value: Int)? in
@@ -154,40 +157,13 @@ public enum VectorIndexStep {
 
     /// The setting the database must have; with auto probes, from its IVFFlat index's lists
     /// (read from the catalog as the database's owner).
-    static func wantedSetting(_ config: HearthConfig, database: String, owners: OwnerConnections) throws
+    static func wantedSetting(_ config: HearthConfig, database: String, owners: OwnerSessions) throws
         -> (name: String, value: Int)?
     {
         var lists: Int?
         if config.vectorIndex == .ivfflat && config.ivfflat && config.ivfflatProbes == nil {
-            lists = try VectorIndex.findIvfflat(owners.get(database))?.lists
+            lists = try owners.with(database) { db, _ in try VectorIndex.findIvfflat(db)?.lists }
         }
         return VectorIndex.wantedSetting(config, indexLists: lists)
-    }
-}
-
-/// Connections to a database as its owner (PGServer.ownerConnection), collecting notices, with
-/// `statement_timeout` at the lock timeout; one stays open (the actions go database by
-/// database), so that 200 AIs do not hold 200 sessions.
-final class OwnerConnections {
-    let server: PGServer
-    let credentials: Credentials
-    /// The session's lock_timeout and statement_timeout.
-    let lockTimeout: String
-    private var current: (database: String, connection: PGConnection)?
-
-    init(_ server: PGServer, _ credentials: Credentials, lockTimeout: String = PGServer.lockTimeout) {
-        self.server = server
-        self.credentials = credentials
-        self.lockTimeout = lockTimeout
-    }
-
-    func get(_ database: String) throws -> PGConnection {
-        if let current, current.database == database { return current.connection }
-        current = nil
-        let (connection, _) = try server.ownerConnection(database, credentials, lockTimeout: lockTimeout)
-        connection.collectNotices()
-        try connection.execute("SET statement_timeout TO \(try connection.literal(lockTimeout))")
-        current = (database, connection)
-        return connection
     }
 }

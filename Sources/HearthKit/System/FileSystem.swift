@@ -43,6 +43,29 @@ public enum FileSystem {
             isDirectory: (st.st_mode & S_IFMT) == S_IFDIR)
     }
 
+    /// Writes every byte of `bytes` to `fd`: a short write goes on with the rest, a write
+    /// interrupted by a signal (EINTR) is made again, and a non-blocking descriptor that is full
+    /// (EAGAIN) is waited for (poll). nil when all was written, else the errno of the failure
+    /// (EIO when the descriptor took nothing and said no more).
+    @discardableResult
+    public static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Int32? {
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            if n > 0 {
+                offset += n
+                continue
+            }
+            guard n < 0 else { return EIO }
+            let code = errno
+            if code == EINTR { continue }
+            guard code == EAGAIN || code == EWOULDBLOCK else { return code }
+            var ready = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+            if poll(&ready, 1, -1) < 0 && errno != EINTR { return errno }
+        }
+        return nil
+    }
+
     public static func readBytes(_ path: String) throws(HearthError) -> [UInt8] {
         try readFile(path).bytes
     }
@@ -126,18 +149,4 @@ public enum FileSystem {
         }
         return names.sorted()
     }
-}
-
-/// The process environment as a dictionary.
-public func currentEnvironment() -> [String: String] {
-    var result: [String: String] = [:]
-    var pointer = environ
-    while let entry = pointer.pointee {
-        let text = String(cString: entry)
-        if let eq = text.firstIndex(of: "=") {
-            result[String(text[..<eq])] = String(text[text.index(after: eq)...])
-        }
-        pointer += 1
-    }
-    return result
 }

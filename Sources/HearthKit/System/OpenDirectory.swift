@@ -375,15 +375,7 @@ public final class OpenDirectory: @unchecked Sendable {
             unlinkat(fd, temp, 0)
             return HearthError("cannot \(what) \(child(name)): \(FileSystem.errnoText(code))")
         }
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(file, $0.baseAddress! + offset, $0.count - offset) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw fail("write")
-            }
-            offset += n
-        }
+        if let code = FileSystem.writeAll(file, bytes) { throw fail("write", code) }
         guard fsync(file) == 0 else { throw fail("sync") }
         if uid != nil || gid != nil {
             guard fchown(file, uid ?? UInt32.max, gid ?? UInt32.max) == 0 else { throw fail("set the owner of") }

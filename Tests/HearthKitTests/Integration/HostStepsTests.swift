@@ -39,7 +39,7 @@ struct HostStepsTests {
         #expect(try PostgresStep.startMode(paths) == "auto")
         #expect(
             try FileSystem.readText(DebianClusters.createClusterDropIn).contains("\ncreate_main_cluster = false\n"))
-        let connection = try DebianClusters.connect(paths)
+        let connection = try PGServer.running(paths).admin()
         #expect(
             try settings(connection) == [
                 "port": String(cluster.port), "listen_addresses": "127.0.0.1",
@@ -63,7 +63,7 @@ struct HostStepsTests {
         let (restart, restartMs) = await timed(PostgresStep.make(moved))
         #expect(restart.status == 0 && restart.changed == 2)
         #expect(try DebianClusters.find(paths)?.port == newPort)
-        #expect(try settings(try DebianClusters.connect(paths))["port"] == String(newPort))
+        #expect(try settings(try PGServer.running(paths).admin())["port"] == String(newPort))
         print("timing hm-postgres: port change with restart \(Int(restartMs)) ms")
 
         // A setting that a reload takes: password_encryption set back by a later conf.d file
@@ -78,7 +78,7 @@ struct HostStepsTests {
         FileSystem.remove(rogue, trust: ClusterPaths.configTrust)
         let (healed, _) = await timed(PostgresStep.make(moved))
         #expect(healed.status == 0 && healed.changed == 1)
-        #expect(try settings(try DebianClusters.connect(paths))["password_encryption"] == "scram-sha-256")
+        #expect(try settings(try PGServer.running(paths).admin())["password_encryption"] == "scram-sha-256")
     }
 
     @Test("the cluster probe reads what pg_lsclusters shows: online and stopped, a port from ALTER SYSTEM")
@@ -100,7 +100,7 @@ struct HostStepsTests {
             #expect(probed == fields, "\(when)")
         }
         try await compare("running")
-        let admin = try DebianClusters.connect(paths)
+        let admin = try PGServer.running(paths).admin()
         let altered = TestCluster.freePort()
         try admin.execute("ALTER SYSTEM SET port = \(altered)")
         try await compare("port set by ALTER SYSTEM (not yet restarted)")
@@ -183,7 +183,7 @@ struct HostStepsTests {
 
         // Roles and databases to log in to: the service account's, two AIs with passwords and
         // their databases, a password role that is no AI, the admin.
-        let admin = try DebianClusters.connect(paths)
+        let admin = try PGServer.running(paths).admin()
         #expect(try admin.query("SHOW ssl").scalar == "on")
         for statement in [
             "CREATE ROLE \(try admin.identifier(service)) LOGIN",

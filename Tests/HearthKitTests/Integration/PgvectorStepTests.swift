@@ -54,8 +54,8 @@ struct PgvectorStepTests {
     func stepConverged() async throws {
         _ = try installedVersion()
         let cluster = try await TestCluster.shared()
-        let target = PgvectorStep.Cluster(socketDirectory: cluster.socketDirectory, port: cluster.port)
-        let step = PgvectorStep.make(try config(), cluster: target)
+        let target = PGServer(socketDirectory: cluster.socketDirectory, port: cluster.port)
+        let step = PgvectorStep.make(try config(), server: target)
         #expect(step.actions.count == 4)
 
         let started = Clock.nowMs()
@@ -64,7 +64,7 @@ struct PgvectorStepTests {
         #expect(run.status == ExitStatus.ok && run.changed == 0 && run.failedAction == nil)
         #expect(ms < 5000, "a converged run must be cheap (took \(ms) ms)")
 
-        let dry = await runner(dryRun: true).run(PgvectorStep.make(try config(), cluster: target))
+        let dry = await runner(dryRun: true).run(PgvectorStep.make(try config(), server: target))
         #expect(dry.status == ExitStatus.ok && dry.pending == 0 && dry.changed == 0)
 
         let left = try cluster.connect().query(
@@ -87,8 +87,8 @@ struct PgvectorStepTests {
         let directory = TestFiles.temporaryDirectory("hm-pgv-nocluster")
         defer { TestFiles.removeTree(directory) }
         try FileSystem.setOwner(directory, uid: 0, gid: 0, mode: 0o755)
-        let target = PgvectorStep.Cluster(socketDirectory: directory, port: TestCluster.freePort())
-        let run = await runner().run(PgvectorStep.make(try config(), cluster: target))
+        let target = PGServer(socketDirectory: directory, port: TestCluster.freePort())
+        let run = await runner().run(PgvectorStep.make(try config(), server: target))
         #expect(run.status == ExitStatus.failed)
         #expect(run.failedAction?.contains("offers vector") == true)
     }
@@ -97,7 +97,7 @@ struct PgvectorStepTests {
     func scratchMismatch() async throws {
         _ = try installedVersion()
         let cluster = try await TestCluster.shared()
-        let target = PgvectorStep.Cluster(socketDirectory: cluster.socketDirectory, port: cluster.port)
+        let target = PGServer(socketDirectory: cluster.socketDirectory, port: cluster.port)
         #expect(throws: CheckFailed.self) {
             try PgvectorStep.createExtensionInScratchDatabase(target, expecting: "0.0.1")
         }
@@ -111,7 +111,7 @@ struct PgvectorStepTests {
         let version = try installedVersion()
         let cluster = try await TestCluster.start()
         defer { cluster.stop() }
-        let target = PgvectorStep.Cluster(socketDirectory: cluster.socketDirectory, port: cluster.port)
+        let target = PGServer(socketDirectory: cluster.socketDirectory, port: cluster.port)
         let before = try cluster.connect().query("SELECT count(*) FROM pg_database").scalar
         #expect(try PgvectorStep.createExtensionInScratchDatabase(target, expecting: version))
         #expect(throws: CheckFailed.self) {
@@ -127,7 +127,7 @@ struct PgvectorStepTests {
         let version = try installedVersion()
         let cluster = try await TestCluster.start()
         defer { cluster.stop() }
-        let target = PgvectorStep.Cluster(socketDirectory: cluster.socketDirectory, port: cluster.port)
+        let target = PGServer(socketDirectory: cluster.socketDirectory, port: cluster.port)
         let admin = try cluster.connect()
         try admin.execute("CREATE EXTENSION vector")
         #expect(try PgvectorStep.createExtensionInScratchDatabase(target, expecting: version))

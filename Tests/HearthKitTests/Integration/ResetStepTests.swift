@@ -169,7 +169,7 @@ extension HostStepsTests {
         // shared machine (benches, other worktrees' tests); every other cluster must stay.
         let before = try DebianClusters.list().filter { !$0.name.hasPrefix("hm") }
         #expect(await testRunner().run(PostgresStep.make(config)).status == 0)
-        let db = try DebianClusters.connect(c.paths)
+        let db = try PGServer.running(c.paths).admin()
         try db.execute("CREATE DATABASE some_data")
         let clients = TestFiles.temporaryDirectory()
         defer { TestFiles.removeTree(clients) }

@@ -1,0 +1,99 @@
+/// The body of every step executable: load and validate the configuration (exit 64 on any
+/// error, before anything changes), take the run lock (exit 75 when another run holds it),
+/// open the log, build the step, run it.
+public enum StepMain {
+    public static func run(
+        _ name: String, _ options: StepOptions, requiresRoot: Bool = true,
+        build: (HearthConfig) throws -> Step
+    ) async -> Int32 {
+        let console = Console()
+        let environment = currentEnvironment()
+        guard let config = prepare(name, options, requiresRoot: requiresRoot, environment: environment, console: console)
+        else { return ExitStatus.usage }
+        if let status = lock(name, environment: environment, console: console) { return status }
+        let step: Step
+        do {
+            step = try build(config)
+        } catch let error as ConfigError {
+            console.err("hm-\(name): configuration error: \(error)")
+            return ExitStatus.usage
+        } catch {
+            console.err("hm-\(name): \(error)")
+            return ExitStatus.failed
+        }
+        return await execute(step, name: name, config: config, dryRun: options.dryRun, environment: environment)
+    }
+
+    /// The validated configuration, once the caller is known to be root (when it must be);
+    /// nil after saying why on stderr (the caller exits 64: nothing has changed).
+    public static func prepare(
+        _ name: String, _ options: StepOptions, requiresRoot: Bool = true, environment: [String: String],
+        console: Console
+    ) -> HearthConfig? {
+        guard let config = configuration(name, options, environment: environment, console: console) else { return nil }
+        if requiresRoot && !requireRoot(name, console: console) { return nil }
+        return config
+    }
+
+    /// The validated configuration of the layers `options` names; nil after saying why on
+    /// stderr (the caller exits 64: nothing has changed).
+    public static func configuration(
+        _ name: String, _ options: StepOptions, environment: [String: String], console: Console
+    ) -> HearthConfig? {
+        do {
+            return try HearthConfig.load(options.sources(environment: environment))
+        } catch {
+            console.err("hm-\(name): configuration error: \(error)")
+            return nil
+        }
+    }
+
+    /// True when running as root; false after saying so on stderr (the caller exits 64).
+    public static func requireRoot(_ name: String, console: Console) -> Bool {
+        if SystemAccount.isRoot { return true }
+        console.err("hm-\(name): must run as root (sudo hm-\(name))")
+        return false
+    }
+
+    /// Takes the run lock (RunLock: install.sh's descriptor when it passed one); nil when held,
+    /// else the exit status after saying why on stderr: 75 when another run holds it, 1 when
+    /// the lock's directory or file fails the rules.
+    public static func lock(_ name: String, environment: [String: String], console: Console) -> Int32? {
+        do {
+            switch try RunLock.acquire(environment: environment) {
+            case .held: return nil
+            case .busy:
+                console.err("hm-\(name): another run holds the lock (\(RunLock.path)); not starting")
+                return ExitStatus.busy
+            }
+        } catch {
+            console.err("hm-\(name): cannot take the lock \(RunLock.path): \(error)")
+            return ExitStatus.failed
+        }
+    }
+
+    /// Opens the log and runs the step under the run id install.sh set (or a new one).
+    public static func execute(
+        _ step: Step, name: String, config: HearthConfig, dryRun: Bool, environment: [String: String],
+        console: Console = Console()
+    ) async -> Int32 {
+        let log: JSONLog
+        do {
+            log = try JSONLog(path: config.logPath)
+        } catch {
+            console.err("hm-\(name): \(error)")
+            return ExitStatus.failed
+        }
+        let runID = Self.runID(environment: environment)
+        let runner = StepRunner(console: console, log: log, runID: runID, dryRun: dryRun)
+        let counts = DryRunCounts.claim(environment)
+        let outcome = await runner.run(step)
+        DryRunCounts.report(outcome, to: counts)
+        return outcome.status
+    }
+
+    /// The run id of the log's lines: the one install.sh set for its whole run, or a new one.
+    public static func runID(environment: [String: String]) -> String {
+        environment["HEARTHMINDS_RUN_ID"].flatMap { $0.isEmpty ? nil : $0 } ?? Clock.newRunID()
+    }
+}
