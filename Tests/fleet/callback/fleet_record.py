@@ -1,0 +1,61 @@
+# The fleet tier's record of a playbook run (Tests/fleet/run.sh): one JSON line per task result
+# per host, the hearthminds_install module's whole result, and the play recap's counts, in the
+# file named by FLEET_RECORD. The console output stays the default callback's.
+from __future__ import annotations
+
+import json
+import os
+
+from ansible.plugins.callback import CallbackBase
+
+DOCUMENTATION = r"""
+name: fleet_record
+type: aggregate
+short_description: JSON lines of each task result and the recap, for the fleet tier's checks
+description: Writes to the file named by the FLEET_RECORD environment variable.
+"""
+
+MODULE = "hearthminds_install"
+
+
+class CallbackModule(CallbackBase):
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = "aggregate"
+    CALLBACK_NAME = "fleet_record"
+    CALLBACK_NEEDS_ENABLED = True
+
+    def __init__(self):
+        super().__init__()
+        self._path = os.environ.get("FLEET_RECORD", "")
+
+    def _write(self, record):
+        if not self._path:
+            return
+        with open(self._path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record, default=str, sort_keys=True) + "\n")
+
+    def _result(self, result, status):
+        task = result._task
+        action = task.action.split(".")[-1]
+        res = result._result
+        record = {"host": result._host.get_name(), "task": task.get_name(), "action": action, "status": status,
+                  "changed": bool(res.get("changed", False)), "msg": str(res.get("msg", ""))}
+        if action == MODULE and not task.no_log:
+            record["result"] = {k: v for k, v in res.items() if not k.startswith("_ansible")}
+        self._write(record)
+
+    def v2_runner_on_ok(self, result):
+        self._result(result, "ok")
+
+    def v2_runner_on_failed(self, result, ignore_errors=False):
+        self._result(result, "failed")
+
+    def v2_runner_on_unreachable(self, result):
+        self._result(result, "unreachable")
+
+    def v2_runner_on_skipped(self, result):
+        self._result(result, "skipped")
+
+    def v2_playbook_on_stats(self, stats):
+        hosts = sorted(stats.processed.keys())
+        self._write({"stats": {h: stats.summarize(h) for h in hosts}})
