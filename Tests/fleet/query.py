@@ -33,7 +33,7 @@ def main():
     scope = {"stats": stats, "module": module, "result": result, "tasks": tasks, "HOSTS": hosts,
              "changed_tasks": changed_tasks}
     try:
-        value = eval(expr, {"__builtins__": __builtins__}, scope)  # the test's own expressions
+        value = eval(expr, dict(scope, __builtins__=__builtins__))  # the test's own expressions
     except Exception as error:  # noqa: BLE001 - shown, and the check fails
         value = False
         print("error: %r" % error)
@@ -44,7 +44,7 @@ def main():
     for host in sorted(module):
         r = module[host]
         res = r.get("result", {})
-        brief = {k: res.get(k) for k in ("rc", "changed", "changed_steps", "failed_step", "failed_action", "key",
+        brief = {k: res.get(k) for k in ("exit_status", "changed", "changed_steps", "failed_step", "failed_action", "key",
                                          "would_change", "findings", "steps") if k in res}
         print("%s: %s %s; %s" % (host, r["status"], r.get("msg", "")[:300], json.dumps(brief, sort_keys=True)[:1500]))
     for t in tasks:

@@ -377,10 +377,11 @@ start_sampler() {
     # every process of this machine (the controller's and the hosts'), every 0.2 s, until stopped
     (
         while [ ! -e "$FW/sampler.stop" ]; do
-            grep -laFf "$SECRETS_FILE" /proc/[0-9]*/cmdline /proc/[0-9]*/environ 2>/dev/null |
+            # (the process's name only is kept: its command line would hold the password)
+            { grep -laFf "$SECRETS_FILE" /proc/[0-9]*/cmdline /proc/[0-9]*/environ 2>/dev/null || true; } |
                 while read -r f; do
                     p=${f#/proc/}; p=${p%%/*}
-                    printf '%s %s %s\n' "$(date +%T.%N)" "$f" "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | cut -c1-120 | sed 's/[^ ]\{8,\}/<...>/g')" >>"$FW/sampler.hits"
+                    printf '%s %s %s\n' "$(date +%T.%N)" "$f" "$(cat "/proc/$p/comm" 2>/dev/null || true)" >>"$FW/sampler.hits"
                 done
             n=$((${n:-0} + 1))
             echo "$n" >"$FW/sampler.count"
@@ -521,6 +522,17 @@ check "the role's unit tests (Tests/fleet/test_role.py)" env -i PATH="$FW/venv/b
     "$FW/venv/bin/python" "$FLEET_DIR/test_role.py"
 
 start_sampler
+# the sampler finds what it looks for: a canary in an argument list and in an environment
+CANARY="fleet-canary-$(head -c 9 /dev/urandom | base64 | tr '+/' '-_')"
+printf '%s\n' "$CANARY" >>"$SECRETS_FILE"
+sh -c 'sleep 2' canary-in-argv "$CANARY" 7>&- &
+env FLEET_CANARY="$CANARY" sleep 2 7>&-
+wait
+check "the process sampler sees a canary in an argument list and in an environment" sh -c \
+    "grep -q '/cmdline sh\$' '$FW/sampler.hits' && grep -q '/environ sleep\$' '$FW/sampler.hits'"
+sed -i "/^$CANARY\$/d" "$SECRETS_FILE"
+sleep 0.5 # (a sample under way when the canaries ended)
+: >"$FW/sampler.hits"
 
 # --- 1. the first run: three fresh hosts ---------------------------------------------------------
 e2e_log "== first run: three fresh hosts"
@@ -578,7 +590,7 @@ play repair site.yml
 check_exit "repair run: exits 0" 0
 check "repair run: hm-fleet-2 changed (the suite's pg-hba step alone); the others changed=0" q \
     "stats['hm-fleet-2']['changed'] == 1 and result['hm-fleet-2']['changed_steps'] == ['pg-hba'] and stats['hm-fleet-1']['changed'] == 0 and stats['hm-fleet-3']['changed'] == 0"
-check "repair run: the trust line is gone from hm-fleet-2's pg_hba.conf" sh -c "! grep -q trust '$(hba_file 1)'"
+check "repair run: the trust line is gone from hm-fleet-2's pg_hba.conf" sh -c "! grep -qx 'host all all 127.0.0.1/32 trust' '$(hba_file 1)'"
 
 # --- 4. one host with a bad configuration fails alone, naming the key ----------------------------
 e2e_log "== a bad configuration on hm-fleet-3"
@@ -586,7 +598,7 @@ host_vars_3 70000
 play badconfig site.yml
 check_exit "bad config: ansible-playbook exits 2 (a host failed)" 2
 check "bad config: hm-fleet-3 failed; its message names the host, the key and the exit" q \
-    "stats['hm-fleet-3']['failures'] == 1 and module['hm-fleet-3']['status'] == 'failed' and result['hm-fleet-3']['key'] == 'POSTGRES_PORT' and 'hm-fleet-3' in module['hm-fleet-3']['msg'] and 'POSTGRES_PORT' in module['hm-fleet-3']['msg'] and result['hm-fleet-3']['rc'] == 64"
+    "stats['hm-fleet-3']['failures'] == 1 and module['hm-fleet-3']['status'] == 'failed' and result['hm-fleet-3']['key'] == 'POSTGRES_PORT' and 'hm-fleet-3' in module['hm-fleet-3']['msg'] and 'POSTGRES_PORT' in module['hm-fleet-3']['msg'] and result['hm-fleet-3']['exit_status'] == 64"
 check "bad config: the other hosts completed, unchanged" q \
     "all(stats[h]['failures'] == 0 and stats[h]['changed'] == 0 and module[h]['status'] == 'ok' for h in ('hm-fleet-1', 'hm-fleet-2'))"
 check "bad config: the suite changed nothing on hm-fleet-3 (no action of the run in its log)" sh -c \
@@ -628,7 +640,7 @@ in_root kill "$(cat "$ROOT/root/fleet-holder.pid")" 2>/dev/null || true
 wait "$LOCK_HOLDER" 2>/dev/null || true
 check_exit "lock held on hm-fleet-3: exits 2" 2
 check "lock held: failed with 'another run holds the lock', exit 75" q \
-    "module['hm-fleet-3']['status'] == 'failed' and 'another run holds the lock' in module['hm-fleet-3']['msg'] and result['hm-fleet-3']['rc'] == 75"
+    "module['hm-fleet-3']['status'] == 'failed' and 'another run holds the lock' in module['hm-fleet-3']['msg'] and result['hm-fleet-3']['exit_status'] == 75"
 
 # --- 7. the rebuild, one host at a time -------------------------------------------------------
 e2e_log "== rebuild.yml"
@@ -700,7 +712,8 @@ timing "install.sh by hand over ssh, one host after the other" "$HAND_MS"
 # --- secrets -----------------------------------------------------------------------------------
 stop_sampler
 SAMPLES=$(cat "$FW/sampler.count" 2>/dev/null || echo 0)
-check "no password in any process's arguments or environment ($SAMPLES samples of every process during the runs)" \
+check "the process sampler ran through the playbook runs ($SAMPLES samples, at least 200)" test "$SAMPLES" -ge 200
+check "no password in any process's arguments or environment (every process of the machine, each sample)" \
     sh -c "[ ! -s '$FW/sampler.hits' ] || { cat '$FW/sampler.hits'; false; }"
 check "no password in Ansible's output or its records of every run" sh -c \
     "! grep -laFf '$SECRETS_FILE' '$FW'/*.out '$FW'/*.rec.jsonl"

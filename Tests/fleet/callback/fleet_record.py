@@ -32,13 +32,18 @@ class CallbackModule(CallbackBase):
         if not self._path:
             return
         with open(self._path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record, default=str, sort_keys=True) + "\n")
+            # (keys in their order: a result's steps are in the order they ran)
+            f.write(json.dumps(record, default=str) + "\n")
 
     def _result(self, result, status):
         task = result._task
         action = task.action.split(".")[-1]
         res = result._result
-        record = {"host": result._host.get_name(), "task": task.get_name(), "action": action, "status": status,
+        name = task.get_name()
+        role = task._role.get_name() if task._role else ""
+        if role and name.startswith(role + " : "):
+            name = name[len(role) + 3:]
+        record = {"host": result._host.get_name(), "task": name, "role": role, "action": action, "status": status,
                   "changed": bool(res.get("changed", False)), "msg": str(res.get("msg", ""))}
         if action == MODULE and not task.no_log:
             record["result"] = {k: v for k, v in res.items() if not k.startswith("_ansible")}

@@ -62,7 +62,7 @@ options:
 
 RETURN = r"""
 run_id: {description: The suite's run id of this run (the log's C(run) field), type: str, returned: always}
-rc: {description: install.sh's exit status, type: int, returned: when it ran}
+exit_status: {description: "install.sh's exit status (not rc: Ansible takes a non-zero rc for a failure, and a dry run that finds changes exits 1)", type: int, returned: when it ran}
 steps: {description: "Each step that ran: its result, whether it changed something, its time (ms)", type: dict, returned: when it ran}
 steps_expected: {description: The steps install.sh lists, in order, type: list, returned: when it ran}
 changes: {description: "The actions that changed something: step, action, detail", type: list, returned: when it ran}
@@ -126,7 +126,7 @@ def interpret(rc, records, stdout, stderr, check_mode, host, steps_expected=None
         if r.get("action") == "(step)":
             steps[r.get("step")] = {"result": bool(r.get("result")), "changed": bool(r.get("changed")),
                                     "ms": r.get("ms")}
-    out = {"rc": rc, "steps": steps, "steps_expected": steps_expected or [], "dry_run": check_mode,
+    out = {"exit_status": rc, "steps": steps, "steps_expected": steps_expected or [], "dry_run": check_mode,
            "changed": False, "failed": False}
     pending = [r for r in actions if is_pending(r)]
     changes = [r for r in actions if r.get("changed")]
@@ -262,7 +262,7 @@ def main():
             host=dict(type="str"),
             **{"from": dict(type="str")}
         ),
-        mutually_exclusive=[("only", "from"), ("reset", "only"), ("reset", "from")],
+        mutually_exclusive=[("only", "from")],
         supports_check_mode=True,
     )
     p = module.params
@@ -273,6 +273,9 @@ def main():
             module.exit_json(changed=True, changed_steps=["release"], msg="%s: the release is not unpacked at %s "
                              "yet: everything would be set up" % (host, p["path"]))
         module.fail_json(msg="%s: no install.sh in %s (is the release unpacked?)" % (host, p["path"]))
+    if p["reset"] and (p["only"] or p["from"]):
+        module.fail_json(msg="%s: reset rebuilds the whole host: it runs every step, so it excludes only and from"
+                         % host)
     if p["reset"] and not p["confirm_reset"]:
         module.fail_json(msg="%s: reset refused: it destroys the databases; set confirm_reset (the role: "
                          "hearthminds_confirm_reset=true) to confirm" % host)
