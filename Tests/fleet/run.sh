@@ -125,7 +125,8 @@ make_venv() {
         "$FW/venv/bin/pip" install -q --no-index --find-links "$wheels" -r "$FLEET_DIR/requirements.txt" >>"$FW/venv.log" 2>&1 ||
             { tail -n 20 "$FW/venv.log" >&2; e2e_die "cannot install ansible-core into the virtual environment"; }
     fi
-    ANSIBLE_VERSION=$("$FW/venv/bin/ansible-playbook" --version | head -n 1) || e2e_die "ansible-playbook does not run"
+    ANSIBLE_VERSION=$("$FW/venv/bin/ansible-playbook" --version) || e2e_die "ansible-playbook does not run"
+    ANSIBLE_VERSION=${ANSIBLE_VERSION%%$'\n'*}
     timing "controller: venv with ansible-core (cached wheels)" $(($(e2e_now_ms) - t0))
 }
 
@@ -526,8 +527,9 @@ start_sampler
 CANARY="fleet-canary-$(head -c 9 /dev/urandom | base64 | tr '+/' '-_')"
 printf '%s\n' "$CANARY" >>"$SECRETS_FILE"
 sh -c 'sleep 2' canary-in-argv "$CANARY" 7>&- &
+canary_pid=$!
 env FLEET_CANARY="$CANARY" sleep 2 7>&-
-wait
+wait "$canary_pid"
 check "the process sampler sees a canary in an argument list and in an environment" sh -c \
     "grep -q '/cmdline sh\$' '$FW/sampler.hits' && grep -q '/environ sleep\$' '$FW/sampler.hits'"
 sed -i "/^$CANARY\$/d" "$SECRETS_FILE"
