@@ -40,6 +40,7 @@ FLEET_NET=${FLEET_NET:-10.250.77}
 FLEET_PROXY_PORT=${FLEET_PROXY_PORT:-3142}
 FLEET_CACHE_DIR=${FLEET_CACHE_DIR:-/var/cache/hearthminds-fleet}
 FLEET_PYTHON=${FLEET_PYTHON:-/usr/bin/python3}
+[ "${FLEET_KEEP:-0}" = 1 ] && E2E_KEEP=1 # (the roots too)
 HOSTS=(hm-fleet-1 hm-fleet-2 hm-fleet-3)
 RELEASE_BASE=/opt/hearthminds
 
@@ -272,9 +273,11 @@ hearthminds_host_config:
   AI_NAMES: [logos, aletheia]
 EOF
 }
-host_vars_2() {
-    cat >"$FW/inventory/host_vars/hm-fleet-2/main.yml" <<'EOF'
-hearthminds_host_config:
+host_vars_2() { # [POSTGRES_HOST]: a fault of the test
+    {
+        echo "hearthminds_host_config:"
+        [ -z "${1:-}" ] || echo "  POSTGRES_HOST: $1"
+        cat <<'EOF'
   PG_CLUSTER_NAME: fleet
   POSTGRES_PORT: 5433
   AI_NAMES: [sophia, metis]
@@ -283,6 +286,7 @@ hearthminds_passwords:
   METIS_PASSWORD: "{{ vault_metis_password }}"
   HEARTHMINDS_PASSWORD: "{{ vault_manager2_password }}"
 EOF
+    } >"$FW/inventory/host_vars/hm-fleet-2/main.yml"
 }
 host_vars_3() {
     local port=${1:-6543}
@@ -628,6 +632,20 @@ check "bad config: hm-fleet-3's cluster still runs on its port" sh -c \
     "nsenter --target ${H_NSPID[2]} --mount --pid --net --root -- /usr/bin/env -i PATH=$E2E_ROOT_PATH pg_lsclusters -h | grep -Eq '^15 +memory +6543 +online'"
 host_vars_3
 
+# --- 4b. a step that fails on one host names the host, the step, the action and the message -------
+e2e_log "== a failing step on hm-fleet-2 (POSTGRES_HOST an address it does not have)"
+host_vars_2 "$FLEET_NET.99"
+play stepfault site.yml
+check_exit "failing step: ansible-playbook exits 2" 2
+note_msg hm-fleet-2
+check "failing step: hm-fleet-2 failed at step postgres; the message names the host, the step, the action and why" q \
+    "module['hm-fleet-2']['status'] == 'failed' and result['hm-fleet-2']['failed_step'] == 'postgres' and result['hm-fleet-2']['failed_action'] and result['hm-fleet-2']['exit_status'] == 1 and all(x in module['hm-fleet-2']['msg'] for x in ('hm-fleet-2', 'step postgres', result['hm-fleet-2']['failed_action'], '$FLEET_NET.99'))"
+check "failing step: the other hosts completed: hm-fleet-1 unchanged, hm-fleet-3's env file put back (its only change)" q \
+    "all(stats[h]['failures'] == 0 and module[h]['status'] == 'ok' and not result[h]['changed'] for h in ('hm-fleet-1', 'hm-fleet-3')) and stats['hm-fleet-1']['changed'] == 0 and changed_tasks('hm-fleet-3') == ['HearthMinds | /etc/hearthminds/hearthminds.env from the variables (mode 0600; not logged)']"
+check "failing step: hm-fleet-2's cluster still runs on its port (nothing changed)" sh -c \
+    "nsenter --target ${H_NSPID[1]} --mount --pid --net --root -- /usr/bin/env -i PATH=$E2E_ROOT_PATH pg_lsclusters -h | grep -Eq '^15 +fleet +5433 +online'"
+host_vars_2
+
 # --- 5. one host unreachable: reported, the others complete --------------------------------------
 e2e_log "== hm-fleet-1 unreachable (its link down)"
 ssh -o ControlPath="$FW/cp/%C" -O exit "root@${H_ADDR[0]}" >/dev/null 2>&1 || true
@@ -637,8 +655,9 @@ check_exit "unreachable: ansible-playbook exits 4 (a host unreachable)" 4
 check "unreachable: hm-fleet-1 reported unreachable" q "stats['hm-fleet-1']['unreachable'] == 1"
 check "unreachable: the others completed: every step true, none failed" q \
     "all(stats[h]['unreachable'] == 0 and stats[h]['failures'] == 0 and module[h]['status'] == 'ok' and all(s['result'] for s in result[h]['steps'].values()) for h in ('hm-fleet-2', 'hm-fleet-3'))"
-check "unreachable: hm-fleet-3's env file put back (the only change there); hm-fleet-2 changed=0" q \
-    "changed_tasks('hm-fleet-3') == ['HearthMinds | /etc/hearthminds/hearthminds.env from the variables (mode 0600; not logged)'] and stats['hm-fleet-2']['changed'] == 0"
+check "unreachable: hm-fleet-2's env file put back, the only change there (the suite's config as before)" q \
+    "changed_tasks('hm-fleet-2') == ['HearthMinds | /etc/hearthminds/hearthminds.env from the variables (mode 0600; not logged)'] and not result['hm-fleet-2']['changed']"
+check "unreachable: hm-fleet-3 changed=0 (its env file put back by the run before)" q "stats['hm-fleet-3']['changed'] == 0"
 nsenter --target "${H_NSPID[0]}" --net ip link set eth0 up
 
 # --- 6. the module's options, the lock -----------------------------------------------------------
