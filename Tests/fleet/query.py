@@ -22,6 +22,8 @@ def main():
             if "stats" in record:
                 stats = record["stats"]
                 continue
+            if "host" not in record:  # (the times of the playbook's start and each task's)
+                continue
             tasks.append(record)
             if record.get("action") == "hearthminds_install":
                 module[record["host"]] = record

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 from ansible.plugins.callback import CallbackBase
 
@@ -27,6 +28,7 @@ class CallbackModule(CallbackBase):
     def __init__(self):
         super().__init__()
         self._path = os.environ.get("FLEET_RECORD", "")
+        self._task_started = {}
 
     def _write(self, record):
         if not self._path:
@@ -44,10 +46,18 @@ class CallbackModule(CallbackBase):
         if role and name.startswith(role + " : "):
             name = name[len(role) + 3:]
         record = {"host": result._host.get_name(), "task": name, "role": role, "action": action, "status": status,
-                  "changed": bool(res.get("changed", False)), "msg": str(res.get("msg", ""))}
+                  "changed": bool(res.get("changed", False)), "msg": str(res.get("msg", "")),
+                  "seconds": round(time.time() - self._task_started.get(task._uuid, time.time()), 3)}
         if action == MODULE and not task.no_log:
             record["result"] = {k: v for k, v in res.items() if not k.startswith("_ansible")}
         self._write(record)
+
+    def v2_playbook_on_start(self, playbook):
+        self._write({"playbook_start": time.time()})
+
+    def v2_playbook_on_task_start(self, task, is_conditional):
+        self._task_started[task._uuid] = time.time()
+        self._write({"task_start": time.time(), "task": task.get_name()})
 
     def v2_runner_on_ok(self, result):
         self._result(result, "ok")
@@ -63,4 +73,4 @@ class CallbackModule(CallbackBase):
 
     def v2_playbook_on_stats(self, stats):
         hosts = sorted(stats.processed.keys())
-        self._write({"stats": {h: stats.summarize(h) for h in hosts}})
+        self._write({"stats": {h: stats.summarize(h) for h in hosts}, "end": time.time()})
