@@ -21,6 +21,9 @@
 set -euo pipefail
 
 FLEET_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# No Python of the controller (Ansible loading the role's plugins, the unit tests importing the
+# module) writes bytecode into the repository's tree; passed on through each env -i below.
+export PYTHONDONTWRITEBYTECODE=1
 REPO=$(cd "$FLEET_DIR/../.." && pwd)
 # shellcheck source=Tests/e2e/lib.sh
 . "$REPO/Tests/e2e/lib.sh"
@@ -208,7 +211,7 @@ play() {
     PLAY_T0=$(date +%s.%N)
     t0=$(e2e_now_ms)
     set +e
-    (cd "$REPO/ansible" && env -i PATH="$FW/venv/bin:$E2E_ROOT_PATH" HOME="$FW/home" LC_ALL=C.UTF-8 \
+    (cd "$REPO/ansible" && env -i PATH="$FW/venv/bin:$E2E_ROOT_PATH" HOME="$FW/home" PYTHONDONTWRITEBYTECODE=1 LC_ALL=C.UTF-8 \
         ANSIBLE_CONFIG="$FW/ansible.cfg" FLEET_RECORD="$REC" ANSIBLE_FORCE_COLOR=0 \
         ansible-playbook "$REPO/ansible/$playbook" "$@") >"$FW/$label.out" 2>&1 </dev/null 7>&-
     RC=$?
@@ -261,7 +264,7 @@ EOF
     )
     local f
     for f in "$inv/host_vars/hm-fleet-2/vault.yml" "$inv/host_vars/hm-fleet-3/vault.yml"; do
-        env -i PATH="$FW/venv/bin:$E2E_ROOT_PATH" HOME="$FW/home" ANSIBLE_CONFIG="$FW/ansible.cfg" \
+        env -i PATH="$FW/venv/bin:$E2E_ROOT_PATH" HOME="$FW/home" PYTHONDONTWRITEBYTECODE=1 ANSIBLE_CONFIG="$FW/ansible.cfg" \
             ansible-vault encrypt "$f" >/dev/null 2>"$FW/vault.err" || { cat "$FW/vault.err" >&2; e2e_die "ansible-vault encrypt failed"; }
     done
 }
@@ -437,6 +440,9 @@ e2e_log "fleet: dist $DIST; mirror hosts ${ALLOW[*]} (host apt sources, through 
 
 make_venv
 e2e_log "fleet: $ANSIBLE_VERSION"
+# the bytecode directories in the repository's Python trees before the runs (a developer's own)
+bytecode_dirs() { find "$REPO/ansible" "$FLEET_DIR" -name __pycache__ -type d 2>/dev/null | sort; }
+bytecode_dirs >"$FW/bytecode.before"
 
 remove_stale_roots
 e2e_cached_root "$MIRROR"
@@ -531,7 +537,7 @@ check "the Vault files are encrypted (no password in them in clear)" sh -c \
 
 # the role's own unit tests (the module's reading of exit codes and records, the env file's
 # quoting), with the venv's ansible
-check "the role's unit tests (Tests/fleet/test_role.py)" env -i PATH="$FW/venv/bin:$E2E_ROOT_PATH" HOME="$FW/home" \
+check "the role's unit tests (Tests/fleet/test_role.py)" env -i PATH="$FW/venv/bin:$E2E_ROOT_PATH" HOME="$FW/home" PYTHONDONTWRITEBYTECODE=1 \
     "$FW/venv/bin/python" "$FLEET_DIR/test_role.py"
 
 start_sampler
@@ -771,6 +777,9 @@ for i in "${!HOSTS[@]}"; do
 done
 check "the proxy forwarded only to the mirror (nothing refused but the test's own probe)" sh -c \
     "[ \"\$(awk '\$3 == 403' '$FW/proxy.log' | grep -vc 'example.invalid')\" = 0 ]"
+
+check "no bytecode written into the repository's tree (ansible/, Tests/fleet/: no new __pycache__)" sh -c \
+    "find '$REPO/ansible' '$FLEET_DIR' -name __pycache__ -type d 2>/dev/null | sort | diff '$FW/bytecode.before' -"
 
 # --- the end -------------------------------------------------------------------------------------
 timing "total" $(($(e2e_now_ms) - TOTAL_T0))
