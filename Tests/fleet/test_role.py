@@ -2,9 +2,11 @@
 ansible-core): the hearthminds_install module's reading of install.sh's exit status and log,
 the module run whole against a stand-in install.sh (its arguments and environment), and the
 env file's quoting filter."""
+import hashlib
 import importlib.util
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -24,6 +26,10 @@ def load(name, path):
 
 mod = load("hearthminds_install", MODULE_PATH)
 env_filter = load("hearthminds_env", os.path.join(ROLE, "filter_plugins", "hearthminds_env.py"))
+# the role's module_utils, as Ansible makes it importable for the role's modules
+safe = load("ansible.module_utils.hearthminds_safe", os.path.join(ROLE, "module_utils", "hearthminds_safe.py"))
+sys.modules["ansible.module_utils.hearthminds_safe"] = safe
+release = load("hearthminds_release", os.path.join(ROLE, "library", "hearthminds_release.py"))
 
 
 def rec(step, action, result=True, changed=False, detail="", dry=False):
@@ -250,6 +256,197 @@ class EnvValues(unittest.TestCase):
         with self.assertRaises(Exception):
             keys({"bad key": 1})
         self.assertEqual(keys({"LOGOS_PASSWORD": "x"}, "hearthminds_passwords", True), ["LOGOS_PASSWORD"])
+
+
+def root_dir():
+    """A directory whose every component is root's and writable by root only (not under /tmp,
+    which others may write): under /run."""
+    if os.geteuid() != 0:
+        raise RuntimeError("these tests run as root (they chown and check owners)")
+    return tempfile.mkdtemp(prefix="hearthminds-fleet-unit.", dir="/run")
+
+
+class SafeFiles(unittest.TestCase):
+    def setUp(self):
+        self.dir = root_dir()
+        self.addCleanup(shutil.rmtree, self.dir, True)
+
+    def test_a_file_is_0600_from_its_creation_whatever_the_umask(self):
+        seen = []
+        rename = os.rename
+
+        def watching_rename(src, dst, **kw):
+            seen.append(stat.S_IMODE(os.stat(src, dir_fd=kw.get("src_dir_fd")).st_mode))
+            return rename(src, dst, **kw)
+
+        old = os.umask(0)
+        safe.os.rename = watching_rename
+        try:
+            fd = safe.open_root_dir(self.dir)
+            try:
+                safe.write_file(fd, "hearthminds.env", b"X_PASSWORD='s'\n")
+                self.assertTrue(safe.same_file(fd, "hearthminds.env", b"X_PASSWORD='s'\n", 0o600))
+            finally:
+                os.close(fd)
+        finally:
+            safe.os.rename = rename
+            os.umask(old)
+        self.assertEqual(seen, [0o600])  # the new file, before it took the name
+        st = os.stat(os.path.join(self.dir, "hearthminds.env"))
+        self.assertEqual((stat.S_IMODE(st.st_mode), st.st_uid), (0o600, 0))
+        self.assertEqual(os.listdir(self.dir), ["hearthminds.env"])  # no temporary file left
+
+    def test_a_link_at_the_name_is_replaced_not_followed(self):
+        target = os.path.join(self.dir, "target")
+        with open(target, "w") as f:
+            f.write("untouched")
+        os.symlink(target, os.path.join(self.dir, "hearthminds.env"))
+        fd = safe.open_root_dir(self.dir)
+        try:
+            self.assertFalse(safe.same_file(fd, "hearthminds.env", b"untouched", 0o644))
+            safe.write_file(fd, "hearthminds.env", b"new\n")
+        finally:
+            os.close(fd)
+        with open(target) as f:
+            self.assertEqual(f.read(), "untouched")
+        self.assertFalse(os.path.islink(os.path.join(self.dir, "hearthminds.env")))
+
+    def test_same_file_wants_the_mode_the_owner_and_one_link(self):
+        path = os.path.join(self.dir, "f")
+        with open(path, "wb") as f:
+            f.write(b"x")
+        os.chmod(path, 0o644)
+        fd = safe.open_root_dir(self.dir)
+        try:
+            self.assertFalse(safe.same_file(fd, "f", b"x", 0o600))
+            os.chmod(path, 0o600)
+            self.assertTrue(safe.same_file(fd, "f", b"x", 0o600))
+            os.link(path, os.path.join(self.dir, "g"))
+            self.assertFalse(safe.same_file(fd, "f", b"x", 0o600))
+        finally:
+            os.close(fd)
+
+    def test_directories_another_account_could_write_are_refused(self):
+        other = os.path.join(self.dir, "other")
+        os.mkdir(other, 0o755)
+        os.chown(other, 65534, 65534)
+        with self.assertRaisesRegex(safe.UnsafePath, "owned by uid 65534"):
+            safe.open_root_dir(os.path.join(other))
+        wide = os.path.join(self.dir, "wide")
+        os.mkdir(wide)
+        os.chmod(wide, 0o777)
+        with self.assertRaisesRegex(safe.UnsafePath, "writable by its group or others"):
+            safe.open_root_dir(os.path.join(wide, "below"), create_mode=0o755)
+        self.assertFalse(os.path.exists(os.path.join(wide, "below")))
+        os.symlink(self.dir, os.path.join(self.dir, "link"))
+        with self.assertRaisesRegex(safe.UnsafePath, "symbolic link"):
+            safe.open_root_dir(os.path.join(self.dir, "link", "x"), create_mode=0o755)
+        with self.assertRaisesRegex(safe.UnsafePath, "writable by its group or others"):
+            safe.open_root_dir("/tmp")
+
+    def test_missing_directories_are_made_roots_with_the_mode(self):
+        created = []
+        fd = safe.open_root_dir(os.path.join(self.dir, "a", "b"), create_mode=0o755, created=created)
+        os.close(fd)
+        self.assertEqual(created, [os.path.join(self.dir, "a"), os.path.join(self.dir, "a", "b")])
+        st = os.stat(os.path.join(self.dir, "a", "b"))
+        self.assertEqual((stat.S_IMODE(st.st_mode), st.st_uid), (0o755, 0))
+
+
+class Releases(unittest.TestCase):
+    """hearthminds_release run whole by ansible-core (ansible -m, connection local, as root)."""
+
+    def setUp(self):
+        self.base = os.path.join(root_dir(), "opt")
+        self.addCleanup(shutil.rmtree, os.path.dirname(self.base), True)
+        self.work = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, self.work, True)
+
+    def tarball(self, name, text):
+        tree = os.path.join(self.work, name, "hearthminds-bootstrap")
+        os.makedirs(tree)
+        with open(os.path.join(tree, "install.sh"), "w") as f:
+            f.write("#!/bin/sh\necho %s\n" % text)
+        os.chmod(os.path.join(tree, "install.sh"), 0o755)
+        path = os.path.join(self.work, name + ".tar.gz")
+        subprocess.run(["tar", "-C", os.path.join(self.work, name), "-czf", path, "hearthminds-bootstrap"], check=True)
+        with open(path, "rb") as f:
+            return path, hashlib.sha256(f.read()).hexdigest()
+
+    def module(self, check=False, **args):
+        env = dict(os.environ, ANSIBLE_LIBRARY=os.path.join(ROLE, "library"),
+                   ANSIBLE_MODULE_UTILS=os.path.join(ROLE, "module_utils"), ANSIBLE_LOCALHOST_WARNING="False",
+                   ANSIBLE_INVENTORY_UNPARSED_WARNING="False", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.minimal",
+                   ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_PYTHON_INTERPRETER=sys.executable, ANSIBLE_NOCOLOR="1")
+        done = subprocess.run(["ansible", "localhost", "-c", "local", "-m", "hearthminds_release", "-a",
+                               json.dumps(dict(base_dir=self.base, **args))] + (["--check"] if check else []),
+                              capture_output=True, text=True, env=env, check=False)
+        try:
+            # minimal: "localhost | SUCCESS => {...}" (or CHANGED, FAILED!: the result then lacks the key)
+            head, body = done.stdout.split(" => ", 1)
+            out = json.loads(body)
+            out["failed"] = head.strip().endswith("FAILED!")
+            return out
+        except (ValueError, KeyError, IndexError):
+            self.fail("ansible -m hearthminds_release: exit %d\n%s\n%s" % (done.returncode, done.stdout, done.stderr))
+
+    def put(self, path):
+        shutil.copyfile(path, os.path.join(self.base, "hearthminds-bootstrap.tar.gz"))
+        os.chmod(os.path.join(self.base, "hearthminds-bootstrap.tar.gz"), 0o600)
+
+    def current(self):
+        return os.readlink(os.path.join(self.base, "current"))
+
+    def test_unpacked_after_its_checksum_made_current_and_pruned(self):
+        one, sha1 = self.tarball("one", "1")
+        two, sha2 = self.tarball("two", "2")
+        three, sha3 = self.tarball("three", "3")
+        # check mode on a fresh host: what would change, nothing made
+        for state in ("prepared", "current"):
+            out = self.module(check=True, sha256=sha1, state=state)
+            self.assertEqual((out["current_sha256"], out["unpacked"], out["changed"], out["failed"]),
+                             ("", False, True, False), out)
+            self.assertFalse(os.path.exists(self.base))
+        out = self.module(sha256=sha1, state="prepared")
+        self.assertEqual((out["current_sha256"], out["unpacked"], out["changed"]), ("", False, True))
+        self.assertEqual(stat.S_IMODE(os.stat(os.path.join(self.base, "releases")).st_mode), 0o755)
+        self.put(one)
+        out = self.module(sha256=sha1, state="current")
+        self.assertTrue(out["changed"] and out.get("unpacked_now"), out)
+        self.assertEqual(self.current(), os.path.join(self.base, "releases", sha1, "hearthminds-bootstrap"))
+        self.assertFalse(os.path.exists(os.path.join(self.base, "hearthminds-bootstrap.tar.gz")))
+        self.assertEqual(stat.S_IMODE(os.stat(os.path.join(self.base, "releases", sha1)).st_mode), 0o755)
+        out = self.module(sha256=sha1, state="prepared")
+        self.assertEqual((out["current_sha256"], out["unpacked"], out["changed"]), (sha1, True, False))
+        self.assertFalse(self.module(sha256=sha1, state="current")["changed"])
+        out = self.module(check=True, sha256=sha1, state="current")
+        self.assertEqual((out["changed"], out["failed"]), (False, False), out)
+        # a tarball that is not the one of the checksum: removed, nothing unpacked, current kept
+        self.put(two)
+        out = self.module(sha256=sha3, state="current")
+        self.assertTrue(out.get("failed"), out)
+        self.assertIn("not the controller's", out["msg"])
+        self.assertEqual(sorted(os.listdir(os.path.join(self.base, "releases"))), [sha1])
+        self.assertFalse(os.path.exists(os.path.join(self.base, "hearthminds-bootstrap.tar.gz")))
+        self.assertEqual(self.current(), os.path.join(self.base, "releases", sha1, "hearthminds-bootstrap"))
+        # two more releases with keep 1: the oldest removed; back to one that is still unpacked
+        for path, sha in ((two, sha2), (three, sha3)):
+            self.put(path)
+            self.assertTrue(self.module(sha256=sha, state="current", keep=1)["changed"])
+        self.assertEqual(sorted(os.listdir(os.path.join(self.base, "releases"))), sorted([sha2, sha3]))
+        out = self.module(sha256=sha2, state="current", keep=1)
+        self.assertTrue(out["changed"] and not out.get("unpacked_now"), out)
+        self.assertEqual(self.current(), os.path.join(self.base, "releases", sha2, "hearthminds-bootstrap"))
+
+    def test_a_releases_directory_of_another_account_is_refused(self):
+        one, sha1 = self.tarball("one", "1")
+        self.module(sha256=sha1, state="prepared")
+        os.chown(os.path.join(self.base, "releases"), 65534, 65534)
+        self.put(one)
+        out = self.module(sha256=sha1, state="current")
+        self.assertTrue(out.get("failed"), out)
+        self.assertIn("releases is owned by uid 65534", out["msg"])
+        self.assertEqual(os.listdir(os.path.join(self.base, "releases")), [])
 
 
 if __name__ == "__main__":
