@@ -55,7 +55,7 @@ e2e_die() {
     exit 2
 }
 
-FW="" PROXY_PID="" SAMPLER_PID="" GUARD_ROUTE=0
+FW="" PROXY_PID="" SAMPLER_PID="" SYSLOG_PID="" PEEKER_PID="" GUARD_ROUTE=0
 declare -a H_ROOT H_WORK H_NSPID H_UNSHARE H_ADDR H_CTL
 TIMINGS=()
 
@@ -69,6 +69,8 @@ host() {
 cleanup() {
     local rc=$? i
     [ -n "$SAMPLER_PID" ] && { kill "$SAMPLER_PID" 2>/dev/null || true; wait "$SAMPLER_PID" 2>/dev/null || true; }
+    [ -n "$SYSLOG_PID" ] && { kill "$SYSLOG_PID" 2>/dev/null || true; wait "$SYSLOG_PID" 2>/dev/null || true; }
+    [ -n "$PEEKER_PID" ] && { kill "$PEEKER_PID" 2>/dev/null || true; wait "$PEEKER_PID" 2>/dev/null || true; }
     [ -n "$PROXY_PID" ] && { kill "$PROXY_PID" 2>/dev/null || true; wait "$PROXY_PID" 2>/dev/null || true; }
     for i in "${!H_ROOT[@]}"; do
         # Ansible's ssh master connections (ControlPersist) end with the test
@@ -188,6 +190,10 @@ make_host() {
     nsenter --target "$NS_PID" --net ip addr add "${H_ADDR[$i]}/30" dev eth0
     nsenter --target "$NS_PID" --net ip link set eth0 up
     in_root ssh-keygen -A >/dev/null || e2e_die "$name: ssh-keygen -A failed"
+    # an ordinary account of the host, the hostile local user of the tier's attacks
+    in_root useradd --create-home --shell /bin/sh --comment 'fleet test, a hostile local user' mallory ||
+        e2e_die "$name: useradd mallory failed"
+    install -m 0755 "$FLEET_DIR/peeker.py" "$ROOT/usr/local/bin/fleet-peeker"
     in_root install -d -m 0755 /run/sshd
     in_root /usr/sbin/sshd -E /var/log/sshd.log 7>&- || e2e_die "$name: sshd did not start (see $ROOT/var/log/sshd.log)"
     # the host's keys, read from its root: what the controller will accept from that address
@@ -219,6 +225,20 @@ play() {
     PLAY_MS=$(($(e2e_now_ms) - t0))
     e2e_note "ansible-playbook $playbook $*: exit $RC in $(e2e_secs "$PLAY_MS")s ($label)"
     timing "ansible-playbook $label" "$PLAY_MS"
+    LAST_LABEL=$label
+}
+
+# adhoc LABEL HOST MODULE ARGS: one of the role's modules run by hand (ansible -m) on HOST; sets RC.
+adhoc() {
+    local label=$1 target=$2 module=$3 args=$4
+    set +e
+    (cd "$REPO/ansible" && env -i PATH="$FW/venv/bin:$E2E_ROOT_PATH" HOME="$FW/home" PYTHONDONTWRITEBYTECODE=1 LC_ALL=C.UTF-8 \
+        ANSIBLE_CONFIG="$FW/ansible.cfg" ANSIBLE_FORCE_COLOR=0 \
+        ANSIBLE_LIBRARY="$REPO/ansible/roles/hearthminds/library" ANSIBLE_MODULE_UTILS="$REPO/ansible/roles/hearthminds/module_utils" \
+        ansible "$target" -m "$module" -a "$args") >"$FW/$label.out" 2>&1 </dev/null 7>&-
+    RC=$?
+    set -e
+    e2e_note "ansible $target -m $module -a '$args': exit $RC ($label)"
     LAST_LABEL=$label
 }
 
@@ -389,21 +409,14 @@ for line in open(sys.argv[1]):
 
 # The passwords to look for (the Vault's, then the generated ones once known), one per line.
 SECRETS_FILE=""
+# Tests/fleet/sampler.py: every 0.2 s, the argument list and environment of every process of the
+# test (the controller's Ansible and ssh, the hosts' namespaces), each distinct one kept (0600,
+# in the work directory) so that the passwords the suite generates during the runs are looked
+# for too, at the end.
 start_sampler() {
-    # every process of this machine (the controller's and the hosts'), every 0.2 s, until stopped
-    (
-        while [ ! -e "$FW/sampler.stop" ]; do
-            # (the process's name only is kept: its command line would hold the password)
-            { grep -laFf "$SECRETS_FILE" /proc/[0-9]*/cmdline /proc/[0-9]*/environ 2>/dev/null || true; } |
-                while read -r f; do
-                    p=${f#/proc/}; p=${p%%/*}
-                    printf '%s %s %s\n' "$(date +%T.%N)" "$f" "$(cat "/proc/$p/comm" 2>/dev/null || true)" >>"$FW/sampler.hits"
-                done
-            n=$((${n:-0} + 1))
-            echo "$n" >"$FW/sampler.count"
-            sleep 0.2
-        done
-    ) 7>&- &
+    (umask 077 && : >"$FW/sampler.jsonl")
+    setpriv --pdeathsig TERM -- "$FLEET_PYTHON" "$FLEET_DIR/sampler.py" run --root $$ --out "$FW/sampler.jsonl" \
+        --count "$FW/sampler.count" --stop "$FW/sampler.stop" 7>&- &
     SAMPLER_PID=$!
 }
 stop_sampler() {
@@ -473,6 +486,15 @@ PROXY_PID=$!
 for _ in $(seq 1 100); do [ -s "$FW/proxy.ready" ] && break; kill -0 "$PROXY_PID" 2>/dev/null || break; sleep 0.1; done
 [ -s "$FW/proxy.ready" ] || { cat "$FW/proxy.out" >&2; e2e_die "the proxy did not start"; }
 
+# each host's /dev/log: what the hosts send to syslog (Ansible's modules log their invocations)
+listen=()
+for i in "${!HOSTS[@]}"; do listen+=(--listen "${HOSTS[$i]}=/proc/${H_NSPID[$i]}/root/dev/log"); done
+setpriv --pdeathsig TERM -- "$FLEET_PYTHON" "$FLEET_DIR/syslog.py" "${listen[@]}" --out "$FW/syslog.txt" \
+    --ready "$FW/syslog.ready" --stop "$FW/syslog.stop" >"$FW/syslog.err" 2>&1 7>&- &
+SYSLOG_PID=$!
+for _ in $(seq 1 100); do [ -s "$FW/syslog.ready" ] && break; kill -0 "$SYSLOG_PID" 2>/dev/null || break; sleep 0.1; done
+[ -s "$FW/syslog.ready" ] || { cat "$FW/syslog.err" >&2; e2e_die "the hosts' syslog sockets could not be made"; }
+
 # sshd answers, with the host key known_hosts has
 for i in "${!HOSTS[@]}"; do
     for _ in $(seq 1 50); do ssh_to "$i" true 2>/dev/null && break; sleep 0.2; done
@@ -484,10 +506,11 @@ for i in "${!HOSTS[@]}"; do
     host "$i"
     check "${HOSTS[$i]}: root logs in over SSH with the test's key; the host key checked against known_hosts" \
         expect_eq "${HOSTS[$i]}" ssh_to "$i" hostname
-    check "${HOSTS[$i]}: a password login is refused (key only)" sh -c \
-        "! ssh -o BatchMode=yes -o PubkeyAuthentication=no -o PreferredAuthentications=password,keyboard-interactive -o UserKnownHostsFile='$FW/ssh/known_hosts' -o StrictHostKeyChecking=yes -o ConnectTimeout=10 root@${H_ADDR[$i]} true"
+    # (the server's answer to an unauthenticated client lists the methods it offers: publickey only)
+    check "${HOSTS[$i]}: the server offers publickey only (no password, no keyboard-interactive)" sh -c \
+        "! ssh -o BatchMode=yes -o PubkeyAuthentication=no -o PreferredAuthentications=none -o UserKnownHostsFile='$FW/ssh/known_hosts' -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes -o ConnectTimeout=10 root@${H_ADDR[$i]} true 2>'$FW/ssh/methods.err' && grep -q 'Permission denied (publickey)\.' '$FW/ssh/methods.err'"
     check "${HOSTS[$i]}: an unknown host key is refused (StrictHostKeyChecking)" sh -c \
-        "! ssh -i '$FW/ssh/id_ed25519' -o BatchMode=yes -o UserKnownHostsFile=/dev/null -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes -o ConnectTimeout=10 root@${H_ADDR[$i]} true"
+        "! ssh -i '$FW/ssh/id_ed25519' -o BatchMode=yes -o UserKnownHostsFile=/dev/null -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes -o ConnectTimeout=10 root@${H_ADDR[$i]} true 2>'$FW/ssh/hostkey.err' && grep -q 'Host key verification failed' '$FW/ssh/hostkey.err'"
     check "${HOSTS[$i]}: its one route is its veth's /30 (no default route)" expect_eq "$FLEET_NET.$((4 * (i + 1)))/30" \
         sh -c "nsenter --target $NS_PID --net ip -4 route show | awk '{print \$1}' | paste -sd' '"
     check "${HOSTS[$i]}: the mirror's own address is out of its reach (no route)" sh -c \
@@ -495,6 +518,11 @@ for i in "${!HOSTS[@]}"; do
     check "${HOSTS[$i]}: the mirror through the controller's proxy" \
         nsenter --target "$NS_PID" --net --mount --root -- /usr/lib/apt/apt-helper download-file "${MIRROR%/}/dists/$E2E_SUITE/Release" /tmp/Release.proxied
     rm -f "$ROOT/tmp/Release.direct" "$ROOT/tmp/Release.proxied"
+done
+# the mirror's hosts come from this machine's apt sources at run time: the repository names none
+for h in "${ALLOW[@]}"; do
+    check "the repository does not name the mirror host $h (it is read from the apt sources at run time)" sh -c \
+        "if git -C '$REPO' rev-parse --git-dir >/dev/null 2>&1; then ! git -C '$REPO' grep -qIiF --untracked -e '$h'; else ! grep -rqIiF --exclude-dir=.build --exclude-dir=.git --exclude-dir=dist -e '$h' '$REPO'; fi"
 done
 check "the proxy refuses a host that is not the mirror" sh -c \
     "nsenter --target ${H_NSPID[0]} --net --mount --root -- /usr/lib/apt/apt-helper -o Acquire::http::Timeout=5 download-file 'http://example.invalid/x' /tmp/x 2>&1 | grep -q 403"
@@ -544,15 +572,14 @@ start_sampler
 # the sampler finds what it looks for: a canary in an argument list and in an environment
 CANARY="fleet-canary-$(head -c 9 /dev/urandom | base64 | tr '+/' '-_')"
 printf '%s\n' "$CANARY" >>"$SECRETS_FILE"
+printf '%s\n' "$CANARY" >"$FW/canary"
 sh -c 'sleep 2' canary-in-argv "$CANARY" 7>&- &
 canary_pid=$!
 env FLEET_CANARY="$CANARY" sleep 2 7>&-
 wait "$canary_pid"
 check "the process sampler sees a canary in an argument list and in an environment" sh -c \
-    "grep -q '/cmdline sh\$' '$FW/sampler.hits' && grep -q '/environ sleep\$' '$FW/sampler.hits'"
+    "'$FLEET_PYTHON' '$FLEET_DIR/sampler.py' search --secrets '$FW/canary' '$FW/sampler.jsonl' >'$FW/canary.hits'; grep -q ' sh cmdline\$' '$FW/canary.hits' && grep -q ' sleep environ\$' '$FW/canary.hits'"
 sed -i "/^$CANARY\$/d" "$SECRETS_FILE"
-sleep 0.5 # (a sample under way when the canaries ended)
-: >"$FW/sampler.hits"
 
 # --- 0. check mode on the fresh hosts: what would change, nothing changed --------------------------
 e2e_log "== check mode on three fresh hosts"
@@ -566,8 +593,32 @@ check "fresh hosts, check mode: nothing changed (no release, no env file, no pac
 
 # --- 1. the first run: three fresh hosts ---------------------------------------------------------
 e2e_log "== first run: three fresh hosts"
+# mallory, an ordinary account of hm-fleet-2 (whose env file holds Vault passwords), watches with
+# inotify the directories the role writes into and opens every file the moment it appears or
+# changes (Tests/fleet/peeker.py): a file readable by others for a moment is read.
+host 1
+install -d -m 0755 "$ROOT/srv/fleet-canary"
+in_root setpriv --reuid=mallory --regid=mallory --init-groups -- /usr/bin/python3 /usr/local/bin/fleet-peeker \
+    --report /home/mallory/peek.report --ready /home/mallory/peek.ready --stop /home/mallory/peek.stop \
+    /etc/hearthminds "$RELEASE_BASE" "$RELEASE_BASE/releases" /srv/fleet-canary >"$FW/peeker.err" 2>&1 7>&- &
+PEEKER_PID=$!
+for _ in $(seq 1 100); do [ -s "$ROOT/home/mallory/peek.ready" ] && break; sleep 0.1; done
+# the canary: a file of root's readable by others for 0.1 s, then 0600
+(umask 022 && echo canary >"$ROOT/srv/fleet-canary/secret" && sleep 0.1 && chmod 0600 "$ROOT/srv/fleet-canary/secret")
+sleep 0.5
+check "hm-fleet-2: mallory's watcher reads a file of root's that others can read for 0.1 s (a canary)" \
+    grep -q '^/srv/fleet-canary/secret ' "$ROOT/home/mallory/peek.report"
 play first site.yml
 FIRST_MS=$PLAY_MS
+host 1
+touch "$ROOT/home/mallory/peek.stop"
+wait "$PEEKER_PID" 2>/dev/null || true
+PEEKER_PID=""
+e2e_note "what mallory could read on hm-fleet-2 during the first run: $(awk '{print $1}' "$ROOT/home/mallory/peek.report" | paste -sd' ')"
+check "hm-fleet-2: mallory's watcher saw the suite's public client file appear (it watched /etc/hearthminds throughout)" \
+    grep -q '^/etc/hearthminds/pg_service.conf ' "$ROOT/home/mallory/peek.report"
+check "hm-fleet-2: mallory never read the env file (0600 from its creation on, under a name of its own until renamed)" \
+    sh -c "! grep -q 'hearthminds\.env' '$ROOT/home/mallory/peek.report'"
 check_exit "first run: ansible-playbook exits 0" 0
 check "first run: every host changed, none failed or unreachable" q \
     "all(stats[h]['changed'] > 0 and stats[h]['failures'] == 0 and stats[h]['unreachable'] == 0 for h in HOSTS)"
@@ -575,7 +626,13 @@ check "first run: the suite's module changed on every host" q "all(module[h]['st
 check "first run: on every host every step the release lists ran and is true" q \
     "all(result[h]['steps_expected'] and list(result[h]['steps']) == result[h]['steps_expected'] and all(s['result'] for s in result[h]['steps'].values()) for h in HOSTS)"
 check "first run: the tarball copied and unpacked on every host" q \
-    "all('HearthMinds | the release unpacked' in changed_tasks(h) for h in HOSTS)"
+    "all('HearthMinds | the release tarball copied to the host' in changed_tasks(h) and 'HearthMinds | the release unpacked (its SHA-256 checked first) and made current' in changed_tasks(h) for h in HOSTS)"
+for i in "${!HOSTS[@]}"; do
+    check "first run: ${HOSTS[$i]}: no file left behind: no copied tarball, no temporary file in /etc/hearthminds or the release directories" sh -c \
+        "[ ! -e '${H_ROOT[$i]}$RELEASE_BASE/hearthminds-bootstrap.tar.gz' ] && [ -z \"\$(find '${H_ROOT[$i]}/etc/hearthminds' '${H_ROOT[$i]}$RELEASE_BASE' -maxdepth 2 -name '.*' ! -name .unpacked)\" ]"
+    check "first run: ${HOSTS[$i]}: the release directories are root's and only root writes them" expect_eq \
+        "0 755 0 755 0 755" sh -c "stat -c '%u %a' '${H_ROOT[$i]}$RELEASE_BASE' '${H_ROOT[$i]}$RELEASE_BASE/releases' '${H_ROOT[$i]}$RELEASE_BASE/releases/$DIST_SHA' | paste -sd' '"
+done
 for i in "${!HOSTS[@]}"; do
     check "first run: ${HOSTS[$i]}: the log has the run's records, every one true" sh -c \
         "grep -F '\"run\":\"$(run_id_of "$i")\"' '$(host_log "$i")' | grep -q . && ! grep -F '\"run\":\"$(run_id_of "$i")\"' '$(host_log "$i")' | grep -qF '\"result\":false'"
@@ -597,13 +654,27 @@ check "second run: changed=0 on every host" q "all(stats[h]['changed'] == 0 and 
 check "second run: the module ran install.sh and reports every step true, nothing changed" q \
     "all(module[h]['status'] == 'ok' and not result[h]['changed'] and result[h]['changes'] == [] and all(s['result'] for s in result[h]['steps'].values()) for h in HOSTS)"
 check "second run: the tarball was not copied or unpacked again (skipped on every host)" q \
-    "[t['status'] for t in tasks if t['task'] in ('HearthMinds | the release tarball copied to the host', 'HearthMinds | the release unpacked')] == ['skipped'] * 6"
+    "[t['status'] for t in tasks if t['task'] in ('HearthMinds | the release tarball copied to the host', 'HearthMinds | the release unpacked (its SHA-256 checked first) and made current')] == ['skipped'] * 6"
+check "second run: on a converged host one module looks at the release, one at the env file, one runs the suite; nothing else ran" q \
+    "all(sorted(t['action'] for t in tasks if t['host'] == h and t['status'] != 'skipped') == ['assert', 'hearthminds_env_file', 'hearthminds_install', 'hearthminds_release', 'set_fact'] for h in HOSTS)"
 check "second run: hm-fleet-1's generated passwords kept (pgpass/ unchanged)" sh -c "pgpass_digest() { (cd '${H_ROOT[0]}/etc/hearthminds/pgpass' && sha256sum -- *); }; [ \"\$(pgpass_digest)\" = \"\$(cat '$FW/pgpass.first')\" ]"
 
 # --- 3. a hand edit of pg_hba.conf on one host: check mode reports it, a run repairs it ----------
 e2e_log "== a hand edit of pg_hba.conf on hm-fleet-2"
+sha256sum "$(hba_file 1)" >"$FW/hba.before"
 printf 'host all all 127.0.0.1/32 trust\n' >>"$(hba_file 1)"
-sha256sum "$(hba_file 1)" "${H_ROOT[1]}/etc/hearthminds/hearthminds.env" >"$FW/tampered.sum"
+# every file of every host's cluster configuration, /etc/hearthminds and the release, before check
+# mode: the content of each file; the mode, owner and link target of each entry
+host_files_sum() {
+    local i
+    for i in "${!HOSTS[@]}"; do
+        find "${H_ROOT[$i]}/etc/postgresql" "${H_ROOT[$i]}/etc/hearthminds" "${H_ROOT[$i]}$RELEASE_BASE" \
+            -xdev -type f -print0 | sort -z | xargs -0 -r sha256sum
+        find "${H_ROOT[$i]}/etc/postgresql" "${H_ROOT[$i]}/etc/hearthminds" "${H_ROOT[$i]}$RELEASE_BASE" \
+            -xdev -printf '%p %m %u %l\n' | sort
+    done
+}
+host_files_sum >"$FW/tampered.state"
 play check site.yml --check --diff
 check_exit "check mode: exits 0 (a pending change is no failure)" 0
 note_msg hm-fleet-2
@@ -614,14 +685,19 @@ check "check mode: hm-fleet-2's change is the suite's, and only the step pg-hba 
 check "check mode: the other hosts: nothing would change" q \
     "all(result[h]['would_change'] == [] for h in ('hm-fleet-1', 'hm-fleet-3'))"
 check "check mode: the diff names the step and action" grep -q 'pg-hba: would change' "$FW/check.out"
-check "check mode: nothing changed on hm-fleet-2 (pg_hba.conf with its trust line, the env file)" sha256sum --quiet -c "$FW/tampered.sum"
-check "check mode: hm-fleet-2's run logged as a dry run, no action changed" sh -c \
-    "lines=\$(grep -F '\"run\":\"$(run_id_of 1)\"' '$(host_log 1)'); [ -n \"\$lines\" ] && ! printf '%s\n' \"\$lines\" | grep -qF '\"changed\":true' && ! printf '%s\n' \"\$lines\" | grep -vqF '\"dry_run\":true'"
+host_files_sum >"$FW/check.state"
+check "check mode: nothing changed on any host (every file of /etc/postgresql, /etc/hearthminds and the release, its mode and owner; the trust line still there)" sh -c \
+    "diff '$FW/tampered.state' '$FW/check.state' && grep -qx 'host all all 127.0.0.1/32 trust' '$(hba_file 1)'"
+for i in "${!HOSTS[@]}"; do
+    check "check mode: ${HOSTS[$i]}'s run logged as a dry run, no action changed" sh -c \
+        "lines=\$(grep -F '\"run\":\"$(run_id_of "$i")\"' '$(host_log "$i")'); [ -n \"\$lines\" ] && ! printf '%s\n' \"\$lines\" | grep -qF '\"changed\":true' && ! printf '%s\n' \"\$lines\" | grep -vqF '\"dry_run\":true'"
+done
 play repair site.yml
 check_exit "repair run: exits 0" 0
 check "repair run: hm-fleet-2 changed (the suite's pg-hba step alone); the others changed=0" q \
     "stats['hm-fleet-2']['changed'] == 1 and result['hm-fleet-2']['changed_steps'] == ['pg-hba'] and stats['hm-fleet-1']['changed'] == 0 and stats['hm-fleet-3']['changed'] == 0"
-check "repair run: the trust line is gone from hm-fleet-2's pg_hba.conf" sh -c "! grep -qx 'host all all 127.0.0.1/32 trust' '$(hba_file 1)'"
+check "repair run: hm-fleet-2's pg_hba.conf is again what it was before the hand edit (the trust line gone)" \
+    sh -c "sha256sum --quiet -c '$FW/hba.before' && ! grep -qx 'host all all 127.0.0.1/32 trust' '$(hba_file 1)'"
 
 # --- 4. one host with a bad configuration fails alone, naming the key ----------------------------
 e2e_log "== a bad configuration on hm-fleet-3"
@@ -634,7 +710,7 @@ check "bad config: hm-fleet-3 failed; its message names the host, the key and th
 check "bad config: the other hosts completed, unchanged" q \
     "all(stats[h]['failures'] == 0 and stats[h]['changed'] == 0 and module[h]['status'] == 'ok' for h in ('hm-fleet-1', 'hm-fleet-2'))"
 check "bad config: the suite changed nothing on hm-fleet-3 (no action of the run in its log)" sh -c \
-    "! grep -qF '\"run\":\"$(run_id_of 2)\"' '$(host_log 2)'"
+    "[ -n '$(run_id_of 2)' ] && ! grep -qF '\"run\":\"$(run_id_of 2)\"' '$(host_log 2)'"
 check "bad config: hm-fleet-3's cluster still runs on its port" sh -c \
     "nsenter --target ${H_NSPID[2]} --mount --pid --net --root -- /usr/bin/env -i PATH=$E2E_ROOT_PATH pg_lsclusters -h | grep -Eq '^15 +memory +6543 +online'"
 host_vars_3
@@ -657,7 +733,9 @@ host_vars_2
 e2e_log "== hm-fleet-1 unreachable (its link down)"
 ssh -o ControlPath="$FW/cp/%C" -O exit "root@${H_ADDR[0]}" >/dev/null 2>&1 || true
 nsenter --target "${H_NSPID[0]}" --net ip link set eth0 down
-play unreachable site.yml
+# (at Ansible's most verbose: the module arguments and results on the console, the env file
+# rewritten on hm-fleet-2 with its Vault passwords; the secrets checks read this output too)
+play unreachable site.yml -vvv
 check_exit "unreachable: ansible-playbook exits 4 (a host unreachable)" 4
 check "unreachable: hm-fleet-1 reported unreachable" q "stats['hm-fleet-1']['unreachable'] == 1"
 check "unreachable: the others completed: every step true, none failed" q \
@@ -690,11 +768,77 @@ note_msg hm-fleet-3
 check "lock held: failed with 'another run holds the lock', exit 75" q \
     "module['hm-fleet-3']['status'] == 'failed' and 'another run holds the lock' in module['hm-fleet-3']['msg'] and result['hm-fleet-3']['exit_status'] == 75"
 
+# --- 6b. releases: a new one, back to the old one, a tarball that is not the controller's -------
+e2e_log "== releases on hm-fleet-3: a new tarball, back to the old one, a checksum that does not match"
+mkdir -p "$FW/alt"
+# the same release in other bytes (another gzip level): another checksum, so another release
+gzip -dc "$DIST" | gzip -1 -n >"$FW/alt/a.tar.gz"
+gzip -dc "$DIST" | gzip -2 -n >"$FW/alt/b.tar.gz"
+ALT_SHA=$(sha256sum "$FW/alt/a.tar.gz" | cut -d' ' -f1)
+ALT2_SHA=$(sha256sum "$FW/alt/b.tar.gz" | cut -d' ' -f1)
+UNPACK_TASK='HearthMinds | the release unpacked (its SHA-256 checked first) and made current'
+COPY_TASK='HearthMinds | the release tarball copied to the host'
+play newrelease site.yml -l hm-fleet-3 -e hearthminds_tarball="$FW/alt/a.tar.gz"
+check_exit "a new release on hm-fleet-3: exits 0" 0
+check "a new release: copied, unpacked and made current; the suite's run changed nothing (the same content)" q \
+    "changed_tasks('hm-fleet-3') == ['$COPY_TASK', '$UNPACK_TASK'] and module['hm-fleet-3']['status'] == 'ok' and not result['hm-fleet-3']['changed']"
+check "a new release: current is it; the one before kept (hearthminds_keep_releases: 1)" sh -c \
+    "[ \"\$(readlink '${H_ROOT[2]}$RELEASE_BASE/current')\" = '$RELEASE_BASE/releases/$ALT_SHA/hearthminds-bootstrap' ] && [ -f '${H_ROOT[2]}$RELEASE_BASE/releases/$DIST_SHA/.unpacked' ]"
+play rollback site.yml -l hm-fleet-3
+check_exit "back to the release before: exits 0" 0
+check "back to the release before: made current again, not copied (it is still unpacked)" q \
+    "changed_tasks('hm-fleet-3') == ['$UNPACK_TASK'] and [t['status'] for t in tasks if t['task'] == '$COPY_TASK'] == ['skipped']"
+check "back to the release before: current is it again" expect_eq "$RELEASE_BASE/releases/$DIST_SHA/hearthminds-bootstrap" \
+    readlink "${H_ROOT[2]}$RELEASE_BASE/current"
+# the tarball on the host is not the one whose checksum the controller computed (it changed on the
+# controller between the lookup and the copy, say): the module, run by hand, refuses to unpack it
+install -m 0600 "$FW/alt/b.tar.gz" "${H_ROOT[2]}$RELEASE_BASE/hearthminds-bootstrap.tar.gz"
+WRONG_SHA=$(printf '%s' "$ALT2_SHA" | tr '0-9a-f' '1-9a-f0')
+adhoc wrongsum hm-fleet-3 hearthminds_release "base_dir=$RELEASE_BASE sha256=$WRONG_SHA state=current"
+check_exit "a tarball whose SHA-256 is not the controller's: the module fails" 2
+check "a wrong checksum: the failure says so, with both checksums" sh -c \
+    "grep -q 'not the controller' '$FW/wrongsum.out' && grep -q '$ALT2_SHA' '$FW/wrongsum.out' && grep -q '$WRONG_SHA' '$FW/wrongsum.out'"
+check "a wrong checksum: nothing unpacked, the tarball removed, current unchanged" sh -c \
+    "[ ! -e '${H_ROOT[2]}$RELEASE_BASE/releases/$WRONG_SHA' ] && [ ! -e '${H_ROOT[2]}$RELEASE_BASE/releases/$ALT2_SHA' ] && [ -z \"\$(find '${H_ROOT[2]}$RELEASE_BASE/releases' -maxdepth 1 -name '.unpacking-*')\" ] && [ ! -e '${H_ROOT[2]}$RELEASE_BASE/hearthminds-bootstrap.tar.gz' ] && [ \"\$(readlink '${H_ROOT[2]}$RELEASE_BASE/current')\" = '$RELEASE_BASE/releases/$DIST_SHA/hearthminds-bootstrap' ]"
+
+# --- 6c. directories another account of the host owns: refused, nothing written through them ----
+e2e_log "== mallory's directories: /opt/hearthminds/releases on hm-fleet-3, /etc/hearthminds on hm-fleet-2"
+host 2
+in_root chown mallory:mallory "$RELEASE_BASE/releases"  # (the host's account: the controller has none)
+in_root setpriv --reuid=mallory --regid=mallory --init-groups -- sh -c "mkdir -p /home/mallory/loot && ln -s /home/mallory/loot '$RELEASE_BASE/releases/$ALT2_SHA'"
+play hostile-release site.yml -l hm-fleet-3 -e hearthminds_tarball="$FW/alt/b.tar.gz"
+check_exit "releases/ owned by mallory on hm-fleet-3: exits 2" 2
+check "releases/ owned by mallory: the role refuses it, naming the directory and its owner, before copying anything; the suite not run" q \
+    "[(t['task'], '$RELEASE_BASE/releases is owned by uid' in t['msg']) for t in tasks if t['host'] == 'hm-fleet-3' and t['status'] == 'failed'] == [('HearthMinds | the release in use on the host', True)] and 'hm-fleet-3' not in module"
+check "releases/ owned by mallory: nothing written through mallory's link, no tarball copied, current unchanged" sh -c \
+    "[ -z \"\$(ls -A '${H_ROOT[2]}/home/mallory/loot')\" ] && [ ! -e '${H_ROOT[2]}$RELEASE_BASE/hearthminds-bootstrap.tar.gz' ] && [ \"\$(readlink '${H_ROOT[2]}$RELEASE_BASE/current')\" = '$RELEASE_BASE/releases/$DIST_SHA/hearthminds-bootstrap' ]"
+rm -f "${H_ROOT[2]}$RELEASE_BASE/releases/$ALT2_SHA"
+chown root: "${H_ROOT[2]}$RELEASE_BASE/releases"
+host 1
+sha256sum "$ROOT/etc/hearthminds/hearthminds.env" >"$FW/env2.sum"
+in_root chown mallory:mallory /etc/hearthminds
+play hostile-etc site.yml -l hm-fleet-2
+check_exit "/etc/hearthminds owned by mallory on hm-fleet-2: exits 2" 2
+check "/etc/hearthminds owned by mallory: the role refuses to write the env file there, naming the directory and its owner; the suite not run" q \
+    "[(t['task'], '/etc/hearthminds is owned by uid' in t['msg']) for t in tasks if t['host'] == 'hm-fleet-2' and t['status'] == 'failed'] == [('HearthMinds | the env file written', True)] and 'hm-fleet-2' not in module"
+check "/etc/hearthminds owned by mallory: the env file untouched" sha256sum --quiet -c "$FW/env2.sum"
+chown root: "$ROOT/etc/hearthminds"
+play restored site.yml -l hm-fleet-2,hm-fleet-3
+check_exit "the owners put back: exits 0" 0
+check "the owners put back: both hosts converged, changed=0" q \
+    "all(stats[h]['changed'] == 0 and stats[h]['failures'] == 0 for h in ('hm-fleet-2', 'hm-fleet-3'))"
+
 # --- 7. the rebuild, one host at a time -------------------------------------------------------
 e2e_log "== rebuild.yml"
 for i in "${!HOSTS[@]}"; do psql_host "$i" hearthminds_db "CREATE TABLE fleet_marker (id int)" >/dev/null; done
 log_sizes=()
 for i in "${!HOSTS[@]}"; do log_sizes+=("$(grep -c '"step":"reset"' "$(host_log "$i")" || true)"); done
+# a reset asked of a play of three hosts at once (site.yml, no serial), confirmed: refused on each
+play resetall site.yml -e hearthminds_reset=true -e hearthminds_confirm_reset=true
+check_exit "a confirmed reset in a play of three hosts at once: exits 2" 2
+check "a reset of three hosts at once: every host refused (one host at a time), the suite run on none" q \
+    "all(stats[h]['failures'] == 1 for h in HOSTS) and not module"
+check "a reset of three hosts at once: the refusal says one host at a time" grep -q 'reset refused: this play.s batch holds 3' "$FW/resetall.out"
 play rebuild-refused rebuild.yml
 check_exit "rebuild without hearthminds_confirm_reset: exits 2" 2
 check "rebuild without confirmation: the first host refused, the rest not even tried (serial 1)" q \
@@ -739,6 +883,7 @@ sed -i '/^$/d' "$SECRETS_FILE"
 # both see the same load; the medians and ranges are printed.
 e2e_log "== figures: converged runs, ansible-playbook against install.sh by hand"
 ANSIBLE_RUNS=() HAND_RUNS=() hand_ok=0 hand_total=0
+FIGURES_LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 for round in $(seq 1 "${FLEET_FIGURE_RUNS:-3}"); do
     play "converged-$round" site.yml
     check_exit "converged run $round (figures): exits 0" 0
@@ -751,15 +896,17 @@ for round in $(seq 1 "${FLEET_FIGURE_RUNS:-3}"); do
     t0=$(e2e_now_ms)
     for i in "${!HOSTS[@]}"; do
         hand_total=$((hand_total + 1))
+        # (one awk: grep | grep -q under pipefail fails when the first grep is cut short)
         if ssh_to "$i" "HEARTHMINDS_RUN_ID=hand-$round-$i-$$ $RELEASE_BASE/current/install.sh" >"$FW/hand-$round-$i.out" 2>&1 &&
-            grep -F "\"run\":\"hand-$round-$i-$$\"" "$(host_log "$i")" | grep -q . &&
-            ! grep -F "\"run\":\"hand-$round-$i-$$\"" "$(host_log "$i")" | grep -qF '"changed":true'; then
+            awk -v run="\"run\":\"hand-$round-$i-$$\"" 'index($0, run) { n++; if (index($0, "\"changed\":true")) c++ }
+                END { exit !(n > 0 && c == 0) }' "$(host_log "$i")"; then
             hand_ok=$((hand_ok + 1))
         fi
     done
     HAND_RUNS+=("$(($(e2e_now_ms) - t0))")
     timing "install.sh by hand over ssh, host after host ($round)" "${HAND_RUNS[-1]}"
 done
+FIGURES_LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 check "install.sh by hand over ssh: every run exited 0 and changed nothing ($hand_ok of $hand_total)" test "$hand_ok" = "$hand_total"
 # median and range of a list of milliseconds
 figure() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { printf "%.1f s (%.1f-%.1f s, %d runs)", v[int((NR + 1) / 2)] / 1000, v[1] / 1000, v[NR] / 1000, NR }'; }
@@ -768,15 +915,27 @@ figure() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { printf "%.1f
 stop_sampler
 SAMPLES=$(cat "$FW/sampler.count" 2>/dev/null || echo 0)
 check "the process sampler ran through the playbook runs ($SAMPLES samples, at least 200)" test "$SAMPLES" -ge 200
-check "no password in any process's arguments or environment (every process of the machine, each sample)" \
-    sh -c "[ ! -s '$FW/sampler.hits' ] || { cat '$FW/sampler.hits'; false; }"
-check "no password in Ansible's output or its records of every run" sh -c \
+check "no password (the Vault's, nor one the suite generated) in any argument list or environment of the test's processes ($(wc -l <"$FW/sampler.jsonl") distinct ones kept)" \
+    "$FLEET_PYTHON" "$FLEET_DIR/sampler.py" search --secrets "$SECRETS_FILE" "$FW/sampler.jsonl"
+check "no password in Ansible's output (one run at -vvv) or its records of every run" sh -c \
     "! grep -laFf '$SECRETS_FILE' '$FW'/*.out '$FW'/*.rec.jsonl"
+touch "$FW/syslog.stop"
+wait "$SYSLOG_PID" 2>/dev/null || true
+SYSLOG_PID=""
+check "the hosts' syslog received the modules' invocations ($(grep -c 'Invoked with' "$FW/syslog.txt" || true) messages 'Invoked with', from every host)" sh -c \
+    "for h in ${HOSTS[*]}; do awk -F '\t' -v h=\"\$h\" '\$1 == h && /Invoked with/ { n++ } END { exit !n }' '$FW/syslog.txt' || exit 1; done"
+check "no password in what the hosts sent to syslog" sh -c "! grep -qaFf '$SECRETS_FILE' '$FW/syslog.txt'"
 for i in "${!HOSTS[@]}"; do
     check "no password in ${HOSTS[$i]}'s suite log or /var/log" sh -c "! grep -rlaFf '$SECRETS_FILE' '${H_ROOT[$i]}/var/log'"
 done
 check "the proxy forwarded only to the mirror (nothing refused but the test's own probe)" sh -c \
     "[ \"\$(awk '\$3 == 403' '$FW/proxy.log' | grep -vc 'example.invalid')\" = 0 ]"
+check "every request the proxy forwarded named a mirror host of the apt sources (${ALLOW[*]})" \
+    awk -v allow=" ${ALLOW[*]} " '/^#/ || $3 == 403 { next } { split($5, u, "/"); if (index(allow, " " u[3] " ") == 0) { print "not a mirror: " $0; bad = 1 } } END { exit bad }' "$FW/proxy.log"
+for i in "${!HOSTS[@]}"; do
+    check "${HOSTS[$i]}'s apt fetched from the mirror through the proxy (its only way out)" \
+        awk -v a="${H_ADDR[$i]}" '$2 == a && $3 == 200 && $4 > 0 { n++ } END { exit n > 0 ? 0 : 1 }' "$FW/proxy.log"
+done
 
 check "no bytecode written into the repository's tree (ansible/, Tests/fleet/: no new __pycache__)" sh -c \
     "find '$REPO/ansible' '$FLEET_DIR' -name __pycache__ -type d 2>/dev/null | sort | diff '$FW/bytecode.before' -"
@@ -784,7 +943,7 @@ check "no bytecode written into the repository's tree (ansible/, Tests/fleet/: n
 # --- the end -------------------------------------------------------------------------------------
 timing "total" $(($(e2e_now_ms) - TOTAL_T0))
 e2e_log ""
-e2e_log "figures (three hosts, $ANSIBLE_VERSION):"
+e2e_log "figures (three hosts, $ANSIBLE_VERSION; $(nproc) CPUs; load average before/after the converged rounds: $FIGURES_LOAD_START / $FIGURES_LOAD_END):"
 e2e_log "  first run, three fresh hosts in parallel (ansible-playbook):  $(e2e_secs "$FIRST_MS")s"
 e2e_log "  second run, converged (ansible-playbook):                     $(e2e_secs "$CONVERGED_MS")s"
 e2e_log "  converged run across the three hosts (ansible-playbook):      $(figure "${ANSIBLE_RUNS[@]}")"
