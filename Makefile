@@ -6,8 +6,9 @@ SHELL := /bin/bash
 
 # Build and test dependencies (Debian 12). The runtime needs only libpq5; install.sh sees to it.
 # The second line builds the pgvector package of `make dist` (Debian's packaging of pgvector).
+# man-db (with groff-base): the dist smoke test renders the shipped man pages.
 SETUP_PACKAGES := libpq-dev libpq5 postgresql-15 postgresql-client-15 postgresql-common \
-	debootstrap util-linux passwd ca-certificates binutils file iproute2 curl \
+	debootstrap util-linux passwd ca-certificates binutils file iproute2 curl man-db \
 	build-essential dpkg-dev debhelper postgresql-server-dev-all architecture-properties \
 	openssh-client python3-venv
 
@@ -27,6 +28,13 @@ DIST_NAME := hearthminds-bootstrap
 STEPS := $(shell awk -F'\t' '!/^(\#|$$)/ {print $$1}' bootstrap/steps)
 # Executables that are not in bootstrap/steps (shipped in bootstrap/bin/ too): hm-migrate, hm-reset.
 TOOLS := migrate reset
+# The man pages' generator: swift-argument-parser's own generate-manual tool (what its
+# GenerateManual plugin runs), built from this package's checkout of the dependency, at the
+# version Package.resolved pins (no network). The plugin cannot be used: it runs each executable
+# product by its own name, and hearthminds answers only by a command's name.
+ARGUMENT_PARSER_DIR := .build/checkouts/swift-argument-parser
+GENERATE_MANUAL := swift build --package-path $(ARGUMENT_PARSER_DIR) --scratch-path .build/argument-parser-tools \
+	--product generate-manual
 
 .PHONY: setup build test test-e2e test-fleet dist clean migrate-rev migrate-up migrate-down bench bench-recall
 
@@ -44,11 +52,11 @@ setup:
 	command -v swift >/dev/null || { echo "no Swift toolchain on the PATH (https://www.swift.org/install/linux/)"; exit 1; }
 	# pgvector's files for PostgreSQL 15, by the pgvector step itself (its install actions only:
 	# the tests make their own clusters). A host that has them builds nothing.
-	swift build --product hm-pgvector
+	swift build --product hearthminds
 	HEARTHMINDS_LOG=$(CURDIR)/.build/setup-bootstrap.jsonl \
-		"$$(swift build --show-bin-path)/hm-pgvector" --install-only --set PG_VERSION=15
+		"$$(swift build --show-bin-path)/hearthminds" pgvector --install-only --set PG_VERSION=15
 
-## build: release build of every step executable
+## build: release build of the executable (hearthminds, every step's command)
 build:
 	swift build -c release
 
@@ -74,9 +82,11 @@ test-e2e: dist
 test-fleet: dist
 	Tests/fleet/run.sh
 
-## dist: dist/hearthminds-bootstrap.tar.gz — install.sh, bootstrap/ with stripped release
-## binaries (Swift runtime linked statically), etc/, Migrations/, README.md, and packages/ with
-## the pgvector package (built once into .build/pgvector-deb, then reused)
+## dist: dist/hearthminds-bootstrap.tar.gz — install.sh, bootstrap/ with the stripped release
+## executable (Swift runtime linked statically) and hm-<step> hard links to it, every command's
+## man page (bootstrap/man/) and bash completion (bootstrap/completions/), etc/, Migrations/,
+## README.md, docs/, and packages/ with the pgvector package (built once into
+## .build/pgvector-deb, then reused)
 dist:
 	swift build -c release --static-swift-stdlib
 	bin=$$(swift build -c release --static-swift-stdlib --show-bin-path)
@@ -89,11 +99,28 @@ dist:
 	install -m 0644 "$$deb" $$stage/packages/
 	cp install.sh README.md $$stage/
 	cp bootstrap/lib.sh bootstrap/steps $$stage/bootstrap/
-	cp -r etc Migrations $$stage/
+	cp -r etc Migrations docs $$stage/
+	install -m 0755 $$bin/hearthminds $$stage/bootstrap/bin/
+	strip $$stage/bootstrap/bin/hearthminds
 	for step in $(STEPS) $(TOOLS); do
-		install -m 0755 $$bin/hm-$$step $$stage/bootstrap/bin/
-		strip $$stage/bootstrap/bin/hm-$$step
+		ln $$stage/bootstrap/bin/hearthminds $$stage/bootstrap/bin/hm-$$step
 	done
+	# Every command's man page and bash completion, generated from the command itself by its
+	# hard-link name (generate-manual runs it with --experimental-dump-help). hm-migrate.1 is
+	# the whole command, every subcommand on one page; hm-migrate.<subcommand>.1 each alone.
+	[ -f $(ARGUMENT_PARSER_DIR)/Package.swift ] || { echo "no $(ARGUMENT_PARSER_DIR): swift package resolve"; exit 1; }
+	$(GENERATE_MANUAL) >/dev/null
+	manual=$$($(GENERATE_MANUAL) --show-bin-path)/generate-manual
+	date=$$(git log -1 --format=%cs 2>/dev/null || date -u +%F)
+	mkdir -p $$stage/bootstrap/man $$stage/bootstrap/completions
+	for name in $(STEPS) $(TOOLS); do
+		command=$$stage/bootstrap/bin/hm-$$name
+		"$$manual" "$$command" --multi-page --date "$$date" --output-directory $$stage/bootstrap/man
+		"$$manual" "$$command" --date "$$date" --output-directory $$stage/bootstrap/man
+		"$$command" --generate-completion-script bash >$$stage/bootstrap/completions/hm-$$name.bash
+	done
+	rm -f $$stage/bootstrap/man/*.help.1 # ArgumentParser's built-in help subcommand: no command of ours
+	chmod 0644 $$stage/bootstrap/man/* $$stage/bootstrap/completions/*
 	tar -C dist/stage -czf dist/$(DIST_NAME).tar.gz --owner=0 --group=0 $(DIST_NAME)
 	rm -rf dist/stage
 	ls -l dist/$(DIST_NAME).tar.gz
@@ -113,7 +140,7 @@ bench-recall:
 ## migrate-rev m="add new table": the next revision's empty up/down files in Migrations/
 ## migrate-up: every database to head (db=NAME for one); migrate-down: one revision down
 ## (both as root: hm-migrate connects as postgres by peer authentication)
-MIGRATE = swift build -c release --product hm-migrate >/dev/null && "$$(swift build -c release --show-bin-path)/hm-migrate"
+MIGRATE = swift build -c release --product hearthminds >/dev/null && "$$(swift build -c release --show-bin-path)/hearthminds" migrate
 MIGRATE_DB = $${db:+--database "$$db"}
 
 migrate-rev:

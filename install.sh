@@ -3,7 +3,12 @@
 # running the step executables in order (bootstrap/steps), halting at the first false.
 set -euo pipefail
 
-HM_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# The directory install.sh is in, as an absolute path (no subshell: `cd` here would change
+# what a relative --config means).
+HM_ROOT=${BASH_SOURCE[0]%/*}
+[ "$HM_ROOT" = "${BASH_SOURCE[0]}" ] && HM_ROOT=.
+[ -z "$HM_ROOT" ] && HM_ROOT=/
+case "$HM_ROOT" in /*) ;; .) HM_ROOT=$PWD ;; *) HM_ROOT=$PWD/$HM_ROOT ;; esac
 # shellcheck source=bootstrap/lib.sh
 . "$HM_ROOT/bootstrap/lib.sh"
 
@@ -57,13 +62,14 @@ while [ $# -gt 0 ]; do
     shift
 done
 
-mapfile -t all_steps < <(hm_steps)
+hm_load_steps
+all_steps=("${HM_STEPS[@]}")
 
 if [ "$list" = 1 ]; then
     n=0
     for step in "${all_steps[@]}"; do
         n=$((n + 1))
-        printf '%2d  %-14s %s\n' "$n" "$step" "$(hm_step_description "$step")"
+        printf '%2d  %-14s %s\n' "$n" "$step" "${HM_STEP_DESCRIPTIONS[$step]}"
     done
     printf '    %-14s %s\n' reset "only with --reset: destroy our databases, roles and client files (hm-reset), then run every step"
     exit 0
@@ -88,14 +94,15 @@ steps=()
 if [ -n "$only" ]; then
     steps=("$only")
 else
-    started=$([ -z "$from" ] && echo 1 || echo 0)
+    started=0
+    [ -z "$from" ] && started=1
     for step in "${all_steps[@]}"; do
         [ "$step" = "$from" ] && started=1
         [ "$started" = 1 ] && steps+=("$step")
     done
 fi
 
-if [ "$(id -u)" -ne 0 ]; then
+if [ "$EUID" -ne 0 ]; then
     hm_err "must run as root: sudo ./install.sh"
     exit 64
 fi
@@ -107,7 +114,10 @@ hm_take_lock || exit $?
 
 export PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin${PATH:+:$PATH}"
 export HEARTHMINDS_ROOT="$HM_ROOT"
-export HEARTHMINDS_RUN_ID="${HEARTHMINDS_RUN_ID:-$(date -u +%Y%m%dT%H%M%SZ)-$$}"
+if [ -z "${HEARTHMINDS_RUN_ID:-}" ]; then
+    TZ=UTC0 printf -v HEARTHMINDS_RUN_ID '%(%Y%m%dT%H%M%SZ)T-%d' -1 "$$"
+fi
+export HEARTHMINDS_RUN_ID
 export DEBIAN_FRONTEND=noninteractive
 
 # 9>&-: what these start (apt-get, a swift build) has no business with the lock.
@@ -118,13 +128,15 @@ if [ "$reset" = 1 ] && [ ! -x "$HM_BIN/hm-reset" ]; then hm_err "--reset: missin
 args=()
 [ -n "$config" ] && args+=(--config "$config")
 [ "$HM_DRY_RUN" = 1 ] && args+=(--dry-run)
+# A dry run's steps report their counts (would change, unknown) on descriptor 8: hm_dry_run_counts.
+[ "$HM_DRY_RUN" = 1 ] && export HEARTHMINDS_COUNTS_FD=8
 
 # --reset: hm-reset runs first, as a step of this run (its actions in the same log run).
 [ "$reset" = 1 ] && steps=(reset "${steps[@]}")
 
 total=${#steps[@]}
 n=0 failed="" summary=()
-run_started=$(hm_now_ms)
+hm_now_ms run_started
 for step in "${steps[@]}"; do
     n=$((n + 1))
     hm_say ""
@@ -133,21 +145,26 @@ for step in "${steps[@]}"; do
         hm_say "[$n/$total] reset: destroy what the suite made, then rebuild"
         step_args+=(${reset_args[@]+"${reset_args[@]}"})
     else
-        hm_say "[$n/$total] $step: $(hm_step_description "$step")"
+        hm_say "[$n/$total] $step: ${HM_STEP_DESCRIPTIONS[$step]}"
     fi
-    t0=$(hm_now_ms)
+    hm_now_ms t0
+    [ "$HM_DRY_RUN" = 1 ] && exec 8>"$HM_COUNTS_FILE"
     set +e
     # The step holds the lock through install.sh's descriptor (it sets close-on-exec on it, so
     # no daemon it starts — the postmaster, where no systemd runs — keeps it).
     HEARTHMINDS_LOCK_FD=9 "$HM_BIN/hm-$step" ${step_args[@]+"${step_args[@]}"}
     rc=$?
     set -e
-    elapsed=$(( $(hm_now_ms) - t0 ))
+    hm_now_ms t1
+    hm_seconds elapsed $(( t1 - t0 ))
+    if [ "$HM_DRY_RUN" = 1 ]; then exec 8>&-; hm_dry_run_counts; fi
     if [ "$rc" -eq 0 ]; then
-        summary+=("$(printf '  %-14s ok      %6ss' "$step" "$(hm_seconds "$elapsed")")")
+        printf -v line '  %-14s ok      %6ss%s' "$step" "$elapsed" "$HM_COUNTS_TEXT"
+        summary+=("$line")
         continue
     fi
-    summary+=("$(printf '  %-14s FALSE   %6ss  (exit %d)' "$step" "$(hm_seconds "$elapsed")" "$rc")")
+    printf -v line '  %-14s FALSE   %6ss  (exit %d)%s' "$step" "$elapsed" "$rc" "$HM_COUNTS_TEXT"
+    summary+=("$line")
     if [ "$rc" -eq 64 ]; then
         hm_err "step '$step': bad usage or configuration (exit 64); nothing was changed by it"
         exit 64
@@ -168,9 +185,15 @@ done
 hm_say ""
 hm_say "Summary (run $HEARTHMINDS_RUN_ID):"
 printf '%s\n' "${summary[@]}"
-hm_say "  total          $(hm_seconds $(( $(hm_now_ms) - run_started )))s"
+hm_now_ms t1
+hm_seconds elapsed $(( t1 - run_started ))
+hm_say "  total          ${elapsed}s"
 if [ -n "$failed" ]; then
     hm_err "dry run: a check is false in: $failed"
     exit 1
 fi
-hm_say "$([ "$HM_DRY_RUN" = 1 ] && echo "dry run complete: nothing was changed" || echo "all steps true")"
+if [ "$HM_DRY_RUN" = 1 ]; then
+    hm_say "dry run complete: $HM_WOULD_CHANGE action(s) would change, $HM_UNKNOWN unknown until an earlier step has run; nothing was changed"
+else
+    hm_say "all steps true"
+fi

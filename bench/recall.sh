@@ -106,8 +106,9 @@ mkdir -p "$ROOT/bootstrap/bin"
 cp "$REPO/install.sh" "$REPO/README.md" "$ROOT/"
 cp "$REPO/bootstrap/lib.sh" "$REPO/bootstrap/steps" "$ROOT/bootstrap/"
 cp -r "$REPO/etc" "$REPO/Migrations" "$ROOT/"
+install -m 0755 "$BIN_SRC/hearthminds" "$ROOT/bootstrap/bin/" || die "no hearthminds in $BIN_SRC"
 for step in $(awk -F'\t' '!/^(#|$)/ {print $1}' "$REPO/bootstrap/steps") migrate reset; do
-    install -m 0755 "$BIN_SRC/hm-$step" "$ROOT/bootstrap/bin/" || die "no hm-$step in $BIN_SRC"
+    ln -f "$ROOT/bootstrap/bin/hearthminds" "$ROOT/bootstrap/bin/hm-$step"
 done
 BIN=$ROOT/bootstrap/bin
 export HEARTHMINDS_ROOT=$ROOT

@@ -5,21 +5,18 @@
 hm_say() { printf '%s\n' "$*"; }
 hm_err() { printf 'install.sh: %s\n' "$*" >&2; }
 
-# The ordered step names, from bootstrap/steps (comments and blank lines skipped).
-hm_steps() {
-    local name _rest
-    while IFS=$'\t' read -r name _rest; do
-        case "$name" in '' | '#'*) continue ;; esac
-        printf '%s\n' "$name"
-    done <"$HM_ROOT/bootstrap/steps"
-}
-
-hm_step_description() {
+# The ordered step names and what each does, read once from bootstrap/steps (comments and blank
+# lines skipped): HM_STEPS, and HM_STEP_DESCRIPTIONS by name. install.sh forks nothing it can do
+# in bash itself (no subshell, no date, no grep): a converged run spends its time in the steps.
+hm_load_steps() {
     local name rest
+    HM_STEPS=()
+    declare -gA HM_STEP_DESCRIPTIONS=()
     while IFS=$'\t' read -r name rest; do
-        [ "$name" = "$1" ] && { printf '%s\n' "$rest"; return 0; }
+        case "$name" in '' | '#'*) continue ;; esac
+        HM_STEPS+=("$name")
+        HM_STEP_DESCRIPTIONS[$name]=$rest
     done <"$HM_ROOT/bootstrap/steps"
-    return 1
 }
 
 # Runtime packages the binaries need: libpq5 (they link libpq dynamically; the Swift
@@ -45,9 +42,17 @@ hm_child_env() {
 HM_LOCK_DIR=${HEARTHMINDS_LOCK_DIR:-/run/hearthminds}
 HM_LOCK_FILE=$HM_LOCK_DIR/bootstrap.lock
 hm_take_lock() {
-    local owner mode parent
-    parent=$(dirname "$HM_LOCK_DIR")
-    read -r owner mode < <(stat -c '%u %a' "$parent") || { hm_err "cannot stat $parent"; return 1; }
+    local owner mode parent downer="" dmode=""
+    parent=${HM_LOCK_DIR%/*}
+    parent=${parent:-/}
+    # One stat for both when the directory is there (every run but the first): it does not
+    # follow a link, which is refused below.
+    if [ -e "$HM_LOCK_DIR" ] || [ -L "$HM_LOCK_DIR" ]; then
+        { read -r owner mode && read -r downer dmode; } < <(stat -c '%u %a' "$parent" "$HM_LOCK_DIR") ||
+            { hm_err "cannot stat $parent and $HM_LOCK_DIR"; return 1; }
+    else
+        read -r owner mode < <(stat -c '%u %a' "$parent") || { hm_err "cannot stat $parent"; return 1; }
+    fi
     if [ -L "$parent" ] || [ "$owner" != 0 ] || (( (8#$mode & 8#022) && !(8#$mode & 8#1000) )); then
         hm_err "$parent is not root's alone (owner uid $owner, mode $mode): refusing to lock there"
         return 1
@@ -56,10 +61,11 @@ hm_take_lock() {
         hm_err "$HM_LOCK_DIR is a symbolic link: refused (remove it; the suite makes the directory itself)"
         return 1
     fi
-    if [ ! -e "$HM_LOCK_DIR" ]; then
+    if [ -z "$downer" ]; then
         mkdir -m 0700 "$HM_LOCK_DIR" || { hm_err "cannot create $HM_LOCK_DIR"; return 1; }
+        read -r downer dmode < <(stat -c '%u %a' "$HM_LOCK_DIR") || { hm_err "cannot stat $HM_LOCK_DIR"; return 1; }
     fi
-    read -r owner mode < <(stat -c '%u %a' "$HM_LOCK_DIR") || { hm_err "cannot stat $HM_LOCK_DIR"; return 1; }
+    owner=$downer mode=$dmode
     if [ ! -d "$HM_LOCK_DIR" ] || [ -L "$HM_LOCK_DIR" ] || [ "$owner" != 0 ]; then
         hm_err "$HM_LOCK_DIR is not a directory of root's (owner uid $owner): refused (remove it and rerun)"
         return 1
@@ -76,18 +82,50 @@ hm_take_lock() {
     fi
 }
 
+# A dry run's counts of one step (HearthKit's DryRunCounts): install.sh opens HM_COUNTS_FILE, in
+# the root-only lock directory, on descriptor 8 before each step and names it in
+# HEARTHMINDS_COUNTS_FD; the step writes one line, "<would change> <unknown> <needs>" (needs: the
+# steps its unknown checks need, comma-separated, or -). hm_dry_run_counts reads it: the step's
+# part of the summary in HM_COUNTS_TEXT, and the totals in HM_WOULD_CHANGE and HM_UNKNOWN.
+HM_COUNTS_FILE=$HM_LOCK_DIR/dry-run.counts
+HM_WOULD_CHANGE=0 HM_UNKNOWN=0 HM_COUNTS_TEXT=""
+hm_dry_run_counts() {
+    local would="" unknown="" needs=""
+    HM_COUNTS_TEXT=""
+    { [ -f "$HM_COUNTS_FILE" ] && read -r would unknown needs <"$HM_COUNTS_FILE"; } || true
+    [[ $would =~ ^[0-9]+$ && $unknown =~ ^[0-9]+$ ]] || return 0
+    HM_WOULD_CHANGE=$((HM_WOULD_CHANGE + would)) HM_UNKNOWN=$((HM_UNKNOWN + unknown))
+    HM_COUNTS_TEXT="  $would would change"
+    if [ "$unknown" -gt 0 ]; then
+        HM_COUNTS_TEXT+=", $unknown unknown"
+        [ "$needs" != - ] && HM_COUNTS_TEXT+=" (needs ${needs//,/, })"
+    fi
+    return 0
+}
+
+# HM_MISSING: those of the given packages dpkg has not installed. The usual answer costs no
+# process: libpq5 is installed when dpkg keeps its file list (/var/lib/dpkg/info/libpq5:<arch>.list)
+# and its library is there, for the architectures named below; anything else asks dpkg-query.
 hm_missing_packages() {
-    local pkg
+    local pkg arch="" triplet=""
+    case "${HOSTTYPE:-}" in
+        x86_64) arch=amd64 triplet=x86_64-linux-gnu ;;
+        aarch64) arch=arm64 triplet=aarch64-linux-gnu ;;
+    esac
+    HM_MISSING=()
     for pkg in "$@"; do
-        if ! dpkg-query -W -f '${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
-            printf '%s\n' "$pkg"
+        if [ "$pkg" = libpq5 ] && [ -n "$arch" ] && [ -f "/var/lib/dpkg/info/libpq5:$arch.list" ] &&
+            [ -e "/usr/lib/$triplet/libpq.so.5" ]; then
+            continue
         fi
+        [ "$(dpkg-query -W -f '${Status}' "$pkg" 2>/dev/null)" = "install ok installed" ] || HM_MISSING+=("$pkg")
     done
 }
 
 hm_ensure_runtime() {
     local missing
-    mapfile -t missing < <(hm_missing_packages "${HM_RUNTIME_PACKAGES[@]}")
+    hm_missing_packages "${HM_RUNTIME_PACKAGES[@]}"
+    missing=(${HM_MISSING[@]+"${HM_MISSING[@]}"})
     [ "${#missing[@]}" -eq 0 ] && return 0
     if [ "${HM_DRY_RUN:-0}" = 1 ]; then
         hm_err "dry run: the binaries need ${missing[*]}, which is not installed; install it first (apt-get install ${missing[*]})"
@@ -101,8 +139,9 @@ hm_ensure_runtime() {
 }
 
 # Sets HM_BIN to a directory holding an hm-<step> executable for every step: the prebuilt
-# binaries of a dist tarball (bootstrap/bin), else a release build from this checkout when a
-# Swift toolchain is on the PATH.
+# binaries of a dist tarball (bootstrap/bin: hard links to its one executable, hearthminds),
+# else a release build from this checkout when a Swift toolchain is on the PATH (SwiftPM builds
+# the one executable; its hm-<step> names are made here as links to it).
 hm_find_binaries() {
     local step missing=0
     if [ -d "$HM_ROOT/bootstrap/bin" ]; then
@@ -113,23 +152,33 @@ hm_find_binaries() {
         "${HM_CHILD_ENV[@]}" swift build -c release --package-path "$HM_ROOT" >/dev/null 2>&1 ||
             { hm_err "swift build failed: run 'swift build -c release' in $HM_ROOT to see why"; return 1; }
         HM_BIN=$("${HM_CHILD_ENV[@]}" swift build -c release --package-path "$HM_ROOT" --show-bin-path)
+        for step in "${HM_STEPS[@]}" reset migrate; do
+            [ -L "$HM_BIN/hm-$step" ] || ln -sfn hearthminds "$HM_BIN/hm-$step" ||
+                { hm_err "cannot link $HM_BIN/hm-$step to hearthminds"; return 1; }
+        done
     else
         hm_err "no step executables: bootstrap/bin/ is missing and no Swift toolchain is on the PATH."
         hm_err "Use the release tarball (make dist builds dist/hearthminds-bootstrap.tar.gz, which has"
         hm_err "bootstrap/bin/), or install Swift 6 (https://www.swift.org/install/linux/) and rerun."
         return 1
     fi
-    while read -r step; do
+    for step in "${HM_STEPS[@]}"; do
         if [ ! -x "$HM_BIN/hm-$step" ]; then
             hm_err "missing executable $HM_BIN/hm-$step"
             missing=1
         fi
-    done < <(hm_steps)
+    done
     return "$missing"
 }
 
-hm_now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+# hm_now_ms VAR: milliseconds since the epoch into VAR (bash's clock; the separator of
+# EPOCHREALTIME follows the locale, so every non-digit goes).
+hm_now_ms() {
+    local now=${EPOCHREALTIME//[!0-9]/}
+    printf -v "$1" '%d' $(( 10#$now / 1000 ))
+}
 
-hm_seconds() { # milliseconds -> seconds with one decimal
-    printf '%d.%d' $(( $1 / 1000 )) $(( ($1 % 1000) / 100 ))
+# hm_seconds VAR MS: milliseconds as seconds with one decimal, into VAR.
+hm_seconds() {
+    printf -v "$1" '%d.%d' $(( $2 / 1000 )) $(( ($2 % 1000) / 100 ))
 }

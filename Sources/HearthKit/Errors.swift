@@ -20,9 +20,17 @@ public struct ConfigError: Error, CustomStringConvertible, Equatable {
 /// A failure while checking or changing the host: the message says what and why.
 public struct HearthError: Error, CustomStringConvertible {
     public let message: String
+    /// The step whose work is missing, when that is why the check could not be made (no cluster
+    /// yet: "postgres"): a dry run reports the action as unknown, needing that step.
+    public var needs: String?
 
     public init(_ message: String) {
         self.message = message
+    }
+
+    public init(_ message: String, needs step: String) {
+        self.message = message
+        self.needs = step
     }
 
     public var description: String { message }

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 @testable import HearthKit
 
@@ -192,7 +195,73 @@ struct PostgresPiecesTests {
         #expect(paths.systemdUnit == "postgresql@16-hearth.service")
     }
 
-    @Test("pg_lsclusters output is read")
+    @Test("configuration lines are read as postgresql-common reads them")
+    func confLines() {
+        #expect(ConfLine.parse("port = 5433") == .setting("port", "5433"))
+        #expect(ConfLine.parse("  Port=5434   # moved") == .setting("Port", "5434"))
+        #expect(ConfLine.parse("port 5435") == .setting("port", "5435"))
+        #expect(ConfLine.parse("data_directory = '/var/lib/postgresql/15/main'  # use data in another directory")
+            == .setting("data_directory", "/var/lib/postgresql/15/main"))
+        #expect(ConfLine.parse("x = 'a''b\\'c'  # escapes") == .setting("x", "a'b'c"))
+        #expect(ConfLine.parse("shared_buffers = -1") == .setting("shared_buffers", "-1"))
+        #expect(ConfLine.parse("include_dir 'conf.d'") == .include("conf.d", directory: true))
+        #expect(ConfLine.parse("include_if_exists = '/etc/x.conf' # c") == .include("/etc/x.conf", directory: false))
+        #expect(ConfLine.parse("include='y.conf'") == .include("y.conf", directory: false))
+        for skipped in ["", "   ", "# port = 1", "\t# x", "port = 'open", "port = a b", "= 5", "port = 'x' y", "root:$6$x:0:0::"] {
+            #expect(ConfLine.parse(Substring(skipped)) == nil, "\(skipped)")
+        }
+    }
+
+    @Test("clusters are read from their files, as pg_lsclusters lists them: includes, conf.d, ALTER SYSTEM, defaults")
+    func probe() throws {
+        let root = TestFiles.temporaryDirectory("hm-probe")
+        defer { TestFiles.removeTree(root) }
+        func write(_ path: String, _ text: String) throws {
+            try FileSystem.makeDirectories(root + "/" + String(path[..<path.lastIndex(of: "/")!]))
+            try FileSystem.writeAtomically(root + "/" + path, text, mode: 0o644)
+        }
+        // 15/alpha: the port from conf.d (later files win), a later ALTER SYSTEM port above both.
+        try write("etc/15/alpha/postgresql.conf", """
+            data_directory = '\(root)/data/alpha'\t\t# use data in another directory
+            port = 5433\t\t\t\t# (change requires restart)
+            include_dir = 'conf.d'\t\t\t# include files ending in '.conf' from
+            some garbage line the probe skips
+            """)
+        try write("etc/15/alpha/conf.d/10-a.conf", "port = 5500\n")
+        try write("etc/15/alpha/conf.d/20-b.conf", "port = 5501\ninclude 'more/extra.conf'\n")
+        try write("etc/15/alpha/conf.d/.hidden.conf", "port = 1\n")
+        try write("etc/15/alpha/conf.d/ignored.txt", "port = 2\n")
+        try write("etc/15/alpha/conf.d/more/extra.conf", "listen_addresses = 'localhost'\n")
+        try write("data/alpha/PG_VERSION", "15\n")
+        // 15/beta: no port anywhere (5432), its ALTER SYSTEM file sets one; no data_directory: pgdata link.
+        try write("etc/15/beta/postgresql.conf", "# nothing\n")
+        try write("data/beta/postgresql.auto.conf", "port = '6000'\ndata_directory = '/elsewhere'\n")
+        symlink(root + "/data/beta", root + "/etc/15/beta/pgdata")
+        // 16/gamma: the defaults; not a cluster: 15/empty (no postgresql.conf), 9.6, a file.
+        try write("etc/16/gamma/postgresql.conf", "\n")
+        try FileSystem.makeDirectories(root + "/etc/15/empty")
+        try write("etc/9.6/old/postgresql.conf", "port = 7000\n")
+        try write("etc/15/file", "x\n")
+        // A postgresql.conf that is a link to a file of root's: listed, not read.
+        try write("other/secret", "port = 9999\n")
+        try FileSystem.makeDirectories(root + "/etc/15/linked")
+        symlink(root + "/other/secret", root + "/etc/15/linked/postgresql.conf")
+
+        let probe = ClusterProbe(configRoot: root + "/etc")
+        let clusters = try probe.clusters()
+        #expect(clusters.map(\.id) == ["15/alpha", "15/beta", "15/linked", "16/gamma"])
+        let alpha = try #require(clusters.first)
+        #expect(alpha.port == 5501 && alpha.dataDirectory == root + "/data/alpha" && alpha.owner == "root" && !alpha.online)
+        #expect(clusters[1].port == 6000 && clusters[1].dataDirectory == root + "/data/beta")
+        #expect(clusters[2].port == nil && clusters[2].dataDirectory == nil && clusters[2].owner == nil)
+        #expect(clusters[3].port == 5432 && clusters[3].dataDirectory == nil)
+        #expect(try probe.cluster(version: 15, name: "alpha") == alpha)
+        #expect(try probe.cluster(version: 15, name: "empty") == nil)
+        #expect(try probe.cluster(version: 17, name: "alpha") == nil)
+        #expect(try ClusterProbe(configRoot: root + "/none").clusters().isEmpty)
+    }
+
+    @Test("pg_lsclusters output is read (the log file of a failed start)")
     func lsclusters() throws {
         let clusters = try DebianClusters.parse(
             """
@@ -200,14 +269,13 @@ struct PostgresPiecesTests {
             13  old          5433  online,recovery postgres /srv/pg/13/old               /var/log/postgresql/postgresql-13-old.log
 
             """)
+        #expect(clusters.map(\.id) == ["15/main", "13/old"])
+        #expect(clusters.map(\.port) == [5432, 5433] && clusters.map(\.online) == [false, true])
+        #expect(clusters.map(\.owner) == ["postgres", "postgres"])
+        #expect(clusters.map(\.dataDirectory) == ["/var/lib/postgresql/15/main", "/srv/pg/13/old"])
         #expect(
-            clusters == [
-                ClusterInfo(
-                    version: 15, name: "main", port: 5432, online: false, owner: "postgres",
-                    dataDirectory: "/var/lib/postgresql/15/main", logFile: "/var/log/postgresql/postgresql-15-main.log"),
-                ClusterInfo(
-                    version: 13, name: "old", port: 5433, online: true, owner: "postgres",
-                    dataDirectory: "/srv/pg/13/old", logFile: "/var/log/postgresql/postgresql-13-old.log"),
+            clusters.map(\.logFile) == [
+                "/var/log/postgresql/postgresql-15-main.log", "/var/log/postgresql/postgresql-13-old.log",
             ])
         #expect(throws: HearthError.self) { try DebianClusters.parse("Ver Cluster Port\n") }
     }

@@ -177,13 +177,6 @@ struct PgvectorVersionTests {
         #expect(PgvectorVersions.aptCandidate("postgresql-15-pgvector:\n  Installed: (none)\n  Candidate: (none)\n") == nil)
         #expect(PgvectorVersions.aptCandidate("") == nil)
     }
-
-    @Test("sha256sum output")
-    func sha() {
-        let digest = String(repeating: "ab", count: 32)
-        #expect(PgvectorVersions.sha256Field("\(digest.uppercased())  /tmp/x.tar.gz\n") == digest)
-        #expect(PgvectorVersions.sha256Field("abc  /tmp/x") == nil)
-    }
 }
 
 @Suite("pgvector: the shipped package and the build's packages")

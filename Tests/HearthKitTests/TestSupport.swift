@@ -23,6 +23,31 @@ enum TestFiles {
 
     static func fixture(_ name: String) -> String { testsDirectory + "/Fixtures/" + name }
 
+    /// The debug build's directory, with a link `hm-<command>` to the one executable
+    /// (`hearthminds`) for every command (MultiCall), made once per test process: SwiftPM builds
+    /// the executable only, as `make dist` makes the release's links.
+    static let buildDirectory: String = {
+        let directory = repositoryRoot + "/.build/debug"
+        for (name, _) in MultiCall.commands {
+            let path = directory + "/" + name
+            var buffer = [CChar](repeating: 0, count: 256)
+            let n = readlink(path, &buffer, buffer.count - 1)
+            if n > 0 && String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) == MultiCall.name {
+                continue
+            }
+            // A new link under a temporary name, renamed over what is there (an old build's own
+            // executable of that name): another test process may be doing the same.
+            let temporary = path + ".link-\(getpid())"
+            unlink(temporary)
+            precondition(symlink(MultiCall.name, temporary) == 0, "cannot link \(temporary)")
+            precondition(rename(temporary, path) == 0, "cannot rename \(temporary)")
+        }
+        return directory
+    }()
+
+    /// The debug build's command `name` (`hm-migrate`, `hm-reset`, ...): a link to `hearthminds`.
+    static func executable(_ name: String) -> String { buildDirectory + "/" + name }
+
     /// A new private directory under /tmp, removed by the caller.
     static func temporaryDirectory(_ prefix: String = "hm-test") -> String {
         var template = Array("/tmp/\(prefix)-XXXXXX".utf8CString)

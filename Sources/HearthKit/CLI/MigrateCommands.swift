@@ -1,7 +1,7 @@
 import ArgumentParser
 
-/// `hm-migrate`: the migration tool. The subcommands live here; Sources/hm-migrate/main.swift
-/// is the thin @main that lists them.
+/// `hm-migrate`: the migration tool. The subcommands live here; MigrateCommand (below) is the
+/// command that lists them, run as hm-migrate (MultiCall).
 public enum MigrateCLI {
     public static let configuration = CommandConfiguration(
         commandName: "hm-migrate",
@@ -34,6 +34,12 @@ public struct MigrateOptions: ParsableArguments, Sendable {
     @Option(name: .long, help: ArgumentHelp(
         "The revisions directory (default: Migrations/ of the shipped tree).", valueName: "DIR"))
     public var migrations: String?
+
+    @Option(name: .long, help: ArgumentHelp(
+        "At most N databases side by side for up, down and stamp (default: twice the cores, at most 8, "
+            + "bounded by the server's free connections); 1: one after another. HEARTHMINDS_DB always goes "
+            + "first, alone.", valueName: "N"))
+    public var jobs: Int?
 
     @Option(name: .customLong("socket-dir"), help: ArgumentHelp(
         "PostgreSQL socket directory (tests).", valueName: "DIR", visibility: .hidden))
@@ -102,9 +108,11 @@ struct MigrateContext {
         runID = environment["HEARTHMINDS_RUN_ID"].flatMap { $0.isEmpty ? nil : $0 } ?? Clock.newRunID()
     }
 
-    /// Runs `body` on each database in turn with its own connection; the first failure ends
-    /// the run with exit 1.
-    func each(_ what: String, _ body: (String, Migrator) throws -> String?) throws {
+    /// Runs `body` on each database with its own connection (its owner's), in order; or, with
+    /// `parallel`, the first database alone (HEARTHMINDS_DB: when it fails no AI database is
+    /// touched), then the others side by side (`--jobs`). The first failure starts no further
+    /// database (those running finish) and ends the run with exit 1.
+    func each(_ what: String, parallel: Bool = false, _ body: @escaping (String, Migrator) throws -> String?) throws {
         guard SystemAccount.isRoot else {
             console.err("hm-migrate \(command): must run as root (it connects as postgres by peer authentication)")
             throw ExitCode(ExitStatus.usage)
@@ -112,23 +120,47 @@ struct MigrateContext {
         if let status = StepMain.lock("migrate \(command)", environment: currentEnvironment(), console: console) {
             throw ExitCode(status)
         }
+        if let jobs = options.jobs, jobs < 1 {
+            console.err("hm-migrate \(command): --jobs must be 1 or more")
+            throw ExitCode(ExitStatus.usage)
+        }
         let credentials = Credentials(config, book: PasswordBook(config))
-        for database in databases {
+        let server = options.server(config)
+        let owners = DatabaseSpec.owners(config)
+        let console = console
+        let set = set
+        /// One database; false when it failed (said and logged).
+        let one = { (database: String) -> Bool in
             let started = Clock.nowMs()
             do {
                 let migrator = try Migrator(
-                    set: set, database: database, server: options.server(config), credentials: credentials,
-                    progress: { console.out("  " + $0) })
+                    set: set, database: database, server: server, credentials: credentials,
+                    expected: owners[database], progress: { console.out("  " + $0) })
                 let detail = try body(database, migrator)
                 record(what, database, true, detail ?? "", started)
-            } catch let exit as ExitCode {
-                throw exit
+                return true
             } catch {
                 console.err("hm-migrate: \(error)")
                 record(what, database, false, "\(error)", started)
-                throw ExitCode(ExitStatus.failed)
+                return false
             }
         }
+        guard let first = databases.first else { return }
+        guard one(first) else { throw ExitCode(ExitStatus.failed) }
+        let rest = Array(databases.dropFirst())
+        var width = 1
+        if parallel && rest.count > 1 {
+            let cap = options.jobs ?? Workers.defaultWidth
+            if cap > 1, let db = try? server.admin() { width = Parallelism.width(cap: cap, perWorker: 2, db) }
+        }
+        let failed = Mutex()
+        var failures = 0
+        Workers.run(count: rest.count, width: width) { i in
+            if one(rest[i]) { return true }
+            failed.locked { failures += 1 }
+            return false
+        }
+        if failures > 0 { throw ExitCode(ExitStatus.failed) }
     }
 
     private func record(_ what: String, _ database: String, _ result: Bool, _ detail: String, _ started: Double) {
@@ -159,7 +191,7 @@ public struct MigrateUp: ParsableCommand {
 
     public func run() throws {
         let context = try MigrateContext(options, command: "up", logged: !sql)
-        try context.each("up to \(to)") { database, migrator in
+        try context.each("up to \(to)", parallel: !sql && !options.step.dryRun) { database, migrator in
             if sql {
                 print(try migrator.script(try migrator.planUp(to: to)))
                 return nil
@@ -168,10 +200,13 @@ public struct MigrateUp: ParsableCommand {
                 context.console.out("would run: " + context.describe(try migrator.planUp(to: to), database))
                 return nil
             }
-            let done = try migrator.upgrade(to: to)
-            let status = try migrator.status()
+            // Where the plan, made under the lock, ends: no further read of the state.
+            let (plan, done) = try migrator.withLock { () throws -> (Migrator.Plan, [Migrator.Done]) in
+                let plan = try migrator.planUp(to: to)
+                return (plan, try migrator.run(plan))
+            }
             context.console.out(
-                "\(database): at \(status.current ?? "base")" + (status.atHead ? " (head)" : "")
+                "\(database): at \(plan.to ?? "base")" + (plan.to == context.set.head ? " (head)" : "")
                     + (done.isEmpty ? ", nothing to do" : ", \(done.count) revision(s) applied in "
                         + "\(JSON.number(done.map(\.ms).reduce(0, +))) ms"))
             return done.isEmpty ? nil : "applied " + done.map(\.move.revision.id).joined(separator: ",")
@@ -200,7 +235,8 @@ public struct MigrateDown: ParsableCommand {
 
     public func run() throws {
         let context = try MigrateContext(options, command: "down", logged: !sql)
-        try context.each(to.map { "down to \($0)" } ?? "down \(steps ?? 1) step(s)") { database, migrator in
+        try context.each(to.map { "down to \($0)" } ?? "down \(steps ?? 1) step(s)", parallel: !sql && !options.step.dryRun) {
+            database, migrator in
             if sql {
                 print(try migrator.script(try migrator.planDown(to: to, steps: steps)))
                 return nil
@@ -236,7 +272,7 @@ public struct MigrateStamp: ParsableCommand {
 
     public func run() throws {
         let context = try MigrateContext(options, command: "stamp", logged: true)
-        try context.each("stamp \(revision)") { database, migrator in
+        try context.each("stamp \(revision)", parallel: !options.step.dryRun) { database, migrator in
             if options.step.dryRun {
                 _ = try context.set.position(of: revision)
                 context.console.out("would stamp \(database): \(try migrator.currentRevision() ?? "base") -> \(revision)")
@@ -363,4 +399,11 @@ extension String {
     fileprivate func padding(_ width: Int) -> String {
         count >= width ? self : self + String(repeating: " ", count: width - count)
     }
+}
+
+/// `hm-migrate` itself: the subcommands above.
+public struct MigrateCommand: ParsableCommand {
+    public static let configuration = MigrateCLI.configuration
+
+    public init() {}
 }

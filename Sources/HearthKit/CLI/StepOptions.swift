@@ -130,6 +130,9 @@ public enum StepMain {
         }
         let runID = environment["HEARTHMINDS_RUN_ID"].flatMap { $0.isEmpty ? nil : $0 } ?? Clock.newRunID()
         let runner = StepRunner(console: console, log: log, runID: runID, dryRun: dryRun)
-        return await runner.run(step).status
+        let counts = DryRunCounts.claim(environment)
+        let outcome = await runner.run(step)
+        DryRunCounts.report(outcome, to: counts)
+        return outcome.status
     }
 }

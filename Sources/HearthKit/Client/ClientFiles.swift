@@ -18,6 +18,17 @@ public struct ClientFiles: Sendable {
         config: HearthConfig, server: PGServer, passwords book: PasswordBook,
         directory: String = ClientFiles.defaultDirectory
     ) throws(HearthError) {
+        try self.init(config: config, server: server, directory: directory) { (role) throws(HearthError) in
+            try book.password(role)
+        }
+    }
+
+    /// The files with each role's password from `password` (a dry run's preview: placeholders
+    /// for the passwords the run is yet to generate).
+    init(
+        config: HearthConfig, server: PGServer, directory: String,
+        password: (String) throws(HearthError) -> Secret
+    ) throws(HearthError) {
         self.directory = directory
         var services: [String] = [
             "# Managed by the HearthMinds bootstrap (hm-databases): replaced whole on every run.",
@@ -46,13 +57,13 @@ public struct ClientFiles: Sendable {
             return path
         }
 
-        let manager = passfile(config.hearthmindsUser, try book.password(config.hearthmindsUser), [config.hearthmindsDB])
+        let manager = passfile(config.hearthmindsUser, try password(config.hearthmindsUser), [config.hearthmindsDB])
         entry(config.hearthmindsUser, host: server.tcpHost, database: config.hearthmindsDB, user: config.hearthmindsUser,
               passfile: manager)
         entry(config.serviceUser, host: server.socketDirectory, database: config.hearthmindsDB, user: config.serviceUser,
               passfile: nil)
         for ai in config.ais {
-            let file = passfile(ai.name, try book.password(ai.name), [ai.database, config.hearthmindsDB])
+            let file = passfile(ai.name, try password(ai.name), [ai.database, config.hearthmindsDB])
             entry(ai.name, host: server.tcpHost, database: ai.database, user: ai.name, passfile: file)
             entry("\(ai.name)-shared", host: server.tcpHost, database: config.hearthmindsDB, user: ai.name, passfile: file)
         }
@@ -102,7 +113,7 @@ public struct ClientFiles: Sendable {
     }
 
     /// "pgpass/logos" -> ("pgpass", "logos"); "pg_service.conf" -> (nil, "pg_service.conf").
-    private func split(_ path: String) -> (String?, String) {
+    func split(_ path: String) -> (String?, String) {
         guard let slash = path.firstIndex(of: "/") else { return (nil, path) }
         return (String(path[..<slash]), String(path[path.index(after: slash)...]))
     }

@@ -49,8 +49,10 @@ public final class Migrator {
     /// read of the state are waited for.
     public let lockTimeout: String
 
+    /// On a connection already made as the database's owner (OwnerSessions), which the caller
+    /// keeps: `connection` gives it back.
     public init(
-        set: MigrationSet, database: String, server: PGServer, credentials: Credentials,
+        set: MigrationSet, database: String, server: PGServer, session: (PGConnection, owner: String),
         lockTimeout: String = PGServer.lockTimeout, progress: @escaping (String) -> Void = { _ in }
     ) throws {
         self.set = set
@@ -58,21 +60,40 @@ public final class Migrator {
         self.server = server
         self.lockTimeout = lockTimeout
         self.progress = progress
-        (db, owner) = try server.ownerConnection(database, credentials, lockTimeout: lockTimeout)
+        (db, owner) = session
+        db.collectNotices()
+        try db.execute("SET client_min_messages TO notice; SET statement_timeout TO \(try db.literal(lockTimeout))")
+    }
+
+    /// The owner's connection this migrator works on.
+    public var connection: PGConnection { db }
+
+    /// `owner`: the database's owner as read already (PGServer.owners(of:)); `expected`: the owner
+    /// the configuration names (logged in first, see PGServer.ownerConnection); neither: read it.
+    public init(
+        set: MigrationSet, database: String, server: PGServer, credentials: Credentials,
+        lockTimeout: String = PGServer.lockTimeout, owner: (name: String, superuser: Bool)? = nil,
+        expected: String? = nil, progress: @escaping (String) -> Void = { _ in }
+    ) throws {
+        self.set = set
+        self.database = database
+        self.server = server
+        self.lockTimeout = lockTimeout
+        self.progress = progress
+        (db, self.owner) = try server.ownerConnection(
+            database, credentials, lockTimeout: lockTimeout, knownOwner: owner, expected: expected)
         db.collectNotices()
         try db.execute("SET client_min_messages TO notice; SET statement_timeout TO \(try db.literal(lockTimeout))")
     }
 
     // MARK: state
 
-    private func tableExists(_ name: String) throws -> Bool {
-        try db.query("SELECT pg_catalog.to_regclass($1) IS NOT NULL", ["public." + name]).scalar == "t"
-    }
-
     /// The state tables that exist must be plain tables of the owner, with no trigger, rule, row
     /// security or child table: then what they say is what was written. Otherwise an error names
-    /// the object (the action is false; nothing is read from it or written to it).
-    func checkStateTables() throws {
+    /// the object (the action is false; nothing is read from it or written to it). Returns the
+    /// names of the state tables that exist (one query tells both).
+    @discardableResult
+    func checkStateTables() throws -> Set<String> {
         let rows = try db.query(
             """
             SELECT c.relname, c.relkind::text, pg_catalog.pg_get_userbyid(c.relowner), c.relrowsecurity,
@@ -82,7 +103,9 @@ public final class Migrator {
             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
             WHERE n.nspname = 'public' AND c.relname = ANY($1::text[]) ORDER BY 1
             """, ["{\(MigrationState.versionTable),\(MigrationState.historyTable)}"])
+        var existing: Set<String> = []
         for row in rows.rows {
+            existing.insert(row[0] ?? "")
             let name = "public.\(row[0] ?? "?")"
             var problems: [String] = []
             let kinds = ["v": "a view", "m": "a materialized view", "p": "a partitioned table", "f": "a foreign table",
@@ -101,12 +124,17 @@ public final class Migrator {
                         + "\(owner), DROP TRIGGER/RULE, DISABLE ROW LEVEL SECURITY) or remove what took its place")
             }
         }
+        return existing
     }
 
     /// The revision in alembic_version (nil: base).
     public func currentRevision() throws -> String? {
-        try checkStateTables()
-        guard try tableExists(MigrationState.versionTable) else { return nil }
+        try currentRevision(try checkStateTables())
+    }
+
+    /// The same, when the state tables were just checked (`existing`: those that exist).
+    private func currentRevision(_ existing: Set<String>) throws -> String? {
+        guard existing.contains(MigrationState.versionTable) else { return nil }
         let rows = try db.query("SELECT version_num FROM ONLY public.alembic_version LIMIT 2").rows
         guard rows.count <= 1 else {
             throw MigrationError(
@@ -116,8 +144,8 @@ public final class Migrator {
     }
 
     /// The position of the current revision in the chain (-1: base).
-    private func currentPosition() throws -> (id: String?, position: Int) {
-        let current = try currentRevision()
+    private func currentPosition(_ existing: Set<String>? = nil) throws -> (id: String?, position: Int) {
+        let current = try currentRevision(try existing ?? checkStateTables())
         guard let current else { return (nil, -1) }
         guard let index = set.revisions.firstIndex(where: { $0.id == current }) else {
             throw MigrationError(
@@ -127,8 +155,8 @@ public final class Migrator {
     }
 
     /// The latest checksum recorded (up or stamp) for each revision.
-    private func recordedChecksums() throws -> [String: String?] {
-        guard try tableExists(MigrationState.historyTable) else { return [:] }
+    private func recordedChecksums(_ existing: Set<String>) throws -> [String: String?] {
+        guard existing.contains(MigrationState.historyTable) else { return [:] }
         let rows = try db.query("""
             SELECT DISTINCT ON (revision) revision, checksum FROM ONLY public.hearthminds_migration_history
             WHERE direction IN ('up', 'stamp') ORDER BY revision, id DESC
@@ -140,8 +168,9 @@ public final class Migrator {
 
     /// Current revision, head, and which applied revisions' files changed.
     public func status() throws -> MigrationStatus {
-        let (current, position) = try currentPosition()
-        let recorded = try recordedChecksums()
+        let existing = try checkStateTables()
+        let (current, position) = try currentPosition(existing)
+        let recorded = try recordedChecksums(existing)
         var changed: [String] = []
         var unrecorded: [String] = []
         for revision in set.revisions.prefix(position + 1) {
@@ -158,8 +187,7 @@ public final class Migrator {
 
     /// The recorded history, oldest first.
     public func history() throws -> [MigrationHistoryRow] {
-        try checkStateTables()
-        guard try tableExists(MigrationState.historyTable) else { return [] }
+        guard try checkStateTables().contains(MigrationState.historyTable) else { return [] }
         return try db.query("""
             SELECT revision, direction, checksum, to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), ms
             FROM ONLY public.hearthminds_migration_history ORDER BY id
@@ -274,10 +302,12 @@ public final class Migrator {
         try withLock { try run(try planDown(to: selector, steps: steps)) }
     }
 
-    private func stateTableOps() throws -> [String] {
+    /// What makes the state tables that are missing (`existing`: those there, as just checked).
+    private func stateTableOps(_ existing: Set<String>? = nil) throws -> [String] {
+        let existing = try existing ?? checkStateTables()
         var ops: [String] = []
-        if try !tableExists(MigrationState.versionTable) { ops.append(MigrationState.createVersionTable) }
-        if try !tableExists(MigrationState.historyTable) { ops.append(MigrationState.createHistoryTable) }
+        if !existing.contains(MigrationState.versionTable) { ops.append(MigrationState.createVersionTable) }
+        if !existing.contains(MigrationState.historyTable) { ops.append(MigrationState.createHistoryTable) }
         return ops
     }
 
@@ -324,12 +354,16 @@ public final class Migrator {
         case statement(SQLStatement)
     }
 
+    /// What opens a move's transaction: the revision runs with search_path public and no
+    /// statement timeout.
+    static let opening = ["SET LOCAL statement_timeout TO 0", "SET LOCAL search_path TO public"]
+
     /// The statements of one move, inside its transaction, as the owner, up to its version
     /// change: the revision with search_path public, the state change with the pinned path.
     /// A CREATE EXTENSION of an extension in `created` (made by the superuser just before) is
     /// left out.
     private func body(_ move: Move, created: Set<String>) throws -> [Op] {
-        var ops: [Op] = [.control("SET LOCAL statement_timeout TO 0"), .control("SET LOCAL search_path TO public")]
+        var ops: [Op] = Self.opening.map(Op.control)
         if let mb = set.buildMemoryMB { ops.append(.control("SET LOCAL maintenance_work_mem TO '\(mb)MB'")) }
         for statement in move.sql.statements {
             if let name = statement.extensionName, created.contains(name) { continue }
@@ -344,10 +378,8 @@ public final class Migrator {
         var out = "-- hm-migrate: database \(database), \(plan.from ?? "base") -> \(plan.to ?? "base"), "
             + "run as its owner \(owner)\n"
         if plan.moves.isEmpty { return out + "-- nothing to do\n" }
-        let state = try stateTableOps()
-        if !state.isEmpty {
-            out += "\nBEGIN;\n" + state.map { $0 + ";\n" }.joined() + "COMMIT;\n"
-        }
+        // The state tables, when missing, are made in the first revision's transaction.
+        var state = try stateTableOps()
         for move in plan.moves {
             out += "\n-- \(move.sql.file): \(move.from ?? "base") -> \(move.to ?? "base")\n"
             let missing = try missingExtensions(move)
@@ -355,7 +387,8 @@ public final class Migrator {
                 out += "-- as the superuser \(server.superuser), before the transaction:\n"
                     + "\(try createExtension(name, db));\n"
             }
-            out += "BEGIN;\n"
+            out += "BEGIN;\n" + state.map { $0 + ";\n" }.joined()
+            state.removeAll()
             for op in try body(move, created: Set(missing)) {
                 switch op {
                 case .control(let sql): out += sql + ";\n"
@@ -368,11 +401,15 @@ public final class Migrator {
         return out
     }
 
+    /// The missing state tables, made in one transaction sent as one script (one round trip).
     private func ensureStateTables() throws {
         let ops = try stateTableOps()
         guard !ops.isEmpty else { return }
-        try transaction("creating the state tables") {
-            for sql in ops { try db.execute(sql) }
+        do {
+            try db.execute("BEGIN;\n" + ops.joined(separator: ";\n") + ";\nCOMMIT")
+        } catch {
+            _ = try? db.execute("ROLLBACK")
+            throw MigrationError("database \(database): creating the state tables: \(error)")
         }
     }
 
@@ -389,10 +426,11 @@ public final class Migrator {
     }
 
     /// Runs a plan: each move in one transaction with its state change. Call under `withLock`.
+    /// The state tables, when missing, are made in the first move's transaction (one commit less
+    /// per database; a first revision that fails leaves none behind).
     public func run(_ plan: Plan) throws -> [Done] {
         guard !plan.moves.isEmpty else { return [] }
-        try checkStateTables()
-        try ensureStateTables()
+        var stateOps = try stateTableOps(try checkStateTables())
         var done: [Done] = []
         for move in plan.moves {
             let started = Clock.nowMs()
@@ -407,14 +445,26 @@ public final class Migrator {
                     }
                 }
             }
-            try transaction("\(move.sql.file)") {
-                for op in try body(move, created: Set(missing)) {
+            // One round trip opens the transaction, one per statement of the revision, one
+            // records it and commits: the control statements go together.
+            let ops = try body(move, created: Set(missing))
+            var pending = ["BEGIN"] + stateOps
+            stateOps.removeAll()
+            func flush() throws {
+                guard !pending.isEmpty else { return }
+                let sql = pending.joined(separator: ";\n")
+                pending.removeAll()
+                do { try db.execute(sql) } catch {
+                    throw MigrationError("database \(database): \(move.sql.file): \(sql.replacing("\n", with: " ")): \(error)")
+                }
+            }
+            do {
+                for op in ops {
                     switch op {
                     case .control(let sql):
-                        do { try db.execute(sql) } catch {
-                            throw MigrationError("database \(database): \(move.sql.file): \(sql): \(error)")
-                        }
+                        pending.append(sql)
                     case .statement(let statement):
+                        try flush()
                         do { try db.execute(statement.text) } catch {
                             throw MigrationError(
                                 "database \(database): \(move.sql.file) line \(statement.line) failed: "
@@ -424,7 +474,13 @@ public final class Migrator {
                     }
                 }
                 let ms = Clock.nowMs() - started
-                try db.execute(try historyInsert(move.revision.id, move.direction.rawValue, move.revision.checksum, ms: ms))
+                pending.append(try historyInsert(move.revision.id, move.direction.rawValue, move.revision.checksum, ms: ms))
+                pending.append("COMMIT")
+                try flush()
+            } catch {
+                _ = try? db.execute("ROLLBACK")
+                if error is MigrationError { throw error }
+                throw MigrationError("database \(database): \(move.sql.file): \(error)")
             }
             for text in db.takeNotices() where !text.hasSuffix(", skipping") {
                 (notice ?? progress)("\(database): \(move.sql.file): \(text)")
@@ -443,7 +499,6 @@ public final class Migrator {
     public func stamp(_ selector: String) throws {
         let target = try set.position(of: selector)
         try withLock {
-            try checkStateTables()
             try ensureStateTables()
             try transaction("stamp \(selector)") {
                 let current = try currentRevision()

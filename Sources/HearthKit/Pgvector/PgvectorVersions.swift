@@ -51,10 +51,4 @@ public enum PgvectorVersions {
         }
         return nil
     }
-
-    /// The first field of `sha256sum` output, lower-cased.
-    public static func sha256Field(_ output: String) -> String? {
-        let field = output.prefix(while: { $0 != " " && $0 != "\t" && $0 != "\n" }).lowercased()
-        return field.utf8.count == 64 ? field : nil
-    }
 }

@@ -17,6 +17,11 @@ public struct DatabaseSpec: Sendable {
             + config.ais.map { DatabaseSpec(name: $0.database, owner: $0.name, connectors: [], readers: []) }
     }
 
+    /// Each database's owner as the configuration says.
+    public static func owners(_ config: HearthConfig) -> [String: String] {
+        Dictionary(all(config).map { ($0.name, $0.owner) }, uniquingKeysWith: { first, _ in first })
+    }
+
     // MARK: the database itself
 
     struct Found {
@@ -24,25 +29,45 @@ public struct DatabaseSpec: Sendable {
         let encoding: String
         let comment: String?
         let allowsConnections: Bool
+        /// Its database-level privileges as "grantee=PRIVILEGE" (PUBLIC is "").
+        let privileges: Set<String>
     }
 
     /// The database as the catalog has it; nil when it does not exist.
     static func find(_ name: String, _ db: PGConnection) throws -> Found? {
-        guard let row = try db.query(
+        try findAll([name], db)[name]
+    }
+
+    /// The databases of these names as the catalog has them, with their privileges, in one query.
+    static func findAll(_ names: [String], _ db: PGConnection) throws -> [String: Found] {
+        let rows = try db.query(
             """
-            SELECT pg_catalog.pg_get_userbyid(datdba), pg_catalog.pg_encoding_to_char(encoding),
-                   pg_catalog.shobj_description(oid, 'pg_database'), datallowconn
-            FROM pg_catalog.pg_database WHERE datname = $1
-            """, [name]).first
-        else { return nil }
-        return Found(owner: row[0] ?? "", encoding: row[1] ?? "", comment: row[2], allowsConnections: row[3] == "t")
+            SELECT d.datname, pg_catalog.pg_get_userbyid(d.datdba), pg_catalog.pg_encoding_to_char(d.encoding),
+                   pg_catalog.shobj_description(d.oid, 'pg_database'), d.datallowconn,
+                   ARRAY(SELECT CASE WHEN a.grantee = 0 THEN '' ELSE pg_catalog.pg_get_userbyid(a.grantee) END
+                                || '=' || a.privilege_type
+                         FROM pg_catalog.aclexplode(coalesce(d.datacl, pg_catalog.acldefault('d', d.datdba))) a)
+            FROM pg_catalog.pg_database d WHERE d.datname = ANY($1::text[])
+            """, [PGArray.literal(names)])
+        var out: [String: Found] = [:]
+        for row in rows.rows {
+            out[row[0] ?? ""] = Found(
+                owner: row[1] ?? "", encoding: row[2] ?? "", comment: row[3], allowsConnections: row[4] == "t",
+                privileges: Set(PGArray.elements(row[5] ?? "{}")))
+        }
+        return out
     }
 
     /// True when the database exists, is UTF-8, has the configured owner, carries our mark and
     /// takes connections. A database of the name with another owner is someone else's: a
     /// definite false, never taken over.
     func exists(_ db: PGConnection) throws -> Bool {
-        guard let found = try DatabaseSpec.find(name, db) else { return false }
+        try exists(try DatabaseSpec.find(name, db))
+    }
+
+    /// The same, from the database as read (ClusterCatalog).
+    func exists(_ found: Found?) throws -> Bool {
+        guard let found else { return false }
         guard found.owner == owner else {
             throw CheckFailed(
                 "database \(name) exists, owned by \(found.owner), not \(owner): it was not made by the suite and is "
@@ -61,18 +86,30 @@ public struct DatabaseSpec: Sendable {
     /// no one else can connect between its CREATE and its grants. An existing database of ours
     /// (the owner is our marked role) gets its mark back and is opened.
     func create(_ db: PGConnection) throws {
+        try createPlan(try DatabaseSpec.find(name, db), db).run(db)
+    }
+
+    /// The statements of `create` from the database as found (nil: none of the name): what apply
+    /// runs and a dry run shows (SQLPlan).
+    func createPlan(_ found: Found?, _ db: PGConnection) throws -> SQLPlan {
         let database = try db.identifier(name)
         let mark = "COMMENT ON DATABASE \(database) IS \(try db.literal(Marks.database))"
         let open = "ALTER DATABASE \(database) ALLOW_CONNECTIONS true"
-        guard let found = try DatabaseSpec.find(name, db) else {
-            try db.execute(
+        var plan = SQLPlan()
+        guard let found else {
+            plan.add(
                 "CREATE DATABASE \(database) OWNER \(try db.identifier(owner)) ENCODING 'UTF8' TEMPLATE template0 "
                     + "ALLOW_CONNECTIONS false")
-            try db.execute("REVOKE ALL ON DATABASE \(database) FROM PUBLIC; \(mark); \(open)")
-            return
+            plan.newBatch()
+            plan.add("REVOKE ALL ON DATABASE \(database) FROM PUBLIC")
+            plan.add(mark)
+            plan.add(open)
+            return plan
         }
         guard found.owner == owner else { throw CheckFailed("database \(name) is not ours (owner \(found.owner))") }
-        try db.execute("\(mark); \(open)")
+        plan.add(mark)
+        plan.add(open)
+        return plan
     }
 
     // MARK: database privileges
@@ -97,22 +134,34 @@ public struct DatabaseSpec: Sendable {
         try DatabaseSpec.privileges(name, db) == wantedPrivileges
     }
 
+    /// The same, from the database as read (ClusterCatalog).
+    func privilegesConverged(_ found: Found?) -> Bool {
+        found?.privileges == wantedPrivileges
+    }
+
     /// Replaces the database's privileges whole: PUBLIC and any grantee not ours lose all,
     /// the owner keeps its own, the connectors get CONNECT.
     func convergePrivileges(_ db: PGConnection) throws {
+        try privilegesPlan(try DatabaseSpec.privileges(name, db), db).run(db)
+    }
+
+    /// The statements of `convergePrivileges` from the privileges as found ("grantee=PRIVILEGE"):
+    /// what apply runs and a dry run shows (SQLPlan).
+    func privilegesPlan(_ privileges: Set<String>, _ db: PGConnection) throws -> SQLPlan {
         let database = try db.identifier(name)
-        var statements = ["REVOKE ALL ON DATABASE \(database) FROM PUBLIC"]
+        var plan = SQLPlan()
+        plan.add("REVOKE ALL ON DATABASE \(database) FROM PUBLIC")
         let keep = Set([owner] + connectors)
-        let grantees = Set(try DatabaseSpec.privileges(name, db).map { String($0.prefix(while: { $0 != "=" })) })
+        let grantees = Set(privileges.map { String($0.prefix(while: { $0 != "=" })) })
         for stranger in grantees.subtracting(keep).subtracting([""]).sorted() {
-            statements.append("REVOKE ALL ON DATABASE \(database) FROM \(try db.identifier(stranger))")
+            plan.add("REVOKE ALL ON DATABASE \(database) FROM \(try db.identifier(stranger))")
         }
-        statements.append("GRANT ALL ON DATABASE \(database) TO \(try db.identifier(owner))")
+        plan.add("GRANT ALL ON DATABASE \(database) TO \(try db.identifier(owner))")
         for role in connectors {
-            statements.append("REVOKE ALL ON DATABASE \(database) FROM \(try db.identifier(role))")
-            statements.append("GRANT CONNECT ON DATABASE \(database) TO \(try db.identifier(role))")
+            plan.add("REVOKE ALL ON DATABASE \(database) FROM \(try db.identifier(role))")
+            plan.add("GRANT CONNECT ON DATABASE \(database) TO \(try db.identifier(role))")
         }
-        try db.execute(statements.joined(separator: ";\n"))
+        return plan
     }
 
     // MARK: readers of the shared tables (a connection to this database as its owner)
@@ -137,13 +186,20 @@ public struct DatabaseSpec: Sendable {
 
     func convergeReaders(_ db: PGConnection) throws {
         guard !readers.isEmpty else { return }
+        try readersPlan(db).run(db)
+    }
+
+    /// The statements of `convergeReaders` (run as the database's owner): what apply runs and a
+    /// dry run shows (SQLPlan).
+    func readersPlan(_ db: PGConnection) throws -> SQLPlan {
+        var plan = SQLPlan()
+        guard !readers.isEmpty else { return plan }
         let list = try readers.map { try db.identifier($0) }.joined(separator: ", ")
-        try db.execute(
-            """
-            GRANT USAGE ON SCHEMA public TO \(list);
-            GRANT SELECT ON ALL TABLES IN SCHEMA public TO \(list);
-            ALTER DEFAULT PRIVILEGES FOR ROLE \(try db.identifier(owner)) IN SCHEMA public GRANT SELECT ON TABLES TO \(list)
-            """)
+        plan.add("GRANT USAGE ON SCHEMA public TO \(list)")
+        plan.add("GRANT SELECT ON ALL TABLES IN SCHEMA public TO \(list)")
+        plan.add(
+            "ALTER DEFAULT PRIVILEGES FOR ROLE \(try db.identifier(owner)) IN SCHEMA public GRANT SELECT ON TABLES TO \(list)")
+        return plan
     }
 
     // MARK: extensions (a connection to this database)

@@ -2,17 +2,30 @@
 import Glibc
 #endif
 
-/// A cluster as Debian's postgresql-common lists it (`pg_lsclusters --no-header`).
+/// A cluster as Debian's postgresql-common knows it (what `pg_lsclusters` shows), read from
+/// the files pg_lsclusters reads (see ClusterProbe).
 public struct ClusterInfo: Sendable, Equatable {
     public let version: Int
     public let name: String
-    /// The port its configuration names (postgresql.conf and its includes, conf.d too).
-    public let port: Int
+    /// The port its configuration names (postgresql.conf, its includes and postgresql.auto.conf;
+    /// 5432 when none does); nil when its configuration cannot be read.
+    public let port: Int?
     public let online: Bool
-    public let owner: String
-    public let dataDirectory: String
-    /// The server's log file (pg_lsclusters' last column; "" when it shows none).
+    /// The account owning its data directory; nil when that is unknown.
+    public let owner: String?
+    public let dataDirectory: String?
+    /// The server's log file (pg_lsclusters' last column; "" when it shows none or is not asked:
+    /// see DebianClusters.logFile).
     public var logFile: String = ""
+
+    public init(version: Int, name: String, port: Int?, online: Bool, owner: String?, dataDirectory: String?) {
+        self.version = version
+        self.name = name
+        self.port = port
+        self.online = online
+        self.owner = owner
+        self.dataDirectory = dataDirectory
+    }
 
     public var id: String { "\(version)/\(name)" }
 }
@@ -70,7 +83,7 @@ public struct ClusterPaths: Sendable, Equatable {
     /// The cluster's configuration directory; an error naming it when it does not exist.
     public func openConfigDirectory() throws -> OpenDirectory {
         guard let directory = try configDirectoryIfPresent() else {
-            throw HearthError("no cluster \(id): \(configDirectory) does not exist (run hm-postgres)")
+            throw HearthError("no cluster \(id): \(configDirectory) does not exist (run hm-postgres)", needs: "postgres")
         }
         return directory
     }
@@ -116,6 +129,16 @@ public enum DebianClusters {
     /// postgresql-<version> package is installed, so the cluster is the one we create.
     public static let createClusterDropIn = "/etc/postgresql-common/createcluster.d/hearthminds.conf"
 
+    /// The host's clusters, as `pg_lsclusters` lists them, read from their files in this
+    /// process (ClusterProbe): a converged run starts no Perl.
+    public static func list(configRoot: String = ClusterPaths.configRoot) throws -> [ClusterInfo] {
+        try ClusterProbe(configRoot: configRoot).clusters()
+    }
+
+    public static func find(_ paths: ClusterPaths) throws -> ClusterInfo? {
+        try ClusterProbe().cluster(version: paths.version, name: paths.name)
+    }
+
     /// Parses `pg_lsclusters --no-header`: Ver Cluster Port Status Owner Datadir Logfile.
     public static func parse(_ text: String) throws(HearthError) -> [ClusterInfo] {
         var clusters: [ClusterInfo] = []
@@ -125,49 +148,74 @@ public enum DebianClusters {
             guard fields.count >= 6, let version = Int(fields[0]), let port = Int(fields[2]) else {
                 throw HearthError("cannot read this line of pg_lsclusters: \(line)")
             }
-            clusters.append(
-                ClusterInfo(
-                    version: version, name: fields[1], port: port, online: fields[3].hasPrefix("online"),
-                    owner: fields[4], dataDirectory: fields[5], logFile: fields.count > 6 ? fields[6] : ""))
+            var cluster = ClusterInfo(
+                version: version, name: fields[1], port: port, online: fields[3].hasPrefix("online"),
+                owner: fields[4], dataDirectory: fields[5])
+            cluster.logFile = fields.count > 6 ? fields[6] : ""
+            clusters.append(cluster)
         }
         return clusters
     }
 
-    /// The host's clusters. Without postgresql-common and without /etc/postgresql there are none.
-    public static func list() async throws -> [ClusterInfo] {
-        guard Command.resolve("pg_lsclusters") != nil else {
-            if FileSystem.exists("/etc/postgresql") {
-                throw HearthError("pg_lsclusters is not installed, but /etc/postgresql exists")
-            }
-            return []
-        }
-        return try parse(try await ClusterTools.list())
-    }
-
-    public static func find(_ paths: ClusterPaths) async throws -> ClusterInfo? {
-        try await list().first { $0.version == paths.version && $0.name == paths.name }
+    /// The cluster's log file as pg_lsclusters tells it (Perl: only after a failed start, to show
+    /// the log); nil when pg_lsclusters is missing or does not name one.
+    public static func logFile(_ paths: ClusterPaths) async -> String? {
+        guard Command.resolve("pg_lsclusters") != nil, let text = try? await ClusterTools.list(),
+            let cluster = try? parse(text).first(where: { $0.version == paths.version && $0.name == paths.name }),
+            cluster.logFile.hasPrefix("/")
+        else { return nil }
+        return cluster.logFile
     }
 
     /// The running server of the cluster, or an error saying why there is none (a dry run
     /// reports it as "cannot check yet").
-    public static func running(_ paths: ClusterPaths) async throws -> (ClusterInfo, PostmasterStatus) {
-        guard let cluster = try await find(paths) else { throw HearthError("there is no cluster \(paths.id)") }
-        guard let status = PostmasterStatus.read(dataDirectory: cluster.dataDirectory) else {
-            throw HearthError("cluster \(paths.id) is not running (pg_ctlcluster \(paths.version) \(paths.name) start)")
+    public static func running(_ paths: ClusterPaths) throws -> (ClusterInfo, PostmasterStatus) {
+        guard let cluster = try find(paths) else { throw HearthError("there is no cluster \(paths.id)", needs: "postgres") }
+        guard let dataDirectory = cluster.dataDirectory else {
+            // A link in place of the configuration directory is not read through: refused, named.
+            _ = try paths.openConfigDirectory()
+            throw HearthError("cluster \(paths.id) has no data directory that its configuration names")
+        }
+        guard let status = PostmasterStatus.read(dataDirectory: dataDirectory) else {
+            throw HearthError(
+                "cluster \(paths.id) is not running (pg_ctlcluster \(paths.version) \(paths.name) start)", needs: "postgres")
         }
         return (cluster, status)
     }
 
     /// A superuser connection to the running cluster: the postgres system account by peer
     /// authentication over the socket the postmaster reports.
-    public static func connect(_ paths: ClusterPaths, database: String = "postgres") async throws -> PGConnection {
-        let (cluster, status) = try await running(paths)
-        guard let account = SystemAccount.lookup(cluster.owner) ?? SystemAccount.lookup("postgres") else {
-            throw HearthError("no system account \(cluster.owner), the owner of cluster \(paths.id)")
+    public static func connect(_ paths: ClusterPaths, database: String = "postgres") throws -> PGConnection {
+        let (cluster, status) = try running(paths)
+        guard let account = cluster.owner.flatMap(SystemAccount.lookup) ?? SystemAccount.lookup("postgres") else {
+            throw HearthError("no system account \(cluster.owner ?? "postgres"), the owner of cluster \(paths.id)")
         }
         return try PGConnection(
             PGTarget(
                 host: status.socketDirectory, port: status.port, database: database, user: "postgres",
                 asSystemUser: account))
+    }
+}
+
+/// One superuser connection to the running cluster for the checks of a step, opened on first use
+/// and reused (a connection costs a backend: 3-10 ms on a busy host); `reset()` after the server
+/// restarted or reloaded, or when a check needs a new session.
+public final class ClusterSession: @unchecked Sendable {
+    public let paths: ClusterPaths
+    private var connection: PGConnection?
+
+    public init(_ paths: ClusterPaths) {
+        self.paths = paths
+    }
+
+    public func get() throws -> PGConnection {
+        if let connection { return connection }
+        let made = try DebianClusters.connect(paths)
+        connection = made
+        return made
+    }
+
+    public func reset() {
+        connection = nil
     }
 }

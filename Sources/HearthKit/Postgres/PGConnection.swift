@@ -271,6 +271,33 @@ public final class PGConnection {
         return String(cString: encrypted)
     }
 
+    /// What `pg_isready` reports, asked in this process (libpq's PQpingParams): whether the
+    /// server at `host` (a socket directory or an address) and `port` accepts connections.
+    public enum Ping: Sendable, Equatable, CustomStringConvertible {
+        case ok, rejecting, noResponse, noAttempt
+
+        public var description: String {
+            switch self {
+            case .ok: "accepting connections"
+            case .rejecting: "rejecting connections (starting up or shutting down)"
+            case .noResponse: "no response"
+            case .noAttempt: "no attempt made (bad parameters)"
+            }
+        }
+    }
+
+    public static func ping(host: String, port: Int, connectTimeout: Int = 10) -> Ping {
+        let keys = ["host", "port", "connect_timeout", "dbname"]
+        let values = [host, String(port), String(connectTimeout), "postgres"]
+        let result = withCStrings(keys) { k in withCStrings(values) { v in PQpingParams(k, v, 0) } }
+        switch result {
+        case PQPING_OK: return .ok
+        case PQPING_REJECT: return .rejecting
+        case PQPING_NO_RESPONSE: return .noResponse
+        default: return .noAttempt
+        }
+    }
+
     /// The server version as a number (150018 for 15.18).
     public var serverVersion: Int { Int(PQserverVersion(conn)) }
 }

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// How the steps reach the cluster: the superuser by peer authentication (as the `postgres`
 /// system account) over the cluster's socket directory, and password roles over TCP.
 public struct PGServer: Sendable {
@@ -74,31 +78,75 @@ public struct PGServer: Sendable {
         return (row[0] ?? "", row[1] == "t")
     }
 
+    /// The owners of many databases, read at once (one query of pg_database): what `owner(of:)`
+    /// says for each, without a connection per database. A database that does not exist is not
+    /// in it.
+    public func owners(of databases: [String]) throws -> [String: (name: String, superuser: Bool)] {
+        let db = try admin()
+        var out: [String: (name: String, superuser: Bool)] = [:]
+        for row in try db.query(
+            """
+            SELECT d.datname, r.rolname, r.rolsuper FROM pg_catalog.pg_database d
+            JOIN pg_catalog.pg_roles r ON r.oid = d.datdba WHERE d.datname = ANY($1::text[])
+            """, [PGArray.literal(databases)]).rows
+        {
+            out[row[0] ?? ""] = (row[1] ?? "", row[2] == "t")
+        }
+        return out
+    }
+
     /// A connection to `database` as its owner, which is how the suite works in a database a
     /// tenant owns: whatever the tenant defined there (views, triggers, functions, operators)
     /// runs with the tenant's own rights only. `SET ROLE` from a superuser session would not do:
     /// the tenant's code could `RESET ROLE` back to the superuser. So the owner logs in itself:
     /// by peer as its system account (the service account), or with its password over loopback
     /// (an AI). A superuser owner is trusted: a superuser session with `SET ROLE`.
-    public func ownerConnection(_ database: String, _ credentials: Credentials, lockTimeout: String = PGServer.lockTimeout)
-        throws -> (PGConnection, owner: String)
-    {
-        guard let (owner, isSuperuser) = try self.owner(of: database) else {
-            throw HearthError("there is no database \(database)")
+    ///
+    /// `knownOwner`: the owner as read already (`owners(of:)`); nil: read it now. `expected`:
+    /// the role the configuration says owns the database: it logs in first and asks whether it
+    /// is the owner (one query in its own session, which costs no superuser connection); only
+    /// when it is not (or cannot log in) is the owner read and logged in as.
+    public func ownerConnection(
+        _ database: String, _ credentials: Credentials, lockTimeout: String = PGServer.lockTimeout,
+        knownOwner: (name: String, superuser: Bool)? = nil, expected: String? = nil
+    ) throws -> (PGConnection, owner: String) {
+        var failedLogin: PGError?
+        if knownOwner == nil, let expected,
+            var target = loginTarget(database, role: expected, credentials)
+        {
+            target.settings = PGServer.ownerSettings(lockTimeout: lockTimeout)
+            do {
+                let connection = try PGConnection(target)
+                if let row = try? connection.query(
+                    """
+                    SELECT current_user, current_user = pg_catalog.pg_get_userbyid(d.datdba)
+                    FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database()
+                    """).first,
+                    row == [expected, "t"]
+                {
+                    return (connection, expected)
+                }
+            } catch {
+                failedLogin = error
+            }
         }
+        guard let (owner, isSuperuser) = try knownOwner ?? self.owner(of: database) else {
+            throw HearthError("there is no database \(database)", needs: "databases")
+        }
+        // The owner is the one that could not log in: its error, without a second try (a login
+        // may take its whole deadline).
+        if let failedLogin, owner == expected { throw failedLogin }
         var target: PGTarget
         if isSuperuser {
             target = adminTarget(database)
-        } else if credentials.peerAccounts.contains(owner), let account = SystemAccount.lookup(owner) {
-            target = PGTarget(host: socketDirectory, port: port, database: database, user: owner, asSystemUser: account)
-        } else if let password = credentials.password(owner) {
-            target = PGTarget(host: PGServer.loopback, port: port, database: database, user: owner, password: password)
+        } else if let login = loginTarget(database, role: owner, credentials) {
+            target = login
         } else {
             throw HearthError(
                 "database \(database) is owned by role \(owner), and the suite works in a database only as its "
                     + "owner: \(owner) is not a configured AI (with a password), the service account or a superuser")
         }
-        target.settings = PGServer.pinnedSettings + [("lock_timeout", lockTimeout)]
+        target.settings = PGServer.ownerSettings(lockTimeout: lockTimeout)
         let connection = try PGConnection(target)
         if isSuperuser && owner != superuser {
             try connection.execute("SET ROLE \(try connection.identifier(owner))")
@@ -109,79 +157,276 @@ public struct PGServer: Sendable {
         return (connection, owner)
     }
 
+    /// How `role` logs in itself: by peer as its system account (the service account), or with
+    /// its password over loopback (an AI, the manager); nil when it has neither.
+    func loginTarget(_ database: String, role: String, _ credentials: Credentials) -> PGTarget? {
+        if credentials.peerAccounts.contains(role), let account = SystemAccount.lookup(role) {
+            return PGTarget(host: socketDirectory, port: port, database: database, user: role, asSystemUser: account)
+        }
+        if let password = credentials.password(role) {
+            return PGTarget(host: PGServer.loopback, port: port, database: database, user: role, password: password)
+        }
+        return nil
+    }
+
     /// A superuser connection to `database`.
     public func admin(_ database: String = "postgres") throws -> PGConnection {
         guard SystemAccount.lookup(superuser) != nil else {
-            throw HearthError("no system account \(superuser): is PostgreSQL installed?")
+            throw HearthError("no system account \(superuser): is PostgreSQL installed?", needs: "postgres")
         }
         do {
             return try PGConnection(adminTarget(database))
         } catch {
-            throw HearthError("\(error)")
+            throw unreachable(error, database: database)
         }
     }
 
     /// A password login over TCP (verify's), with the guard settings and its own role: the
     /// role's and the database's settings (a database owner's `SET role = <itself>`, a
-    /// statement timeout) cannot make its checks fail or wait.
-    public func login(_ database: String, user: String, password: Secret) throws(PGError) -> PGConnection {
+    /// statement timeout) cannot make its checks fail or wait. `pinned`: with the settings of an
+    /// owner connection too, so that OwnerSessions may keep it for other checks.
+    public func login(_ database: String, user: String, password: Secret, pinned: Bool = false) throws(PGError)
+        -> PGConnection
+    {
         var target = PGTarget(host: tcpHost, port: port, database: database, user: user, password: password)
-        target.settings = PGServer.guardSettings + [("role", user)]
+        target.settings = (pinned ? PGServer.ownerSettings() : PGServer.guardSettings) + [("role", user)]
         return try PGConnection(target)
     }
 
     /// A peer login over the socket as a system account of the same name, likewise.
-    public func peerLogin(_ database: String, account: SystemAccount) throws(PGError) -> PGConnection {
+    public func peerLogin(_ database: String, account: SystemAccount, pinned: Bool = false) throws(PGError) -> PGConnection {
         var target = PGTarget(host: socketDirectory, port: port, database: database, user: account.name, asSystemUser: account)
-        target.settings = PGServer.guardSettings + [("role", account.name)]
+        target.settings = (pinned ? PGServer.ownerSettings() : PGServer.guardSettings) + [("role", account.name)]
         return try PGConnection(target)
+    }
+
+    /// The settings of every connection as a database's owner: search_path pinned, a bounded
+    /// lock wait.
+    static func ownerSettings(lockTimeout: String = PGServer.lockTimeout) -> [(String, String)] {
+        pinnedSettings + [("lock_timeout", lockTimeout)]
+    }
+}
+
+/// Owners' connections shared by the read-only checks of one step (verify): a database's owner
+/// logs in once for its login check, its extensions and its revision. A connection is taken out
+/// while a check uses it (one worker at a time) and put back when the check ended without an
+/// error; a check that needs the owner's connection while another check of that database holds
+/// or is making one waits for it instead of logging in again (a password login is the costly
+/// part: SCRAM). Only connections made as `ownerConnection` makes them (the owner itself,
+/// search_path pinned, over loopback or its peer socket) are kept.
+public final class OwnerSessions: @unchecked Sendable {
+    public let server: PGServer
+    public let credentials: Credentials
+    /// The owner of each database as the configuration says.
+    private let expected: [String: String]
+    private var lock = pthread_mutex_t()
+    private var changed = pthread_cond_t()
+    private var idle: [String: [(PGConnection, String)]] = [:]
+    /// Why the owner's login to a database failed in this step, if it did: the checks that need
+    /// it fail with that at once instead of logging in again (a tenant's verifier with a huge
+    /// iteration count would cost each of them the login deadline).
+    private var failed: [String: String] = [:]
+    /// Checks holding, or logging in for, an owner's connection, by database.
+    private var busy: [String: Int] = [:]
+
+    public init(_ server: PGServer, _ credentials: Credentials, expected: [String: String]) {
+        self.server = server
+        self.credentials = credentials
+        self.expected = expected
+        pthread_mutex_init(&lock, nil)
+        pthread_cond_init(&changed, nil)
+    }
+
+    deinit {
+        pthread_cond_destroy(&changed)
+        pthread_mutex_destroy(&lock)
+    }
+
+    /// Runs `body` with an owner connection to `database` (an idle one, one another check is
+    /// about to give back, or a new login).
+    public func with<T>(_ database: String, _ body: (PGConnection, String) throws -> T) throws -> T {
+        let (connection, owner) = try take(database)
+        let result: T
+        do {
+            result = try body(connection, owner)
+        } catch {
+            done(database, keeping: nil)
+            throw error
+        }
+        done(database, keeping: (connection, owner))
+        return result
+    }
+
+    func take(_ database: String) throws -> (PGConnection, String) {
+        pthread_mutex_lock(&lock)
+        while idle[database, default: []].isEmpty && busy[database, default: 0] > 0 {
+            pthread_cond_wait(&changed, &lock)
+        }
+        if let reason = failed[database] {
+            pthread_mutex_unlock(&lock)
+            throw HearthError("\(database): the owner's login failed already in this step: \(reason)")
+        }
+        busy[database, default: 0] += 1
+        let found = idle[database]?.popLast()
+        pthread_mutex_unlock(&lock)
+        if let found { return found }
+        do {
+            return try server.ownerConnection(database, credentials, expected: expected[database])
+        } catch {
+            fail(database, error)
+            done(database, keeping: nil)
+            throw error
+        }
+    }
+
+    /// Records that the owner's login to `database` failed (see `failed`).
+    public func fail(_ database: String, _ error: any Error) {
+        pthread_mutex_lock(&lock)
+        if failed[database] == nil { failed[database] = "\(error)" }
+        pthread_mutex_unlock(&lock)
+    }
+
+    /// A check that logs in as `database`'s configured owner itself begins: the checks that
+    /// need that owner's connection wait for it (`keep` ends it).
+    public func begin(_ database: String) {
+        pthread_mutex_lock(&lock)
+        busy[database, default: 0] += 1
+        pthread_mutex_unlock(&lock)
+    }
+
+    /// Ends what `begin` began, keeping `connection` (a login as `user` by `server.login` or
+    /// `peerLogin` with `pinned`; nil: none) when it is what `ownerConnection` would make: the
+    /// configured owner, which owns the database (asked in that session), logged in over
+    /// loopback or its peer socket.
+    public func keep(_ database: String, _ connection: PGConnection?, user: String, tcp: Bool) {
+        guard let connection, expected[database] == user,
+            tcp ? server.tcpHost == PGServer.loopback : credentials.peerAccounts.contains(user),
+            (try? connection.query(
+                """
+                SELECT current_user = pg_catalog.pg_get_userbyid(d.datdba)
+                FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database()
+                """).scalar) == "t"
+        else {
+            done(database, keeping: nil)
+            return
+        }
+        done(database, keeping: (connection, user))
+    }
+
+    private func done(_ database: String, keeping: (PGConnection, String)?) {
+        pthread_mutex_lock(&lock)
+        busy[database, default: 1] -= 1
+        if let keeping { idle[database, default: []].append(keeping) }
+        pthread_cond_broadcast(&changed)
+        pthread_mutex_unlock(&lock)
     }
 }
 
 /// Superuser connections by database, opened on first use and reused by the actions of one
-/// step (a converged run then costs one connection per database). At most `limit` stay open:
-/// past it the least recently used one other than `postgres` closes, so that a step over
-/// many databases (200 AI names) stays well below the server's max_connections (100 by
+/// step (a converged run then costs one connection per database). Each worker thread of an
+/// ActionGroup has its own (a libpq connection serves one thread at a time): one connection per
+/// database per worker. At most `limit` stay open for the step itself and `workerLimit` for each
+/// worker: past it the least recently used one other than `postgres` closes, so that a step
+/// over many databases (200 AI names) stays well below the server's max_connections (100 by
 /// default) instead of failing with "too many clients".
-public final class AdminConnections {
+public final class AdminConnections: @unchecked Sendable {
     public let server: PGServer
     public let limit: Int
-    private var open: [String: PGConnection] = [:]
-    /// Database names, least recently used first.
-    private var order: [String] = []
+    public let workerLimit: Int
+    private let mutex = Mutex()
+    /// By worker (0: the step itself), then by database.
+    private var open: [Int: [String: PGConnection]] = [:]
+    /// Database names by worker, least recently used first.
+    private var order: [Int: [String]] = [:]
 
-    public init(_ server: PGServer, limit: Int = 8) {
+    public init(_ server: PGServer, limit: Int = 8, workerLimit: Int = 3) {
         self.server = server
         self.limit = max(2, limit)
+        self.workerLimit = max(2, workerLimit)
     }
 
-    /// How many connections are open now.
-    public var openCount: Int { open.count }
+    /// How many connections are open now (all workers).
+    public var openCount: Int { mutex.locked { open.values.map(\.count).reduce(0, +) } }
 
+    /// The connection to `database` of the worker this runs on (0: the step itself).
     public func get(_ database: String = "postgres") throws -> PGConnection {
-        if let connection = open[database] {
-            touch(database)
+        try get(database, worker: Workers.current)
+    }
+
+    /// The step's own connection to `database` (worker 0), for work a worker does under a lock
+    /// of its own while the step waits for its workers (ClusterCatalog's reads): no connection
+    /// more for it.
+    public func step(_ database: String = "postgres") throws -> PGConnection {
+        try get(database, worker: 0)
+    }
+
+    private func get(_ database: String, worker: Int) throws -> PGConnection {
+        if let connection = mutex.locked({ () -> PGConnection? in
+            guard let connection = open[worker]?[database] else { return nil }
+            touch(worker, database)
+            return connection
+        }) {
             return connection
         }
-        while open.count >= limit, let victim = order.first(where: { $0 != "postgres" }) {
-            open[victim] = nil
-            order.removeAll { $0 == victim }
-        }
+        // Connecting takes a while: not under the lock (other workers connect meanwhile).
         let connection = try server.admin(database)
-        open[database] = connection
-        touch(database)
+        var closing: [PGConnection] = []
+        mutex.locked {
+            let cap = worker == 0 ? limit : workerLimit
+            while open[worker, default: [:]].count >= cap, let victim = order[worker]?.first(where: { $0 != "postgres" }) {
+                if let old = open[worker]?.removeValue(forKey: victim) { closing.append(old) }
+                order[worker]?.removeAll { $0 == victim }
+            }
+            open[worker, default: [:]][database] = connection
+            touch(worker, database)
+        }
+        closing.removeAll()
         return connection
     }
 
-    private func touch(_ database: String) {
-        order.removeAll { $0 == database }
-        order.append(database)
+    private func touch(_ worker: Int, _ database: String) {
+        order[worker, default: []].removeAll { $0 == database }
+        order[worker, default: []].append(database)
+    }
+
+    /// Closes the workers' connections (an ActionGroup has ended; the step's own stay).
+    public func closeWorkers() {
+        let closing = mutex.locked { () -> [Int: [String: PGConnection]] in
+            let workers = open.filter { $0.key != 0 }
+            for key in workers.keys {
+                open[key] = nil
+                order[key] = nil
+            }
+            return workers
+        }
+        _ = closing
     }
 
     /// Forgets every connection (they close), e.g. after the server restarted.
     public func reset() {
-        open.removeAll()
-        order.removeAll()
+        mutex.locked {
+            open.removeAll()
+            order.removeAll()
+        }
+    }
+}
+
+/// How many workers side by side against the server: `cap` (Workers.defaultWidth: the cores)
+/// bounded by the connections the server has free, `perWorker` each, a few kept for others.
+public enum Parallelism {
+    public static let keptFree = 5
+
+    public static func width(cap: Int = Workers.defaultWidth, perWorker: Int, _ db: PGConnection) -> Int {
+        guard cap > 1,
+            let row = try? db.query(
+                """
+                SELECT pg_catalog.current_setting('max_connections')::int
+                       - pg_catalog.current_setting('superuser_reserved_connections')::int
+                       - (SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE backend_type = 'client backend')::int
+                """).scalar,
+            let free = Int(row)
+        else { return max(1, min(cap, 1)) }
+        return max(1, min(cap, (free - keptFree) / max(1, perWorker)))
     }
 }
 

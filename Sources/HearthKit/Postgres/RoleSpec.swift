@@ -54,25 +54,33 @@ public struct RoleSpec: Sendable {
     }
 
     static func state(_ name: String, _ db: PGConnection) throws -> State? {
+        try states([name], db)[name]
+    }
+
+    /// The roles of these names as the server has them, in one query.
+    static func states(_ names: [String], _ db: PGConnection) throws -> [String: State] {
         let rows = try db.query(
             """
             SELECT rolsuper, rolinherit, rolcreaterole, rolcreatedb, rolcanlogin, rolreplication, rolbypassrls,
                    rolconnlimit, rolvaliduntil::text, rolpassword,
-                   ARRAY(SELECT b.rolname FROM pg_auth_members m JOIN pg_roles b ON b.oid = m.roleid
+                   ARRAY(SELECT b.rolname FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles b ON b.oid = m.roleid
                          WHERE m.member = a.oid ORDER BY 1)::text,
-                   shobj_description(a.oid, 'pg_authid')
-            FROM pg_authid a WHERE rolname = $1
-            """, [name])
-        guard let row = rows.first else { return nil }
-        let names = ["rolsuper", "rolinherit", "rolcreaterole", "rolcreatedb", "rolcanlogin", "rolreplication", "rolbypassrls"]
-        var attributes: [String: Bool] = [:]
-        for (i, key) in names.enumerated() { attributes[key] = row[i] == "t" }
-        let members = (row[10] ?? "{}").dropFirst().dropLast().split(separator: ",").map {
-            String($0).trimmingCharacters(in: "\"")
+                   pg_catalog.shobj_description(a.oid, 'pg_authid'), a.rolname
+            FROM pg_catalog.pg_authid a WHERE a.rolname = ANY($1::text[])
+            """, [PGArray.literal(names)])
+        let keys = ["rolsuper", "rolinherit", "rolcreaterole", "rolcreatedb", "rolcanlogin", "rolreplication", "rolbypassrls"]
+        var out: [String: State] = [:]
+        for row in rows.rows {
+            var attributes: [String: Bool] = [:]
+            for (i, key) in keys.enumerated() { attributes[key] = row[i] == "t" }
+            let members = (row[10] ?? "{}").dropFirst().dropLast().split(separator: ",").map {
+                String($0).trimmingCharacters(in: "\"")
+            }
+            out[row[12] ?? ""] = State(
+                attributes: attributes, connectionLimit: Int(row[7] ?? "-1") ?? -1, validUntil: row[8], password: row[9],
+                memberOf: Set(members), comment: row[11])
         }
-        return State(
-            attributes: attributes, connectionLimit: Int(row[7] ?? "-1") ?? -1, validUntil: row[8], password: row[9],
-            memberOf: Set(members), comment: row[11])
+        return out
     }
 
     var wantedAttributes: [String: Bool] {
@@ -83,7 +91,12 @@ public struct RoleSpec: Sendable {
     /// Is the role on the server exactly this spec? A role of the name that does not carry our
     /// mark is a definite false: it is someone else's.
     func isConverged(_ db: PGConnection) throws -> Bool {
-        guard let state = try RoleSpec.state(name, db) else { return false }
+        try isConverged(try RoleSpec.state(name, db), serverIterations: try SCRAMVerifier.serverIterations(db))
+    }
+
+    /// The same, from the role's state as read (ClusterCatalog); the password is recomputed here.
+    func isConverged(_ state: State?, serverIterations: Int) throws -> Bool {
+        guard let state else { return false }
         if manageAttributes {
             guard state.comment == Marks.role else {
                 throw CheckFailed(
@@ -101,7 +114,7 @@ public struct RoleSpec: Sendable {
             guard let stored = state.password, let verifier = SCRAMVerifier(stored) else { return false }
             // A verifier with another iteration count than the server's (a role may set its own,
             // 2^31 iterations say) is reset without being computed: no run stalls on it.
-            guard verifier.iterations == (try SCRAMVerifier.serverIterations(db)) else { return false }
+            guard verifier.iterations == serverIterations else { return false }
             return verifier.matches(try secret())
         }
     }
@@ -109,33 +122,45 @@ public struct RoleSpec: Sendable {
     /// Creates or alters the role to this spec; the password goes as a SCRAM verifier made
     /// by libpq on this side, never as clear text.
     func apply(_ db: PGConnection) throws {
+        try plan(try RoleSpec.state(name, db), db) { secret in try db.scramVerifier(try secret(), user: name) }.run(db)
+    }
+
+    /// The statements that make the role this spec from `state` (nil: there is no role of the
+    /// name yet): what apply runs and a dry run shows (SQLPlan). `verifier`: the SCRAM verifier
+    /// of the role's password (apply: made by libpq; a dry run: a placeholder, masked when shown).
+    func plan(_ state: State?, _ db: PGConnection, verifier: (@Sendable () throws -> Secret) throws -> String) throws
+        -> SQLPlan
+    {
         let role = try db.identifier(name)
-        let existing = try RoleSpec.state(name, db)
-        if existing == nil {
-            try db.execute("CREATE ROLE \(role)")
-        } else if manageAttributes && existing?.comment != Marks.role {
+        var plan = SQLPlan()
+        if state == nil {
+            plan.add("CREATE ROLE \(role)")
+            plan.newBatch()
+        } else if manageAttributes && state?.comment != Marks.role {
             throw CheckFailed("role \(name) exists but was not made by the suite; it is not taken over")
         }
-        var statements: [String] = []
         if manageAttributes {
-            statements.append("COMMENT ON ROLE \(role) IS \(try db.literal(Marks.role))")
-            statements.append(
+            plan.add("COMMENT ON ROLE \(role) IS \(try db.literal(Marks.role))")
+            plan.add(
                 "ALTER ROLE \(role) WITH \(superuser ? "SUPERUSER" : "NOSUPERUSER") INHERIT NOCREATEROLE NOCREATEDB "
                     + "LOGIN NOREPLICATION NOBYPASSRLS CONNECTION LIMIT -1 VALID UNTIL 'infinity'")
-            let current = try RoleSpec.state(name, db)?.memberOf ?? []
+            let current = state?.memberOf ?? []
             for extra in current.subtracting(memberOf).sorted() {
-                statements.append("REVOKE \(try db.identifier(extra)) FROM \(role)")
+                plan.add("REVOKE \(try db.identifier(extra)) FROM \(role)")
             }
             for missing in memberOf.subtracting(current).sorted() {
-                statements.append("GRANT \(try db.identifier(missing)) TO \(role)")
+                plan.add("GRANT \(try db.identifier(missing)) TO \(role)")
             }
         }
         switch password {
         case .none:
-            statements.append("ALTER ROLE \(role) PASSWORD NULL")
+            plan.add("ALTER ROLE \(role) PASSWORD NULL")
         case .scram(let secret):
-            statements.append("ALTER ROLE \(role) PASSWORD \(try db.literal(try db.scramVerifier(try secret(), user: name)))")
+            let made = try verifier(secret)
+            plan.add(
+                "ALTER ROLE \(role) PASSWORD \(try db.literal(made))",
+                shown: "ALTER ROLE \(role) PASSWORD \(SQLPlan.maskedVerifier(made))")
         }
-        try db.execute(statements.joined(separator: ";\n"))
+        return plan
     }
 }

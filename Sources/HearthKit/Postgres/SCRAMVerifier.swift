@@ -1,7 +1,7 @@
 /// A stored SCRAM-SHA-256 verifier (`SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>`,
 /// as in pg_authid.rolpassword), and whether a password matches it — recomputed here with the
-/// verifier's own salt and iterations, so a converged role's password is recognised without
-/// setting it again or logging in.
+/// verifier's own salt and iterations (libcrypto's PBKDF2, see Crypto/), so a converged role's
+/// password is recognised without setting it again or logging in.
 public struct SCRAMVerifier: Equatable, Sendable {
     public let iterations: Int
     public let salt: [UInt8]
@@ -27,7 +27,8 @@ public struct SCRAMVerifier: Equatable, Sendable {
     /// password first; for ASCII passwords that is the identity, and a password that SASLprep
     /// would change is compared as given, which at worst sets it again.)
     public func matches(_ password: Secret) -> Bool {
-        let salted = SHA256.pbkdf2(password: Array(password.reveal.utf8), salt: salt, iterations: iterations)
+        guard let salted = SHA256.pbkdf2(password: Array(password.reveal.utf8), salt: salt, iterations: iterations)
+        else { return false }
         let clientKey = SHA256.hmac(key: salted, message: Array("Client Key".utf8))
         let serverKey = SHA256.hmac(key: salted, message: Array("Server Key".utf8))
         return SHA256.hash(clientKey) == storedKey && serverKey == self.serverKey
@@ -38,6 +39,31 @@ public struct SCRAMVerifier: Equatable, Sendable {
     static func serverIterations(_ db: PGConnection) throws -> Int {
         let setting = try db.query("SELECT pg_catalog.current_setting('scram_iterations', true)").scalar
         return setting.flatMap { Int($0) } ?? 4096
+    }
+
+    /// Those of `roles` whose verifier in pg_authid is made from the role's own name (at the
+    /// server's iteration count; another count is never computed): the verifiers read in one
+    /// query as a superuser, the PBKDF2s computed side by side.
+    static func rolesWithNameAsPassword(_ roles: [String], _ db: PGConnection) throws -> [String] {
+        let iterations = try serverIterations(db)
+        let rows = try db.query(
+            "SELECT rolname, rolpassword FROM pg_catalog.pg_authid WHERE rolname = ANY($1::text[])",
+            [PGArray.literal(roles)]
+        ).rows
+        let candidates: [(String, SCRAMVerifier)] = rows.compactMap { row in
+            guard let role = row[0], let stored = row[1], let verifier = SCRAMVerifier(stored),
+                verifier.iterations == iterations
+            else { return nil }
+            return (role, verifier)
+        }
+        let found = Mutex()
+        var named: Set<String> = []
+        Workers.run(count: candidates.count, width: Workers.defaultWidth) { i in
+            let (role, verifier) = candidates[i]
+            if verifier.matches(Secret(role)) { found.locked { _ = named.insert(role) } }
+            return true
+        }
+        return roles.filter { named.contains($0) }
     }
 
     /// True when `role`'s verifier in pg_authid is made from the role's own name (at the

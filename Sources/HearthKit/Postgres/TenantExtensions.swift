@@ -47,6 +47,16 @@ public enum TenantExtensions {
         ]
     }
 
+    /// What `create` runs, as a dry run shows it (the schema's name is random when it runs).
+    public static func plan(_ name: String, in db: PGConnection, as role: String? = nil) throws -> SQLPlan {
+        var plan = SQLPlan()
+        plan.add("BEGIN")
+        if let role { plan.add("SET LOCAL ROLE \(try db.identifier(role))") }
+        for statement in try statements(name, schema: schemaPrefix + "<random>", db) { plan.add(statement) }
+        plan.add("COMMIT")
+        return plan
+    }
+
     /// A CheckFailed unless the version CREATE EXTENSION would install may be moved.
     static func requireRelocatable(_ name: String, _ db: PGConnection) throws {
         let row = try db.query(

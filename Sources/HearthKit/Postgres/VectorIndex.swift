@@ -197,7 +197,16 @@ public enum VectorIndex {
     /// `ALTER DATABASE ... SET name = value` by the superuser (from the `postgres` database:
     /// nothing of the tenant runs). The value is a validated number.
     public static func setDatabaseSetting(_ name: String, _ value: Int, database: String, _ db: PGConnection) throws {
+        try setDatabaseSettingPlan(name, value, database: database, db).run(db)
+    }
+
+    /// The statement of `setDatabaseSetting`: what apply runs and a dry run shows (SQLPlan).
+    public static func setDatabaseSettingPlan(_ name: String, _ value: Int, database: String, _ db: PGConnection) throws
+        -> SQLPlan
+    {
         precondition(name == "ivfflat.probes" || name == "hnsw.ef_search")
-        try db.execute("ALTER DATABASE \(try db.identifier(database)) SET \(name) = \(value)")
+        var plan = SQLPlan()
+        plan.add("ALTER DATABASE \(try db.identifier(database)) SET \(name) = \(value)")
+        return plan
     }
 }

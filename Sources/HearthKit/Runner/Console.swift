@@ -6,12 +6,15 @@ import Glibc
 /// standard output is a terminal (and NO_COLOR is unset).
 public struct Console: Sendable {
     public let colour: Bool
+    /// When set, what would be printed is kept there instead (tests).
+    public let transcript: Transcript?
 
-    public init(colour: Bool? = nil) {
+    public init(colour: Bool? = nil, transcript: Transcript? = nil) {
         self.colour = colour ?? (isatty(STDOUT_FILENO) == 1 && getenv("NO_COLOR") == nil)
+        self.transcript = transcript
     }
 
-    public enum Tone: Sendable { case ok, changed, pending, failed, plain }
+    public enum Tone: Sendable { case ok, changed, pending, unknown, failed, plain }
 
     public func paint(_ text: String, _ tone: Tone) -> String {
         guard colour else { return text }
@@ -20,6 +23,7 @@ public struct Console: Sendable {
         case .ok: code = "32"
         case .changed: code = "36"
         case .pending: code = "33"
+        case .unknown: code = "35"
         case .failed: code = "1;31"
         case .plain: return text
         }
@@ -27,10 +31,12 @@ public struct Console: Sendable {
     }
 
     public func out(_ line: String) {
+        if let transcript { return transcript.append(Console.printable(line) + "\n") }
         Console.write(Console.printable(line) + "\n", to: STDOUT_FILENO)
     }
 
     public func err(_ line: String) {
+        if let transcript { return transcript.append(Console.printable(line) + "\n") }
         Console.write(Console.printable(line) + "\n", to: STDERR_FILENO)
     }
 

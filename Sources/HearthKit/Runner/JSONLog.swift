@@ -14,6 +14,15 @@ public struct LogRecord: Sendable {
     public var ms: Double
     public var detail: String
     public var dryRun: Bool
+    /// What the action came to: ok, changed, would_change, unknown or failed ("": not said).
+    public var status = ""
+    /// The step whose work an unknown check needs ("postgres"); for a step's record, every such
+    /// step, comma-separated.
+    public var needs = ""
+    /// What a dry run would change (a unified diff, statements; secrets masked).
+    public var preview = ""
+    /// A dry run step's counts: actions that would change, actions unknown.
+    public var counts: (wouldChange: Int, unknown: Int)?
 
     public var json: String {
         var fields: [String] = [
@@ -27,6 +36,13 @@ public struct LogRecord: Sendable {
             "\"detail\":\(JSON.string(detail))",
         ]
         if dryRun { fields.append("\"dry_run\":true") }
+        if !status.isEmpty { fields.append("\"status\":\(JSON.string(status))") }
+        if !needs.isEmpty { fields.append("\"needs\":\(JSON.string(needs))") }
+        if !preview.isEmpty { fields.append("\"preview\":\(JSON.string(preview))") }
+        if let counts {
+            fields.append("\"would_change\":\(counts.wouldChange)")
+            fields.append("\"unknown\":\(counts.unknown)")
+        }
         return "{" + fields.joined(separator: ",") + "}"
     }
 }

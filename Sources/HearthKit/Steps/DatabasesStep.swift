@@ -9,9 +9,11 @@
 public enum DatabasesStep {
     public static let name = "databases"
 
+    /// `jobs`: at most this many roles or databases side by side (default: Workers.defaultWidth,
+    /// bounded by the server's free connections); 1 runs every action in order.
     public static func make(
         _ config: HearthConfig, server: PGServer? = nil, clientDirectory: String = ClientFiles.defaultDirectory,
-        console: Console = Console()
+        console: Console = Console(), jobs: Int? = nil
     ) -> Step {
         let server = server ?? PGServer(config: config)
         let connections = AdminConnections(server)
@@ -19,13 +21,25 @@ public enum DatabasesStep {
         let credentials = Credentials(config, book: passwords)
         let roles = RoleSpec.all(config, passwords: passwords)
         let databases = DatabaseSpec.all(config)
-        var actions: [Action] = []
+        // pg_authid and pg_database read once for every role and database (a converged run),
+        // again after an apply.
+        let catalog = ClusterCatalog(roles: roles.map(\.name), databases: databases.map(\.name)) {
+            try connections.step()
+        }
+        /// Side by side: each worker holds a connection to postgres and one to the database at hand.
+        let width = { () -> Int in
+            let cap = jobs ?? Workers.defaultWidth
+            guard cap > 1, let db = try? connections.get() else { return 1 }
+            return Parallelism.width(cap: cap, perWorker: 2, db)
+        }
+        let finished = { connections.closeWorkers() }
+        var parts: [Step.Part] = []
 
         warnAboutNamedPasswords(config, console: console, step: "hm-databases")
 
         // First: a password for every password role, configured or generated once; the client
         // files keep them (root only), and every later run reuses them.
-        actions.append(
+        parts.append(.action(
             Action(
                 "client files: \(clientDirectory)/pg_service.conf and password files (0600), a password for every role",
                 check: {
@@ -37,8 +51,12 @@ public enum DatabasesStep {
                     try passwords.generateMissing()
                     try ClientFiles(config: config, server: server, passwords: passwords, directory: clientDirectory)
                         .write()
-                }))
+                },
+                preview: { try ClientFiles.preview(config: config, server: server, passwords: passwords, directory: clientDirectory) })))
 
+        // The roles, side by side: their state from the catalog read once, each password
+        // recomputed (PBKDF2) on its worker.
+        var roleActions: [Action] = []
         for role in roles {
             let what: String
             if !role.manageAttributes {
@@ -49,22 +67,44 @@ public enum DatabasesStep {
                 let members = role.memberOf.isEmpty ? "" : ", member of \(role.memberOf.sorted().joined(separator: ", "))"
                 what = "role \(role.name): \(attributes), \(password)\(members), marked"
             }
-            actions.append(
-                Action(what, check: { try role.isConverged(connections.get()) }, apply: { try role.apply(connections.get()) }))
+            roleActions.append(
+                .blocking(
+                    what,
+                    check: { try role.isConverged(try catalog.role(role.name), serverIterations: try catalog.serverIterations()) },
+                    apply: {
+                        defer { catalog.invalidate() }
+                        try role.apply(connections.get())
+                    },
+                    preview: {
+                        // (no verifier is made: the password may be one the run is yet to generate)
+                        let iterations = try catalog.serverIterations()
+                        return try role.plan(try catalog.role(role.name), connections.get()) { _ in
+                            SQLPlan.verifierPlaceholder(iterations: iterations)
+                        }.shown
+                    }))
         }
+        parts.append(.group(ActionGroup(roleActions, width: width, finished: finished)))
 
-        for database in databases {
-            actions.append(
-                Action(
+        parts.append(.group(ActionGroup(
+            databases.map { database in
+                .blocking(
                     "database \(database.name) (UTF8) owned by \(database.owner), marked",
-                    check: { try database.exists(connections.get()) },
-                    apply: { try database.create(connections.get()) }))
-        }
+                    check: { try database.exists(try catalog.database(database.name)) },
+                    apply: {
+                        defer { catalog.invalidate() }
+                        try database.create(connections.get())
+                    },
+                    preview: { try database.createPlan(try catalog.database(database.name), connections.get()).shown })
+            }, width: width, finished: finished)))
 
+        // In each database: its extensions (the superuser reads pg_extension there), its
+        // privileges (from the catalog read once) and, for the shared database, its readers (as
+        // its owner): side by side, database by database.
+        var perDatabase: [Action] = []
         for database in databases {
             for ext in config.extensions {
-                actions.append(
-                    Action(
+                perDatabase.append(
+                    .blocking(
                         "extension \(ext) in \(database.name), owned by \(config.hearthmindsUser)",
                         check: {
                             guard let owner = try DatabaseSpec.extensionOwner(ext, connections.get(database.name)) else {
@@ -82,28 +122,38 @@ public enum DatabasesStep {
                             // database: made in a schema of its own, then moved to public, so that
                             // nothing the tenant planted in public catches a call of the script.
                             try TenantExtensions.create(ext, in: connections.get(database.name), as: config.hearthmindsUser)
+                        },
+                        preview: {
+                            try TenantExtensions.plan(ext, in: connections.get(database.name), as: config.hearthmindsUser).shown
                         }))
             }
         }
-
         for database in databases {
             let who = database.connectors.isEmpty ? "only \(database.owner)" : "\(database.owner), \(database.connectors.joined(separator: ", "))"
-            actions.append(
-                Action(
+            perDatabase.append(
+                .blocking(
                     "database \(database.name): CONNECT for \(who); none for PUBLIC",
-                    check: { try database.privilegesConverged(connections.get()) },
-                    apply: { try database.convergePrivileges(connections.get()) }))
+                    check: { database.privilegesConverged(try catalog.database(database.name)) },
+                    apply: {
+                        defer { catalog.invalidate() }
+                        try database.convergePrivileges(connections.get())
+                    },
+                    preview: {
+                        try database.privilegesPlan(try catalog.database(database.name)?.privileges ?? [], connections.get()).shown
+                    }))
             if !database.readers.isEmpty {
-                actions.append(
-                    Action(
+                perDatabase.append(
+                    .blocking(
                         "database \(database.name): \(database.readers.joined(separator: ", ")) read its tables, now and later "
                             + "(granted by its owner \(database.owner))",
                         check: { try database.readersConverged(server.ownerConnection(database.name, credentials).0) },
-                        apply: { try database.convergeReaders(server.ownerConnection(database.name, credentials).0) }))
+                        apply: { try database.convergeReaders(server.ownerConnection(database.name, credentials).0) },
+                        preview: { try database.readersPlan(connections.get()).shown }))
             }
         }
+        parts.append(.group(ActionGroup(perDatabase, width: width, finished: finished)))
 
-        actions.append(
+        parts.append(.action(
             .assertion("databases of AI names no longer configured are kept (reported, never dropped)") {
                 let strays = try orphanDatabases(config, connections.get())
                 for (database, owner) in strays {
@@ -112,8 +162,8 @@ public enum DatabasesStep {
                             + "it is kept — only the reset step drops data")
                 }
                 return true
-            })
-        return Step(name, actions)
+            }))
+        return Step(name, parts: parts)
     }
 
     /// The warning of every run about passwords that are their role's own name (the seed's

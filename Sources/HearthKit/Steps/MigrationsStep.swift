@@ -1,6 +1,12 @@
 /// `migrations`: every database (HEARTHMINDS_DB, then each AI database) at the head revision
 /// of `Migrations/`, by `hm-migrate up`. One action per database: the check is "at head and no
 /// applied revision's files changed"; the apply runs the missing revisions.
+///
+/// HEARTHMINDS_DB goes first and alone (every AI reads it: when one of its revisions fails, no AI
+/// database is touched); then the AI databases side by side (ActionGroup), each by its own
+/// owner's connection, which its check opens and its apply and verify reuse. The owner the
+/// configuration names logs in and asks whether it owns the database; only when it does not is
+/// the owner read by a superuser connection.
 public enum MigrationsStep {
     public static let name = "migrations"
 
@@ -12,76 +18,74 @@ public enum MigrationsStep {
 
     /// `directory`: the revisions (nil: not found beside the executable); `socketDirectory`:
     /// where the cluster's socket is (tests use their own cluster's); `clientDirectory`: where
-    /// the generated passwords are kept (each database is migrated as its owner).
+    /// the generated passwords are kept (each database is migrated as its owner); `jobs`: at most
+    /// this many AI databases side by side (default Workers.defaultWidth, bounded by the server's
+    /// free connections; 1: one after another).
     public static func make(
         _ config: HearthConfig, directory: String?, socketDirectory: String,
-        clientDirectory: String = ClientFiles.defaultDirectory,
+        clientDirectory: String = ClientFiles.defaultDirectory, jobs: Int? = nil,
         progress: @escaping @Sendable (String) -> Void = { _ in },
         notice: (@Sendable (String) -> Void)? = nil
     ) -> Step {
-        let loaded = Loaded(config, directory)
-        var actions: [Action] = [
-            .assertion("revisions in \(directory ?? "Migrations/") load and render") {
-                let set = try loaded.get()
-                guard set.head != nil else { throw CheckFailed("\(set.directory) holds no revisions") }
-                return true
+        let loaded = Once { () throws -> MigrationSet in
+            guard let directory else {
+                throw MigrationError("no Migrations/ directory found beside the executables (set HEARTHMINDS_ROOT)")
             }
-        ]
+            return try MigrationSet.load(directory: directory, config: config)
+        }
         var server = PGServer(config: config)
         server.socketDirectory = socketDirectory
         let credentials = Credentials(config, book: PasswordBook(config, directory: clientDirectory))
-        for database in config.databases {
-            actions.append(
-                Action(
-                    "database \(database) at the head revision",
-                    check: {
-                        let set = try loaded.get()
-                        let status = try Migrator(set: set, database: database, server: server, credentials: credentials).status()
-                        if !status.changed.isEmpty {
-                            throw CheckFailed(
-                                "\(database): the files of applied revision(s) \(status.changed.joined(separator: ", ")) "
-                                    + "changed since they ran (`hm-migrate check`); restore them, or after a deliberate "
-                                    + "change record them with `hm-migrate stamp \(status.current ?? "base") --database \(database)`")
-                        }
-                        return status.atHead
-                    },
-                    apply: {
-                        let migrator = try Migrator(
-                            set: try loaded.get(), database: database, server: server, credentials: credentials,
-                            progress: progress)
-                        // The server's notices are shown (pgvector's "ivfflat index created with
-                        // little data" on a fresh install, say), not hidden.
-                        migrator.notice = notice ?? progress
-                        try migrator.upgrade()
-                    }))
-        }
-        return Step(name, actions)
-    }
+        let owners = DatabaseSpec.owners(config)
 
-    /// The migration set, loaded once on first use (a bad file is that action's false result).
-    private final class Loaded {
-        let config: HearthConfig
-        let directory: String?
-        var result: Result<MigrationSet, MigrationError>?
-
-        init(_ config: HearthConfig, _ directory: String?) {
-            self.config = config
-            self.directory = directory
-        }
-
-        func get() throws(MigrationError) -> MigrationSet {
-            if let result { return try result.get() }
-            guard let directory else {
-                let failure = MigrationError(
-                    "no Migrations/ directory found beside the executables (set HEARTHMINDS_ROOT)")
-                result = .failure(failure)
-                throw failure
+        func atHead(_ database: String) -> Action {
+            let migrator = Held<Migrator>()
+            func open() throws -> Migrator {
+                try migrator.get {
+                    let opened = try Migrator(
+                        set: try loaded.get(), database: database, server: server, credentials: credentials,
+                        expected: owners[database], progress: progress)
+                    // The server's notices are shown (pgvector's "ivfflat index created with
+                    // little data" on a fresh install, say), not hidden.
+                    opened.notice = notice ?? progress
+                    return opened
+                }
             }
-            let loaded = Result { () throws(MigrationError) -> MigrationSet in
-                try MigrationSet.load(directory: directory, config: config)
+            func converged() throws -> Bool {
+                let status = try open().status()
+                if !status.changed.isEmpty {
+                    throw CheckFailed(
+                        "\(database): the files of applied revision(s) \(status.changed.joined(separator: ", ")) "
+                            + "changed since they ran (`hm-migrate check`); restore them, or after a deliberate "
+                            + "change record them with `hm-migrate stamp \(status.current ?? "base") --database \(database)`")
+                }
+                return status.atHead
             }
-            result = loaded
-            return try loaded.get()
+            return .blocking(
+                "database \(database) at the head revision", check: converged,
+                apply: { try open().upgrade() }, verify: converged, done: { migrator.clear() })
         }
+
+        var parts: [Step.Part] = [
+            .action(
+                .assertion("revisions in \(directory ?? "Migrations/") load and render") {
+                    let set = try loaded.get()
+                    guard set.head != nil else { throw CheckFailed("\(set.directory) holds no revisions") }
+                    return true
+                })
+        ]
+        guard let shared = config.databases.first else { return Step(name, parts: parts) }
+        parts.append(.action(atHead(shared)))
+        let rest = config.databases.dropFirst().map(atHead)
+        if !rest.isEmpty {
+            parts.append(
+                .group(
+                    ActionGroup(rest, width: {
+                        let cap = jobs ?? Workers.defaultWidth
+                        guard cap > 1, let db = try? server.admin() else { return 1 }
+                        return Parallelism.width(cap: cap, perWorker: 2, db)
+                    })))
+        }
+        return Step(name, parts: parts)
     }
 }

@@ -19,6 +19,7 @@ public enum PgHbaStep {
     public static func make(_ config: HearthConfig, templates: HbaRenderer.Templates) throws -> Step {
         let paths = ClusterPaths(config)
         let files = try HbaRenderer.render(templates, config)
+        let session = ClusterSession(paths)
 
         /// A file of the cluster's configuration directory, read and written through the
         /// directory's handle: no-follow reads, writes through an unpredictable temporary name
@@ -37,12 +38,18 @@ public enum PgHbaStep {
                     let directory = try paths.openConfigDirectory()
                     let owner = directory.status
                     try directory.write(file, text, mode: fileMode, uid: owner.uid, gid: owner.gid)
+                },
+                preview: {
+                    let directory = try paths.openConfigDirectory()
+                    return try DryRunPreview.file(
+                        path, in: directory, file, text: text, mode: fileMode, uid: directory.status.uid,
+                        gid: directory.status.gid)
                 })
         }
 
         return Step(name, [
             .assertion("cluster \(paths.id) is running and reads \(paths.hbaFile)") {
-                let connection = try await DebianClusters.connect(paths)
+                let connection = try session.get()
                 let rows = try connection.query(
                     "SELECT name, setting FROM pg_settings WHERE name IN ('hba_file', 'ident_file') ORDER BY name"
                 ).rows
@@ -63,22 +70,24 @@ public enum PgHbaStep {
                 ClusterPaths.hbaFileName, files.hba),
             Action(
                 "the server has loaded pg_hba.conf and pg_ident.conf",
-                check: { try await loadedSinceWritten(paths) },
-                apply: { _ = try await DebianClusters.connect(paths).query("SELECT pg_reload_conf()") },
+                check: { try loadedSinceWritten(paths, session.get()) },
+                apply: { _ = try session.get().query("SELECT pg_reload_conf()") },
                 verify: {
-                    // A reload is a signal: the server takes a moment to read the files.
+                    // A reload is a signal: the server takes a moment to read the files. Each try
+                    // asks a new session (the postmaster's load time).
                     for attempt in 0..<50 {
                         if attempt > 0 { usleep(100_000) }
-                        if try await loadedSinceWritten(paths) { return true }
+                        session.reset()
+                        if try loadedSinceWritten(paths, session.get()) { return true }
                     }
                     return false
                 }),
             .assertion("pg_hba_file_rules: no error, only peer and scram-sha-256") {
                 // Not a definite false: in a dry run the file is still the one we would replace.
                 if try paths.openConfigDirectory().textIfFile(ClusterPaths.hbaFileName) != files.hba {
-                    throw HearthError("\(paths.hbaFile) is not (yet) the file we render")
+                    throw HearthError("\(paths.hbaFile) is not (yet) the file we render", needs: name)
                 }
-                let connection = try await DebianClusters.connect(paths)
+                let connection = try session.get()
                 let errors = try connection.query(
                     "SELECT line_number, error FROM pg_hba_file_rules WHERE error IS NOT NULL ORDER BY line_number"
                 ).rows
@@ -100,9 +109,9 @@ public enum PgHbaStep {
     }
 
     /// True when the server read its configuration after pg_hba.conf and pg_ident.conf last
-    /// changed (pg_conf_load_time, from a new session: the postmaster's load time).
-    static func loadedSinceWritten(_ paths: ClusterPaths) async throws -> Bool {
-        let connection = try await DebianClusters.connect(paths)
+    /// changed (pg_conf_load_time of `connection`: a session takes the postmaster's load time when
+    /// it starts, and a later one when it reloads).
+    static func loadedSinceWritten(_ paths: ClusterPaths, _ connection: PGConnection) throws -> Bool {
         let loaded = try connection.query("SELECT extract(epoch FROM pg_conf_load_time())::text").scalar
         guard let loaded, let loadedAt = Double(loaded) else {
             throw HearthError("cannot read pg_conf_load_time()")

@@ -33,6 +33,21 @@ public enum PgvectorStep {
         }
     }
 
+    /// The superuser's connection to `postgres` the cluster checks share.
+    final class Session: @unchecked Sendable {
+        let cluster: Cluster
+        var connection: PGConnection?
+
+        init(_ cluster: Cluster) { self.cluster = cluster }
+
+        func get() throws -> PGConnection {
+            if let connection { return connection }
+            let made = try cluster.connect("postgres")
+            connection = made
+            return made
+        }
+    }
+
     /// The version an apply installed in this run (the check of a converged host reads the
     /// installed control file instead).
     final class Installed: @unchecked Sendable {
@@ -52,6 +67,7 @@ public enum PgvectorStep {
         let cluster = cluster ?? Cluster(port: config.port)
         let version = config.pgVersion
         let installed = Installed()
+        let session = Session(cluster)
 
         /// The version the server must offer: what this run installed, else what is installed.
         func expectedVersion() throws -> String {
@@ -92,7 +108,7 @@ public enum PgvectorStep {
         actions += [
             .assertion("server on port \(cluster.port) offers vector at the installed version") {
                 let want = try expectedVersion()
-                let connection = try cluster.connect("postgres")
+                let connection = try session.get()
                 let offered = try connection.query(
                     "SELECT default_version FROM pg_available_extensions WHERE name = $1", ["vector"]
                 ).scalar
@@ -105,7 +121,7 @@ public enum PgvectorStep {
                 return true
             },
             .assertion("CREATE EXTENSION vector works (rolled back)") {
-                try createExtensionInScratchDatabase(cluster, expecting: try expectedVersion())
+                try createExtensionInScratchDatabase(cluster, expecting: try expectedVersion(), admin: try session.get())
             },
         ]
         return Step(name, actions)
@@ -116,8 +132,10 @@ public enum PgvectorStep {
     /// case) that is one transaction there, rolled back: no database is made, which on a
     /// converged host saves ~0.3 s of the step's ~0.4 s (bench/RESULTS.md). Otherwise it
     /// creates `scratchDatabase` (from template0) and drops it again.
-    static func createExtensionInScratchDatabase(_ cluster: Cluster, expecting version: String) throws -> Bool {
-        let admin = try cluster.connect("postgres")
+    static func createExtensionInScratchDatabase(
+        _ cluster: Cluster, expecting version: String, admin: PGConnection? = nil
+    ) throws -> Bool {
+        let admin = try admin ?? cluster.connect("postgres")
         // No "does not exist, skipping" notice on the console.
         try admin.execute("SET client_min_messages = warning")
         if try admin.query("SELECT count(*) FROM pg_extension WHERE extname = $1", ["vector"]).scalar == "0" {

@@ -22,6 +22,8 @@ public enum PostgresStep {
 
         """
 
+    static let startConfText = "# Managed by HearthMinds bootstrap (hm-postgres): start this cluster with the host.\nauto\n"
+
     public static func make(_ config: HearthConfig) -> Step {
         let paths = ClusterPaths(config)
         let settings = ServerSettings(config)
@@ -29,6 +31,10 @@ public enum PostgresStep {
         let version = config.pgVersion
         let port = config.port
         let packages = ["postgresql-\(version)", "postgresql-client-\(version)"]
+        let session = ClusterSession(paths)
+        // Every cluster of the host, read once for the two conflict checks (nothing is changed
+        // before both have run).
+        let clusters = Once { try DebianClusters.list() }
 
         var actions: [Action] = [
             .assertion("POSTGRES_HOST \(config.host) is an address of this host") {
@@ -36,7 +42,7 @@ public enum PostgresStep {
                 return true
             },
             .assertion("no cluster named \(config.clusterName) of another PostgreSQL version") {
-                let others = try await DebianClusters.list().filter {
+                let others = try clusters.get().filter {
                     $0.name == config.clusterName && $0.version != version
                 }
                 if let other = others.first {
@@ -48,7 +54,7 @@ public enum PostgresStep {
                 return true
             },
             .assertion("port \(port) is not another cluster's") {
-                let others = try await DebianClusters.list().filter {
+                let others = try clusters.get().filter {
                     $0.port == port && !($0.version == version && $0.name == config.clusterName)
                 }
                 if let other = others.first {
@@ -67,6 +73,12 @@ public enum PostgresStep {
                 apply: {
                     let (directory, file) = try OpenDirectory.split(DebianClusters.createClusterDropIn)
                     try OpenDirectory.makePath(directory).write(file, dropInText, mode: 0o644, uid: 0, gid: 0)
+                },
+                preview: {
+                    let (directory, file) = try OpenDirectory.split(DebianClusters.createClusterDropIn)
+                    return try DryRunPreview.file(
+                        DebianClusters.createClusterDropIn, in: OpenDirectory.openIfPresent(directory), file,
+                        text: dropInText, mode: 0o644, uid: 0, gid: 0)
                 }),
             Action(
                 "packages \(packages.joined(separator: ", ")) installed",
@@ -74,7 +86,7 @@ public enum PostgresStep {
                 apply: { try await install(packages) }),
             Action(
                 "cluster \(paths.id) exists (UTF-8)",
-                check: { try await DebianClusters.find(paths) != nil },
+                check: { try DebianClusters.find(paths) != nil },
                 apply: {
                     // As the postgres account (ClusterTools: a configuration directory that account
                     // prepared would have root write through its links).
@@ -97,7 +109,7 @@ public enum PostgresStep {
                 "\(paths.settingsFile): listen_addresses '\(settings.listenAddresses)', port \(port), scram-sha-256",
                 check: {
                     // Through handles: the configuration tree is the postgres account's.
-                    guard let conf = try paths.openConfigDirectory().directory(ClusterPaths.confDirectoryName),
+                    guard let conf = try paths.configDirectoryIfPresent()?.directory(ClusterPaths.confDirectoryName),
                         let status = try conf.entry(DebianClusters.settingsFileName), status.kind == .file
                     else { return false }
                     return try conf.readText(DebianClusters.settingsFileName) == settingsText && status.mode == settingsMode
@@ -109,6 +121,14 @@ public enum PostgresStep {
                         ClusterPaths.confDirectoryName, mode: 0o755, uid: owner.uid, gid: owner.gid)
                     try conf.write(
                         DebianClusters.settingsFileName, settingsText, mode: settingsMode, uid: owner.uid, gid: owner.gid)
+                },
+                preview: {
+                    // (a new cluster's configuration directory: the file is new)
+                    let directory = try paths.configDirectoryIfPresent()
+                    return try DryRunPreview.file(
+                        paths.settingsFile, in: directory?.directory(ClusterPaths.confDirectoryName),
+                        DebianClusters.settingsFileName, text: settingsText, mode: settingsMode, uid: directory?.status.uid,
+                        gid: directory?.status.gid)
                 }),
             Action(
                 "cluster \(paths.id) starts with the host (start.conf: auto)",
@@ -116,23 +136,32 @@ public enum PostgresStep {
                 apply: {
                     let directory = try paths.openConfigDirectory()
                     try directory.write(
-                        ClusterPaths.startConfName,
-                        "# Managed by HearthMinds bootstrap (hm-postgres): start this cluster with the host.\nauto\n",
-                        mode: 0o644, uid: directory.status.uid, gid: directory.status.gid)
+                        ClusterPaths.startConfName, startConfText, mode: 0o644, uid: directory.status.uid,
+                        gid: directory.status.gid)
+                },
+                preview: {
+                    let directory = try paths.openConfigDirectory()
+                    return try DryRunPreview.file(
+                        paths.startConf, in: directory, ClusterPaths.startConfName, text: startConfText, mode: 0o644,
+                        uid: directory.status.uid, gid: directory.status.gid)
                 }),
             Action(
                 "cluster \(paths.id) is running",
                 check: {
-                    guard let cluster = try await DebianClusters.find(paths) else { return false }
-                    return PostmasterStatus.read(dataDirectory: cluster.dataDirectory) != nil
+                    guard let dataDirectory = try DebianClusters.find(paths)?.dataDirectory else { return false }
+                    return PostmasterStatus.read(dataDirectory: dataDirectory) != nil
                 },
-                apply: { try await start(paths) }),
+                apply: {
+                    session.reset()
+                    try await start(paths)
+                }),
             Action(
                 "the server runs with our settings (restarted or reloaded when they changed)",
-                check: { try await settingsDifferences(paths, settings).isEmpty },
+                check: { try settingsDifferences(session.get(), settings).isEmpty },
                 apply: {
-                    let differences = try await settingsDifferences(paths, settings)
+                    let differences = try settingsDifferences(session.get(), settings)
                     let restart = differences.contains { ServerSettings.restartSettings.contains($0.name) }
+                    session.reset()
                     try await ClusterTools.control(paths, restart ? "restart" : "reload")
                 },
                 verify: {
@@ -140,7 +169,8 @@ public enum PostgresStep {
                     var differences: [SettingDifference] = []
                     for attempt in 0..<50 {
                         if attempt > 0 { usleep(100_000) }
-                        differences = try await settingsDifferences(paths, settings)
+                        session.reset()
+                        differences = try settingsDifferences(session.get(), settings)
                         if differences.isEmpty { return true }
                     }
                     throw HearthError(
@@ -150,14 +180,13 @@ public enum PostgresStep {
         ]
         actions.append(
             .assertion("cluster \(paths.id) answers (pg_isready) as PostgreSQL \(version), UTF-8") {
-                let (_, status) = try await DebianClusters.running(paths)
-                let ready = try await Command.run([
-                    "pg_isready", "--quiet", "--host", status.socketDirectory, "--port", String(status.port),
-                ])
-                guard ready.succeeded else {
-                    throw HearthError("pg_isready on \(status.socketDirectory) port \(status.port) exited \(ready.status)")
+                let (_, status) = try DebianClusters.running(paths)
+                // What pg_isready asks, through libpq in this process (PQpingParams).
+                let ready = PGConnection.ping(host: status.socketDirectory, port: status.port)
+                guard ready == .ok else {
+                    throw HearthError("pg_isready on \(status.socketDirectory) port \(status.port): \(ready)")
                 }
-                let connection = try await DebianClusters.connect(paths)
+                let connection = try session.get()
                 let shown = try connection.query("SHOW server_version").scalar ?? ""
                 let major = Int(shown.prefix(while: { $0.isNumber }))
                 guard major == version else {
@@ -195,7 +224,12 @@ public enum PostgresStep {
         }
     }
 
+    /// The packages dpkg has not installed: from its status file (DpkgStatus), or dpkg-query
+    /// when that cannot answer.
     static func missingPackages(_ packages: [String]) async throws -> [String] {
+        if let installed = DpkgStatus.installed(Set(packages)) {
+            return packages.filter { !installed.contains($0) }
+        }
         var missing: [String] = []
         for package in packages {
             let result = try await Command.run(["dpkg-query", "--show", "--showformat=${Status}", package])
@@ -231,15 +265,15 @@ public enum PostgresStep {
             message = "\(error)"
         }
         // (with a deadline: the file may be a FIFO, or endless, of the owner's choosing)
-        if let cluster = try? await DebianClusters.find(paths), cluster.logFile.hasPrefix("/"),
-            let owner = SystemAccount.lookup(cluster.owner),
-            let tail = try? await Command.run(["tail", "-n", "12", "--", cluster.logFile], asUser: owner, timeout: 10),
+        if let cluster = try? DebianClusters.find(paths), let logFile = await DebianClusters.logFile(paths),
+            let owner = cluster.owner.flatMap(SystemAccount.lookup),
+            let tail = try? await Command.run(["tail", "-n", "12", "--", logFile], asUser: owner, timeout: 10),
             tail.succeeded
         {
             let lines = lastStartLines(tail.stdout)
             // (without systemd, pg_ctlcluster shows those lines itself)
             if let last = lines.last, !message.contains(last) {
-                message += "\nthe end of the cluster's log \(cluster.logFile):\n" + lines.joined(separator: "\n")
+                message += "\nthe end of the cluster's log \(logFile):\n" + lines.joined(separator: "\n")
             }
         }
         throw HearthError(message)
@@ -276,10 +310,7 @@ public enum PostgresStep {
     }
 
     /// Our settings whose running values differ from what we want, with where they come from.
-    static func settingsDifferences(_ paths: ClusterPaths, _ settings: ServerSettings) async throws
-        -> [SettingDifference]
-    {
-        let connection = try await DebianClusters.connect(paths)
+    static func settingsDifferences(_ connection: PGConnection, _ settings: ServerSettings) throws -> [SettingDifference] {
         let rows = try connection.query(
             "SELECT name, setting, coalesce(sourcefile || ':' || sourceline, source), pending_restart "
                 + "FROM pg_settings WHERE name = ANY($1::text[])",

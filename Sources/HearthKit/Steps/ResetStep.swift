@@ -116,8 +116,9 @@ public enum ResetStep {
         /// it is left); a stopped cluster is a false result.
         func admin() async throws -> PGConnection? {
             if let debianCluster {
-                guard let info = try await DebianClusters.find(debianCluster) else { return nil }
-                guard PostmasterStatus.read(dataDirectory: info.dataDirectory) != nil else {
+                guard let info = try DebianClusters.find(debianCluster) else { return nil }
+                guard let dataDirectory = info.dataDirectory, PostmasterStatus.read(dataDirectory: dataDirectory) != nil
+                else {
                     throw CheckFailed(
                         "cluster \(debianCluster.id) is not running: start it (pg_ctlcluster \(debianCluster.version) "
                             + "\(debianCluster.name) start) to reset its databases and roles, or reset the whole cluster "
@@ -142,12 +143,12 @@ public enum ResetStep {
                     what: "cluster \(paths.id) (pg_dropcluster --stop), with every database in it",
                     action: Action(
                         "cluster \(paths.id) is gone (pg_dropcluster --stop)",
-                        check: { try await DebianClusters.find(paths) == nil },
+                        check: { try DebianClusters.find(paths) == nil },
                         apply: {
                             // Stopped as root, dropped as the postgres account (ClusterTools: as root,
                             // pg_dropcluster removes what a `log` link in the cluster's directory names).
-                            guard let info = try await DebianClusters.find(paths) else { return }
-                            let running = info.online || PostmasterStatus.read(dataDirectory: info.dataDirectory) != nil
+                            guard let info = try DebianClusters.find(paths) else { return }
+                            let running = info.online || info.dataDirectory.map { PostmasterStatus.read(dataDirectory: $0) != nil } ?? false
                             try await ClusterTools.drop(paths, running: running)
                         }),
                     detail: { await clusterContents(paths) }))
@@ -386,9 +387,9 @@ public enum ResetStep {
 
     /// "(port N; databases a, b, c)" of an existing cluster, for the listing.
     static func clusterContents(_ paths: ClusterPaths) async -> String? {
-        guard let info = try? await DebianClusters.find(paths) else { return nil }
-        var text = "(port \(info.port), data \(info.dataDirectory)"
-        if info.online, let db = try? await DebianClusters.connect(paths),
+        guard let info = try? DebianClusters.find(paths) else { return nil }
+        var text = "(port \(info.port.map(String.init) ?? "unknown"), data \(info.dataDirectory ?? "unknown")"
+        if info.online, let db = try? DebianClusters.connect(paths),
             let rows = try? db.query("SELECT datname FROM pg_database WHERE NOT datistemplate ORDER BY 1")
         {
             text += "; databases: " + rows.rows.compactMap { $0[0] }.joined(separator: ", ")

@@ -16,7 +16,7 @@ public enum ServiceUserStep {
         let uidMax = SystemAccount.systemUIDMax()
 
         func account() throws -> SystemAccount {
-            guard let account = SystemAccount.lookup(user) else { throw HearthError("no user \(user)") }
+            guard let account = SystemAccount.lookup(user) else { throw HearthError("no user \(user)", needs: name) }
             return account
         }
 

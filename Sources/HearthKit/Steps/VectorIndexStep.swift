@@ -45,7 +45,7 @@ public enum VectorIndexStep {
                 // the next run will make (pending); in a run it is a false result.
                 throw HearthError(
                     "\(database): there is no index public.\(index) (revision 0003 builds it): is the database at the "
-                        + "head revision (`hm-migrate current --database \(database)`)?")
+                        + "head revision (`hm-migrate current --database \(database)`)?", needs: "migrations")
             }
             guard found.problems.isEmpty else {
                 throw CheckFailed(
@@ -132,6 +132,11 @@ public enum VectorIndexStep {
             apply: {
                 guard let wanted = try wanted() else { return }
                 try VectorIndex.setDatabaseSetting(wanted.name, wanted.value, database: database, connections.get())
+            },
+            preview: {
+                guard let wanted = try wanted() else { return "" }
+                return try VectorIndex.setDatabaseSettingPlan(wanted.name, wanted.value, database: database, connections.get())
+                    .shown
             })
     }
 

@@ -5,22 +5,34 @@ public enum VerifyStep {
 
     /// `migrations`: the revisions every database must be at the head of (nil: Migrations/
     /// beside the executables); `clientDirectory`: where generated passwords are kept.
+    ///
+    /// The checks after the cluster's own (each login, each database) run side by side (an
+    /// ActionGroup of `jobs`, by default Workers.defaultWidth bounded by the server's free
+    /// connections): they are read-only and independent.
     public static func make(
         _ config: HearthConfig, server: PGServer? = nil, migrations: String? = nil,
-        clientDirectory: String = ClientFiles.defaultDirectory, console: Console = Console()
+        clientDirectory: String = ClientFiles.defaultDirectory, console: Console = Console(), jobs: Int? = nil
     ) -> Step {
         let server = server ?? PGServer(config: config)
         let migrations = migrations ?? MigrationSet.defaultDirectory()
         let connections = AdminConnections(server)
         let passwords = PasswordBook(config, directory: clientDirectory)
         let credentials = Credentials(config, book: passwords)
+        // A database's owner logs in once for its login check, its extensions and its revision.
+        let sessions = OwnerSessions(server, credentials, expected: DatabaseSpec.owners(config))
+        let revisions = Once { () throws -> MigrationSet in
+            guard let migrations else {
+                throw CheckFailed("no Migrations/ directory found beside the executables (set HEARTHMINDS_ROOT)")
+            }
+            return try MigrationSet.load(directory: migrations, config: config)
+        }
         var actions: [Action] = []
         DatabasesStep.warnAboutNamedPasswords(config, console: console, step: "hm-verify")
 
         actions.append(
             .assertion("system user \(config.serviceUser): system uid, own group, no login shell") {
                 guard let account = SystemAccount.lookup(config.serviceUser) else {
-                    throw HearthError("no system user \(config.serviceUser)")
+                    throw HearthError("no system user \(config.serviceUser)", needs: ServiceUserStep.name)
                 }
                 return account.uid <= SystemAccount.systemUIDMax() && account.gid == SystemAccount.groupID(config.serviceUser)
                     && account.shell == ServiceUserStep.shell
@@ -49,35 +61,61 @@ public enum VerifyStep {
                 return true
             })
 
-        actions.append(
-            .assertion("\(config.serviceUser) logs in by peer to \(config.hearthmindsDB)") {
+        var checks: [Action] = []
+        checks.append(
+            .blockingAssertion("\(config.serviceUser) logs in by peer to \(config.hearthmindsDB)") {
                 guard let account = SystemAccount.lookup(config.serviceUser) else {
-                    throw HearthError("no system user \(config.serviceUser)")
+                    throw HearthError("no system user \(config.serviceUser)", needs: ServiceUserStep.name)
                 }
-                let db = try server.peerLogin(config.hearthmindsDB, account: account)
-                return try db.query("SELECT current_user").scalar == config.serviceUser
+                sessions.begin(config.hearthmindsDB)
+                var kept: PGConnection?
+                defer { sessions.keep(config.hearthmindsDB, kept, user: config.serviceUser, tcp: false) }
+                let db: PGConnection
+                do {
+                    db = try server.peerLogin(config.hearthmindsDB, account: account, pinned: true)
+                } catch {
+                    sessions.fail(config.hearthmindsDB, error)
+                    throw error
+                }
+                guard try db.query("SELECT current_user").scalar == config.serviceUser else { return false }
+                kept = db
+                return true
             })
 
-        actions.append(
-            .assertion("\(config.hearthmindsUser) logs in with its password over TCP to \(config.hearthmindsDB)") {
+        checks.append(
+            .blockingAssertion("\(config.hearthmindsUser) logs in with its password over TCP to \(config.hearthmindsDB)") {
                 let db = try server.login(
                     config.hearthmindsDB, user: config.hearthmindsUser, password: try passwords.password(config.hearthmindsUser))
                 return try db.query("SELECT current_user").scalar == config.hearthmindsUser
             })
 
         for ai in config.ais {
-            actions.append(
-                .assertion("\(ai.name) logs in with its password over TCP to \(ai.database) and \(config.hearthmindsDB)") {
-                    for database in [ai.database, config.hearthmindsDB] {
-                        let db = try server.login(database, user: ai.name, password: try passwords.password(ai.name))
-                        guard try db.query("SELECT current_user").scalar == ai.name else { return false }
-                    }
-                    return true
+            checks.append(
+                .blockingAssertion("\(ai.name) logs in with its password over TCP to \(ai.database) and \(config.hearthmindsDB)") {
+                    // Its own database first: that login is kept for the checks of the database.
+                    try {
+                        sessions.begin(ai.database)
+                        var kept: PGConnection?
+                        defer { sessions.keep(ai.database, kept, user: ai.name, tcp: true) }
+                        let db: PGConnection
+                        do {
+                            db = try server.login(ai.database, user: ai.name, password: try passwords.password(ai.name), pinned: true)
+                        } catch {
+                            sessions.fail(ai.database, error)
+                            throw error
+                        }
+                        guard try db.query("SELECT current_user").scalar == ai.name else {
+                            throw CheckFailed("\(ai.name)'s login to \(ai.database) is not \(ai.name)")
+                        }
+                        kept = db
+                    }()
+                    let shared = try server.login(config.hearthmindsDB, user: ai.name, password: try passwords.password(ai.name))
+                    return try shared.query("SELECT current_user").scalar == ai.name
                 })
             let others = config.ais.filter { $0.name != ai.name }
             if !others.isEmpty {
-                actions.append(
-                    .assertion("\(ai.name) is refused by \(others.map(\.database).joined(separator: ", "))") {
+                checks.append(
+                    .blockingAssertion("\(ai.name) is refused by \(others.map(\.database).joined(separator: ", "))") {
                         for other in others {
                             do {
                                 _ = try server.login(other.database, user: ai.name, password: try passwords.password(ai.name))
@@ -94,10 +132,11 @@ public enum VerifyStep {
         }
 
         let named = Set(config.namedPasswords.map(\.role))
-        actions.append(
-            .assertion("no role's password is its own name, unless configured so (the seed's scheme)") {
+        checks.append(
+            .blockingAssertion("no role's password is its own name, unless configured so (the seed's scheme)") {
                 var unconfigured: [String] = []
-                for role in passwords.roles where try SCRAMVerifier.hasNameAsPassword(role, connections.get()) {
+                // The step's own superuser connection (no other check of the group uses it).
+                for role in try SCRAMVerifier.rolesWithNameAsPassword(passwords.roles, connections.step()) {
                     if named.contains(role) {
                         console.err("hm-verify: warning: role \(role) still has its own name as password (configured so)")
                     } else {
@@ -113,22 +152,24 @@ public enum VerifyStep {
             })
 
         for database in config.databases where !config.extensions.isEmpty {
-            actions.append(
-                .assertion("extensions \(config.extensions.joined(separator: ", ")) in \(database)") {
-                    let found = try connections.get(database).query(
-                        "SELECT count(*) FROM pg_catalog.pg_extension WHERE extname = ANY($1::text[])",
-                        ["{" + config.extensions.joined(separator: ",") + "}"]).scalar
+            checks.append(
+                .blockingAssertion("extensions \(config.extensions.joined(separator: ", ")) in \(database)") {
+                    // pg_extension read as the database's owner (search_path pinned, names qualified).
+                    let found = try sessions.with(database) { db, _ in
+                        try db.query(
+                            "SELECT count(*) FROM pg_catalog.pg_extension WHERE extname = ANY($1::text[])",
+                            [PGArray.literal(config.extensions)]).scalar
+                    }
                     return found == String(config.extensions.count)
                 })
         }
         for database in config.databases {
-            actions.append(
-                .assertion("\(database) at the head revision, no applied revision's files changed") {
-                    guard let migrations else {
-                        throw CheckFailed("no Migrations/ directory found beside the executables (set HEARTHMINDS_ROOT)")
+            checks.append(
+                .blockingAssertion("\(database) at the head revision, no applied revision's files changed") {
+                    let set = try revisions.get()
+                    let status = try sessions.with(database) { db, owner in
+                        try Migrator(set: set, database: database, server: server, session: (db, owner)).status()
                     }
-                    let set = try MigrationSet.load(directory: migrations, config: config)
-                    let status = try Migrator(set: set, database: database, server: server, credentials: credentials).status()
                     guard status.converged else {
                         throw CheckFailed(
                             "\(database) is at \(status.current ?? "base"), head is \(status.head ?? "base")"
@@ -137,14 +178,15 @@ public enum VerifyStep {
                     return true
                 })
         }
-        // The vector search setting of every database (the vector-index step's).
+        // The vector search setting of every database (the vector-index step's); with auto
+        // probes, from the lists of its IVFFlat index, read as the database's owner.
         if let described = VectorIndexStep.describeSetting(config) {
-            let owners = OwnerConnections(server, credentials)
+            let fromLists = config.vectorIndex == .ivfflat && config.ivfflat && config.ivfflatProbes == nil
             for database in config.databases {
-                actions.append(
-                    .assertion("\(database): \(described)") {
-                        guard let wanted = try VectorIndexStep.wantedSetting(config, database: database, owners: owners)
-                        else { return true }
+                checks.append(
+                    .blockingAssertion("\(database): \(described)") {
+                        let lists = fromLists ? try sessions.with(database) { db, _ in try VectorIndex.findIvfflat(db)?.lists } : nil
+                        guard let wanted = VectorIndex.wantedSetting(config, indexLists: lists) else { return true }
                         let found = try VectorIndex.databaseSetting(wanted.name, database: database, connections.get())
                         guard found == String(wanted.value) else {
                             throw CheckFailed(
@@ -155,6 +197,14 @@ public enum VerifyStep {
                     })
             }
         }
-        return Step(name, actions)
+        let width = { () -> Int in
+            let cap = jobs ?? Workers.defaultWidth
+            guard cap > 1, let db = try? connections.get() else { return 1 }
+            return Parallelism.width(cap: cap, perWorker: 2, db)
+        }
+        return Step(
+            name,
+            parts: actions.map(Step.Part.action)
+                + [.group(ActionGroup(checks, width: width, finished: { connections.closeWorkers() }))])
     }
 }

@@ -27,6 +27,14 @@ public enum FileSystem {
         public let isDirectory: Bool
     }
 
+    /// The target of the symbolic link `path`; nil when it is none.
+    public static func readLink(_ path: String) -> String? {
+        var buffer = [CChar](repeating: 0, count: 4097)
+        let n = readlink(path, &buffer, 4096)
+        guard n > 0 else { return nil }
+        return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
     public static func status(_ path: String) -> Status? {
         var st = stat()
         guard stat(path, &st) == 0 else { return nil }

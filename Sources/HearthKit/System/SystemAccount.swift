@@ -25,6 +25,15 @@ public struct SystemAccount: Sendable, Equatable {
             comment: entry.pw_gecos.map { String(cString: $0) } ?? "")
     }
 
+    /// The name of the account with `uid`; nil when there is none.
+    public static func name(uid: UInt32) -> String? {
+        var entry = passwd()
+        var result: UnsafeMutablePointer<passwd>? = nil
+        var buffer = [CChar](repeating: 0, count: 16384)
+        guard getpwuid_r(uid, &entry, &buffer, buffer.count, &result) == 0, result != nil else { return nil }
+        return String(cString: entry.pw_name)
+    }
+
     /// The account running this process (by real uid).
     public static func current() -> SystemAccount? {
         var entry = passwd()

@@ -24,24 +24,33 @@ final class DatabasesScenario {
         try loadConfig("HEARTHMINDS_SERVICE_USER=\(serviceUser)\nPOSTGRES_PORT=\(cluster.port)\n" + extra)
     }
 
-    func run(_ config: HearthConfig, dryRun: Bool = false) async throws -> StepRunner.Outcome {
+    /// `jobs`: roles and databases side by side (nil: the default width).
+    func run(_ config: HearthConfig, dryRun: Bool = false, jobs: Int? = nil) async throws -> StepRunner.Outcome {
         let runner = StepRunner(console: Console(colour: false), log: try JSONLog(path: logPath), runID: "t", dryRun: dryRun)
-        return await runner.run(DatabasesStep.make(config, server: server, clientDirectory: clientDirectory))
+        return await runner.run(DatabasesStep.make(config, server: server, clientDirectory: clientDirectory, jobs: jobs))
+    }
+
+    /// The migrations step (`jobs` databases side by side).
+    func migrate(_ config: HearthConfig, jobs: Int? = nil) async throws -> StepRunner.Outcome {
+        let runner = StepRunner(console: Console(colour: false), log: try JSONLog(path: logPath), runID: "m", dryRun: false)
+        return await runner.run(
+            MigrationsStep.make(
+                config, directory: TestFiles.repositoryRoot + "/Migrations", socketDirectory: cluster.socketDirectory,
+                clientDirectory: clientDirectory, jobs: jobs))
     }
 
     /// The migrations and vector-index steps, then verify (which checks every database is at
     /// head, with its search setting).
-    func verify(_ config: HearthConfig) async throws -> StepRunner.Outcome {
-        let runner = StepRunner(console: Console(colour: false), log: try JSONLog(path: logPath), runID: "v", dryRun: false)
-        let migrations = TestFiles.repositoryRoot + "/Migrations"
-        let migrated = await runner.run(
-            MigrationsStep.make(
-                config, directory: migrations, socketDirectory: cluster.socketDirectory, clientDirectory: clientDirectory))
+    func verify(_ config: HearthConfig, jobs: Int? = nil) async throws -> StepRunner.Outcome {
+        let migrated = try await migrate(config, jobs: jobs)
         guard migrated.status == 0 else { return migrated }
+        let runner = StepRunner(console: Console(colour: false), log: try JSONLog(path: logPath), runID: "v", dryRun: false)
         let indexed = await runner.run(vectorIndexStep(config))
         guard indexed.status == 0 else { return indexed }
         return await runner.run(
-            VerifyStep.make(config, server: server, migrations: migrations, clientDirectory: clientDirectory))
+            VerifyStep.make(
+                config, server: server, migrations: TestFiles.repositoryRoot + "/Migrations",
+                clientDirectory: clientDirectory, jobs: jobs))
     }
 
     func admin(_ database: String = "postgres") throws -> PGConnection { try cluster.connect(database: database) }

@@ -27,19 +27,19 @@ struct HostStepsTests {
         let (dry, dryMs) = await timed(PostgresStep.make(config), dryRun: true)
         #expect(dry.status == 0 && dry.changed == 0)
         #expect(dry.pending >= 5)
-        #expect(try await DebianClusters.find(paths) == nil)
+        #expect(try DebianClusters.find(paths) == nil)
         #expect(!FileSystem.exists(paths.configDirectory))
 
         let (first, firstMs) = await timed(PostgresStep.make(config))
         #expect(first.status == 0)
         #expect(first.changed >= 3)
-        let found = try #require(try await DebianClusters.find(paths))
+        let found = try #require(try DebianClusters.find(paths))
         #expect(found.online && found.port == cluster.port)
         #expect(try FileSystem.readText(paths.settingsFile) == ServerSettings(config).render(clusterID: paths.id))
         #expect(try PostgresStep.startMode(paths) == "auto")
         #expect(
             try FileSystem.readText(DebianClusters.createClusterDropIn).contains("\ncreate_main_cluster = false\n"))
-        let connection = try await DebianClusters.connect(paths)
+        let connection = try DebianClusters.connect(paths)
         #expect(
             try settings(connection) == [
                 "port": String(cluster.port), "listen_addresses": "127.0.0.1",
@@ -62,8 +62,8 @@ struct HostStepsTests {
         let moved = try cluster.config(port: newPort)
         let (restart, restartMs) = await timed(PostgresStep.make(moved))
         #expect(restart.status == 0 && restart.changed == 2)
-        #expect(try await DebianClusters.find(paths)?.port == newPort)
-        #expect(try settings(try await DebianClusters.connect(paths))["port"] == String(newPort))
+        #expect(try DebianClusters.find(paths)?.port == newPort)
+        #expect(try settings(try DebianClusters.connect(paths))["port"] == String(newPort))
         print("timing hm-postgres: port change with restart \(Int(restartMs)) ms")
 
         // A setting that a reload takes: password_encryption set back by a later conf.d file
@@ -78,7 +78,38 @@ struct HostStepsTests {
         FileSystem.remove(rogue, trust: ClusterPaths.configTrust)
         let (healed, _) = await timed(PostgresStep.make(moved))
         #expect(healed.status == 0 && healed.changed == 1)
-        #expect(try settings(try await DebianClusters.connect(paths))["password_encryption"] == "scram-sha-256")
+        #expect(try settings(try DebianClusters.connect(paths))["password_encryption"] == "scram-sha-256")
+    }
+
+    @Test("the cluster probe reads what pg_lsclusters shows: online and stopped, a port from ALTER SYSTEM")
+    func probeAgreesWithLsclusters() async throws {
+        let cluster = DebianTestCluster()
+        defer { cluster.drop() }
+        #expect(await testRunner().run(PostgresStep.make(try cluster.config())).status == 0)
+        let paths = cluster.paths
+
+        /// pg_lsclusters' line of the cluster, and the probe's view as such a line.
+        func compare(_ when: String) async throws {
+            let lines = try await Command.check(["pg_lsclusters", "--no-header", "15", cluster.name])
+            let fields = Array(lines.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init).prefix(6))
+            let info = try #require(try DebianClusters.find(paths))
+            let probed = [
+                String(info.version), info.name, info.port.map(String.init) ?? "?", info.online ? "online" : "down",
+                info.owner ?? "?", info.dataDirectory ?? "?",
+            ]
+            #expect(probed == fields, "\(when)")
+        }
+        try await compare("running")
+        let admin = try DebianClusters.connect(paths)
+        let altered = TestCluster.freePort()
+        try admin.execute("ALTER SYSTEM SET port = \(altered)")
+        try await compare("port set by ALTER SYSTEM (not yet restarted)")
+        #expect(try DebianClusters.find(paths)?.port == altered)
+        try admin.execute("ALTER SYSTEM RESET port")
+        try await Command.check(["pg_ctlcluster", "15", cluster.name, "stop"])
+        try await compare("stopped")
+        #expect(try DebianClusters.find(paths)?.online == false)
+        #expect(try DebianClusters.list().contains { $0.id == paths.id && $0.port == cluster.port })
     }
 
     @Test("postgres: another cluster's port or a cluster name of another version is a false, before any change")
@@ -95,7 +126,7 @@ struct HostStepsTests {
             #expect(outcome.status == ExitStatus.failed, "dry run \(dryRun)")
             #expect(outcome.failedAction == "port \(owner.port) is not another cluster's")
         }
-        #expect(try await DebianClusters.find(other.paths) == nil)
+        #expect(try DebianClusters.find(other.paths) == nil)
         #expect(!FileSystem.exists(other.paths.configDirectory))
 
         // Our cluster's name with another PG_VERSION: false before any package is installed.
@@ -152,7 +183,7 @@ struct HostStepsTests {
 
         // Roles and databases to log in to: the service account's, two AIs with passwords and
         // their databases, a password role that is no AI, the admin.
-        let admin = try await DebianClusters.connect(paths)
+        let admin = try DebianClusters.connect(paths)
         #expect(try admin.query("SHOW ssl").scalar == "on")
         for statement in [
             "CREATE ROLE \(try admin.identifier(service)) LOGIN",
@@ -184,7 +215,7 @@ struct HostStepsTests {
         print("timing hm-pg-hba: dry run \(Int(dryMs)) ms, fresh cluster \(Int(firstMs)) ms, rerun \(Int(secondMs)) ms")
 
         // What the rules allow, by real logins.
-        let (_, pid) = try await DebianClusters.running(paths)
+        let (_, pid) = try DebianClusters.running(paths)
         func viaSocket(_ user: String, _ database: String = "postgres", as account: SystemAccount?, password: Secret? = nil)
             throws -> PGConnection
         {

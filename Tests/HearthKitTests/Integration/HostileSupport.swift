@@ -126,5 +126,5 @@ enum Hostile {
     }
 
     /// A step executable of this build.
-    static func executable(_ name: String) -> String { TestFiles.repositoryRoot + "/.build/debug/hm-" + name }
+    static func executable(_ name: String) -> String { TestFiles.executable("hm-" + name) }
 }

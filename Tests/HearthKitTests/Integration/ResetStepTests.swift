@@ -165,10 +165,11 @@ extension HostStepsTests {
         let c = DebianTestCluster()
         defer { c.drop() }
         let config = try c.config()
-        // Other tests' hmtest clusters come and go; every other cluster must stay.
-        let before = try await DebianClusters.list().filter { !$0.name.hasPrefix("hmtest") }
+        // Other tests' hmtest clusters come and go, and so do the hm* clusters of other runs on a
+        // shared machine (benches, other worktrees' tests); every other cluster must stay.
+        let before = try DebianClusters.list().filter { !$0.name.hasPrefix("hm") }
         #expect(await testRunner().run(PostgresStep.make(config)).status == 0)
-        let db = try await DebianClusters.connect(c.paths)
+        let db = try DebianClusters.connect(c.paths)
         try db.execute("CREATE DATABASE some_data")
         let clients = TestFiles.temporaryDirectory()
         defer { TestFiles.removeTree(clients) }
@@ -180,7 +181,7 @@ extension HostStepsTests {
         defer { TestFiles.removeTree(work) }
         func cli(_ args: [String]) async throws -> CommandResult {
             try await Command.run(
-                [TestFiles.repositoryRoot + "/.build/debug/hm-reset", "--set", "PG_CLUSTER_NAME=\(c.name)",
+                [TestFiles.executable("hm-reset"), "--set", "PG_CLUSTER_NAME=\(c.name)",
                  "--set", "POSTGRES_PORT=\(c.port)"] + args,
                 input: "", environment: ["HEARTHMINDS_LOG": work + "/log.jsonl"])
         }
@@ -193,8 +194,8 @@ extension HostStepsTests {
         let dryCLI = try await cli(["--cluster", "--dry-run"])
         #expect(dryCLI.status == 0 && dryCLI.stdout.contains("would change"))
         #expect(try await cli(["--set", "AI_NAMES=Bad;Name", "--yes"]).status == 64)
-        #expect(try await Command.run([TestFiles.repositoryRoot + "/.build/debug/hm-reset", "--help"]).stdout.contains("--service-user"))
-        #expect(try await DebianClusters.find(c.paths)?.online == true)
+        #expect(try await Command.run([TestFiles.executable("hm-reset"), "--help"]).stdout.contains("--service-user"))
+        #expect(try DebianClusters.find(c.paths)?.online == true)
         #expect(try db.query("SELECT count(*) FROM pg_database WHERE datname IN ('hearthminds_db', 'some_data')").scalar == "2")
 
         let plan = ResetStep.plan(config, scope: ResetScope(cluster: true), cluster: c.paths, clientDirectory: clients)
@@ -207,10 +208,10 @@ extension HostStepsTests {
         let done = await testRunner().run(plan.step)
         let resetMs = Clock.nowMs() - t0
         #expect(done.status == 0, "failed at \(done.failedAction ?? "")")
-        #expect(try await DebianClusters.find(c.paths) == nil)
+        #expect(try DebianClusters.find(c.paths) == nil)
         #expect(!FileSystem.exists(c.paths.configDirectory))
         // Every other cluster is still there (others may appear meanwhile: the machine is shared).
-        #expect(Set(before.map(\.id)).isSubset(of: Set(try await DebianClusters.list().map(\.id))))
+        #expect(Set(before.map(\.id)).isSubset(of: Set(try DebianClusters.list().map(\.id))))
         #expect(await testRunner().run(plan.step).changed == 0)
 
         // Databases-and-roles reset of a cluster that is gone: nothing left, all true.
@@ -220,7 +221,7 @@ extension HostStepsTests {
         let t1 = Clock.nowMs()
         #expect(await testRunner().run(PostgresStep.make(config)).status == 0)
         let rebuildMs = Clock.nowMs() - t1
-        #expect(try await DebianClusters.find(c.paths)?.online == true)
+        #expect(try DebianClusters.find(c.paths)?.online == true)
         print("reset timing: --cluster reset \(Int(resetMs)) ms; postgres step rebuild \(Int(rebuildMs)) ms")
     }
 }

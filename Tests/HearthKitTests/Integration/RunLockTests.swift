@@ -115,7 +115,7 @@ extension HostStepsTests {
         for (path, mode) in [("install.sh", 0o755), ("bootstrap/lib.sh", 0o644), ("bootstrap/steps", 0o644)] as [(String, UInt32)] {
             try FileSystem.writeAtomically(tree + "/" + path, try FileSystem.readText(root + "/" + path), mode: mode)
         }
-        symlink(root + "/.build/debug", tree + "/bootstrap/bin")
+        symlink(TestFiles.buildDirectory, tree + "/bootstrap/bin")
         symlink(root + "/etc", tree + "/etc")
         symlink(root + "/Migrations", tree + "/Migrations")
         try FileSystem.writeAtomically(tree + "/test.env", "HEARTHMINDS_LOG=\(tree)/log.jsonl\n", mode: 0o600)
@@ -139,7 +139,7 @@ extension HostStepsTests {
         #expect(run.status == 0, "\(run.stdout)\n\(run.stderr)")
         #expect(run.stdout.contains("all steps true"))
 
-        let (_, status) = try await DebianClusters.running(cluster.paths)
+        let (_, status) = try DebianClusters.running(cluster.paths)
         let descriptors = try FileSystem.list("/proc/\(status.pid)/fd")
         var targets: [String] = []
         for fd in descriptors {

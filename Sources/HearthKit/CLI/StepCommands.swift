@@ -1,0 +1,244 @@
+import ArgumentParser
+
+// The command of each step: its flags, help and exit codes. One executable serves them all
+// (MultiCall): `bootstrap/bin/hm-<step>` is a hard link to it, and the name it is run by picks
+// the command.
+
+public struct ServiceUserCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "hm-service-user",
+        abstract: "Create the HearthMinds service account (HEARTHMINDS_SERVICE_USER).",
+        discussion: """
+            A system user with its own group, its home under /var/lib and no login shell, marked \
+            by its comment 'HearthMinds service account'. It owns HEARTHMINDS_DB and logs in to \
+            PostgreSQL by peer authentication. An existing account without the mark, or an \
+            existing home it does not own, is a false result, never adopted. \
+            Exit status: 0 every action true, 1 a false result, 64 bad usage or configuration, \
+            75 another run holds the lock (/run/hearthminds/bootstrap.lock).
+            """)
+
+    @OptionGroup var options: StepOptions
+
+    public init() {}
+
+    public func run() async throws {
+        throw ExitCode(await StepMain.run(ServiceUserStep.name, options) { ServiceUserStep.make($0) })
+    }
+}
+
+public struct PostgresCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "hm-postgres",
+        abstract: "Install PostgreSQL PG_VERSION and run the cluster PG_VERSION/PG_CLUSTER_NAME.",
+        discussion: """
+            Installs postgresql-<PG_VERSION> and its client with apt-get when missing (postgresql-common \
+            is told to create no cluster of its own), creates the cluster with pg_createcluster (UTF-8, \
+            POSTGRES_PORT), writes our settings to its conf.d/hearthminds.conf (listen_addresses from \
+            POSTGRES_HOST, port, password_encryption = scram-sha-256), starts it (restarting or reloading \
+            when a setting changed) and checks that it answers as PostgreSQL PG_VERSION. A cluster of that \
+            name of another version, or another cluster on POSTGRES_PORT, is a false result. \
+            Exit status: 0 every action true, 1 a false result, 64 bad usage or configuration, \
+            75 another run holds the lock (/run/hearthminds/bootstrap.lock).
+            """)
+
+    @OptionGroup var options: StepOptions
+
+    public init() {}
+
+    public func run() async throws {
+        throw ExitCode(await StepMain.run(PostgresStep.name, options) { PostgresStep.make($0) })
+    }
+}
+
+public struct PgHbaCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "hm-pg-hba",
+        abstract: "Write the cluster's pg_hba.conf and pg_ident.conf (peer and scram-sha-256, never trust).",
+        discussion: """
+            Renders etc/pg_hba.conf.template and etc/pg_ident.conf.template with the configuration and \
+            writes them whole over the cluster's files: peer for postgres and root (as the admin roles, \
+            through the map hearthminds_admin), peer for HEARTHMINDS_SERVICE_USER to HEARTHMINDS_DB, \
+            scram-sha-256 for password roles over the socket and over TCP from loopback, POSTGRES_HOST and \
+            PG_ALLOWED_NETWORKS. Reloads the server and checks pg_hba_file_rules. Hand edits are replaced. \
+            Exit status: 0 every action true, 1 a false result, 64 bad usage or configuration, \
+            75 another run holds the lock (/run/hearthminds/bootstrap.lock).
+            """)
+
+    @OptionGroup var options: StepOptions
+
+    public init() {}
+
+    public func run() async throws {
+        throw ExitCode(await StepMain.run(PgHbaStep.name, options) { try PgHbaStep.make($0) })
+    }
+}
+
+public struct PgvectorCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "hm-pgvector",
+        abstract: "Install pgvector into PostgreSQL PG_VERSION and prove it on the cluster.",
+        discussion: """
+            Debian 12 has no pgvector package. PGVECTOR_INSTALL_METHOD=auto tries, in order: \
+            apt (postgresql-<PG_VERSION>-pgvector, when the host's apt sources offer it), \
+            shipped (the release tarball's packages/postgresql-<PG_VERSION>-pgvector_*_<arch>.deb, \
+            installed by apt-get from the file), debian-source (Debian's pgvector source package of \
+            PGVECTOR_DEBIAN_SUITE, fetched from the host's own Debian mirror through a temporary apt \
+            configuration and checked by apt against the archive's signed index), then tarball \
+            (PGVECTOR_SOURCE, a path or URL, which must match PGVECTOR_SHA256; only when set). \
+            Sources are built portably against /usr/lib/postgresql/<PG_VERSION>/bin/pg_config, and \
+            the packages installed for the build are removed again afterwards: no compiler stays. \
+            The install action says which method ran and why. Then the cluster on POSTGRES_PORT \
+            (socket /var/run/postgresql, peer as postgres) must offer vector at the installed \
+            version and CREATE EXTENSION vector must work (in a transaction that is rolled back). \
+            A host where pgvector is installed downloads and builds nothing. \
+            Exit status: 0 every action true, 1 a false result, 64 bad usage or configuration, \
+            75 another run holds the lock (/run/hearthminds/bootstrap.lock).
+            """)
+
+    @OptionGroup var options: StepOptions
+
+    @Flag(name: .long, help: """
+        Install the extension's files only and skip the cluster checks \
+        (build and test hosts; `make setup` uses it).
+        """)
+    var installOnly = false
+
+    public init() {}
+
+    public func run() async throws {
+        let installOnly = installOnly
+        throw ExitCode(
+            await StepMain.run(PgvectorStep.name, options) { PgvectorStep.make($0, installOnly: installOnly) })
+    }
+}
+
+public struct DatabasesCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "hm-databases",
+        abstract: "Create and converge the roles, databases, extensions and grants.",
+        discussion: """
+            Roles: HEARTHMINDS_USER (superuser, password, member of pg_monitor), \
+            HEARTHMINDS_SERVICE_USER (login by peer only), one per AI name (login, password), and \
+            POSTGRES_ADMIN_USER's password. Databases: HEARTHMINDS_DB owned by the service account, \
+            <name><AI_DB_SUFFIX> owned by each AI, AI_DEFAULT_EXTENSIONS in each (owned by the \
+            manager); CONNECT revoked from PUBLIC; every AI and the manager connect to and read \
+            HEARTHMINDS_DB. Writes pg_service.conf and password files under /etc/hearthminds. \
+            Databases of AI names no longer configured are reported, never dropped. \
+            Exit status: 0 every action true, 1 a false result, 64 bad usage or configuration, \
+            75 another run holds the lock (/run/hearthminds/bootstrap.lock).
+            """)
+
+    @OptionGroup var options: StepOptions
+
+    public init() {}
+
+    public func run() async throws {
+        throw ExitCode(await StepMain.run(DatabasesStep.name, options) { DatabasesStep.make($0) })
+    }
+}
+
+public struct MigrationsCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "hm-migrations",
+        abstract: "Bring HEARTHMINDS_DB and every AI database to the head revision of Migrations/.",
+        discussion: """
+            The install.sh step `migrations`: `hm-migrate up` on each database, one action per \
+            database (check: at head and no applied revision's files changed). \
+            Exit status: 0 every action true, 1 a false result, 64 bad usage or configuration, \
+            75 another run holds the lock (/run/hearthminds/bootstrap.lock).
+            """)
+
+    @OptionGroup var options: StepOptions
+
+    public init() {}
+
+    public func run() async throws {
+        throw ExitCode(await StepMain.run(MigrationsStep.name, options) { MigrationsStep.make($0) })
+    }
+}
+
+public struct VectorIndexCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "hm-vector-index",
+        abstract: "Keep every database's vector index good for search: trained on its rows, probes set.",
+        discussion: """
+            The install.sh step `vector-index`, after `migrations`. Per database: the IVFFlat index \
+            on memory_shards.embedding is rebuilt (REINDEX INDEX CONCURRENTLY, as the database's \
+            owner) once the table holds at least twice the rows it was trained on, with \
+            PGVECTOR_IVFFLAT_LISTS lists (auto: rows / 1000 up to a million rows, sqrt(rows) beyond); \
+            ivfflat.probes (PGVECTOR_IVFFLAT_PROBES; auto: the square root of the lists, rounded up), \
+            or hnsw.ef_search with PGVECTOR_INDEX=hnsw, is set for the database. \
+            Exit status: 0 every action true, 1 a false result, 64 bad usage or configuration, \
+            75 another run holds the lock (/run/hearthminds/bootstrap.lock).
+            """)
+
+    @OptionGroup var options: StepOptions
+
+    public init() {}
+
+    public func run() async throws {
+        throw ExitCode(await StepMain.run(VectorIndexStep.name, options) { VectorIndexStep.make($0) })
+    }
+}
+
+public struct VerifyCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "hm-verify",
+        abstract: "Check the whole host, read-only; exit non-zero on any false.",
+        discussion: """
+            The service user; the cluster online at the configured version and port; pg_hba.conf \
+            parses with no trust/md5; the service user logs in by peer to HEARTHMINDS_DB; the manager \
+            and each AI log in with their passwords over TCP to their databases and HEARTHMINDS_DB, \
+            and each AI is refused by the other AIs' databases; the extensions in every database. \
+            Changes nothing (--dry-run is the same run). \
+            Exit status: 0 every check true, 1 a false result, 64 bad usage or configuration, \
+            75 another run holds the lock (/run/hearthminds/bootstrap.lock).
+            """)
+
+    @OptionGroup var options: StepOptions
+
+    public init() {}
+
+    public func run() async throws {
+        throw ExitCode(await StepMain.run(VerifyStep.name, options) { VerifyStep.make($0) })
+    }
+}
+
+public struct ResetCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "hm-reset",
+        abstract: "Destroy what the HearthMinds bootstrap made, for a clean rebuild.",
+        discussion: """
+            Drops HEARTHMINDS_DB and every AI database (DROP DATABASE ... WITH (FORCE)), the manager, \
+            service and AI roles (never postgres or POSTGRES_ADMIN_USER), and the client files \
+            (/etc/hearthminds/pg_service.conf, /etc/hearthminds/pgpass/); with --cluster the whole \
+            cluster PG_VERSION/PG_CLUSTER_NAME instead of its databases and roles; with \
+            --service-user the system account, its group and its home, each only when it is ours \
+            (the account marked 'HearthMinds service account', its home under /var/lib). It lists \
+            what exists and would be destroyed, then acts only with --yes, or when on a terminal the cluster name \
+            or "yes" is typed. Databases, roles and clusters that are not ours are never touched; \
+            a role of ours that still owns something elsewhere stops the reset before any change. \
+            Rebuild with: sudo ./install.sh (or install.sh --reset --yes, which does both). \
+            Exit status: 0 every action true, 1 a false result, 64 bad usage or configuration, \
+            or not confirmed (nothing changed), 75 another run holds the lock \
+            (/run/hearthminds/bootstrap.lock).
+            """)
+
+    @OptionGroup var options: StepOptions
+
+    @Flag(name: .long, help: "Confirm: destroy without asking.")
+    var yes = false
+
+    @Flag(name: .long, help: "Drop the whole cluster PG_VERSION/PG_CLUSTER_NAME (pg_dropcluster --stop), every database in it.")
+    var cluster = false
+
+    @Flag(name: .long, help: "Remove the system account HEARTHMINDS_SERVICE_USER, its group and its home too.")
+    var serviceUser = false
+
+    public init() {}
+
+    public func run() async throws {
+        throw ExitCode(
+            await ResetMain.run(options, yes: yes, scope: ResetScope(cluster: cluster, serviceUser: serviceUser)))
+    }
+}

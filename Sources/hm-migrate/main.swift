@@ -1,7 +1,0 @@
-import ArgumentParser
-import HearthKit
-
-@main
-struct MigrateCommand: ParsableCommand {
-    static let configuration = MigrateCLI.configuration
-}
