@@ -629,7 +629,7 @@ check "first run: the tarball copied and unpacked on every host" q \
     "all('HearthMinds | the release tarball copied to the host' in changed_tasks(h) and 'HearthMinds | the release unpacked (its SHA-256 checked first) and made current' in changed_tasks(h) for h in HOSTS)"
 for i in "${!HOSTS[@]}"; do
     check "first run: ${HOSTS[$i]}: no file left behind: no copied tarball, no temporary file in /etc/hearthminds or the release directories" sh -c \
-        "[ ! -e '${H_ROOT[$i]}$RELEASE_BASE/hearthminds-bootstrap.tar.gz' ] && [ -z \"\$(find '${H_ROOT[$i]}/etc/hearthminds' '${H_ROOT[$i]}$RELEASE_BASE' -maxdepth 2 -name '.*' ! -name .unpacked)\" ]"
+        "[ ! -e '${H_ROOT[$i]}$RELEASE_BASE/hearthminds-bootstrap.tar.gz' ] && [ -z \"\$(find '${H_ROOT[$i]}/etc/hearthminds' '${H_ROOT[$i]}$RELEASE_BASE' -maxdepth 2 -name '.*' ! -name .unpacked ! -name .release.lock)\" ]"
     check "first run: ${HOSTS[$i]}: the release directories are root's and only root writes them" expect_eq \
         "0 755 0 755 0 755" sh -c "stat -c '%u %a' '${H_ROOT[$i]}$RELEASE_BASE' '${H_ROOT[$i]}$RELEASE_BASE/releases' '${H_ROOT[$i]}$RELEASE_BASE/releases/$DIST_SHA' | paste -sd' '"
 done
@@ -823,9 +823,22 @@ check "/etc/hearthminds owned by mallory: the role refuses to write the env file
     "[(t['task'], '/etc/hearthminds is owned by uid' in t['msg']) for t in tasks if t['host'] == 'hm-fleet-2' and t['status'] == 'failed'] == [('HearthMinds | the env file written', True)] and 'hm-fleet-2' not in module"
 check "/etc/hearthminds owned by mallory: the env file untouched" sha256sum --quiet -c "$FW/env2.sum"
 chown root: "$ROOT/etc/hearthminds"
+# and mallory holds a lock on /opt/hearthminds itself on hm-fleet-3 meanwhile (any account may
+# open the directory: the role's lock is a file only root can open)
+host 2
+rm -f "$ROOT/home/mallory/holder.pid"
+in_root setpriv --reuid=mallory --regid=mallory --init-groups -- flock "$RELEASE_BASE" \
+    sh -c 'echo $$ >/home/mallory/holder.pid; exec sleep 300' 7>&- &
+MALLORY_HOLDER=$!
+for _ in $(seq 1 100); do [ -s "$ROOT/home/mallory/holder.pid" ] && break; sleep 0.1; done
 play restored site.yml -l hm-fleet-2,hm-fleet-3
-check_exit "the owners put back: exits 0" 0
-check "the owners put back: both hosts converged, changed=0" q \
+host 2
+check "mallory held a lock on $RELEASE_BASE (the directory) on hm-fleet-3 throughout the next run" \
+    in_root kill -0 "$(cat "$ROOT/home/mallory/holder.pid" 2>/dev/null || echo 0)"
+in_root kill "$(cat "$ROOT/home/mallory/holder.pid")" 2>/dev/null || true
+wait "$MALLORY_HOLDER" 2>/dev/null || true
+check_exit "the owners put back (and mallory's lock held): exits 0" 0
+check "the owners put back: both hosts converged, changed=0 (mallory's lock on the directory held up nothing)" q \
     "all(stats[h]['changed'] == 0 and stats[h]['failures'] == 0 for h in ('hm-fleet-2', 'hm-fleet-3'))"
 
 # --- 7. the rebuild, one host at a time -------------------------------------------------------

@@ -410,6 +410,8 @@ class Releases(unittest.TestCase):
         out = self.module(sha256=sha1, state="prepared")
         self.assertEqual((out["current_sha256"], out["unpacked"], out["changed"]), ("", False, True))
         self.assertEqual(stat.S_IMODE(os.stat(os.path.join(self.base, "releases")).st_mode), 0o755)
+        lock = os.stat(os.path.join(self.base, ".release.lock"))
+        self.assertEqual((stat.S_IMODE(lock.st_mode), lock.st_uid), (0o600, 0))  # no other account opens it
         self.put(one)
         out = self.module(sha256=sha1, state="current")
         self.assertTrue(out["changed"] and out.get("unpacked_now"), out)

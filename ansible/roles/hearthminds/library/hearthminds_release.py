@@ -22,7 +22,7 @@ description:
   - I(base_dir) and every directory above it are reached without following a link and must be
     root's and not writable by group or others, else the module fails naming the directory:
     another account could plant a link in it for root to write through.
-  - One run at a time per host (a lock on I(base_dir)).
+  - One run at a time per host (a lock on I(base_dir)/.release.lock, a file only root can open).
 options:
   base_dir:
     description: Where releases live.
@@ -51,6 +51,7 @@ import secrets
 import shutil
 import stat
 import subprocess
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.hearthminds_safe import UnsafePath, open_root_dir, read_file, write_file
@@ -189,6 +190,35 @@ def prune(base, releases_fd, sha, keep):
     return removed
 
 
+LOCK = ".release.lock"
+LOCK_WAIT = 600
+
+
+def take_lock(module, base, base_fd):
+    """One run at a time: a lock on BASE/.release.lock, a file of root's that only root can open
+    (a lock on the directory itself, which any account may open, would let one hold every run)."""
+    flags = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        # (check mode makes nothing: no lock file yet, no lock)
+        fd = os.open(LOCK, flags if module.check_mode else flags | os.O_CREAT, 0o600, dir_fd=base_fd)
+    except FileNotFoundError:
+        return None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_uid != 0 or st.st_mode & 0o077:
+        os.close(fd)
+        module.fail_json(msg="%s/%s: not a file of root's that only root can open: refusing it" % (base, LOCK))
+    deadline = time.monotonic() + LOCK_WAIT
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                os.close(fd)
+                module.fail_json(msg="%s/%s: another run has held it for %d s" % (base, LOCK, LOCK_WAIT))
+            time.sleep(0.5)
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -207,7 +237,7 @@ def main():
     result = dict(changed=False, base_dir=base, sha256=sha, tarball=os.path.join(base, TARBALL),
                   release=os.path.join(base, "releases", sha, TREE))
     created = []
-    base_fd = releases_fd = None
+    base_fd = releases_fd = lock_fd = None
     try:
         try:
             base_fd = open_root_dir(base)
@@ -219,7 +249,7 @@ def main():
                 module.exit_json(**result)
             base_fd = open_root_dir(base, create_mode=0o755, created=created)
             releases_fd = open_root_dir(os.path.join(base, "releases"), create_mode=0o755, created=created)
-        fcntl.flock(base_fd, fcntl.LOCK_EX)
+        lock_fd = take_lock(module, base, base_fd)
         result.update(current_sha256=current_sha(base_fd, base), unpacked=marker_of(releases_fd, sha) == sha,
                       created=created, changed=bool(created))
         if p["state"] == "prepared":
@@ -245,7 +275,7 @@ def main():
         module.fail_json(msg="%s: %s%s" % (base, error.strerror, " (%s)" % error.filename if error.filename else ""),
                          **result)
     finally:
-        for fd in (releases_fd, base_fd):
+        for fd in (lock_fd, releases_fd, base_fd):
             if fd is not None:
                 os.close(fd)
     module.exit_json(**result)
