@@ -9,7 +9,8 @@ SHELL := /bin/bash
 # man-db (with groff-base): the dist smoke test renders the shipped man pages.
 SETUP_PACKAGES := libpq-dev libpq5 postgresql-15 postgresql-client-15 postgresql-common \
 	debootstrap util-linux passwd ca-certificates binutils file iproute2 curl man-db \
-	build-essential dpkg-dev debhelper postgresql-server-dev-all architecture-properties
+	build-essential dpkg-dev debhelper postgresql-server-dev-all architecture-properties \
+	openssh-client python3-venv
 
 # The pgvector package the release tarball ships (PGVECTOR_INSTALL_METHOD=shipped): Debian's own
 # pgvector source package, pinned by suite, version and the SHA-256 of its .dsc, fetched from
@@ -36,7 +37,7 @@ ARGUMENT_PARSER_DIR := .build/checkouts/swift-argument-parser
 GENERATE_MANUAL := swift build --package-path $(ARGUMENT_PARSER_DIR) --scratch-path .build/argument-parser-tools \
 	--product generate-manual
 
-.PHONY: setup build test test-e2e dist clean migrate-rev migrate-up migrate-down bench bench-recall
+.PHONY: setup build test test-e2e test-fleet dist clean migrate-rev migrate-up migrate-down bench bench-recall
 
 ## setup: install the packages the build and the tests need (apt-get; skipped when present),
 ## then pgvector for PostgreSQL 15 (hm-pgvector --install-only)
@@ -61,7 +62,8 @@ build:
 	swift build -c release
 
 ## test: everything CI runs: setup, unit + integration tests (real PostgreSQL 15), then
-## the release tarball's smoke test and the end-to-end tier on a fresh Debian 12 root
+## the release tarball's smoke test, the end-to-end tier on a fresh Debian 12 root, and the
+## fleet tier (the Ansible role on three hosts over SSH)
 test: setup
 	swift build --build-tests
 	swift test --skip-build 2>&1 | tee .build/test-swift.log
@@ -69,11 +71,17 @@ test: setup
 	$(MAKE) dist
 	Tests/dist/smoke.sh
 	Tests/e2e/run.sh
+	Tests/fleet/run.sh
 
 ## test-e2e: the end-to-end tier: dist/ installed by ./install.sh on a fresh minbase Debian 12
 ## root (debootstrap, cached in /var/cache/hearthminds-e2e), checked from outside; as root
 test-e2e: dist
 	Tests/e2e/run.sh
+
+## test-fleet: the fleet tier alone: dist/, then ansible/'s role run by ansible-core (PyPI, a venv)
+## on three fresh Debian 12 hosts in network namespaces, over SSH (Tests/fleet/run.sh); as root
+test-fleet: dist
+	Tests/fleet/run.sh
 
 ## dist: dist/hearthminds-bootstrap.tar.gz — install.sh, bootstrap/ with the stripped release
 ## executable (Swift runtime linked statically) and hm-<step> hard links to it, every command's

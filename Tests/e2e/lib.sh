@@ -259,10 +259,14 @@ root_create() {
 # only reaps orphans, from the root's perl-base), with
 # /proc, a minimal /dev and a /run tmpfs mounted inside it only. Everything started in it dies
 # with it (ns_stop). Sets NS_PID (the host pid of its pid 1) and NS_UNSHARE.
+# E2E_NS_EXTRA: more namespaces, as unshare's flags (the fleet tier: --net --uts, a network
+# and host name of the root's own); in_root enters them too.
+E2E_NS_EXTRA=()
 ns_start() {
     # setpriv --pdeathsig: even when this script is killed outright, unshare dies with it, and
     # its child (the namespace's pid 1) with unshare (--kill-child).
-    setpriv --pdeathsig KILL -- unshare --fork --pid --mount --propagation private --kill-child -- /bin/sh -c '
+    setpriv --pdeathsig KILL -- unshare --fork --pid --mount ${E2E_NS_EXTRA[@]+"${E2E_NS_EXTRA[@]}"} \
+        --propagation private --kill-child -- /bin/sh -c '
         set -e
         R=$1
         mount -t proc -o nosuid,nodev,noexec proc "$R/proc"
@@ -577,8 +581,11 @@ remove_stale_roots() {
 # in_root CMD...: runs CMD inside the scenario's namespace and root, as root, with the clean
 # environment of a root shell on a fresh host plus the E2E_ENV assignments (the config layer).
 in_root() {
-    local booted=()
+    local booted=() extra
     [ "${E2E_BOOTED:-0}" = 1 ] && booted=(--uts --ipc)
+    for extra in ${E2E_NS_EXTRA[@]+"${E2E_NS_EXTRA[@]}"}; do
+        case "$extra" in --net | --uts | --ipc) booted+=("$extra") ;; esac
+    done
     nsenter --target "$NS_PID" --mount --pid ${booted[@]+"${booted[@]}"} --root --wd -- \
         /usr/bin/env -i -C "${E2E_CWD:-/}" PATH="$E2E_ROOT_PATH" HOME=/root TERM=dumb ${E2E_ENV[@]+"${E2E_ENV[@]}"} "$@"
 }
