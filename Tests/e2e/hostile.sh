@@ -157,7 +157,7 @@ hostile_unplant_links() {
         set -e
         c=$1 saved=$2
         rm -f "$c/log" "$c/.plant" "$c/conf.d/.plant" "$c"/*.tmp "$c"/*.new "$c"/*.hm-tmp "$c"/conf.d/*.tmp "$c"/conf.d/*.new "$c"/conf.d/*.hm-tmp
-        if [ -d "$c/conf.d.away" ]; then rm -f "$c/conf.d"; mv -T "$c/conf.d.away" "$c/conf.d"; fi
+        if [ -d "$c/conf.d.away" ]; then rm -rf "$c/conf.d"; mv -T "$c/conf.d.away" "$c/conf.d"; fi
         for f in pg_hba.conf pg_ident.conf start.conf conf.d/hearthminds.conf; do
             if [ -L "$c/$f" ] || [ ! -e "$c/$f" ]; then rm -f "$c/$f"; cp -p "$saved/$f" "$c/$f"; fi
         done
