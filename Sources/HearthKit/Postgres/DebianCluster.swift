@@ -137,6 +137,7 @@ public enum DebianClusters {
 
     public static func find(_ paths: ClusterPaths) throws -> ClusterInfo? {
         try ClusterProbe().cluster(version: paths.version, name: paths.name)
+    }
 
     /// Parses `pg_lsclusters --no-header`: Ver Cluster Port Status Owner Datadir Logfile.
     public static func parse(_ text: String) throws(HearthError) -> [ClusterInfo] {
@@ -164,7 +165,6 @@ public enum DebianClusters {
             cluster.logFile.hasPrefix("/")
         else { return nil }
         return cluster.logFile
-    }
     }
 
     /// The running server of the cluster, or an error saying why there is none (a dry run
