@@ -104,7 +104,7 @@ public enum PostgresStep {
                     guard let conf = try paths.openConfigDirectory().directory(ClusterPaths.confDirectoryName),
                         let status = try conf.entry(DebianClusters.settingsFileName), status.kind == .file
                     else { return false }
-                    return try conf.readText(DebianClusters.settingsFileName) == settingsText && status.mode == settingsMode
+                    return try conf.holds(DebianClusters.settingsFileName, settingsText) && status.mode == settingsMode
                 },
                 apply: {
                     let directory = try paths.openConfigDirectory()
@@ -271,7 +271,12 @@ public enum PostgresStep {
     /// The first word of start.conf (auto, manual or disabled); "" when it is no file (missing,
     /// or a link in its place, which is not followed).
     static func startMode(_ paths: ClusterPaths) throws -> String {
-        guard let text = try paths.openConfigDirectory().textIfFile(ClusterPaths.startConfName) else { return "" }
+        // (a file larger than any start.conf is not read: it is not ours, and is replaced)
+        let text: String?
+        do { text = try paths.openConfigDirectory().textIfFile(ClusterPaths.startConfName, limit: 64 << 10) } catch is FileTooLarge {
+            return ""
+        }
+        guard let text else { return "" }
         for line in text.split(separator: "\n") {
             let word = String(line.prefix(while: { $0 != "#" })).trimmingCharacters(in: " \t")
             if !word.isEmpty { return word }
