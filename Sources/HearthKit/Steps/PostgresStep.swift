@@ -245,7 +245,8 @@ public enum PostgresStep {
         }
         // (with a deadline: the file may be a FIFO, or endless, of the owner's choosing)
         if let cluster = try? DebianClusters.find(paths), let logFile = await DebianClusters.logFile(paths),
-            let owner = cluster.owner.flatMap(SystemAccount.lookup),
+            // (never as root: the owner is the data directory's, which the configuration names)
+            let owner = cluster.owner.flatMap(SystemAccount.lookup), owner.uid != 0,
             let tail = try? await Command.run(["tail", "-n", "12", "--", logFile], asUser: owner, timeout: 10),
             tail.succeeded
         {
