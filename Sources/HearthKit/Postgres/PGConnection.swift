@@ -69,10 +69,15 @@ public final class PGConnection {
         var keys = ["host", "port", "dbname", "user", "connect_timeout", "application_name", "client_encoding"]
         var values = [target.host, String(target.port), target.database, target.user,
                       String(target.connectTimeout), "hearthminds-bootstrap", "UTF8"]
-        if !target.settings.isEmpty {
-            keys.append("options")
-            values.append(target.settings.map { "-c \($0.0)=\($0.1)" }.joined(separator: " "))
-        }
+        // No notice or warning is sent unless the suite asks for them (the Migrator does, with
+        // SET): a role's or a database's setting whose value the server rejects at login is a
+        // WARNING quoting the value, which the role or the database owner chooses — terminal
+        // control sequences included — and libpq prints it on root's standard error before the
+        // connection is the suite's. (Startup options come before those settings and win.)
+        var settings = target.settings
+        if !settings.contains(where: { $0.0 == "client_min_messages" }) { settings.append(("client_min_messages", "error")) }
+        keys.append("options")
+        values.append(settings.map { "-c \($0.0)=\($0.1)" }.joined(separator: " "))
         if let password = target.password {
             keys.append("password")
             values.append(password.reveal)
@@ -101,6 +106,12 @@ public final class PGConnection {
                 message: "cannot connect to database \(target.database) as \(target.user) "
                     + "(\(target.host):\(target.port)): \(text)", sqlState: nil)
         }
+        // A notice that still comes (a tenant's function that sets client_min_messages itself)
+        // reaches standard error printable, as everything the suite shows.
+        PQsetNoticeProcessor(connection, { _, message in
+            guard let message else { return }
+            Console.write(Console.printable(String(cString: message)), to: STDERR_FILENO)
+        }, nil)
         self.conn = connection
     }
 
