@@ -81,6 +81,9 @@ public final class PGConnection {
         if let password = target.password {
             keys.append("password")
             values.append(password.reveal)
+        } else {
+            keys.append("passfile")
+            values.append(PGConnection.noPasswordFile)
         }
         let connect: @Sendable () -> OpaquePointer? = { [keys, values] in
             withCStrings(keys) { keyPointers in
@@ -298,8 +301,8 @@ public final class PGConnection {
     }
 
     public static func ping(host: String, port: Int, connectTimeout: Int = 10) -> Ping {
-        let keys = ["host", "port", "connect_timeout", "dbname"]
-        let values = [host, String(port), String(connectTimeout), "postgres"]
+        let keys = ["host", "port", "connect_timeout", "dbname", "passfile"]
+        let values = [host, String(port), String(connectTimeout), "postgres", noPasswordFile]
         let result = withCStrings(keys) { k in withCStrings(values) { v in PQpingParams(k, v, 0) } }
         switch result {
         case PQPING_OK: return .ok
@@ -307,6 +310,30 @@ public final class PGConnection {
         case PQPING_NO_RESPONSE: return .noResponse
         default: return .noAttempt
         }
+    }
+
+    /// The password file of every connection the suite gives no password (peer logins, pings):
+    /// none. libpq would otherwise answer a server's request for a password from `~/.pgpass`
+    /// of the thread's effective user (root's, for a ping) — and the server of a peer login is
+    /// reached over the socket directory the postmaster.pid names, which the postgres account
+    /// can rewrite to name a fake server of its own. Nobody but the kernel makes files in /proc.
+    static let noPasswordFile = "/proc/hearthminds-no-password-file"
+
+    /// libpq's environment variables (PostgreSQL 15's, and 16's), which would give the suite's
+    /// connections a password (PGPASSWORD, a password file, a service file's), another server or
+    /// other settings from the operator's environment: removed when the process starts
+    /// (MultiCall.main), before any thread. Our own keys (PG_VERSION, PGVECTOR_...) stay.
+    public static let libpqEnvironment = [
+        "PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGPASSWORD", "PGPASSFILE", "PGCHANNELBINDING",
+        "PGSERVICE", "PGSERVICEFILE", "PGOPTIONS", "PGAPPNAME", "PGSSLMODE", "PGREQUIRESSL", "PGSSLCOMPRESSION",
+        "PGSSLCERT", "PGSSLKEY", "PGSSLCERTMODE", "PGSSLROOTCERT", "PGSSLCRL", "PGSSLCRLDIR", "PGSSLSNI",
+        "PGREQUIREPEER", "PGSSLMINPROTOCOLVERSION", "PGSSLMAXPROTOCOLVERSION", "PGGSSENCMODE", "PGKRBSRVNAME",
+        "PGGSSLIB", "PGGSSDELEGATION", "PGCONNECT_TIMEOUT", "PGCLIENTENCODING", "PGTARGETSESSIONATTRS",
+        "PGLOADBALANCEHOSTS", "PGREQUIREAUTH", "PGDATESTYLE", "PGTZ", "PGGEQO", "PGSYSCONFDIR", "PGLOCALEDIR",
+    ]
+
+    public static func scrubEnvironment() {
+        for name in libpqEnvironment { unsetenv(name) }
     }
 
     /// The server version as a number (150018 for 15.18).
