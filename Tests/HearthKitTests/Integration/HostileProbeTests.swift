@@ -290,6 +290,59 @@ struct HostileProbeTests {
         #expect(try await s.run(config).status == 0)
     }
 
+    // MARK: a server of the postgres account's making
+
+    @Test("a fake server at the socket a peer login or a ping is sent to asks for a password: libpq gives none, neither the password file of the environment nor ~/.pgpass")
+    func fakeServerGetsNoPasswordFile() async throws {
+        let fake = try FakeServer()
+        defer { fake.stop() }
+        // The operator's password file, named in the environment (root's own ~/.pgpass is read
+        // the same way; it is not touched here).
+        let directory = TestFiles.temporaryDirectory("hm-passfile")
+        defer { TestFiles.removeTree(directory) }
+        try FileSystem.writeAtomically(directory + "/pgpass", "*:*:*:*:operator-passfile-secret\n", mode: 0o600)
+        setenv("PGPASSFILE", directory + "/pgpass", 1)
+        defer { unsetenv("PGPASSFILE") }
+        #expect(throws: PGError.self) {
+            try PGConnection(PGTarget(host: fake.directory, port: fake.port, database: "postgres", user: "postgres"))
+        }
+        #expect(throws: PGError.self) {
+            try PGConnection(
+                PGTarget(host: fake.directory, port: fake.port, database: "postgres", user: "postgres", asSystemUser: Hostile.postgres))
+        }
+        _ = PGConnection.ping(host: fake.directory, port: fake.port, connectTimeout: 5)
+        #expect(fake.connections >= 3)
+        #expect(fake.passwords.isEmpty, "sent: \(fake.passwords)")
+    }
+
+    @Test("hm-migrate run with PGPASSWORD in root's environment: the peer login to a fake server at the socket directory sends no password")
+    func fakeServerGetsNoEnvironmentPassword() async throws {
+        let fake = try FakeServer()
+        defer { fake.stop() }
+        let directory = TestFiles.temporaryDirectory("hm-fake-run")
+        defer { TestFiles.removeTree(directory) }
+        let config = directory + "/hearthminds.env"
+        try FileSystem.writeAtomically(
+            config,
+            "POSTGRES_PORT=\(fake.port)\nHEARTHMINDS_SERVICE_USER=nobody\nHEARTHMINDS_DB=hmfake_db\n"
+                + "HEARTHMINDS_LOG=\(directory)/log.jsonl\n", mode: 0o600)
+        let t0 = Clock.nowMs()
+        let result = try await Command.run(
+            [
+                Hostile.executable("migrate"), "current", "--config", config, "--socket-dir", fake.directory,
+                "--database", "hmfake_db", "--migrations", TestFiles.repositoryRoot + "/Migrations",
+            ],
+            environment: [
+                "PGPASSWORD": "operator-env-secret", "HEARTHMINDS_LOCK_DIR": directory + "/run",
+            ],
+            timeout: 120)
+        #expect(result.status != 0, "\(result.stdout) \(result.stderr)")
+        #expect(Clock.nowMs() - t0 < 60_000)
+        #expect(fake.connections >= 1, "\(result.stdout) \(result.stderr)")
+        #expect(fake.passwords.isEmpty, "sent: \(fake.passwords)")
+        #expect(!(result.stdout + result.stderr).contains("operator-env-secret"))
+    }
+
     // MARK: workers
 
     @Test("peer logins on worker threads switch only their own thread's effective uid: root's writes beside them stay root's")
@@ -326,6 +379,98 @@ struct HostileProbeTests {
         }
         #expect(problems.isEmpty, "\(problems.prefix(5))")
         #expect(geteuid() == 0)
+    }
+}
+
+/// A server of the postgres account's making, on a Unix socket in a directory of its own (as
+/// a postmaster.pid it rewrote would name): it asks every client for its password in clear text
+/// and keeps what it is given.
+final class FakeServer: @unchecked Sendable {
+    let directory: String
+    let port: Int
+    private let fd: Int32
+    private let mutex = Mutex()
+    private var received: [String] = []
+    private var accepted = 0
+
+    init() throws {
+        directory = TestFiles.temporaryDirectory("hm-fakepg")
+        chmod(directory, 0o755)
+        port = TestCluster.freePort()
+        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let path = Array((directory + "/.s.PGSQL.\(port)").utf8CString)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (i, byte) in path.enumerated() where i < raw.count { raw[i] = UInt8(bitPattern: byte) }
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard fd >= 0, bound == 0, listen(fd, 16) == 0 else { throw HearthError("fake server: \(FileSystem.errnoText())") }
+        chmod(directory + "/.s.PGSQL.\(port)", 0o777)
+        var thread = pthread_t()
+        let context = Unmanaged.passRetained(self).toOpaque()
+        pthread_create(&thread, nil, { raw in
+            let server = Unmanaged<FakeServer>.fromOpaque(raw!).takeRetainedValue()
+            server.serve()
+            return nil
+        }, context)
+        pthread_detach(thread)
+    }
+
+    var passwords: [String] { mutex.locked { received } }
+    var connections: Int { mutex.locked { accepted } }
+
+    func stop() {
+        shutdown(fd, Int32(SHUT_RDWR))
+        close(fd)
+        TestFiles.removeTree(directory)
+    }
+
+    private func serve() {
+        while true {
+            let client = accept(fd, nil, nil)
+            guard client >= 0 else { return }
+            mutex.locked { accepted += 1 }
+            handle(client)
+            close(client)
+        }
+    }
+
+    private func readExactly(_ client: Int32, _ count: Int) -> [UInt8]? {
+        var bytes = [UInt8](repeating: 0, count: count)
+        var offset = 0
+        while offset < count {
+            let n = bytes.withUnsafeMutableBytes { recv(client, $0.baseAddress! + offset, count - offset, 0) }
+            guard n > 0 else { return nil }
+            offset += n
+        }
+        return bytes
+    }
+
+    private static func int32(_ bytes: ArraySlice<UInt8>) -> Int {
+        bytes.prefix(4).reduce(0) { $0 << 8 | Int($1) }
+    }
+
+    private func handle(_ client: Int32) {
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        guard let head = readExactly(client, 4), let body = readExactly(client, Self.int32(head[...]) - 4) else { return }
+        _ = body
+        // AuthenticationCleartextPassword.
+        let ask: [UInt8] = [UInt8(ascii: "R"), 0, 0, 0, 8, 0, 0, 0, 3]
+        _ = ask.withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        guard let type = readExactly(client, 1), let length = readExactly(client, 4),
+            let payload = readExactly(client, Self.int32(length[...]) - 4)
+        else { return }
+        if type[0] == UInt8(ascii: "p") {
+            let text = String(decoding: payload.prefix { $0 != 0 }, as: UTF8.self)
+            mutex.locked { received.append(text) }
+        }
+        let message = Array("SFATAL\0C28P01\0Mno\0\0".utf8)
+        let error = [UInt8(ascii: "E")] + withUnsafeBytes(of: UInt32(message.count + 4).bigEndian, Array.init) + message
+        _ = error.withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
     }
 }
 
