@@ -154,7 +154,8 @@ struct HostileProbeTests {
             }
             let ms = Clock.nowMs() - t0
             #expect(outcome?.contains("is more than 1000 files or 16 MiB to read") == true, "\(what): \(outcome ?? "still running after 60 s")")
-            #expect(ms < 10_000, "\(what): \(ms) ms")
+            // (a few milliseconds in a release build; a debug build on a loaded machine takes seconds)
+            #expect(ms < 30_000, "\(what): \(ms) ms")
             // Listed with the rest, with what is unknown left nil.
             let listed = Self.within(60) {
                 guard let first = (try? probe.clusters())?.first else { return "none" }
