@@ -149,5 +149,11 @@ struct RunnerTests {
         #expect(Console.printable(hostile) == "at revision '^[]2;pwned^G'^M^[[2Jgone\u{FFFD}6n^?")
         let ours = Console(colour: true).paint("ok", .ok) + "\n\tline two"
         #expect(Console.printable(ours) == ours)
+        // Other SGR sequences would hide what follows (a revision id ending in "conceal").
+        #expect(Console.printable("rev\u{1B}[8m hidden \u{1B}[30;40m black") == "rev^[[8m hidden ^[[30;40m black")
+        for tone in [Console.Tone.ok, .changed, .pending, .failed] {
+            let painted = Console(colour: true).paint("x", tone)
+            #expect(Console.printable(painted) == painted)
+        }
     }
 }

@@ -71,6 +71,8 @@ public enum MultiCall {
 
     /// The process's entry point: runs the command and exits with its status.
     public static func main(_ arguments: [String] = CommandLine.arguments) async -> Never {
+        // (before any thread: no connection takes a password or a server from the environment)
+        PGConnection.scrubEnvironment()
         guard let (type, rest) = resolve(arguments) else {
             let help = arguments.dropFirst().first.map { ["-h", "--help", "help"].contains($0) } ?? false
             Console.write(usage + "\n", to: help ? STDOUT_FILENO : STDERR_FILENO)

@@ -18,37 +18,81 @@ import Glibc
 /// left them: without following a link at a file's place, only regular files, and a line that
 /// is not a setting is skipped, never shown (pg_lsclusters quotes it in its error, which would
 /// show a line of whatever file a link pointed at). A cluster whose files cannot be read is
-/// listed with what is unknown left nil.
+/// listed with what is unknown left nil. What is read is bounded (`Budget`): a file that
+/// includes itself ten times over, or a sparse file of a terabyte, would otherwise hold the run
+/// forever or take the host's memory (pg_lsclusters had a deadline). The owner is the data
+/// directory's only as postgresql-common accepts it (not root, and the owner of postgresql.conf
+/// unless root owns that): the configuration names the data directory, and a `data_directory`
+/// of root's, or another account's, must not make root's work run as that account.
 public struct ClusterProbe: Sendable {
     public let configRoot: String
     /// Include depth beyond which files are not followed (a file that includes itself).
     static let maxDepth = 10
     public static let defaultPort = 5432
 
+    /// How much one cluster's configuration may take to read (postgresql.conf, what it includes,
+    /// postgresql.auto.conf): files opened and bytes read. Beyond it, what is read is not trusted.
+    struct Budget {
+        var files: Int
+        var bytes: Int
+        var exceeded = false
+
+        /// Takes `files` from what is left; false (and exceeded) when that is not enough.
+        mutating func spend(_ files: Int) -> Bool {
+            guard !exceeded, files <= self.files else {
+                exceeded = true
+                return false
+            }
+            self.files -= files
+            return true
+        }
+
+        /// One cluster's: a real configuration is a few files of some kilobytes.
+        static var cluster: Budget { Budget(files: 1000, bytes: 16 << 20) }
+        /// Every cluster of the host together (clusters()): a postgres account that makes
+        /// thousands of cluster directories does not make the listing endless either.
+        static var host: Budget { Budget(files: 10_000, bytes: 64 << 20) }
+    }
+
     public init(configRoot: String = ClusterPaths.configRoot) {
         self.configRoot = configRoot
     }
 
     /// Every cluster, ordered by version and name.
+    /// A cluster whose configuration is beyond its budget is listed with what is unknown nil.
     public func clusters() throws -> [ClusterInfo] {
         guard let root = try OpenDirectory.openIfPresent(configRoot, trust: .reading) else { return [] }
         var found: [ClusterInfo] = []
+        var host = Budget.host
         for entry in try root.list() {
             guard let version = Self.version(entry), let directory = try? root.directory(entry) else { continue }
             for name in try directory.list() where Self.isCluster(directory, name) {
-                found.append(info(version: version, versionDirectory: entry, name: name))
+                var budget = Budget(files: min(host.files, Budget.cluster.files), bytes: min(host.bytes, Budget.cluster.bytes))
+                let before = budget
+                found.append(info(version: version, versionDirectory: entry, name: name, budget: &budget))
+                host.files -= before.files - budget.files
+                host.bytes -= before.bytes - budget.bytes
             }
         }
         return found.sorted { ($0.version, $0.name) < ($1.version, $1.name) }
     }
 
-    /// The cluster `version/name`; nil when there is none.
+    /// The cluster `version/name`; nil when there is none. A configuration beyond its budget is
+    /// an error naming it.
     public func cluster(version: Int, name: String) throws -> ClusterInfo? {
         guard OpenDirectory.isPlainName(name),
             let directory = try OpenDirectory.openIfPresent(configRoot + "/" + String(version), trust: .reading),
             Self.isCluster(directory, name)
         else { return nil }
-        return info(version: version, versionDirectory: String(version), name: name)
+        var budget = Budget.cluster
+        let found = info(version: version, versionDirectory: String(version), name: name, budget: &budget)
+        if budget.exceeded {
+            throw HearthError(
+                "cluster \(version)/\(name): its configuration (\(configRoot)/\(version)/\(name)/postgresql.conf, what it "
+                    + "includes and postgresql.auto.conf) is more than \(Budget.cluster.files) files or "
+                    + "\(Budget.cluster.bytes >> 20) MiB to read (an include loop, a huge file?): not read; put it right")
+        }
+        return found
     }
 
     /// A version directory's name as a number ("15"); nil for anything else ("9.6" has no cluster
@@ -66,32 +110,48 @@ public struct ClusterProbe: Sendable {
         return (try? directory.entry("postgresql.conf")) != nil
     }
 
-    func info(version: Int, versionDirectory: String, name: String) -> ClusterInfo {
+    func info(version: Int, versionDirectory: String, name: String, budget: inout Budget) -> ClusterInfo {
         let configDirectory = configRoot + "/" + versionDirectory + "/" + name
-        var settings = Settings()
+        var settings = Settings(budget: budget)
         let readable = settings.read(configDirectory + "/postgresql.conf", depth: 0)
         var dataDirectory = settings.values["data_directory"]
-        if dataDirectory == nil, let directory = try? OpenDirectory.openIfPresent(configDirectory, trust: .reading) {
-            if let entry = try? directory.entry("pgdata"), entry.kind == .symlink {
-                dataDirectory = FileSystem.readLink(configDirectory + "/pgdata")
-            } else if let entry = try? directory.entry("PG_VERSION"), entry.kind == .file {
-                dataDirectory = configDirectory
+        var configDirectoryHandle: OpenDirectory?
+        if let directory = try? OpenDirectory.openIfPresent(configDirectory, trust: .reading) {
+            configDirectoryHandle = directory
+            if dataDirectory == nil {
+                if let entry = try? directory.entry("pgdata"), entry.kind == .symlink {
+                    dataDirectory = FileSystem.readLink(configDirectory + "/pgdata")
+                } else if let entry = try? directory.entry("PG_VERSION"), entry.kind == .file {
+                    dataDirectory = configDirectory
+                }
             }
         }
-        if let dataDirectory {
+        if let dataDirectory, !settings.budget.exceeded {
             // ALTER SYSTEM's file (data_directory cannot be set there).
-            var auto = Settings()
+            var auto = Settings(budget: settings.budget)
             if auto.read(dataDirectory + "/postgresql.auto.conf", depth: 0) {
                 auto.values["data_directory"] = nil
                 settings.values.merge(auto.values) { _, new in new }
             }
+            settings.budget = auto.budget
+        }
+        budget = settings.budget
+        guard !budget.exceeded else {
+            // Only part of it was read: nothing of it is trusted.
+            return ClusterInfo(version: version, name: name, port: nil, online: false, owner: nil, dataDirectory: nil)
         }
         let port = readable ? settings.values["port"].map { Int($0) ?? -1 } ?? Self.defaultPort : nil
         var owner: String?
         var online = false
         if let dataDirectory {
-            var st = stat()
-            if stat(dataDirectory, &st) == 0 { owner = SystemAccount.name(uid: st.st_uid) }
+            // The data directory's owner, its link not followed (as PostmasterStatus reads it),
+            // and only as postgresql-common's validate_cluster_owner accepts it.
+            let configUID = (try? configDirectoryHandle?.entry("postgresql.conf"))??.uid
+            if let uid = (try? OpenDirectory.openIfPresent(dataDirectory, trust: .reading))??.status.uid, uid != 0,
+                configUID == 0 || configUID == uid
+            {
+                owner = SystemAccount.name(uid: uid)
+            }
             online = PostmasterStatus.read(dataDirectory: dataDirectory) != nil
         }
         return ClusterInfo(
@@ -102,14 +162,26 @@ public struct ClusterProbe: Sendable {
     /// Settings as read_conf_file reads them: later lines and files win; names lower-cased.
     struct Settings {
         var values: [String: String] = [:]
+        /// What is left to read; `exceeded` once a file was not read for it.
+        var budget: Budget
+
+        init(budget: Budget) {
+            self.budget = budget
+        }
 
         /// Reads `path` and what it includes; false when it is no readable regular file.
         mutating func read(_ path: String, depth: Int) -> Bool {
-            guard depth <= ClusterProbe.maxDepth, let (directoryPath, name) = try? OpenDirectory.split(path),
+            // Every file asked for counts, there or not, and every name of an included directory.
+            guard budget.spend(1), depth <= ClusterProbe.maxDepth, let (directoryPath, name) = try? OpenDirectory.split(path),
                 let directory = try? OpenDirectory.openIfPresent(directoryPath, trust: .reading),
-                let entry = try? directory.entry(name), entry.kind == .file,
-                let bytes = try? directory.readBytes(name)
+                let entry = try? directory.entry(name), entry.kind == .file
             else { return false }
+            let bytes: [UInt8]
+            do { bytes = try directory.readBytes(name, limit: budget.bytes) } catch {
+                if error is FileTooLarge { budget.exceeded = true }
+                return false
+            }
+            budget.bytes -= bytes.count
             // Line by line over the bytes; most lines of a postgresql.conf are comments, passed
             // over before anything is made of them.
             var start = bytes.startIndex
@@ -124,8 +196,8 @@ public struct ClusterProbe: Sendable {
                 case .include(let target, let isDirectory):
                     let absolute = target.hasPrefix("/") ? target : directoryPath + "/" + target
                     if isDirectory {
-                        guard let included = try? OpenDirectory.openIfPresent(absolute, trust: .reading),
-                            let names = try? included.list()
+                        guard budget.spend(1), let included = try? OpenDirectory.openIfPresent(absolute, trust: .reading),
+                            let names = try? included.list(), budget.spend(names.count)
                         else { continue }
                         for file in names where !file.hasPrefix(".") && file.hasSuffix(".conf") {
                             _ = read(absolute + "/" + file, depth: depth + 1)

@@ -112,10 +112,11 @@ public struct PostmasterStatus: Sendable, Equatable {
     }
 
     /// The status of the postmaster of `dataDirectory`, when one is running there. The file is
-    /// read without following a link (the data directory is the cluster owner's).
+    /// read without following a link (the data directory is the cluster owner's), and only when
+    /// it is small, as the server writes it (a few lines).
     public static func read(dataDirectory: String) -> PostmasterStatus? {
         guard let directory = try? OpenDirectory.openIfPresent(dataDirectory, trust: .reading),
-            let text = try? directory.textIfFile("postmaster.pid"),
+            let text = try? directory.textIfFile("postmaster.pid", limit: 64 << 10),
             let status = parse(text), status.pid > 0, kill(status.pid, 0) == 0 || errno == EPERM
         else { return nil }
         return status

@@ -96,7 +96,10 @@ public final class OwnerSessions: @unchecked Sendable {
                 database, credentials, lockTimeout: lockTimeout, expected: expected[database])
             if work == .maintenance {
                 connection.collectNotices()
-                try connection.execute("SET statement_timeout TO \(try connection.literal(lockTimeout))")
+                // (its notices are collected and shown as notes: asked for, as the Migrator asks;
+                // every connection asks for none below ERROR otherwise)
+                try connection.execute(
+                    "SET client_min_messages TO notice; SET statement_timeout TO \(try connection.literal(lockTimeout))")
             }
             return (connection, owner)
         } catch {

@@ -69,13 +69,21 @@ public final class PGConnection {
         var keys = ["host", "port", "dbname", "user", "connect_timeout", "application_name", "client_encoding"]
         var values = [target.host, String(target.port), target.database, target.user,
                       String(target.connectTimeout), "hearthminds-bootstrap", "UTF8"]
-        if !target.settings.isEmpty {
-            keys.append("options")
-            values.append(target.settings.map { "-c \($0.0)=\($0.1)" }.joined(separator: " "))
-        }
+        // No notice or warning is sent unless the suite asks for them (the Migrator does, with
+        // SET): a role's or a database's setting whose value the server rejects at login is a
+        // WARNING quoting the value, which the role or the database owner chooses — terminal
+        // control sequences included — and libpq prints it on root's standard error before the
+        // connection is the suite's. (Startup options come before those settings and win.)
+        var settings = target.settings
+        if !settings.contains(where: { $0.0 == "client_min_messages" }) { settings.append(("client_min_messages", "error")) }
+        keys.append("options")
+        values.append(settings.map { "-c \($0.0)=\($0.1)" }.joined(separator: " "))
         if let password = target.password {
             keys.append("password")
             values.append(password.reveal)
+        } else {
+            keys.append("passfile")
+            values.append(PGConnection.noPasswordFile)
         }
         let connect: @Sendable () -> OpaquePointer? = { [keys, values] in
             withCStrings(keys) { keyPointers in
@@ -101,6 +109,12 @@ public final class PGConnection {
                 message: "cannot connect to database \(target.database) as \(target.user) "
                     + "(\(target.host):\(target.port)): \(text)", sqlState: nil)
         }
+        // A notice that still comes (a tenant's function that sets client_min_messages itself)
+        // reaches standard error printable, as everything the suite shows.
+        PQsetNoticeProcessor(connection, { _, message in
+            guard let message else { return }
+            Console.write(Console.printable(String(cString: message)), to: STDERR_FILENO)
+        }, nil)
         self.conn = connection
     }
 
@@ -287,8 +301,8 @@ public final class PGConnection {
     }
 
     public static func ping(host: String, port: Int, connectTimeout: Int = 10) -> Ping {
-        let keys = ["host", "port", "connect_timeout", "dbname"]
-        let values = [host, String(port), String(connectTimeout), "postgres"]
+        let keys = ["host", "port", "connect_timeout", "dbname", "passfile"]
+        let values = [host, String(port), String(connectTimeout), "postgres", noPasswordFile]
         let result = withCStrings(keys) { k in withCStrings(values) { v in PQpingParams(k, v, 0) } }
         switch result {
         case PQPING_OK: return .ok
@@ -296,6 +310,30 @@ public final class PGConnection {
         case PQPING_NO_RESPONSE: return .noResponse
         default: return .noAttempt
         }
+    }
+
+    /// The password file of every connection the suite gives no password (peer logins, pings):
+    /// none. libpq would otherwise answer a server's request for a password from `~/.pgpass`
+    /// of the thread's effective user (root's, for a ping) — and the server of a peer login is
+    /// reached over the socket directory the postmaster.pid names, which the postgres account
+    /// can rewrite to name a fake server of its own. Nobody but the kernel makes files in /proc.
+    static let noPasswordFile = "/proc/hearthminds-no-password-file"
+
+    /// libpq's environment variables (PostgreSQL 15's, and 16's), which would give the suite's
+    /// connections a password (PGPASSWORD, a password file, a service file's), another server or
+    /// other settings from the operator's environment: removed when the process starts
+    /// (MultiCall.main), before any thread. Our own keys (PG_VERSION, PGVECTOR_...) stay.
+    public static let libpqEnvironment = [
+        "PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGPASSWORD", "PGPASSFILE", "PGCHANNELBINDING",
+        "PGSERVICE", "PGSERVICEFILE", "PGOPTIONS", "PGAPPNAME", "PGSSLMODE", "PGREQUIRESSL", "PGSSLCOMPRESSION",
+        "PGSSLCERT", "PGSSLKEY", "PGSSLCERTMODE", "PGSSLROOTCERT", "PGSSLCRL", "PGSSLCRLDIR", "PGSSLSNI",
+        "PGREQUIREPEER", "PGSSLMINPROTOCOLVERSION", "PGSSLMAXPROTOCOLVERSION", "PGGSSENCMODE", "PGKRBSRVNAME",
+        "PGGSSLIB", "PGGSSDELEGATION", "PGCONNECT_TIMEOUT", "PGCLIENTENCODING", "PGTARGETSESSIONATTRS",
+        "PGLOADBALANCEHOSTS", "PGREQUIREAUTH", "PGDATESTYLE", "PGTZ", "PGGEQO", "PGSYSCONFDIR", "PGLOCALEDIR",
+    ]
+
+    public static func scrubEnvironment() {
+        for name in libpqEnvironment { unsetenv(name) }
     }
 
     /// The server version as a number (150018 for 15.18).

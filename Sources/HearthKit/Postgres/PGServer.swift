@@ -46,7 +46,8 @@ public struct PGServer: Sendable {
     public static let pinnedSettings: [(String, String)] = [("search_path", "pg_catalog,pg_temp")] + guardSettings
 
     /// The part of the pinned settings a login keeps besides its own search_path (verify's logins,
-    /// which resolve no name): not read-only, not cut short, not ended while idle.
+    /// which resolve no name): not read-only, not cut short, not ended while idle. (Every
+    /// connection also gets client_min_messages=error: see PGConnection.)
     public static let guardSettings: [(String, String)] = [
         ("default_transaction_read_only", "off"), ("statement_timeout", "0"),
         ("idle_in_transaction_session_timeout", "0"), ("idle_session_timeout", "0"),
@@ -123,7 +124,8 @@ public struct PGServer: Sendable {
         if knownOwner == nil, let expected,
             var target = loginTarget(database, role: expected, credentials)
         {
-            target.settings = PGServer.ownerSettings(lockTimeout: lockTimeout)
+            // Its own role, whatever the role sets (ALTER ROLE ... SET role = pg_database_owner).
+            target.settings = PGServer.ownerSettings(lockTimeout: lockTimeout) + [("role", expected)]
             do {
                 let connection = try PGConnection(target)
                 if let row = try? connection.query(
@@ -155,7 +157,7 @@ public struct PGServer: Sendable {
                 "database \(database) is owned by role \(owner), and the suite works in a database only as its "
                     + "owner: \(owner) is not a configured AI (with a password), the service account or a superuser")
         }
-        target.settings = PGServer.ownerSettings(lockTimeout: lockTimeout)
+        target.settings = PGServer.ownerSettings(lockTimeout: lockTimeout) + [("role", isSuperuser ? superuser : owner)]
         let connection = try PGConnection(target)
         if isSuperuser && owner != superuser {
             try connection.execute("SET ROLE \(try connection.identifier(owner))")

@@ -62,7 +62,8 @@ public struct RoleSpec: Sendable {
         let rows = try db.query(
             """
             SELECT rolsuper, rolinherit, rolcreaterole, rolcreatedb, rolcanlogin, rolreplication, rolbypassrls,
-                   rolconnlimit, rolvaliduntil::text, rolpassword,
+                   rolconnlimit, rolvaliduntil::text,
+                   CASE WHEN pg_catalog.octet_length(rolpassword) > \(SCRAMVerifier.maxLength) THEN '' ELSE rolpassword END,
                    ARRAY(SELECT b.rolname FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles b ON b.oid = m.roleid
                          WHERE m.member = a.oid ORDER BY 1)::text,
                    pg_catalog.shobj_description(a.oid, 'pg_authid'), a.rolname

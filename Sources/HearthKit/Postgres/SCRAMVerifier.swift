@@ -8,7 +8,13 @@ public struct SCRAMVerifier: Equatable, Sendable {
     public let storedKey: [UInt8]
     public let serverKey: [UInt8]
 
+    /// Longer than this, a stored password is not read or computed (a role may give itself a
+    /// verifier with a salt of hundreds of megabytes: every run would read and hash it); it is
+    /// not ours, and is replaced. PostgreSQL's own are about 130 bytes.
+    public static let maxLength = 1024
+
     public init?(_ text: String) {
+        guard text.utf8.count <= SCRAMVerifier.maxLength else { return nil }
         let parts = text.split(separator: "$", omittingEmptySubsequences: false)
         guard parts.count == 3, parts[0] == "SCRAM-SHA-256" else { return nil }
         let head = parts[1].split(separator: ":", omittingEmptySubsequences: false)
@@ -47,7 +53,8 @@ public struct SCRAMVerifier: Equatable, Sendable {
     static func rolesWithNameAsPassword(_ roles: [String], _ db: PGConnection) throws -> [String] {
         let iterations = try serverIterations(db)
         let rows = try db.query(
-            "SELECT rolname, rolpassword FROM pg_catalog.pg_authid WHERE rolname = ANY($1::text[])",
+            "SELECT rolname, rolpassword FROM pg_catalog.pg_authid WHERE rolname = ANY($1::text[]) "
+                + "AND pg_catalog.octet_length(rolpassword) <= \(maxLength)",
             [PGArray.literal(roles)]
         ).rows
         let candidates: [(String, SCRAMVerifier)] = rows.compactMap { row in
@@ -69,7 +76,9 @@ public struct SCRAMVerifier: Equatable, Sendable {
     /// True when `role`'s verifier in pg_authid is made from the role's own name (at the
     /// server's iteration count; another count is never computed). Read as a superuser.
     static func hasNameAsPassword(_ role: String, _ db: PGConnection) throws -> Bool {
-        guard let stored = try db.query("SELECT rolpassword FROM pg_catalog.pg_authid WHERE rolname = $1", [role]).scalar,
+        guard let stored = try db.query(
+                "SELECT rolpassword FROM pg_catalog.pg_authid WHERE rolname = $1 "
+                    + "AND pg_catalog.octet_length(rolpassword) <= \(maxLength)", [role]).scalar,
             let verifier = SCRAMVerifier(stored), verifier.iterations == (try serverIterations(db))
         else { return false }
         return verifier.matches(Secret(role))

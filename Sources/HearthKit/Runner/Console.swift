@@ -40,12 +40,17 @@ public struct Console: Sendable {
         Console.write(Console.printable(line) + "\n", to: STDERR_FILENO)
     }
 
+    /// The SGR parameters `paint` writes (and the reset): the only escape sequences that pass.
+    /// Any other (8: concealed, 5: blinking, 30;40: black on black) would let a tenant's text
+    /// hide what follows it on the terminal.
+    static let ourColours: Set<String> = ["0", "32", "36", "33", "1;31"]
+
     /// What reaches the operator's terminal is printable. Text from outside the suite — a
     /// server's error, a revision id a tenant wrote into its alembic_version, a name in another
     /// account's files — may hold terminal control sequences (a window title, the clipboard, a
     /// report the terminal types back as input): every control character but newline and tab is
     /// shown in caret notation (ESC as `^[`), C1 controls as U+FFFD; only our own colours (SGR,
-    /// `ESC [ digits m`) pass.
+    /// `ESC [ digits m` of `ourColours`) pass.
     public static func printable(_ text: String) -> String {
         let scalars = Array(text.unicodeScalars)
         var out = String.UnicodeScalarView()
@@ -55,7 +60,9 @@ public struct Console: Sendable {
             if c == "\u{1B}", i + 1 < scalars.count, scalars[i + 1] == "[" {
                 var j = i + 2
                 while j < scalars.count, ("0"..."9").contains(scalars[j]) || scalars[j] == ";" { j += 1 }
-                if j < scalars.count, scalars[j] == "m" {
+                if j < scalars.count, scalars[j] == "m",
+                    Console.ourColours.contains(String(String.UnicodeScalarView(scalars[(i + 2)..<j])))
+                {
                     out.append(contentsOf: scalars[i...j])
                     i = j + 1
                     continue

@@ -31,7 +31,7 @@ public enum PgHbaStep {
                     let directory = try paths.openConfigDirectory()
                     guard let status = try directory.entry(file), status.kind == .file else { return false }
                     let owner = directory.status
-                    return try directory.readText(file) == text && status.mode == fileMode && status.uid == owner.uid
+                    return try directory.holds(file, text) && status.mode == fileMode && status.uid == owner.uid
                         && status.gid == owner.gid
                 },
                 apply: {
@@ -84,7 +84,7 @@ public enum PgHbaStep {
                 }),
             .assertion("pg_hba_file_rules: no error, only peer and scram-sha-256") {
                 // Not a definite false: in a dry run the file is still the one we would replace.
-                if try paths.openConfigDirectory().textIfFile(ClusterPaths.hbaFileName) != files.hba {
+                if try !paths.openConfigDirectory().holds(ClusterPaths.hbaFileName, files.hba) {
                     throw HearthError("\(paths.hbaFile) is not (yet) the file we render", needs: name)
                 }
                 let connection = try session.get()

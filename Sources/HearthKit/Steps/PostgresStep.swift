@@ -142,7 +142,7 @@ public enum PostgresStep {
                     guard let conf = try paths.configDirectoryIfPresent()?.directory(ClusterPaths.confDirectoryName),
                         let status = try conf.entry(DebianClusters.settingsFileName), status.kind == .file
                     else { return false }
-                    return try conf.readText(DebianClusters.settingsFileName) == settingsText && status.mode == settingsMode
+                    return try conf.holds(DebianClusters.settingsFileName, settingsText) && status.mode == settingsMode
                 },
                 apply: {
                     let directory = try paths.openConfigDirectory()
@@ -305,7 +305,8 @@ public enum PostgresStep {
         }
         // (with a deadline: the file may be a FIFO, or endless, of the owner's choosing)
         if let cluster = try? DebianClusters.find(paths), let logFile = await DebianClusters.logFile(paths),
-            let owner = cluster.owner.flatMap(SystemAccount.lookup),
+            // (never as root: the owner is the data directory's, which the configuration names)
+            let owner = cluster.owner.flatMap(SystemAccount.lookup), owner.uid != 0,
             let tail = try? await Command.run(["tail", "-n", "12", "--", logFile], asUser: owner, timeout: 10),
             tail.succeeded
         {
@@ -331,7 +332,12 @@ public enum PostgresStep {
     /// The first word of start.conf (auto, manual or disabled); "" when it is no file (missing,
     /// or a link in its place, which is not followed).
     static func startMode(_ paths: ClusterPaths) throws -> String {
-        guard let text = try paths.openConfigDirectory().textIfFile(ClusterPaths.startConfName) else { return "" }
+        // (a file larger than any start.conf is not read: it is not ours, and is replaced)
+        let text: String?
+        do { text = try paths.openConfigDirectory().textIfFile(ClusterPaths.startConfName, limit: 64 << 10) } catch is FileTooLarge {
+            return ""
+        }
+        guard let text else { return "" }
         for line in text.split(separator: "\n") {
             let word = String(line.prefix(while: { $0 != "#" })).trimmingCharacters(in: " \t")
             if !word.isEmpty { return word }

@@ -43,6 +43,12 @@ public struct DirectoryTrust: Sendable, Equatable {
     }
 }
 
+/// A file `OpenDirectory.readBytes` did not read: it is larger than it was allowed to be.
+public struct FileTooLarge: Error, CustomStringConvertible {
+    public let message: String
+    public var description: String { message }
+}
+
 /// An open directory reached from / component by component without following a link another
 /// account could change (openat O_NOFOLLOW|O_DIRECTORY), and the file operations the steps
 /// need relative to it: no-follow reads and stats, writes through an unpredictable temporary
@@ -284,8 +290,15 @@ public final class OpenDirectory: @unchecked Sendable {
         return Entry(st)
     }
 
-    /// The bytes of the regular file `name`; a link or anything else is an error naming it.
-    public func readBytes(_ name: String) throws -> [UInt8] {
+    /// How much `readBytes` reads at most unless told otherwise. The files the suite reads as
+    /// root may be another account's (the cluster's configuration tree, a data directory): a
+    /// sparse file of a terabyte there costs that account nothing, and read whole it would take
+    /// root's process all the memory of the host.
+    public static let defaultReadLimit = 64 << 20
+
+    /// The bytes of the regular file `name`; a link or anything else is an error naming it, and
+    /// so is a file of more than `limit` bytes (not read).
+    public func readBytes(_ name: String, limit: Int = OpenDirectory.defaultReadLimit) throws -> [UInt8] {
         try plain(name)
         let file = openat(fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
         guard file >= 0 else {
@@ -298,6 +311,10 @@ public final class OpenDirectory: @unchecked Sendable {
         guard fstat(file, &st) == 0, st.st_mode & S_IFMT == S_IFREG else {
             throw HearthError("\(child(name)) is not a regular file: not read")
         }
+        func tooLarge() -> FileTooLarge {
+            FileTooLarge(message: "\(child(name)) is larger than \(limit) bytes: not read")
+        }
+        guard Int(st.st_size) <= limit else { throw tooLarge() }
         var bytes: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
@@ -307,20 +324,30 @@ public final class OpenDirectory: @unchecked Sendable {
                 throw HearthError("\(child(name)): \(FileSystem.errnoText())")
             }
             if n == 0 { break }
+            // (it may grow while it is read)
+            guard bytes.count + n <= limit else { throw tooLarge() }
             bytes.append(contentsOf: buffer[0..<n])
         }
         return bytes
     }
 
-    public func readText(_ name: String) throws -> String {
-        String(decoding: try readBytes(name), as: UTF8.self)
+    public func readText(_ name: String, limit: Int = OpenDirectory.defaultReadLimit) throws -> String {
+        String(decoding: try readBytes(name, limit: limit), as: UTF8.self)
     }
 
     /// The text of `name` when it is a regular file; nil when it is missing or anything else (a
     /// link in its place is not a file of ours: a check then reports it as not right).
-    public func textIfFile(_ name: String) throws -> String? {
+    public func textIfFile(_ name: String, limit: Int = OpenDirectory.defaultReadLimit) throws -> String? {
         guard let found = try entry(name), found.kind == .file else { return nil }
-        return try readText(name)
+        return try readText(name, limit: limit)
+    }
+
+    /// Whether `name` is a regular file holding exactly `text`: missing, anything else, or a
+    /// larger file (not read) is false — for a file of ours that the check compares and the
+    /// apply replaces whole, in a directory another account may fill.
+    public func holds(_ name: String, _ text: String) throws -> Bool {
+        guard let found = try entry(name), found.kind == .file else { return false }
+        do { return try readText(name, limit: text.utf8.count) == text } catch is FileTooLarge { return false }
     }
 
     /// Names in the directory, sorted, without `.` and `..`.

@@ -358,7 +358,12 @@ extension HostStepsTests {
             // The cluster probe reads postgresql-common's files itself: it neither blocks on the FIFO
             // nor reads through it; pg_ctlcluster, which does, is killed at its deadline.
             #expect(result.stdout.contains("postgres: FAILED at 'cluster 15/\(name) is running'"), "\(fifo): \(result.stdout)")
-            if fifo == "postgresql.conf" {
+            if fifo == "start.conf" {
+                // start.conf is ours: the FIFO is replaced, not read.
+                #expect(
+                    result.stdout.contains("[changed]      cluster 15/\(name) starts with the host (start.conf: auto)"),
+                    "\(fifo): \(result.stdout)")
+            } else {
                 #expect(
                     result.stdout.contains("`pg_ctlcluster 15 \(name) start` did not finish within 3 s"), "\(fifo): \(result.stdout)")
             }
