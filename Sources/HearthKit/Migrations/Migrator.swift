@@ -70,20 +70,15 @@ public final class Migrator {
 
     /// `owner`: the database's owner as read already (PGServer.owners(of:)); `expected`: the owner
     /// the configuration names (logged in first, see PGServer.ownerConnection); neither: read it.
-    public init(
+    public convenience init(
         set: MigrationSet, database: String, server: PGServer, credentials: Credentials,
         lockTimeout: String = PGServer.lockTimeout, owner: (name: String, superuser: Bool)? = nil,
         expected: String? = nil, progress: @escaping (String) -> Void = { _ in }
     ) throws {
-        self.set = set
-        self.database = database
-        self.server = server
-        self.lockTimeout = lockTimeout
-        self.progress = progress
-        (db, self.owner) = try server.ownerConnection(
+        let session = try server.ownerConnection(
             database, credentials, lockTimeout: lockTimeout, knownOwner: owner, expected: expected)
-        db.collectNotices()
-        try db.execute("SET client_min_messages TO notice; SET statement_timeout TO \(try db.literal(lockTimeout))")
+        try self.init(
+            set: set, database: database, server: server, session: session, lockTimeout: lockTimeout, progress: progress)
     }
 
     // MARK: state
