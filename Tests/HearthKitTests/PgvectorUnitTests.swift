@@ -217,10 +217,10 @@ struct PgvectorPackagingTests {
             Version: 12.2.0-14
 
             """
-        #expect(DpkgPackages.record(of: "postgresql-15-pgvector", inStatus: status)! == ("installed", "0.8.0-1~hm12+1"))
-        #expect(DpkgPackages.record(of: "cpp-12", inStatus: status)! == ("config-files", "12.2.0-14"))
-        #expect(DpkgPackages.record(of: "postgresql-15", inStatus: status) == nil)
-        #expect(DpkgPackages.record(of: "x", statusFile: "/nonexistent/status") == nil)
+        #expect(DpkgStatus.record(of: "postgresql-15-pgvector", inStatus: status)! == ("installed", "0.8.0-1~hm12+1"))
+        #expect(DpkgStatus.record(of: "cpp-12", inStatus: status)! == ("config-files", "12.2.0-14"))
+        #expect(DpkgStatus.record(of: "postgresql-15", inStatus: status) == nil)
+        #expect(DpkgStatus.record(of: "x", statusFile: "/nonexistent/status") == nil)
     }
 
     @Test("what a build added: purged when new, removed when only its configuration files were there")

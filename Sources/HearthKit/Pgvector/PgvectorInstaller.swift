@@ -151,7 +151,7 @@ public struct PgvectorInstaller: Sendable {
     public func installedNote() async -> String {
         guard let version = installedVersion() else { return "" }
         // (dpkg's status file, read: a converged host's step spawns no process for this)
-        if let record = DpkgPackages.record(of: aptPackage), record.state == "installed" {
+        if let record = DpkgStatus.record(of: aptPackage), record.state == "installed" {
             return "pgvector \(version) installed already (package \(aptPackage) \(record.version))"
         }
         return "pgvector \(version) installed already (its files belong to no package: built from source)"

@@ -31,28 +31,6 @@ public struct DpkgPackages: Sendable, Equatable {
         return packages
     }
 
-    /// The state (the last word of `Status:`: installed, config-files, ...) and version that
-    /// dpkg's status file records for `package` (any architecture), or nil when it has none.
-    public static func record(of package: String, inStatus text: String) -> (state: String, version: String)? {
-        for stanza in text.split(separator: "\n\n") {
-            var name = "", state = "", version = ""
-            for line in stanza.split(separator: "\n") {
-                if line.hasPrefix("Package: ") { name = String(line.dropFirst("Package: ".count)) }
-                else if line.hasPrefix("Status: ") { state = String(line.split(separator: " ").last ?? "") }
-                else if line.hasPrefix("Version: ") { version = String(line.dropFirst("Version: ".count)) }
-            }
-            if name == package { return (state, version) }
-        }
-        return nil
-    }
-
-    /// `record(of:inStatus:)` of this host: dpkg's status file read directly, so that a converged
-    /// step that reports what it found spawns nothing.
-    public static func record(of package: String, statusFile: String = "/var/lib/dpkg/status") -> (state: String, version: String)? {
-        guard let text = try? FileSystem.readText(statusFile) else { return nil }
-        return record(of: package, inStatus: text)
-    }
-
     /// dpkg's record now.
     public static func current() async throws -> DpkgPackages {
         parse(try await Command.check(["dpkg-query", "--show", "--showformat=\(queryFormat)"]))
