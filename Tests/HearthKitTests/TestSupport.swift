@@ -48,6 +48,23 @@ enum TestFiles {
     /// The debug build's command `name` (`hm-migrate`, `hm-reset`, ...): a link to `hearthminds`.
     static func executable(_ name: String) -> String { buildDirectory + "/" + name }
 
+    /// A copy of the shipped tree whose bootstrap/bin is this build (install.sh runs from it as
+    /// from a release tarball), and a configuration file test.env (the log in the tree).
+    static func installTree() throws -> String {
+        let tree = TestFiles.temporaryDirectory("hm-install")
+        chmod(tree, 0o755)
+        let root = TestFiles.repositoryRoot
+        try FileSystem.makeDirectories(tree + "/bootstrap")
+        for (path, mode) in [("install.sh", 0o755), ("bootstrap/lib.sh", 0o644), ("bootstrap/steps", 0o644)] as [(String, UInt32)] {
+            try FileSystem.writeAtomically(tree + "/" + path, try FileSystem.readText(root + "/" + path), mode: mode)
+        }
+        symlink(TestFiles.buildDirectory, tree + "/bootstrap/bin")
+        symlink(root + "/etc", tree + "/etc")
+        symlink(root + "/Migrations", tree + "/Migrations")
+        try FileSystem.writeAtomically(tree + "/test.env", "HEARTHMINDS_LOG=\(tree)/log.jsonl\n", mode: 0o600)
+        return tree
+    }
+
     /// A new private directory under /tmp, removed by the caller.
     static func temporaryDirectory(_ prefix: String = "hm-test") -> String {
         var template = Array("/tmp/\(prefix)-XXXXXX".utf8CString)

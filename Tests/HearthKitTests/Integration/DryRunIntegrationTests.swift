@@ -163,17 +163,8 @@ struct DryRunIntegrationTests {
     func installSummary() async throws {
         let cluster = DebianTestCluster()
         defer { cluster.drop() }
-        let tree = TestFiles.temporaryDirectory("hm-install")
+        let tree = try TestFiles.installTree()
         defer { TestFiles.removeTree(tree) }
-        chmod(tree, 0o755)
-        let root = TestFiles.repositoryRoot
-        try FileSystem.makeDirectories(tree + "/bootstrap")
-        for (path, mode) in [("install.sh", 0o755), ("bootstrap/lib.sh", 0o644), ("bootstrap/steps", 0o644)] as [(String, UInt32)] {
-            try FileSystem.writeAtomically(tree + "/" + path, try FileSystem.readText(root + "/" + path), mode: mode)
-        }
-        symlink(TestFiles.buildDirectory, tree + "/bootstrap/bin")
-        symlink(root + "/etc", tree + "/etc")
-        symlink(root + "/Migrations", tree + "/Migrations")
         try FileSystem.writeAtomically(
             tree + "/hm.env",
             "PG_CLUSTER_NAME=\(cluster.name)\nPOSTGRES_PORT=\(cluster.port)\nHEARTHMINDS_LOG=\(tree)/log.jsonl\n", mode: 0o600)

@@ -105,28 +105,12 @@ struct RunLockTests {
 /// suite of the Debian-cluster tests (hm-reset there takes it too); the attacks on the lock
 /// directory in a private mount namespace with its own /run.
 extension HostStepsTests {
-    /// A copy of the shipped tree whose bootstrap/bin is this build (install.sh runs from it as
-    /// from a release tarball), and a configuration file test.env (the log in the tree).
-    func installTree() throws -> String {
-        let tree = TestFiles.temporaryDirectory("hm-install")
-        chmod(tree, 0o755)
-        let root = TestFiles.repositoryRoot
-        try FileSystem.makeDirectories(tree + "/bootstrap")
-        for (path, mode) in [("install.sh", 0o755), ("bootstrap/lib.sh", 0o644), ("bootstrap/steps", 0o644)] as [(String, UInt32)] {
-            try FileSystem.writeAtomically(tree + "/" + path, try FileSystem.readText(root + "/" + path), mode: mode)
-        }
-        symlink(TestFiles.buildDirectory, tree + "/bootstrap/bin")
-        symlink(root + "/etc", tree + "/etc")
-        symlink(root + "/Migrations", tree + "/Migrations")
-        try FileSystem.writeAtomically(tree + "/test.env", "HEARTHMINDS_LOG=\(tree)/log.jsonl\n", mode: 0o600)
-        return tree
-    }
 
     @Test("install.sh: its step holds the lock through install.sh's descriptor (no deadlock, no 75), and the postmaster it starts does not keep it")
     func installLockInherited() async throws {
         let cluster = DebianTestCluster()
         defer { cluster.drop() }
-        let tree = try installTree()
+        let tree = try TestFiles.installTree()
         defer { TestFiles.removeTree(tree) }
         try FileSystem.writeAtomically(
             tree + "/hm.env",
@@ -164,7 +148,7 @@ extension HostStepsTests {
 
     @Test("the lock: a second executable or install.sh exits 75 at once while it is held; a lock directory planted as a link or owned by another account is refused (a private /run)")
     func lockRefusals() async throws {
-        let tree = try installTree()
+        let tree = try TestFiles.installTree()
         defer { TestFiles.removeTree(tree) }
         let victim = try Hostile.Victim()
         defer { victim.remove() }
