@@ -255,6 +255,27 @@ root_create() {
     fi
 }
 
+# The minimal /dev of a root (its tmpfs mounted already at $R/dev) and its /run tmpfs: device
+# nodes, the fd links, pts and shm. Part of ns_start's and E2E_BOOT_SETUP's scripts.
+E2E_DEV_SETUP='
+    mknod -m 0666 "$R/dev/null" c 1 3
+    mknod -m 0666 "$R/dev/zero" c 1 5
+    mknod -m 0666 "$R/dev/full" c 1 7
+    mknod -m 0666 "$R/dev/random" c 1 8
+    mknod -m 0666 "$R/dev/urandom" c 1 9
+    mknod -m 0666 "$R/dev/tty" c 5 0
+    ln -s /proc/self/fd "$R/dev/fd"
+    ln -s /proc/self/fd/0 "$R/dev/stdin"
+    ln -s /proc/self/fd/1 "$R/dev/stdout"
+    ln -s /proc/self/fd/2 "$R/dev/stderr"
+    mkdir -m 0755 "$R/dev/pts"
+    mkdir -m 1777 "$R/dev/shm"
+    mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts "$R/dev/pts"
+    ln -s pts/ptmx "$R/dev/ptmx"
+    mount -t tmpfs -o mode=1777,nosuid,nodev shm "$R/dev/shm"
+    mount -t tmpfs -o mode=0755,nosuid,nodev,size=64m run "$R/run"
+'
+
 # ns_start: one long-lived PID + mount namespace chrooted into ROOT (pid 1 is a perl loop that
 # only reaps orphans, from the root's perl-base), with
 # /proc, a minimal /dev and a /run tmpfs mounted inside it only. Everything started in it dies
@@ -271,22 +292,7 @@ ns_start() {
         R=$1
         mount -t proc -o nosuid,nodev,noexec proc "$R/proc"
         mount -t tmpfs -o mode=0755,nosuid,size=16m dev "$R/dev"
-        mknod -m 0666 "$R/dev/null" c 1 3
-        mknod -m 0666 "$R/dev/zero" c 1 5
-        mknod -m 0666 "$R/dev/full" c 1 7
-        mknod -m 0666 "$R/dev/random" c 1 8
-        mknod -m 0666 "$R/dev/urandom" c 1 9
-        mknod -m 0666 "$R/dev/tty" c 5 0
-        ln -s /proc/self/fd "$R/dev/fd"
-        ln -s /proc/self/fd/0 "$R/dev/stdin"
-        ln -s /proc/self/fd/1 "$R/dev/stdout"
-        ln -s /proc/self/fd/2 "$R/dev/stderr"
-        mkdir -m 0755 "$R/dev/pts"
-        mkdir -m 1777 "$R/dev/shm"
-        mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts "$R/dev/pts"
-        ln -s pts/ptmx "$R/dev/ptmx"
-        mount -t tmpfs -o mode=1777,nosuid,nodev shm "$R/dev/shm"
-        mount -t tmpfs -o mode=0755,nosuid,nodev,size=64m run "$R/run"
+        '"$E2E_DEV_SETUP"'
         # pid 1 reaps orphans, as init does on a host: a daemon killed in a test (the postmaster,
         # kill -9) must be gone, not a zombie that kill -0 still finds
         exec chroot "$R" /usr/bin/perl -e "while (1) { sleep 1 if wait() == -1 }"
@@ -431,22 +437,7 @@ E2E_BOOT_SETUP='
             mount -o remount,ro,nosuid,nodev,noexec,size=1m,mode=0755 cgroup "$C"
             ;;
     esac
-    mknod -m 0666 "$R/dev/null" c 1 3
-    mknod -m 0666 "$R/dev/zero" c 1 5
-    mknod -m 0666 "$R/dev/full" c 1 7
-    mknod -m 0666 "$R/dev/random" c 1 8
-    mknod -m 0666 "$R/dev/urandom" c 1 9
-    mknod -m 0666 "$R/dev/tty" c 5 0
-    ln -s /proc/self/fd "$R/dev/fd"
-    ln -s /proc/self/fd/0 "$R/dev/stdin"
-    ln -s /proc/self/fd/1 "$R/dev/stdout"
-    ln -s /proc/self/fd/2 "$R/dev/stderr"
-    mkdir -m 0755 "$R/dev/pts"
-    mkdir -m 1777 "$R/dev/shm"
-    mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts "$R/dev/pts"
-    ln -s pts/ptmx "$R/dev/ptmx"
-    mount -t tmpfs -o mode=1777,nosuid,nodev shm "$R/dev/shm"
-    mount -t tmpfs -o mode=0755,nosuid,nodev,size=64m run "$R/run"
+'"$E2E_DEV_SETUP"'
     cd "$R"
     exec chroot "$R" /usr/bin/env -i container=hearthminds-e2e /lib/systemd/systemd
 '
