@@ -66,7 +66,20 @@ build:
 ## fleet tier (the Ansible role on three hosts over SSH)
 test: setup
 	swift build --build-tests
-	swift test --skip-build 2>&1 | tee .build/test-swift.log
+	# The host's run lock is held for the whole Swift test run: no test may take it (each gives
+	# its steps a lock directory of its own, as the suites run side by side), and one that did
+	# would then fail every time instead of now and then.
+	install -d -m 0700 /run/hearthminds
+	flock -n /run/hearthminds/bootstrap.lock true || {
+		echo "another run holds /run/hearthminds/bootstrap.lock (install.sh or a step): not testing beside it"
+		exit 1
+	}
+	# On a failure, the failed tests and their issues again at the end (a CI log's tail shows them).
+	flock -n -o /run/hearthminds/bootstrap.lock swift test --skip-build 2>&1 | tee .build/test-swift.log || {
+		echo "== the Swift tests failed; their issues (all in .build/test-swift.log):"
+		grep -a -E '✘|recorded an issue|Expectation failed|Caught error' .build/test-swift.log | cut -c1-400 | tail -40
+		exit 1
+	}
 	grep -q ' passed after ' .build/test-swift.log
 	$(MAKE) dist
 	Tests/dist/smoke.sh

@@ -187,6 +187,9 @@ extension HostStepsTests {
         // the test's directory of the postgres account over /etc/postgresql/15 (holding the
         // link <cluster> -> root's copy), or over /etc/postgresql (holding the link 15).
         let log = victim.base + "/log.jsonl"
+        // The run lock in a directory of this test's (other suites run steps beside this one).
+        let lock = TestFiles.temporaryDirectory("hm-lock")
+        defer { TestFiles.removeTree(lock) }
         for (mountedAt, source, refused) in [
             ("/etc/postgresql/15", victim.base + "/etc-pg15", "/etc/postgresql/15/\(name) is a symbolic link"),
             ("/etc/postgresql", victim.base + "/etc-pg", "/etc/postgresql/15 is a symbolic link"),
@@ -197,7 +200,7 @@ extension HostStepsTests {
                         "unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c",
                         "mount --bind \"$1\" \"$2\" && exec \"$3\" --set PG_CLUSTER_NAME=\(name) --set POSTGRES_PORT=\(cluster.port)",
                         "sh", source, mountedAt, Hostile.executable(step),
-                    ], environment: ["HEARTHMINDS_LOG": log])
+                    ], environment: ["HEARTHMINDS_LOG": log, "HEARTHMINDS_LOCK_DIR": lock + "/run"])
                 #expect(result.status == 1, "hm-\(step) with \(mountedAt) swapped: \(result.stdout) \(result.stderr)")
                 #expect(result.stdout.contains(refused), "hm-\(step): \(result.stdout)")
                 #expect(victim.snapshot() == before, "hm-\(step) with \(mountedAt) swapped")

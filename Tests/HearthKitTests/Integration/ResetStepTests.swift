@@ -175,7 +175,9 @@ extension HostStepsTests {
         defer { TestFiles.removeTree(clients) }
 
         // hm-reset on the command line: it lists, and without --yes (stdin no terminal) refuses
-        // with 64, changing nothing; --dry-run lists and changes nothing.
+        // with 64, changing nothing; --dry-run lists and changes nothing. Its run lock in a
+        // directory of this test's: the suites run side by side, and another suite's install.sh
+        // holding /run/hearthminds' lock would make this one exit 75.
         try db.execute("CREATE DATABASE hearthminds_db")
         let work = TestFiles.temporaryDirectory("hm-resetcli")
         defer { TestFiles.removeTree(work) }
@@ -183,7 +185,7 @@ extension HostStepsTests {
             try await Command.run(
                 [TestFiles.executable("hm-reset"), "--set", "PG_CLUSTER_NAME=\(c.name)",
                  "--set", "POSTGRES_PORT=\(c.port)"] + args,
-                input: "", environment: ["HEARTHMINDS_LOG": work + "/log.jsonl"])
+                input: "", environment: ["HEARTHMINDS_LOG": work + "/log.jsonl", "HEARTHMINDS_LOCK_DIR": work + "/lock"])
         }
         let refused = try await cli([])
         #expect(refused.status == 64)

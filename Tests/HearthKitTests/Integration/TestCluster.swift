@@ -105,10 +105,18 @@ final class TestCluster: @unchecked Sendable {
         TestFiles.removeTree(directory)
     }
 
-    /// A TCP port nothing listens on now.
+    /// The ports freePort has handed out in this test process (the suites make clusters side by
+    /// side: two of them must not be given one port before either server listens on it).
+    nonisolated(unsafe) private static var handedOut: Set<Int> = []
+    private static let handedOutLock = Mutex()
+
+    /// A TCP port nothing listens on now, not handed out before in this process, and no Debian
+    /// cluster's (a stopped cluster's port is refused by the postgres step, though free).
     static func freePort() -> Int {
+        let clusterPorts = Set(((try? DebianClusters.list()) ?? []).compactMap(\.port))
         for _ in 0..<200 {
             let port = 20000 + Int.random(in: 0..<10000)  // below the kernel's ephemeral range (32768-60999)
+            guard !clusterPorts.contains(port), handedOutLock.locked({ handedOut.insert(port).inserted }) else { continue }
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             defer { close(fd) }
             var address = sockaddr_in()
@@ -154,3 +162,16 @@ private actor SharedCluster {
 }
 
 nonisolated(unsafe) private var sharedClusterDirectory: String?
+
+@Suite("test support: ports for the clusters the suites make side by side")
+struct TestPortTests {
+    @Test("freePort hands a port out once in a test process, and never a Debian cluster's (a stopped one's port is taken for the postgres step)")
+    func portsHandedOutOnce() throws {
+        // 400 draws from 10,000 ports: without the record of what was handed out, two equal
+        // ones are all but certain (1 - e^(-8)).
+        let ports = (0..<400).map { _ in TestCluster.freePort() }
+        #expect(Set(ports).count == ports.count)
+        let clusterPorts = Set(try DebianClusters.list().compactMap(\.port))
+        #expect(clusterPorts.isDisjoint(with: ports))
+    }
+}
