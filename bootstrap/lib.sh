@@ -137,8 +137,11 @@ hm_ensure_runtime() {
     fi
     hm_say "-- installing runtime packages: ${missing[*]}"
     hm_child_env DEBIAN_FRONTEND=noninteractive
-    "${HM_CHILD_ENV[@]}" apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null ||
-        { "${HM_CHILD_ENV[@]}" apt-get update >/dev/null && "${HM_CHILD_ENV[@]}" apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null; } ||
+    # dpkg's lock waited for (apt-daily and unattended-upgrades hold it after a boot), as the
+    # steps do (HearthKit's Apt).
+    local apt=("${HM_CHILD_ENV[@]}" apt-get -o DPkg::Lock::Timeout=300)
+    "${apt[@]}" install -y --no-install-recommends "${missing[@]}" >/dev/null ||
+        { "${apt[@]}" update >/dev/null && "${apt[@]}" install -y --no-install-recommends "${missing[@]}" >/dev/null; } ||
         { hm_err "cannot install ${missing[*]} with apt-get"; return 1; }
 }
 

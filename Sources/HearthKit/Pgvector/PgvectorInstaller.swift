@@ -171,17 +171,14 @@ public struct PgvectorInstaller: Sendable {
         guard destDir.isEmpty else { return nil }
         var candidate = try await aptCandidate()
         if candidate == nil && updateWhenMissing {
-            try await Command.check(["apt-get", "-q", "update"], environment: Self.aptEnvironment)
+            try await Apt.check(["update"])
             candidate = try await aptCandidate()
         }
         guard candidate != nil else { return nil }
-        try await Command.check(
-            ["apt-get", "-q", "-y", "--no-install-recommends", "install", aptPackage], environment: Self.aptEnvironment)
+        try await Apt.check(["-y", "--no-install-recommends", "install", aptPackage])
         let installed = try await Command.check(["dpkg-query", "-W", "-f", "${Version}", aptPackage])
         return PgvectorVersions.upstream(installed.trimmingCharacters(in: " \n"))
     }
-
-    static let aptEnvironment: [String: String?] = ["DEBIAN_FRONTEND": "noninteractive"]
 
     // MARK: build dependencies
 
@@ -202,10 +199,7 @@ public struct PgvectorInstaller: Sendable {
         var missing: [String] = []
         for package in buildPackages where !(await Self.isInstalled(package)) { missing.append(package) }
         guard !missing.isEmpty else { return }
-        let install = ["apt-get", "-q", "-y", "--no-install-recommends", "install"] + missing
-        if try await Command.run(install, environment: Self.aptEnvironment).succeeded { return }
-        try await Command.check(["apt-get", "-q", "update"], environment: Self.aptEnvironment)
-        try await Command.check(install, environment: Self.aptEnvironment)
+        try await Apt.install(missing)
     }
 
     // MARK: debian-source
@@ -247,10 +241,8 @@ public struct PgvectorInstaller: Sendable {
             _ = try parent.makeDirectory(name, mode: 0o755, uid: apt?.uid ?? 0, gid: apt?.gid ?? 0)
         }
         let options = Self.temporaryAptOptions(work: work)
-        try await Command.check(["apt-get", "-q"] + options + ["update"], environment: Self.aptEnvironment)
-        try await Command.check(
-            ["apt-get", "-q"] + options + ["source", "--download-only", "pgvector"], environment: Self.aptEnvironment,
-            workingDirectory: work + "/src")
+        try await Apt.check(options + ["update"])
+        try await Apt.check(options + ["source", "--download-only", "pgvector"], workingDirectory: work + "/src")
         // src is _apt's: read there without following a link.
         let sources = try OpenDirectory.open(work + "/src", trust: .reading)
         guard let dsc = try sources.list().first(where: { $0.hasSuffix(".dsc") }) else {

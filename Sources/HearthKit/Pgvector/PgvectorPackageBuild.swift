@@ -127,14 +127,12 @@ public struct PgvectorPackageBuild: Sendable {
             _ = try parent.makeDirectory(name, mode: 0o755, uid: apt?.uid ?? 0, gid: apt?.gid ?? 0)
         }
         let options = PgvectorInstaller.temporaryAptOptions(work: work)
-        let environment: [String: String?] = ["DEBIAN_FRONTEND": "noninteractive"]
-        try await Command.check(["apt-get", "-q"] + options + ["update"], environment: environment)
-        let fetch = try await Command.run(
-            ["apt-get", "-q"] + options + ["source", "--download-only", "pgvector=\(sourceVersion)"],
-            environment: environment, workingDirectory: work + "/src")
+        try await Apt.check(options + ["update"])
+        let fetch = try await Apt.run(
+            options + ["source", "--download-only", "pgvector=\(sourceVersion)"], workingDirectory: work + "/src")
         guard fetch.succeeded else {
             let offered = try? await Command.check(
-                ["apt-cache"] + options + ["showsrc", "--only-source", "pgvector"], environment: environment)
+                ["apt-cache"] + options + ["showsrc", "--only-source", "pgvector"], environment: Apt.environment)
             let versions = (offered ?? "").split(separator: "\n").filter { $0.hasPrefix("Version:") }
                 .map { String($0.dropFirst("Version:".count)).trimmingCharacters(in: " ") }
             throw HearthError(

@@ -44,19 +44,14 @@ extension PgvectorInstaller {
     /// stale lists: its dependencies may have to be fetched); returns the upstream version dpkg
     /// then has.
     func installShipped(_ path: String) async throws -> String {
-        let install = ["apt-get", "-q", "-y", "--no-install-recommends", "install", path]
-        if !(try await Command.run(install, environment: Self.aptEnvironment)).succeeded {
-            try await Command.check(["apt-get", "-q", "update"], environment: Self.aptEnvironment)
-            let second = try await Command.run(install, environment: Self.aptEnvironment)
-            guard second.succeeded else {
-                let depends = (try? await Command.check(["dpkg-deb", "--field", path, "Depends"]))?
-                    .trimmingCharacters(in: " \n") ?? "?"
-                throw HearthError(
-                    Command.failure(second).message + "\nThe shipped package depends on \(depends): the server "
-                        + "it was built against, or a newer one. When apt cannot satisfy that, bring PostgreSQL up "
-                        + "to date from the host's security suite (apt-get update, apt-get upgrade), or set "
-                        + "PGVECTOR_INSTALL_METHOD=debian-source (a build; its packages are removed again)")
-            }
+        try await Apt.install([path]) { failure in
+            let depends = (try? await Command.check(["dpkg-deb", "--field", path, "Depends"]))?
+                .trimmingCharacters(in: " \n") ?? "?"
+            return HearthError(
+                failure.message + "\nThe shipped package depends on \(depends): the server "
+                    + "it was built against, or a newer one. When apt cannot satisfy that, bring PostgreSQL up "
+                    + "to date from the host's security suite (apt-get update, apt-get upgrade), or set "
+                    + "PGVECTOR_INSTALL_METHOD=debian-source (a build; its packages are removed again)")
         }
         let installed = try await Command.check(["dpkg-query", "--show", "--showformat=${Version}", aptPackage])
         return PgvectorVersions.upstream(installed.trimmingCharacters(in: " \n"))

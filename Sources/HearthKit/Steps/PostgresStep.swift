@@ -278,16 +278,7 @@ public enum PostgresStep {
     }
 
     static func install(_ packages: [String]) async throws {
-        let missing = try await missingPackages(packages)
-        let environment: [String: String?] = ["DEBIAN_FRONTEND": "noninteractive"]
-        let argv = ["apt-get", "install", "-y", "-q", "--no-install-recommends"] + missing
-        let first = try await Command.run(argv, environment: environment)
-        if first.succeeded { return }
-        // A fresh host may have no package lists yet.
-        let update = try await Command.run(["apt-get", "update", "-q"], environment: environment)
-        guard update.succeeded else { throw Command.failure(update) }
-        let second = try await Command.run(argv, environment: environment)
-        guard second.succeeded else { throw AptFetchProblems.explain(Command.failure(second), update: update) }
+        try await Apt.install(try await missingPackages(packages))
     }
 
     /// `pg_ctlcluster start`. Where systemd runs, that is `systemctl start` of the cluster's unit,

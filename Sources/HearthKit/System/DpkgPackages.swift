@@ -67,8 +67,6 @@ public struct DpkgPackages: Sendable, Equatable {
 
     private static func bare(_ name: String) -> String { String(name.prefix(while: { $0 != ":" })) }
 
-    static let aptEnvironment: [String: String?] = ["DEBIAN_FRONTEND": "noninteractive"]
-
     /// Removes exactly the packages installed since `before` (apt-get purge, or remove for those
     /// whose configuration files were there before). apt-get first simulates it: when it would
     /// remove or install anything else, nothing is done and the error names it. Afterwards
@@ -82,7 +80,7 @@ public struct DpkgPackages: Sendable, Equatable {
         if !purge.isEmpty { runs.append(["purge"] + purge) }
         if !remove.isEmpty { runs.append(["remove"] + remove) }
         for run in runs {
-            let simulated = try await Command.check(["apt-get", "-q", "--simulate"] + run, environment: aptEnvironment)
+            let simulated = try await Apt.check(["--simulate"] + run)
             let changes = simulatedChanges(simulated)
             let others = Set(changes.remove).subtracting(ours).sorted()
             guard others.isEmpty && changes.install.isEmpty else {
@@ -94,7 +92,7 @@ public struct DpkgPackages: Sendable, Equatable {
             }
         }
         for run in runs {
-            try await Command.check(["apt-get", "-q", "-y"] + run, environment: aptEnvironment)
+            try await Apt.check(["-y"] + run)
         }
         let now = try await current()
         guard now.installed == before.installed else {

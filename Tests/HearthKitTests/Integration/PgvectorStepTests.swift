@@ -230,11 +230,7 @@ struct PgvectorStepTests {
     }
 
     func installProbe() async throws {
-        let install = ["apt-get", "-q", "-y", "--no-install-recommends", "install", Self.probePackage]
-        if !(try await Command.run(install, environment: ["DEBIAN_FRONTEND": "noninteractive"])).succeeded {
-            try await Command.check(["apt-get", "-q", "update"])
-            try await Command.check(install, environment: ["DEBIAN_FRONTEND": "noninteractive"])
-        }
+        try await Apt.install([Self.probePackage])
     }
 
     @Test("a build's packages are removed again, exactly: after it worked and after it failed; what was there stays")
