@@ -15,27 +15,44 @@ public enum Apt {
     /// How long a run of apt-get waits for the locks of another apt or dpkg, in seconds.
     public static let lockWait = 300
 
-    /// apt-get's argument vector: quiet, dpkg's lock waited for.
-    public static func argv(_ arguments: [String]) -> [String] {
-        ["apt-get", "-q", "-o", "DPkg::Lock::Timeout=\(lockWait)"] + arguments
+    /// apt-get's argument vector: quiet, dpkg's lock waited for (`lockTimeout` seconds).
+    public static func argv(_ arguments: [String], lockTimeout: Int = lockWait) -> [String] {
+        ["apt-get", "-q", "-o", "DPkg::Lock::Timeout=\(lockTimeout)"] + arguments
     }
 
-    /// Whether apt-get failed only because another process holds one of its locks.
+    /// Whether apt-get failed only because another process holds one of its locks: apt's own
+    /// error lines on standard error, as apt words them. Not text that merely contains those
+    /// words: a mirror's HTTP reason phrase ("E: Failed to fetch … 503 <reason>", "Err:" lines),
+    /// or what a maintainer script printed (pg_ctlcluster prints the cluster's log, which the
+    /// postgres account writes), would otherwise keep a failure going for `lockWait`. Once dpkg
+    /// ran ("E: Sub-process /usr/bin/dpkg …"), apt held its locks: never a lock, and never run
+    /// again. A lock file apt cannot open ("Could not open lock file", not root) nobody holds.
     public static func heldByAnother(_ result: CommandResult) -> Bool {
         guard !result.succeeded else { return false }
-        let text = result.stderr + "\n" + result.stdout
-        return text.contains("Could not get lock") || text.contains("Unable to acquire the dpkg frontend lock")
-            || text.contains("Unable to lock directory")
+        let errors = result.stderr.split(separator: "\n").map(String.init).filter { $0.hasPrefix("E: ") }
+        if errors.contains(where: { $0.hasPrefix("E: Sub-process ") || $0.hasPrefix("E: Could not open lock file ") }) {
+            return false
+        }
+        return errors.contains { line in
+            (line.hasPrefix("E: Could not get lock /")
+                && (line.contains(". It is held by process ") || line.hasSuffix(" - open (11: Resource temporarily unavailable)")))
+                || (line.hasPrefix("E: Unable to acquire the dpkg frontend lock (/")
+                    && line.hasSuffix("), is another process using it?"))
+        }
     }
 
     /// Runs apt-get with `arguments` (the result whatever it is); while it fails on a lock another
-    /// process holds, again every `retryMs` until `lockWait` has passed.
+    /// process holds, again every `retryMs` until `lockWait` has passed (or `deadline`, a
+    /// `Clock.nowMs()` time, when given). apt's own wait for dpkg's lock is what is left of that
+    /// time, so a run ends by the deadline and not `lockWait` after it.
     public static func run(
-        _ arguments: [String], workingDirectory: String? = nil, retryMs: Int = 2000
+        _ arguments: [String], workingDirectory: String? = nil, retryMs: Int = 2000, deadline: Double? = nil
     ) async throws -> CommandResult {
-        let deadline = Clock.nowMs() + Double(lockWait) * 1000
+        let deadline = deadline ?? Clock.nowMs() + Double(lockWait) * 1000
         while true {
-            let result = try await Command.run(argv(arguments), environment: environment, workingDirectory: workingDirectory)
+            let left = max(0, Int((deadline - Clock.nowMs()) / 1000))
+            let result = try await Command.run(
+                argv(arguments, lockTimeout: left), environment: environment, workingDirectory: workingDirectory)
             guard heldByAnother(result), Clock.nowMs() + Double(retryMs) < deadline else { return result }
             try await Task.sleep(nanoseconds: UInt64(retryMs) * 1_000_000)
         }
@@ -51,15 +68,17 @@ public enum Apt {
 
     /// `apt-get install` of `packages` (no recommends). When that fails, `apt-get update` (a
     /// fresh host may have no package lists yet, or stale ones) and the install again; its
-    /// failure then says what the update could not fetch. `explain` adds to that error.
+    /// failure then says what the update could not fetch. `explain` adds to that error. The
+    /// three runs wait for locks `lockWait` in all, not each.
     public static func install(
         _ packages: [String], explain: (HearthError) async -> HearthError = { $0 }
     ) async throws {
         let install = ["-y", "--no-install-recommends", "install"] + packages
-        if try await run(install).succeeded { return }
-        let update = try await run(["update"])
+        let deadline = Clock.nowMs() + Double(lockWait) * 1000
+        if try await run(install, deadline: deadline).succeeded { return }
+        let update = try await run(["update"], deadline: deadline)
         guard update.succeeded else { throw Command.failure(update) }
-        let second = try await run(install)
+        let second = try await run(install, deadline: deadline)
         guard second.succeeded else {
             throw await explain(AptFetchProblems.explain(Command.failure(second), update: update))
         }
