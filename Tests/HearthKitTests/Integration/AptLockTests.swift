@@ -9,16 +9,22 @@ import Testing
 @Suite("apt-get beside another apt or dpkg (integration, this host's locks)", .serialized)
 struct AptLockTests {
     /// Takes `path`'s write lock as apt and dpkg do (fcntl F_SETLK); the descriptor holds it
-    /// until it is closed.
-    func hold(_ path: String) throws -> Int32 {
+    /// until it is closed. While another process has it (the pgvector suite's apt-get, running
+    /// beside this one, or apt-daily), waits for it: up to 10 minutes.
+    func hold(_ path: String) async throws -> Int32 {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o640)
         guard fd >= 0 else { throw HearthError("open \(path): \(FileSystem.errnoText())") }
         var lock = flock()
         lock.l_type = Int16(F_WRLCK)
         lock.l_whence = Int16(SEEK_SET)
-        guard fcntl(fd, F_SETLK, &lock) == 0 else {
-            close(fd)
-            throw HearthError("\(path) is locked by another process already: \(FileSystem.errnoText())")
+        let deadline = Clock.nowMs() + 600_000
+        while fcntl(fd, F_SETLK, &lock) != 0 {
+            guard (errno == EAGAIN || errno == EACCES) && Clock.nowMs() < deadline else {
+                let reason = FileSystem.errnoText()
+                close(fd)
+                throw HearthError("cannot lock \(path): \(reason)")
+            }
+            try await Task.sleep(nanoseconds: 100_000_000)
         }
         return fd
     }
@@ -33,7 +39,7 @@ struct AptLockTests {
 
     @Test("dpkg's lock held by another process: a plain apt-get fails at once; the suite's waits, then installs")
     func dpkgLockWaited() async throws {
-        let fd = try hold("/var/lib/dpkg/lock-frontend")
+        let fd = try await hold("/var/lib/dpkg/lock-frontend")
         let plain = try await Command.run(["apt-get", "-q", "-y", "install", "bash"], environment: Apt.environment)
         #expect(!plain.succeeded && Apt.heldByAnother(plain), "\(plain.stdout) \(plain.stderr)")
         let released = release(fd, after: 3000)
@@ -50,7 +56,7 @@ struct AptLockTests {
     func listsLockWaited() async throws {
         // No sources: the update only takes the lock and fetches nothing.
         let update = ["-o", "Dir::Etc::SourceList=/dev/null", "-o", "Dir::Etc::SourceParts=/nonexistent", "update"]
-        let fd = try hold("/var/lib/apt/lists/lock")
+        let fd = try await hold("/var/lib/apt/lists/lock")
         let plain = try await Command.run(["apt-get", "-q"] + update, environment: Apt.environment)
         #expect(!plain.succeeded && Apt.heldByAnother(plain), "\(plain.stdout) \(plain.stderr)")
         let released = release(fd, after: 3000)
