@@ -4,14 +4,12 @@ import Glibc
 import Testing
 @testable import HearthKit
 
-/// apt-get while another apt or dpkg works (apt-daily and unattended-upgrades after a boot): the
-/// locks are this host's own, taken here as apt and dpkg take them (fcntl) by the test process.
-@Suite("apt-get beside another apt or dpkg (integration, this host's locks)", .serialized)
-struct AptLockTests {
+/// A lock of apt's or dpkg's taken as they take it, by the test process.
+enum AptLock {
     /// Takes `path`'s write lock as apt and dpkg do (fcntl F_SETLK); the descriptor holds it
     /// until it is closed. While another process has it (the pgvector suite's apt-get, running
     /// beside this one, or apt-daily), waits for it: up to 10 minutes.
-    func hold(_ path: String) async throws -> Int32 {
+    static func hold(_ path: String) async throws -> Int32 {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o640)
         guard fd >= 0 else { throw HearthError("open \(path): \(FileSystem.errnoText())") }
         var lock = flock()
@@ -28,7 +26,12 @@ struct AptLockTests {
         }
         return fd
     }
+}
 
+/// apt-get while another apt or dpkg works (apt-daily and unattended-upgrades after a boot): the
+/// locks are this host's own, taken here as apt and dpkg take them (fcntl) by the test process.
+@Suite("apt-get beside another apt or dpkg (integration, this host's locks)", .serialized)
+struct AptLockTests {
     /// Closes `fd` (the lock ends with it) after `ms`.
     func release(_ fd: Int32, after ms: UInt64) -> Task<Void, any Error> {
         Task {
@@ -39,7 +42,7 @@ struct AptLockTests {
 
     @Test("dpkg's lock held by another process: a plain apt-get fails at once; the suite's waits, then installs")
     func dpkgLockWaited() async throws {
-        let fd = try await hold("/var/lib/dpkg/lock-frontend")
+        let fd = try await AptLock.hold("/var/lib/dpkg/lock-frontend")
         let plain = try await Command.run(["apt-get", "-q", "-y", "install", "bash"], environment: Apt.environment)
         #expect(!plain.succeeded && Apt.heldByAnother(plain), "\(plain.stdout) \(plain.stderr)")
         let released = release(fd, after: 3000)
@@ -56,7 +59,7 @@ struct AptLockTests {
     func listsLockWaited() async throws {
         // No sources: the update only takes the lock and fetches nothing.
         let update = ["-o", "Dir::Etc::SourceList=/dev/null", "-o", "Dir::Etc::SourceParts=/nonexistent", "update"]
-        let fd = try await hold("/var/lib/apt/lists/lock")
+        let fd = try await AptLock.hold("/var/lib/apt/lists/lock")
         let plain = try await Command.run(["apt-get", "-q"] + update, environment: Apt.environment)
         #expect(!plain.succeeded && Apt.heldByAnother(plain), "\(plain.stdout) \(plain.stderr)")
         let released = release(fd, after: 3000)

@@ -90,12 +90,8 @@ struct AptOutputTests {
         let work = TestFiles.temporaryDirectory("hm-aptlock")
         defer { TestFiles.removeTree(work) }
         let options = try privateApt(work, sources: "")
-        let fd = open(work + "/lists/lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
+        let fd = try await AptLock.hold(work + "/lists/lock")
         defer { close(fd) }
-        var lock = flock()
-        lock.l_type = Int16(F_WRLCK)
-        lock.l_whence = Int16(SEEK_SET)
-        try #require(fcntl(fd, F_SETLK, &lock) == 0)
         let plain = try await Command.run(Apt.argv(options + ["update"]), environment: Apt.environment)
         #expect(!plain.succeeded && Apt.heldByAnother(plain), "\(plain.stdout) \(plain.stderr)")
     }
@@ -107,12 +103,8 @@ struct AptOutputTests {
         let options = try privateApt(work, sources: "")
         // A dpkg database of this test's (its lock-frontend beside its status file).
         try FileSystem.writeAtomically(work + "/status", "", mode: 0o644)
-        let fd = open(work + "/lock-frontend", O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
+        let fd = try await AptLock.hold(work + "/lock-frontend")
         defer { close(fd) }
-        var lock = flock()
-        lock.l_type = Int16(F_WRLCK)
-        lock.l_whence = Int16(SEEK_SET)
-        try #require(fcntl(fd, F_SETLK, &lock) == 0)
         let t0 = Clock.nowMs()
         let result = try await Apt.run(
             options + ["-o", "Dir::State::status=\(work)/status", "-y", "install", "bash"], deadline: t0 + 3000)
