@@ -65,6 +65,17 @@ enum TestFiles {
         return tree
     }
 
+    /// `installTree()` with a configuration file hm.env for a Debian test cluster (its name and
+    /// port; the log in the tree).
+    static func installTree(for cluster: DebianTestCluster) throws -> String {
+        let tree = try installTree()
+        try FileSystem.writeAtomically(
+            tree + "/hm.env",
+            "PG_CLUSTER_NAME=\(cluster.name)\nPOSTGRES_PORT=\(cluster.port)\nHEARTHMINDS_LOG=\(tree)/log.jsonl\n",
+            mode: 0o600)
+        return tree
+    }
+
     /// A new private directory under /tmp, removed by the caller.
     static func temporaryDirectory(_ prefix: String = "hm-test") -> String {
         var template = Array("/tmp/\(prefix)-XXXXXX".utf8CString)

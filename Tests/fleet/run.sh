@@ -205,6 +205,16 @@ make_host() {
 SSH_OPTS=()
 ssh_to() { local i=$1; shift; ssh "${SSH_OPTS[@]}" "root@${H_ADDR[$i]}" "$@"; }
 
+# The passwords the suite generated on host 1 and 3 (no password given there), added to the
+# secrets no output or process may show.
+secrets_from_generated_passwords() {
+    local f
+    for f in "${H_ROOT[0]}"/etc/hearthminds/pgpass/* "${H_ROOT[2]}"/etc/hearthminds/pgpass/*; do
+        [ -f "$f" ] && awk -F: '{print $NF}' "$f" >>"$SECRETS_FILE"
+    done
+    sed -i '/^$/d' "$SECRETS_FILE"
+}
+
 # --- the playbook runs -------------------------------------------------------------------------
 
 # play LABEL PLAYBOOK [ARGS...]: runs ansible-playbook with the test's configuration; sets RC,
@@ -639,10 +649,7 @@ for i in "${!HOSTS[@]}"; do
 done
 check_host_state "first run"
 # the generated passwords of host 1 and 3 are secrets too from now on
-for f in "${H_ROOT[0]}"/etc/hearthminds/pgpass/* "${H_ROOT[2]}"/etc/hearthminds/pgpass/*; do
-    [ -f "$f" ] && awk -F: '{print $NF}' "$f" >>"$SECRETS_FILE"
-done
-sed -i '/^$/d' "$SECRETS_FILE"
+secrets_from_generated_passwords
 pgpass_digest >"$FW/pgpass.first"
 
 # --- 2. the second run: converged --------------------------------------------------------------
@@ -894,10 +901,7 @@ assert all(spans[k][1] < spans[k + 1][0] for k in range(len(spans) - 1)), spans
 PYEOF
 check_host_state "after the rebuild"
 # the rebuild generated new passwords where none is given: secrets too
-for f in "${H_ROOT[0]}"/etc/hearthminds/pgpass/* "${H_ROOT[2]}"/etc/hearthminds/pgpass/*; do
-    [ -f "$f" ] && awk -F: '{print $NF}' "$f" >>"$SECRETS_FILE"
-done
-sed -i '/^$/d' "$SECRETS_FILE"
+secrets_from_generated_passwords
 
 # --- 8. figures: a converged run across the three hosts, Ansible against install.sh by hand -----
 # FLEET_FIGURE_RUNS rounds (3), each an ansible-playbook run and then install.sh by hand over ssh

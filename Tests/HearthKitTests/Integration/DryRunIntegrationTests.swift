@@ -163,11 +163,8 @@ struct DryRunIntegrationTests {
     func installSummary() async throws {
         let cluster = DebianTestCluster()
         defer { cluster.drop() }
-        let tree = try TestFiles.installTree()
+        let tree = try TestFiles.installTree(for: cluster)
         defer { TestFiles.removeTree(tree) }
-        try FileSystem.writeAtomically(
-            tree + "/hm.env",
-            "PG_CLUSTER_NAME=\(cluster.name)\nPOSTGRES_PORT=\(cluster.port)\nHEARTHMINDS_LOG=\(tree)/log.jsonl\n", mode: 0o600)
         let run = try await Command.run(
             [tree + "/install.sh", "--only", "pg-hba", "--dry-run", "--config", tree + "/hm.env"],
             environment: ["HEARTHMINDS_LOCK_DIR": tree + "/lock"])

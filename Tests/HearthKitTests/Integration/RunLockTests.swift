@@ -110,12 +110,8 @@ extension HostStepsTests {
     func installLockInherited() async throws {
         let cluster = DebianTestCluster()
         defer { cluster.drop() }
-        let tree = try TestFiles.installTree()
+        let tree = try TestFiles.installTree(for: cluster)
         defer { TestFiles.removeTree(tree) }
-        try FileSystem.writeAtomically(
-            tree + "/hm.env",
-            "PG_CLUSTER_NAME=\(cluster.name)\nPOSTGRES_PORT=\(cluster.port)\nHEARTHMINDS_LOG=\(tree)/log.jsonl\n",
-            mode: 0o600)
         // The lock in a directory of this test's (the suites run side by side: another suite's
         // hm-reset on /run/hearthminds' lock would make this install.sh exit 75, or this one
         // that hm-reset); the default directory's rules are tried in a private /run below.
