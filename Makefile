@@ -21,7 +21,7 @@ PGVECTOR_DEB_SUITE := trixie
 PGVECTOR_DEB_SOURCE_VERSION := 0.8.0-1
 PGVECTOR_DEB_DSC_SHA256 := a71780bf7ab9901094a3d9869c489b6e2bcb858a8c14a5fa52d159933e016308
 # ~: sorts below Debian's own build of the same version, which then replaces ours on an upgrade
-PGVECTOR_DEB_SUFFIX := ~hm12+1
+PGVECTOR_DEB_SUFFIX := ~hm12+2
 PGVECTOR_DEB_DIR := .build/pgvector-deb
 
 DIST_NAME := hearthminds-bootstrap
@@ -37,7 +37,7 @@ ARGUMENT_PARSER_DIR := .build/checkouts/swift-argument-parser
 GENERATE_MANUAL := swift build --package-path $(ARGUMENT_PARSER_DIR) --scratch-path .build/argument-parser-tools \
 	--product generate-manual
 
-.PHONY: setup build test test-e2e test-fleet dist clean migrate-rev migrate-up migrate-down bench bench-recall
+.PHONY: setup build check test test-swift test-fresh test-e2e test-fleet dist clean migrate-rev migrate-up migrate-down bench bench-recall
 
 ## setup: install the packages the build and the tests need (apt-get; skipped when present),
 ## then pgvector for PostgreSQL 15 (hm-pgvector --install-only)
@@ -61,35 +61,51 @@ setup:
 build:
 	swift build -c release
 
-## test: everything CI runs: setup, unit + integration tests (real PostgreSQL 15), then
-## the release tarball's smoke test, the end-to-end tier on a fresh Debian 12 root, and the
-## fleet tier (the Ansible role on three hosts over SSH)
-test: setup
+## test: everything CI runs: the Swift tiers (test-swift), then the release tarball's smoke
+## test, the end-to-end tier on fresh Debian 12 roots, the fleet tier (the Ansible role on three
+## hosts over SSH), and the fresh-machine tier (setup and the Swift tiers in a new Debian 12 root)
+test: test-swift
+	$(MAKE) dist
+	Tests/dist/smoke.sh
+	Tests/e2e/run.sh
+	Tests/fleet/run.sh
+	Tests/fresh/run.sh
+
+# The integration suites (Tests/HearthKitTests/Integration/): make check skips them.
+INTEGRATION_SUITES := $(shell sed -n 's/^struct \([A-Za-z0-9_]*\).*/\1/p' Tests/HearthKitTests/Integration/*.swift | paste -sd'|')
+
+## test-swift: setup, then the unit and integration tiers (real PostgreSQL 15 clusters) in a
+## private mount namespace (Tests/private-host.sh): the host's own /etc/hearthminds, logs, run
+## lock and PostgreSQL clusters are out of the tests' sight and reach
+test-swift: setup
 	swift build --build-tests
-	# The host's run lock is held for the whole Swift test run: no test may take it (each gives
-	# its steps a lock directory of its own, as the suites run side by side), and one that did
-	# would then fail every time instead of now and then.
-	install -d -m 0700 /run/hearthminds
-	flock -n /run/hearthminds/bootstrap.lock true || {
-		echo "another run holds /run/hearthminds/bootstrap.lock (install.sh or a step): not testing beside it"
-		exit 1
-	}
+	# In the namespace, the run lock is held for the whole Swift run: no test may take it (each
+	# gives its steps a lock directory of its own, as the suites run side by side), and one that
+	# did would then fail every time instead of now and then.
 	# On a failure, the failed tests and their issues again at the end (a CI log's tail shows them).
-	flock -n -o /run/hearthminds/bootstrap.lock swift test --skip-build 2>&1 | tee .build/test-swift.log || {
+	Tests/private-host.sh /bin/sh -c 'install -d -m 0700 /run/hearthminds && \
+		exec flock -n -o /run/hearthminds/bootstrap.lock swift test --skip-build' 2>&1 | tee .build/test-swift.log || {
 		echo "== the Swift tests failed; their issues (all in .build/test-swift.log):"
 		grep -a -E '✘|recorded an issue|Expectation failed|Caught error' .build/test-swift.log | cut -c1-400 | tail -40
 		exit 1
 	}
 	grep -q ' passed after ' .build/test-swift.log
-	$(MAKE) dist
-	Tests/dist/smoke.sh
-	Tests/e2e/run.sh
-	Tests/fleet/run.sh
+
+## check: the unit tests alone (no root, no cluster, no package installed; under a minute after
+## a build): for everyday work
+check:
+	swift build --build-tests
+	swift test --skip-build --skip '^HearthKitTests\.($(INTEGRATION_SUITES))/'
 
 ## test-e2e: the end-to-end tier: dist/ installed by ./install.sh on a fresh minbase Debian 12
 ## root (debootstrap, cached in /var/cache/hearthminds-e2e), checked from outside; as root
 test-e2e: dist
 	Tests/e2e/run.sh
+
+## test-fresh: the fresh-machine tier alone: make setup and the Swift tiers in a new Debian 12
+## root (debootstrap, the Swift toolchain bound in read-only), as on a machine that never ran this
+test-fresh:
+	Tests/fresh/run.sh
 
 ## test-fleet: the fleet tier alone: dist/, then ansible/'s role run by ansible-core (PyPI, a venv)
 ## on three fresh Debian 12 hosts in network namespaces, over SSH (Tests/fleet/run.sh); as root
