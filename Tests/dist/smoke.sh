@@ -32,7 +32,8 @@ check "packages/ holds postgresql-15-pgvector_*_$arch.deb" \
     bash -c "[[ '$(basename "${debs[0]}")' == postgresql-15-pgvector_*_$arch.deb ]]"
 check "the package is postgresql-15-pgvector for $arch" \
     bash -c "[ \"\$(dpkg-deb --field '${debs[0]}' Package Architecture | tr '\n' ' ')\" = 'Package: postgresql-15-pgvector Architecture: $arch ' ]"
-check "the package depends on postgresql-15" bash -c "dpkg-deb --field '${debs[0]}' Depends | grep -Eq '(^| )postgresql-15( |,|\$)'"
+check "the package depends on postgresql-15 of any minor version (no '(>> 15.x)': every Debian 12 point release)" \
+    bash -c "dpkg-deb --field '${debs[0]}' Depends | tr ',' '\n' | sed 's/^ *//; s/ *\$//' | grep -qx 'postgresql-15'"
 check "the package holds vector.so and vector.control for PostgreSQL 15" bash -c \
     "dpkg-deb --contents '${debs[0]}' | grep -q ' ./usr/lib/postgresql/15/lib/vector.so\$' && dpkg-deb --contents '${debs[0]}' | grep -q ' ./usr/share/postgresql/15/extension/vector.control\$'"
 inode=$(stat -c %i "$dir/bootstrap/bin/hearthminds")

@@ -11,8 +11,8 @@ import Glibc
 /// (`signed-by`), the Sources index then gives the .dsc's SHA-256, and the .dsc the SHA-256 of
 /// the tarballs (checked by apt when it downloads them and by dpkg-source when it unpacks
 /// them); the pinned digest of the .dsc ties the build to exactly that source. The binary
-/// package's Depends are what Debian's tools make of the build (pg_buildext's
-/// `postgresql-<PG> (>> minor)`, the JIT's llvm, dpkg-shlibdeps' libc6).
+/// package's Depends are what Debian's tools make of the build (pg_buildext's `postgresql-<PG>`,
+/// with no minimum minor version: see `minorVersionsText`; the JIT's llvm, dpkg-shlibdeps' libc6).
 ///
 /// It runs on a build machine (with `make setup`'s build packages), never on a database host.
 public struct PgvectorPackageBuild: Sendable {
@@ -43,6 +43,9 @@ public struct PgvectorPackageBuild: Sendable {
         self.versionSuffix = versionSuffix
         self.outputDirectory = outputDirectory
     }
+
+    /// debian/minor_versions of our rebuild: no minimum minor version for any major.
+    static let minorVersionsText = "# HearthMinds' rebuild: no minimum minor version of the server (ABI kept within a major)\n"
 
     public var packageName: String { "postgresql-\(pgVersion)-pgvector" }
     public var binaryVersion: String { sourceVersion + versionSuffix }
@@ -161,6 +164,15 @@ public struct PgvectorPackageBuild: Sendable {
             mode: 0o644)
         let pgEnvironment: [String: String?] = ["PG_SUPPORTED_VERSIONS": String(pgVersion)]
         try await Command.check(["pg_buildext", "updatecontrol"], environment: pgEnvironment, workingDirectory: tree)
+        // No minimum minor version of the server: pg_buildext would make the Depends
+        // `postgresql-<PG> (>> <minor>)` from /etc/postgresql-common/minor_versions (the build
+        // machine's newest minor, 15.20 from bookworm-security), which a host with only bookworm's
+        // own suite (15.18) cannot satisfy. PostgreSQL keeps the ABI of extensions within a major
+        // version (a module is checked by its major at load time, PG_MODULE_MAGIC), so the
+        // package depends on `postgresql-<PG>` of any minor; the pgvector step proves the library
+        // loads (CREATE EXTENSION and a distance) on the host's server. pg_buildext reads
+        // debian/minor_versions before the machine's file: one with no line for PG.
+        try debian.write("minor_versions", Self.minorVersionsText, mode: 0o644)
         let control = try debian.readText("control")
         guard control.contains("\nPackage: \(packageName)\n") else {
             throw HearthError("pg_buildext updatecontrol made no \(packageName) in debian/control")
@@ -209,10 +221,9 @@ public struct PgvectorPackageBuild: Sendable {
                     + "not \(packageName) \(binaryVersion) \(architecture)")
         }
         let server = "postgresql-\(pgVersion)"
-        guard depends.split(separator: ",").contains(where: {
-            String($0).trimmingCharacters(in: " ").split(separator: " ").first.map(String.init) == server
-        }) else {
-            throw HearthError("\(path) does not depend on \(server) (Depends: \(depends))")
+        // on the server of any minor version: `postgresql-15`, no `(>> 15.x)`
+        guard depends.split(separator: ",").contains(where: { String($0).trimmingCharacters(in: " ") == server }) else {
+            throw HearthError("\(path) does not depend on \(server) of any minor version (Depends: \(depends))")
         }
         let contents = try await Command.check(["dpkg-deb", "--contents", path])
         for file in ["./usr/lib/postgresql/\(pgVersion)/lib/vector.so", "./usr/share/postgresql/\(pgVersion)/extension/vector.control"]
