@@ -126,6 +126,30 @@ hm_missing_packages() {
     done
 }
 
+# What an interrupted dpkg left (a power cut in an install): apt refuses every install until
+# `dpkg --configure -a` has run, as its message tells the operator; this runs it when
+# `dpkg --audit` reports anything (waiting while another dpkg holds its lock, 5 minutes at
+# most), then `apt-get --fix-broken install` for a package whose unpack was cut. The postgres
+# step does the same (HearthKit's Apt.finishInterrupted) for the steps' own installs.
+hm_finish_dpkg() {
+    local i out
+    [ -z "$(dpkg --audit 2>/dev/null)" ] && return 0
+    hm_say "-- dpkg was interrupted: finishing its work (dpkg --configure -a)"
+    for i in $(seq 1 150); do
+        out=$("${HM_CHILD_ENV[@]}" dpkg --force-confdef --force-confold --configure -a 2>&1) && break
+        case "$out" in *lock*"another process"*) sleep 2 ;; *) break ;; esac
+    done
+    if [ -n "$(dpkg --audit 2>/dev/null)" ]; then
+        "${HM_CHILD_ENV[@]}" apt-get -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef \
+            -o Dpkg::Options::=--force-confold -y --no-install-recommends --fix-broken install >/dev/null 2>&1 || true
+    fi
+    if [ -n "$(dpkg --audit 2>/dev/null)" ]; then
+        hm_err "dpkg was interrupted and its work could not be finished (dpkg --configure -a; apt-get --fix-broken install):"
+        dpkg --audit >&2 || true
+        return 1
+    fi
+}
+
 hm_ensure_runtime() {
     local missing
     hm_missing_packages "${HM_RUNTIME_PACKAGES[@]}"
@@ -137,6 +161,7 @@ hm_ensure_runtime() {
     fi
     hm_say "-- installing runtime packages: ${missing[*]}"
     hm_child_env DEBIAN_FRONTEND=noninteractive
+    hm_finish_dpkg || return 1
     # dpkg's lock waited for (apt-daily and unattended-upgrades hold it after a boot), as the
     # steps do (HearthKit's Apt).
     local apt=("${HM_CHILD_ENV[@]}" apt-get -o DPkg::Lock::Timeout=300)

@@ -25,6 +25,63 @@ struct DpkgStatusTests {
                 == ["libpq5", "postgresql-client-15"])
     }
 
+    @Test("an interrupted dpkg's work: the journal, and every package not finished (what dpkg --audit reports)")
+    func unfinished() throws {
+        let directory = TestFiles.temporaryDirectory("hm-dpkg-audit")
+        defer { TestFiles.removeTree(directory) }
+        let status = """
+            Package: done
+            Status: install ok installed
+
+            Package: held
+            Status: hold ok installed
+
+            Package: removed
+            Status: deinstall ok config-files
+
+            Package: unpacked
+            Architecture: amd64
+            Status: install ok unpacked
+
+            Package: configuring
+            Status: install ok half-configured
+
+            Package: cut
+            Status: install reinstreq half-installed
+
+            Package: waiting
+            Status: install ok triggers-pending
+            Description: its trigger
+             Status: install ok unpacked
+
+            Package: gone
+            Status: purge ok not-installed
+
+            """
+        try FileSystem.writeAtomically(directory + "/status", status)
+        try FileSystem.makeDirectories(directory + "/updates")
+        let clean = try #require(DpkgStatus.unfinished(directory: directory))
+        #expect(!clean.journal)
+        #expect(clean.packages == ["unpacked", "configuring", "cut", "waiting"])
+        try FileSystem.writeAtomically(directory + "/updates/0003", "Package: done\nStatus: install ok installed\n\n")
+        #expect(DpkgStatus.unfinished(directory: directory)?.journal == true)
+        #expect(DpkgStatus.unfinished(directory: directory + "/none") == nil)
+        try FileSystem.writeAtomically(directory + "/status", "Package: a\nStatus: install ok installed\n")
+        #expect(DpkgStatus.unfinished(directory: directory)?.packages == [])
+    }
+
+    @Test("the running server against the installed package: Debian's version in server_version, else upstream")
+    func installedServer() {
+        #expect(InstalledServer.difference(serverVersion: "15.18 (Debian 15.18-0+deb12u1)", installed: "15.18-0+deb12u1") == nil)
+        #expect(
+            InstalledServer.difference(serverVersion: "15.18 (Debian 15.18-0+deb12u1)", installed: "15.20-0+deb12u1")
+                == "the server runs 15.18-0+deb12u1, but 15.20-0+deb12u1 is installed")
+        #expect(
+            InstalledServer.difference(serverVersion: "15.5 (Debian 15.5-1.pgdg120+1)", installed: "15.5-1.pgdg120+2") != nil)
+        #expect(InstalledServer.difference(serverVersion: "15.18", installed: "15.18-0+deb12u1") == nil)
+        #expect(InstalledServer.difference(serverVersion: "15.17", installed: "1:15.18-0+deb12u1") != nil)
+    }
+
     @Test("pending journal entries: no answer (dpkg-query decides); a missing database: no answer")
     func pending() throws {
         let directory = TestFiles.temporaryDirectory("hm-dpkg")

@@ -70,6 +70,11 @@ public enum PgvectorStep {
         guard !installOnly else { return Step(name, actions) }
 
         actions += [
+            // apt may have upgraded the server for the package (its Depends): not under a
+            // running server of the old version
+            InstalledServer.action(
+                ClusterPaths(config), pgVersion: version, connection: { try connections.get() },
+                reset: { connections.reset() }),
             .assertion("server on port \(server.port) offers vector at the installed version") {
                 let want = try expectedVersion()
                 let connection = try connections.get()

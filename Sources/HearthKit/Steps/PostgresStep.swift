@@ -101,6 +101,15 @@ public enum PostgresStep {
                         text: dropInText, mode: 0o644, uid: 0, gid: 0)
                 }),
             Action(
+                "dpkg has no interrupted work (as apt asks: dpkg --configure -a)",
+                check: {
+                    guard let unfinished = DpkgStatus.unfinished() else {
+                        throw HearthError("cannot read dpkg's status file (\(DpkgStatus.defaultDirectory)/status)")
+                    }
+                    return !unfinished.journal && unfinished.packages.isEmpty
+                },
+                apply: { try await Apt.finishInterrupted() }),
+            Action(
                 "packages \(packages.joined(separator: ", ")) installed",
                 check: { try await missingPackages(packages).isEmpty },
                 apply: { try await install(packages) }),
@@ -196,6 +205,8 @@ public enum PostgresStep {
                     session.reset()
                     try await start(paths)
                 }),
+            InstalledServer.action(
+                paths, pgVersion: version, connection: { try session.get() }, reset: { session.reset() }),
             Action(
                 "the server runs with our settings (restarted or reloaded when they changed)",
                 check: { try settingsDifferences(session.get(), settings).isEmpty },
@@ -277,8 +288,11 @@ public enum PostgresStep {
         return missing
     }
 
+    /// From fresh lists (apt-get update first): an image's or a stale host's lists would install
+    /// an older PostgreSQL that the next package needing a newer one upgrades under the running
+    /// server (InstalledServer).
     static func install(_ packages: [String]) async throws {
-        try await Apt.install(try await missingPackages(packages))
+        try await Apt.install(try await missingPackages(packages), updateFirst: true)
     }
 
     /// `pg_ctlcluster start`. Where systemd runs, that is `systemctl start` of the cluster's unit,

@@ -49,6 +49,14 @@ public enum VerifyStep {
             })
 
         actions.append(
+            .assertion("the server runs the installed PostgreSQL \(config.pgVersion) (no upgrade under it)") {
+                if let why = try InstalledServer.difference(connections.get(), pgVersion: config.pgVersion) {
+                    throw CheckFailed("\(why): restart the cluster (the postgres step does)")
+                }
+                return true
+            })
+
+        actions.append(
             .assertion("pg_hba.conf parses, with no trust, md5 or clear-text password rule") {
                 let row = try connections.get().query(
                     """
@@ -164,6 +172,15 @@ public enum VerifyStep {
                 })
         }
         for database in config.databases {
+            // A new backend loads the server's libraries: an upgrade under a running server fails
+            // here ("could not load library .../plpgsql.so: undefined symbol").
+            checks.append(
+                .blockingAssertion("\(database) loads its libraries (a plpgsql DO block, as the owner)") {
+                    try sessions.with(database) { db, _ in
+                        try db.execute("DO $hm$BEGIN PERFORM 1; END$hm$")
+                    }
+                    return true
+                })
             checks.append(
                 .blockingAssertion("\(database) at the head revision, no applied revision's files changed") {
                     let set = try revisions.get()

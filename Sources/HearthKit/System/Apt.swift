@@ -68,19 +68,70 @@ public enum Apt {
 
     /// `apt-get install` of `packages` (no recommends). When that fails, `apt-get update` (a
     /// fresh host may have no package lists yet, or stale ones) and the install again; its
-    /// failure then says what the update could not fetch. `explain` adds to that error. The
-    /// three runs wait for locks `lockWait` in all, not each.
+    /// failure then says what the update could not fetch. `updateFirst`: the update before the
+    /// first install (what the postgres step's first install does: PostgreSQL from lists as new
+    /// as the mirror's, not from what an image shipped with). `explain` adds to that error. The
+    /// runs wait for locks `lockWait` in all, not each. What an interrupted dpkg left is
+    /// finished first (`finishInterrupted`).
     public static func install(
-        _ packages: [String], explain: (HearthError) async -> HearthError = { $0 }
+        _ packages: [String], updateFirst: Bool = false, explain: (HearthError) async -> HearthError = { $0 }
     ) async throws {
         let install = ["-y", "--no-install-recommends", "install"] + packages
         let deadline = Clock.nowMs() + Double(lockWait) * 1000
+        try await finishInterrupted(deadline: deadline)
+        var update: CommandResult? = nil
+        if updateFirst {
+            // (a failed update is not the end: the lists there may serve; the install says)
+            update = try await run(["update"], deadline: deadline)
+        }
         if try await run(install, deadline: deadline).succeeded { return }
-        let update = try await run(["update"], deadline: deadline)
-        guard update.succeeded else { throw Command.failure(update) }
+        if update == nil {
+            let fresh = try await run(["update"], deadline: deadline)
+            guard fresh.succeeded else { throw Command.failure(fresh) }
+            update = fresh
+        }
         let second = try await run(install, deadline: deadline)
         guard second.succeeded else {
-            throw await explain(AptFetchProblems.explain(Command.failure(second), update: update))
+            throw await explain(AptFetchProblems.explain(Command.failure(second), update: update!))
         }
+    }
+
+    /// Finishes what an interrupted dpkg left (a power cut, a kill in the middle of an install):
+    /// while dpkg's journal has entries or a package is half-installed, unpacked, half-configured
+    /// or waiting for triggers, apt refuses every install ("dpkg was interrupted, you must
+    /// manually run 'dpkg --configure -a'"). This does what apt tells the operator to do —
+    /// `dpkg --configure -a` — then `apt-get install --fix-broken` for a package that must be
+    /// reinstalled (its unpack was cut), and fails, naming the packages, when dpkg still has
+    /// unfinished work. Returns what it finished ([]: nothing was unfinished; no process started).
+    @discardableResult
+    public static func finishInterrupted(
+        directory: String = DpkgStatus.defaultDirectory, deadline: Double? = nil
+    ) async throws -> [String] {
+        guard let before = DpkgStatus.unfinished(directory: directory), before.journal || !before.packages.isEmpty
+        else { return [] }
+        let deadline = deadline ?? Clock.nowMs() + Double(lockWait) * 1000
+        let what = before.packages.isEmpty ? ["dpkg's journal"] : before.packages
+        // dpkg itself does not wait for its lock: again while another dpkg or apt holds it.
+        while true {
+            let configured = try await Command.run(
+                ["dpkg", "--force-confdef", "--force-confold", "--configure", "-a"], environment: environment)
+            if configured.succeeded { break }
+            let locked = configured.stderr.contains("lock") && configured.stderr.contains("another process")
+            guard locked, Clock.nowMs() + 2000 < deadline else { break }
+            try await Task.sleep(nanoseconds: 2_000_000_000)
+        }
+        if let after = DpkgStatus.unfinished(directory: directory), !after.packages.isEmpty || after.journal {
+            let fixed = try await run(
+                ["-y", "--no-install-recommends", "-o", "Dpkg::Options::=--force-confdef",
+                 "-o", "Dpkg::Options::=--force-confold", "--fix-broken", "install"], deadline: deadline)
+            if let last = DpkgStatus.unfinished(directory: directory), !last.packages.isEmpty || last.journal {
+                throw HearthError(
+                    "dpkg was interrupted and its work could not be finished (dpkg --configure -a, then apt-get "
+                        + "--fix-broken install): still unfinished: "
+                        + (last.packages.isEmpty ? "dpkg's journal" : last.packages.joined(separator: ", "))
+                        + (fixed.succeeded ? "" : "\n" + Command.failure(fixed).message))
+            }
+        }
+        return what
     }
 }

@@ -25,6 +25,60 @@ public enum DpkgStatus {
         return parse(bytes, wanted: packages)
     }
 
+    /// What an interrupted dpkg left unfinished (what `dpkg --audit` reports, and what makes apt
+    /// refuse every install with "dpkg was interrupted, you must manually run 'dpkg --configure
+    /// -a'"): `journal` when updates/ holds entries not yet merged into the status file, and
+    /// the packages whose state is neither installed nor not-installed nor config-files
+    /// (half-installed, unpacked, half-configured, triggers-awaited, triggers-pending), or whose
+    /// Status line says it must be reinstalled. nil when the status file cannot be read.
+    public static func unfinished(directory: String = defaultDirectory) -> (journal: Bool, packages: [String])? {
+        var journal = false
+        if let updates = try? OpenDirectory.openIfPresent(directory + "/updates", trust: .reading),
+            let names = try? updates.list(), names.contains(where: { !$0.isEmpty && $0.allSatisfy(\.isNumber) })
+        {
+            journal = true
+        }
+        guard let database = try? OpenDirectory.openIfPresent(directory, trust: .reading),
+            let entry = try? database.entry("status"), entry.kind == .file,
+            let bytes = try? database.readBytes("status")
+        else { return nil }
+        return (journal, unfinishedPackages(bytes))
+    }
+
+    /// The packages of a status file whose Status line is not one of a finished package (see
+    /// `unfinished`): each "\nStatus: " line found by memchr, its stanza's Package line read
+    /// only for those.
+    static func unfinishedPackages(_ bytes: [UInt8]) -> [String] {
+        let text = framed(bytes)
+        let status = Array("\nStatus: ".utf8)
+        // "<want> <flag> <state>": finished is flag ok with one of these states
+        let finished: Set<Substring> = ["installed", "not-installed", "config-files"]
+        var names: [String] = []
+        text.withUnsafeBufferPointer { buffer in
+            var from = 0
+            while let hit = search(status, buffer, from: from, to: buffer.count) {
+                let start = hit + status.count
+                var end = start
+                while end < buffer.count, buffer[end] != 10 { end += 1 }
+                from = end
+                let words = String(decoding: buffer[start..<end], as: UTF8.self).split(separator: " ")
+                guard words.count != 3 || words[1] != "ok" || !finished.contains(words[2]) else { continue }
+                // the stanza's Package line: back to the blank line before this one, then forward
+                var stanza = hit
+                while stanza > 0, !(buffer[stanza] == 10 && buffer[stanza - 1] == 10) { stanza -= 1 }
+                let package = Array("\nPackage: ".utf8)
+                if let at = search(package, buffer, from: stanza, to: end) {
+                    var stop = at + package.count
+                    while stop < buffer.count, buffer[stop] != 10 { stop += 1 }
+                    names.append(String(decoding: buffer[(at + package.count)..<stop], as: UTF8.self))
+                } else {
+                    names.append("?")
+                }
+            }
+        }
+        return names
+    }
+
     static func parse(_ text: String, wanted: Set<String>) -> Set<String> {
         parse(Array(text.utf8), wanted: wanted)
     }
