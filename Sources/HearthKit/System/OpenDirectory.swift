@@ -418,7 +418,22 @@ public final class OpenDirectory: @unchecked Sendable {
             unlinkat(fd, temp, 0)
             throw HearthError("cannot replace \(child(name)): \(FileSystem.errnoText(code))")
         }
+        removeStaleTemporaries(of: name)
         fsync(fd)
+    }
+
+    /// The temporary files of earlier writes of `name` that were cut before their rename (a
+    /// power cut, `kill -9`): `.<name>.hm-<hex>`, removed by name in this directory (never
+    /// followed). Such a cut leaves `name` as it was, so the rerun writes it again, and this
+    /// then leaves no half-written file of ours behind.
+    func removeStaleTemporaries(of name: String) {
+        let prefix = ".\(name).hm-"
+        guard let names = try? list() else { return }
+        for entry in names where entry.hasPrefix(prefix) && entry.count > prefix.count {
+            let suffix = entry.dropFirst(prefix.count)
+            guard suffix.count <= 16, suffix.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else { continue }
+            unlinkat(fd, entry, 0)
+        }
     }
 
     /// The directory `name` below this one, or nil when there is none. A link in its place, or

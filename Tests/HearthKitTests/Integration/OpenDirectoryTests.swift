@@ -116,6 +116,25 @@ struct OpenDirectoryTests {
         #expect(throws: HearthError.self) { try handle.readText("read.conf") }
     }
 
+    @Test("a write cut before its rename (kill -9) leaves a temporary file; the next write of that name removes it (a link there as a link), and no other name")
+    func staleTemporariesRemoved() throws {
+        let base = TestFiles.temporaryDirectory("hm-stale-temp")
+        defer { TestFiles.removeTree(base) }
+        let handle = try OpenDirectory.open(base)
+        try handle.write("secret.conf", "old\n", mode: 0o600)
+        // what a cut write leaves: its temporary file, half written; and a link of that shape
+        try handle.write(".secret.conf.hm-1f2e3d4c5b6a7980", "half a secr", mode: 0o600)
+        #expect(symlink(base + "/secret.conf", base + "/.secret.conf.hm-abc") == 0)
+        for kept in [".secret.conf.hm-tmp", ".other.conf.hm-abc", ".secret.conf.hm-", "secret.conf.hm-abc"] {
+            try handle.write(kept, "not ours\n", mode: 0o600)
+        }
+        try handle.write("secret.conf", "new\n", mode: 0o600)
+        #expect(try handle.readText("secret.conf") == "new\n")
+        #expect(
+            try handle.list().sorted()
+                == [".other.conf.hm-abc", ".secret.conf.hm-", ".secret.conf.hm-tmp", "secret.conf", "secret.conf.hm-abc"])
+    }
+
     @Test("a removal by descriptors removes links themselves, never what they point to, and stops at another file system, named")
     func removals() async throws {
         let (base, zone, victim) = try await setUp()
