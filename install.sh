@@ -179,7 +179,16 @@ for step in "${steps[@]}"; do
     printf '%s\n' "${summary[@]}"
     rest=("${steps[@]:$n}")
     hm_err "step '$step' reported false (exit $rc); stopped here.${rest[*]:+ Not run: ${rest[*]}.}"
-    hm_err "Fix the cause shown above, then rerun: sudo ./install.sh --from $step"
+    if [ "$step" = reset ]; then
+        # (reset is no step: --from cannot name it; the same reset again, then every step)
+        rerun=(--reset)
+        for a in ${reset_args[@]+"${reset_args[@]}"}; do
+            case "$a" in --cluster) rerun+=(--reset-cluster) ;; --service-user) rerun+=(--reset-service-user) ;; *) rerun+=("$a") ;; esac
+        done
+        hm_err "Fix the cause shown above, then rerun: sudo ./install.sh ${rerun[*]}"
+    else
+        hm_err "Fix the cause shown above, then rerun: sudo ./install.sh --from $step"
+    fi
     exit 1
 done
 

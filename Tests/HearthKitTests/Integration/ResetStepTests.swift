@@ -160,6 +160,34 @@ struct ResetStepTests {
 /// the other Debian-cluster tests, so that no two pg_createcluster/pg_dropcluster overlap (while
 /// one is half made, pg_lsclusters fails).
 extension HostStepsTests {
+    @Test("a failed install.sh --reset: the rerun it advises is a command install.sh takes (issue 21 G: it advised --from reset, which it refused)")
+    func failedResetAdvice() async throws {
+        let c = DebianTestCluster()
+        defer { c.drop() }
+        #expect(await testRunner().run(PostgresStep.make(try c.config())).status == 0)
+        // A database of the suite's name that is not the suite's: the reset refuses, dropping nothing.
+        try PGServer.running(c.paths).admin().execute("CREATE DATABASE hearthminds_db")
+        let tree = try TestFiles.installTree(for: c)
+        defer { TestFiles.removeTree(tree) }
+        func install(_ args: [String]) async throws -> CommandResult {
+            try await Command.run(
+                ["timeout", "300", tree + "/install.sh"] + args + ["--config", tree + "/hm.env"], input: "",
+                environment: ["HEARTHMINDS_LOCK_DIR": tree + "/lock"])
+        }
+        // (--reset-cluster would drop the whole cluster, the stranger's database with it: no refusal)
+        for (flags, advised) in [(["--reset", "--yes"], "--reset --yes")] {
+            let failed = try await install(flags)
+            #expect(failed.status == 1, "\(failed.stdout)\n\(failed.stderr)")
+            let advice = failed.stderr.split(separator: "\n").first { $0.contains("then rerun: sudo ./install.sh") }
+            #expect(advice?.hasSuffix("then rerun: sudo ./install.sh \(advised)") == true, "\(failed.stderr)")
+            // The advised command is taken: the same refusal again (the cause is not fixed), not a usage error.
+            let again = try await install(advised.split(separator: " ").map(String.init))
+            #expect(again.status == 1 && !again.stderr.contains("no step named"), "\(again.stdout)\n\(again.stderr)")
+            #expect(try PGServer.running(c.paths).admin().query(
+                "SELECT count(*) FROM pg_database WHERE datname = 'hearthminds_db'").scalar == "1")
+        }
+    }
+
     @Test("--cluster: pg_dropcluster --stop and the leftover config directory; other clusters untouched; the postgres step rebuilds")
     func resetWholeCluster() async throws {
         let c = DebianTestCluster()
