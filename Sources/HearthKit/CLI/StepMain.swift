@@ -85,6 +85,9 @@ public enum StepMain {
             return ExitStatus.failed
         }
         let runID = Self.runID(environment: environment)
+        StepDeadline.arm(
+            step: name, seconds: StepDeadline.seconds(step: name, configured: config.stepTimeout), runID: runID,
+            log: log, console: console)
         let runner = StepRunner(console: console, log: log, runID: runID, dryRun: dryRun)
         let counts = DryRunCounts.claim(environment)
         let outcome = await runner.run(step)

@@ -64,6 +64,9 @@ public enum ConfigKeys {
         .init(name: "PGVECTOR_SOURCE", defaultValue: "", secret: false,
               help: "pgvector source tarball (path or URL) for the tarball method"),
         .init(name: "PGVECTOR_SHA256", defaultValue: "", secret: false, help: "SHA-256 that PGVECTOR_SOURCE must match"),
+        // Ours (issue 21): every run bounded in time.
+        .init(name: "STEP_TIMEOUT", defaultValue: "auto", secret: false,
+              help: "seconds a step may take before it ends false (1-86400); auto: 1800 for postgres and pgvector (packages), 3600 for migrations and vector-index (data), 300 for the others"),
     ]
 
     public static let byName: [String: ConfigKey] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })

@@ -69,6 +69,8 @@ public struct HearthConfig: Sendable {
     public let pgvectorSuite: String
     public let pgvectorSource: String
     public let pgvectorSHA256: String
+    /// STEP_TIMEOUT: nil is `auto` (StepDeadline.seconds picks per step).
+    public let stepTimeout: Int?
 
     /// Names no AI may take and no database of ours may have.
     public static let reservedNames: Set<String> = ["postgres", "template0", "template1", "public", "root"]
@@ -129,6 +131,7 @@ public struct HearthConfig: Sendable {
         logPath = try V.absolutePath("HEARTHMINDS_LOG", value("HEARTHMINDS_LOG"))
 
         (pgvectorMethod, pgvectorSuite, pgvectorSource, pgvectorSHA256) = try Self.pgvectorInstall(value)
+        stepTimeout = try V.intOrAuto("STEP_TIMEOUT", value("STEP_TIMEOUT"), 1...86400, "a number of seconds")
     }
 
     /// Every database the suite owns: HEARTHMINDS_DB, then each AI's.

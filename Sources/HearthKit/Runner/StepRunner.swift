@@ -63,15 +63,23 @@ public struct StepRunner: Sendable {
             switch part {
             case .action(let action):
                 let t0 = Clock.nowMs()
+                StepDeadline.started(action.name)
                 let result = action.blocking != nil ? evaluateBlocking(action, step.name) : await evaluate(action, step.name)
+                StepDeadline.finished(action.name)
                 if !report(step, action, result, ms: Clock.nowMs() - t0, into: &outcome) && !dryRun { break parts }
             case .group(let group):
                 let shared = Shared(outcome)
                 let dryRun = dryRun
-                Workers.run(count: group.actions.count, width: group.width()) { i in
+                let asking = "(the server's free connections, before \(group.actions.count) actions side by side)"
+                StepDeadline.started(asking)
+                let width = group.width()
+                StepDeadline.finished(asking)
+                Workers.run(count: group.actions.count, width: width) { i in
                     let action = group.actions[i]
                     let t0 = Clock.nowMs()
+                    StepDeadline.started(action.name)
                     let result = evaluateBlocking(action, step.name)
+                    StepDeadline.finished(action.name)
                     let ms = Clock.nowMs() - t0
                     let ok = shared.mutex.locked { report(step, action, result, ms: ms, into: &shared.outcome) }
                     return ok || dryRun

@@ -1,0 +1,65 @@
+import Testing
+@testable import HearthKit
+
+/// Every run bounded in time (issue 21, item 6): STEP_TIMEOUT.
+@Suite("step deadlines: a step held past STEP_TIMEOUT ends false, naming what it was in (integration)")
+struct DeadlineTests {
+    @Test("a server that accepts logins and never answers: migrations and databases end false at STEP_TIMEOUT naming the action, logged, the lock free; without the deadline they would wait out every login's")
+    func heldStepsEnd() async throws {
+        let work = TestFiles.temporaryDirectory("hm-deadline")
+        defer { TestFiles.removeTree(work) }
+        let port = TestCluster.freePort()
+        // In a mount namespace of the test's own: a /var/run/postgresql whose socket for the port
+        // is a listener that takes every connection and says nothing (as a server held by a
+        // tenant's lock or a stuck backend would).
+        let script = """
+            set -e
+            mount -t tmpfs -o mode=0775 hm-deadline /var/run/postgresql
+            python3 -c "import socket,time; s=socket.socket(socket.AF_UNIX); s.bind('/var/run/postgresql/.s.PGSQL.\(port)'); s.listen(64); time.sleep(120)" &
+            for i in $(seq 1 50); do [ -S /var/run/postgresql/.s.PGSQL.\(port) ] && break; sleep 0.1; done
+            for step in migrations databases; do
+                "$1/hm-$step" --set POSTGRES_PORT=\(port) --set STEP_TIMEOUT=2 >"$2/$step.out" 2>&1 && exit 10
+                echo "$step exited $?" >>"$2/status"
+            done
+            flock -n "$2/lock/bootstrap.lock" true && echo "lock free" >>"$2/status"
+            """
+        let t0 = Clock.nowMs()
+        let result = try await Command.run(
+            ["timeout", "120", "unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", script, "sh",
+             TestFiles.buildDirectory, work],
+            environment: ["HEARTHMINDS_LOG": work + "/log.jsonl", "HEARTHMINDS_LOCK_DIR": work + "/lock"])
+        let ms = Clock.nowMs() - t0
+        #expect(result.status == 0, "\(result.stdout) \(result.stderr)")
+        #expect(ms < 30_000, "\(Int(ms)) ms")
+        #expect(try FileSystem.readText(work + "/status") == "migrations exited 1\ndatabases exited 1\nlock free\n")
+        let migrations = try FileSystem.readText(work + "/migrations.out")
+        #expect(
+            migrations.contains("hm-migrations: deadline of 2 s passed (STEP_TIMEOUT) in 'database hearthminds_db at the head revision'"),
+            "\(migrations)")
+        let databases = try FileSystem.readText(work + "/databases.out")
+        #expect(databases.contains("hm-databases: deadline of 2 s passed (STEP_TIMEOUT) in "), "\(databases)")
+        let log = try FileSystem.readText(work + "/log.jsonl")
+        let records = log.split(separator: "\n").filter { $0.contains("deadline of 2 s passed") }
+        #expect(records.count == 2 && records.allSatisfy { $0.contains("\"result\":false") }, "\(log)")
+        #expect(log.utf8.count < 64 << 10)
+        print("two steps held by a silent server, STEP_TIMEOUT=2: both false after \(Int(ms)) ms")
+    }
+
+    @Test("STEP_TIMEOUT: auto by step, a number of seconds, or a configuration error naming the key")
+    func key() throws {
+        #expect(StepDeadline.seconds(step: "postgres", configured: nil) == 1800)
+        #expect(StepDeadline.seconds(step: "vector-index", configured: nil) == 3600)
+        #expect(StepDeadline.seconds(step: "verify", configured: nil) == 300)
+        #expect(StepDeadline.seconds(step: "verify", configured: 7) == 7)
+        #expect(try loadConfig("STEP_TIMEOUT=90").stepTimeout == 90)
+        #expect(try loadConfig("").stepTimeout == nil)
+        for bad in ["0", "soon", "86401"] {
+            do {
+                _ = try loadConfig("STEP_TIMEOUT=\(bad)")
+                Issue.record("STEP_TIMEOUT=\(bad) was taken")
+            } catch {
+                #expect("\(error)".contains("STEP_TIMEOUT"), "\(error)")
+            }
+        }
+    }
+}
