@@ -117,47 +117,6 @@ struct DryRunTests {
         #expect(ClientFiles.maskServiceFile("[x]\n  password = hunter2\nuser=x\n") == "[x]\npassword=<not shown>\nuser=x\n")
     }
 
-    @Test("the client files' preview: diffs with every password masked, a link named and not followed, a stray file removed")
-    func clientFilesPreview() throws {
-        let directory = TestFiles.temporaryDirectory() + "/etc"
-        defer { TestFiles.removeTree(String(directory.dropLast(4))) }
-        let server = PGServer(socketDirectory: "/s", port: 5432, tcpHost: "127.0.0.1")
-        // Before: written with these passwords, and an AI since removed.
-        let before = try loadConfig("AI_NAMES=logos,aletheia,nous\nLOGOS_PASSWORD=old-logos-pw\nHEARTHMINDS_PASSWORD=manager-pw\nALETHEIA_PASSWORD=aletheia-pw\nNOUS_PASSWORD=nous-pw")
-        try ClientFiles(config: before, server: server, passwords: PasswordBook(before, directory: directory), directory: directory)
-            .write()
-        // A link in place of aletheia's file, to a file of secrets: not followed.
-        let secrets = String(directory.dropLast(4)) + "/secrets"
-        try FileSystem.writeAtomically(secrets, "TOP-SECRET-CONTENT\n", mode: 0o600)
-        unlink(directory + "/pgpass/aletheia")
-        symlink(secrets, directory + "/pgpass/aletheia")
-
-        let after = try loadConfig("AI_NAMES=logos,aletheia\nLOGOS_PASSWORD=new-logos-pw\nHEARTHMINDS_PASSWORD=manager-pw\nALETHEIA_PASSWORD=aletheia-pw")
-        let book = PasswordBook(after, directory: directory)
-        let preview = try ClientFiles.preview(config: after, server: server, passwords: book, directory: directory)
-        for secret in ["old-logos-pw", "new-logos-pw", "manager-pw", "aletheia-pw", "nous-pw", "TOP-SECRET-CONTENT"] {
-            #expect(!preview.contains(secret), "\(secret) in:\n\(preview)")
-        }
-        #expect(preview.contains("""
-            --- \(directory)/pgpass/logos
-            +++ \(directory)/pgpass/logos
-            @@ -1,2 +1,2 @@
-            -127.0.0.1:5432:logos_db:logos:<old password>
-            -127.0.0.1:5432:hearthminds_db:logos:<old password>
-            +127.0.0.1:5432:logos_db:logos:<new password>
-            +127.0.0.1:5432:hearthminds_db:logos:<new password>
-            """), "\(preview)")
-        // The manager's file is unchanged: no diff for it; nor for pg_service.conf's unchanged part.
-        #expect(!preview.contains("pgpass/hearthminds"))
-        #expect(preview.contains("\(directory)/pgpass/aletheia is a symbolic link"))
-        #expect(preview.contains("+127.0.0.1:5432:aletheia_db:aletheia:<password>") == false)
-        #expect(preview.contains("+127.0.0.1:5432:aletheia_db:aletheia:<new password>"))
-        #expect(preview.contains("--- \(directory)/pgpass/nous\n+++ /dev/null\n@@ -1,2 +0,0 @@\n-127.0.0.1:5432:nous_db:nous:<old password>"))
-        #expect(preview.contains("-[nous]"))
-        // Nothing was written by the preview.
-        #expect(try FileSystem.readText(directory + "/pgpass/logos").contains("old-logos-pw"))
-    }
-
     @Test("statements show a masked verifier, never its salt and keys")
     func maskedVerifier() {
         let verifier = "SCRAM-SHA-256$4096:c2FsdHNhbHQ=$c3RvcmVk:c2VydmVy"

@@ -45,34 +45,6 @@ struct EnvFileTests {
         #expect(config.namedPasswords.allSatisfy { $0.key == EnvFile.templateKey && $0.origin == "\(path):27" })
     }
 
-    @Test("a configuration file that holds passwords must be root's and unreadable by others; a host file writable by others is refused")
-    func filePermissions() throws {
-        let path = try TestFiles.write("HEARTHMINDS_PASSWORD=hunter2\n")
-        defer { TestFiles.removeTree(String(path.prefix(upTo: path.lastIndex(of: "/")!))) }
-        #expect(throws: Never.self) { try HearthConfig.load(ConfigSources(hostFile: path)) }
-        for mode: mode_t in [0o644, 0o604] {
-            chmod(path, mode)
-            #expect {
-                try HearthConfig.load(ConfigSources(hostFile: path))
-            } throws: { error in
-                let text = "\(error)"
-                return text.contains("every user may read it") && text.contains("chmod 600 \(path)") && !text.contains("hunter2")
-            }
-        }
-        // The seed's fixture as it sits in the repository (0644, with passwords) is refused too.
-        #expect(throws: ConfigError.self) {
-            try HearthConfig.load(ConfigSources(hostFile: TestFiles.fixture("seed-example.env")))
-        }
-        // No secret, but writable by others: it decides what root does.
-        try FileSystem.writeAtomically(path, "POSTGRES_PORT=5433\n", mode: 0o666)
-        chmod(path, 0o666)
-        #expect { try HearthConfig.load(ConfigSources(hostFile: path)) } throws: { "\($0)".contains("writable by other users") }
-        // Owned by another user.
-        chmod(path, 0o600)
-        chown(path, 65534, 65534)
-        #expect { try HearthConfig.load(ConfigSources(hostFile: path)) } throws: { "\($0)".contains("not root") }
-    }
-
     @Test("a malformed line never echoes a value that may be a secret")
     func noSecretInErrors() {
         for text in ["hunter2-pasted-alone", "LOGOS_PASSWORD=\"hunter2\" hunter3", "HEARTHMINDS_PASSWORD='x'hunter2"] {

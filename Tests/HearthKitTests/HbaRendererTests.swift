@@ -212,56 +212,6 @@ struct PostgresPiecesTests {
         }
     }
 
-    @Test("clusters are read from their files, as pg_lsclusters lists them: includes, conf.d, ALTER SYSTEM, defaults")
-    func probe() throws {
-        let root = TestFiles.temporaryDirectory("hm-probe")
-        defer { TestFiles.removeTree(root) }
-        func write(_ path: String, _ text: String) throws {
-            try FileSystem.makeDirectories(root + "/" + String(path[..<path.lastIndex(of: "/")!]))
-            try FileSystem.writeAtomically(root + "/" + path, text, mode: 0o644)
-        }
-        // 15/alpha: the port from conf.d (later files win), a later ALTER SYSTEM port above both.
-        try write("etc/15/alpha/postgresql.conf", """
-            data_directory = '\(root)/data/alpha'\t\t# use data in another directory
-            port = 5433\t\t\t\t# (change requires restart)
-            include_dir = 'conf.d'\t\t\t# include files ending in '.conf' from
-            some garbage line the probe skips
-            """)
-        try write("etc/15/alpha/conf.d/10-a.conf", "port = 5500\n")
-        try write("etc/15/alpha/conf.d/20-b.conf", "port = 5501\ninclude 'more/extra.conf'\n")
-        try write("etc/15/alpha/conf.d/.hidden.conf", "port = 1\n")
-        try write("etc/15/alpha/conf.d/ignored.txt", "port = 2\n")
-        try write("etc/15/alpha/conf.d/more/extra.conf", "listen_addresses = 'localhost'\n")
-        try write("data/alpha/PG_VERSION", "15\n")
-        // 15/beta: no port anywhere (5432), its ALTER SYSTEM file sets one; no data_directory: pgdata link.
-        try write("etc/15/beta/postgresql.conf", "# nothing\n")
-        try write("data/beta/postgresql.auto.conf", "port = '6000'\ndata_directory = '/elsewhere'\n")
-        symlink(root + "/data/beta", root + "/etc/15/beta/pgdata")
-        // 16/gamma: the defaults; not a cluster: 15/empty (no postgresql.conf), 9.6, a file.
-        try write("etc/16/gamma/postgresql.conf", "\n")
-        try FileSystem.makeDirectories(root + "/etc/15/empty")
-        try write("etc/9.6/old/postgresql.conf", "port = 7000\n")
-        try write("etc/15/file", "x\n")
-        // A postgresql.conf that is a link to a file of root's: listed, not read.
-        try write("other/secret", "port = 9999\n")
-        try FileSystem.makeDirectories(root + "/etc/15/linked")
-        symlink(root + "/other/secret", root + "/etc/15/linked/postgresql.conf")
-
-        let probe = ClusterProbe(configRoot: root + "/etc")
-        let clusters = try probe.clusters()
-        #expect(clusters.map(\.id) == ["15/alpha", "15/beta", "15/linked", "16/gamma"])
-        let alpha = try #require(clusters.first)
-        // (its data directory is root's here: no owner, as postgresql-common accepts none that is root)
-        #expect(alpha.port == 5501 && alpha.dataDirectory == root + "/data/alpha" && alpha.owner == nil && !alpha.online)
-        #expect(clusters[1].port == 6000 && clusters[1].dataDirectory == root + "/data/beta")
-        #expect(clusters[2].port == nil && clusters[2].dataDirectory == nil && clusters[2].owner == nil)
-        #expect(clusters[3].port == 5432 && clusters[3].dataDirectory == nil)
-        #expect(try probe.cluster(version: 15, name: "alpha") == alpha)
-        #expect(try probe.cluster(version: 15, name: "empty") == nil)
-        #expect(try probe.cluster(version: 17, name: "alpha") == nil)
-        #expect(try ClusterProbe(configRoot: root + "/none").clusters().isEmpty)
-    }
-
     @Test("pg_lsclusters output is read (the log file of a failed start)")
     func lsclusters() throws {
         let clusters = try DebianClusters.parse(
