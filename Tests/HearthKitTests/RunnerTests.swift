@@ -151,7 +151,8 @@ struct RunnerTests {
         #expect(Console.printable(ours) == ours)
         // Other SGR sequences would hide what follows (a revision id ending in "conceal").
         #expect(Console.printable("rev\u{1B}[8m hidden \u{1B}[30;40m black") == "rev^[[8m hidden ^[[30;40m black")
-        for tone in [Console.Tone.ok, .changed, .pending, .failed] {
+        // every tone, unknown included (its code was missing from ourColours: a raw ^[[35m)
+        for tone in Console.Tone.allCases {
             let painted = Console(colour: true).paint("x", tone)
             #expect(Console.printable(painted) == painted)
         }

@@ -14,19 +14,23 @@ public struct Console: Sendable {
         self.transcript = transcript
     }
 
-    public enum Tone: Sendable { case ok, changed, pending, unknown, failed, plain }
+    public enum Tone: Sendable, CaseIterable { case ok, changed, pending, unknown, failed, plain }
+
+    /// The SGR parameters of a tone (nil: no colour): the one table `paint` writes from and
+    /// `ourColours` lets through.
+    static func sgr(_ tone: Tone) -> String? {
+        switch tone {
+        case .ok: return "32"
+        case .changed: return "36"
+        case .pending: return "33"
+        case .unknown: return "35"
+        case .failed: return "1;31"
+        case .plain: return nil
+        }
+    }
 
     public func paint(_ text: String, _ tone: Tone) -> String {
-        guard colour else { return text }
-        let code: String
-        switch tone {
-        case .ok: code = "32"
-        case .changed: code = "36"
-        case .pending: code = "33"
-        case .unknown: code = "35"
-        case .failed: code = "1;31"
-        case .plain: return text
-        }
+        guard colour, let code = Console.sgr(tone) else { return text }
         return "\u{1B}[\(code)m\(text)\u{1B}[0m"
     }
 
@@ -43,7 +47,9 @@ public struct Console: Sendable {
     /// The SGR parameters `paint` writes (and the reset): the only escape sequences that pass.
     /// Any other (8: concealed, 5: blinking, 30;40: black on black) would let a tenant's text
     /// hide what follows it on the terminal.
-    static let ourColours: Set<String> = ["0", "32", "36", "33", "1;31"]
+    /// (Every tone's: a tone whose code was left out printed a raw `^[[35m` before each unknown
+    /// of a dry run on a colour terminal.)
+    static let ourColours: Set<String> = Set(Tone.allCases.compactMap(sgr) + ["0"])
 
     /// What reaches the operator's terminal is printable. Text from outside the suite — a
     /// server's error, a revision id a tenant wrote into its alembic_version, a name in another

@@ -53,8 +53,17 @@ public struct StepRunner: Sendable {
         }
     }
 
+    /// Whether the step being run is a dry run, for the few checks that must know (a proof that
+    /// would make something to prove: the pgvector step's scratch database). Task-local: the
+    /// tests run several runners side by side in one process.
+    @TaskLocal public static var dryRunning = false
+
     @discardableResult
     public func run(_ step: Step) async -> Outcome {
+        await StepRunner.$dryRunning.withValue(dryRun) { await runParts(step) }
+    }
+
+    private func runParts(_ step: Step) async -> Outcome {
         let started = Clock.nowMs()
         var outcome = Outcome(status: ExitStatus.ok, changed: 0, pending: 0, failedAction: nil)
         let count = step.actions.count

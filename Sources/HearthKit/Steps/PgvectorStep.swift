@@ -116,9 +116,18 @@ public enum PgvectorStep {
             try admin.execute("CREATE EXTENSION vector")
             return try proveExtension(admin, expecting: version)
         }
+        // A dry run makes and drops nothing: the proof needs a database, so it stays unknown.
+        if StepRunner.dryRunning {
+            throw HearthError(
+                "not proved in a dry run: `postgres` has vector already, and the proof needs the scratch database "
+                    + "\(scratchDatabase), which a dry run does not make")
+        }
         let scratch = try admin.identifier(scratchDatabase)
+        try requireScratchOrNone(admin)
         try admin.execute("DROP DATABASE IF EXISTS \(scratch) WITH (FORCE)")
-        try admin.execute("CREATE DATABASE \(scratch) TEMPLATE template0")
+        // (its connection limit is the signature that survives a cut before the comment)
+        try admin.execute("CREATE DATABASE \(scratch) TEMPLATE template0 CONNECTION LIMIT \(scratchConnectionLimit)")
+        try admin.execute("COMMENT ON DATABASE \(scratch) IS \(try admin.literal(scratchMark))")
         defer { try? admin.execute("DROP DATABASE IF EXISTS \(scratch) WITH (FORCE)") }
         return try { () throws -> Bool in  // the connection closes before the database is dropped
             let connection = try server.admin(scratchDatabase)
@@ -126,6 +135,36 @@ public enum PgvectorStep {
             try connection.execute("CREATE EXTENSION vector")
             return try proveExtension(connection, expecting: version)
         }()
+    }
+
+    /// The scratch database's comment, and its connection limit (the check's one session): what
+    /// tells a database of that name as the suite's own, also when a cut came between its
+    /// CREATE and its COMMENT.
+    static let scratchMark = "HearthMinds bootstrap (hm-pgvector): scratch database of the CREATE EXTENSION check; dropped after it."
+    static let scratchConnectionLimit = 2
+
+    /// A database named `scratchDatabase` that is not the suite's scratch (another owner than the
+    /// session's superuser, another comment and connection limit) is never dropped: a false
+    /// result naming it.
+    static func requireScratchOrNone(_ admin: PGConnection) throws {
+        guard
+            let row = try admin.query(
+                """
+                SELECT pg_catalog.pg_get_userbyid(d.datdba) = current_user,
+                       pg_catalog.shobj_description(d.oid, 'pg_database'), d.datconnlimit
+                FROM pg_catalog.pg_database d WHERE d.datname = $1
+                """, [scratchDatabase]
+            ).first
+        else { return }
+        let ownerIsUs = row[0] == "t"
+        let marked = row[1] == scratchMark
+        let cutBeforeComment = row[1] == nil && row[2] == String(scratchConnectionLimit)
+        guard ownerIsUs && (marked || cutBeforeComment) else {
+            throw CheckFailed(
+                "a database \(scratchDatabase) exists that is not the suite's scratch database (owner, comment or "
+                    + "connection limit differ): the pgvector check would drop it; rename it, or drop it if it is "
+                    + "not needed, and rerun")
+        }
     }
 
     /// The extension just created in `db` is at `version` and computes a cosine distance.

@@ -142,6 +142,38 @@ struct PgvectorStepTests {
         #expect(try admin.query("SELECT count(*) FROM pg_extension WHERE extname = 'vector'").scalar == "1")
     }
 
+    @Test("where postgres has vector: a dry run makes and drops no database (the proof is unknown); a database of the scratch name that is not the suite's is never dropped; one a cut left before its comment is")
+    func scratchDatabaseOwnership() async throws {
+        let version = try installedVersion()
+        let cluster = try await TestCluster.start()
+        defer { cluster.stop() }
+        let target = PGServer(socketDirectory: cluster.socketDirectory, port: cluster.port)
+        let admin = try cluster.connect()
+        try admin.execute("CREATE EXTENSION vector")
+        let databases = { try admin.query("SELECT string_agg(datname || ':' || oid, ',' ORDER BY datname) FROM pg_database").scalar }
+        let before = try databases()
+
+        // The dry run: the database list unchanged (no CREATE, no DROP; OIDs compared), unknown.
+        let dry = await runner(dryRun: true).run(PgvectorStep.make(try config(), server: target))
+        #expect(dry.status == ExitStatus.ok && dry.unknown == 1, "\(dry)")
+        #expect(try databases() == before)
+
+        // An operator's database of that name: the check is false, and the database stays.
+        try admin.execute("CREATE DATABASE \(PgvectorStep.scratchDatabase)")
+        try admin.execute("COMMENT ON DATABASE \(PgvectorStep.scratchDatabase) IS 'the operator''s'")
+        #expect { try PgvectorStep.createExtensionInScratchDatabase(target, expecting: version) } throws: {
+            "\($0)".contains("not the suite's scratch database")
+        }
+        #expect(try admin.query("SELECT count(*) FROM pg_database WHERE datname = $1", [PgvectorStep.scratchDatabase]).scalar == "1")
+        try admin.execute("DROP DATABASE \(PgvectorStep.scratchDatabase)")
+
+        // What a cut between the suite's CREATE and its COMMENT leaves: taken as the suite's.
+        try admin.execute(
+            "CREATE DATABASE \(PgvectorStep.scratchDatabase) TEMPLATE template0 CONNECTION LIMIT \(PgvectorStep.scratchConnectionLimit)")
+        #expect(try PgvectorStep.createExtensionInScratchDatabase(target, expecting: version))
+        #expect(try admin.query("SELECT count(*) FROM pg_database WHERE datname = $1", [PgvectorStep.scratchDatabase]).scalar == "0")
+    }
+
     @Test("tarball: a PGVECTOR_SHA256 mismatch is refused before anything is extracted; a match is accepted")
     func tarballDigest() async throws {
         let directory = TestFiles.temporaryDirectory("hm-pgv-tarball")
