@@ -281,8 +281,11 @@ E2E_DEV_SETUP='
 # /proc, a minimal /dev and a /run tmpfs mounted inside it only. Everything started in it dies
 # with it (ns_stop). Sets NS_PID (the host pid of its pid 1) and NS_UNSHARE.
 # E2E_NS_EXTRA: more namespaces, as unshare's flags (the fleet tier: --net --uts, a network
-# and host name of the root's own); in_root enters them too.
+# and host name of the root's own); in_root enters them too. E2E_NS_SETUP: more shell run in the
+# namespace just before it chroots into the root "$R" (the fresh tier: `mount --rbind "$R" "$R"`,
+# so that the root's / is a mount point, as a host's is, for unshare --propagation inside).
 E2E_NS_EXTRA=()
+E2E_NS_SETUP=""
 ns_start() {
     # setpriv --pdeathsig: even when this script is killed outright, unshare dies with it, and
     # its child (the namespace's pid 1) with unshare (--kill-child).
@@ -293,6 +296,7 @@ ns_start() {
         mount -t proc -o nosuid,nodev,noexec proc "$R/proc"
         mount -t tmpfs -o mode=0755,nosuid,size=16m dev "$R/dev"
         '"$E2E_DEV_SETUP"'
+        '"$E2E_NS_SETUP"'
         # pid 1 reaps orphans, as init does on a host: a daemon killed in a test (the postmaster,
         # kill -9) must be gone, not a zombie that kill -0 still finds
         exec chroot "$R" /usr/bin/perl -e "while (1) { sleep 1 if wait() == -1 }"

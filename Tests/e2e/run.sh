@@ -14,7 +14,8 @@
 #
 # Environment: E2E_PORT (default: a free port from 31400), E2E_MIRROR and E2E_SECURITY_MIRROR
 # (default: from the apt sources), E2E_REFRESH_CACHE=1 (rebuild the cached roots), E2E_KEEP=1
-# (keep the roots), E2E_SCENARIOS (default "main second booted"), E2E_CACHE_DIR, E2E_WORK_BASE.
+# (keep the roots), E2E_SCENARIOS (default "main second booted interrupt pointrelease"),
+# E2E_CACHE_DIR, E2E_WORK_BASE, E2E_CUT_BOUND and E2E_RUN_BOUND (interrupt.sh's time bounds).
 set -euo pipefail
 
 E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -29,12 +30,16 @@ REPO=$(cd "$E2E_DIR/../.." && pwd)
 . "$E2E_DIR/hostile.sh"
 # shellcheck source=Tests/e2e/booted.sh
 . "$E2E_DIR/booted.sh"
+# shellcheck source=Tests/e2e/interrupt.sh
+. "$E2E_DIR/interrupt.sh"
+# shellcheck source=Tests/e2e/pointrelease.sh
+. "$E2E_DIR/pointrelease.sh"
 
 DIST="$REPO/dist/hearthminds-bootstrap.tar.gz"
 while [ $# -gt 0 ]; do
     case "$1" in
         --dist) DIST=$2; shift ;;
-        -h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "usage: $0 [--dist TARBALL]" >&2; exit 64 ;;
     esac
     shift
@@ -52,6 +57,7 @@ cleanup() {
     local rc=$?
     faults_cleanup
     hostile_cleanup
+    interrupt_cleanup
     root_remove
     if [ "${E2E_DONE:-0}" != 1 ]; then
         printf 'e2e: ABORTED (exit %d) before the end; see the output above\n' "$rc" >&2
@@ -436,11 +442,13 @@ TIMINGS+=("$(printf '  %-34s %7ss' "booted root (systemd), cached" "$(e2e_secs "
 # the steps the tarball lists (install_dist reads them again from each unpacked copy)
 mapfile -t E2E_STEPS < <(tar -xzOf "$DIST" hearthminds-bootstrap/bootstrap/steps | awk -F'\t' '!/^(#|$)/ { print $1 }')
 # E2E_SCENARIOS picks scenarios (all by default); a run of fewer says so in its summary.
-E2E_SCENARIOS=${E2E_SCENARIOS:-main second booted}
+E2E_SCENARIOS=${E2E_SCENARIOS:-main second booted interrupt pointrelease}
 wants() { [[ " $E2E_SCENARIOS " == *" $1 "* ]]; }
 wants main && scenario_main
 if wants second && has_step databases; then scenario_second_config; fi
 if wants booted && has_step postgres; then scenario_booted; fi
+if wants interrupt && has_step migrations; then scenario_interrupt; fi
+if wants pointrelease && has_step postgres; then scenario_pointrelease; fi
 
 TIMINGS+=("$(printf '  %-34s %7ss' "total" "$(e2e_secs $(($(e2e_now_ms) - TOTAL_T0)))")")
 e2e_log ""
@@ -451,6 +459,6 @@ if [ "$E2E_FAILED" -gt 0 ]; then
     printf '  %s\n' "${E2E_FAILURES[@]}"
 fi
 E2E_DONE=1
-[ "$E2E_SCENARIOS" = "main second booted" ] || e2e_log "e2e: only the scenarios $E2E_SCENARIOS ran (E2E_SCENARIOS)"
+[ "$E2E_SCENARIOS" = "main second booted interrupt pointrelease" ] || e2e_log "e2e: only the scenarios $E2E_SCENARIOS ran (E2E_SCENARIOS)"
 printf 'e2e: %d passed, %d failed\n' "$E2E_PASSED" "$E2E_FAILED"
 [ "$E2E_FAILED" -eq 0 ]
