@@ -262,6 +262,21 @@ struct PostgresPiecesTests {
         #expect(PostmasterStatus.parse("garbage") == nil)
     }
 
+    @Test("a pid file's process is a server only when its command line names postgres (a stale file's pid reused after a reboot is not)")
+    func postmasterProcess() {
+        func names(_ argv: [String]) -> Bool {
+            PostmasterStatus.commandLineNamesPostgres(Array(argv.joined(separator: "\0").utf8) + [0])
+        }
+        #expect(names(["/usr/lib/postgresql/15/bin/postgres", "-D", "/var/lib/postgresql/15/main"]))
+        #expect(names(["postgres: 15/main: checkpointer "]))
+        #expect(!names(["/usr/bin/perl", "-e", "while (1) { sleep 1 }"]))
+        #expect(!names(["/usr/lib/postgresql/15/bin/postgresql-helper"]))
+        #expect(!names(["/bin/sh", "-c", "mypostgres"]))
+        #expect(!names([]))
+        // This test process is no server; pid 1 of a machine is init.
+        #expect(!PostmasterStatus.isPostgres(getpid()))
+    }
+
     @Test("an address of this host binds; one it does not have does not; wildcards are recognised")
     func addresses() {
         #expect(HostAddresses.locality("127.0.0.1") == .local)

@@ -117,9 +117,44 @@ public struct PostmasterStatus: Sendable, Equatable {
     public static func read(dataDirectory: String) -> PostmasterStatus? {
         guard let directory = try? OpenDirectory.openIfPresent(dataDirectory, trust: .reading),
             let text = try? directory.textIfFile("postmaster.pid", limit: 64 << 10),
-            let status = parse(text), status.pid > 0, kill(status.pid, 0) == 0 || errno == EPERM
+            let status = parse(text), status.pid > 0, kill(status.pid, 0) == 0 || errno == EPERM,
+            isPostgres(status.pid)
         else { return nil }
         return status
+    }
+
+    /// Whether process `pid` is a postgres server, as postgresql-common decides it
+    /// (PgCommon::check_pidfile_running: its command line holds the word `postgres`). The server
+    /// leaves postmaster.pid behind when it is killed: after a power cut and a reboot, the pid
+    /// it names is often another process's (pids start again from 1), which `kill 0` alone took
+    /// for the server — and the steps then connected to a server that was not there instead of
+    /// starting it.
+    static func isPostgres(_ pid: Int32) -> Bool {
+        let fd = open("/proc/\(pid)/cmdline", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, 4096) }
+        guard n > 0 else { return false }
+        return commandLineNamesPostgres(Array(buffer[0..<n]))
+    }
+
+    /// `\bpostgres\b` in a NUL-separated command line.
+    static func commandLineNamesPostgres(_ bytes: [UInt8]) -> Bool {
+        let word = Array("postgres".utf8)
+        func isWord(_ b: UInt8) -> Bool {
+            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x5F
+        }
+        var i = 0
+        while i + word.count <= bytes.count {
+            if Array(bytes[i..<(i + word.count)]) == word, i == 0 || !isWord(bytes[i - 1]),
+                i + word.count == bytes.count || !isWord(bytes[i + word.count])
+            {
+                return true
+            }
+            i += 1
+        }
+        return false
     }
 }
 

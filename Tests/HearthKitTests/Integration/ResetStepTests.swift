@@ -160,6 +160,33 @@ struct ResetStepTests {
 /// the other Debian-cluster tests, so that no two pg_createcluster/pg_dropcluster overlap (while
 /// one is half made, pg_lsclusters fails).
 extension HostStepsTests {
+    @Test("a power cut's postmaster.pid, naming a live process that is no server (pids reused after a reboot): the postgres step starts the cluster, as pg_ctlcluster would")
+    func stalePidFile() async throws {
+        let c = DebianTestCluster()
+        defer { c.drop() }
+        let config = try c.config()
+        #expect(await testRunner().run(PostgresStep.make(config)).status == 0)
+        let data = try #require(try DebianClusters.find(c.paths)?.dataDirectory)
+        let pidFile = data + "/postmaster.pid"
+        let status = try #require(PostmasterStatus.read(dataDirectory: data))
+        // The power cut: the postmaster killed, its children gone after it, the file left.
+        kill(status.pid, SIGKILL)
+        for _ in 0..<100 where try await Command.run(["pgrep", "-u", "postgres", "-f", "\(c.name)"]).succeeded {
+            usleep(100_000)
+        }
+        // After the reboot, the file's pid is another process's: this test process's own.
+        let rewritten = try await Hostile.asPostgres("sed -i '1s/.*/\(getpid())/' \(pidFile)")
+        #expect(rewritten.succeeded, "\(rewritten.stderr)")
+        #expect(kill(getpid(), 0) == 0)
+        #expect(PostmasterStatus.read(dataDirectory: data) == nil, "a live process that is no server taken for one")
+
+        let run = await testRunner().run(PostgresStep.make(config))
+        #expect(run.status == 0 && run.changed > 0, "failed at \(run.failedAction ?? "")")
+        let restarted = try #require(PostmasterStatus.read(dataDirectory: data))
+        #expect(restarted.pid != getpid())
+        #expect(try PGServer.running(c.paths).admin().query("SELECT 1").scalar == "1")
+    }
+
     @Test("a failed install.sh --reset: the rerun it advises is a command install.sh takes (issue 21 G: it advised --from reset, which it refused)")
     func failedResetAdvice() async throws {
         let c = DebianTestCluster()
