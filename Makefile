@@ -6,9 +6,10 @@ SHELL := /bin/bash
 
 # Build and test dependencies (Debian 12). The runtime needs only libpq5; install.sh sees to it.
 # The second line builds the pgvector package of `make dist` (Debian's packaging of pgvector).
-# man-db (with groff-base): the dist smoke test renders the shipped man pages.
+# man-db (with groff-base): the dist smoke test renders the shipped man pages. pkg-config: the
+# build finds libpq's headers through it (Sources/CLibPQ); procps: tests wait with pgrep.
 SETUP_PACKAGES := libpq-dev libpq5 postgresql-15 postgresql-client-15 postgresql-common \
-	debootstrap util-linux passwd ca-certificates binutils file iproute2 curl man-db \
+	debootstrap util-linux passwd ca-certificates binutils file iproute2 curl man-db procps pkg-config \
 	build-essential dpkg-dev debhelper postgresql-server-dev-all architecture-properties \
 	openssh-client python3-venv
 

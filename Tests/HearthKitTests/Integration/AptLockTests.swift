@@ -78,35 +78,4 @@ struct AptLockTests {
         #expect(!result.succeeded && !Apt.heldByAnother(result))
         #expect(Clock.nowMs() - t0 < Double(Apt.lockWait) * 1000 / 2)
     }
-
-    @Test("a package a cut dpkg left unpacked (what dpkg --audit reports): the suite's install finishes it as apt asks (dpkg --configure -a)")
-    func interruptedDpkgFinished() async throws {
-        // `hello` (Debian main, no dependencies beyond libc) stands for a package whose install
-        // was cut between its unpack and its configuration.
-        let package = "hello"
-        if DpkgStatus.record(of: package)?.state == "installed" {
-            Issue.record("\(package) is installed on this host already: the test needs a host without it")
-            return
-        }
-        let work = TestFiles.temporaryDirectory("hm-dpkg-cut")
-        defer { TestFiles.removeTree(work) }
-        try await Apt.check(["update"])
-        try await Apt.check(["download", package], workingDirectory: work)
-        let deb = try #require(try FileSystem.list(work).first { $0.hasPrefix(package + "_") && $0.hasSuffix(".deb") })
-        try await Command.check(["dpkg", "--unpack", work + "/" + deb], environment: Apt.environment)
-        do {
-            #expect(DpkgStatus.unfinished()?.packages.contains(package) == true)
-            let audit = try await Command.run(["dpkg", "--audit"])
-            #expect(audit.stdout.contains(package), "dpkg --audit: \(audit.stdout)")
-            // What a step's install does first; then nothing is left unfinished.
-            try await Apt.install(["bash"])
-            #expect(DpkgStatus.unfinished()?.packages == [])
-            #expect(DpkgStatus.record(of: package)?.state == "installed")
-            #expect(try await Command.run(["dpkg", "--audit"]).stdout.isEmpty)
-            // Nothing to finish: no process, nothing said.
-            #expect(try await Apt.finishInterrupted() == [])
-        }
-        _ = try await Command.run(["dpkg", "--purge", package], environment: Apt.environment)
-        #expect(DpkgStatus.record(of: package)?.state != "installed")
-    }
 }
