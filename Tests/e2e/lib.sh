@@ -240,6 +240,7 @@ e2e_layer_booted() {
 root_create() {
     local tarball=${2:-$E2E_TARBALL}
     WORK=$(mktemp -d "$E2E_WORK_BASE/hearthminds-e2e-$1.XXXXXX") || e2e_die "cannot make a work directory"
+    echo "$$" >"$WORK/owner.pid" # (remove_stale_roots keeps it while this run lives)
     ROOT="$WORK/root"
     mkdir -p "$ROOT"
     tar -C "$ROOT" --numeric-owner -xpzf "$tarball" || e2e_die "cannot unpack $tarball"
@@ -549,6 +550,12 @@ remove_stale_roots() {
     local d pid
     for d in "$E2E_WORK_BASE"/hearthminds-e2e-*; do
         [ -d "$d" ] || continue
+        # the run that made it still lives (between a namespace's end and the next, as the
+        # interrupt scenario's power cuts and boots have it, ns.pid names a dead unshare)
+        pid=$(cat "$d/owner.pid" 2>/dev/null) || pid=""
+        if [ -n "$pid" ] && [ "$pid" != "$$" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = bash ]; then
+            continue
+        fi
         if [ -f "$d/ns.pid" ]; then
             pid=$(cat "$d/ns.pid")
             # alive: an unshare process that is not a zombie (a pid reused by another is dead)
