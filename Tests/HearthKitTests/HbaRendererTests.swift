@@ -262,18 +262,16 @@ struct PostgresPiecesTests {
         #expect(PostmasterStatus.parse("garbage") == nil)
     }
 
-    @Test("a pid file's process is a server only when its command line names postgres (a stale file's pid reused after a reboot is not)")
+    @Test("a pid file's process is a server only when its executable is a PostgreSQL server binary (a stale file's pid reused after a reboot, even by hm-postgres or su - postgres, is not)")
     func postmasterProcess() {
-        func names(_ argv: [String]) -> Bool {
-            PostmasterStatus.commandLineNamesPostgres(Array(argv.joined(separator: "\0").utf8) + [0])
-        }
-        #expect(names(["/usr/lib/postgresql/15/bin/postgres", "-D", "/var/lib/postgresql/15/main"]))
-        #expect(names(["postgres: 15/main: checkpointer "]))
-        #expect(!names(["/usr/bin/perl", "-e", "while (1) { sleep 1 }"]))
-        #expect(!names(["/usr/lib/postgresql/15/bin/postgresql-helper"]))
-        #expect(!names(["/bin/sh", "-c", "mypostgres"]))
-        #expect(!names([]))
-        // This test process is no server; pid 1 of a machine is init.
+        #expect(PostmasterStatus.isServerExecutable("/usr/lib/postgresql/15/bin/postgres"))
+        #expect(PostmasterStatus.isServerExecutable("/usr/lib/postgresql/15/bin/postgres (deleted)"))
+        #expect(!PostmasterStatus.isServerExecutable("/root/hearthminds-bootstrap/bootstrap/bin/hearthminds"))
+        #expect(!PostmasterStatus.isServerExecutable("/usr/bin/sleep"))
+        #expect(!PostmasterStatus.isServerExecutable("/usr/lib/postgresql/15/bin/postgres-helper"))
+        #expect(!PostmasterStatus.isServerExecutable("/usr/lib/postgresql/x/bin/postgres"))
+        #expect(!PostmasterStatus.isServerExecutable("/tmp/usr/lib/postgresql/15/bin/postgres"))
+        // This test process is no server.
         #expect(!PostmasterStatus.isPostgres(getpid()))
     }
 

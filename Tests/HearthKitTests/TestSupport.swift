@@ -96,32 +96,6 @@ enum TestFiles {
         spawn(["/bin/rm", "-rf", path])
     }
 
-    /// A live process whose command line names `postgres` (`sleep`, run as `postgres`): what a
-    /// postmaster.pid must name to read as a running server (PostmasterStatus.isPostgres; bash: dash has no exec -a).
-    /// `stop()` kills and reaps it.
-    struct PostgresLookalike {
-        let pid: pid_t
-
-        init() throws {
-            var pid: pid_t = 0
-            let argv = ["/bin/bash", "-c", "exec -a postgres sleep 600"]
-            let arguments: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
-            defer { arguments.forEach { free($0) } }
-            guard posix_spawn(&pid, argv[0], nil, nil, arguments, environ) == 0 else {
-                throw HearthError("cannot start a process named postgres")
-            }
-            self.pid = pid
-            // (until the exec: sh's command line names sleep's argv only after it)
-            for _ in 0..<100 where !PostmasterStatus.isPostgres(pid) { usleep(20_000) }
-        }
-
-        func stop() {
-            kill(pid, SIGKILL)
-            var status: Int32 = 0
-            waitpid(pid, &status, 0)
-        }
-    }
-
     /// Runs a program to completion, synchronously (for clean-up in `defer`); its exit status.
     @discardableResult
     static func spawn(_ argv: [String]) -> Int32 {

@@ -123,38 +123,29 @@ public struct PostmasterStatus: Sendable, Equatable {
         return status
     }
 
-    /// Whether process `pid` is a postgres server, as postgresql-common decides it
-    /// (PgCommon::check_pidfile_running: its command line holds the word `postgres`). The server
-    /// leaves postmaster.pid behind when it is killed: after a power cut and a reboot, the pid
-    /// it names is often another process's (pids start again from 1), which `kill 0` alone took
-    /// for the server — and the steps then connected to a server that was not there instead of
-    /// starting it.
+    /// Whether process `pid` is a PostgreSQL server: its executable is a server binary of
+    /// Debian's layout, `/usr/lib/postgresql/<major>/bin/postgres` (with " (deleted)" after an
+    /// upgrade replaced it under the running server, which the postgres step then restarts). The
+    /// server leaves postmaster.pid behind when it is killed: after a power cut and a reboot the
+    /// pid it names is often another process's (pids start again from 1), which `kill 0` took
+    /// for the server; postgresql-common asks whether the command line names `postgres`, which
+    /// our own `hm-postgres`, or `su - postgres`, do too — and the steps then connected to a
+    /// server that was not there instead of starting it.
     static func isPostgres(_ pid: Int32) -> Bool {
-        let fd = open("/proc/\(pid)/cmdline", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, 4096) }
+        var buffer = [CChar](repeating: 0, count: 4097)
+        let n = buffer.withUnsafeMutableBufferPointer { readlink("/proc/\(pid)/exe", $0.baseAddress!, 4096) }
         guard n > 0 else { return false }
-        return commandLineNamesPostgres(Array(buffer[0..<n]))
+        return isServerExecutable(String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self))
     }
 
-    /// `\bpostgres\b` in a NUL-separated command line.
-    static func commandLineNamesPostgres(_ bytes: [UInt8]) -> Bool {
-        let word = Array("postgres".utf8)
-        func isWord(_ b: UInt8) -> Bool {
-            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x5F
-        }
-        var i = 0
-        while i + word.count <= bytes.count {
-            if Array(bytes[i..<(i + word.count)]) == word, i == 0 || !isWord(bytes[i - 1]),
-                i + word.count == bytes.count || !isWord(bytes[i + word.count])
-            {
-                return true
-            }
-            i += 1
-        }
-        return false
+    /// `/usr/lib/postgresql/<digits>/bin/postgres`, optionally followed by " (deleted)".
+    static func isServerExecutable(_ path: String) -> Bool {
+        var rest = Substring(path)
+        if rest.hasSuffix(" (deleted)") { rest = rest.dropLast(" (deleted)".count) }
+        let prefix = "/usr/lib/postgresql/", suffix = "/bin/postgres"
+        guard rest.hasPrefix(prefix), rest.hasSuffix(suffix) else { return false }
+        let major = rest.dropFirst(prefix.count).dropLast(suffix.count)
+        return !major.isEmpty && major.allSatisfy { $0.isASCII && $0.isNumber }
     }
 }
 

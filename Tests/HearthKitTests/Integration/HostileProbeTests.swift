@@ -103,16 +103,15 @@ struct HostileProbeTests {
         #expect(postgres.owner == "postgres" && postgres.port == 5999 && postgres.dataDirectory == tree.data)
 
         // A directory of root's; another account's (nobody); root's sticky /tmp-like one where the
-        // postgres account plants a postmaster.pid naming a live process (one named postgres) and a socket
+        // postgres account plants a postmaster.pid naming a live server (the shared test cluster's) and a socket
         // directory of its own.
         let sticky = tree.base + "/sticky"
         let nobodys = tree.base + "/nobodys"
         try await Hostile.asRoot(
             "set -e; mkdir -m 1777 \(sticky); mkdir -m 0755 \(nobodys); chown nobody \(nobodys)")
-        let server = try TestFiles.PostgresLookalike()
-        defer { server.stop() }
+        let server = try await TestCluster.livePostmasterPid()
         try await tree.plant(
-            "printf '\(server.pid)\\n\(sticky)\\n1\\n5999\\n/tmp\\n*\\n1 2\\nready\\n' > \(sticky)/postmaster.pid")
+            "printf '\(server)\\n\(sticky)\\n1\\n5999\\n/tmp\\n*\\n1 2\\nready\\n' > \(sticky)/postmaster.pid")
         for directory in [victim.path, nobodys, sticky] {
             try await tree.plant(
                 "printf \"data_directory = '\(directory)'\\n\" > \(tree.cluster)/conf.d/00-elsewhere.conf")

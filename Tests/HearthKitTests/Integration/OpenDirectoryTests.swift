@@ -202,10 +202,9 @@ struct OpenDirectoryTests {
     func postmasterPid() async throws {
         let (base, zone, victim) = try await setUp()
         defer { TestFiles.removeTree(base); victim.remove() }
-        // A live process that names postgres: a file of these lines would read as a running postmaster.
-        let server = try TestFiles.PostgresLookalike()
-        defer { server.stop() }
-        let lines = "\(server.pid)\n/data\n1700000000\n5432\n/var/run/postgresql\n127.0.0.1\n  5432001         0\nready   \n"
+        // A live server (the shared test cluster's): a file of these lines would read as a running postmaster.
+        let server = try await TestCluster.livePostmasterPid()
+        let lines = "\(server)\n/data\n1700000000\n5432\n/var/run/postgresql\n127.0.0.1\n  5432001         0\nready   \n"
         try FileSystem.writeAtomically(victim.path + "/pid", lines, mode: 0o600, uid: 0, gid: 0)
         try await Hostile.asPostgres("ln -s \(victim.path)/pid \(zone)/postmaster.pid")
         #expect(PostmasterStatus.read(dataDirectory: zone) == nil)

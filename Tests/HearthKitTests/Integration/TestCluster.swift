@@ -138,6 +138,17 @@ final class TestCluster: @unchecked Sendable {
     private static let sharedTask = SharedCluster()
 
     /// One cluster for the whole test process, started on first use, stopped at exit.
+    /// The pid of a live PostgreSQL server (the shared cluster's postmaster): what a planted
+    /// postmaster.pid must name to read as a running server (PostmasterStatus.isPostgres).
+    static func livePostmasterPid() async throws -> Int32 {
+        let cluster = try await shared()
+        let text = try FileSystem.readText(cluster.dataDirectory + "/postmaster.pid")
+        guard let pid = Int32(text.prefix(while: { $0 != "\n" })) else {
+            throw HearthError("the shared cluster's postmaster.pid names no pid")
+        }
+        return pid
+    }
+
     static func shared() async throws -> TestCluster {
         try await sharedTask.get()
     }
