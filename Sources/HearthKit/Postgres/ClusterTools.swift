@@ -76,6 +76,39 @@ public enum ClusterTools {
         try await afterwards(units: [])
     }
 
+    /// What an interrupted `pg_createcluster` leaves (a power cut in its initdb): a data directory
+    /// at pg_createcluster's default place, `/var/lib/postgresql/<version>/<name>`, that initdb did
+    /// not finish (no `global/pg_control`, or no template1, template0 or postgres database) and
+    /// that no server ever started (no `postmaster.opts`), and the configuration directory it had
+    /// begun (no `postgresql.conf`). A rerun's pg_createcluster would adopt that directory as an
+    /// existing cluster, which then never works. Such a directory holds no data: it is removed,
+    /// as the postgres account, whose it is, so that pg_createcluster starts again. Returns what
+    /// was removed (nothing: []).
+    public static func removeHalfMade(_ paths: ClusterPaths) async throws -> [String] {
+        let data = "/var/lib/postgresql/\(paths.version)/\(paths.name)"
+        guard let directory = try OpenDirectory.openIfPresent(data, trust: .reading) else { return [] }
+        if try directory.entry("postmaster.opts") != nil { return [] }
+        func has(_ parts: [String]) throws -> Bool {
+            var at: OpenDirectory? = directory
+            for part in parts.dropLast() { at = try at?.directory(part) }
+            return try at?.entry(parts.last!) != nil
+        }
+        let complete =
+            try has(["global", "pg_control"]) && has(["base", "1", "PG_VERSION"]) && has(["base", "4", "PG_VERSION"])
+            && has(["base", "5", "PG_VERSION"])
+        guard !complete else { return [] }
+        let postgres = try postgresAccount()
+        var removed: [String] = []
+        // (the configuration directory only when it is pg_createcluster's beginning, no cluster yet)
+        if let config = try paths.configDirectoryIfPresent(), try config.entry("postgresql.conf") == nil {
+            try await Command.check(["rm", "-rf", "--one-file-system", "--", paths.configDirectory], asUser: postgres)
+            removed.append(paths.configDirectory)
+        }
+        try await Command.check(["rm", "-rf", "--one-file-system", "--", data], asUser: postgres)
+        removed.append(data)
+        return removed
+    }
+
     /// Stops the cluster (as root, when it runs), then `pg_dropcluster` as the postgres account;
     /// then root's part.
     public static func drop(_ paths: ClusterPaths, running: Bool) async throws {

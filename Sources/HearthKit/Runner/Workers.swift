@@ -168,3 +168,16 @@ public final class Held<Value>: @unchecked Sendable {
         _ = old
     }
 }
+
+/// What an action's apply found, for its note (set once by the apply; read after it).
+public final class Box<Value>: @unchecked Sendable {
+    private let mutex = Mutex()
+    private var stored: Value?
+
+    public init() {}
+
+    public var value: Value? {
+        get { mutex.locked { stored } }
+        set { mutex.locked { stored = newValue } }
+    }
+}

@@ -11,12 +11,6 @@ public enum PgvectorStep {
     /// The scratch database of the CREATE EXTENSION check (dropped before and after).
     public static let scratchDatabase = "hm_pgvector_check"
 
-    /// The version an apply installed in this run (the check of a converged host reads the
-    /// installed control file instead).
-    final class Installed: @unchecked Sendable {
-        var value: PgvectorInstaller.Installed?
-    }
-
     /// - Parameters:
     ///   - installOnly: install the extension's files only, without the cluster checks (build
     ///     and test hosts, whose clusters are throwaway ones).
@@ -29,7 +23,9 @@ public enum PgvectorStep {
         let installer = installer ?? PgvectorInstaller(config)
         let server = server ?? PGServer(config: config)
         let version = config.pgVersion
-        let installed = Installed()
+        // The version an apply installed in this run (the check of a converged host reads the
+        // installed control file instead).
+        let installed = Box<PgvectorInstaller.Installed>()
         // The superuser's connection to `postgres` the cluster checks share.
         let connections = AdminConnections(server)
 

@@ -82,6 +82,7 @@ public enum PostgresStep {
         let version = config.pgVersion
         let port = config.port
         let packages = ["postgresql-\(version)", "postgresql-client-\(version)"]
+        let halfMade = Box<[String]>()
 
         return [
             Action(
@@ -117,9 +118,16 @@ public enum PostgresStep {
                 "cluster \(paths.id) exists (UTF-8)",
                 check: { try DebianClusters.find(paths) != nil },
                 apply: {
+                    // What a cut pg_createcluster left first (it would be adopted, half made).
+                    halfMade.value = try await ClusterTools.removeHalfMade(paths)
                     // As the postgres account (ClusterTools: a configuration directory that account
                     // prepared would have root write through its links).
                     try await ClusterTools.create(paths, port: port)
+                },
+                note: {
+                    guard let removed = halfMade.value, !removed.isEmpty else { return "" }
+                    return "an interrupted pg_createcluster's half-made cluster removed first: "
+                        + removed.joined(separator: ", ")
                 }),
         ]
     }

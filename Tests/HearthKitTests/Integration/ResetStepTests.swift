@@ -160,6 +160,22 @@ struct ResetStepTests {
 /// the other Debian-cluster tests, so that no two pg_createcluster/pg_dropcluster overlap (while
 /// one is half made, pg_lsclusters fails).
 extension HostStepsTests {
+    @Test("a pg_createcluster cut in its initdb (a data directory begun, never started; a configuration directory begun): the postgres step removes both and makes the cluster; a started cluster's directory is never touched")
+    func halfMadeCluster() async throws {
+        let c = DebianTestCluster()
+        defer { c.drop() }
+        let data = "/var/lib/postgresql/15/\(c.name)"
+        let planted = try await Hostile.asPostgres(
+            "set -e; mkdir -p \(data)/global \(data)/base/1 \(c.paths.configDirectory); echo 15 > \(data)/PG_VERSION; chmod 0700 \(data)")
+        #expect(planted.succeeded, "\(planted.stderr)")
+        let run = await testRunner().run(PostgresStep.make(try c.config()))
+        #expect(run.status == 0, "failed at \(run.failedAction ?? "")")
+        let db = try PGServer.running(c.paths).admin()
+        #expect(try db.query("SELECT count(*) FROM pg_database WHERE datname IN ('postgres', 'template0', 'template1')").scalar == "3")
+        // A cluster that has run: nothing to remove, whatever its directory lacks.
+        #expect(try await ClusterTools.removeHalfMade(c.paths) == [])
+    }
+
     @Test("a power cut's postmaster.pid, naming a live process that is no server (pids reused after a reboot): the postgres step starts the cluster, as pg_ctlcluster would")
     func stalePidFile() async throws {
         let c = DebianTestCluster()
