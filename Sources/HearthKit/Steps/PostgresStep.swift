@@ -109,7 +109,14 @@ public enum PostgresStep {
                     }
                     return !unfinished.journal && unfinished.packages.isEmpty
                 },
-                apply: { try await Apt.finishInterrupted() }),
+                apply: {
+                    // A package whose unpack was cut must be reinstalled, which apt cannot do for the
+                    // release's own pgvector package (no apt source has it): from its file.
+                    let installer = PgvectorInstaller(config)
+                    var files: [String: String] = [:]
+                    if case .package(let path)? = try? await installer.shippedPackage() { files[installer.aptPackage] = path }
+                    try await Apt.finishInterrupted(reinstallFrom: files)
+                }),
             Action(
                 "packages \(packages.joined(separator: ", ")) installed",
                 check: { try await missingPackages(packages).isEmpty },

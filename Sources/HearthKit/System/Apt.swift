@@ -103,9 +103,13 @@ public enum Apt {
     /// `dpkg --configure -a` — then `apt-get install --fix-broken` for a package that must be
     /// reinstalled (its unpack was cut), and fails, naming the packages, when dpkg still has
     /// unfinished work. Returns what it finished ([]: nothing was unfinished; no process started).
+    ///
+    /// `reinstallFrom`: package files (by package name) for packages no apt source offers (the
+    /// release's pgvector package): one of those left half-installed is installed again from its
+    /// file (`dpkg -i`), which apt cannot do ("needs to be reinstalled, but I can't find an archive").
     @discardableResult
     public static func finishInterrupted(
-        directory: String = DpkgStatus.defaultDirectory, deadline: Double? = nil
+        directory: String = DpkgStatus.defaultDirectory, deadline: Double? = nil, reinstallFrom files: [String: String] = [:]
     ) async throws -> [String] {
         guard let before = DpkgStatus.unfinished(directory: directory), before.journal || !before.packages.isEmpty
         else { return [] }
@@ -119,6 +123,13 @@ public enum Apt {
             let locked = configured.stderr.contains("lock") && configured.stderr.contains("another process")
             guard locked, Clock.nowMs() + 2000 < deadline else { break }
             try await Task.sleep(nanoseconds: 2_000_000_000)
+        }
+        if let after = DpkgStatus.unfinished(directory: directory) {
+            for package in after.packages {
+                guard let file = files[package] else { continue }
+                _ = try await Command.run(
+                    ["dpkg", "--force-confdef", "--force-confold", "--install", file], environment: environment)
+            }
         }
         if let after = DpkgStatus.unfinished(directory: directory), !after.packages.isEmpty || after.journal {
             let fixed = try await run(
