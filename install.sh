@@ -181,11 +181,15 @@ for step in "${steps[@]}"; do
     hm_err "step '$step' reported false (exit $rc); stopped here.${rest[*]:+ Not run: ${rest[*]}.}"
     if [ "$step" = reset ]; then
         # (reset is no step: --from cannot name it; the same reset again, then every step)
+        # (with the same configuration file: without it, the advice would reset the default
+        # configuration's cluster; the environment's keys are the operator's to give again)
         rerun=(--reset)
         for a in ${reset_args[@]+"${reset_args[@]}"}; do
             case "$a" in --cluster) rerun+=(--reset-cluster) ;; --service-user) rerun+=(--reset-service-user) ;; *) rerun+=("$a") ;; esac
         done
-        hm_err "Fix the cause shown above, then rerun: sudo ./install.sh ${rerun[*]}"
+        [ -n "$config" ] && rerun+=(--config "$config")
+        printf -v shown ' %q' "${rerun[@]}"
+        hm_err "Fix the cause shown above, then rerun (with the same environment):${shown/# / sudo ./install.sh }"
     else
         hm_err "Fix the cause shown above, then rerun: sudo ./install.sh --from $step"
     fi

@@ -135,13 +135,18 @@ hm_finish_dpkg() {
     local i out
     [ -z "$(dpkg --audit 2>/dev/null)" ] && return 0
     hm_say "-- dpkg was interrupted: finishing its work (dpkg --configure -a)"
+    # (bounded: the maintainer scripts read the postgres account's files as root; again only
+    # while dpkg's own lock error is all it said)
     for i in $(seq 1 150); do
-        out=$("${HM_CHILD_ENV[@]}" dpkg --force-confdef --force-confold --configure -a 2>&1) && break
-        case "$out" in *lock*"another process"*) sleep 2 ;; *) break ;; esac
+        out=$("${HM_CHILD_ENV[@]}" timeout --kill-after=5 900 dpkg --force-confdef --force-confold --configure -a 2>&1 >/dev/null) && break
+        # (dpkg's own lock error, its pid, then its two lines of note: nothing else)
+        [[ $out =~ ^dpkg:\ error:\ dpkg\ (frontend|database)\ lock\ was\ locked\ by\ another\ process\ with\ pid\ [0-9]+$'\n'Note:\ removing\ the\ lock\ file\ is\ always\ wrong,\ can\ damage\ the\ locked\ area$'\n'and\ the\ entire\ system\.\ See\ \<https://wiki\.debian\.org/Teams/Dpkg/FAQ#db-lock\>\.$ ]] || break
+        sleep 2
     done
     if [ -n "$(dpkg --audit 2>/dev/null)" ]; then
-        "${HM_CHILD_ENV[@]}" apt-get -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef \
-            -o Dpkg::Options::=--force-confold -y --no-install-recommends --fix-broken install >/dev/null 2>&1 || true
+        # --no-remove: apt aborts rather than remove a package (an operator's) to settle others
+        "${HM_CHILD_ENV[@]}" timeout --kill-after=5 900 apt-get -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef \
+            -o Dpkg::Options::=--force-confold -y --no-install-recommends --no-remove --fix-broken install >&2 || true
     fi
     if [ -n "$(dpkg --audit 2>/dev/null)" ]; then
         hm_err "dpkg was interrupted and its work could not be finished (dpkg --configure -a; apt-get --fix-broken install):"

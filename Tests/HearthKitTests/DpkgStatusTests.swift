@@ -70,6 +70,23 @@ struct DpkgStatusTests {
         #expect(DpkgStatus.unfinished(directory: directory)?.packages == [])
     }
 
+    @Test("dpkg's lock held by another process is dpkg's own one-line error, never a maintainer script's output that mentions a lock")
+    func dpkgLock() {
+        func result(_ stderr: String, _ status: Int32 = 2) -> CommandResult {
+            CommandResult(command: "dpkg", status: status, stdout: "", stderr: stderr)
+        }
+        // (as dpkg 1.21 says it, both locks)
+        let note = "Note: removing the lock file is always wrong, can damage the locked area\nand the entire system. See <https://wiki.debian.org/Teams/Dpkg/FAQ#db-lock>.\n"
+        #expect(Apt.dpkgLockedByAnother(result("dpkg: error: dpkg frontend lock was locked by another process with pid 4242\n" + note)))
+        #expect(Apt.dpkgLockedByAnother(result("dpkg: error: dpkg database lock was locked by another process with pid 4242\n" + note)))
+        // a maintainer script's output around it, or in its place: no
+        #expect(!Apt.dpkgLockedByAnother(result("dpkg: error: dpkg frontend lock was locked by another process with pid 4242\n" + note + "more\n")))
+        #expect(!Apt.dpkgLockedByAnother(result("dpkg: error: dpkg frontend lock was locked by another process with pid 42 (cluster x)\n" + note)))
+        #expect(!Apt.dpkgLockedByAnother(result(
+            "Setting up postgresql-15 ...\nError: cluster 15/lock held by another process\ndpkg: error processing package postgresql-15 (--configure):\n")))
+        #expect(!Apt.dpkgLockedByAnother(result("dpkg: error: dpkg frontend lock was locked by another process with pid 1\n" + note, 0)))
+    }
+
     @Test("the running server against the installed package: Debian's version in server_version, else upstream")
     func installedServer() {
         #expect(InstalledServer.difference(serverVersion: "15.18 (Debian 15.18-0+deb12u1)", installed: "15.18-0+deb12u1") == nil)

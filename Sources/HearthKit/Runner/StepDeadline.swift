@@ -7,8 +7,10 @@ import Glibc
 /// tenant holds, a lock, a server that does not answer, apt). The record goes to the log and
 /// the line to standard error, then the process exits 1: its connections close with it, and
 /// the run lock, held on install.sh's descriptor or the step's own, is released by the exit.
-/// Commands it started (apt-get, pg_ctlcluster) are not killed: dpkg cut in the middle is what
-/// the next run finishes (Apt.finishInterrupted), and they end by their own deadlines.
+/// The commands it started (apt-get and dpkg, their maintainer scripts, postgresql-common's
+/// tools) are killed with it (ProcessTree): a dpkg cut in the middle is what the next run
+/// finishes (Apt.finishInterrupted). A server it started (pg_ctl's postmaster, in a session of
+/// its own) is not.
 public enum StepDeadline {
     /// The actions being evaluated now (a group runs several side by side).
     private static let mutex = Mutex()
@@ -88,6 +90,9 @@ public enum StepDeadline {
             while nanosleep(&left, &rest) != 0 && errno == EINTR { left = rest }
             let (message, record) = StepDeadline.expired(
                 step: step, seconds: seconds, actions: StepDeadline.inProgress(), runID: runID)
+            // (what the step started goes with it: a tool or a maintainer script held past the
+            // deadline would keep its locks, dpkg's among them, as root)
+            ProcessTree.killDescendants()
             log?.write(record)
             console.err(console.paint(message, .failed))
             _exit(ExitStatus.failed)

@@ -96,6 +96,32 @@ public enum Apt {
         }
     }
 
+    /// How long `dpkg --configure -a` (or `dpkg --install`) and the maintainer scripts it runs may
+    /// take, in seconds: past it they are killed, their process group with them (coreutils'
+    /// timeout), and dpkg's lock is free again.
+    public static let maintainerScriptsTimeout = 900
+
+    /// Whether dpkg failed only because another process holds its lock: its own error and its
+    /// own note after it, and nothing else on standard error. (dpkg stops at once then, having
+    /// run nothing; a maintainer script's output, which may quote the postgres account's files,
+    /// is never it.)
+    public static func dpkgLockedByAnother(_ result: CommandResult) -> Bool {
+        guard !result.succeeded else { return false }
+        let lines = result.stderr.split(separator: "\n").filter { !$0.isEmpty }
+        guard let first = lines.first else { return false }
+        let locked = ["dpkg: error: dpkg frontend lock was locked by another process with pid ",
+                      "dpkg: error: dpkg database lock was locked by another process with pid "]
+        guard locked.contains(where: { first.hasPrefix($0) }), first.dropFirst(locked[0].count).allSatisfy(\.isNumber)
+        else { return false }
+        return Array(lines.dropFirst()) == dpkgLockNote
+    }
+
+    /// dpkg's note after its lock error (dpkg 1.21).
+    static let dpkgLockNote: [Substring] = [
+        "Note: removing the lock file is always wrong, can damage the locked area",
+        "and the entire system. See <https://wiki.debian.org/Teams/Dpkg/FAQ#db-lock>.",
+    ]
+
     /// Finishes what an interrupted dpkg left (a power cut, a kill in the middle of an install):
     /// while dpkg's journal has entries or a package is half-installed, unpacked, half-configured
     /// or waiting for triggers, apt refuses every install ("dpkg was interrupted, you must
@@ -115,25 +141,30 @@ public enum Apt {
         else { return [] }
         let deadline = deadline ?? Clock.nowMs() + Double(lockWait) * 1000
         let what = before.packages.isEmpty ? ["dpkg's journal"] : before.packages
-        // dpkg itself does not wait for its lock: again while another dpkg or apt holds it.
+        // dpkg itself does not wait for its lock: again while another dpkg or apt holds it. The
+        // maintainer scripts it runs as root (postgresql-common's read the postgres account's
+        // files) are bounded: a FIFO there would hold dpkg, and dpkg's lock, forever.
         while true {
             let configured = try await Command.run(
-                ["dpkg", "--force-confdef", "--force-confold", "--configure", "-a"], environment: environment)
+                ["dpkg", "--force-confdef", "--force-confold", "--configure", "-a"], environment: environment,
+                timeout: maintainerScriptsTimeout)
             if configured.succeeded { break }
-            let locked = configured.stderr.contains("lock") && configured.stderr.contains("another process")
-            guard locked, Clock.nowMs() + 2000 < deadline else { break }
+            guard dpkgLockedByAnother(configured), Clock.nowMs() + 2000 < deadline else { break }
             try await Task.sleep(nanoseconds: 2_000_000_000)
         }
         if let after = DpkgStatus.unfinished(directory: directory) {
             for package in after.packages {
                 guard let file = files[package] else { continue }
                 _ = try await Command.run(
-                    ["dpkg", "--force-confdef", "--force-confold", "--install", file], environment: environment)
+                    ["dpkg", "--force-confdef", "--force-confold", "--install", file], environment: environment,
+                    timeout: maintainerScriptsTimeout)
             }
         }
         if let after = DpkgStatus.unfinished(directory: directory), !after.packages.isEmpty || after.journal {
+            // --no-remove: apt would settle a broken package by removing it, whatever it is (an
+            // operator's package of its own): it aborts instead, and the step names the package.
             let fixed = try await run(
-                ["-y", "--no-install-recommends", "-o", "Dpkg::Options::=--force-confdef",
+                ["-y", "--no-install-recommends", "--no-remove", "-o", "Dpkg::Options::=--force-confdef",
                  "-o", "Dpkg::Options::=--force-confold", "--fix-broken", "install"], deadline: deadline)
             if let last = DpkgStatus.unfinished(directory: directory), !last.packages.isEmpty || last.journal {
                 throw HearthError(

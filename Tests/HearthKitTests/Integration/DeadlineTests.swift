@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 @testable import HearthKit
 
@@ -43,6 +46,50 @@ struct DeadlineTests {
         #expect(records.count == 2 && records.allSatisfy { $0.contains("\"result\":false") }, "\(log)")
         #expect(log.utf8.count < 64 << 10)
         print("two steps held by a silent server, STEP_TIMEOUT=2: both false after \(Int(ms)) ms")
+    }
+
+    @Test("what a step started goes with it at its deadline: pg_ctlcluster held by a FIFO of the postgres account's is killed, not left running as root")
+    func childrenKilled() async throws {
+        let work = TestFiles.temporaryDirectory("hm-deadline-children")
+        defer { TestFiles.removeTree(work) }
+        let name = "hmdl\(Int.random(in: 100_000..<1_000_000))"
+        // In a mount namespace of the test's: an /etc/postgresql with one cluster whose
+        // postgresql.conf is a FIFO nobody writes (pg_ctlcluster start blocks reading it).
+        let script = """
+            set -e
+            mount -t tmpfs -o mode=0755 hm-deadline /etc/postgresql
+            mkdir -p /etc/postgresql/15/\(name) "$2/data"
+            echo auto > /etc/postgresql/15/\(name)/start.conf
+            mkfifo /etc/postgresql/15/\(name)/postgresql.conf
+            chown -R postgres:postgres /etc/postgresql "$2/data"
+            "$1/hm-postgres" --set PG_CLUSTER_NAME=\(name) --set POSTGRES_PORT=\(TestCluster.freePort()) --set STEP_TIMEOUT=3 \
+                >"$2/out" 2>&1 && exit 10
+            echo "exited $?" >"$2/status"
+            sleep 1
+            # nothing of the step's is left: no pg_ctlcluster (nor anything else) for the cluster
+            ps -eo pid,args | grep -v grep | grep -F -- "\(name)" >"$2/left" || true
+            """
+        let t0 = Clock.nowMs()
+        let result = try await Command.run(
+            ["timeout", "120", "unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", script, "sh",
+             TestFiles.buildDirectory, work],
+            environment: ["HEARTHMINDS_LOG": work + "/log.jsonl", "HEARTHMINDS_LOCK_DIR": work + "/lock"])
+        let ms = Clock.nowMs() - t0
+        #expect(result.status == 0, "\(result.stdout) \(result.stderr)")
+        #expect(try FileSystem.readText(work + "/status") == "exited 1\n")
+        let out = try FileSystem.readText(work + "/out")
+        #expect(out.contains("hm-postgres: deadline of 3 s passed (STEP_TIMEOUT) in 'cluster 15/\(name) is running'"), "\(out)")
+        let left = try FileSystem.readText(work + "/left")
+        #expect(left == "", "left running: \(left)")
+        #expect(ms < 60_000, "\(Int(ms)) ms")
+    }
+
+    @Test("/proc/<pid>/stat is read after the command's last parenthesis (a command may hold spaces and parentheses)")
+    func statParsed() {
+        let line = Array("4242 (a (b) c) S 17 4242 99 0 -1 4194560".utf8)
+        #expect(ProcessTree.parse(line).map { [$0.parent, $0.session] } == [17, 99])
+        #expect(ProcessTree.parse(Array("garbage".utf8)) == nil)
+        #expect(ProcessTree.descendants().isEmpty || ProcessTree.descendants().allSatisfy { $0 != getpid() })
     }
 
     @Test("STEP_TIMEOUT: auto by step, a number of seconds, or a configuration error naming the key")

@@ -218,13 +218,16 @@ extension HostStepsTests {
                 environment: ["HEARTHMINDS_LOCK_DIR": tree + "/lock"])
         }
         // (--reset-cluster would drop the whole cluster, the stranger's database with it: no refusal)
-        for (flags, advised) in [(["--reset", "--yes"], "--reset --yes")] {
+        // (with the same --config: without it the advice would reset the default configuration's cluster)
+        for (flags, advised) in [(["--reset", "--yes"], "--reset --yes --config \(tree)/hm.env")] {
             let failed = try await install(flags)
             #expect(failed.status == 1, "\(failed.stdout)\n\(failed.stderr)")
-            let advice = failed.stderr.split(separator: "\n").first { $0.contains("then rerun: sudo ./install.sh") }
-            #expect(advice?.hasSuffix("then rerun: sudo ./install.sh \(advised)") == true, "\(failed.stderr)")
+            let advice = failed.stderr.split(separator: "\n").first { $0.contains("sudo ./install.sh --reset") }
+            #expect(advice?.hasSuffix("then rerun (with the same environment): sudo ./install.sh \(advised)") == true, "\(failed.stderr)")
             // The advised command is taken: the same refusal again (the cause is not fixed), not a usage error.
-            let again = try await install(advised.split(separator: " ").map(String.init))
+            let again = try await Command.run(
+                ["timeout", "300", tree + "/install.sh"] + advised.split(separator: " ").map(String.init), input: "",
+                environment: ["HEARTHMINDS_LOCK_DIR": tree + "/lock"])
             #expect(again.status == 1 && !again.stderr.contains("no step named"), "\(again.stdout)\n\(again.stderr)")
             #expect(try PGServer.running(c.paths).admin().query(
                 "SELECT count(*) FROM pg_database WHERE datname = 'hearthminds_db'").scalar == "1")
