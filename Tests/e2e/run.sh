@@ -343,6 +343,22 @@ scenario_main() {
     snapshot "$WORK/snap.lock.after"
     check "locked: nothing changed" snapshots_equal "$WORK/snap.lock.before" "$WORK/snap.lock.after"
 
+    # 8b. an operator's own package left half-installed (its dependency cannot be met): the dpkg
+    #     recovery finishes what it can and never removes it (apt's --fix-broken would have); the
+    #     postgres step is false naming it; once the operator removed it, the host converges
+    mkdir -p "$ROOT/root/opdeb/DEBIAN"
+    printf 'Package: operator-tool\nVersion: 1.0\nArchitecture: all\nMaintainer: op <op@example.org>\nDepends: libfoo-not-in-debian\nDescription: an operator package\n' \
+        >"$ROOT/root/opdeb/DEBIAN/control"
+    in_root dpkg-deb --build /root/opdeb /root/operator-tool.deb >/dev/null
+    in_root dpkg -i /root/operator-tool.deb >/dev/null 2>&1 || true
+    run operator-package
+    check_rc "an operator's half-installed package: ./install.sh exits 1" 1
+    check "an operator's half-installed package: the postgres step names it" grep -q 'operator-tool' "$WORK/operator-package.out"
+    check "an operator's half-installed package: it is still there (not removed)" sh -c \
+        "chroot '$ROOT' dpkg-query -W -f '\${Status}' operator-tool | grep -q 'unpacked'"
+    in_root dpkg --purge operator-tool >/dev/null
+    rm -rf "$ROOT/root/opdeb" "$ROOT/root/operator-tool.deb"
+
     # 9. converged again after all that: one more full run, nothing to change
     run final
     check_rc "final rerun: exits 0" 0

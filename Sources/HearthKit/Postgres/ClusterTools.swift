@@ -109,6 +109,21 @@ public enum ClusterTools {
         return removed
     }
 
+    /// Removes the data directory's postmaster.pid when no server runs there (PostmasterStatus:
+    /// its pid is no server's): after a power cut and a reboot the file stays, and its pid is
+    /// often another process's whose command line names postgres (our own hm-postgres, a
+    /// `su - postgres`), which pg_ctlcluster and the server itself take for a running server
+    /// ("Cluster is already running", "lock file postmaster.pid already exists"). Removed as the
+    /// postgres account, whose directory it is. True when there was one to remove.
+    public static func removeStalePidFile(_ dataDirectory: String) async throws -> Bool {
+        guard let directory = try OpenDirectory.openIfPresent(dataDirectory, trust: .reading),
+            try directory.entry("postmaster.pid") != nil,
+            PostmasterStatus.read(dataDirectory: dataDirectory) == nil
+        else { return false }
+        try await Command.check(["rm", "-f", "--", dataDirectory + "/postmaster.pid"], asUser: try postgresAccount())
+        return true
+    }
+
     /// Stops the cluster (as root, when it runs), then `pg_dropcluster` as the postgres account;
     /// then root's part.
     public static func drop(_ paths: ClusterPaths, running: Bool) async throws {

@@ -208,6 +208,7 @@ public enum PostgresStep {
         -> [Action]
     {
         let version = config.pgVersion
+        let staleRemoved = Box<Bool>()
 
         return [
             Action(
@@ -218,7 +219,14 @@ public enum PostgresStep {
                 },
                 apply: {
                     session.reset()
+                    if let dataDirectory = try DebianClusters.find(paths)?.dataDirectory {
+                        staleRemoved.value = try await ClusterTools.removeStalePidFile(dataDirectory)
+                    }
                     try await start(paths)
+                },
+                note: {
+                    staleRemoved.value == true
+                        ? "a stale postmaster.pid (a power cut's, its pid now another process's) removed first" : ""
                 }),
             InstalledServer.action(
                 paths, pgVersion: version, connection: { try session.get() }, reset: { session.reset() }),

@@ -176,7 +176,7 @@ extension HostStepsTests {
         #expect(try await ClusterTools.removeHalfMade(c.paths) == [])
     }
 
-    @Test("a power cut's postmaster.pid, naming a live process that is no server (pids reused after a reboot): the postgres step starts the cluster, as pg_ctlcluster would")
+    @Test("a power cut's postmaster.pid, naming a live process that is no server but whose command line names postgres (pids reused after a reboot): the postgres step removes it and starts the cluster")
     func stalePidFile() async throws {
         let c = DebianTestCluster()
         defer { c.drop() }
@@ -190,16 +190,27 @@ extension HostStepsTests {
         for _ in 0..<100 where try await Command.run(["pgrep", "-u", "postgres", "-f", "\(c.name)"]).succeeded {
             usleep(100_000)
         }
-        // After the reboot, the file's pid is another process's: this test process's own.
-        let rewritten = try await Hostile.asPostgres("sed -i '1s/.*/\(getpid())/' \(pidFile)")
+        // After the reboot, the file's pid is another process's, one whose command line names
+        // postgres (as our own hm-postgres's does, or su - postgres): pg_ctlcluster and the server
+        // take that for a running server.
+        var other: pid_t = 0
+        let argv = ["/bin/bash", "-c", "exec -a postgres sleep 600"]
+        let arguments: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+        defer { arguments.forEach { free($0) } }
+        #expect(posix_spawn(&other, argv[0], nil, nil, arguments, environ) == 0)
+        defer { kill(other, SIGKILL); var status: Int32 = 0; waitpid(other, &status, 0) }
+        for _ in 0..<100 {
+            if (try? FileSystem.readText("/proc/\(other)/cmdline"))?.hasPrefix("postgres") == true { break }
+            usleep(20_000)
+        }
+        let rewritten = try await Hostile.asPostgres("sed -i '1s/.*/\(other)/' \(pidFile)")
         #expect(rewritten.succeeded, "\(rewritten.stderr)")
-        #expect(kill(getpid(), 0) == 0)
         #expect(PostmasterStatus.read(dataDirectory: data) == nil, "a live process that is no server taken for one")
 
         let run = await testRunner().run(PostgresStep.make(config))
         #expect(run.status == 0 && run.changed > 0, "failed at \(run.failedAction ?? "")")
         let restarted = try #require(PostmasterStatus.read(dataDirectory: data))
-        #expect(restarted.pid != getpid())
+        #expect(restarted.pid != other)
         #expect(try PGServer.running(c.paths).admin().query("SELECT 1").scalar == "1")
     }
 
