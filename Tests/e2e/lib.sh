@@ -23,6 +23,16 @@ e2e_die() {
     exit 2
 }
 
+# e2e_abort_summary TIER RC (a tier's EXIT trap): when the script stopped early (an unexpected
+# error under set -e), still the tier's summary line, counted as a failure; exit 1 for RC 0.
+e2e_abort_summary() {
+    local tier=$1 rc=$2
+    [ "${E2E_DONE:-0}" = 1 ] && return 0
+    printf '%s: ABORTED (exit %d) before the end; see the output above\n' "$tier" "$rc" >&2
+    printf '%s: %d passed, %d failed\n' "$tier" "$E2E_PASSED" "$((E2E_FAILED + 1))"
+    [ "$rc" -ne 0 ] || exit 1
+}
+
 e2e_pass() { E2E_PASSED=$((E2E_PASSED + 1)); printf 'PASS  %s\n' "$1"; }
 e2e_fail() {
     E2E_FAILED=$((E2E_FAILED + 1))

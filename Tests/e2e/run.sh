@@ -59,11 +59,7 @@ cleanup() {
     hostile_cleanup
     interrupt_cleanup
     root_remove
-    if [ "${E2E_DONE:-0}" != 1 ]; then
-        printf 'e2e: ABORTED (exit %d) before the end; see the output above\n' "$rc" >&2
-        printf 'e2e: %d passed, %d failed\n' "$E2E_PASSED" "$((E2E_FAILED + 1))"
-        [ "$rc" -ne 0 ] || exit 1
-    fi
+    e2e_abort_summary e2e "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

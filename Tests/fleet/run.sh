@@ -82,11 +82,7 @@ cleanup() {
     if [ -n "$FW" ] && [ -d "$FW" ]; then
         if [ "${FLEET_KEEP:-0}" = 1 ]; then e2e_log "-- kept $FW (FLEET_KEEP=1)"; else rm -rf --one-file-system "$FW"; fi
     fi
-    if [ "${E2E_DONE:-0}" != 1 ]; then
-        printf 'fleet: ABORTED (exit %d) before the end; see the output above\n' "$rc" >&2
-        printf 'fleet: %d passed, %d failed\n' "$E2E_PASSED" "$((E2E_FAILED + 1))"
-        [ "$rc" -ne 0 ] || exit 1
-    fi
+    e2e_abort_summary fleet "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

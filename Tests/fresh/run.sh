@@ -71,11 +71,7 @@ WORK="" ROOT="" NS_UNSHARE="" NS_PID=""
 cleanup() {
     local rc=$?
     root_remove
-    if [ "${E2E_DONE:-0}" != 1 ]; then
-        printf 'fresh: ABORTED (exit %d) before the end; see the output above\n' "$rc" >&2
-        printf 'fresh: %d passed, %d failed\n' "$E2E_PASSED" "$((E2E_FAILED + 1))"
-        [ "$rc" -ne 0 ] || exit 1
-    fi
+    e2e_abort_summary fresh "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

@@ -7,6 +7,17 @@ import Testing
 /// Every run bounded in time (issue 21, item 6): STEP_TIMEOUT.
 @Suite("step deadlines: a step held past STEP_TIMEOUT ends false, naming what it was in (integration)")
 struct DeadlineTests {
+    /// Runs `script` in a mount namespace of its own ($1: the executables' directory, $2: `work`,
+    /// which holds the log and the lock directory); its result and how long it took.
+    func inNamespace(_ script: String, work: String) async throws -> (CommandResult, Double) {
+        let t0 = Clock.nowMs()
+        let result = try await Command.run(
+            ["timeout", "120", "unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", script, "sh",
+             TestFiles.buildDirectory, work],
+            environment: ["HEARTHMINDS_LOG": work + "/log.jsonl", "HEARTHMINDS_LOCK_DIR": work + "/lock"])
+        return (result, Clock.nowMs() - t0)
+    }
+
     @Test("a server that accepts logins and never answers: migrations and databases end false at STEP_TIMEOUT naming the action, logged, the lock free; without the deadline they would wait out every login's")
     func heldStepsEnd() async throws {
         let work = TestFiles.temporaryDirectory("hm-deadline")
@@ -26,12 +37,7 @@ struct DeadlineTests {
             done
             flock -n "$2/lock/bootstrap.lock" true && echo "lock free" >>"$2/status"
             """
-        let t0 = Clock.nowMs()
-        let result = try await Command.run(
-            ["timeout", "120", "unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", script, "sh",
-             TestFiles.buildDirectory, work],
-            environment: ["HEARTHMINDS_LOG": work + "/log.jsonl", "HEARTHMINDS_LOCK_DIR": work + "/lock"])
-        let ms = Clock.nowMs() - t0
+        let (result, ms) = try await inNamespace(script, work: work)
         #expect(result.status == 0, "\(result.stdout) \(result.stderr)")
         #expect(ms < 30_000, "\(Int(ms)) ms")
         #expect(try FileSystem.readText(work + "/status") == "migrations exited 1\ndatabases exited 1\nlock free\n")
@@ -69,12 +75,7 @@ struct DeadlineTests {
             # nothing of the step's is left: no pg_ctlcluster (nor anything else) for the cluster
             ps -eo pid,args | grep -v grep | grep -F -- "\(name)" >"$2/left" || true
             """
-        let t0 = Clock.nowMs()
-        let result = try await Command.run(
-            ["timeout", "120", "unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", script, "sh",
-             TestFiles.buildDirectory, work],
-            environment: ["HEARTHMINDS_LOG": work + "/log.jsonl", "HEARTHMINDS_LOCK_DIR": work + "/lock"])
-        let ms = Clock.nowMs() - t0
+        let (result, ms) = try await inNamespace(script, work: work)
         #expect(result.status == 0, "\(result.stdout) \(result.stderr)")
         #expect(try FileSystem.readText(work + "/status") == "exited 1\n")
         let out = try FileSystem.readText(work + "/out")
