@@ -70,6 +70,34 @@ struct DpkgStatusTests {
         #expect(DpkgStatus.unfinished(directory: directory)?.packages == [])
     }
 
+    @Test("a dpkg at work (another process holds dpkg's lock) is not an interrupted one: its half-installed packages are waited for, up to a deadline naming it")
+    func dpkgAtWork() async throws {
+        let directory = TestFiles.temporaryDirectory("hm-dpkg-busy")
+        defer { TestFiles.removeTree(directory) }
+        try FileSystem.writeAtomically(directory + "/status", "Package: a\nStatus: install ok unpacked\n\n")
+        try FileSystem.writeAtomically(directory + "/lock-frontend", "")
+        #expect(DpkgStatus.lockHolder(directory: directory) == nil)
+        // Another process takes the lock as dpkg does (fcntl), for a few seconds.
+        let task = Task {
+            try await Command.run(
+                ["python3", "-c",
+                 "import fcntl,os,sys,time; fd=os.open(sys.argv[1], os.O_RDWR); fcntl.lockf(fd, fcntl.LOCK_EX); "
+                    + "open(sys.argv[2], 'w').close(); time.sleep(4)",
+                 directory + "/lock-frontend", directory + "/held2"])
+        }
+        for _ in 0..<100 where !FileSystem.exists(directory + "/held2") { try await Task.sleep(nanoseconds: 50_000_000) }
+        #expect(DpkgStatus.lockHolder(directory: directory) != nil)
+        await #expect(throws: HearthError.self) {
+            _ = try await Apt.unfinished(directory: directory, deadline: Clock.nowMs() + 1500)
+        }
+        let t0 = Clock.nowMs()
+        let found = try await Apt.unfinished(directory: directory, deadline: Clock.nowMs() + 30_000)
+        #expect(found?.packages == ["a"])
+        #expect(Clock.nowMs() - t0 > 500, "it waited for the holder")
+        _ = try await task.value
+        #expect(DpkgStatus.lockHolder(directory: directory) == nil)
+    }
+
     @Test("dpkg's lock held by another process is dpkg's own one-line error, never a maintainer script's output that mentions a lock")
     func dpkgLock() {
         func result(_ stderr: String, _ status: Int32 = 2) -> CommandResult {

@@ -104,7 +104,8 @@ public enum PostgresStep {
             Action(
                 "dpkg has no interrupted work (as apt asks: dpkg --configure -a)",
                 check: {
-                    guard let unfinished = DpkgStatus.unfinished() else {
+                    // (once no other dpkg or apt is at work: theirs are not interrupted packages)
+                    guard let unfinished = try await Apt.unfinished() else {
                         throw HearthError("cannot read dpkg's status file (\(DpkgStatus.defaultDirectory)/status)")
                     }
                     return !unfinished.journal && unfinished.packages.isEmpty

@@ -96,6 +96,26 @@ public enum Apt {
         }
     }
 
+    /// What an interrupted dpkg left (DpkgStatus.unfinished), once no other dpkg or apt is at
+    /// work: while one holds dpkg's lock its packages are half-installed only for the moment
+    /// (apt-daily, unattended-upgrades, an operator's apt), so this waits for it (until
+    /// `deadline`, a Clock.nowMs() time; then an error naming the holder). nil when dpkg's
+    /// status file cannot be read.
+    public static func unfinished(directory: String = DpkgStatus.defaultDirectory, deadline: Double? = nil) async throws
+        -> (journal: Bool, packages: [String])?
+    {
+        let deadline = deadline ?? Clock.nowMs() + Double(lockWait) * 1000
+        while let holder = DpkgStatus.lockHolder(directory: directory) {
+            guard Clock.nowMs() + 1000 < deadline else {
+                throw HearthError(
+                    "another dpkg or apt (pid \(holder)) has held dpkg's lock for \(lockWait) s: it may still be at "
+                        + "work; rerun once it is done")
+            }
+            try await Task.sleep(nanoseconds: 1_000_000_000)
+        }
+        return DpkgStatus.unfinished(directory: directory)
+    }
+
     /// How long `dpkg --configure -a` (or `dpkg --install`) and the maintainer scripts it runs may
     /// take, in seconds: past it they are killed, their process group with them (coreutils'
     /// timeout), and dpkg's lock is free again.
@@ -137,9 +157,9 @@ public enum Apt {
     public static func finishInterrupted(
         directory: String = DpkgStatus.defaultDirectory, deadline: Double? = nil, reinstallFrom files: [String: String] = [:]
     ) async throws -> [String] {
-        guard let before = DpkgStatus.unfinished(directory: directory), before.journal || !before.packages.isEmpty
-        else { return [] }
         let deadline = deadline ?? Clock.nowMs() + Double(lockWait) * 1000
+        guard let before = try await unfinished(directory: directory, deadline: deadline), before.journal || !before.packages.isEmpty
+        else { return [] }
         let what = before.packages.isEmpty ? ["dpkg's journal"] : before.packages
         // dpkg itself does not wait for its lock: again while another dpkg or apt holds it. The
         // maintainer scripts it runs as root (postgresql-common's read the postgres account's

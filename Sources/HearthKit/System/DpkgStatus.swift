@@ -25,6 +25,22 @@ public enum DpkgStatus {
         return parse(bytes, wanted: packages)
     }
 
+    /// The pid of another process that holds dpkg's lock (`lock-frontend`, then `lock`): a
+    /// dpkg or apt at work, whose packages are half-installed or unpacked only for the moment,
+    /// not an interrupted one. nil when nobody holds it (fcntl F_GETLK: it is asked, not taken).
+    public static func lockHolder(directory: String = defaultDirectory) -> pid_t? {
+        for name in ["lock-frontend", "lock"] {
+            let fd = open(directory + "/" + name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+            guard fd >= 0 else { continue }
+            defer { close(fd) }
+            var lock = flock()
+            lock.l_type = Int16(F_WRLCK)
+            lock.l_whence = Int16(SEEK_SET)
+            if fcntl(fd, F_GETLK, &lock) == 0, lock.l_type != Int16(F_UNLCK) { return lock.l_pid }
+        }
+        return nil
+    }
+
     /// What an interrupted dpkg left unfinished (what `dpkg --audit` reports, and what makes apt
     /// refuse every install with "dpkg was interrupted, you must manually run 'dpkg --configure
     /// -a'"): `journal` when updates/ holds entries not yet merged into the status file, and

@@ -29,7 +29,7 @@ struct DeadlineTests {
         let script = """
             set -e
             mount -t tmpfs -o mode=0775 hm-deadline /var/run/postgresql
-            python3 -c "import socket,time; s=socket.socket(socket.AF_UNIX); s.bind('/var/run/postgresql/.s.PGSQL.\(port)'); s.listen(64); time.sleep(120)" &
+            python3 -c "import socket,time; s=socket.socket(socket.AF_UNIX); import os; p='/var/run/postgresql/.s.PGSQL.\(port)'; s.bind(p); os.chmod(p, 0o777); s.listen(64); time.sleep(120)" &
             for i in $(seq 1 50); do [ -S /var/run/postgresql/.s.PGSQL.\(port) ] && break; sleep 0.1; done
             for step in migrations databases; do
                 "$1/hm-$step" --set POSTGRES_PORT=\(port) --set STEP_TIMEOUT=2 >"$2/$step.out" 2>&1 && exit 10
