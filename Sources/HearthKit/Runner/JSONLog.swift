@@ -28,17 +28,18 @@ public struct LogRecord: Sendable {
         var fields: [String] = [
             "\"time\":\(JSON.string(time))",
             "\"run\":\(JSON.string(run))",
-            "\"step\":\(JSON.string(step))",
-            "\"action\":\(JSON.string(action))",
+            "\"step\":\(JSON.string(Bounded.text(step, 256)))",
+            "\"action\":\(JSON.string(Bounded.text(action, 1024)))",
             "\"result\":\(result)",
             "\"changed\":\(changed)",
             "\"ms\":\(JSON.number(ms))",
-            "\"detail\":\(JSON.string(detail))",
+            // Bounded (a tenant's value in an error can be of any size): a record is a few KiB.
+            "\"detail\":\(JSON.string(Bounded.text(detail)))",
         ]
         if dryRun { fields.append("\"dry_run\":true") }
         if !status.isEmpty { fields.append("\"status\":\(JSON.string(status))") }
         if !needs.isEmpty { fields.append("\"needs\":\(JSON.string(needs))") }
-        if !preview.isEmpty { fields.append("\"preview\":\(JSON.string(preview))") }
+        if !preview.isEmpty { fields.append("\"preview\":\(JSON.string(Bounded.text(preview, Bounded.previewBytes)))") }
         if let counts {
             fields.append("\"would_change\":\(counts.wouldChange)")
             fields.append("\"unknown\":\(counts.unknown)")
@@ -76,6 +77,8 @@ public enum JSON {
 public final class JSONLog: @unchecked Sendable {
     public let path: String
     private var fd: Int32 = -1
+    private let mutex = Mutex()
+    private var firstFailure: String?
 
     /// Opens (creating the directory, mode 0750, and the file, mode 0640) for appending. The
     /// directory is reached by the trust rule (every directory on the way root's, not writable
@@ -110,8 +113,20 @@ public final class JSONLog: @unchecked Sendable {
         if fd >= 0 { close(fd) }
     }
 
-    /// Appends one line, whole (FileSystem.writeAll: a short write goes on with the rest).
+    /// Appends one line, whole (FileSystem.writeAll: a short write goes on with the rest). A
+    /// line that cannot be written (a full disk) is said once on standard error, and `failure`
+    /// keeps why: the log of every result is part of the contract, so the run is not true.
     public func write(_ record: LogRecord) {
-        FileSystem.writeAll(fd, Array((record.json + "\n").utf8))
+        guard let code = FileSystem.writeAll(fd, Array((record.json + "\n").utf8)) else { return }
+        let text = "cannot write the log \(path): \(String(cString: strerror(code)))"
+        let first = mutex.locked { () -> Bool in
+            guard firstFailure == nil else { return false }
+            firstFailure = text
+            return true
+        }
+        if first { Console.write(Console.printable("hm: " + text + "; the run is not true\n"), to: STDERR_FILENO) }
     }
+
+    /// Why a line could not be written, if one could not.
+    public var failure: String? { mutex.locked { firstFailure } }
 }
