@@ -93,7 +93,7 @@ public enum VectorIndex {
     public static func findIvfflat(_ db: PGConnection) throws -> Found? {
         guard let row = try db.query(
             """
-            SELECT am.amname::text, pg_catalog.array_to_string(c.reloptions, ','),
+            SELECT am.amname::text, pg_catalog.left(pg_catalog.array_to_string(c.reloptions, ','), 1024),
                    pg_catalog.left(pg_catalog.obj_description(c.oid, 'pg_class'), 1024), x.indisvalid,
                    t.relname::text = $2 AND tn.nspname::text = 'public', t.relkind::text,
                    x.indnatts, x.indexprs IS NULL AND x.indpred IS NULL,
