@@ -25,11 +25,11 @@ public struct HearthError: Error, CustomStringConvertible {
     public var needs: String?
 
     public init(_ message: String) {
-        self.message = message
+        self.message = Bounded.text(message, 2 * Bounded.detailBytes)
     }
 
     public init(_ message: String, needs step: String) {
-        self.message = message
+        self.message = Bounded.text(message, 2 * Bounded.detailBytes)
         self.needs = step
     }
 

@@ -132,11 +132,14 @@ struct MigrateContext {
                 record(what, database, true, detail ?? "", started)
                 return true
             } catch {
-                console.err("hm-migrate: \(error)")
-                record(what, database, false, "\(error)", started)
+                let text = Bounded.text("\(error)")
+                console.err("hm-migrate: \(text)")
+                record(what, database, false, text, started)
                 return false
             }
         }
+        // A run that could not write its log is not true (JSONLog.write said so on standard error).
+        defer { if let failure = log?.failure { console.err("hm-migrate \(command): FAILED: \(failure)") } }
         guard let first = databases.first else { return }
         guard one(first) else { throw ExitCode(ExitStatus.failed) }
         let rest = Array(databases.dropFirst())
@@ -152,7 +155,7 @@ struct MigrateContext {
             failed.locked { failures += 1 }
             return false
         }
-        if failures > 0 { throw ExitCode(ExitStatus.failed) }
+        if failures > 0 || log?.failure != nil { throw ExitCode(ExitStatus.failed) }
     }
 
     private func record(_ what: String, _ database: String, _ result: Bool, _ detail: String, _ started: Double) {

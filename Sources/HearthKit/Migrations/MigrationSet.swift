@@ -4,7 +4,7 @@ public struct MigrationError: Error, CustomStringConvertible, Sendable {
     public let message: String
 
     public init(_ message: String) {
-        self.message = message
+        self.message = Bounded.text(message, 2 * Bounded.detailBytes)
     }
 
     public var description: String { message }

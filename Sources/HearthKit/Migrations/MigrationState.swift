@@ -14,6 +14,13 @@ public enum MigrationState {
     /// current database) that keeps two runners apart: "HMmig" in ASCII.
     public static let lockKey: Int64 = 0x484D_6D69_67
 
+    /// A revision id's most characters (Alembic's `version_num varchar(32)`): a longer value in
+    /// a tenant's state is not read.
+    public static let revisionLength = 32
+    /// The most rows of the history the suite reads (one per revision run); a tenant's table
+    /// with more is not read.
+    public static let historyRows = 100_000
+
     /// Alembic's own DDL for its table (version_num varchar(32), primary key alembic_version_pkc).
     public static let createVersionTable = """
         CREATE TABLE IF NOT EXISTS public.alembic_version (

@@ -130,12 +130,42 @@ public final class Migrator {
     /// The same, when the state tables were just checked (`existing`: those that exist).
     private func currentRevision(_ existing: Set<String>) throws -> String? {
         guard existing.contains(MigrationState.versionTable) else { return nil }
-        let rows = try db.query("SELECT version_num FROM ONLY public.alembic_version LIMIT 2").rows
+        // The tenant owns the table and may widen the column: the value is read only when it
+        // can be a revision id (at most 32 characters, Alembic's column), its size told by the
+        // server, never the value first.
+        let rows = try db.query(
+            """
+            SELECT CASE WHEN pg_catalog.length(version_num::text) <= \(MigrationState.revisionLength)
+                        THEN version_num::text END,
+                   pg_catalog.octet_length(version_num::text)::text
+            FROM ONLY public.alembic_version LIMIT 2
+            """).rows
         guard rows.count <= 1 else {
             throw MigrationError(
                 "database \(database): alembic_version holds more than one row (branches); hm-migrate follows one chain")
         }
-        return rows.first?[0] ?? nil
+        guard let row = rows.first else { return nil }
+        if row[0] == nil, let bytes = row[1] {
+            throw MigrationError(
+                "database \(database): alembic_version's version_num is \(bytes) bytes, longer than a revision id "
+                    + "(at most \(MigrationState.revisionLength) characters); not read")
+        }
+        return row[0]
+    }
+
+    /// The history table holds at most `MigrationState.historyRows` rows for the suite to read
+    /// it (one row per revision run: a host's whole life fits many times over); otherwise an
+    /// error names the database and the table. The server counts, and stops past the bound.
+    private func checkHistorySize() throws {
+        let limit = MigrationState.historyRows
+        let count = try db.query(
+            "SELECT pg_catalog.count(*) FROM (SELECT FROM ONLY public.hearthminds_migration_history LIMIT $1::bigint) s",
+            [String(limit + 1)]).scalar
+        guard let count, let n = Int(count), n <= limit else {
+            throw MigrationError(
+                "database \(database): public.hearthminds_migration_history holds more than \(limit) rows "
+                    + "(one is added per revision run); not read")
+        }
     }
 
     /// The position of the current revision in the chain (-1: base).
@@ -152,10 +182,19 @@ public final class Migrator {
     /// The latest checksum recorded (up or stamp) for each revision.
     private func recordedChecksums(_ existing: Set<String>) throws -> [String: String?] {
         guard existing.contains(MigrationState.historyTable) else { return [:] }
+        try checkHistorySize()
+        // Computed by the server: only the chain's revisions, one row each (the latest up or
+        // stamp), the checksum cut past its 64 characters (a longer one matches no file).
         let rows = try db.query("""
-            SELECT DISTINCT ON (revision) revision, checksum FROM ONLY public.hearthminds_migration_history
-            WHERE direction IN ('up', 'stamp') ORDER BY revision, id DESC
-            """).rows
+            SELECT h.revision::text, pg_catalog.left(h.checksum::text, 65)
+            FROM ONLY public.hearthminds_migration_history h
+            WHERE h.id IN (
+                SELECT pg_catalog.max(l.id) FROM ONLY public.hearthminds_migration_history l
+                WHERE pg_catalog.octet_length(l.revision::text) <= \(MigrationState.revisionLength)
+                  AND l.revision::text = ANY($1::text[]) AND l.direction::text IN ('up', 'stamp')
+                GROUP BY l.revision::text)
+            LIMIT \(set.revisions.count)
+            """, [PGArray.literal(set.revisions.map(\.id))]).rows
         var out: [String: String?] = [:]
         for row in rows { if let revision = row[0] { out[revision] = row[1] } }
         return out
@@ -183,9 +222,16 @@ public final class Migrator {
     /// The recorded history, oldest first.
     public func history() throws -> [MigrationHistoryRow] {
         guard try checkStateTables().contains(MigrationState.historyTable) else { return [] }
+        try checkHistorySize()
+        // Each value bounded by the server (the tenant may widen the columns): a revision id
+        // past its 32 characters, a direction or checksum past theirs, shows cut.
+        let n = MigrationState.revisionLength
         return try db.query("""
-            SELECT revision, direction, checksum, to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), ms
-            FROM ONLY public.hearthminds_migration_history ORDER BY id
+            SELECT pg_catalog.left(revision::text, \(n + 1)), pg_catalog.left(direction::text, 16),
+                   pg_catalog.left(checksum::text, 65),
+                   pg_catalog.left(pg_catalog.to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), 64),
+                   pg_catalog.left(ms::text, 32)
+            FROM ONLY public.hearthminds_migration_history ORDER BY id LIMIT \(MigrationState.historyRows)
             """).rows.map {
             MigrationHistoryRow(
                 revision: $0[0] ?? "", direction: $0[1] ?? "", checksum: $0[2], appliedAt: $0[3] ?? "",

@@ -43,7 +43,7 @@ public struct DatabaseSpec: Sendable {
         let rows = try db.query(
             """
             SELECT d.datname, pg_catalog.pg_get_userbyid(d.datdba), pg_catalog.pg_encoding_to_char(d.encoding),
-                   pg_catalog.shobj_description(d.oid, 'pg_database'), d.datallowconn,
+                   pg_catalog.left(pg_catalog.shobj_description(d.oid, 'pg_database'), 1024), d.datallowconn,
                    ARRAY(SELECT CASE WHEN a.grantee = 0 THEN '' ELSE pg_catalog.pg_get_userbyid(a.grantee) END
                                 || '=' || a.privilege_type
                          FROM pg_catalog.aclexplode(coalesce(d.datacl, pg_catalog.acldefault('d', d.datdba))) a)

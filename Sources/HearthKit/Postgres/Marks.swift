@@ -7,19 +7,21 @@ public enum Marks {
     public static let role = "Managed by HearthMinds bootstrap (hm-databases): dropped by hm-reset."
     public static let database = "Managed by HearthMinds bootstrap (hm-databases): dropped by hm-reset."
 
-    /// The comment of a role; nil when the role has none (or does not exist).
+    /// The comment of a role (its first 1024 characters: only the mark matters); nil when the
+    /// role has none (or does not exist).
     static func roleComment(_ name: String, _ db: PGConnection) throws -> String? {
         try db.query(
             """
-            SELECT pg_catalog.shobj_description(r.oid, 'pg_authid') FROM pg_catalog.pg_roles r WHERE r.rolname = $1
+            SELECT pg_catalog.left(pg_catalog.shobj_description(r.oid, 'pg_authid'), 1024) FROM pg_catalog.pg_roles r WHERE r.rolname = $1
             """, [name]).scalar
     }
 
-    /// The comment of a database; nil when it has none (or does not exist).
+    /// The comment of a database (its first 1024 characters: the database's owner writes it, and
+    /// only the mark matters); nil when it has none (or does not exist).
     static func databaseComment(_ name: String, _ db: PGConnection) throws -> String? {
         try db.query(
             """
-            SELECT pg_catalog.shobj_description(d.oid, 'pg_database') FROM pg_catalog.pg_database d WHERE d.datname = $1
+            SELECT pg_catalog.left(pg_catalog.shobj_description(d.oid, 'pg_database'), 1024) FROM pg_catalog.pg_database d WHERE d.datname = $1
             """, [name]).scalar
     }
 

@@ -42,6 +42,12 @@ public struct PGError: Error, CustomStringConvertible {
     public let message: String
     public let sqlState: String?
 
+    /// The message bounded (Bounded.text): a server's error may quote a tenant's value whole.
+    public init(message: String, sqlState: String?) {
+        self.message = Bounded.text(message)
+        self.sqlState = sqlState
+    }
+
     public var description: String {
         sqlState.map { "\(message) [SQLSTATE \($0)]" } ?? message
     }
@@ -113,7 +119,7 @@ public final class PGConnection {
         // reaches standard error printable, as everything the suite shows.
         PQsetNoticeProcessor(connection, { _, message in
             guard let message else { return }
-            Console.write(Console.printable(String(cString: message)), to: STDERR_FILENO)
+            Console.write(Console.printable(Bounded.text(String(cString: message))), to: STDERR_FILENO)
         }, nil)
         self.conn = connection
     }
@@ -203,7 +209,9 @@ public final class PGConnection {
             var text = "\(field("S") ?? "NOTICE"): \(field("M") ?? "")"
             if let detail = field("D") { text += " — \(detail)" }
             if let hint = field("H") { text += " HINT: \(hint)" }
-            box.messages.append(text)
+            // Bounded: a tenant's trigger may raise notices of any size and number.
+            guard box.messages.count < NoticeBox.limit else { return }
+            box.messages.append(Bounded.text(text))
         }, Unmanaged.passUnretained(box).toOpaque())
     }
 
@@ -372,4 +380,6 @@ private final class ConnectJob: @unchecked Sendable {
 /// Where a connection's notice receiver leaves the notices (owned by the connection).
 private final class NoticeBox {
     var messages: [String] = []
+    /// The notices kept between two takes, at most.
+    static let limit = 100
 }

@@ -66,7 +66,7 @@ public struct RoleSpec: Sendable {
                    CASE WHEN pg_catalog.octet_length(rolpassword) > \(SCRAMVerifier.maxLength) THEN '' ELSE rolpassword END,
                    ARRAY(SELECT b.rolname FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles b ON b.oid = m.roleid
                          WHERE m.member = a.oid ORDER BY 1)::text,
-                   pg_catalog.shobj_description(a.oid, 'pg_authid'), a.rolname
+                   pg_catalog.left(pg_catalog.shobj_description(a.oid, 'pg_authid'), 1024), a.rolname
             FROM pg_catalog.pg_authid a WHERE a.rolname = ANY($1::text[])
             """, [PGArray.literal(names)])
         let keys = ["rolsuper", "rolinherit", "rolcreaterole", "rolcreatedb", "rolcanlogin", "rolreplication", "rolbypassrls"]

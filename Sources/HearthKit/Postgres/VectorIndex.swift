@@ -93,8 +93,8 @@ public enum VectorIndex {
     public static func findIvfflat(_ db: PGConnection) throws -> Found? {
         guard let row = try db.query(
             """
-            SELECT am.amname::text, pg_catalog.array_to_string(c.reloptions, ','),
-                   pg_catalog.obj_description(c.oid, 'pg_class'), x.indisvalid,
+            SELECT am.amname::text, pg_catalog.left(pg_catalog.array_to_string(c.reloptions, ','), 1024),
+                   pg_catalog.left(pg_catalog.obj_description(c.oid, 'pg_class'), 1024), x.indisvalid,
                    t.relname::text = $2 AND tn.nspname::text = 'public', t.relkind::text,
                    x.indnatts, x.indexprs IS NULL AND x.indpred IS NULL,
                    (SELECT a.attname::text FROM pg_catalog.pg_attribute a
@@ -179,14 +179,16 @@ public enum VectorIndex {
     }
 
     /// The database-level value of `name` (`ALTER DATABASE ... SET`), from the shared catalog
-    /// (a superuser connection to any database).
+    /// (a superuser connection to any database), its first 1024 characters (the database's
+    /// owner sets it).
     public static func databaseSetting(_ name: String, database: String, _ db: PGConnection) throws -> String? {
         let rows = try db.query(
             """
-            SELECT pg_catalog.unnest(s.setconfig) FROM pg_catalog.pg_db_role_setting s
-            JOIN pg_catalog.pg_database d ON d.oid = s.setdatabase
-            WHERE d.datname = $1 AND s.setrole = 0
-            """, [database]).rows
+            SELECT pg_catalog.left(e, 1024) FROM pg_catalog.pg_db_role_setting s
+            JOIN pg_catalog.pg_database d ON d.oid = s.setdatabase, pg_catalog.unnest(s.setconfig) e
+            WHERE d.datname = $1 AND s.setrole = 0 AND pg_catalog.starts_with(e, $2)
+            LIMIT 1
+            """, [database, name + "="]).rows
         for row in rows {
             guard let entry = row[0], entry.hasPrefix(name + "=") else { continue }
             return String(entry.dropFirst(name.count + 1))

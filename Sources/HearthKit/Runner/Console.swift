@@ -57,33 +57,40 @@ public struct Console: Sendable {
     /// report the terminal types back as input): every control character but newline and tab is
     /// shown in caret notation (ESC as `^[`), C1 controls as U+FFFD; only our own colours (SGR,
     /// `ESC [ digits m` of `ourColours`) pass.
+    /// On the UTF-8 bytes, into one buffer: linear in the text (scalar by scalar it took
+    /// quadratic time on a tenant's string of control characters).
     public static func printable(_ text: String) -> String {
-        let scalars = Array(text.unicodeScalars)
-        var out = String.UnicodeScalarView()
+        let bytes = Array(text.utf8)
+        let n = bytes.count
+        var out: [UInt8] = []
+        out.reserveCapacity(n)
         var i = 0
-        while i < scalars.count {
-            let c = scalars[i]
-            if c == "\u{1B}", i + 1 < scalars.count, scalars[i + 1] == "[" {
+        while i < n {
+            let c = bytes[i]
+            if c == 0x1B, i + 1 < n, bytes[i + 1] == 0x5B {  // ESC [
                 var j = i + 2
-                while j < scalars.count, ("0"..."9").contains(scalars[j]) || scalars[j] == ";" { j += 1 }
-                if j < scalars.count, scalars[j] == "m",
-                    Console.ourColours.contains(String(String.UnicodeScalarView(scalars[(i + 2)..<j])))
+                while j < n, (0x30...0x39).contains(bytes[j]) || bytes[j] == 0x3B { j += 1 }
+                if j < n, bytes[j] == 0x6D, j - i < 16,
+                    Console.ourColours.contains(String(decoding: bytes[(i + 2)..<j], as: UTF8.self))
                 {
-                    out.append(contentsOf: scalars[i...j])
+                    out += bytes[i...j]
                     i = j + 1
                     continue
                 }
             }
-            switch c.value {
+            switch c {
             case 0x0A, 0x09: out.append(c)
-            case 0x00..<0x20: out.append(contentsOf: "^\(Character(Unicode.Scalar(c.value + 0x40)!))".unicodeScalars)
-            case 0x7F: out.append(contentsOf: "^?".unicodeScalars)
-            case 0x80..<0xA0: out.append("\u{FFFD}")
+            case 0x00..<0x20: out += [0x5E, c + 0x40]  // ^@ .. ^_
+            case 0x7F: out += [0x5E, 0x3F]  // ^?
+            case 0xC2 where i + 1 < n && (0x80...0x9F).contains(bytes[i + 1]):
+                out += [0xEF, 0xBF, 0xBD]  // a C1 control (U+0080..U+009F): U+FFFD
+                i += 2
+                continue
             default: out.append(c)
             }
             i += 1
         }
-        return String(out)
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Unbuffered, so console lines and child processes' output keep their order.

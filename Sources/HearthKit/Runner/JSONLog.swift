@@ -28,17 +28,18 @@ public struct LogRecord: Sendable {
         var fields: [String] = [
             "\"time\":\(JSON.string(time))",
             "\"run\":\(JSON.string(run))",
-            "\"step\":\(JSON.string(step))",
-            "\"action\":\(JSON.string(action))",
+            "\"step\":\(JSON.string(Bounded.text(step, 256)))",
+            "\"action\":\(JSON.string(Bounded.text(action, 1024)))",
             "\"result\":\(result)",
             "\"changed\":\(changed)",
             "\"ms\":\(JSON.number(ms))",
-            "\"detail\":\(JSON.string(detail))",
+            // Bounded (a tenant's value in an error can be of any size): a record is a few KiB.
+            "\"detail\":\(JSON.string(Bounded.text(detail)))",
         ]
         if dryRun { fields.append("\"dry_run\":true") }
         if !status.isEmpty { fields.append("\"status\":\(JSON.string(status))") }
         if !needs.isEmpty { fields.append("\"needs\":\(JSON.string(needs))") }
-        if !preview.isEmpty { fields.append("\"preview\":\(JSON.string(preview))") }
+        if !preview.isEmpty { fields.append("\"preview\":\(JSON.string(Bounded.text(preview, Bounded.previewBytes)))") }
         if let counts {
             fields.append("\"would_change\":\(counts.wouldChange)")
             fields.append("\"unknown\":\(counts.unknown)")
@@ -48,22 +49,26 @@ public struct LogRecord: Sendable {
 }
 
 public enum JSON {
+    /// The text as a JSON string. On the UTF-8 bytes, into one buffer: linear in the text (a
+    /// string of control characters built scalar by scalar took quadratic time, 145 s for 2 MiB).
     public static func string(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
+        let hex = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(text.utf8.count + 2)
+        out.append(0x22)
+        for byte in text.utf8 {
+            switch byte {
+            case 0x22: out += [0x5C, 0x22]  // \"
+            case 0x5C: out += [0x5C, 0x5C]  // \\
+            case 0x0A: out += [0x5C, 0x6E]  // \n
+            case 0x0D: out += [0x5C, 0x72]  // \r
+            case 0x09: out += [0x5C, 0x74]  // \t
+            case 0x00..<0x20: out += [0x5C, 0x75, 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 0xF)]]  // \u00XX
+            default: out.append(byte)
             }
         }
-        return out + "\""
+        out.append(0x22)
+        return String(decoding: out, as: UTF8.self)
     }
 
     public static func number(_ value: Double) -> String {
@@ -76,6 +81,8 @@ public enum JSON {
 public final class JSONLog: @unchecked Sendable {
     public let path: String
     private var fd: Int32 = -1
+    private let mutex = Mutex()
+    private var firstFailure: String?
 
     /// Opens (creating the directory, mode 0750, and the file, mode 0640) for appending. The
     /// directory is reached by the trust rule (every directory on the way root's, not writable
@@ -110,8 +117,20 @@ public final class JSONLog: @unchecked Sendable {
         if fd >= 0 { close(fd) }
     }
 
-    /// Appends one line, whole (FileSystem.writeAll: a short write goes on with the rest).
+    /// Appends one line, whole (FileSystem.writeAll: a short write goes on with the rest). A
+    /// line that cannot be written (a full disk) is said once on standard error, and `failure`
+    /// keeps why: the log of every result is part of the contract, so the run is not true.
     public func write(_ record: LogRecord) {
-        FileSystem.writeAll(fd, Array((record.json + "\n").utf8))
+        guard let code = FileSystem.writeAll(fd, Array((record.json + "\n").utf8)) else { return }
+        let text = "cannot write the log \(path): \(String(cString: strerror(code)))"
+        let first = mutex.locked { () -> Bool in
+            guard firstFailure == nil else { return false }
+            firstFailure = text
+            return true
+        }
+        if first { Console.write(Console.printable("hm: " + text + "; the run is not true\n"), to: STDERR_FILENO) }
     }
+
+    /// Why a line could not be written, if one could not.
+    public var failure: String? { mutex.locked { firstFailure } }
 }

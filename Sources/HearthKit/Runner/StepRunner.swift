@@ -116,6 +116,14 @@ public struct StepRunner: Sendable {
                 result: outcome.status == ExitStatus.ok, changed: outcome.changed > 0, ms: total,
                 detail: outcome.failedAction.map { "failed at \($0)" } ?? "", dryRun: dryRun,
                 needs: outcome.needs.joined(separator: ","), counts: dryRun ? (outcome.wouldChange, outcome.unknown) : nil))
+        // The log of every result is part of the contract: a run that could not write it is not
+        // true (JSONLog.write said so on standard error when it happened).
+        if let failure = log?.failure {
+            console.out(summary)
+            console.err(console.paint("\(step.name): FAILED: \(failure)", .failed))
+            outcome.status = ExitStatus.failed
+            return outcome
+        }
         console.out(summary)
         return outcome
     }
@@ -216,6 +224,10 @@ public struct StepRunner: Sendable {
             if let needs = r.needs, !outcome.needs.contains(needs) { outcome.needs.append(needs) }
         }
         if r.result && r.changed { outcome.changed += 1 }
+        // What the log and the console get of it is bounded (a tenant's value in a server's
+        // error can be of any size).
+        var r = r
+        r.detail = Bounded.text(r.detail)
         log?.write(
             LogRecord(
                 time: Clock.timestamp(), run: runID, step: step.name, action: action.name, result: r.result,

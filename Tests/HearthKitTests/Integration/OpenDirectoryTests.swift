@@ -190,10 +190,13 @@ struct OpenDirectoryTests {
         #expect(victim.snapshot() == before)
 
         let log = try JSONLog(path: base + "/new/bootstrap.jsonl")
-        let long = String(repeating: "é", count: 100_000)
-        log.write(LogRecord(time: "t", run: "r", step: "s", action: "a", result: true, changed: false, ms: 1, detail: long, dryRun: false))
+        // A long line (a preview, bounded at 64 KiB; a detail is bounded at 4 KiB) is written whole.
+        let long = String(repeating: "é", count: 30_000)
+        var record = LogRecord(time: "t", run: "r", step: "s", action: "a", result: true, changed: false, ms: 1, detail: "d", dryRun: false)
+        record.preview = long
+        log.write(record)
         let text = try FileSystem.readText(base + "/new/bootstrap.jsonl")
-        #expect(text.hasSuffix("\"detail\":\"\(long)\"}\n"))
+        #expect(text.hasSuffix("\"preview\":\"\(long)\"}\n"))
         #expect(FileSystem.status(base + "/new")?.mode == 0o750)
         #expect(FileSystem.status(base + "/new/bootstrap.jsonl")?.mode == 0o640)
     }

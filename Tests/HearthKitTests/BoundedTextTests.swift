@@ -1,0 +1,42 @@
+import Testing
+@testable import HearthKit
+
+/// Issue 21 (item 2): what reaches the log, the console or an error is bounded and escaped in
+/// linear time.
+@Suite("bounded text")
+struct BoundedTextTests {
+    @Test("a text over its bound is cut at a scalar boundary and says how many bytes are left out")
+    func cut() {
+        #expect(Bounded.text("short") == "short")
+        #expect(Bounded.text(String(repeating: "a", count: 10), 4) == "aaaa… (6 bytes more)")
+        // "é" is two bytes: a cut in its middle goes back to its start.
+        #expect(Bounded.text("aéé", 2) == "a… (4 bytes more)")
+        #expect(Bounded.text("éé", 4) == "éé")
+    }
+
+    @Test("a log record of a 4 MiB detail of control characters is a few KiB; errors are bounded")
+    func record() {
+        let huge = String(repeating: "\u{01}", count: 4 << 20)
+        let record = LogRecord(
+            time: "t", run: "r", step: "s", action: "a", result: false, changed: false, ms: 0, detail: huge, dryRun: false)
+        #expect(record.json.utf8.count < 32 * 1024)
+        #expect(record.json.contains("… (4190208 bytes more)"))
+        #expect(PGError(message: huge, sqlState: nil).message.utf8.count < 5000)
+        #expect(MigrationError(huge).message.utf8.count < 9000)
+        #expect(HearthError(huge).message.utf8.count < 9000)
+    }
+
+    @Test("the console's and the log's escaping take linear time")
+    func linear() {
+        func seconds(_ n: Int) -> Double {
+            let text = String(repeating: "\u{01}\u{1B}[", count: n)
+            let started = Clock.nowMs()
+            _ = Console.printable(text)
+            _ = JSON.string(text)
+            return (Clock.nowMs() - started) / 1000
+        }
+        let small = seconds(1 << 18), large = seconds(1 << 20)
+        // Four times the text: at most about four times the time (quadratic would be 16).
+        #expect(large < max(small, 0.05) * 8, "\(small) s, then \(large) s")
+    }
+}
