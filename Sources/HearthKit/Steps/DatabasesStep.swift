@@ -85,10 +85,22 @@ public enum DatabasesStep {
         }
         parts.append(.group(ActionGroup(roleActions, width: width, finished: finished)))
 
+        // The record of what the suite made, which the reset trusts (not the comment, which the
+        // database's owner may edit): made once, in the postgres database.
+        parts.append(.action(
+            Action(
+                "the record of the databases the suite made: \(MadeRecord.qualified) in postgres, the superuser's alone",
+                check: { try MadeRecord.exists(connections.step()) },
+                apply: {
+                    defer { catalog.invalidate() }
+                    try MadeRecord.createPlan().run(connections.step())
+                },
+                preview: { MadeRecord.createPlan().shown })))
+
         parts.append(.group(ActionGroup(
             databases.map { database in
                 .blocking(
-                    "database \(database.name) (UTF8) owned by \(database.owner), marked",
+                    "database \(database.name) (UTF8) owned by \(database.owner), recorded and marked",
                     check: { try database.exists(try catalog.database(database.name)) },
                     apply: {
                         defer { catalog.invalidate() }
