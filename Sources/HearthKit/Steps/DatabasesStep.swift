@@ -109,6 +109,29 @@ public enum DatabasesStep {
                     preview: { try database.createPlan(try catalog.database(database.name), connections.get()).shown })
             }, width: width, finished: finished)))
 
+        // Libraries a tenant had loaded into every session of its database or role: removed (its
+        // sessions are the suite's too, and the operator's). Named on the console.
+        let tenantRoles = roles.filter { !$0.superuser }.map(\.name)
+        parts.append(.action(
+            Action(
+                "no library loaded into the sessions of our databases or roles (\(TenantSettings.disallowed.joined(separator: ", ")))",
+                check: {
+                    try TenantSettings.find(databases: databases.map(\.name), roles: tenantRoles, connections.step()).isEmpty
+                },
+                apply: {
+                    let db = try connections.step()
+                    let found = try TenantSettings.find(databases: databases.map(\.name), roles: tenantRoles, db)
+                    for setting in found {
+                        console.err("hm-databases: removing \(setting) (a tenant's setting the suite does not allow)")
+                    }
+                    try TenantSettings.removalPlan(found, db).run(db)
+                },
+                preview: {
+                    let db = try connections.step()
+                    return try TenantSettings.removalPlan(
+                        try TenantSettings.find(databases: databases.map(\.name), roles: tenantRoles, db), db).shown
+                })))
+
         // In each database: its extensions (the superuser reads pg_extension there), its
         // privileges (from the catalog read once) and, for the shared database, its readers (as
         // its owner): side by side, database by database.
