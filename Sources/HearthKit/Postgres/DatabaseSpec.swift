@@ -31,6 +31,9 @@ public struct DatabaseSpec: Sendable {
         let allowsConnections: Bool
         /// Its database-level privileges as "grantee=PRIVILEGE" (PUBLIC is "").
         let privileges: Set<String>
+        /// Named in the record of what the suite made (MadeRecord); nil: there is no record yet
+        /// (a host set up before it).
+        let recorded: Bool?
     }
 
     /// The database as the catalog has it; nil when it does not exist.
@@ -49,16 +52,19 @@ public struct DatabaseSpec: Sendable {
                          FROM pg_catalog.aclexplode(coalesce(d.datacl, pg_catalog.acldefault('d', d.datdba))) a)
             FROM pg_catalog.pg_database d WHERE d.datname = ANY($1::text[])
             """, [PGArray.literal(names)])
+        let recorded = try MadeRecord.recorded(names, db)
         var out: [String: Found] = [:]
         for row in rows.rows {
-            out[row[0] ?? ""] = Found(
+            let name = row[0] ?? ""
+            out[name] = Found(
                 owner: row[1] ?? "", encoding: row[2] ?? "", comment: row[3], allowsConnections: row[4] == "t",
-                privileges: Set(PGArray.elements(row[5] ?? "{}")))
+                privileges: Set(PGArray.elements(row[5] ?? "{}")), recorded: recorded.map { $0.contains(name) })
         }
         return out
     }
 
-    /// True when the database exists, is UTF-8, has the configured owner, carries our mark and
+    /// True when the database exists, is UTF-8, has the configured owner, is in the record of what
+    /// the suite made (MadeRecord), carries our mark (a courtesy for readers of the catalog) and
     /// takes connections. A database of the name with another owner is someone else's: a
     /// definite false, never taken over.
     func exists(_ db: PGConnection) throws -> Bool {
@@ -79,12 +85,14 @@ public struct DatabaseSpec: Sendable {
                 "database \(name) exists with encoding \(found.encoding), not UTF8; it holds data, so it is not "
                     + "recreated: dump it, drop it (or run the reset) and rerun")
         }
-        return found.comment == Marks.database && found.allowsConnections
+        return found.recorded == true && found.comment == Marks.database && found.allowsConnections
     }
 
-    /// Creates the database closed (no connections, nothing for PUBLIC) and marked, then opens it:
-    /// no one else can connect between its CREATE and its grants. An existing database of ours
-    /// (the owner is our marked role) gets its mark back and is opened.
+    /// Creates the database closed (no connections, nothing for PUBLIC), recorded and marked, then
+    /// opens it: no one else can connect between its CREATE and its grants. An existing database
+    /// of ours (the owner is our marked role, which cannot create databases itself) is recorded
+    /// (a host of before the record: its migration), gets its mark back and is opened. Run from
+    /// the `postgres` database, where the record is (MadeRecord, made by the step before).
     func create(_ db: PGConnection) throws {
         try createPlan(try DatabaseSpec.find(name, db), db).run(db)
     }
@@ -102,11 +110,13 @@ public struct DatabaseSpec: Sendable {
                     + "ALLOW_CONNECTIONS false")
             plan.newBatch()
             plan.add("REVOKE ALL ON DATABASE \(database) FROM PUBLIC")
+            plan.add(try MadeRecord.recordStatement(name, db))
             plan.add(mark)
             plan.add(open)
             return plan
         }
         guard found.owner == owner else { throw CheckFailed("database \(name) is not ours (owner \(found.owner))") }
+        if found.recorded != true { plan.add(try MadeRecord.recordStatement(name, db)) }
         plan.add(mark)
         plan.add(open)
         return plan

@@ -30,3 +30,56 @@ public enum Marks {
         "COMMENT ON ROLE \"\(name)\" IS '\(role)'"
     }
 }
+
+/// The record of the databases the suite made (or adopted): a table in the `postgres` database,
+/// in a schema of the cluster's superuser that no one else may use. A database's comment is its
+/// owner's to edit (`COMMENT ON DATABASE` takes ownership only), so a tenant could take our mark
+/// off its own database, or put another comment on, and so veto the reset; the record no tenant
+/// can write. It lives in the cluster, not in a file of root's: `hm-reset --cluster` drops it
+/// with the databases it names, and a restore of the whole cluster (pg_dumpall) brings it back
+/// with them. The comment stays, as a courtesy for whoever reads the catalog.
+///
+/// A host set up before the record existed has only the comment marks: the databases step
+/// makes the record on its first run and records every database it converges (the ones of the
+/// configured names and owners: what it made); until then the reset trusts the comment, as it
+/// did.
+public enum MadeRecord {
+    public static let schema = "hm_bootstrap"
+    public static let table = "databases"
+    static var qualified: String { "\(schema).\(table)" }
+
+    /// The recorded names among `names`; nil when there is no record yet (an older host).
+    /// Read from the `postgres` database, as its superuser.
+    static func recorded(_ names: [String], _ db: PGConnection) throws -> Set<String>? {
+        guard try exists(db) else { return nil }
+        let rows = try db.query(
+            "SELECT name FROM \(qualified) WHERE name = ANY($1::text[])", [PGArray.literal(names)])
+        return Set(rows.rows.compactMap { $0[0] })
+    }
+
+    static func exists(_ db: PGConnection) throws -> Bool {
+        try db.query("SELECT pg_catalog.to_regclass($1) IS NOT NULL", [qualified]).scalar == "t"
+    }
+
+    /// The statements that make the record: the schema and table are the superuser's, with no
+    /// privilege for anyone else (one action of the databases step, before the databases).
+    static func createPlan() -> SQLPlan {
+        var plan = SQLPlan()
+        plan.add("CREATE SCHEMA IF NOT EXISTS \(schema)")
+        plan.add("REVOKE ALL ON SCHEMA \(schema) FROM PUBLIC")
+        plan.add("CREATE TABLE IF NOT EXISTS \(qualified) (name text PRIMARY KEY, recorded timestamptz NOT NULL DEFAULT now())")
+        plan.add("REVOKE ALL ON \(qualified) FROM PUBLIC")
+        return plan
+    }
+
+    /// The statement that records `database`.
+    static func recordStatement(_ database: String, _ db: PGConnection) throws -> String {
+        "INSERT INTO \(qualified) (name) VALUES (\(try db.literal(database))) ON CONFLICT (name) DO NOTHING"
+    }
+
+    /// Forgets `database` (the reset dropped it).
+    static func forget(_ database: String, _ db: PGConnection) throws {
+        guard try exists(db) else { return }
+        try db.query("DELETE FROM \(qualified) WHERE name = $1", [database])
+    }
+}

@@ -12,6 +12,9 @@ import Glibc
 /// costly part: SCRAM). Only connections made as `ownerConnection` makes them (the owner itself,
 /// search_path pinned, over loopback or its peer socket) are kept.
 ///
+/// At most `maxIdle` idle sessions are kept (the least recently given back closes first): verify
+/// goes database by database, and 200 AIs' logins kept open took every connection slot.
+///
 /// vector-index (`Work.maintenance`): notices collected, `statement_timeout` at the lock timeout,
 /// and one database's connection kept at a time (the actions go database by database, so that
 /// 200 AIs do not hold 200 sessions).
@@ -35,6 +38,10 @@ public final class OwnerSessions: @unchecked Sendable {
     private var lock = pthread_mutex_t()
     private var changed = pthread_cond_t()
     private var idle: [String: [(PGConnection, String)]] = [:]
+    /// The databases of the idle sessions, one entry per session, least recently given back first.
+    private var idleOrder: [String] = []
+    /// How many idle sessions are kept at most (checks; maintenance keeps one database's).
+    public let maxIdle: Int
     /// Checks holding, or logging in for, an owner's connection, by database.
     private var busy: [String: Int] = [:]
     /// Why the owner's login to a database failed in this step, if it did (checks only): the
@@ -44,8 +51,9 @@ public final class OwnerSessions: @unchecked Sendable {
 
     public init(
         _ server: PGServer, _ credentials: Credentials, expected: [String: String], work: Work = .checks,
-        lockTimeout: String = PGServer.lockTimeout
+        lockTimeout: String = PGServer.lockTimeout, maxIdle: Int = Workers.defaultWidth
     ) {
+        self.maxIdle = max(1, maxIdle)
         self.server = server
         self.credentials = credentials
         self.expected = expected
@@ -86,6 +94,7 @@ public final class OwnerSessions: @unchecked Sendable {
         }
         busy[database, default: 0] += 1
         let found = idle[database]?.popLast()
+        if found != nil, let at = idleOrder.lastIndex(of: database) { idleOrder.remove(at: at) }
         // Maintenance keeps one database's session: another database's closes before a new login.
         var closing = work == .maintenance && found == nil ? closeIdle(except: database) : []
         pthread_mutex_unlock(&lock)
@@ -150,7 +159,16 @@ public final class OwnerSessions: @unchecked Sendable {
         var closing: [PGConnection] = []
         if let keeping {
             idle[database, default: []].append(keeping)
+            idleOrder.append(database)
             if work == .maintenance { closing = closeIdle(except: database) }
+            // Past the bound, the least recently given back closes.
+            while idleOrder.count > maxIdle {
+                let oldest = idleOrder.removeFirst()
+                if var sessions = idle[oldest], !sessions.isEmpty {
+                    closing.append(sessions.removeFirst().0)
+                    idle[oldest] = sessions.isEmpty ? nil : sessions
+                }
+            }
         }
         pthread_cond_broadcast(&changed)
         pthread_mutex_unlock(&lock)
@@ -164,6 +182,7 @@ public final class OwnerSessions: @unchecked Sendable {
         for other in Array(idle.keys) where other != database {
             closing += (idle.removeValue(forKey: other) ?? []).map(\.0)
         }
+        idleOrder.removeAll { $0 != database }
         return closing
     }
 }

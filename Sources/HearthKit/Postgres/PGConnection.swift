@@ -72,9 +72,13 @@ public final class PGConnection {
 
     public init(_ target: PGTarget) throws(PGError) {
         self.target = target
-        var keys = ["host", "port", "dbname", "user", "connect_timeout", "application_name", "client_encoding"]
+        // gssencmode=disable: libpq's default (prefer) asks the GSSAPI library for Kerberos
+        // credentials before every TCP login, which reads the credential cache of the thread's
+        // user: /tmp/krb5cc_<uid>, a name any local account can take first in /tmp (a FIFO there
+        // held every password login until its deadline). The suite uses no Kerberos.
+        var keys = ["host", "port", "dbname", "user", "connect_timeout", "application_name", "client_encoding", "gssencmode"]
         var values = [target.host, String(target.port), target.database, target.user,
-                      String(target.connectTimeout), "hearthminds-bootstrap", "UTF8"]
+                      String(target.connectTimeout), "hearthminds-bootstrap", "UTF8", "disable"]
         // No notice or warning is sent unless the suite asks for them (the Migrator does, with
         // SET): a role's or a database's setting whose value the server rejects at login is a
         // WARNING quoting the value, which the role or the database owner chooses — terminal
@@ -177,8 +181,8 @@ public final class PGConnection {
         guard finished else {
             throw PGError(
                 message: "cannot connect to database \(target.database) as \(target.user) (\(target.host):\(target.port)): "
-                    + "the login did not finish within \(Int(seconds)) s (is the role's password verifier made with a "
-                    + "huge iteration count?); abandoned", sqlState: nil)
+                    + "the login did not finish within \(Int(seconds)) s (a server that does not answer, or a password "
+                    + "verifier of the role's with a huge iteration count); abandoned", sqlState: nil)
         }
         return connection
     }
@@ -309,8 +313,8 @@ public final class PGConnection {
     }
 
     public static func ping(host: String, port: Int, connectTimeout: Int = 10) -> Ping {
-        let keys = ["host", "port", "connect_timeout", "dbname", "passfile"]
-        let values = [host, String(port), String(connectTimeout), "postgres", noPasswordFile]
+        let keys = ["host", "port", "connect_timeout", "dbname", "passfile", "gssencmode"]
+        let values = [host, String(port), String(connectTimeout), "postgres", noPasswordFile, "disable"]
         let result = withCStrings(keys) { k in withCStrings(values) { v in PQpingParams(k, v, 0) } }
         switch result {
         case PQPING_OK: return .ok
@@ -342,7 +346,18 @@ public final class PGConnection {
 
     public static func scrubEnvironment() {
         for name in libpqEnvironment { unsetenv(name) }
+        for name in kerberosEnvironment { unsetenv(name) }
+        // No Kerberos credential cache either: were GSSAPI ever asked (a server of the postgres
+        // account's at a peer login's socket may ask for GSS authentication), the default cache
+        // /tmp/krb5cc_<uid> is a name any local account can plant first.
+        setenv("KRB5CCNAME", "FILE:" + noCredentialCache, 1)
     }
+
+    /// The Kerberos library's environment (a configuration, a keytab, a trace file), removed too.
+    public static let kerberosEnvironment = ["KRB5_CONFIG", "KRB5_KDC_PROFILE", "KRB5_KTNAME", "KRB5_CLIENT_KTNAME", "KRB5_TRACE", "KRB5RCACHEDIR", "KRB5RCACHETYPE", "KRB5RCACHENAME"]
+
+    /// A credential cache that cannot exist (nobody but the kernel makes files in /proc).
+    static let noCredentialCache = "/proc/hearthminds-no-credential-cache"
 
     /// The server version as a number (150018 for 15.18).
     public var serverVersion: Int { Int(PQserverVersion(conn)) }

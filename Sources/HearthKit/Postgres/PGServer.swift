@@ -51,7 +51,17 @@ public struct PGServer: Sendable {
     public static let guardSettings: [(String, String)] = [
         ("default_transaction_read_only", "off"), ("statement_timeout", "0"),
         ("idle_in_transaction_session_timeout", "0"), ("idle_session_timeout", "0"),
+        // A library the tenant names for its database or role is loaded at every login to it, and
+        // one that does not exist fails the login: none (the databases step removes such settings).
+        ("local_preload_libraries", ""),
+        // An error does not end the session; no query of the suite's is compiled by the JIT (a
+        // tenant's jit_above_cost = 0 made each take a tenth of a second).
+        ("exit_on_error", "off"), ("jit", "off"),
     ]
+
+    /// What only a superuser session may pin (a tenant cannot set it; a superuser may have, by
+    /// GRANT SET): no library loaded at its start either.
+    public static let superuserSettings: [(String, String)] = [("session_preload_libraries", "")]
 
     /// A lock a tenant holds (on its own tables, or the migration lock key) is waited for this
     /// long, then the action is false: no run waits forever.
@@ -67,7 +77,8 @@ public struct PGServer: Sendable {
         var target = PGTarget(
             host: socketDirectory, port: port, database: database, user: superuser,
             asSystemUser: SystemAccount.lookup(superuser))
-        target.settings = PGServer.pinnedSettings + [("lock_timeout", adminLockTimeout), ("role", superuser)]
+        target.settings = PGServer.pinnedSettings + PGServer.superuserSettings
+            + [("lock_timeout", adminLockTimeout), ("role", superuser)]
         return target
     }
 
@@ -157,7 +168,8 @@ public struct PGServer: Sendable {
                 "database \(database) is owned by role \(owner), and the suite works in a database only as its "
                     + "owner: \(owner) is not a configured AI (with a password), the service account or a superuser")
         }
-        target.settings = PGServer.ownerSettings(lockTimeout: lockTimeout) + [("role", isSuperuser ? superuser : owner)]
+        target.settings = PGServer.ownerSettings(lockTimeout: lockTimeout) + (isSuperuser ? PGServer.superuserSettings : [])
+            + [("role", isSuperuser ? superuser : owner)]
         let connection = try PGConnection(target)
         if isSuperuser && owner != superuser {
             try connection.execute("SET ROLE \(try connection.identifier(owner))")

@@ -85,10 +85,22 @@ public enum DatabasesStep {
         }
         parts.append(.group(ActionGroup(roleActions, width: width, finished: finished)))
 
+        // The record of what the suite made, which the reset trusts (not the comment, which the
+        // database's owner may edit): made once, in the postgres database.
+        parts.append(.action(
+            Action(
+                "the record of the databases the suite made: \(MadeRecord.qualified) in postgres, the superuser's alone",
+                check: { try MadeRecord.exists(connections.step()) },
+                apply: {
+                    defer { catalog.invalidate() }
+                    try MadeRecord.createPlan().run(connections.step())
+                },
+                preview: { MadeRecord.createPlan().shown })))
+
         parts.append(.group(ActionGroup(
             databases.map { database in
                 .blocking(
-                    "database \(database.name) (UTF8) owned by \(database.owner), marked",
+                    "database \(database.name) (UTF8) owned by \(database.owner), recorded and marked",
                     check: { try database.exists(try catalog.database(database.name)) },
                     apply: {
                         defer { catalog.invalidate() }
@@ -96,6 +108,29 @@ public enum DatabasesStep {
                     },
                     preview: { try database.createPlan(try catalog.database(database.name), connections.get()).shown })
             }, width: width, finished: finished)))
+
+        // Libraries a tenant had loaded into every session of its database or role: removed (its
+        // sessions are the suite's too, and the operator's). Named on the console.
+        let tenantRoles = roles.filter { !$0.superuser }.map(\.name)
+        parts.append(.action(
+            Action(
+                "no library loaded into the sessions of our databases or roles (\(TenantSettings.disallowed.joined(separator: ", ")))",
+                check: {
+                    try TenantSettings.find(databases: databases.map(\.name), roles: tenantRoles, connections.step()).isEmpty
+                },
+                apply: {
+                    let db = try connections.step()
+                    let found = try TenantSettings.find(databases: databases.map(\.name), roles: tenantRoles, db)
+                    for setting in found {
+                        console.err("hm-databases: removing \(setting) (a tenant's setting the suite does not allow)")
+                    }
+                    try TenantSettings.removalPlan(found, db).run(db)
+                },
+                preview: {
+                    let db = try connections.step()
+                    return try TenantSettings.removalPlan(
+                        try TenantSettings.find(databases: databases.map(\.name), roles: tenantRoles, db), db).shown
+                })))
 
         // In each database: its extensions (the superuser reads pg_extension there), its
         // privileges (from the catalog read once) and, for the shared database, its readers (as

@@ -221,6 +221,7 @@ public enum ResetStep {
                 apply: {
                     guard let db = try await admin() else { return }
                     try db.execute("DROP DATABASE IF EXISTS \(try db.identifier(database)) WITH (FORCE)")
+                    try MadeRecord.forget(database, db)
                 }),
             detail: {
                 guard let db = try? await admin(),
@@ -421,19 +422,24 @@ public enum ResetStep {
         return text + ")"
     }
 
-    /// The databases and roles of ours by name that exist but are not ours: a database without
-    /// our mark or with another owner than the configured one, a role without our mark. One
-    /// phrase each.
+    /// The databases and roles of ours by name that exist but are not ours: a database not in the
+    /// record of what the suite made (on a host without the record: without our mark) or with
+    /// another owner than the configured one, a role without our mark (which only a role with
+    /// CREATEROLE can change). One phrase each.
     static func notOurs(databases: [String], owners: [String: String], roles: [String], _ db: PGConnection) throws
         -> [String]
     {
         var found: [String] = []
         for name in databases {
             guard let database = try DatabaseSpec.find(name, db) else { continue }
+            // The record (MadeRecord), which no tenant can write, decides; the comment, which the
+            // database's owner may edit, only on a host set up before the record was kept.
             if database.owner != owners[name] {
                 found.append("database \(name) is owned by \(database.owner), not \(owners[name] ?? "?")")
-            } else if database.comment != Marks.database {
-                found.append("database \(name) does not carry our mark (its comment)")
+            } else if database.recorded == false {
+                found.append("database \(name) is not in the record of what the suite made (\(MadeRecord.qualified))")
+            } else if database.recorded == nil && database.comment != Marks.database {
+                found.append("database \(name) does not carry our mark (its comment; this host has no record yet)")
             }
         }
         for role in roles {

@@ -2,6 +2,9 @@
 /// the log); any false fails the step. Runs last in install.sh and on its own as hm-verify.
 public enum VerifyStep {
     public static let name = "verify"
+    /// How many other AI databases each AI tries to log in to, to be refused (besides the
+    /// catalog's word for all of them).
+    static let refusedLogins = 2
 
     /// `migrations`: the revisions every database must be at the head of (nil: Migrations/
     /// beside the executables); `clientDirectory`: where generated passwords are kept.
@@ -69,8 +72,12 @@ public enum VerifyStep {
                 return true
             })
 
+        // The checks of each database follow one another (so its owner's login serves them all and
+        // is closed when they are done: OwnerSessions keeps a few idle logins, not one per
+        // database); the checks of no database first.
         var checks: [Action] = []
-        checks.append(
+        var dbChecks: [String: [Action]] = [:]
+        dbChecks[config.hearthmindsDB, default: []].append(
             .blockingAssertion("\(config.serviceUser) logs in by peer to \(config.hearthmindsDB)") {
                 guard let account = SystemAccount.lookup(config.serviceUser) else {
                     throw HearthError("no system user \(config.serviceUser)", needs: ServiceUserStep.name)
@@ -98,7 +105,7 @@ public enum VerifyStep {
             })
 
         for ai in config.ais {
-            checks.append(
+            dbChecks[ai.database, default: []].append(
                 .blockingAssertion("\(ai.name) logs in with its password over TCP to \(ai.database) and \(config.hearthmindsDB)") {
                     // Its own database first: that login is kept for the checks of the database.
                     try {
@@ -122,9 +129,26 @@ public enum VerifyStep {
                 })
             let others = config.ais.filter { $0.name != ai.name }
             if !others.isEmpty {
-                checks.append(
-                    .blockingAssertion("\(ai.name) is refused by \(others.map(\.database).joined(separator: ", "))") {
-                        for other in others {
+                // Every other AI's database refuses it: none grants it CONNECT (the catalog, for
+                // all of them), and a login to the next ones (up to `refusedLogins`) is refused
+                // for real. A login to each would cost n² password logins: 39,800 for 200 AIs.
+                let index = config.ais.firstIndex { $0.name == ai.name } ?? 0
+                let tried = (1...min(refusedLogins, others.count)).map { config.ais[(index + $0) % config.ais.count] }
+                let shown = others.count > 4
+                    ? "\(others.count) other AI databases (\(tried.map(\.database).joined(separator: ", ")) by a login)"
+                    : others.map(\.database).joined(separator: ", ")
+                dbChecks[ai.database, default: []].append(
+                    .blockingAssertion("\(ai.name) is refused by \(shown)") {
+                        let granted = try connections.get().query(
+                            """
+                            SELECT d.datname FROM pg_catalog.pg_database d
+                            WHERE d.datname = ANY($1::text[]) AND pg_catalog.has_database_privilege($2, d.oid, 'CONNECT')
+                            ORDER BY 1
+                            """, [PGArray.literal(others.map(\.database)), ai.name]).rows.compactMap { $0[0] }
+                        guard granted.isEmpty else {
+                            throw CheckFailed("\(ai.name) may connect to \(granted.joined(separator: ", "))")
+                        }
+                        for other in tried {
                             do {
                                 _ = try server.login(other.database, user: ai.name, password: try passwords.password(ai.name))
                                 throw CheckFailed("\(ai.name) could connect to \(other.database)")
@@ -160,7 +184,7 @@ public enum VerifyStep {
             })
 
         for database in config.databases where !config.extensions.isEmpty {
-            checks.append(
+            dbChecks[database, default: []].append(
                 .blockingAssertion("extensions \(config.extensions.joined(separator: ", ")) in \(database)") {
                     // pg_extension read as the database's owner (search_path pinned, names qualified).
                     let found = try sessions.with(database) { db, _ in
@@ -174,14 +198,14 @@ public enum VerifyStep {
         for database in config.databases {
             // A new backend loads the server's libraries: an upgrade under a running server fails
             // here ("could not load library .../plpgsql.so: undefined symbol").
-            checks.append(
+            dbChecks[database, default: []].append(
                 .blockingAssertion("\(database) loads its libraries (a plpgsql DO block, as the owner)") {
                     try sessions.with(database) { db, _ in
                         try db.execute("DO $hm$BEGIN PERFORM 1; END$hm$")
                     }
                     return true
                 })
-            checks.append(
+            dbChecks[database, default: []].append(
                 .blockingAssertion("\(database) at the head revision, no applied revision's files changed") {
                     let set = try revisions.get()
                     let status = try sessions.with(database) { db, owner in
@@ -200,7 +224,7 @@ public enum VerifyStep {
         if let described = VectorIndexStep.describeSetting(config) {
             let fromLists = config.vectorIndex == .ivfflat && config.ivfflat && config.ivfflatProbes == nil
             for database in config.databases {
-                checks.append(
+                dbChecks[database, default: []].append(
                     .blockingAssertion("\(database): \(described)") {
                         let lists = fromLists ? try sessions.with(database) { db, _ in try VectorIndex.findIvfflat(db)?.lists } : nil
                         guard let wanted = VectorIndex.wantedSetting(config, indexLists: lists) else { return true }
@@ -213,6 +237,10 @@ public enum VerifyStep {
                         return true
                     })
             }
+        }
+        var seen: Set<String> = []
+        for database in config.databases where seen.insert(database).inserted {
+            checks += dbChecks[database] ?? []
         }
         let width = { () -> Int in
             let cap = jobs ?? Workers.defaultWidth

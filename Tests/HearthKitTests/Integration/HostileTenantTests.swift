@@ -447,7 +447,7 @@ struct HostileTenantTests {
         try host.expectNoEscalation("lock")
     }
 
-    @Test("marks: an AI cannot comment its own role; a database without its mark is re-marked; an unmarked role or database of our name is never taken over or dropped")
+    @Test("marks: an AI cannot comment its own role; a database without its mark is re-marked; an unmarked role or a database of our name and another owner is never taken over or dropped")
     func marks() async throws {
         let host = try await Host()
         defer { host.s.tearDown() }
@@ -459,11 +459,8 @@ struct HostileTenantTests {
         let runner = StepRunner(console: Console(colour: false), log: nil, runID: "h", dryRun: false)
         let fixed = await runner.run(DatabasesStep.make(host.config, server: host.s.server, clientDirectory: host.s.clientDirectory))
         #expect(fixed.status == 0 && fixed.changed == 1)
-        // Removed just before a reset: the reset refuses and drops nothing.
-        try host.tenant("logos_db").execute("COMMENT ON DATABASE logos_db IS NULL")
-        let refused = await runner.run(ResetStep.make(host.config, server: host.s.server, clientDirectory: host.s.clientDirectory))
-        #expect(refused.status == ExitStatus.failed && refused.changed == 0)
-        #expect(try host.s.admin().query("SELECT count(*) FROM pg_database WHERE datname IN ('logos_db', 'aletheia_db', 'hearthminds_db')").scalar == "3")
+        // (Removed just before a reset, it vetoes nothing: the reset trusts the record of what the
+        // suite made, not the comment: commentDoesNotVetoReset.)
 
         // Names that are taken by someone else: a role and a database of another owner.
         let admin = try host.s.admin()
@@ -477,7 +474,7 @@ struct HostileTenantTests {
         try admin.execute("COMMENT ON ROLE nous IS \(try admin.literal(Marks.role))")  // handed over, as the message says
         let next = await runner.run(DatabasesStep.make(taken, server: host.s.server, clientDirectory: host.s.clientDirectory))
         #expect(next.status == ExitStatus.failed)
-        #expect(next.failedAction == "database nous_db (UTF8) owned by nous, marked")
+        #expect(next.failedAction == "database nous_db (UTF8) owned by nous, recorded and marked")
         #expect(try admin.query("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'nous_db'").scalar == "postgres")
         try admin.execute("DROP DATABASE nous_db")
         try admin.execute("DROP ROLE nous")
