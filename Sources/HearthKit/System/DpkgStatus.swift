@@ -25,18 +25,34 @@ public enum DpkgStatus {
         return parse(bytes, wanted: packages)
     }
 
-    /// The pid of another process that holds dpkg's lock (`lock-frontend`, then `lock`): a
-    /// dpkg or apt at work, whose packages are half-installed or unpacked only for the moment,
-    /// not an interrupted one. nil when nobody holds it (fcntl F_GETLK: it is asked, not taken).
+    /// The pid of a process that holds dpkg's lock (`lock-frontend`, then `lock`): a dpkg or apt
+    /// at work, whose packages are half-installed or unpacked only for the moment, not an
+    /// interrupted one. nil when nobody holds it. Read from /proc/locks by the files' device and
+    /// inode: the files are not opened, since closing a descriptor of a file releases every
+    /// fcntl lock the process holds on it (a test's, here).
     public static func lockHolder(directory: String = defaultDirectory) -> pid_t? {
+        guard let text = try? FileSystem.readText("/proc/locks") else { return nil }
         for name in ["lock-frontend", "lock"] {
-            let fd = open(directory + "/" + name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-            guard fd >= 0 else { continue }
-            defer { close(fd) }
-            var lock = flock()
-            lock.l_type = Int16(F_WRLCK)
-            lock.l_whence = Int16(SEEK_SET)
-            if fcntl(fd, F_GETLK, &lock) == 0, lock.l_type != Int16(F_UNLCK) { return lock.l_pid }
+            var info = stat()
+            guard lstat(directory + "/" + name, &info) == 0 else { continue }
+            if let pid = holder(locks: text, device: UInt64(info.st_dev), inode: UInt64(info.st_ino)) { return pid }
+        }
+        return nil
+    }
+
+    /// The pid of the first lock in /proc/locks' `text` on the file `device`/`inode` (not a
+    /// waiter's, "->"): "1: POSIX  ADVISORY  WRITE 4242 fe:00:388779 0 EOF".
+    static func holder(locks text: String, device: UInt64, inode: UInt64) -> pid_t? {
+        let major = ((device >> 8) & 0xfff) | ((device >> 32) & ~0xfff)
+        let minor = (device & 0xff) | ((device >> 12) & ~0xff)
+        for line in text.split(separator: "\n") where !line.contains("->") {
+            let fields = line.split(separator: " ")
+            guard fields.count >= 6, let pid = pid_t(fields[4]) else { continue }
+            let file = fields[5].split(separator: ":")
+            guard file.count == 3, UInt64(file[0], radix: 16) == major, UInt64(file[1], radix: 16) == minor,
+                UInt64(file[2]) == inode
+            else { continue }
+            return pid
         }
         return nil
     }
