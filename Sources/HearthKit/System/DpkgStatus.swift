@@ -13,16 +13,26 @@ public enum DpkgStatus {
     /// The names among `packages` that are installed ("install ok installed"); nil when the
     /// status file cannot be read or has pending updates.
     public static func installed(_ packages: Set<String>, directory: String = defaultDirectory) -> Set<String>? {
-        if let updates = try? OpenDirectory.openIfPresent(directory + "/updates", trust: .reading),
-            let names = try? updates.list(), names.contains(where: { !$0.isEmpty && $0.allSatisfy(\.isNumber) })
-        {
-            return nil
-        }
-        guard let database = try? OpenDirectory.openIfPresent(directory, trust: .reading),
-            let entry = try? database.entry("status"), entry.kind == .file,
-            let bytes = try? database.readBytes("status")
-        else { return nil }
+        guard !hasJournal(directory), let bytes = statusBytes(directory) else { return nil }
         return parse(bytes, wanted: packages)
+    }
+
+    /// Whether dpkg's journal (`updates/<number>`) holds entries not yet merged into the status
+    /// file: dpkg was interrupted, or is at work.
+    static func hasJournal(_ directory: String) -> Bool {
+        guard let updates = try? OpenDirectory.openIfPresent(directory + "/updates", trust: .reading),
+            let names = try? updates.list()
+        else { return false }
+        return names.contains { !$0.isEmpty && $0.allSatisfy(\.isNumber) }
+    }
+
+    /// The status file's bytes (a regular file, read without following a link); nil when it
+    /// cannot be read.
+    static func statusBytes(_ directory: String) -> [UInt8]? {
+        guard let database = try? OpenDirectory.openIfPresent(directory, trust: .reading),
+            let entry = try? database.entry("status"), entry.kind == .file
+        else { return nil }
+        return try? database.readBytes("status")
     }
 
     /// The pid of a process that holds dpkg's lock (`lock-frontend`, then `lock`): a dpkg or apt
@@ -64,17 +74,8 @@ public enum DpkgStatus {
     /// (half-installed, unpacked, half-configured, triggers-awaited, triggers-pending), or whose
     /// Status line says it must be reinstalled. nil when the status file cannot be read.
     public static func unfinished(directory: String = defaultDirectory) -> (journal: Bool, packages: [String])? {
-        var journal = false
-        if let updates = try? OpenDirectory.openIfPresent(directory + "/updates", trust: .reading),
-            let names = try? updates.list(), names.contains(where: { !$0.isEmpty && $0.allSatisfy(\.isNumber) })
-        {
-            journal = true
-        }
-        guard let database = try? OpenDirectory.openIfPresent(directory, trust: .reading),
-            let entry = try? database.entry("status"), entry.kind == .file,
-            let bytes = try? database.readBytes("status")
-        else { return nil }
-        return (journal, unfinishedPackages(bytes))
+        guard let bytes = statusBytes(directory) else { return nil }
+        return (hasJournal(directory), unfinishedPackages(bytes))
     }
 
     /// The packages of a status file whose Status line is not one of a finished package (see
