@@ -33,6 +33,23 @@ e2e_abort_summary() {
     [ "$rc" -ne 0 ] || exit 1
 }
 
+# e2e_finish TIER [NOTE]: a tier's end: its timings (TIMINGS), its failed checks, NOTE when
+# given, and its summary line; true when no check failed.
+e2e_finish() {
+    local tier=$1 note=${2:-}
+    e2e_log ""
+    e2e_log "timings:"
+    printf '%s\n' "${TIMINGS[@]}"
+    if [ "$E2E_FAILED" -gt 0 ]; then
+        e2e_log "failed checks:"
+        printf '  %s\n' "${E2E_FAILURES[@]}"
+    fi
+    E2E_DONE=1
+    [ -z "$note" ] || e2e_log "$note"
+    printf '%s: %d passed, %d failed\n' "$tier" "$E2E_PASSED" "$E2E_FAILED"
+    [ "$E2E_FAILED" -eq 0 ]
+}
+
 e2e_pass() { E2E_PASSED=$((E2E_PASSED + 1)); printf 'PASS  %s\n' "$1"; }
 e2e_fail() {
     E2E_FAILED=$((E2E_FAILED + 1))

@@ -463,14 +463,6 @@ if wants interrupt && has_step migrations; then scenario_interrupt; fi
 if wants pointrelease && has_step postgres; then scenario_pointrelease; fi
 
 TIMINGS+=("$(printf '  %-34s %7ss' "total" "$(e2e_secs $(($(e2e_now_ms) - TOTAL_T0)))")")
-e2e_log ""
-e2e_log "timings:"
-printf '%s\n' "${TIMINGS[@]}"
-if [ "$E2E_FAILED" -gt 0 ]; then
-    e2e_log "failed checks:"
-    printf '  %s\n' "${E2E_FAILURES[@]}"
-fi
-E2E_DONE=1
-[ "$E2E_SCENARIOS" = "main second booted interrupt pointrelease" ] || e2e_log "e2e: only the scenarios $E2E_SCENARIOS ran (E2E_SCENARIOS)"
-printf 'e2e: %d passed, %d failed\n' "$E2E_PASSED" "$E2E_FAILED"
-[ "$E2E_FAILED" -eq 0 ]
+only=""
+[ "$E2E_SCENARIOS" = "main second booted interrupt pointrelease" ] || only="e2e: only the scenarios $E2E_SCENARIOS ran (E2E_SCENARIOS)"
+e2e_finish e2e "$only"

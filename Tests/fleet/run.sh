@@ -971,13 +971,4 @@ e2e_log "  second run, converged (ansible-playbook):                     $(e2e_s
 e2e_log "  converged run across the three hosts (ansible-playbook):      $(figure "${ANSIBLE_RUNS[@]}")"
 e2e_log "  converged, install.sh by hand over ssh, host after host:      $(figure "${HAND_RUNS[@]}")"
 e2e_log "  the hosts' apt through the proxy: $(awk '$3 != 403 { n++; b += $4 } END { printf "%d requests, %.0f MB", n, b / 1e6 }' "$FW/proxy.log")"
-e2e_log ""
-e2e_log "timings:"
-printf '%s\n' "${TIMINGS[@]}"
-if [ "$E2E_FAILED" -gt 0 ]; then
-    e2e_log "failed checks:"
-    printf '  %s\n' "${E2E_FAILURES[@]}"
-fi
-E2E_DONE=1
-printf 'fleet: %d passed, %d failed\n' "$E2E_PASSED" "$E2E_FAILED"
-[ "$E2E_FAILED" -eq 0 ]
+e2e_finish fleet

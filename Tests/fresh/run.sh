@@ -322,13 +322,4 @@ root_remove
 timing "root removed" $(($(e2e_now_ms) - t0))
 
 timing "total" $(($(e2e_now_ms) - TOTAL_T0))
-e2e_log ""
-e2e_log "timings:"
-printf '%s\n' "${TIMINGS[@]}"
-if [ "$E2E_FAILED" -gt 0 ]; then
-    e2e_log "failed checks:"
-    printf '  %s\n' "${E2E_FAILURES[@]}"
-fi
-E2E_DONE=1
-printf 'fresh: %d passed, %d failed\n' "$E2E_PASSED" "$E2E_FAILED"
-[ "$E2E_FAILED" -eq 0 ]
+e2e_finish fresh
