@@ -116,6 +116,31 @@ struct OpenDirectoryTests {
         #expect(throws: HearthError.self) { try handle.readText("read.conf") }
     }
 
+    @Test("stale temporaries in the postgres account's directory: its links, FIFO, hard link and directory of that shape are unlinked or left, never followed or read; root's files unchanged")
+    func staleTemporariesPlantedByPostgres() async throws {
+        let (base, zone, victim) = try await setUp()
+        defer { TestFiles.removeTree(base); victim.remove() }
+        let before = victim.snapshot()
+        let postgres = Hostile.postgres
+        let planted = try await Hostile.asPostgres("""
+            set -e
+            echo theirs > \(zone)/own.conf
+            ln -s \(victim.path)/secret \(zone)/.target.conf.hm-1234abcd
+            mkfifo \(zone)/.target.conf.hm-dead
+            ln \(zone)/own.conf \(zone)/.target.conf.hm-cafe
+            mkdir \(zone)/.target.conf.hm-beef
+            """)
+        #expect(planted.succeeded, "\(planted.stderr)")
+        let handle = try OpenDirectory.open(zone, trust: .account(postgres.uid, from: zone))
+        try handle.write("target.conf", "ours\n", mode: 0o640, uid: postgres.uid, gid: postgres.gid)
+        #expect(victim.snapshot() == before)
+        // the link, the FIFO and the hard link's name are gone (the FIFO not opened: no hang);
+        // the directory stays; the hard link's other name keeps its content
+        #expect(try handle.list() == [".target.conf.hm-beef", "own.conf", "target.conf"])
+        #expect(try handle.readText("own.conf") == "theirs\n")
+        #expect(try handle.entry("own.conf")?.kind == .file)
+    }
+
     @Test("a write cut before its rename (kill -9) leaves a temporary file; the next write of that name removes it (a link there as a link), and no other name")
     func staleTemporariesRemoved() throws {
         let base = TestFiles.temporaryDirectory("hm-stale-temp")
