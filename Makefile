@@ -11,7 +11,7 @@ SHELL := /bin/bash
 SETUP_PACKAGES := libpq-dev libpq5 postgresql-15 postgresql-client-15 postgresql-common \
 	debootstrap util-linux passwd ca-certificates binutils file iproute2 curl man-db procps pkg-config \
 	build-essential dpkg-dev debhelper postgresql-server-dev-all architecture-properties \
-	openssh-client python3-venv
+	openssh-client python3-venv pgbackrest
 
 # The pgvector package the release tarball ships (PGVECTOR_INSTALL_METHOD=shipped): Debian's own
 # pgvector source package, pinned by suite, version and the SHA-256 of its .dsc, fetched from
@@ -29,7 +29,7 @@ DIST_NAME := hearthminds-bootstrap
 STEPS := $(shell awk -F'\t' '!/^(\#|$$)/ {print $$1}' bootstrap/steps)
 # The tools: commands that are not steps (not in bootstrap/steps; shipped in bootstrap/bin/ too):
 # hm-reset, which install.sh runs only with --reset, and hm-migrate (MultiCall.tools, lib.sh's HM_TOOLS).
-TOOLS := reset migrate
+TOOLS := reset migrate restore
 # The man pages' generator: swift-argument-parser's own generate-manual tool (what its
 # GenerateManual plugin runs), built from this package's checkout of the dependency, at the
 # version Package.resolved pins (no network). The plugin cannot be used: it runs each executable

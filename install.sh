@@ -30,6 +30,11 @@ Options:
   --reset-cluster  with --reset: drop the whole cluster (pg_dropcluster), not just our databases
   --reset-service-user
                    with --reset: remove the service system account and its home too
+  --restore        rebuild from the backups: the steps up to pgvector, then hm-restore (the
+                   cluster's newest state from the pgBackRest repository, its data moved aside
+                   first), then the other steps
+  --restore-to TIME
+                   the same, to the state at TIME (e.g. '2026-12-06 17:30:00+00')
   -h, --help       this help
 
 Exit status: 0 every step true; 1 a step reported false (the message names it);
@@ -41,6 +46,7 @@ USAGE
 
 only="" from="" config="" list=0
 reset=0 reset_args=()
+restore=0 restore_args=()
 HM_DRY_RUN=0
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -56,6 +62,9 @@ while [ $# -gt 0 ]; do
         --yes) reset_args+=(--yes) ;;
         --reset-cluster) reset=1; reset_args+=(--cluster) ;;
         --reset-service-user) reset=1; reset_args+=(--service-user) ;;
+        --restore) restore=1 ;;
+        --restore-to) [ $# -ge 2 ] || { hm_err "--restore-to needs a time"; exit 64; }; restore=1; restore_args+=(--to "$2"); shift ;;
+        --restore-to=*) restore=1; restore_args+=(--to "${1#--restore-to=}") ;;
         -h | --help) usage; exit 0 ;;
         *) hm_err "unknown option '$1' (see --help)"; exit 64 ;;
     esac
@@ -85,6 +94,10 @@ done
 if [ -n "$only" ] && [ -n "$from" ]; then hm_err "--only and --from exclude each other"; exit 64; fi
 if [ "$reset" = 1 ] && { [ -n "$only" ] || [ -n "$from" ]; }; then
     hm_err "--reset rebuilds the whole host: it runs every step, so it excludes --only and --from"
+    exit 64
+fi
+if [ "$restore" = 1 ] && { [ -n "$only" ] || [ -n "$from" ] || [ "$reset" = 1 ]; }; then
+    hm_err "--restore rebuilds the whole host from the backups: it excludes --only, --from and --reset"
     exit 64
 fi
 if [ "$reset" = 0 ] && [ "${#reset_args[@]}" -gt 0 ]; then hm_err "--yes confirms --reset; there is no reset to confirm"; exit 64; fi
@@ -134,6 +147,13 @@ args=()
 # --reset: the tool hm-reset (not a step: bootstrap/steps does not list it) runs first, in this
 # run (its actions in the same log run, its line in the summary).
 [ "$reset" = 1 ] && steps=(reset "${steps[@]}")
+# --restore: the tool hm-restore after pgvector (the cluster and its packages are there), before
+# the steps that work in the databases.
+if [ "$restore" = 1 ]; then
+    with=()
+    for step in "${steps[@]}"; do with+=("$step"); [ "$step" = pgvector ] && with+=(restore); done
+    steps=("${with[@]}")
+fi
 
 total=${#steps[@]}
 n=0 failed="" summary=()
@@ -145,6 +165,9 @@ for step in "${steps[@]}"; do
     if [ "$step" = reset ]; then
         hm_say "[$n/$total] reset: destroy what the suite made, then rebuild"
         step_args+=(${reset_args[@]+"${reset_args[@]}"})
+    elif [ "$step" = restore ]; then
+        hm_say "[$n/$total] restore: bring the cluster back from the backup repository"
+        step_args+=(${restore_args[@]+"${restore_args[@]}"})
     else
         hm_say "[$n/$total] $step: ${HM_STEP_DESCRIPTIONS[$step]}"
     fi
@@ -179,7 +202,12 @@ for step in "${steps[@]}"; do
     printf '%s\n' "${summary[@]}"
     rest=("${steps[@]:$n}")
     hm_err "step '$step' reported false (exit $rc); stopped here.${rest[*]:+ Not run: ${rest[*]}.}"
-    if [ "$step" = reset ]; then
+    if [ "$step" = restore ]; then
+        rerun=(--restore ${restore_args[@]+"${restore_args[@]}"})
+        [ -n "$config" ] && rerun+=(--config "$config")
+        printf -v shown ' %q' "${rerun[@]}"
+        hm_err "Fix the cause shown above, then rerun (it finishes the restore):${shown/# / sudo ./install.sh }"
+    elif [ "$step" = reset ]; then
         # (reset is no step: --from cannot name it; the same reset again, then every step)
         # (with the same configuration file: without it, the advice would reset the default
         # configuration's cluster; the environment's keys are the operator's to give again)

@@ -21,7 +21,7 @@ hm_load_steps() {
 
 # The tools: commands that are not steps (not in bootstrap/steps): hm-reset, which install.sh
 # runs only with --reset, and hm-migrate (the Makefile's TOOLS).
-HM_TOOLS=(reset migrate)
+HM_TOOLS=(reset migrate restore)
 
 # Runtime packages the binaries need: libpq5 (they link libpq dynamically; the Swift
 # runtime is linked in statically by `make dist`).

@@ -26,6 +26,7 @@ public enum MultiCall {
             ("hm-databases", DatabasesCommand.self),
             ("hm-migrations", MigrationsCommand.self),
             ("hm-vector-index", VectorIndexCommand.self),
+            ("hm-backup", BackupCommand.self),
             ("hm-verify", VerifyCommand.self),
         ]
     }
@@ -36,6 +37,7 @@ public enum MultiCall {
         [
             ("hm-reset", ResetCommand.self),
             ("hm-migrate", MigrateCommand.self),
+            ("hm-restore", RestoreCommand.self),
         ]
     }
 

@@ -182,6 +182,41 @@ public struct VectorIndexCommand: AsyncParsableCommand {
     }
 }
 
+public struct BackupCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "hm-backup",
+        abstract: "keep the memories elsewhere: WAL archiving and scheduled backups with pgBackRest",
+        discussion: """
+            With BACKUP=on (the default): installs pgbackrest, makes the repository BACKUP_REPO_PATH \
+            (the postgres account's, 0750; a link, another owner's or a writable one is refused), writes \
+            the stanza's configuration to /etc/hearthminds/backup/<BACKUP_STANZA>/pgbackrest.conf, creates \
+            the stanza, checks that WAL archiving works (the postgres step sets archive_command and \
+            archive_timeout = BACKUP_LOSS_WINDOW), takes a first full backup, takes a differential one \
+            when the newest is older than BACKUP_MAX_AGE hours, and enables the systemd timers of the \
+            schedule (BACKUP_FULL_CALENDAR, BACKUP_DIFF_CALENDAR, BACKUP_TEST_RESTORE_CALENDAR). \
+            With --test-restore: restores the newest backup into a throwaway cluster on another port, \
+            checks it as verify does and counts every AI database's rows against the live ones, logs \
+            the result and drops the throwaway cluster. BACKUP=off: nothing, with a warning. \
+            Exit status: 0 every action true, 1 a false result, 64 bad usage or configuration, \
+            75 another run holds the lock (/run/hearthminds/bootstrap.lock).
+            """)
+
+    @OptionGroup var options: StepOptions
+
+    @Flag(help: "Prove the newest backup: restore it into a throwaway cluster and check it.")
+    var testRestore = false
+
+    public init() {}
+
+    public func run() async throws {
+        let testRestore = testRestore
+        throw ExitCode(
+            await StepMain.run(BackupStep.name, options) {
+                testRestore ? try BackupTestRestore.make($0) : BackupStep.make($0)
+            })
+    }
+}
+
 public struct VerifyCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "hm-verify",

@@ -67,6 +67,29 @@ public enum ConfigKeys {
         // Ours (issue 21): every run bounded in time.
         .init(name: "STEP_TIMEOUT", defaultValue: "auto", secret: false,
               help: "seconds a step may take before it ends false (1-86400); auto: 1800 for postgres and pgvector (packages), 3600 for migrations and vector-index (data), 300 for the others"),
+        // Ours (issue 22): backups with pgBackRest (the backup step, hm-restore).
+        .init(name: "BACKUP", defaultValue: "on", secret: false,
+              help: "on: WAL archiving and scheduled backups with pgBackRest (the backup step); off: none (verify warns)"),
+        .init(name: "BACKUP_STANZA", defaultValue: "hearthminds", secret: false,
+              help: "pgBackRest stanza of this cluster (one per host in a shared repository)"),
+        .init(name: "BACKUP_REPO_PATH", defaultValue: "/var/lib/pgbackrest", secret: false,
+              help: "the repository: a directory of the postgres account's (0750), better on another disk"),
+        .init(name: "BACKUP_LOSS_WINDOW", defaultValue: "60", secret: false,
+              help: "archive_timeout in seconds (1-3600): the most committed work a lost host loses"),
+        .init(name: "BACKUP_COMPRESS", defaultValue: "zst", secret: false, help: "zst, lz4, gz, bz2 or none"),
+        .init(name: "BACKUP_PROCESS_MAX", defaultValue: "auto", secret: false,
+              help: "pgBackRest processes (1-64); auto: half the cores, at least 1, at most 8"),
+        .init(name: "BACKUP_RETENTION_FULL", defaultValue: "2", secret: false, help: "full backups kept (1-100)"),
+        .init(name: "BACKUP_FULL_CALENDAR", defaultValue: "Sun *-*-* 01:30:00", secret: false,
+              help: "when the full backup's systemd timer runs (OnCalendar=)"),
+        .init(name: "BACKUP_DIFF_CALENDAR", defaultValue: "Mon..Sat *-*-* 01:30:00", secret: false,
+              help: "when the differential backup's timer runs (OnCalendar=)"),
+        .init(name: "BACKUP_TEST_RESTORE_CALENDAR", defaultValue: "Sun *-*-* 04:30:00", secret: false,
+              help: "when hm-backup --test-restore's timer runs (OnCalendar=)"),
+        .init(name: "BACKUP_MAX_AGE", defaultValue: "36", secret: false,
+              help: "hours after which the newest backup is late (1-8760): verify is false, the step takes one"),
+        .init(name: "BACKUP_SCRATCH_PORT", defaultValue: "auto", secret: false,
+              help: "port of the throwaway cluster of a test restore or a one-AI restore; auto: a free one"),
     ]
 
     public static let byName: [String: ConfigKey] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })

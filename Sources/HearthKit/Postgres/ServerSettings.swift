@@ -7,6 +7,10 @@ public struct ServerSettings: Sendable, Equatable {
     /// logins come from beyond loopback (their pg_hba lines are hostssl); nil leaves the
     /// cluster's own ssl settings alone.
     public let tls: (cert: String, key: String)?
+    /// WAL archiving for the backups (BACKUP): archive_command pushes each WAL file to the
+    /// repository with pgBackRest, archive_timeout closes a quiet server's file within the loss
+    /// window; nil: BACKUP is off, archive_mode off.
+    public let archive: (command: String, timeout: Int)?
 
     public init(_ config: HearthConfig) {
         listenAddresses = Self.listenAddresses(host: config.host)
@@ -14,10 +18,12 @@ public struct ServerSettings: Sendable, Equatable {
         tls = HbaRenderer.networks(config).isEmpty
             ? nil
             : (config.sslCertFile ?? HearthConfig.snakeoilCertFile, config.sslKeyFile ?? HearthConfig.snakeoilKeyFile)
+        archive = config.backup.map { (PgBackRest($0).archiveCommand, $0.lossWindow) }
     }
 
     public static func == (a: ServerSettings, b: ServerSettings) -> Bool {
         a.listenAddresses == b.listenAddresses && a.port == b.port && a.tls?.cert == b.tls?.cert && a.tls?.key == b.tls?.key
+            && a.archive?.command == b.archive?.command && a.archive?.timeout == b.archive?.timeout
     }
 
     /// POSTGRES_HOST as listen_addresses: loopback alone by default; an address of this host
@@ -27,12 +33,20 @@ public struct ServerSettings: Sendable, Equatable {
     }
 
     /// The settings a change of which takes a server restart (the others a reload).
-    public static let restartSettings: Set<String> = ["listen_addresses", "port"]
+    public static let restartSettings: Set<String> = ["listen_addresses", "port", "archive_mode", "wal_level"]
 
     /// name → value, as `pg_settings.setting` shows them.
     public var values: [(name: String, value: String)] {
         var values = [("listen_addresses", listenAddresses), ("port", String(port)), ("password_encryption", passwordEncryption)]
         if let tls { values += [("ssl", "on"), ("ssl_cert_file", tls.cert), ("ssl_key_file", tls.key)] }
+        if let archive {
+            values += [
+                ("wal_level", "replica"), ("archive_mode", "on"), ("archive_command", archive.command),
+                ("archive_timeout", String(archive.timeout)),
+            ]
+        } else {
+            values += [("archive_mode", "off")]
+        }
         return values
     }
 
@@ -54,6 +68,20 @@ public struct ServerSettings: Sendable, Equatable {
             ssl_key_file = '\($0.key)'
 
             """
-        } ?? "")
+        } ?? "") + (archive.map {
+            """
+            # WAL archiving for the backups (the backup step, pgBackRest): BACKUP and
+            # BACKUP_LOSS_WINDOW (archive_timeout, seconds).
+            wal_level = replica
+            archive_mode = on
+            archive_command = '\($0.command)'
+            archive_timeout = \($0.timeout)
+
+            """
+        } ?? """
+            # BACKUP is off: no WAL archiving.
+            archive_mode = off
+
+            """)
     }
 }

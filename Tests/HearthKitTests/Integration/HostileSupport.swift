@@ -19,6 +19,14 @@ enum Hostile {
         try await Command.run(["/bin/sh", "-c", script], asUser: postgres)
     }
 
+    /// Runs a shell script as root, synchronously (for clean-up in `defer`); its output.
+    static func asRootSync(_ script: String) throws -> String {
+        let base = TestFiles.temporaryDirectory("hm-sync")
+        defer { TestFiles.removeTree(base) }
+        DebianTestClusters.spawnAndWait(["/bin/sh", "-c", "(" + script + ") >" + base + "/out 2>/dev/null"])
+        return try FileSystem.readText(base + "/out")
+    }
+
     /// Runs a shell script as root.
     @discardableResult
     static func asRoot(_ script: String) async throws -> CommandResult {

@@ -1,0 +1,98 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The schedule as systemd timers of the suite's own (a full backup, a differential one, a test
+/// restore; one set per stanza), enabled by the backup step. On a host where systemd is not
+/// running (a container, a chroot) the units are written and enabled for the next boot, and the
+/// step says so: until then nothing takes a backup on schedule, and every run of the backup step
+/// takes one when the newest is older than BACKUP_MAX_AGE.
+public enum BackupSchedule {
+    static var systemdRuns: Bool { FileSystem.isDirectory("/run/systemd/system") && Command.resolve("systemctl") != nil }
+
+    /// The path the test restore's unit runs: this executable, as hm-backup.
+    static func selfCommand() -> String {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        let path = count > 0 ? String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self) : "/usr/local/bin/hm-backup"
+        return path.split(separator: "/").last?.hasPrefix("hm-") == true ? path : path + " hm-backup"
+    }
+
+    public static func actions(files: Once<BackupFiles>) -> [Action] {
+        let started = Box<String>()
+        func units() throws -> [(name: String, text: String)] {
+            let files = try files.get()
+            let command = selfCommand()
+            return BackupFiles.Job.allCases.flatMap { job in
+                [
+                    (files.unitName(job) + ".service", files.service(job, hmBackup: command)),
+                    (files.unitName(job) + ".timer", files.timer(job)),
+                ]
+            }
+        }
+        func timers() throws -> [String] {
+            let files = try files.get()
+            return BackupFiles.Job.allCases.map { files.unitName($0) + ".timer" }
+        }
+        return [
+            Action(
+                "the schedule's systemd units in \(BackupFiles.unitDirectory)",
+                check: {
+                    guard let directory = try OpenDirectory.openIfPresent(BackupFiles.unitDirectory) else { return false }
+                    for (name, text) in try units() {
+                        guard let entry = try directory.entry(name), entry.kind == .file, entry.mode == BackupFiles.unitMode,
+                            try directory.holds(name, text)
+                        else { return false }
+                    }
+                    return true
+                },
+                apply: {
+                    let directory = try OpenDirectory.makePath(BackupFiles.unitDirectory, mode: 0o755)
+                    for (name, text) in try units() {
+                        try directory.write(name, text, mode: BackupFiles.unitMode, uid: 0, gid: 0)
+                    }
+                    if systemdRuns { try await Command.check(["systemctl", "daemon-reload"], timeout: 120) }
+                },
+                preview: {
+                    let directory = try OpenDirectory.openIfPresent(BackupFiles.unitDirectory)
+                    return try units().map {
+                        try DryRunPreview.file(
+                            BackupFiles.unitDirectory + "/" + $0.name, in: directory, $0.name, text: $0.text,
+                            mode: BackupFiles.unitMode, uid: 0, gid: 0)
+                    }.joined()
+                }),
+            Action(
+                "the schedule's timers are enabled (and running where systemd runs)",
+                check: {
+                    // (no systemd at all: nothing can enable them; the note says so)
+                    guard Command.resolve("systemctl") != nil else { return true }
+                    let names = try timers()
+                    for name in names {
+                        let link = "/etc/systemd/system/timers.target.wants/" + name
+                        guard FileSystem.exists(link) else { return false }
+                    }
+                    guard systemdRuns else { return true }
+                    let result = try await Command.run(["systemctl", "is-active", "--quiet"] + names, timeout: 60)
+                    return result.succeeded
+                },
+                apply: {
+                    let names = try timers()
+                    if systemdRuns {
+                        try await Command.check(["systemctl", "enable", "--now"] + names, timeout: 120)
+                    } else {
+                        try await Command.check(["systemctl", "enable"] + names, timeout: 120)
+                        started.value =
+                            "systemd is not running here: the timers start when the host boots with systemd; until then "
+                            + "each run of hm-backup takes a backup when the newest is older than BACKUP_MAX_AGE"
+                    }
+                },
+                note: {
+                    if Command.resolve("systemctl") == nil {
+                        return "WARNING: no systemd on this host: the timers are written but nothing runs them; schedule "
+                            + "hm-backup yourself (cron), which takes a backup when the newest is older than BACKUP_MAX_AGE"
+                    }
+                    return started.value ?? (systemdRuns ? "" : "systemd is not running: the timers wait for the next boot")
+                }),
+        ]
+    }
+}

@@ -1,0 +1,176 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Testing
+@testable import HearthKit
+
+/// The backup step, hm-backup --test-restore and hm-restore against a real Debian cluster and
+/// real pgBackRest (issue 22). Serialized: each makes and starts a cluster.
+@Suite("backups with pgBackRest: the backup step, a test restore, a restore to a point in time (integration)", .serialized)
+struct BackupTests {
+    /// A host of two AIs on a Debian test cluster, with a repository of its own under /tmp.
+    struct Host {
+        let cluster = DebianTestCluster()
+        let base: String
+        let clients: String
+        let config: HearthConfig
+
+        init() throws {
+            base = TestFiles.temporaryDirectory("hm-backup")
+            chmod(base, 0o755)
+            clients = base + "/clients"
+            config = try cluster.config("BACKUP_STANZA=\(cluster.name)\nBACKUP_REPO_PATH=\(base)/repo\nBACKUP_LOSS_WINDOW=5")
+        }
+
+        var tool: PgBackRest { PgBackRest(config.backup!) }
+        var server: PGServer { PGServer(config: config) }
+
+        func owner(_ database: String) throws -> PGConnection {
+            try server.ownerConnection(database, Credentials(config, book: PasswordBook(config, directory: clients))).0
+        }
+
+        func remove() {
+            let scratch = ScratchCluster(tool: tool, pgVersion: 15, port: 1)
+            if FileSystem.exists(scratch.dataDirectory + "/postmaster.pid") {
+                DebianTestClusters.spawnAndWait(
+                    ["/usr/bin/setpriv", "--reuid=postgres", "--regid=postgres", "--clear-groups", "--", scratch.pgCtl, "stop",
+                     "-D", scratch.dataDirectory, "-m", "immediate"])
+            }
+            DebianTestClusters.spawnAndWait(["/bin/rm", "-rf", scratch.dataDirectory, scratch.socketDirectory, scratch.logFile])
+            cluster.drop()
+            if let data = try? Hostile.asRootSync("ls -d /var/lib/postgresql/15/\(cluster.name).before-restore-*") {
+                for path in data.split(separator: "\n") { DebianTestClusters.spawnAndWait(["/bin/rm", "-rf", String(path)]) }
+            }
+            TestFiles.removeTree(base)
+            _ = try? OpenDirectory.open(PgBackRest.configRoot).removeTree(cluster.name)
+            for job in BackupFiles.Job.allCases {
+                for suffix in [".service", ".timer"] {
+                    FileSystem.remove("/etc/systemd/system/hearthminds-backup-\(job.rawValue)-\(cluster.name)\(suffix)")
+                    FileSystem.remove("/etc/systemd/system/timers.target.wants/hearthminds-backup-\(job.rawValue)-\(cluster.name)\(suffix)")
+                }
+            }
+        }
+
+        func rows(_ database: String = "logos_db") throws -> Int {
+            Int(try owner(database).query("SELECT count(*) FROM public.memory_shards").scalar ?? "") ?? -1
+        }
+
+        func insert(_ count: Int, tag: String) throws {
+            _ = try owner("logos_db").query(
+                "INSERT INTO public.memory_shards (content) SELECT $1 || g FROM generate_series(1, $2::int) g", [tag, String(count)])
+        }
+    }
+
+    @Test("a host's backups: the step converges (a rerun changes nothing), a test restore proves the newest backup, a damaged repository fails it naming the backup, hm-restore brings the cluster back to a point in time and to the newest state")
+    func backupRestoreCycle() async throws {
+        #expect(SystemAccount.isRoot, "needs root")
+        let host = try Host()
+        defer { host.remove() }
+        let config = host.config
+
+        for step in [ServiceUserStep.make(config), PostgresStep.make(config), try PgHbaStep.make(config),
+                     DatabasesStep.make(config, clientDirectory: host.clients)] {
+            let (outcome, _) = await timed(step)
+            #expect(outcome.status == 0, "\(step.name)")
+        }
+        let settings = try PGServer.running(host.cluster.paths).admin().query(
+            "SELECT name, setting FROM pg_settings WHERE name IN ('archive_mode', 'archive_timeout', 'archive_command') ORDER BY 1").rows
+        #expect(settings.map { $0[1] ?? "" } == [host.tool.archiveCommand, "on", "5"])
+        _ = try host.owner("logos_db").query("CREATE TABLE public.memory_shards (id bigserial PRIMARY KEY, content text)")
+        try host.insert(1000, tag: "before-backup-")
+
+        // A dry run changes nothing: no configuration, no stanza.
+        let (dry, _) = await timed(BackupStep.make(config), dryRun: true)
+        #expect(dry.status == 0 && dry.changed == 0)
+        #expect(!FileSystem.exists(host.tool.configFile))
+
+        let (first, firstMs) = await timed(BackupStep.make(config))
+        #expect(first.status == 0, "\(first.failedAction ?? "")")
+        #expect(first.changed >= 6)
+        let info = try await host.tool.info(PGServer.running(host.cluster.paths).admin())
+        #expect(info.backups.count == 1 && info.newest?.type == "full")
+        let repo = try #require(try OpenDirectory.open(host.base).entry("repo"))
+        #expect(repo.uid == Hostile.postgres.uid && repo.mode == 0o750)
+        let conf = try #require(try OpenDirectory.open(host.tool.configPath).entry(PgBackRest.configFileName))
+        #expect(conf.uid == 0 && conf.gid == Hostile.postgres.gid && conf.mode == 0o640)
+        let (second, secondMs) = await timed(BackupStep.make(config))
+        #expect(second.status == 0 && second.changed == 0, "\(second.failedAction ?? "")")
+        print("timing hm-backup: first run (full backup) \(Int(firstMs)) ms, rerun \(Int(secondMs)) ms")
+
+        // The proof: rows written after the backup are in the restore (the WAL replayed).
+        try host.insert(500, tag: "after-backup-")
+        let (proof, proofMs) = await timed(try BackupTestRestore.make(config, clientDirectory: host.clients))
+        #expect(proof.status == 0, "\(proof.failedAction ?? "")")
+        let result = try FileSystem.readText(host.tool.configPath + "/" + BackupTestRestore.resultFileName)
+        #expect(result.contains(" true \(info.newest!.label) "), "\(result)")
+        #expect(!FileSystem.exists(ScratchCluster(tool: host.tool, pgVersion: 15, port: 1).dataDirectory))
+        print("timing hm-backup --test-restore: \(Int(proofMs)) ms (\(result))")
+
+        // Point in time: T between two batches.
+        let admin = try PGServer.running(host.cluster.paths).admin()
+        usleep(1_100_000)
+        let t = try #require(try admin.query("SELECT now()::text").scalar)
+        usleep(1_100_000)
+        try host.insert(300, tag: "after-t-")
+        try await host.tool.run(["check"], seconds: 120)
+        #expect(try host.rows() == 1800)
+        let (pitr, pitrMs) = await timed(try ClusterRestore.make(config, to: t, clientDirectory: host.clients))
+        #expect(pitr.status == 0, "\(pitr.failedAction ?? "")")
+        #expect(try host.rows() == 1500)
+        let paths = host.cluster.paths
+        let data = try #require(try DebianClusters.find(paths)?.dataDirectory)
+        let aside = try await Hostile.asRoot("ls -d \(data).before-restore-* | wc -l").stdout.trimmingCharacters(in: " \n")
+        #expect(aside == "1", "the data replaced is kept aside")
+        print("timing hm-restore --to: \(Int(pitrMs)) ms")
+        // The restored cluster is the stanza's: the backup step converges on it.
+        let (after, _) = await timed(BackupStep.make(config))
+        #expect(after.status == 0, "\(after.failedAction ?? "")")
+
+        // The newest state: everything archived comes back (on the new timeline).
+        try host.insert(200, tag: "after-pitr-")
+        try await host.tool.run(["check"], seconds: 120)
+        let (latest, _) = await timed(try ClusterRestore.make(config, to: nil, clientDirectory: host.clients))
+        #expect(latest.status == 0, "\(latest.failedAction ?? "")")
+        #expect(try host.rows() == 1700)
+
+        // A byte flipped in the newest backup's repository files: the test restore fails, naming it.
+        let newest = try await host.tool.info(PGServer.running(paths).admin()).newest!
+        let damaged = try await Hostile.asRoot(
+            "f=$(find \(host.base)/repo/backup/\(host.cluster.name)/\(newest.label)/pg_data/base -type f -size +20k | head -1); "
+                + "printf '\\377\\377\\377\\377' | dd of=\"$f\" bs=1 seek=200 conv=notrunc 2>/dev/null && echo \"$f\"")
+        #expect(!damaged.stdout.isEmpty)
+        let (broken, detail) = try await Hostile.run(try BackupTestRestore.make(config, clientDirectory: host.clients))
+        #expect(broken.status == ExitStatus.failed)
+        #expect(detail.contains(newest.label), "\(detail)")
+    }
+
+    @Test("a repository that is not ours is refused, never adopted: a link, another account's, one others may write, one under the postgres account's directory")
+    func foreignRepositories() async throws {
+        #expect(SystemAccount.isRoot, "needs root")
+        let base = TestFiles.temporaryDirectory("hm-backup-repo")
+        defer { TestFiles.removeTree(base) }
+        chmod(base, 0o755)
+        try await Hostile.asRoot(
+            "mkdir -m 0750 \(base)/target && chown postgres: \(base)/target && ln -s \(base)/target \(base)/link && "
+                + "mkdir -m 0750 \(base)/nobody && chown nobody: \(base)/nobody && "
+                + "mkdir -m 0777 \(base)/open && chown postgres: \(base)/open && "
+                + "mkdir -m 0755 \(base)/rootfull && touch \(base)/rootfull/x && "
+                + "mkdir -m 0755 \(base)/pg && chown postgres: \(base)/pg")
+        for (name, expected) in [
+            ("link", "symbolic link"), ("nobody", "owned by nobody"), ("open", "writable by group or others"),
+            ("rootfull", "root's and not empty"), ("pg/repo", "owned by postgres"),
+        ] {
+            let before = Hostile.Tree.snapshot(base)
+            let (outcome, detail) = try await Hostile.run(Step("backup", [BackupRepository.action(base + "/" + name)]))
+            #expect(outcome.status == ExitStatus.failed, "\(name)")
+            #expect(detail.contains(expected), "\(name): \(detail)")
+            #expect(Hostile.Tree.snapshot(base) == before, "\(name): nothing changed")
+        }
+        // An empty directory of root's (a new disk's mount point) is handed to postgres.
+        try await Hostile.asRoot("mkdir -m 0755 \(base)/mount")
+        let (outcome, _) = try await Hostile.run(Step("backup", [BackupRepository.action(base + "/mount")]))
+        #expect(outcome.status == 0)
+        let entry = try #require(try OpenDirectory.open(base).entry("mount"))
+        #expect(entry.uid == Hostile.postgres.uid && entry.mode == 0o750)
+    }
+}
