@@ -35,6 +35,7 @@ Options:
                    first), then the other steps
   --restore-to TIME
                    the same, to the state at TIME (e.g. '2026-12-06 17:30:00+00')
+  --retired NAME   with --restore: from the backups hm-reset --cluster retired (NAME)
   -h, --help       this help
 
 Exit status: 0 every step true; 1 a step reported false (the message names it);
@@ -65,6 +66,8 @@ while [ $# -gt 0 ]; do
         --restore) restore=1 ;;
         --restore-to) [ $# -ge 2 ] || { hm_err "--restore-to needs a time"; exit 64; }; restore=1; restore_args+=(--to "$2"); shift ;;
         --restore-to=*) restore=1; restore_args+=(--to "${1#--restore-to=}") ;;
+        --retired) [ $# -ge 2 ] || { hm_err "--retired needs a stanza name"; exit 64; }; restore=1; restore_args+=(--retired "$2"); shift ;;
+        --retired=*) restore=1; restore_args+=(--retired "${1#--retired=}") ;;
         -h | --help) usage; exit 0 ;;
         *) hm_err "unknown option '$1' (see --help)"; exit 64 ;;
     esac

@@ -118,6 +118,12 @@ func loadConfig(
     let path: String
     do { path = try TestFiles.write(text) } catch { fatalError("cannot write a test file: \(error)") }
     defer { TestFiles.removeTree(String(path.prefix(upTo: path.lastIndex(of: "/")!))) }
+    // Backups are on by default; a test's cluster has no repository unless the test says BACKUP=on
+    // (BackupTests): off, the postgres step sets archive_mode off and verify only warns.
+    var environment = environment
+    let setsBackup = text.split(separator: "\n").contains { $0.hasPrefix("BACKUP=") }
+        || environment["BACKUP"] != nil || overrides.contains { $0.hasPrefix("BACKUP=") }
+    if !setsBackup && shipped == nil { environment["BACKUP"] = "off" }
     return try HearthConfig.load(
         ConfigSources(shippedFile: shipped, hostFile: path, environment: environment, overrides: overrides))
 }

@@ -15,7 +15,8 @@ public enum ClusterRestore {
     static let markerName = "restore-in-progress"
 
     public static func make(
-        _ config: HearthConfig, to target: String?, clientDirectory: String = ClientFiles.defaultDirectory
+        _ config: HearthConfig, to target: String?, retired: String? = nil,
+        clientDirectory: String = ClientFiles.defaultDirectory
     ) throws -> Step {
         guard let backup = config.backup else {
             throw ConfigError(key: "BACKUP", "is off: hm-restore restores from the backup repository (BACKUP=on)")
@@ -24,6 +25,11 @@ public enum ClusterRestore {
             || !target.unicodeScalars.allSatisfy({ $0.isASCIIDigit || $0.isASCIILetter || " :-.+/_".unicodeScalars.contains($0) })
         {
             throw ConfigError(key: "--to", "'\(target)' is not a time (e.g. '2026-12-06 17:30:00+00')")
+        }
+        if let retired, !retired.hasPrefix(backup.stanza + RetiredStanza.infix)
+            || !retired.unicodeScalars.allSatisfy({ $0.isASCIILetter || $0.isASCIIDigit || $0 == "_" || $0 == "-" })
+        {
+            throw ConfigError(key: "--retired", "'\(retired)' is not a retired stanza of \(backup.stanza) (\(backup.stanza)\(RetiredStanza.infix)<time>)")
         }
         let paths = ClusterPaths(config)
         let tool = PgBackRest(backup)
@@ -40,7 +46,8 @@ public enum ClusterRestore {
             try await Command.check(argv, asUser: try postgres(), timeout: seconds)
         }
 
-        return Step(name, BackupStep.preparation(backup, files: BackupStep.files(config, backup)) + [
+        return Step(name, BackupStep.preparation(backup, files: BackupStep.files(config, backup))
+            + (retired.map { [RetiredStanza.bringBackAction(backup, $0)] } ?? []) + [
             .assertion("the stanza's configuration (hm-backup) and a backup in \(backup.repoPath)") {
                 guard FileSystem.exists(tool.configFile) else {
                     throw HearthError("\(tool.configFile) is missing: run hm-backup's actions first (install.sh --restore does)", needs: BackupStep.name)

@@ -14,7 +14,8 @@ public struct RestoreCommand: AsyncParsableCommand {
             (sudo ./install.sh; install.sh --restore does both). It needs the stanza's configuration \
             (the backup step's first actions) and says when the AIs' passwords are not on this host \
             (bring /etc/hearthminds/pgpass/ from the old host). A rerun after an interruption finishes \
-            the restore. Exit status: 0 restored, 1 a false result, 64 bad usage or configuration, \
+            the restore. With --retired, a stanza hm-reset --cluster retired is made the stanza again \
+            first. Exit status: 0 restored, 1 a false result, 64 bad usage or configuration, \
             75 another run holds the lock (/run/hearthminds/bootstrap.lock).
             """)
 
@@ -23,10 +24,13 @@ public struct RestoreCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Restore to this time (PostgreSQL's timestamp, e.g. '2026-12-06 17:30:00+00').", valueName: "TIME"))
     var to: String?
 
+    @Option(name: .long, help: ArgumentHelp("Restore from a stanza hm-reset --cluster retired (<stanza>-retired-<time>): it is made the stanza again first.", valueName: "NAME"))
+    var retired: String?
+
     public init() {}
 
     public func run() async throws {
-        let to = to
-        throw ExitCode(await StepMain.run(ClusterRestore.name, options) { try ClusterRestore.make($0, to: to) })
+        let (to, retired) = (to, retired)
+        throw ExitCode(await StepMain.run(ClusterRestore.name, options) { try ClusterRestore.make($0, to: to, retired: retired) })
     }
 }

@@ -48,13 +48,13 @@ public struct Action {
         self.blocking = nil
     }
 
-    private init(assertion name: String, _ check: @escaping Check) {
+    private init(assertion name: String, note: Note?, _ check: @escaping Check) {
         self.name = name
         self.check = check
         self.apply = {}
         self.verify = check
         self.isAssertion = true
-        self.note = nil
+        self.note = note
         self.preview = nil
         self.blocking = nil
     }
@@ -72,7 +72,12 @@ public struct Action {
 
     /// An action that only checks: false fails the step, and there is nothing to apply.
     public static func assertion(_ name: String, _ check: @escaping Check) -> Action {
-        Action(assertion: name, check)
+        Action(assertion: name, note: nil, check)
+    }
+
+    /// An assertion that says what it found when true (the console's line under it, the log's detail).
+    public static func assertion(_ name: String, note: @escaping Note, _ check: @escaping Check) -> Action {
+        Action(assertion: name, note: note, check)
     }
 
     /// An action of plain blocking calls: it may run in an ActionGroup, side by side with others.

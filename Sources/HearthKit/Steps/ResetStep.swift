@@ -116,6 +116,10 @@ public enum ResetStep {
             }
             items.append(clusterItem(paths))
             items.append(clusterDirectoryItem(paths))
+            if let backup = config.backup {
+                let (what, action) = RetiredStanza.resetAction(backup)
+                items.append(Item(what: what, action: action, detail: nil))
+            }
         } else {
             let admin = adminConnection(server, debianCluster: debianCluster)
             let databases = databases(config)

@@ -247,6 +247,7 @@ public enum VerifyStep {
             guard cap > 1, let db = try? connections.get() else { return 1 }
             return Parallelism.width(cap: cap, perWorker: 2, db)
         }
+        actions += BackupVerify.actions(config, server: server)
         return Step(
             name,
             parts: actions.map(Step.Part.action)

@@ -19,7 +19,7 @@ struct BackupTests {
             base = TestFiles.temporaryDirectory("hm-backup")
             chmod(base, 0o755)
             clients = base + "/clients"
-            config = try cluster.config("BACKUP_STANZA=\(cluster.name)\nBACKUP_REPO_PATH=\(base)/repo\nBACKUP_LOSS_WINDOW=5")
+            config = try cluster.config("BACKUP=on\nBACKUP_STANZA=\(cluster.name)\nBACKUP_REPO_PATH=\(base)/repo\nBACKUP_LOSS_WINDOW=5")
         }
 
         var tool: PgBackRest { PgBackRest(config.backup!) }
@@ -61,7 +61,7 @@ struct BackupTests {
         }
     }
 
-    @Test("a host's backups: the step converges (a rerun changes nothing), a test restore proves the newest backup, a damaged repository fails it naming the backup, hm-restore brings the cluster back to a point in time and to the newest state")
+    @Test("a host's backups: the step converges (a rerun changes nothing), a test restore proves the newest backup, a damaged repository fails it naming the backup, hm-restore brings the cluster back to a point in time and to the newest state, the nuclear reset retires the stanza and --retired brings it back; verify reports the proof")
     func backupRestoreCycle() async throws {
         #expect(SystemAccount.isRoot, "needs root")
         let host = try Host()
@@ -105,6 +105,8 @@ struct BackupTests {
         #expect(result.contains(" true \(info.newest!.label) "), "\(result)")
         #expect(!FileSystem.exists(ScratchCluster(tool: host.tool, pgVersion: 15, port: 1).dataDirectory))
         print("timing hm-backup --test-restore: \(Int(proofMs)) ms (\(result))")
+        let (verified, _) = await timed(Step("verify", BackupVerify.actions(config, server: host.server)))
+        #expect(verified.status == 0, "\(verified.failedAction ?? "")")
 
         // Point in time: T between two batches.
         let admin = try PGServer.running(host.cluster.paths).admin()
@@ -133,6 +135,23 @@ struct BackupTests {
         #expect(latest.status == 0, "\(latest.failedAction ?? "")")
         #expect(try host.rows() == 1700)
 
+        // The nuclear reset keeps the backups (the stanza retired); the rebuilt cluster gets a
+        // stanza of its own; --retired brings the old cluster's memories back.
+        let reset = await testRunner().run(ResetStep.make(config, scope: ResetScope(cluster: true), clientDirectory: host.base + "/none"))
+        #expect(reset.status == 0, "\(reset.failedAction ?? "")")
+        let retired = try RetiredStanza.list(config.backup!.repoPath, host.cluster.name)
+        #expect(retired.count == 1, "\(retired)")
+        for step in [PostgresStep.make(config), try PgHbaStep.make(config), BackupStep.make(config)] {
+            let (outcome, _) = await timed(step)
+            #expect(outcome.status == 0, "\(step.name): \(outcome.failedAction ?? "")")
+        }
+        let (back, _) = await timed(try ClusterRestore.make(config, to: nil, retired: retired.first, clientDirectory: host.clients))
+        #expect(back.status == 0, "\(back.failedAction ?? "")")
+        #expect(try host.rows() == 1700)
+        #expect(try RetiredStanza.list(config.backup!.repoPath, host.cluster.name).count == 1, "the new cluster's stanza retired in its place")
+        let (again, _) = await timed(BackupStep.make(config))
+        #expect(again.status == 0, "\(again.failedAction ?? "")")
+
         // A byte flipped in the newest backup's repository files: the test restore fails, naming it.
         let newest = try await host.tool.info(PGServer.running(paths).admin()).newest!
         let damaged = try await Hostile.asRoot(
@@ -142,6 +161,9 @@ struct BackupTests {
         let (broken, detail) = try await Hostile.run(try BackupTestRestore.make(config, clientDirectory: host.clients))
         #expect(broken.status == ExitStatus.failed)
         #expect(detail.contains(newest.label), "\(detail)")
+        // verify says so: the last proof failed.
+        let (unproven, why) = try await Hostile.run(Step("verify", BackupVerify.actions(config, server: host.server)))
+        #expect(unproven.status == ExitStatus.failed && why.contains("the last test restore failed, for backup \(newest.label)"), "\(why)")
     }
 
     @Test("a repository that is not ours is refused, never adopted: a link, another account's, one others may write, one under the postgres account's directory")
