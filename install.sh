@@ -152,9 +152,17 @@ args=()
 [ "$reset" = 1 ] && steps=(reset "${steps[@]}")
 # --restore: the tool hm-restore after pgvector (the cluster and its packages are there), before
 # the steps that work in the databases.
+# A restore that an interruption left half done comes first: no step may start or change the
+# half-restored cluster (the postgres step refuses while its marker is there).
 if [ "$restore" = 1 ]; then
     with=()
-    for step in "${steps[@]}"; do with+=("$step"); [ "$step" = pgvector ] && with+=(restore); done
+    under_way=0
+    for marker in /etc/hearthminds/backup/*/restore-in-progress; do [ -f "$marker" ] && under_way=1; done
+    [ "$under_way" = 1 ] && with+=(restore)
+    for step in "${steps[@]}"; do
+        with+=("$step")
+        [ "$step" = pgvector ] && [ "$under_way" = 0 ] && with+=(restore)
+    done
     steps=("${with[@]}")
 fi
 

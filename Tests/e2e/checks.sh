@@ -371,11 +371,12 @@ no_compiler_on_path() {
 }
 
 # only_postgres_dependencies LIST: every package in LIST is PostgreSQL's server or client of
-# CFG_PG_VERSION, libpq5, pgvector's package, or one of their dependencies (Depends and
-# Pre-Depends, recursively, as the root's apt-cache sees them): nothing else was installed.
+# CFG_PG_VERSION, libpq5, pgvector's package, pgbackrest (the backup step's), or one of their
+# dependencies (Depends and Pre-Depends, recursively, as the root's apt-cache sees them):
+# nothing else was installed.
 only_postgres_dependencies() {
     local roots=() p closure extra
-    for p in "postgresql-$CFG_PG_VERSION" "postgresql-client-$CFG_PG_VERSION" libpq5 "postgresql-$CFG_PG_VERSION-pgvector"; do
+    for p in "postgresql-$CFG_PG_VERSION" "postgresql-client-$CFG_PG_VERSION" libpq5 "postgresql-$CFG_PG_VERSION-pgvector" pgbackrest; do
         grep -qx "$p" <<<"$1" && roots+=("$p")
     done
     [ "${#roots[@]}" -gt 0 ] || { echo "none of the PostgreSQL packages was added"; return 1; }
@@ -393,7 +394,7 @@ check_packages_added() {
     e2e_note "$label: $(grep -c . <<<"$added") packages added: $(tr '\n' ' ' <<<"$added")"
     check "$label: no compiler, make, binutils or -dev package added" no_toolchain_in "$added"
     check "$label: no cc, gcc, c++ or make on the root's PATH" no_compiler_on_path
-    check "$label: every package added is PostgreSQL's, libpq5, pgvector's, or their dependency" \
+    check "$label: every package added is PostgreSQL's, libpq5, pgvector's, pgbackrest, or their dependency" \
         only_postgres_dependencies "$added"
 }
 

@@ -14,7 +14,7 @@
 #
 # Environment: E2E_PORT (default: a free port from 31400), E2E_MIRROR and E2E_SECURITY_MIRROR
 # (default: from the apt sources), E2E_REFRESH_CACHE=1 (rebuild the cached roots), E2E_KEEP=1
-# (keep the roots), E2E_SCENARIOS (default "main second booted interrupt pointrelease"),
+# (keep the roots), E2E_SCENARIOS (default "main second booted interrupt pointrelease backup"),
 # E2E_CACHE_DIR, E2E_WORK_BASE, E2E_CUT_BOUND and E2E_RUN_BOUND (interrupt.sh's time bounds).
 set -euo pipefail
 
@@ -34,6 +34,8 @@ REPO=$(cd "$E2E_DIR/../.." && pwd)
 . "$E2E_DIR/interrupt.sh"
 # shellcheck source=Tests/e2e/pointrelease.sh
 . "$E2E_DIR/pointrelease.sh"
+# shellcheck source=Tests/e2e/backup.sh
+. "$E2E_DIR/backup.sh"
 
 DIST="$REPO/dist/hearthminds-bootstrap.tar.gz"
 while [ $# -gt 0 ]; do
@@ -58,6 +60,7 @@ cleanup() {
     faults_cleanup
     hostile_cleanup
     interrupt_cleanup
+    backup_cleanup
     root_remove
     e2e_abort_summary e2e "$rc"
 }
@@ -454,15 +457,16 @@ TIMINGS+=("$(printf '  %-34s %7ss' "booted root (systemd), cached" "$(e2e_secs "
 # the steps the tarball lists (install_dist reads them again from each unpacked copy)
 mapfile -t E2E_STEPS < <(tar -xzOf "$DIST" hearthminds-bootstrap/bootstrap/steps | awk -F'\t' '!/^(#|$)/ { print $1 }')
 # E2E_SCENARIOS picks scenarios (all by default); a run of fewer says so in its summary.
-E2E_SCENARIOS=${E2E_SCENARIOS:-main second booted interrupt pointrelease}
+E2E_SCENARIOS=${E2E_SCENARIOS:-main second booted interrupt pointrelease backup}
 wants() { [[ " $E2E_SCENARIOS " == *" $1 "* ]]; }
 wants main && scenario_main
 if wants second && has_step databases; then scenario_second_config; fi
 if wants booted && has_step postgres; then scenario_booted; fi
 if wants interrupt && has_step migrations; then scenario_interrupt; fi
 if wants pointrelease && has_step postgres; then scenario_pointrelease; fi
+if wants backup && has_step backup; then scenario_backup; fi
 
 TIMINGS+=("$(printf '  %-34s %7ss' "total" "$(e2e_secs $(($(e2e_now_ms) - TOTAL_T0)))")")
 only=""
-[ "$E2E_SCENARIOS" = "main second booted interrupt pointrelease" ] || only="e2e: only the scenarios $E2E_SCENARIOS ran (E2E_SCENARIOS)"
+[ "$E2E_SCENARIOS" = "main second booted interrupt pointrelease backup" ] || only="e2e: only the scenarios $E2E_SCENARIOS ran (E2E_SCENARIOS)"
 e2e_finish e2e "$only"

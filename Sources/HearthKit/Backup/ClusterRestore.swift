@@ -14,6 +14,27 @@ public enum ClusterRestore {
     public static let name = "restore"
     static let markerName = "restore-in-progress"
 
+    /// The marker of a restore under way (hm-restore was interrupted): its path, or nil.
+    public static func underWay(_ backup: BackupConfig) -> String? {
+        let tool = PgBackRest(backup)
+        guard (try? OpenDirectory.openIfPresent(tool.configPath)?.textIfFile(markerName)) != nil else { return nil }
+        return tool.configPath + "/" + markerName
+    }
+
+    /// The postgres step's guard: a cluster half restored must not be started or changed by
+    /// anything but the restore that finishes it.
+    public static func guardAction(_ config: HearthConfig) -> Action? {
+        guard let backup = config.backup else { return nil }
+        return .assertion("no restore of the cluster under way (an interrupted hm-restore)") {
+            if let marker = underWay(backup) {
+                throw CheckFailed(
+                    "a restore of the cluster was interrupted (\(marker)): its data directory is half restored; finish "
+                        + "it first: sudo ./install.sh --restore (with the same --restore-to TIME, if one was given)")
+            }
+            return true
+        }
+    }
+
     public static func make(
         _ config: HearthConfig, to target: String?, retired: String? = nil,
         clientDirectory: String = ClientFiles.defaultDirectory

@@ -47,7 +47,9 @@ public struct ScratchCluster: Sendable {
     }
 
     static let hba = """
-        # Managed by HearthMinds bootstrap: the throwaway cluster's logins.
+        # Managed by HearthMinds bootstrap: the throwaway cluster's logins (root as postgres: the
+        # dump of one AI's restore is written where only root writes).
+        local all postgres peer map=hm_scratch
         local all all peer
         host all all 127.0.0.1/32 scram-sha-256
 
@@ -96,9 +98,10 @@ public struct ScratchCluster: Sendable {
     public func restore(_ target: [String], recoverySeconds: Int = 3600) async throws {
         try await remove()
         try await asPostgres(["mkdir", "-m", "0700", "--", dataDirectory, socketDirectory], seconds: 60)
+        // (promoted at a target; without one, recovery runs to the archive's end and the server opens)
+        let promote = target.contains { $0.hasPrefix("--type=") } ? ["--target-action=promote"] : []
         try await tool.run(
-            ["--pg1-path=\(dataDirectory)", "--archive-mode=off", "--target-action=promote"] + target + ["restore"],
-            seconds: 86_400)
+            ["--pg1-path=\(dataDirectory)", "--archive-mode=off"] + promote + target + ["restore"], seconds: 86_400)
         try writeConfiguration()
         do {
             try await asPostgres(
@@ -127,7 +130,9 @@ public struct ScratchCluster: Sendable {
         let directory = try OpenDirectory.open(tool.configPath)
         try directory.write("scratch.conf", settings, mode: 0o640, uid: 0, gid: postgres.gid)
         try directory.write("scratch_hba.conf", Self.hba, mode: 0o640, uid: 0, gid: postgres.gid)
-        try directory.write("scratch_ident.conf", "", mode: 0o640, uid: 0, gid: postgres.gid)
+        try directory.write(
+            "scratch_ident.conf", "hm_scratch root postgres\nhm_scratch postgres postgres\n", mode: 0o640, uid: 0,
+            gid: postgres.gid)
     }
 
     public func stop() async throws {

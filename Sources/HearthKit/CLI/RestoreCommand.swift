@@ -15,7 +15,10 @@ public struct RestoreCommand: AsyncParsableCommand {
             (the backup step's first actions) and says when the AIs' passwords are not on this host \
             (bring /etc/hearthminds/pgpass/ from the old host). A rerun after an interruption finishes \
             the restore. With --retired, a stanza hm-reset --cluster retired is made the stanza again \
-            first. Exit status: 0 restored, 1 a false result, 64 bad usage or configuration, \
+            first. With --database DB, only that AI's database is restored (to --to, or the newest state): \
+            restored alone into a throwaway cluster, dumped, restored into a new database as the AI itself, \
+            swapped in (the live one renamed aside, DB_before_restore_<time>), then the databases, \
+            migrations and vector-index steps run; the other databases are not touched. Exit status: 0 restored, 1 a false result, 64 bad usage or configuration, \
             75 another run holds the lock (/run/hearthminds/bootstrap.lock).
             """)
 
@@ -24,13 +27,23 @@ public struct RestoreCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Restore to this time (PostgreSQL's timestamp, e.g. '2026-12-06 17:30:00+00').", valueName: "TIME"))
     var to: String?
 
+    @Option(name: .long, help: ArgumentHelp("Restore this AI's database alone (its owner's data, the others untouched), to --to or the newest state.", valueName: "DB"))
+    var database: String?
+
     @Option(name: .long, help: ArgumentHelp("Restore from a stanza hm-reset --cluster retired (<stanza>-retired-<time>): it is made the stanza again first.", valueName: "NAME"))
     var retired: String?
 
     public init() {}
 
     public func run() async throws {
-        let (to, retired) = (to, retired)
-        throw ExitCode(await StepMain.run(ClusterRestore.name, options) { try ClusterRestore.make($0, to: to, retired: retired) })
+        let (to, retired, database) = (to, retired, database)
+        if database != nil && retired != nil {
+            throw ValidationError("--database and --retired exclude each other")
+        }
+        throw ExitCode(
+            await StepMain.run(ClusterRestore.name, options) {
+                if let database { return try DatabaseRestore.make($0, database: database, to: to) }
+                return try ClusterRestore.make($0, to: to, retired: retired)
+            })
     }
 }

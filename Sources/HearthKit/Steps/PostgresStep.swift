@@ -45,7 +45,7 @@ public enum PostgresStep {
         // before both have run).
         let clusters = Once { try DebianClusters.list() }
 
-        return [
+        return (ClusterRestore.guardAction(config).map { [$0] } ?? []) + [
             .assertion("POSTGRES_HOST \(config.host) is an address of this host") {
                 try requireLocalAddress(config.host)
                 return true

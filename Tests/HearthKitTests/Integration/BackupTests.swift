@@ -195,4 +195,76 @@ struct BackupTests {
         let entry = try #require(try OpenDirectory.open(base).entry("mount"))
         #expect(entry.uid == Hostile.postgres.uid && entry.mode == 0o750)
     }
+
+    @Test("one AI rolled back to T while another AI keeps writing: the first has exactly its rows at T, the second lost nothing; the tenant's code in its restore ran as the tenant, never as a superuser; the database it replaced is kept aside")
+    func oneAIRestore() async throws {
+        #expect(SystemAccount.isRoot, "needs root")
+        let host = try Host()
+        defer { host.remove() }
+        let config = host.config
+        let migrations = TestFiles.repositoryRoot + "/Migrations"
+        for step in [ServiceUserStep.make(config), PostgresStep.make(config), try PgHbaStep.make(config),
+                     DatabasesStep.make(config, clientDirectory: host.clients),
+                     MigrationsStep.make(config, directory: migrations, socketDirectory: PGTarget.debianSocketDirectory,
+                                         clientDirectory: host.clients),
+                     BackupStep.make(config)] {
+            let (outcome, _) = await timed(step)
+            #expect(outcome.status == 0, "\(step.name): \(outcome.failedAction ?? "")")
+        }
+        // The tenant plants code that runs whenever a row is written (a CHECK constraint calling its
+        // function): in its restore, it runs for every row restored, and records who it ran as.
+        try host.owner("logos_db").execute(
+            """
+            CREATE TABLE public.seen (session_role text, current_role_name text);
+            CREATE FUNCTION public.spy(bigint) RETURNS boolean LANGUAGE plpgsql AS $$
+            BEGIN INSERT INTO public.seen VALUES (session_user, current_user); RETURN true; END $$;
+            ALTER TABLE public.memory_shards ADD CONSTRAINT spy CHECK (public.spy(id));
+            """)
+        try host.insert(100, tag: "logos-before-t-")
+        _ = try host.owner("aletheia_db").query(
+            "INSERT INTO public.memory_shards (content) SELECT 'aletheia-' || g FROM generate_series(1, 100) g")
+        usleep(1_100_000)
+        let t = try #require(try PGServer.running(host.cluster.paths).admin().query("SELECT now()::text").scalar)
+        usleep(1_100_000)
+        try host.insert(50, tag: "logos-after-t-")
+        try await host.tool.run(["check"], seconds: 120)
+
+        // aletheia writes on, every 10 ms, through the whole restore of logos.
+        let writing = Box<Bool>()
+        writing.value = true
+        let written = Box<Int>()
+        let writer = Task.detached {
+            var n = 0
+            let db = try host.owner("aletheia_db")
+            while writing.value == true {
+                _ = try db.query("INSERT INTO public.memory_shards (content) VALUES ('aletheia-writing')")
+                n += 1
+                usleep(10_000)
+            }
+            written.value = n
+        }
+        let (restore, restoreMs) = await timed(
+            try DatabaseRestore.make(config, database: "logos_db", to: t, clientDirectory: host.clients, migrations: migrations))
+        writing.value = false
+        _ = try await writer.value
+        #expect(restore.status == 0, "\(restore.failedAction ?? "")")
+        print("timing hm-restore --database logos_db --to: \(Int(restoreMs)) ms, aletheia wrote \(written.value ?? 0) rows meanwhile")
+        #expect(try host.rows("logos_db") == 100)
+        let logosRows = try host.owner("logos_db").query("SELECT count(*) FROM public.memory_shards WHERE content LIKE 'logos-after-t-%'").scalar
+        #expect(logosRows == "0")
+        #expect(try host.rows("aletheia_db") == 100 + (written.value ?? -1))
+        #expect((written.value ?? 0) > 10, "aletheia wrote during the restore")
+        // The tenant's code ran in the restore, and only as the tenant.
+        let seen = try host.owner("logos_db").query(
+            "SELECT count(*) FILTER (WHERE session_role = 'logos' AND current_role_name = 'logos'), count(*) FILTER (WHERE session_role <> 'logos' OR current_role_name <> 'logos') FROM public.seen"
+        ).rows.first
+        #expect(seen?[1] == "0", "the tenant's code ran as someone else: \(String(describing: seen))")
+        #expect(Int(seen?[0] ?? "") ?? 0 >= 200, "the tenant's code ran in the restore (as logos)")
+        let admin = try PGServer.running(host.cluster.paths).admin()
+        let databases = try admin.query(
+            "SELECT datname, pg_catalog.pg_get_userbyid(datdba), coalesce(pg_catalog.shobj_description(oid, 'pg_database'), '') FROM pg_catalog.pg_database WHERE datname LIKE 'logos_db%' ORDER BY 1").rows
+        #expect(databases.count == 2 && databases[0] == ["logos_db", "logos", Marks.database], "\(databases)")
+        #expect(databases.last?[0]?.hasPrefix("logos_db_before_restore_") == true)
+    }
+
 }

@@ -1,0 +1,188 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `hm-restore --database DB [--to TIME]`: one AI's database rolled back (or brought to the
+/// archive's end) while every other database goes on. The backup is restored into a throwaway
+/// cluster with only DB (pgBackRest's --db-include), DB is dumped from there (pg_dump, as that
+/// cluster's superuser: pg_dump reads catalogs and data, it runs no tenant code) into a
+/// directory of root's, then restored into a new database of the live cluster **as DB's owner
+/// itself** (pg_restore logged in with the owner's password: whatever the tenant's objects do,
+/// they do with its rights only), and swapped in: the live DB is renamed aside
+/// (`DB_before_restore_<time>`, never dropped), the new one takes its name. The databases,
+/// migrations and vector-index steps then run in the same command: the marks, grants, revision
+/// and index the suite expects.
+public enum DatabaseRestore {
+    static let suffix = "_hm_restore"
+    static func progressMark(_ database: String) -> String { "HearthMinds bootstrap: restore of \(database) in progress" }
+
+    public static func make(
+        _ config: HearthConfig, database: String, to target: String?, clientDirectory: String = ClientFiles.defaultDirectory,
+        migrations: String? = MigrationSet.defaultDirectory()
+    ) throws -> Step {
+        guard let backup = config.backup else {
+            throw ConfigError(key: "BACKUP", "is off: hm-restore restores from the backup repository (BACKUP=on)")
+        }
+        guard let ai = config.ais.first(where: { $0.database == database }) else {
+            throw ConfigError(
+                key: "--database", "'\(database)' is not an AI's database (\(config.ais.map(\.database).joined(separator: ", ")))")
+        }
+        let tool = PgBackRest(backup)
+        let live = PGServer(config: config)
+        let book = PasswordBook(config, directory: clientDirectory)
+        let staging = database + suffix
+        let scratch = Box<ScratchCluster>()
+        let dumpDirectory = "/var/tmp/hm-restore-\(backup.stanza)"
+        let dumpFile = dumpDirectory + "/\(database).dump"
+        let swapped = Box<String>()
+        let what = target.map { "to \($0)" } ?? "to the newest state in the archive"
+
+        var parts: [Step.Part] = (BackupStep.preparation(backup, files: BackupStep.files(config, backup)) + [
+            .assertion("the AI \(ai.name) has its password on this host (its restore runs logged in as itself)") {
+                _ = try book.password(ai.name)
+                return true
+            },
+            Action(
+                "\(database) \(what) restored alone into a throwaway cluster and dumped",
+                check: { false },
+                apply: {
+                    let port = try backup.scratchPort ?? ScratchCluster.freePort(from: config.port + 1000)
+                    let cluster = ScratchCluster(tool: tool, pgVersion: config.pgVersion, port: port)
+                    scratch.value = cluster
+                    var options = ["--db-include=\(database)"]
+                    if let target { options += ["--type=time", "--target=\(target)"] }
+                    try await cluster.restore(options)
+                    let top = try OpenDirectory.makePath("/var/tmp", mode: 0o1777)
+                    if try top.entry(dumpDirectory.split(separator: "/").last.map(String.init) ?? "") != nil {
+                        try top.removeTree(String(dumpDirectory.split(separator: "/").last!), owner: 0)
+                    }
+                    _ = try top.makeDirectory(String(dumpDirectory.split(separator: "/").last!), mode: 0o700, uid: 0, gid: 0)
+                    // As root, logged in as the throwaway cluster's postgres (its ident map): the
+                    // dump is written where only root writes.
+                    try await Command.check(
+                        [
+                            "/usr/lib/postgresql/\(config.pgVersion)/bin/pg_dump", "--format=custom", "--no-owner",
+                            "--host=\(cluster.socketDirectory)", "--port=\(port)", "--username=postgres",
+                            "--dbname=\(database)", "--file=\(dumpFile)",
+                        ], timeout: 86_400)
+                    try await cluster.stop()
+                    try await cluster.remove()
+                },
+                verify: { try OpenDirectory.open(dumpDirectory).entry("\(database).dump")?.kind == .file }),
+            Action(
+                "\(database) replaced by its restored copy, restored as \(ai.name) itself (the live one kept aside)",
+                check: { false },
+                apply: {
+                    let admin = try live.admin()
+                    let staged = try admin.identifier(staging)
+                    let current = try admin.identifier(database)
+                    func comment(_ name: String) throws -> String?? {
+                        try admin.query(
+                            "SELECT pg_catalog.shobj_description(oid, 'pg_database') FROM pg_catalog.pg_database WHERE datname = $1",
+                            [name]
+                        ).rows.first.map { $0[0] }
+                    }
+                    func asides() throws -> [String] {
+                        try admin.query(
+                            "SELECT datname FROM pg_catalog.pg_database WHERE datname LIKE $1 ORDER BY datname",
+                            [database + "_before_restore_%"]
+                        ).rows.compactMap { $0[0] }
+                    }
+                    func close(_ name: String) throws {
+                        let quoted = try admin.identifier(name)
+                        try admin.execute("ALTER DATABASE \(quoted) ALLOW_CONNECTIONS false")
+                        _ = try admin.query(
+                            "SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity WHERE datname = $1", [name])
+                    }
+                    // What an interrupted run left: a staging database of ours (dropped), or the
+                    // swap half done: DB is our unfinished restore (dropped) and the database it
+                    // replaced, aside, is put back.
+                    if let found = try comment(staging) {
+                        guard found == progressMark(database) else {
+                            throw CheckFailed("database \(staging) exists and is not a restore of ours: move it away first")
+                        }
+                        try admin.execute("DROP DATABASE \(staged) WITH (FORCE)")
+                    }
+                    if try comment(database) == .some(progressMark(database)), let last = try asides().last {
+                        try admin.execute("DROP DATABASE \(current) WITH (FORCE)")
+                        try admin.execute("ALTER DATABASE \(try admin.identifier(last)) RENAME TO \(current)")
+                        try admin.execute("ALTER DATABASE \(current) ALLOW_CONNECTIONS true")
+                    }
+                    try admin.execute(
+                        "CREATE DATABASE \(staged) OWNER \(try admin.identifier(ai.name)) ENCODING 'UTF8' TEMPLATE template0")
+                    try admin.execute("REVOKE ALL ON DATABASE \(staged) FROM PUBLIC")
+                    try admin.execute("COMMENT ON DATABASE \(staged) IS \(try admin.literal(progressMark(database)))")
+                    // The extensions first, as the databases step makes them (the owner could not).
+                    do {
+                        let inStaging = try live.admin(staging)
+                        for name in config.extensions {
+                            try TenantExtensions.create(name, in: inStaging, as: config.hearthmindsUser)
+                        }
+                    }  // (its session closed: a database in use cannot be renamed)
+                    // The swap: the live database closed, its sessions ended, renamed aside; the new
+                    // one takes its name (the AI's pg_hba.conf lines name its database), and the
+                    // owner restores into it in one transaction: its sessions see no table until
+                    // the whole restore commits.
+                    let aside = database + "_before_restore_" + Clock.timestamp().filter { $0.isNumber }.prefix(14)
+                    let asideName = try admin.identifier(String(aside))
+                    do {
+                        try close(database)
+                        try admin.execute("ALTER DATABASE \(current) RENAME TO \(asideName)")
+                        try admin.execute("ALTER DATABASE \(staged) RENAME TO \(current)")
+                        try await restoreAsOwner(config, ai: ai, password: try book.password(ai.name), database: database)
+                    } catch {
+                        // Back as it was: the restore's database dropped, the live one put back.
+                        if try comment(String(aside)) != nil {
+                            if try comment(database) == .some(progressMark(database)) {
+                                try? close(database)
+                                try? admin.execute("DROP DATABASE \(current) WITH (FORCE)")
+                            }
+                            if try comment(database) == nil {
+                                try? admin.execute("ALTER DATABASE \(asideName) RENAME TO \(current)")
+                            }
+                        }
+                        try? admin.execute("ALTER DATABASE \(current) ALLOW_CONNECTIONS true")
+                        throw error
+                    }
+                    try admin.execute("COMMENT ON DATABASE \(current) IS NULL")
+                    swapped.value = "the database it replaced is \(aside) (closed to connections; drop it once \(database) is right)"
+                    let top = try OpenDirectory.open("/var/tmp")
+                    try top.removeTree(String(dumpDirectory.split(separator: "/").last!), owner: 0)
+                },
+                verify: { swapped.value != nil },
+                note: { swapped.value ?? "" }),
+        ]).map(Step.Part.action)
+        // The marks, grants, revision and index of the suite, on the restored database.
+        parts += DatabasesStep.make(config, clientDirectory: clientDirectory).parts
+        parts += MigrationsStep.make(
+            config, directory: migrations, socketDirectory: PGTarget.debianSocketDirectory,
+            clientDirectory: clientDirectory
+        ).parts
+        parts += VectorIndexStep.make(config, clientDirectory: clientDirectory).parts
+        return Step(ClusterRestore.name, parts: parts)
+    }
+
+    /// pg_restore into `database` logged in as the AI itself over TCP (its password in a passfile
+    /// of root's, 0600, never in the arguments or the environment), the extension entries left
+    /// out (made already), in one transaction: all or nothing.
+    static func restoreAsOwner(_ config: HearthConfig, ai: HearthConfig.AI, password: Secret, database: String) async throws {
+        let directory = "/var/tmp/hm-restore-\(config.backup!.stanza)"
+        let bin = "/usr/lib/postgresql/\(config.pgVersion)/bin"
+        let dump = directory + "/\(ai.database).dump"
+        let listing = try await Command.check([bin + "/pg_restore", "--list", dump], timeout: 600)
+        let kept = listing.split(separator: "\n", omittingEmptySubsequences: false).filter {
+            !($0.contains(" EXTENSION ") || $0.contains("COMMENT - EXTENSION"))
+        }.joined(separator: "\n")
+        let open = try OpenDirectory.open(directory)
+        try open.write("restore.list", kept + "\n", mode: 0o600, uid: 0, gid: 0)
+        let host = config.host == "localhost" ? "127.0.0.1" : config.host
+        let escaped = password.reveal.replacing("\\", with: "\\\\").replacing(":", with: "\\:")
+        try open.write("pgpass", "\(host):\(config.port):\(database):\(ai.name):\(escaped)\n", mode: 0o600, uid: 0, gid: 0)
+        defer { try? open.remove("pgpass") }
+        try await Command.check(
+            [
+                bin + "/pg_restore", "--no-owner", "--exit-on-error", "--single-transaction", "--use-list=\(directory)/restore.list",
+                "--host=\(host)", "--port=\(config.port)", "--username=\(ai.name)", "--dbname=\(database)", "--no-password", dump,
+            ], environment: ["PGPASSFILE": directory + "/pgpass", "PGSSLMODE": "prefer"], timeout: 86_400)
+    }
+}
