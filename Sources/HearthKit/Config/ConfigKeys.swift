@@ -66,7 +66,7 @@ public enum ConfigKeys {
         .init(name: "PGVECTOR_SHA256", defaultValue: "", secret: false, help: "SHA-256 that PGVECTOR_SOURCE must match"),
         // Ours (issue 21): every run bounded in time.
         .init(name: "STEP_TIMEOUT", defaultValue: "auto", secret: false,
-              help: "seconds a step may take before it ends false (1-86400); auto: 1800 for postgres and pgvector (packages), 3600 for migrations and vector-index (data), 300 for the others"),
+              help: "seconds a step may take before it ends false (1-86400); auto: 1800 for postgres and pgvector (packages), 3600 for migrations and vector-index (data), 86400 for backup and hm-restore (the whole cluster copied), 300 for the others"),
         // Ours (issue 22): backups with pgBackRest (the backup step, hm-restore).
         .init(name: "BACKUP", defaultValue: "on", secret: false,
               help: "on: WAL archiving and scheduled backups with pgBackRest (the backup step); off: none (verify warns)"),

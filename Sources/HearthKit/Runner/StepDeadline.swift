@@ -20,12 +20,15 @@ public enum StepDeadline {
     /// may have to do on a first run: install packages (postgres, pgvector: apt, a build from
     /// source), work on data that grows without bound (migrations, vector-index: a revision that
     /// rewrites a table, an index trained on millions of rows), or the rest (seconds on a
-    /// converged host, a few minutes for 200 AIs).
+    /// converged host, a few minutes for 200 AIs); a backup or a restore copies the whole
+    /// cluster (a day).
     public static func seconds(step: String, configured: Int?) -> Int {
         if let configured { return configured }
         switch step {
         case "postgres", "pgvector": return 1800
         case "migrations", "vector-index": return 3600
+        // a full backup, a test restore or a restore of the whole cluster: hours on a large one
+        case "backup", "restore": return 86_400
         default: return 300
         }
     }
