@@ -71,3 +71,21 @@ extension RetiredStanza {
             })
     }
 }
+
+extension RetiredStanza {
+    /// What a reset keeps of the backups, and how a rebuild comes back to them (hm-reset's
+    /// listing): the newest backup of the stanza, as pgBackRest's `info` says it.
+    public static func keptLine(_ backup: BackupConfig, cluster: Bool) async -> String {
+        let tool = PgBackRest(backup)
+        var newest = "no backup yet"
+        if let text = try? await tool.run(["info"], seconds: 60),
+            let line = text.split(separator: "\n").last(where: { $0.contains(" backup: ") })
+        {
+            newest = "newest " + String(line).trimmingCharacters(in: " ")
+        }
+        let how = cluster
+            ? "the stanza is retired (kept as \(backup.stanza)\(infix)<time>); after the rebuild, sudo ./install.sh --restore --retired <that name> brings it back"
+            : "a rebuild comes back to it with sudo ./install.sh --restore-to TIME (a time before this reset)"
+        return "the backups in \(backup.repoPath), stanza \(backup.stanza) (\(newest)): \(how)"
+    }
+}

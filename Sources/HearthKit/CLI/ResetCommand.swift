@@ -73,6 +73,9 @@ public enum ResetMain {
             console.out("hm-reset will destroy (\(what.joined(separator: ", "))):")
             for line in lines { console.out("  - \(line)") }
         }
+        if let backup = config.backup {
+            console.out("hm-reset keeps: " + (await RetiredStanza.keptLine(backup, cluster: scope.cluster)))
+        }
 
         if !options.dryRun {
             let decision = ResetConfirmation.decide(
