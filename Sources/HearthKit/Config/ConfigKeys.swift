@@ -67,6 +67,17 @@ public enum ConfigKeys {
         // Ours (issue 21): every run bounded in time.
         .init(name: "STEP_TIMEOUT", defaultValue: "auto", secret: false,
               help: "seconds a step may take before it ends false (1-86400); auto: 1800 for postgres and pgvector (packages), 3600 for migrations and vector-index (data), 300 for the others"),
+        // Ours (issue 23): monitoring (the monitoring step, the textfile metrics of every run).
+        .init(name: "MONITORING_USER", defaultValue: "hearthminds-monitor", secret: false,
+              help: "system account and role of the postgres exporter: peer login, pg_monitor only, no shell, no password"),
+        .init(name: "POSTGRES_EXPORTER_ADDRESS", defaultValue: "127.0.0.1:9187", secret: false,
+              help: "address:port the postgres exporter listens on; beyond loopback only with POSTGRES_EXPORTER_TLS_CERT_FILE/KEY_FILE"),
+        .init(name: "POSTGRES_EXPORTER_TLS_CERT_FILE", defaultValue: "", secret: false,
+              help: "TLS certificate of the exporter's HTTPS listener (needed for an address beyond loopback)"),
+        .init(name: "POSTGRES_EXPORTER_TLS_KEY_FILE", defaultValue: "", secret: false,
+              help: "its private key (readable by MONITORING_USER)"),
+        .init(name: "NODE_EXPORTER_TEXTFILE_DIR", defaultValue: "/var/lib/prometheus/node-exporter", secret: false,
+              help: "node_exporter's textfile directory: each step's and each run's metrics (*.prom); empty: none written"),
     ]
 
     public static let byName: [String: ConfigKey] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })

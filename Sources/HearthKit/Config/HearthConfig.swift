@@ -71,6 +71,9 @@ public struct HearthConfig: Sendable {
     public let pgvectorSHA256: String
     /// STEP_TIMEOUT: nil is `auto` (StepDeadline.seconds picks per step).
     public let stepTimeout: Int?
+    /// Monitoring (issue 23): the exporter's account and role, its listener, and the textfile
+    /// directory of the run metrics (nil: none written).
+    public let monitoring: MonitoringConfig
 
     /// Names no AI may take and no database of ours may have.
     public static let reservedNames: Set<String> = ["postgres", "template0", "template1", "public", "root"]
@@ -132,6 +135,9 @@ public struct HearthConfig: Sendable {
 
         (pgvectorMethod, pgvectorSuite, pgvectorSource, pgvectorSHA256) = try Self.pgvectorInstall(value)
         stepTimeout = try V.intOrAuto("STEP_TIMEOUT", value("STEP_TIMEOUT"), 1...86400, "a number of seconds")
+        monitoring = try MonitoringConfig(
+            value, taken: Self.reservedNames.union([hearthmindsUser, serviceUser, adminUser, hearthmindsDB])
+                .union(ais.map(\.name)))
     }
 
     /// Every database the suite owns: HEARTHMINDS_DB, then each AI's.

@@ -7,6 +7,9 @@ public struct ServerSettings: Sendable, Equatable {
     /// logins come from beyond loopback (their pg_hba lines are hostssl); nil leaves the
     /// cluster's own ssl settings alone.
     public let tls: (cert: String, key: String)?
+    /// Monitoring (issue 23): the libraries preloaded for the monitoring step's query
+    /// statistics (pg_stat_statements). A change takes the one restart the postgres step does.
+    public let preloadLibraries = MonitoringSettings.preloadLibraries
 
     public init(_ config: HearthConfig) {
         listenAddresses = Self.listenAddresses(host: config.host)
@@ -27,12 +30,13 @@ public struct ServerSettings: Sendable, Equatable {
     }
 
     /// The settings a change of which takes a server restart (the others a reload).
-    public static let restartSettings: Set<String> = ["listen_addresses", "port"]
+    public static let restartSettings: Set<String> = Set(["listen_addresses", "port"]).union(MonitoringSettings.restartSettings)
 
     /// name → value, as `pg_settings.setting` shows them.
     public var values: [(name: String, value: String)] {
         var values = [("listen_addresses", listenAddresses), ("port", String(port)), ("password_encryption", passwordEncryption)]
         if let tls { values += [("ssl", "on"), ("ssl_cert_file", tls.cert), ("ssl_key_file", tls.key)] }
+        values += MonitoringSettings.values
         return values
     }
 
@@ -54,6 +58,6 @@ public struct ServerSettings: Sendable, Equatable {
             ssl_key_file = '\($0.key)'
 
             """
-        } ?? "")
+        } ?? "") + MonitoringSettings.rendered
     }
 }
