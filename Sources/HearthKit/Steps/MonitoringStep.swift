@@ -38,7 +38,6 @@ public enum MonitoringStep {
         var server = PGServer(config: config)
         server.socketDirectory = socketDirectory
         let credentials = Credentials(config, book: PasswordBook(config, directory: clientDirectory))
-        let owners = DatabaseSpec.owners(config)
         let loaded = Once { () throws -> MigrationSet in
             guard let migrations else { throw MigrationError("no Migrations/ directory found beside the executables") }
             return try MigrationSet.load(directory: migrations, config: config)
@@ -47,18 +46,6 @@ public enum MonitoringStep {
         func account() throws -> SystemAccount {
             guard let found = SystemAccount.lookup(user) else { throw HearthError("no user \(user)", needs: name) }
             return found
-        }
-
-        /// The schema textfile as the databases are now (each read as its owner).
-        func schemaMetrics() throws -> String {
-            let set = try loaded.get()
-            var statuses: [MigrationStatus] = []
-            for database in config.databases {
-                let migrator = try Migrator(
-                    set: set, database: database, server: server, credentials: credentials, expected: owners[database])
-                statuses.append(try migrator.status())
-            }
-            return SchemaMetrics.render(statuses).render()
         }
 
         var actions: [Action] = [
@@ -199,18 +186,36 @@ public enum MonitoringStep {
                     check: { true }, apply: {},
                     note: { "no systemd: \(units.joined(separator: ", ")) start with their drop-ins at the next boot with systemd" }))
         }
-        actions.append(
-            Action(
-                "\(config.monitoring.textfileDirectory ?? "(no textfile directory)")/\(schemaFile): each database's revision and checksums",
-                check: {
-                    guard config.monitoring.textfileDirectory != nil else { return true }
-                    return TextfileMetrics.read(schemaFile, config) == (try schemaMetrics())
-                },
-                apply: {
-                    guard let directory = try TextfileMetrics.directory(config) else { return }
-                    try directory.write(schemaFile, try schemaMetrics(), mode: 0o644, uid: 0, gid: 0)
-                }))
+        actions.append(schemaAction(config, server: server, credentials: credentials, loaded: loaded))
         return Step(name, actions)
+    }
+
+    /// The schema textfile (`hearthminds_schema.prom`): each database's revision and checksums,
+    /// read as its owner (as `hm-migrate current`); rewritten when it differs.
+    static func schemaAction(
+        _ config: HearthConfig, server: PGServer, credentials: Credentials, loaded: Once<MigrationSet>
+    ) -> Action {
+        let owners = DatabaseSpec.owners(config)
+        func schemaMetrics() throws -> String {
+            let set = try loaded.get()
+            var statuses: [MigrationStatus] = []
+            for database in config.databases {
+                let migrator = try Migrator(
+                    set: set, database: database, server: server, credentials: credentials, expected: owners[database])
+                statuses.append(try migrator.status())
+            }
+            return SchemaMetrics.render(statuses).render()
+        }
+        return Action(
+            "\(config.monitoring.textfileDirectory ?? "(no textfile directory)")/\(schemaFile): each database's revision and checksums",
+            check: {
+                guard config.monitoring.textfileDirectory != nil else { return true }
+                return TextfileMetrics.read(schemaFile, config) == (try schemaMetrics())
+            },
+            apply: {
+                guard let directory = try TextfileMetrics.directory(config) else { return }
+                try directory.write(schemaFile, try schemaMetrics(), mode: 0o644, uid: 0, gid: 0)
+            })
     }
 
     /// A file the step writes whole: the queries, the drop-ins, the web configuration.
