@@ -102,10 +102,11 @@ EOF
         body=$(curl -fsS --max-time 10 "http://127.0.0.1:$pg_port/metrics" 2>/dev/null) && grep -q '^pg_up 1$' <<<"$body" && break
         sleep 1
     done
+    printf '%s\n' "$body" >"$WORK/pg-exporter.metrics"
     check "monitoring: the postgres exporter answers as $MON_USER: pg_up 1, no scrape error" sh -c \
-        "printf '%s\n' \"\$1\" | grep -qx 'pg_up 1' && printf '%s\n' \"\$1\" | grep -qx 'pg_exporter_last_scrape_error 0'" _ "$body"
+        "grep -qx 'pg_up 1' '$WORK/pg-exporter.metrics' && grep -qx 'pg_exporter_last_scrape_error 0' '$WORK/pg-exporter.metrics'"
     check "monitoring: promtool check metrics passes on our families (postgres exporter)" sh -c \
-        "printf '%s\n' \"\$1\" | grep -E '^(# (HELP|TYPE) )?hearthminds_' | '$promtool' check metrics" _ "$body"
+        "grep -E '^(# (HELP|TYPE) )?hearthminds_' '$WORK/pg-exporter.metrics' | '$promtool' check metrics"
     check "monitoring: promtool check metrics passes on the textfile metrics (node_exporter)" sh -c \
         "curl -fsS --max-time 10 http://127.0.0.1:$node_port/metrics | grep -E '^(# (HELP|TYPE) )?hearthminds_' | '$promtool' check metrics"
     check "monitoring: Prometheus scrapes both exporters (up 1 each)" mon_wait_for 'sum(up{job=~"hearthminds-.*"})' 2

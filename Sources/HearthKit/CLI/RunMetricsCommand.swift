@@ -25,25 +25,20 @@ public struct RunMetricsCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The step that ended the run false, if one did.")
     var failedStep: String = ""
 
-    @Option(name: .long, help: "Read this configuration file instead of /etc/hearthminds/hearthminds.env.")
-    var config: String?
-
-    @Flag(name: .long, help: "The run was a dry run: write nothing.")
-    var dryRun = false
+    /// --config, --set, --dry-run (a dry run writes nothing), as every step takes them.
+    @OptionGroup var options: StepOptions
 
     public init() {}
 
     public func run() async throws {
-        if dryRun { return }
+        if options.dryRun { return }
         let console = Console()
         let environment = currentEnvironment()
-        var options = StepOptions()
-        options.config = config
         guard let loaded = StepMain.prepare("run-metrics", options, environment: environment, console: console) else {
             throw ExitCode(ExitStatus.usage)
         }
         let metrics = RunMetrics.run(
-            status: exitStatus, seconds: seconds, failedStep: failedStep, dryRun: dryRun, now: TextfileMetrics.wallClock(),
+            status: exitStatus, seconds: seconds, failedStep: failedStep, dryRun: options.dryRun, now: TextfileMetrics.wallClock(),
             previous: TextfileMetrics.read(RunMetrics.runFile, loaded))
         do {
             try metrics.write(RunMetrics.runFile, loaded)
