@@ -121,15 +121,18 @@ load1=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # The textfile write of a run: hm-run-metrics (a process start, the configuration, one atomic
 # write), 20 times; and a step's own write (in process) is the same write without the start.
-tf="$work/textfiles"; mkdir -p "$tf"
-printf 'NODE_EXPORTER_TEXTFILE_DIR=%s\n' "$tf" >"$work/hm.env"; chmod 0600 "$work/hm.env"
+# (a directory of root's: the suite writes as root through no directory of another account's)
+rootdir=$(mktemp -d /tmp/hm-bench-textfiles.XXXXXX)
+tf="$rootdir/textfiles"; mkdir -p "$tf"
+printf 'NODE_EXPORTER_TEXTFILE_DIR=%s\n' "$tf" >"$rootdir/hm.env"; chmod 0600 "$rootdir/hm.env"
 runm=()
 for _ in $(seq 1 20); do
     a=$(date +%s%N)
-    HEARTHMINDS_ROOT="$REPO" "$REPO/.build/debug/hm-run-metrics" --config "$work/hm.env" --exit-status 0 --seconds 1 >/dev/null
+    HEARTHMINDS_ROOT="$REPO" "$REPO/.build/debug/hm-run-metrics" --config "$rootdir/hm.env" --exit-status 0 --seconds 1 >/dev/null
     runm+=($(( ($(date +%s%N) - a) / 1000 )))
 done
 runm_median=$(printf '%s\n' "${runm[@]}" | sort -n | sed -n '10p')
+rm -rf "$rootdir"
 
 cat <<EOF
 
