@@ -155,3 +155,32 @@ monitoring_cleanup() {
         done
     fi
 }
+
+# check_exporters_up LABEL: on a booted root, both units active and enabled, and the postgres
+# exporter (its own unit, our drop-in) answers on 127.0.0.1:9187 (the roots share this host's
+# network) with pg_up 1 and our metrics; node_exporter on 127.0.0.1:9100 serves the run's textfile.
+check_exporters_up() {
+    local label=$1 unit
+    for unit in prometheus-postgres-exporter prometheus-node-exporter; do
+        check "$label: $unit active (systemd)" expect_eq active in_root systemctl is-active "$unit"
+        check "$label: $unit enabled" expect_eq enabled in_root systemctl is-enabled "$unit"
+    done
+    check "$label: the postgres exporter answers on 127.0.0.1:9187 as its unit: pg_up 1, our metrics" mon_scrape_ok 127.0.0.1:9187
+    check "$label: node_exporter answers on 127.0.0.1:9100 with the run's textfile" sh -c \
+        "curl -fsS --max-time 10 http://127.0.0.1:9100/metrics | grep -q '^hearthminds_run_success '"
+}
+
+# mon_scrape_ok ADDRESS: pg_up 1, no scrape error and hearthminds_memory_rows, within 30 s.
+mon_scrape_ok() {
+    local i
+    for i in $(seq 1 30); do
+        curl -fsS --max-time 10 -o "$WORK/scrape.$$" "http://$1/metrics" 2>/dev/null &&
+            grep -qx 'pg_up 1' "$WORK/scrape.$$" && grep -qx 'pg_exporter_last_scrape_error 0' "$WORK/scrape.$$" &&
+            grep -q '^hearthminds_memory_rows{' "$WORK/scrape.$$" && { rm -f "$WORK/scrape.$$"; return 0; }
+        sleep 1
+    done
+    echo "no pg_up 1 with our metrics and no scrape error from $1:"
+    grep -E '^(pg_up|pg_exporter_last_scrape_error) ' "$WORK/scrape.$$" 2>/dev/null
+    rm -f "$WORK/scrape.$$"
+    return 1
+}
