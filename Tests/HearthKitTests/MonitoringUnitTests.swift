@@ -113,6 +113,16 @@ struct MonitoringUnitTests {
         #expect(RunMetrics.stepFile("vector-index") == "hearthminds_step_vector_index.prom")
     }
 
+    @Test("hm-run-metrics parses the steps' options (--config, --set, --dry-run) and its own")
+    func runMetricsCommand() throws {
+        let command = try RunMetricsCommand.parse([
+            "--exit-status", "1", "--seconds", "2.5", "--failed-step", "pg-hba", "--config", "/etc/x.env", "--dry-run",
+        ])
+        #expect(command.exitStatus == 1 && command.seconds == 2.5 && command.failedStep == "pg-hba")
+        #expect(command.options.config == "/etc/x.env" && command.options.dryRun && command.options.overrides.isEmpty)
+        #expect(throws: (any Error).self) { try RunMetricsCommand.parse([]) }
+    }
+
     /// Writes the rendered exporter files to HM_DUMP_MONITORING (a directory) when set: for
     /// trying them by hand against a cluster.
     @Test("dump the rendered files when asked")
