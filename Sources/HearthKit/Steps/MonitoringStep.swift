@@ -129,6 +129,25 @@ public enum MonitoringStep {
                 },
                 apply: { _ = try session.get().query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements SCHEMA public") }),
         ]
+        // The exporter holds a session per database it reads (0.11.1): said when that is more than a
+        // fifth of the server's connection slots (docs/monitoring.md, known problems).
+        let slots = Box<String>()
+        actions.append(
+            Action(
+                "the exporter's \(exporter.databases.count) sessions (one per database) and the server's connection slots",
+                check: {
+                    let row = try session.get().query(
+                        "SELECT current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int"
+                    ).scalar
+                    let available = Int(row ?? "") ?? 0
+                    if exporter.databases.count * 5 > available {
+                        slots.value = "note: the exporter holds \(exporter.databases.count) sessions of the \(available) "
+                            + "connection slots (max_connections less the superuser reserve): raise max_connections by as many"
+                    }
+                    return true
+                },
+                apply: {},
+                note: { slots.value ?? "" }))
         let units = [ExporterConfig.unit, nodeUnit]
         if systemd {
             actions += [
