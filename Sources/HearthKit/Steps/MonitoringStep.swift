@@ -48,20 +48,30 @@ public enum MonitoringStep {
             return found
         }
 
+        /// The superuser's session; a cluster that does not answer needs the postgres step (what a
+        /// dry run on a fresh host says).
+        func admin() throws -> PGConnection {
+            do { return try session.get() } catch {
+                throw HearthError("cluster \(paths.id) is not running: \(error)", needs: PostgresStep.name)
+            }
+        }
+
         var actions: [Action] = [
             .assertion("cluster \(paths.id) is running, pg_stat_statements preloaded (the postgres step's restart)") {
-                let preload = try session.get().query("SHOW shared_preload_libraries").scalar ?? ""
+                let preload = try admin().query("SHOW shared_preload_libraries").scalar ?? ""
                 guard preload.split(separator: ",").map({ String($0).trimmingCharacters(in: " ") }).contains(MonitoringSettings.preloadLibraries)
                 else {
-                    throw CheckFailed(
+                    // (in a dry run: the postgres step's restart would bring it)
+                    throw HearthError(
                         "the running server does not preload \(MonitoringSettings.preloadLibraries) "
-                            + "(shared_preload_libraries is '\(preload)'): rerun the postgres step, which restarts it once")
+                            + "(shared_preload_libraries is '\(preload)'): rerun the postgres step, which restarts it once",
+                        needs: PostgresStep.name)
                 }
                 return true
             },
             .assertion("role \(user): login by peer, no password, pg_monitor only (made by the databases step)") {
                 let spec = RoleSpec(name: user, superuser: false, password: .none, memberOf: ["pg_monitor"])
-                guard try spec.isConverged(session.get()) else {
+                guard try spec.isConverged(admin()) else {
                     throw HearthError("role \(user) is not (yet) as the databases step makes it", needs: DatabasesStep.name)
                 }
                 return true
@@ -124,7 +134,7 @@ public enum MonitoringStep {
             Action(
                 "pg_stat_statements in the postgres database (read by pg_monitor; no AI connects there)",
                 check: {
-                    try session.get().query(
+                    try admin().query(
                         "SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_stat_statements'").rows.count == 1
                 },
                 apply: { _ = try session.get().query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements SCHEMA public") }),
@@ -136,7 +146,7 @@ public enum MonitoringStep {
             Action(
                 "the exporter's \(exporter.databases.count) sessions (one per database) and the server's connection slots",
                 check: {
-                    let row = try session.get().query(
+                    let row = try admin().query(
                         "SELECT current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int"
                     ).scalar
                     let available = Int(row ?? "") ?? 0
@@ -229,7 +239,12 @@ public enum MonitoringStep {
             "\(config.monitoring.textfileDirectory ?? "(no textfile directory)")/\(schemaFile): each database's revision and checksums",
             check: {
                 guard config.monitoring.textfileDirectory != nil else { return true }
-                return TextfileMetrics.read(schemaFile, config) == (try schemaMetrics())
+                let wanted: String
+                do { wanted = try schemaMetrics() } catch let error as CheckFailed { throw error } catch {
+                    // (a database not there yet, in a dry run of a fresh host)
+                    throw HearthError("\(error)", needs: MigrationsStep.name)
+                }
+                return TextfileMetrics.read(schemaFile, config) == wanted
             },
             apply: {
                 guard let directory = try TextfileMetrics.directory(config) else { return }

@@ -224,6 +224,22 @@ struct MonitoringTests {
         #expect(rules.status == 0, "\(rules.stdout)\(rules.stderr)")
     }
 
+    @Test("a dry run on a host without a cluster: the monitoring step changes nothing and says what needs the postgres step, what would change")
+    func dryRunWithoutCluster() async throws {
+        let textfiles = TestFiles.temporaryDirectory("hm-textfiles")
+        chmod(textfiles, 0o755)
+        let config = try loadConfig("PG_CLUSTER_NAME=hmnone\(Int.random(in: 1000..<9999))\nNODE_EXPORTER_TEXTFILE_DIR=\(textfiles)")
+        let runner = StepRunner(console: Console(colour: false), log: nil, runID: "d", dryRun: true)
+        let outcome = await runner.run(
+            MonitoringStep.make(
+                config, migrations: TestFiles.repositoryRoot + "/Migrations", socketDirectory: "/var/run/postgresql",
+                systemd: false))
+        #expect(outcome.status == 0, "\(outcome)")
+        #expect(outcome.needs.contains("postgres") && outcome.unknown >= 2 && outcome.wouldChange >= 3, "\(outcome)")
+        #expect(!FileSystem.exists(ExporterConfig.directory))
+        #expect(try FileSystem.list(textfiles).isEmpty)
+    }
+
     @Test("the schema textfile: each database's revision as its owner reads it (root's file, 0644); converged, nothing rewritten; a migration down shows")
     func schemaTextfile() async throws {
         let s = try await DatabasesScenario()
