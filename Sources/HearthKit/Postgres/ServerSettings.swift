@@ -7,9 +7,6 @@ public struct ServerSettings: Sendable, Equatable {
     /// logins come from beyond loopback (their pg_hba lines are hostssl); nil leaves the
     /// cluster's own ssl settings alone.
     public let tls: (cert: String, key: String)?
-    /// Monitoring (issue 23): the libraries preloaded for the monitoring step's query
-    /// statistics (pg_stat_statements). A change takes the one restart the postgres step does.
-    public let preloadLibraries = MonitoringSettings.preloadLibraries
 
     public init(_ config: HearthConfig) {
         listenAddresses = Self.listenAddresses(host: config.host)
@@ -36,6 +33,7 @@ public struct ServerSettings: Sendable, Equatable {
     public var values: [(name: String, value: String)] {
         var values = [("listen_addresses", listenAddresses), ("port", String(port)), ("password_encryption", passwordEncryption)]
         if let tls { values += [("ssl", "on"), ("ssl_cert_file", tls.cert), ("ssl_key_file", tls.key)] }
+        // Monitoring (issue 23): pg_stat_statements preloaded, its own group (MonitoringSettings).
         values += MonitoringSettings.values
         return values
     }
