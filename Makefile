@@ -28,8 +28,10 @@ PGVECTOR_DEB_DIR := .build/pgvector-deb
 DIST_NAME := hearthminds-bootstrap
 STEPS := $(shell awk -F'\t' '!/^(\#|$$)/ {print $$1}' bootstrap/steps)
 # The tools: commands that are not steps (not in bootstrap/steps; shipped in bootstrap/bin/ too):
-# hm-reset, which install.sh runs only with --reset, and hm-migrate (MultiCall.tools, lib.sh's HM_TOOLS).
-TOOLS := reset migrate restore
+# hm-reset, which install.sh runs only with --reset, hm-migrate, hm-restore, which install.sh runs
+# with --restore, and hm-run-metrics, which install.sh runs when a run ends (MultiCall.tools,
+# lib.sh's HM_TOOLS).
+TOOLS := reset migrate restore run-metrics
 # The man pages' generator: swift-argument-parser's own generate-manual tool (what its
 # GenerateManual plugin runs), built from this package's checkout of the dependency, at the
 # version Package.resolved pins (no network). The plugin cannot be used: it runs each executable

@@ -169,6 +169,18 @@ fi
 total=${#steps[@]}
 n=0 failed="" summary=()
 hm_now_ms run_started
+
+# The run's textfile metrics (hm-run-metrics, docs/monitoring.md): its exit status, the step that
+# ended it false, its duration. Not in a dry run; a failure to write them is said, never fatal.
+run_metrics() {
+    [ "$HM_DRY_RUN" = 1 ] && return 0
+    [ -x "$HM_BIN/hm-run-metrics" ] || return 0
+    local end secs
+    hm_now_ms end
+    hm_seconds secs $(( end - run_started ))
+    "$HM_BIN/hm-run-metrics" ${config:+--config "$config"} --exit-status "$1" --seconds "$secs" \
+        --failed-step "${2:-}" 9>&- || hm_err "note: the run's metrics were not written (hm-run-metrics)"
+}
 for step in "${steps[@]}"; do
     n=$((n + 1))
     hm_say ""
@@ -202,6 +214,7 @@ for step in "${steps[@]}"; do
     summary+=("$line")
     if [ "$rc" -eq 64 ]; then
         hm_err "step '$step': bad usage or configuration (exit 64); nothing was changed by it"
+        run_metrics 64 "$step"
         exit 64
     fi
     if [ "$HM_DRY_RUN" = 1 ]; then
@@ -232,6 +245,7 @@ for step in "${steps[@]}"; do
     else
         hm_err "Fix the cause shown above, then rerun: sudo ./install.sh --from $step"
     fi
+    run_metrics 1 "$step"
     exit 1
 done
 
@@ -245,6 +259,7 @@ if [ -n "$failed" ]; then
     hm_err "dry run: a check is false in: $failed"
     exit 1
 fi
+run_metrics 0
 if [ "$HM_DRY_RUN" = 1 ]; then
     hm_say "dry run complete: $HM_WOULD_CHANGE action(s) would change, $HM_UNKNOWN unknown until an earlier step has run; nothing was changed"
 else

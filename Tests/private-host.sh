@@ -7,7 +7,8 @@
 #     runs left on this machine), and
 #   /etc/postgresql, /var/lib/postgresql, /var/log/postgresql and /run/postgresql are empty
 #     directories of the postgres account's: the host's clusters are out of sight, the tests'
-#     clusters are made there and gone with the namespace.
+#     clusters are made there and gone with the namespace;
+#   /var/lib/prometheus (where the steps write their textfile metrics) is an empty directory.
 # The host's packages (/usr, /var/lib/dpkg) are the host's: make setup installs what the tests
 # need before this runs. The host's run lock is not taken either: /run/hearthminds is private.
 # Run as root. Exit status: COMMAND's; 2 when the namespace cannot be made.
@@ -17,7 +18,7 @@
 set -euo pipefail
 
 case "${1:-}" in
-    -h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     '') echo "usage: $0 COMMAND [ARG...]" >&2; exit 64 ;;
 esac
 [ "$(id -u)" -eq 0 ] || { echo "private-host: must run as root (mount namespaces)" >&2; exit 2; }
@@ -59,6 +60,11 @@ unshare --mount --propagation private -- /bin/bash -c '
         esac
         mount --bind "$s/pg$n" "$d" || fail "cannot bind a private $d"
     done
+    # The textfile metrics every step writes (NODE_EXPORTER_TEXTFILE_DIR, under
+    # /var/lib/prometheus): an empty directory of the namespace'"'"'s, root'"'"'s.
+    mkdir -p "$s/prometheus" /var/lib/prometheus
+    chmod 0755 "$s/prometheus"
+    mount --bind "$s/prometheus" /var/lib/prometheus || fail "cannot bind a private /var/lib/prometheus"
     exec "$@"
 ' private-host "$scratch" "$@"
 rc=$?

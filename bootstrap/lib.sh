@@ -20,8 +20,9 @@ hm_load_steps() {
 }
 
 # The tools: commands that are not steps (not in bootstrap/steps): hm-reset, which install.sh
-# runs only with --reset, and hm-migrate (the Makefile's TOOLS).
-HM_TOOLS=(reset migrate restore)
+# runs only with --reset, hm-migrate, hm-restore (install.sh --restore), and hm-run-metrics, which
+# install.sh runs when a run ends (the Makefile's TOOLS).
+HM_TOOLS=(reset migrate restore run-metrics)
 
 # Runtime packages the binaries need: libpq5 (they link libpq dynamically; the Swift
 # runtime is linked in statically by `make dist`).

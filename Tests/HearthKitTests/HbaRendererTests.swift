@@ -36,6 +36,7 @@ struct HbaRendererTests {
                 ["local", "all", "postgres", "peer", "map=hearthminds_admin"],
                 ["local", "replication", "postgres", "peer", "map=hearthminds_admin"],
                 ["local", "hearthminds_db", "hearthminds-service", "peer"],
+                ["local", "postgres,hearthminds_db,logos_db,aletheia_db", "hearthminds-monitor", "peer"],
                 ["local", "logos_db,hearthminds_db", "logos", "scram-sha-256"],
                 ["local", "aletheia_db,hearthminds_db", "aletheia", "scram-sha-256"],
                 ["host", "logos_db,hearthminds_db", "logos", "127.0.0.1/32", "scram-sha-256"],
@@ -66,7 +67,9 @@ struct HbaRendererTests {
         // No line lets every role in, and only the admin roles and the manager reach "all".
         #expect(!hba.contains { $0[2] == "all" })
         #expect(hba.filter { $0[1] == "all" }.allSatisfy { ["postgres", "hearthminds"].contains($0[2]) })
-        #expect(!hba.contains { $0[1].contains("postgres") || $0[1].contains("template") })
+        // The monitoring account alone reaches the postgres database (pg_stat_statements), by peer.
+        #expect(!hba.contains { ($0[1].contains("postgres") && $0[2] != "hearthminds-monitor") || $0[1].contains("template") })
+        #expect(hba.filter { $0[2] == "hearthminds-monitor" } == [["local", "postgres,hearthminds_db,logos_db,nous_db", "hearthminds-monitor", "peer"]])
     }
 
     @Test("no rule ever uses trust, md5 or password")
@@ -88,14 +91,14 @@ struct HbaRendererTests {
             ["hostssl", "aletheia_db,hearthminds_db", "aletheia", "10.0.0.1/32", "scram-sha-256"],
             ["hostssl", "all", "hearthminds", "10.0.0.1/32", "scram-sha-256"],
         ])
-        #expect(v4.count == 15)
+        #expect(v4.count == 16)
         // Beyond loopback, never a plain host line.
         #expect(v4.filter { $0[0] == "host" }.allSatisfy { ["127.0.0.1/32", "::1/128"].contains($0[3]) })
         let v6 = rules(try render("POSTGRES_HOST=fd00::2").hba)
         #expect(v6.last == ["hostssl", "all", "hearthminds", "fd00::2/128", "scram-sha-256"])
         // localhost and 127.x are loopback: nothing beyond the loopback rules.
-        #expect(rules(try render("POSTGRES_HOST=localhost").hba).count == 12)
-        #expect(rules(try render("POSTGRES_HOST=127.0.0.2").hba).count == 12)
+        #expect(rules(try render("POSTGRES_HOST=localhost").hba).count == 13)
+        #expect(rules(try render("POSTGRES_HOST=127.0.0.2").hba).count == 13)
     }
 
     @Test("PG_ALLOWED_NETWORKS with IPv4 and IPv6, in order, without repeats or loopback twice")

@@ -127,6 +127,7 @@ scenario_booted() {
     check_shipped_pgvector "booted, fresh root" "$RUN_ID"
     check_packages_added "booted, fresh root" "$WORK/packages.before"
     check_cluster_unit "booted, fresh root"
+    has_step monitoring && check_exporters_up "booted, fresh root"
     check_no_failed "booted, fresh root"
     run booted-rerun
     check_rc "booted rerun: exits 0" 0
@@ -135,6 +136,7 @@ scenario_booted() {
     # 2. reboot: the cluster comes back by itself, verified, and a rerun changes nothing
     reboot_root "boot 2 (reboot)"
     check_cluster_back "boot 2"
+    has_step monitoring && check_exporters_up "boot 2 (the exporters back by themselves)"
     run booted-verify-2 -- --only verify
     check_rc "boot 2: ./install.sh --only verify exits 0" 0
     run booted-rerun-2
@@ -152,6 +154,7 @@ scenario_booted() {
     # 4. reboot again: back by itself, verified
     reboot_root "boot 3 (reboot after the reset)"
     check_cluster_back "boot 3"
+    has_step monitoring && check_exporters_up "boot 3"
     run booted-verify-3 -- --only verify
     check_rc "boot 3: ./install.sh --only verify exits 0" 0
 

@@ -345,6 +345,7 @@ check_host() {
     has_step databases && check_databases
     has_step migrations && check_migrations
     has_step vector-index && check_vector_index
+    has_step monitoring && check_monitoring
     has_step verify && check_verify
     return 0
 }
@@ -376,7 +377,8 @@ no_compiler_on_path() {
 # nothing else was installed.
 only_postgres_dependencies() {
     local roots=() p closure extra
-    for p in "postgresql-$CFG_PG_VERSION" "postgresql-client-$CFG_PG_VERSION" libpq5 "postgresql-$CFG_PG_VERSION-pgvector" pgbackrest; do
+    for p in "postgresql-$CFG_PG_VERSION" "postgresql-client-$CFG_PG_VERSION" libpq5 "postgresql-$CFG_PG_VERSION-pgvector" \
+        pgbackrest prometheus-postgres-exporter prometheus-node-exporter; do
         grep -qx "$p" <<<"$1" && roots+=("$p")
     done
     [ "${#roots[@]}" -gt 0 ] || { echo "none of the PostgreSQL packages was added"; return 1; }
@@ -394,7 +396,7 @@ check_packages_added() {
     e2e_note "$label: $(grep -c . <<<"$added") packages added: $(tr '\n' ' ' <<<"$added")"
     check "$label: no compiler, make, binutils or -dev package added" no_toolchain_in "$added"
     check "$label: no cc, gcc, c++ or make on the root's PATH" no_compiler_on_path
-    check "$label: every package added is PostgreSQL's, libpq5, pgvector's, pgbackrest, or their dependency" \
+    check "$label: every package added is PostgreSQL's, libpq5, pgvector's, pgbackrest, the two exporters', or their dependency" \
         only_postgres_dependencies "$added"
 }
 

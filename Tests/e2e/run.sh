@@ -36,6 +36,8 @@ REPO=$(cd "$E2E_DIR/../.." && pwd)
 . "$E2E_DIR/pointrelease.sh"
 # shellcheck source=Tests/e2e/backup.sh
 . "$E2E_DIR/backup.sh"
+# shellcheck source=Tests/e2e/monitoring.sh
+. "$E2E_DIR/monitoring.sh"
 
 DIST="$REPO/dist/hearthminds-bootstrap.tar.gz"
 while [ $# -gt 0 ]; do
@@ -57,6 +59,7 @@ WORK="" ROOT="" NS_UNSHARE="" NS_PID=""
 # (an unexpected error under set -e), still the summary line, counted as a failure.
 cleanup() {
     local rc=$?
+    monitoring_cleanup
     faults_cleanup
     hostile_cleanup
     interrupt_cleanup
@@ -227,6 +230,10 @@ scenario_main() {
     check_rc "rerun: ./install.sh exits 0" 0
     check "rerun: every step ran and no action changed anything" log_unchanged "$RUN_ID"
     e2e_note "step times, rerun: $(step_times "$RUN_ID")"
+
+    # 2b. monitoring (issue 23): a real Prometheus scrapes both exporters; what the test writes
+    #     (rows, a migration down, a failed run) is what its HTTP API says; converged again after
+    has_step monitoring && monitoring_prometheus
 
     # 3. a dry run of a converged host: reports, changes nothing
     snapshot "$WORK/snap.converged.before"

@@ -27,17 +27,20 @@ public enum MultiCall {
             ("hm-migrations", MigrationsCommand.self),
             ("hm-vector-index", VectorIndexCommand.self),
             ("hm-backup", BackupCommand.self),
+            ("hm-monitoring", MonitoringCommand.self),
             ("hm-verify", VerifyCommand.self),
         ]
     }
 
     /// The tools, not steps (bootstrap/steps does not list them; the Makefile's TOOLS, lib.sh's
-    /// HM_TOOLS): hm-reset, which install.sh runs only with --reset, and hm-migrate.
+    /// HM_TOOLS): hm-reset, which install.sh runs only with --reset, hm-migrate, and
+    /// hm-run-metrics, which install.sh runs when a run ends.
     public static var tools: [(name: String, type: any ParsableCommand.Type)] {
         [
             ("hm-reset", ResetCommand.self),
             ("hm-migrate", MigrateCommand.self),
             ("hm-restore", RestoreCommand.self),
+            ("hm-run-metrics", RunMetricsCommand.self),
         ]
     }
 

@@ -90,8 +90,15 @@ public enum StepMain {
             log: log, console: console)
         let runner = StepRunner(console: console, log: log, runID: runID, dryRun: dryRun)
         let counts = DryRunCounts.claim(environment)
+        let started = Clock.nowMs()
         let outcome = await runner.run(step)
         DryRunCounts.report(outcome, to: counts)
+        // The run's textfile metrics (issue 23): not in a dry run, which changes nothing.
+        if !dryRun {
+            RunMetrics.recordStep(
+                name, status: outcome.status, seconds: (Clock.nowMs() - started) / 1000, changed: outcome.changed,
+                actions: step.actions.count, config: config, console: console)
+        }
         return outcome.status
     }
 

@@ -90,6 +90,17 @@ public enum ConfigKeys {
               help: "hours after which the newest backup is late (1-8760): verify is false, the step takes one"),
         .init(name: "BACKUP_SCRATCH_PORT", defaultValue: "auto", secret: false,
               help: "port of the throwaway cluster of a test restore or a one-AI restore; auto: a free one"),
+        // Ours (issue 23): monitoring (the monitoring step, the textfile metrics of every run).
+        .init(name: "MONITORING_USER", defaultValue: "hearthminds-monitor", secret: false,
+              help: "system account and role of the postgres exporter: peer login, pg_monitor only, no shell, no password"),
+        .init(name: "POSTGRES_EXPORTER_ADDRESS", defaultValue: "127.0.0.1:9187", secret: false,
+              help: "address:port the postgres exporter listens on; beyond loopback only with POSTGRES_EXPORTER_TLS_CERT_FILE/KEY_FILE"),
+        .init(name: "POSTGRES_EXPORTER_TLS_CERT_FILE", defaultValue: "", secret: false,
+              help: "TLS certificate of the exporter's HTTPS listener (needed for an address beyond loopback)"),
+        .init(name: "POSTGRES_EXPORTER_TLS_KEY_FILE", defaultValue: "", secret: false,
+              help: "its private key (readable by MONITORING_USER)"),
+        .init(name: "NODE_EXPORTER_TEXTFILE_DIR", defaultValue: "/var/lib/prometheus/node-exporter", secret: false,
+              help: "node_exporter's textfile directory: each step's and each run's metrics (*.prom); empty: none written"),
     ]
 
     public static let byName: [String: ConfigKey] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })

@@ -73,6 +73,9 @@ public struct HearthConfig: Sendable {
     public let stepTimeout: Int?
     /// BACKUP and BACKUP_*: nil when BACKUP is off.
     public let backup: BackupConfig?
+    /// Monitoring (issue 23): the exporter's account and role, its listener, and the textfile
+    /// directory of the run metrics (nil: none written).
+    public let monitoring: MonitoringConfig
 
     /// Names no AI may take and no database of ours may have.
     public static let reservedNames: Set<String> = ["postgres", "template0", "template1", "public", "root"]
@@ -135,6 +138,9 @@ public struct HearthConfig: Sendable {
         (pgvectorMethod, pgvectorSuite, pgvectorSource, pgvectorSHA256) = try Self.pgvectorInstall(value)
         stepTimeout = try V.intOrAuto("STEP_TIMEOUT", value("STEP_TIMEOUT"), 1...86400, "a number of seconds")
         backup = try BackupConfig.load(value)
+        monitoring = try MonitoringConfig(
+            value, taken: Self.reservedNames.union([hearthmindsUser, serviceUser, adminUser, hearthmindsDB])
+                .union(ais.map(\.name)))
     }
 
     /// Every database the suite owns: HEARTHMINDS_DB, then each AI's.

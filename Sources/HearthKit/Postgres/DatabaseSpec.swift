@@ -10,11 +10,14 @@ public struct DatabaseSpec: Sendable {
     public let readers: [String]
 
     /// HEARTHMINDS_DB (owned by the service account; every AI and the manager connect and
-    /// read), then each AI's database (owned by the AI; nobody else connects).
+    /// read), then each AI's database (owned by the AI; only the monitoring role connects besides).
     public static func all(_ config: HearthConfig) -> [DatabaseSpec] {
         let shared = config.ais.map(\.name) + [config.hearthmindsUser]
-        return [DatabaseSpec(name: config.hearthmindsDB, owner: config.serviceUser, connectors: shared, readers: shared)]
-            + config.ais.map { DatabaseSpec(name: $0.database, owner: $0.name, connectors: [], readers: []) }
+        // The monitoring role connects to every database to read its statistics (issue 23): no
+        // table of it is granted.
+        let monitor = config.monitoring.user
+        return [DatabaseSpec(name: config.hearthmindsDB, owner: config.serviceUser, connectors: shared + [monitor], readers: shared)]
+            + config.ais.map { DatabaseSpec(name: $0.database, owner: $0.name, connectors: [monitor], readers: []) }
     }
 
     /// Each database's owner as the configuration says.

@@ -78,6 +78,9 @@ public enum HbaRenderer {
             "MANAGER": token(config.hearthmindsUser),
             "ADMIN_ROLES": roles.map(token).joined(separator: ","),
             "ADMIN_MAP": adminMap,
+            // The monitoring account (issue 23): the postgres database (the exporter's own) and ours.
+            "MONITOR_USER": token(config.monitoring.user),
+            "MONITOR_DATABASES": (["postgres"] + config.databases).map(token).joined(separator: ","),
         ]
         let lists: [String: [[String: String]]] = [
             "NETWORK": networks(config).map { ["NETWORK": $0] },

@@ -27,7 +27,8 @@ public struct RoleSpec: Sendable {
         self.manageAttributes = manageAttributes
     }
 
-    /// The roles of a configuration: the manager, the service account, each AI, the admin. The
+    /// The roles of a configuration: the manager, the service account, the monitoring role, each
+    /// AI, the admin. The
     /// manager's and the AIs' passwords come from `passwords`.
     public static func all(_ config: HearthConfig, passwords: PasswordBook) -> [RoleSpec] {
         func password(_ role: String) -> Password { .scram { try passwords.password(role) } }
@@ -35,6 +36,8 @@ public struct RoleSpec: Sendable {
             RoleSpec(name: config.hearthmindsUser, superuser: true, password: password(config.hearthmindsUser),
                      memberOf: ["pg_monitor"]),
             RoleSpec(name: config.serviceUser, superuser: false, password: .none),
+            // The exporter's (issue 23): peer login only, pg_monitor and nothing else.
+            RoleSpec(name: config.monitoring.user, superuser: false, password: .none, memberOf: ["pg_monitor"]),
         ]
         roles += config.ais.map { RoleSpec(name: $0.name, superuser: false, password: password($0.name)) }
         let admin: Password = config.adminPassword.map { secret in .scram { secret } } ?? .none

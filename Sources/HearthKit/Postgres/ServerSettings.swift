@@ -33,7 +33,8 @@ public struct ServerSettings: Sendable, Equatable {
     }
 
     /// The settings a change of which takes a server restart (the others a reload).
-    public static let restartSettings: Set<String> = ["listen_addresses", "port", "archive_mode", "wal_level"]
+    public static let restartSettings: Set<String> = Set(["listen_addresses", "port", "archive_mode", "wal_level"])
+        .union(MonitoringSettings.restartSettings)
 
     /// name → value, as `pg_settings.setting` shows them.
     public var values: [(name: String, value: String)] {
@@ -47,6 +48,8 @@ public struct ServerSettings: Sendable, Equatable {
         } else {
             values += [("archive_mode", "off")]
         }
+        // Monitoring (issue 23): pg_stat_statements preloaded, its own group (MonitoringSettings).
+        values += MonitoringSettings.values
         return values
     }
 
@@ -82,6 +85,6 @@ public struct ServerSettings: Sendable, Equatable {
             # BACKUP is off: no WAL archiving.
             archive_mode = off
 
-            """)
+            """) + MonitoringSettings.rendered
     }
 }

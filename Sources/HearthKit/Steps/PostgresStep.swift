@@ -210,6 +210,7 @@ public enum PostgresStep {
     {
         let version = config.pgVersion
         let staleRemoved = Box<Bool>()
+        let settingsChange = Box<String>()
 
         return [
             Action(
@@ -239,6 +240,9 @@ public enum PostgresStep {
                     let restart = differences.contains { ServerSettings.restartSettings.contains($0.name) }
                     session.reset()
                     try await ClusterTools.control(paths, restart ? "restart" : "reload")
+                    // Said under the action and in the log: a restart is the one that drops every session.
+                    settingsChange.value =
+                        (restart ? "restarted" : "reloaded") + " for " + differences.map(\.name).joined(separator: ", ")
                 },
                 verify: {
                     // A reload is a signal: the server takes a moment to read the files again.
@@ -252,7 +256,8 @@ public enum PostgresStep {
                     throw HearthError(
                         "the server still runs with other settings:\n"
                             + differences.map(\.description).joined(separator: "\n"))
-                }),
+                },
+                note: { settingsChange.value ?? "" }),
             .assertion("cluster \(paths.id) answers (pg_isready) as PostgreSQL \(version), UTF-8") {
                 let (_, status) = try DebianClusters.running(paths)
                 // What pg_isready asks, through libpq in this process (PQpingParams).

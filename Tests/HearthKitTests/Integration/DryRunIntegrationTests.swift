@@ -153,7 +153,9 @@ struct DryRunIntegrationTests {
         let settings = shownUnder(
             "\(cluster.paths.settingsFile): listen_addresses '127.0.0.1', port \(cluster.port), scram-sha-256",
             in: pTranscript.text)
-        #expect(Array(settings.prefix(3)) == ["--- /dev/null", "+++ \(cluster.paths.settingsFile)", "@@ -0,0 +1,6 @@"], "\(settings)")
+        #expect(Array(settings.prefix(3)) == ["--- /dev/null", "+++ \(cluster.paths.settingsFile)", "@@ -0,0 +1,9 @@"], "\(settings)")
+        // (the monitoring group: pg_stat_statements preloaded)
+        #expect(settings.contains("+shared_preload_libraries = 'pg_stat_statements'"))
         #expect(settings.contains("+port = \(cluster.port)"))
         #expect(pTranscript.text.contains("[unknown: needs an earlier action] cluster \(cluster.paths.id) answers"))
         #expect(!FileSystem.exists(cluster.paths.configDirectory))
@@ -220,8 +222,9 @@ struct DryRunIntegrationTests {
                     + "CONNECTION LIMIT -1 VALID UNTIL 'infinity';",
                 "ALTER ROLE \"logos\" PASSWORD '<SCRAM-SHA-256 verifier (\(iterations) iterations), masked>';",
             ], "\(console)")
-        let grants = shownUnder("database logos_db: CONNECT for only logos; none for PUBLIC", in: console)
-        #expect(grants.first == "REVOKE ALL ON DATABASE \"logos_db\" FROM PUBLIC;" && grants.count == 2, "\(grants)")
+        // (the monitoring role connects too: issue 23)
+        let grants = shownUnder("database logos_db: CONNECT for logos, hearthminds-monitor; none for PUBLIC", in: console)
+        #expect(grants.first == "REVOKE ALL ON DATABASE \"logos_db\" FROM PUBLIC;" && grants.count == 4, "\(grants)")
         let clients = shownUnder(
             "client files: \(s.clientDirectory)/pg_service.conf and password files (0600), a password for every role", in: console)
         #expect(changedLines(clients) == [

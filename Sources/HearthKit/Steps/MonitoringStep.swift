@@ -1,0 +1,337 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `monitoring` (issue 23): Debian's prometheus-postgres-exporter, run by its systemd unit as
+/// our own system account MONITORING_USER (no shell, no password), which logs in by peer to the
+/// role of the same name (pg_monitor and nothing else; the databases step makes it and grants
+/// it CONNECT on our databases); our custom queries (each AI's memory, its vector index, the
+/// connections, the top statements); pg_stat_statements in the `postgres` database; Debian's
+/// prometheus-node-exporter for the textfile metrics of every run; and the schema's state of
+/// every database as a textfile.
+///
+/// The drop-ins and the account come before the packages: the units the packages start find
+/// our configuration (never the package's default of every interface). Without systemd (a
+/// chroot) the step configures the exporters and says that it did not start them.
+public enum MonitoringStep {
+    public static let name = "monitoring"
+    public static let mark = "HearthMinds monitoring account"
+    public static let shell = "/usr/sbin/nologin"
+    public static let home = "/nonexistent"
+    public static let nodeUnit = "prometheus-node-exporter.service"
+    public static let nodeDropInDirectory = "/etc/systemd/system/prometheus-node-exporter.service.d"
+    public static let schemaFile = "hearthminds_schema.prom"
+
+    public static func make(_ config: HearthConfig) -> Step {
+        make(config, migrations: MigrationSet.defaultDirectory(), socketDirectory: PGTarget.debianSocketDirectory)
+    }
+
+    public static func make(
+        _ config: HearthConfig, migrations: String?, socketDirectory: String,
+        clientDirectory: String = ClientFiles.defaultDirectory, systemd: Bool = SystemdUnits.running
+    ) -> Step {
+        let user = config.monitoring.user
+        let paths = ClusterPaths(config)
+        let session = ClusterSession(paths)
+        let exporter = ExporterConfig(config)
+        let files = exporterFiles(config)
+        var server = PGServer(config: config)
+        server.socketDirectory = socketDirectory
+        let credentials = Credentials(config, book: PasswordBook(config, directory: clientDirectory))
+        let loaded = Once { () throws -> MigrationSet in
+            guard let migrations else { throw MigrationError("no Migrations/ directory found beside the executables") }
+            return try MigrationSet.load(directory: migrations, config: config)
+        }
+
+        func account() throws -> SystemAccount {
+            guard let found = SystemAccount.lookup(user) else { throw HearthError("no user \(user)", needs: name) }
+            return found
+        }
+
+        /// The superuser's session; a cluster that does not answer needs the postgres step (what a
+        /// dry run on a fresh host says).
+        func admin() throws -> PGConnection {
+            do { return try session.get() } catch {
+                throw HearthError("cluster \(paths.id) is not running: \(error)", needs: PostgresStep.name)
+            }
+        }
+
+        var actions: [Action] = [
+            .assertion("cluster \(paths.id) is running, pg_stat_statements preloaded (the postgres step's restart)") {
+                let preload = try admin().query("SHOW shared_preload_libraries").scalar ?? ""
+                guard preload.split(separator: ",").map({ String($0).trimmingCharacters(in: " ") }).contains(MonitoringSettings.preloadLibraries)
+                else {
+                    // (in a dry run: the postgres step's restart would bring it)
+                    throw HearthError(
+                        "the running server does not preload \(MonitoringSettings.preloadLibraries) "
+                            + "(shared_preload_libraries is '\(preload)'): rerun the postgres step, which restarts it once",
+                        needs: PostgresStep.name)
+                }
+                return true
+            },
+            .assertion("role \(user): login by peer, no password, pg_monitor only (made by the databases step)") {
+                let spec = RoleSpec(name: user, superuser: false, password: .none, memberOf: ["pg_monitor"])
+                guard try spec.isConverged(admin()) else {
+                    throw HearthError("role \(user) is not (yet) as the databases step makes it", needs: DatabasesStep.name)
+                }
+                return true
+            },
+            .assertion("user \(user), if it exists, is a system account with our mark ('\(mark)')") {
+                guard let found = SystemAccount.lookup(user) else { return true }
+                try requireOurs(found)
+                return true
+            },
+            Action(
+                "group \(user) exists",
+                check: { SystemAccount.groupID(user) != nil },
+                apply: { try await Command.check(["groupadd", "--system", user]) }),
+            Action(
+                "system user \(user) exists: shell \(shell), no home, no password",
+                check: {
+                    guard let found = SystemAccount.lookup(user) else { return false }
+                    try requireOurs(found)
+                    return found.gid == SystemAccount.groupID(user) && found.shell == shell && found.home == home
+                        && passwordLocked(user)
+                },
+                apply: {
+                    if SystemAccount.lookup(user) == nil {
+                        try await Command.check([
+                            "useradd", "--system", "--gid", user, "--home-dir", home, "--no-create-home", "--shell", shell,
+                            "--comment", mark, user,
+                        ])
+                    }
+                    try await Command.check(["usermod", "--gid", user, "--home", home, "--shell", shell, "--lock", user])
+                }),
+        ]
+        for file in files {
+            actions.append(
+                Action(
+                    "\(file.directory)/\(file.name): \(file.what)",
+                    check: {
+                        guard let directory = try OpenDirectory.openIfPresent(file.directory),
+                            let status = try directory.entry(file.name), status.kind == .file
+                        else { return false }
+                        return try directory.holds(file.name, file.text) && status.uid == 0 && status.gid == 0
+                            && status.mode == 0o644
+                    },
+                    apply: {
+                        try OpenDirectory.makePath(file.directory, mode: 0o755).write(file.name, file.text, mode: 0o644, uid: 0, gid: 0)
+                    },
+                    preview: {
+                        try DryRunPreview.file(
+                            "\(file.directory)/\(file.name)", in: try OpenDirectory.openIfPresent(file.directory), file.name,
+                            text: file.text, mode: 0o644, uid: 0, gid: 0)
+                    }))
+        }
+        actions += [
+            Action(
+                "packages \(ExporterConfig.packages.joined(separator: ", ")) installed",
+                check: { DpkgStatus.installed(Set(ExporterConfig.packages)) == Set(ExporterConfig.packages) },
+                apply: {
+                    let have = DpkgStatus.installed(Set(ExporterConfig.packages)) ?? []
+                    try await Apt.install(ExporterConfig.packages.filter { !have.contains($0) })
+                }),
+            Action(
+                "pg_stat_statements in the postgres database (read by pg_monitor; no AI connects there)",
+                check: {
+                    try admin().query(
+                        "SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_stat_statements'").rows.count == 1
+                },
+                apply: { _ = try session.get().query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements SCHEMA public") }),
+        ]
+        // The exporter holds a session per database it reads (0.11.1): said when that is more than a
+        // fifth of the server's connection slots (docs/monitoring.md, known problems).
+        let slots = Box<String>()
+        actions.append(
+            Action(
+                "the exporter's \(exporter.databases.count) sessions (one per database) and the server's connection slots",
+                check: {
+                    let row = try admin().query(
+                        "SELECT current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int"
+                    ).scalar
+                    let available = Int(row ?? "") ?? 0
+                    if exporter.databases.count * 5 > available {
+                        slots.value = "note: the exporter holds \(exporter.databases.count) sessions of the \(available) "
+                            + "connection slots (max_connections less the superuser reserve): raise max_connections by as many"
+                    }
+                    return true
+                },
+                apply: {},
+                note: { slots.value ?? "" }))
+        let units = [ExporterConfig.unit, nodeUnit]
+        if systemd {
+            actions += [
+                Action(
+                    "systemd has read the drop-ins of \(units.joined(separator: ", "))",
+                    check: {
+                        for unit in units where try await SystemdUnits.property(unit, "NeedDaemonReload") != "no" { return false }
+                        return true
+                    },
+                    apply: { try await SystemdUnits.daemonReload() }),
+                Action(
+                    "\(units.joined(separator: ", ")) enabled (started at boot)",
+                    check: {
+                        for unit in units where try await SystemdUnits.isEnabled(unit) == false { return false }
+                        return true
+                    },
+                    apply: { for unit in units { try await SystemdUnits.systemctl(["enable", unit]) } }),
+                Action(
+                    "\(units.joined(separator: ", ")) running, started after their configuration last changed",
+                    check: {
+                        for unit in units {
+                            guard let started = try await SystemdUnits.mainStarted(unit) else { return false }
+                            if try configurationChanged(for: unit, files: files) > started { return false }
+                        }
+                        return true
+                    },
+                    apply: { for unit in units { try await SystemdUnits.systemctl(["restart", unit]) } }),
+                .assertion("the postgres exporter answers on \(config.monitoring.listenAddress): pg_up 1, no scrape error") {
+                    if config.monitoring.tls != nil {
+                        // (HTTPS: not read by this step; the unit runs, said above)
+                        return true
+                    }
+                    var last = ""
+                    for attempt in 0..<50 {
+                        if attempt > 0 { usleep(200_000) }
+                        guard let body = try? ScrapeClient.get(host: config.monitoring.host, port: config.monitoring.port) else {
+                            last = "no answer"
+                            continue
+                        }
+                        let up = TextfileMetrics.value(of: "pg_up", labels: [], in: body)
+                        let error = TextfileMetrics.value(of: "pg_exporter_last_scrape_error", labels: [], in: body)
+                        if up == 1 && error == 0 && body.contains("\nhearthminds_memory_rows{") { return true }
+                        last = "pg_up \(up.map { TextfileMetrics.number($0) } ?? "missing"), pg_exporter_last_scrape_error "
+                            + "\(error.map { TextfileMetrics.number($0) } ?? "missing")"
+                    }
+                    throw CheckFailed(
+                        "the postgres exporter on \(config.monitoring.listenAddress) does not serve our metrics (\(last)); "
+                            + "see journalctl -u \(ExporterConfig.unit)")
+                },
+            ]
+        } else {
+            actions.append(
+                Action(
+                    "no systemd here: the exporters are configured, not started by this step",
+                    check: { true }, apply: {},
+                    note: { "no systemd: \(units.joined(separator: ", ")) start with their drop-ins at the next boot with systemd" }))
+        }
+        actions.append(schemaAction(config, server: server, credentials: credentials, loaded: loaded))
+        return Step(name, actions)
+    }
+
+    /// The schema textfile (`hearthminds_schema.prom`): each database's revision and checksums,
+    /// read as its owner (as `hm-migrate current`); rewritten when it differs.
+    static func schemaAction(
+        _ config: HearthConfig, server: PGServer, credentials: Credentials, loaded: Once<MigrationSet>
+    ) -> Action {
+        let owners = DatabaseSpec.owners(config)
+        func schemaMetrics() throws -> String {
+            let set = try loaded.get()
+            var statuses: [MigrationStatus] = []
+            for database in config.databases {
+                let migrator = try Migrator(
+                    set: set, database: database, server: server, credentials: credentials, expected: owners[database])
+                statuses.append(try migrator.status())
+            }
+            return SchemaMetrics.render(statuses).render()
+        }
+        return Action(
+            "\(config.monitoring.textfileDirectory ?? "(no textfile directory)")/\(schemaFile): each database's revision and checksums",
+            check: {
+                guard config.monitoring.textfileDirectory != nil else { return true }
+                let wanted: String
+                do { wanted = try schemaMetrics() } catch let error as CheckFailed { throw error } catch {
+                    // (a database not there yet, in a dry run of a fresh host)
+                    throw HearthError("\(error)", needs: MigrationsStep.name)
+                }
+                return TextfileMetrics.read(schemaFile, config) == wanted
+            },
+            apply: {
+                guard let directory = try TextfileMetrics.directory(config) else { return }
+                try directory.write(schemaFile, try schemaMetrics(), mode: 0o644, uid: 0, gid: 0)
+            })
+    }
+
+    /// A file the step writes whole: the queries, the drop-ins, the web configuration.
+    public struct ManagedFile: Sendable {
+        public let directory: String
+        public let name: String
+        public let text: String
+        public let what: String
+        /// The units that must restart when it changes.
+        public let units: [String]
+    }
+
+    public static func exporterFiles(_ config: HearthConfig) -> [ManagedFile] {
+        let exporter = ExporterConfig(config)
+        var files = [
+            ManagedFile(
+                directory: ExporterConfig.directory, name: ExporterConfig.queriesName, text: exporter.queriesFile,
+                what: "the exporter's custom queries", units: [ExporterConfig.unit]),
+            ManagedFile(
+                directory: ExporterConfig.dropInDirectory, name: ExporterConfig.dropInName, text: exporter.dropIn,
+                what: "the exporter runs as \(config.monitoring.user) on \(config.monitoring.listenAddress)",
+                units: [ExporterConfig.unit]),
+            ManagedFile(
+                directory: nodeDropInDirectory, name: ExporterConfig.dropInName, text: nodeDropIn(config),
+                what: "node_exporter on loopback, its textfile directory", units: [nodeUnit]),
+        ]
+        if let web = exporter.webConfig {
+            files.append(
+                ManagedFile(
+                    directory: ExporterConfig.directory, name: ExporterConfig.webConfigName, text: web,
+                    what: "the exporter's HTTPS", units: [ExporterConfig.unit]))
+        }
+        return files
+    }
+
+    /// node_exporter's drop-in: loopback (:9100), the textfile directory; the operator's ARGS of
+    /// /etc/default/prometheus-node-exporter still apply after ours.
+    public static func nodeDropIn(_ config: HearthConfig) -> String {
+        let textfile = config.monitoring.textfileDirectory ?? MonitoringConfig.defaultTextfileDirectory
+        return """
+            # Managed by HearthMinds bootstrap (hm-monitoring): rewritten whole on every run.
+            # node_exporter on loopback, reading the textfile metrics of every HearthMinds run.
+            # ARGS of /etc/default/prometheus-node-exporter still apply, after these.
+            [Service]
+            ExecStart=
+            ExecStart=/usr/bin/prometheus-node-exporter --web.listen-address=127.0.0.1:9100 --collector.textfile.directory=\(textfile) $ARGS
+
+            """
+    }
+
+    /// The newest change of the files a unit reads (Unix time).
+    static func configurationChanged(for unit: String, files: [ManagedFile]) throws -> Double {
+        var newest = 0.0
+        for file in files where file.units.contains(unit) {
+            if let directory = try OpenDirectory.openIfPresent(file.directory), let status = try directory.entry(file.name) {
+                newest = max(newest, status.modified)
+            }
+        }
+        return newest
+    }
+
+    static func requireOurs(_ account: SystemAccount) throws {
+        guard account.uid <= SystemAccount.systemUIDMax() else {
+            throw CheckFailed(
+                "\(account.name) has uid \(account.uid), an ordinary user's: not the monitoring account; choose another MONITORING_USER")
+        }
+        guard account.comment.split(separator: ",", omittingEmptySubsequences: false).first.map(String.init) == mark else {
+            throw CheckFailed(
+                "system account \(account.name) exists without our mark (comment '\(mark)'): not adopted; choose another "
+                    + "MONITORING_USER, or mark it: usermod --comment '\(mark)' \(account.name)")
+        }
+    }
+
+    /// True when the account's password is locked or unset in the shadow file (`!`, `*`):
+    /// nobody logs in with one.
+    static func passwordLocked(_ user: String) -> Bool {
+        guard let shadow = try? FileSystem.readText("/etc/shadow") else { return false }
+        for line in shadow.split(separator: "\n") {
+            let fields = line.split(separator: ":", omittingEmptySubsequences: false)
+            guard fields.count > 1, fields[0] == user else { continue }
+            return fields[1].hasPrefix("!") || fields[1].hasPrefix("*")
+        }
+        return false
+    }
+}
