@@ -73,7 +73,10 @@ public struct BackupFiles: Sendable {
         let user: String
         switch job {
         case .full, .diff:
+            // (pgBackRest as postgres; then, as root, the metrics: "-" so that a run holding the
+            // lock at that moment does not fail the backup, "+" for root's rights)
             exec = (tool.baseArguments + ["--type=\(job.rawValue)", "backup"]).joined(separator: " ")
+                + "\nExecStartPost=-+\(hmBackup) --write-metrics"
             user = "User=postgres\nGroup=postgres\n"
         case .testRestore:
             exec = "\(hmBackup) --test-restore"

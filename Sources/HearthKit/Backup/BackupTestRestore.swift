@@ -93,6 +93,7 @@ public enum BackupTestRestore {
                 record(true, "\(total) rows in \(Int((Clock.nowMs() - started) / 1000)) s")
                 return true
             },
+            BackupMetrics.action(config, backup) { try await tool.info(session.get()) },
             Action(
                 "the throwaway cluster removed",
                 check: { scratch.value.map { !FileSystem.exists($0.dataDirectory) } ?? true },

@@ -206,13 +206,18 @@ public struct BackupCommand: AsyncParsableCommand {
     @Flag(help: "Prove the newest backup: restore it into a throwaway cluster and check it.")
     var testRestore = false
 
+    @Flag(help: "Only write the backup metrics (hearthminds_backup.prom): the timers' units run it after each backup.")
+    var writeMetrics = false
+
     public init() {}
 
     public func run() async throws {
-        let testRestore = testRestore
+        let (testRestore, writeMetrics) = (testRestore, writeMetrics)
+        if testRestore && writeMetrics { throw ValidationError("--test-restore and --write-metrics exclude each other") }
         throw ExitCode(
             await StepMain.run(BackupStep.name, options) {
-                testRestore ? try BackupTestRestore.make($0) : BackupStep.make($0)
+                if writeMetrics { return try BackupStep.metricsOnly($0) }
+                return testRestore ? try BackupTestRestore.make($0) : BackupStep.make($0)
             })
     }
 }

@@ -91,7 +91,17 @@ public enum BackupStep {
                     guard let newest = info.value?.newest else { return "" }
                     return "newest: \(newest.label) (\(newest.type)), \(Int(time(nil)) - newest.stop) s old"
                 }),
-        ] + BackupSchedule.actions(files: files))
+        ] + BackupSchedule.actions(files: files) + [
+            BackupMetrics.action(config, backup) { try await currentInfo() }
+        ])
+    }
+
+    /// `hm-backup --write-metrics`: the backup metrics alone (after a backup a timer took).
+    public static func metricsOnly(_ config: HearthConfig) throws -> Step {
+        guard let backup = config.backup else { throw ConfigError(key: "BACKUP", "is off: there are no backup metrics") }
+        let session = ClusterSession(ClusterPaths(config))
+        let tool = PgBackRest(backup)
+        return Step(name, [BackupMetrics.action(config, backup) { try await tool.info(session.get()) }])
     }
 
     /// What the stanza's configuration says of the cluster: its data directory, port and socket
