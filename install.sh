@@ -157,7 +157,7 @@ args=()
 if [ "$restore" = 1 ]; then
     with=()
     under_way=0
-    for marker in /etc/hearthminds/backup/*/restore-in-progress; do [ -f "$marker" ] && under_way=1; done
+    for marker in /etc/pgbackrest/hearthminds/*/restore-in-progress; do [ -f "$marker" ] && under_way=1; done
     [ "$under_way" = 1 ] && with+=(restore)
     for step in "${steps[@]}"; do
         with+=("$step")

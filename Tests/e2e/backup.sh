@@ -90,7 +90,7 @@ bk_index_answers() {
     [ "$n" = 5 ] || { echo "the query returned $n rows"; return 1; }
 }
 
-bk_backups() { in_root_as postgres pgbackrest --config-path=/etc/hearthminds/backup/hearthminds --stanza=hearthminds info; }
+bk_backups() { in_root_as postgres pgbackrest --config-path=/etc/pgbackrest/hearthminds/hearthminds --stanza=hearthminds info; }
 
 scenario_backup() {
     local t0 port t_epoch a_last lost rows max_id newest
@@ -125,9 +125,9 @@ scenario_backup() {
     check "backup A: the repository is the postgres account's, 0750" expect_eq "postgres 750" \
         in_root stat -c '%U %a' /var/lib/pgbackrest
     check "backup A: pgBackRest's configuration is root's, group postgres, 0640" expect_eq "root postgres 640" \
-        in_root stat -c '%U %G %a' /etc/hearthminds/backup/hearthminds/pgbackrest.conf
+        in_root stat -c '%U %G %a' /etc/pgbackrest/hearthminds/hearthminds/pgbackrest.conf
     check "backup A: pgBackRest's configuration holds no password" sh -c \
-        "! grep -Eqi 'pass|cipher' '$ROOT/etc/hearthminds/backup/hearthminds/pgbackrest.conf'"
+        "! grep -Eqi 'pass|cipher' '$ROOT/etc/pgbackrest/hearthminds/hearthminds/pgbackrest.conf'"
 
     bk_writer_start
     sleep 3

@@ -12,8 +12,11 @@ public struct PgBackRest: Sendable {
     public var configPath: String { Self.configRoot + "/" + stanza }
     public var configFile: String { configPath + "/" + Self.configFileName }
 
-    /// Where the suite keeps every stanza's pgBackRest configuration.
-    public static let configRoot = "/etc/hearthminds/backup"
+    /// Where the suite keeps every stanza's pgBackRest configuration: beside pgBackRest's own
+    /// (/etc/pgbackrest, which pgBackRest reads only as pgbackrest.conf and conf.d/), not under
+    /// /etc/hearthminds, which an operator may well keep 0700 (the archiver, as postgres, must
+    /// reach the file).
+    public static let configRoot = "/etc/pgbackrest/hearthminds"
     public static let configFileName = "pgbackrest.conf"
     public static let executable = "/usr/bin/pgbackrest"
     public static let package = "pgbackrest"

@@ -189,7 +189,7 @@ public struct BackupCommand: AsyncParsableCommand {
         discussion: """
             With BACKUP=on (the default): installs pgbackrest, makes the repository BACKUP_REPO_PATH \
             (the postgres account's, 0750; a link, another owner's or a writable one is refused), writes \
-            the stanza's configuration to /etc/hearthminds/backup/<BACKUP_STANZA>/pgbackrest.conf, creates \
+            the stanza's configuration to /etc/pgbackrest/hearthminds/<BACKUP_STANZA>/pgbackrest.conf, creates \
             the stanza, checks that WAL archiving works (the postgres step sets archive_command and \
             archive_timeout = BACKUP_LOSS_WINDOW), takes a first full backup, takes a differential one \
             when the newest is older than BACKUP_MAX_AGE hours, and enables the systemd timers of the \
