@@ -40,7 +40,7 @@ ARGUMENT_PARSER_DIR := .build/checkouts/swift-argument-parser
 GENERATE_MANUAL := swift build --package-path $(ARGUMENT_PARSER_DIR) --scratch-path .build/argument-parser-tools \
 	--product generate-manual
 
-.PHONY: setup build check test test-swift test-fresh test-e2e test-fleet dist clean migrate-rev migrate-up migrate-down bench bench-recall
+.PHONY: setup build check test test-swift test-fresh test-e2e test-fleet dist clean migrate-rev migrate-up migrate-down bench bench-recall bench-backup
 
 ## setup: install the packages the build and the tests need (apt-get; skipped when present),
 ## then pgvector for PostgreSQL 15 (hm-pgvector --install-only)
@@ -169,6 +169,14 @@ bench:
 ## scan, on scikit-learn's digits and clustered vectors at EMBEDDING_DIM; into bench/RESULTS.md
 bench-recall:
 	bench/recall.sh
+
+## bench-backup: pgBackRest (the backup step's settings; each compress-type, process-max 1 and 2)
+## against pg_basebackup -Ft of the same > 2 GiB cluster of AI memories: backup MiB/s, CPU, size,
+## restore and start time, and the loss window with archive_timeout 60 s (bench/backup.sh; as
+## root, slow, not part of `make test` or `make bench`; installs pgbackrest if missing); into
+## bench/RESULTS.md
+bench-backup:
+	bench/backup.sh
 
 ## migrate-rev m="add new table": the next revision's empty up/down files in Migrations/
 ## migrate-up: every database to head (db=NAME for one); migrate-down: one revision down

@@ -143,11 +143,11 @@ EOF
 RESULTS=$WORK/results.md
 # Each line goes to the console and to bench/RESULTS.md at once (a cut-short run keeps what it measured).
 OUTPUT=${BENCH_RESULTS:-$HERE/RESULTS.md}
-# The recall section that bench/recall.sh wrote stays, after this run's sections.
+# The sections that bench/recall.sh and bench/backup.sh wrote stay, after this run's sections.
 RECALL_SECTION=$WORK/recall-section.md
 : >"$RECALL_SECTION"
 if [ -f "$OUTPUT" ]; then
-    awk '/<!-- recall:begin/ { keep = 1 } keep { print } /<!-- recall:end -->/ { keep = 0 }' "$OUTPUT" >"$RECALL_SECTION"
+    awk '/<!-- (recall|backup):begin/ { keep = 1 } keep { print } /<!-- (recall|backup):end -->/ { keep = 0; print "" }' "$OUTPUT" | cat -s >"$RECALL_SECTION"
 fi
 emit() {
     printf '%s\n' "$*" | tee -a "$RESULTS"
