@@ -296,3 +296,53 @@ struct BackupAttackTests {
         }
     }
 }
+
+extension BackupAttackTests {
+    @Test("hm-restore (the cluster) cut with kill -9 (hm-restore and everything it started) while pgBackRest restores, then one rerun: every row is back, the data it replaced is kept aside once, no marker left")
+    func clusterRestoreCut() async throws {
+        #expect(SystemAccount.isRoot, "needs root")
+        let host = try Host()
+        let env = TestFiles.temporaryDirectory("hm-cut") + "/hm.env"
+        defer {
+            host.remove()
+            TestFiles.removeTree(String(env.prefix(upTo: env.lastIndex(of: "/")!)))
+        }
+        await Self.setUp(host, migrations: false)
+        await Self.backUp(host)
+        _ = try host.owner("logos_db").query("CREATE TABLE public.memory_shards (id bigserial PRIMARY KEY, content text)")
+        try host.insert(20_000, tag: "row-")
+        try await host.tool.run(["check"], seconds: 120)
+        try FileSystem.writeAtomically(
+            env,
+            "PG_CLUSTER_NAME=\(host.cluster.name)\nPOSTGRES_PORT=\(host.cluster.port)\nBACKUP=on\nBACKUP_STANZA=\(host.cluster.name)\n"
+                + "BACKUP_REPO_PATH=\(host.base)/repo\nBACKUP_LOSS_WINDOW=5\n", mode: 0o600)
+        // hm-restore in a session of its own; killed (the whole session) once pgBackRest restores.
+        let cut = try await Hostile.asRoot(
+            """
+            setsid \(TestFiles.executable("hm-restore")) --config \(env) >/dev/null 2>&1 &
+            pid=$!
+            for i in $(seq 1 3000); do
+              hit=
+              for p in $(pgrep -x pgbackrest); do
+                case "$(tr '\\0' ' ' < /proc/$p/cmdline 2>/dev/null)" in *"--stanza=\(host.cluster.name) "*" restore "*) hit=1 ;; esac
+              done
+              if [ -n "$hit" ]; then
+                sid=$(ps -o sid= -p $pid | tr -d ' ')
+                pkill -9 -s "$sid"; echo "cut at $i"; exit 0
+              fi
+              sleep 0.01
+            done
+            echo "never restoring"; kill -9 $pid
+            """)
+        #expect(cut.stdout.contains("cut at"), "\(cut.stdout)")
+        usleep(500_000)
+        #expect(ClusterRestore.underWay(host.config.backup!) != nil, "the marker names the restore under way")
+        let (rerun, detail) = try await Hostile.run(try ClusterRestore.make(host.config, to: nil, clientDirectory: host.clients))
+        #expect(rerun.status == 0, "ATTACK clusterRestoreCut: the rerun after a cut does not converge: \(detail)")
+        #expect(try host.rows() == 20_000)
+        #expect(ClusterRestore.underWay(host.config.backup!) == nil)
+        let data = try #require(try DebianClusters.find(host.cluster.paths)?.dataDirectory)
+        let aside = try await Hostile.asRoot("ls -d \(data).before-restore-* | wc -l").stdout.trimmingCharacters(in: " \n")
+        #expect(aside == "1", "the data replaced is kept aside, once")
+    }
+}
