@@ -8,7 +8,8 @@
 #   /etc/postgresql, /var/lib/postgresql, /var/log/postgresql and /run/postgresql are empty
 #     directories of the postgres account's: the host's clusters are out of sight, the tests'
 #     clusters are made there and gone with the namespace;
-#   /var/lib/prometheus (where the steps write their textfile metrics) is an empty directory.
+#   /var/lib/prometheus (where the steps write their textfile metrics) and /var/lib/hearthminds
+#     (where one AI's restore keeps its dump) are empty directories.
 # The host's packages (/usr, /var/lib/dpkg) are the host's: make setup installs what the tests
 # need before this runs. The host's run lock is not taken either: /run/hearthminds is private.
 # Run as root. Exit status: COMMAND's; 2 when the namespace cannot be made.
@@ -65,6 +66,10 @@ unshare --mount --propagation private -- /bin/bash -c '
     mkdir -p "$s/prometheus" /var/lib/prometheus
     chmod 0755 "$s/prometheus"
     mount --bind "$s/prometheus" /var/lib/prometheus || fail "cannot bind a private /var/lib/prometheus"
+    # /var/lib/hearthminds (where one AI'"'"'s restore keeps its dump): the namespace'"'"'s own, root'"'"'s.
+    mkdir -p "$s/hearthminds-lib" /var/lib/hearthminds
+    chmod 0700 "$s/hearthminds-lib"
+    mount --bind "$s/hearthminds-lib" /var/lib/hearthminds || fail "cannot bind a private /var/lib/hearthminds"
     exec "$@"
 ' private-host "$scratch" "$@"
 rc=$?

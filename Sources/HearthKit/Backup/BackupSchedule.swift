@@ -10,19 +10,34 @@ import Glibc
 public enum BackupSchedule {
     static var systemdRuns: Bool { FileSystem.isDirectory("/run/systemd/system") && Command.resolve("systemctl") != nil }
 
-    /// The path the test restore's unit runs: this executable, as hm-backup.
-    static func selfCommand() -> String {
+    /// The path the test restore's unit runs as root each week: this executable, as hm-backup,
+    /// only where no account but root could replace it (every directory on its path root's and
+    /// not writable by group or others, the file root's and not writable by them): a tarball
+    /// unpacked in a user's home would otherwise hand that user root. A CheckFailed names it.
+    static func selfCommand() throws -> String {
         var buffer = [CChar](repeating: 0, count: 4096)
         let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-        let path = count > 0 ? String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self) : "/usr/local/bin/hm-backup"
-        return path.split(separator: "/").last?.hasPrefix("hm-") == true ? path : path + " hm-backup"
+        guard count > 0 else { throw HearthError("cannot read /proc/self/exe") }
+        let path = String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let (directory, file) = try OpenDirectory.split(path)
+        let refusal = "the test restore's unit would run \(path) as root each week, and "
+        let opened: OpenDirectory
+        do {
+            opened = try OpenDirectory.open(directory)
+        } catch {
+            throw CheckFailed(refusal + "\(error); unpack the suite where only root may write (/root, /opt) and run it from there")
+        }
+        guard let entry = try opened.entry(file), entry.kind == .file, entry.uid == 0, entry.mode & 0o022 == 0 else {
+            throw CheckFailed(refusal + "the file is not root's alone; unpack the suite where only root may write (/root, /opt)")
+        }
+        return file.hasPrefix("hm-") ? path : path + " hm-backup"
     }
 
     public static func actions(files: Once<BackupFiles>) -> [Action] {
         let started = Box<String>()
         func units() throws -> [(name: String, text: String)] {
             let files = try files.get()
-            let command = selfCommand()
+            let command = try selfCommand()
             return BackupFiles.Job.allCases.flatMap { job in
                 [
                     (files.unitName(job) + ".service", files.service(job, hmBackup: command)),

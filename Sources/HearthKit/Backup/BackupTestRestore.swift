@@ -116,9 +116,20 @@ public enum BackupTestRestore {
             for name in try connection.query("SELECT extname FROM pg_catalog.pg_extension ORDER BY 1").rows.compactMap({ $0[0] }) {
                 result["\(database) extension \(name)"] = 1
             }
+            // No row security (a policy of the tenant's is its code: with it off, a policied table
+            // is an error, not a count the policy chose) and a bound on each count.
+            try connection.execute("SET row_security = off")
+            try connection.execute("SET statement_timeout = '15min'")
             for table in present {
-                let count = try connection.query("SELECT count(*) FROM public.\(try connection.identifier(table))").scalar
-                result["\(database).\(table)"] = Int(count ?? "") ?? -1
+                let statement = "SELECT count(*) FROM public.\(try connection.identifier(table))"
+                switch Result(catching: { () throws(PGError) -> String? in try connection.query(statement).scalar }) {
+                case .success(let count):
+                    result["\(database).\(table)"] = Int(count ?? "") ?? -1
+                case .failure(let error):
+                    // A table under a forced row security policy: not comparable by its owner; said, not failed.
+                    guard error.sqlState == "42501" else { throw error }
+                    result["\(database).\(table) (row security: not compared)"] = 0
+                }
             }
         }
         return result

@@ -14,6 +14,7 @@ import Glibc
 /// and index the suite expects.
 public enum DatabaseRestore {
     static let suffix = "_hm_restore"
+    /// A courtesy for a reader of the catalog only: which database is ours is the marker's to say.
     static func progressMark(_ database: String) -> String { "HearthMinds bootstrap: restore of \(database) in progress" }
 
     public static func make(
@@ -32,7 +33,7 @@ public enum DatabaseRestore {
         let book = PasswordBook(config, directory: clientDirectory)
         let staging = database + suffix
         let scratch = Box<ScratchCluster>()
-        let dumpDirectory = "/var/tmp/hm-restore-\(backup.stanza)"
+        let dumpDirectory = workDirectory(backup)
         let dumpFile = dumpDirectory + "/\(database).dump"
         let swapped = Box<String>()
         let what = target.map { "to \($0)" } ?? "to the newest state in the archive"
@@ -52,11 +53,11 @@ public enum DatabaseRestore {
                     var options = ["--db-include=\(database)"]
                     if let target { options += ["--type=time", "--target=\(target)"] }
                     try await cluster.restore(options)
-                    let top = try OpenDirectory.makePath("/var/tmp", mode: 0o1777)
-                    if try top.entry(dumpDirectory.split(separator: "/").last.map(String.init) ?? "") != nil {
-                        try top.removeTree(String(dumpDirectory.split(separator: "/").last!), owner: 0)
-                    }
-                    _ = try top.makeDirectory(String(dumpDirectory.split(separator: "/").last!), mode: 0o700, uid: 0, gid: 0)
+                    // Root's own directory, in a root-only parent: no other account can plant
+                    // anything where pg_dump (as root) writes.
+                    let top = try OpenDirectory.makePath(workRoot, mode: 0o700)
+                    if try top.entry(backup.stanza) != nil { try top.removeTree(backup.stanza, owner: 0) }
+                    _ = try top.makeDirectory(backup.stanza, mode: 0o700, uid: 0, gid: 0)
                     // As root, logged in as the throwaway cluster's postgres (its ident map): the
                     // dump is written where only root writes.
                     try await Command.check(
@@ -76,17 +77,10 @@ public enum DatabaseRestore {
                     let admin = try live.admin()
                     let staged = try admin.identifier(staging)
                     let current = try admin.identifier(database)
-                    func comment(_ name: String) throws -> String?? {
-                        try admin.query(
-                            "SELECT pg_catalog.shobj_description(oid, 'pg_database') FROM pg_catalog.pg_database WHERE datname = $1",
-                            [name]
-                        ).rows.first.map { $0[0] }
-                    }
-                    func asides() throws -> [String] {
-                        try admin.query(
-                            "SELECT datname FROM pg_catalog.pg_database WHERE datname LIKE $1 ORDER BY datname",
-                            [database + "_before_restore_%"]
-                        ).rows.compactMap { $0[0] }
+                    let markers = try OpenDirectory.open(tool.configPath)
+                    let markerName = "restore-\(database)"
+                    func exists(_ name: String) throws -> Bool {
+                        try admin.query("SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1", [name]).rows.first != nil
                     }
                     func close(_ name: String) throws {
                         let quoted = try admin.identifier(name)
@@ -94,25 +88,45 @@ public enum DatabaseRestore {
                         _ = try admin.query(
                             "SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity WHERE datname = $1", [name])
                     }
-                    // What an interrupted run left: a staging database of ours (dropped), or the
-                    // swap half done: DB is our unfinished restore (dropped) and the database it
-                    // replaced, aside, is put back.
-                    if let found = try comment(staging) {
-                        guard found == progressMark(database) else {
-                            throw CheckFailed("database \(staging) exists and is not a restore of ours: move it away first")
-                        }
-                        try admin.execute("DROP DATABASE \(staged) WITH (FORCE)")
+                    func record(_ oid: String, _ aside: String?) throws {
+                        try markers.write(markerName, "staging-oid \(oid)\n" + (aside.map { "aside \($0)\n" } ?? ""), mode: 0o600, uid: 0, gid: 0)
                     }
-                    if try comment(database) == .some(progressMark(database)), let last = try asides().last {
-                        try admin.execute("DROP DATABASE \(current) WITH (FORCE)")
-                        try admin.execute("ALTER DATABASE \(try admin.identifier(last)) RENAME TO \(current)")
-                        try admin.execute("ALTER DATABASE \(current) ALLOW_CONNECTIONS true")
+                    // What an interrupted run left, as its marker (root's, never a comment a tenant can
+                    // write) says: the staging database by its oid, dropped wherever it is; the
+                    // database it replaced put back under its name.
+                    if let text = try markers.textIfFile(markerName) {
+                        let fields = Dictionary(
+                            text.split(separator: "\n").compactMap { line -> (String, String)? in
+                                let parts = line.split(separator: " ", maxSplits: 1).map(String.init)
+                                return parts.count == 2 ? (parts[0], parts[1]) : nil
+                            }, uniquingKeysWith: { $1 })
+                        if let oid = fields["staging-oid"],
+                            let name = try admin.query(
+                                "SELECT datname FROM pg_catalog.pg_database WHERE oid = $1::oid", [oid]
+                            ).rows.first?[0] ?? nil
+                        {
+                            try close(name)
+                            try admin.execute("DROP DATABASE \(try admin.identifier(name)) WITH (FORCE)")
+                        }
+                        if let aside = fields["aside"], try exists(aside), try !exists(database) {
+                            try admin.execute("ALTER DATABASE \(try admin.identifier(aside)) RENAME TO \(current)")
+                            try admin.execute("ALTER DATABASE \(current) ALLOW_CONNECTIONS true")
+                        }
+                        try markers.remove(markerName)
+                    }
+                    if try exists(staging) {
+                        throw CheckFailed("database \(staging) exists and is not a restore of ours (no marker names it): move it away first")
+                    }
+                    guard try exists(database) else {
+                        throw CheckFailed("there is no database \(database) to replace (hm-restore restores into an existing AI's database)")
                     }
                     try admin.execute(
                         "CREATE DATABASE \(staged) OWNER \(try admin.identifier(ai.name)) ENCODING 'UTF8' TEMPLATE template0")
+                    let oid = try admin.query("SELECT oid::text FROM pg_catalog.pg_database WHERE datname = $1", [staging]).scalar ?? ""
+                    try record(oid, nil)
                     try admin.execute("REVOKE ALL ON DATABASE \(staged) FROM PUBLIC")
                     try admin.execute("COMMENT ON DATABASE \(staged) IS \(try admin.literal(progressMark(database)))")
-                    // The extensions first, as the databases step makes them (the owner could not).
+                    // The suite's extensions first, as the databases step makes them (the owner could not).
                     do {
                         let inStaging = try live.admin(staging)
                         for name in config.extensions {
@@ -125,29 +139,29 @@ public enum DatabaseRestore {
                     // the whole restore commits.
                     let aside = database + "_before_restore_" + Clock.timestamp().filter { $0.isNumber }.prefix(14)
                     let asideName = try admin.identifier(String(aside))
+                    try record(oid, String(aside))
                     do {
                         try close(database)
                         try admin.execute("ALTER DATABASE \(current) RENAME TO \(asideName)")
                         try admin.execute("ALTER DATABASE \(staged) RENAME TO \(current)")
                         try await restoreAsOwner(config, ai: ai, password: try book.password(ai.name), database: database)
                     } catch {
-                        // Back as it was: the restore's database dropped, the live one put back.
-                        if try comment(String(aside)) != nil {
-                            if try comment(database) == .some(progressMark(database)) {
-                                try? close(database)
-                                try? admin.execute("DROP DATABASE \(current) WITH (FORCE)")
-                            }
-                            if try comment(database) == nil {
-                                try? admin.execute("ALTER DATABASE \(asideName) RENAME TO \(current)")
-                            }
+                        // Back as it was: the restore's database (by its oid) dropped, the live one put back.
+                        if let name = try? admin.query("SELECT datname FROM pg_catalog.pg_database WHERE oid = $1::oid", [oid]).rows.first?[0] ?? nil {
+                            try? close(name)
+                            try? admin.execute("DROP DATABASE \(try admin.identifier(name)) WITH (FORCE)")
+                        }
+                        if (try? exists(String(aside))) == true, (try? exists(database)) == false {
+                            try? admin.execute("ALTER DATABASE \(asideName) RENAME TO \(current)")
                         }
                         try? admin.execute("ALTER DATABASE \(current) ALLOW_CONNECTIONS true")
+                        try? markers.remove(markerName)
                         throw error
                     }
                     try admin.execute("COMMENT ON DATABASE \(current) IS NULL")
+                    try markers.remove(markerName)
                     swapped.value = "the database it replaced is \(aside) (closed to connections; drop it once \(database) is right)"
-                    let top = try OpenDirectory.open("/var/tmp")
-                    try top.removeTree(String(dumpDirectory.split(separator: "/").last!), owner: 0)
+                    try OpenDirectory.open(workRoot).removeTree(backup.stanza, owner: 0)
                 },
                 verify: { swapped.value != nil },
                 note: { swapped.value ?? "" }),
@@ -162,17 +176,38 @@ public enum DatabaseRestore {
         return Step(ClusterRestore.name, parts: parts)
     }
 
+    /// Where one AI's dump is kept while it is restored: root's, in a root-only parent.
+    public static let workRoot = "/var/lib/hearthminds/restore"
+    static func workDirectory(_ backup: BackupConfig) -> String { workRoot + "/" + backup.stanza }
+
+    /// The entries of pg_restore's list to leave out: the suite's own extensions (made already,
+    /// as the databases step makes them) and their comments, by the entry's type and name — the
+    /// fields after "ID; OID OID " — never by a substring a tenant's object name could hold.
+    /// A tenant's own (trusted) extension stays: the owner creates it.
+    public static func filteredList(_ listing: String, extensions: [String]) -> String {
+        listing.split(separator: "\n", omittingEmptySubsequences: false).filter { line in
+            let parts = line.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
+            // "3; 3079 16385 EXTENSION - vector " / "4; 0 0 COMMENT - EXTENSION vector "
+            guard parts.count >= 6, parts[0].hasSuffix(";"), parts[0].dropLast().allSatisfy(\.isNumber) else { return true }
+            if parts[3] == "EXTENSION" && parts[4] == "-" && extensions.contains(parts[5]) { return false }
+            if parts[3] == "COMMENT" && parts[4] == "-" && parts.count >= 7 && parts[5] == "EXTENSION"
+                && extensions.contains(parts[6])
+            {
+                return false
+            }
+            return true
+        }.joined(separator: "\n")
+    }
+
     /// pg_restore into `database` logged in as the AI itself over TCP (its password in a passfile
     /// of root's, 0600, never in the arguments or the environment), the extension entries left
     /// out (made already), in one transaction: all or nothing.
     static func restoreAsOwner(_ config: HearthConfig, ai: HearthConfig.AI, password: Secret, database: String) async throws {
-        let directory = "/var/tmp/hm-restore-\(config.backup!.stanza)"
+        let directory = workDirectory(config.backup!)
         let bin = "/usr/lib/postgresql/\(config.pgVersion)/bin"
         let dump = directory + "/\(ai.database).dump"
         let listing = try await Command.check([bin + "/pg_restore", "--list", dump], timeout: 600)
-        let kept = listing.split(separator: "\n", omittingEmptySubsequences: false).filter {
-            !($0.contains(" EXTENSION ") || $0.contains("COMMENT - EXTENSION"))
-        }.joined(separator: "\n")
+        let kept = filteredList(listing, extensions: config.extensions)
         let open = try OpenDirectory.open(directory)
         try open.write("restore.list", kept + "\n", mode: 0o600, uid: 0, gid: 0)
         let host = config.host == "localhost" ? "127.0.0.1" : config.host

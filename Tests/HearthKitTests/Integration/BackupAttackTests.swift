@@ -209,6 +209,11 @@ struct BackupAttackTests {
         usleep(300_000)
         let cutAside = "logos_db_before_restore_" + Clock.timestamp().filter { $0.isNumber }.prefix(14)
         try admin.execute("ALTER DATABASE logos_db RENAME TO \(try admin.identifier(String(cutAside)))")
+        // (and the marker the code writes before the first rename: root's, naming the staging
+        // database by its oid and the database put aside)
+        let stagingOID = try #require(try admin.query("SELECT oid::text FROM pg_database WHERE datname = 'logos_db_hm_restore'").scalar)
+        try OpenDirectory.open(host.tool.configPath).write(
+            "restore-logos_db", "staging-oid \(stagingOID)\naside \(cutAside)\n", mode: 0o600, uid: 0, gid: 0)
         usleep(1_100_000)
         try await host.tool.run(["check"], seconds: 120)
         let (rerun, rerunDetail) = try await Self.restore(host, to: t2, leaks: leaks)
