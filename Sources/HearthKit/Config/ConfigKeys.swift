@@ -67,7 +67,19 @@ public enum ConfigKeys {
         // Ours (issue 21): every run bounded in time.
         .init(name: "STEP_TIMEOUT", defaultValue: "auto", secret: false,
               help: "seconds a step may take before it ends false (1-86400); auto: 1800 for postgres and pgvector (packages), 3600 for migrations and vector-index (data), 300 for the others"),
-    ]
+    ] + tuning
+
+    /// Ours (issue 24): the server sized to its machine (ServerTuning), each setting `auto` or a value.
+    static let tuning: [ConfigKey] = [
+        .init(name: "PG_TUNE", defaultValue: "true", secret: false,
+              help: "size the server to the machine (false: PostgreSQL's defaults for the settings below)"),
+        .init(name: "PG_TUNE_MEMORY", defaultValue: "auto", secret: false,
+              help: "memory to size for: auto (MemTotal, capped by the cgroup's memory.max) or a size (8GB)"),
+        .init(name: "PG_TUNE_CORES", defaultValue: "auto", secret: false,
+              help: "cores to size for: auto (the CPUs allowed, capped by the cgroup's cpu.max) or 1-4096"),
+    ] + ServerTuning.settings.map {
+        .init(name: $0.key, defaultValue: "auto", secret: false, help: "\($0.name): auto (\($0.help)) or a value")
+    }
 
     public static let byName: [String: ConfigKey] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
 

@@ -71,6 +71,8 @@ public struct HearthConfig: Sendable {
     public let pgvectorSHA256: String
     /// STEP_TIMEOUT: nil is `auto` (StepDeadline.seconds picks per step).
     public let stepTimeout: Int?
+    /// PG_TUNE and the server's sizing keys (issue 24, ServerTuning).
+    public let tuning: ServerTuning.Config
 
     /// Names no AI may take and no database of ours may have.
     public static let reservedNames: Set<String> = ["postgres", "template0", "template1", "public", "root"]
@@ -132,6 +134,7 @@ public struct HearthConfig: Sendable {
 
         (pgvectorMethod, pgvectorSuite, pgvectorSource, pgvectorSHA256) = try Self.pgvectorInstall(value)
         stepTimeout = try V.intOrAuto("STEP_TIMEOUT", value("STEP_TIMEOUT"), 1...86400, "a number of seconds")
+        tuning = try ServerTuning.config(value)
     }
 
     /// Every database the suite owns: HEARTHMINDS_DB, then each AI's.

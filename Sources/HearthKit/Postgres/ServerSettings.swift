@@ -7,8 +7,11 @@ public struct ServerSettings: Sendable, Equatable {
     /// logins come from beyond loopback (their pg_hba lines are hostssl); nil leaves the
     /// cluster's own ssl settings alone.
     public let tls: (cert: String, key: String)?
+    /// Memory, parallelism, costs, WAL and checkpoints sized to the machine (issue 24).
+    public let tuning: ServerTuning
 
-    public init(_ config: HearthConfig) {
+    public init(_ config: HearthConfig, machine: MachineSize? = nil) {
+        tuning = ServerTuning(config.tuning, machine: machine)
         listenAddresses = Self.listenAddresses(host: config.host)
         port = config.port
         tls = HbaRenderer.networks(config).isEmpty
@@ -18,6 +21,7 @@ public struct ServerSettings: Sendable, Equatable {
 
     public static func == (a: ServerSettings, b: ServerSettings) -> Bool {
         a.listenAddresses == b.listenAddresses && a.port == b.port && a.tls?.cert == b.tls?.cert && a.tls?.key == b.tls?.key
+            && a.tuning == b.tuning
     }
 
     /// POSTGRES_HOST as listen_addresses: loopback alone by default; an address of this host
@@ -27,12 +31,14 @@ public struct ServerSettings: Sendable, Equatable {
     }
 
     /// The settings a change of which takes a server restart (the others a reload).
-    public static let restartSettings: Set<String> = ["listen_addresses", "port"]
+    public static let restartSettings: Set<String> = Set(["listen_addresses", "port"]).union(
+        ServerTuning.restartSettings)
 
     /// name → value, as `pg_settings.setting` shows them.
     public var values: [(name: String, value: String)] {
         var values = [("listen_addresses", listenAddresses), ("port", String(port)), ("password_encryption", passwordEncryption)]
         if let tls { values += [("ssl", "on"), ("ssl_cert_file", tls.cert), ("ssl_key_file", tls.key)] }
+        values += tuning.values
         return values
     }
 
@@ -54,6 +60,6 @@ public struct ServerSettings: Sendable, Equatable {
             ssl_key_file = '\($0.key)'
 
             """
-        } ?? "")
+        } ?? "") + tuning.render()
     }
 }

@@ -161,7 +161,8 @@ public enum PostgresStep {
                 return true
             },
             Action(
-                "\(paths.settingsFile): listen_addresses '\(settings.listenAddresses)', port \(port), scram-sha-256",
+                "\(paths.settingsFile): listen_addresses '\(settings.listenAddresses)', port \(port), scram-sha-256"
+                    + (settings.tuning.entries.isEmpty ? "" : ", sized for \(settings.tuning.machine)"),
                 check: {
                     // Through handles: the configuration tree is the postgres account's.
                     guard let conf = try paths.configDirectoryIfPresent()?.directory(ClusterPaths.confDirectoryName),
@@ -210,6 +211,7 @@ public enum PostgresStep {
     {
         let version = config.pgVersion
         let staleRemoved = Box<Bool>()
+        let reloaded = Box<String>()
 
         return [
             Action(
@@ -236,9 +238,12 @@ public enum PostgresStep {
                 check: { try settingsDifferences(session.get(), settings).isEmpty },
                 apply: {
                     let differences = try settingsDifferences(session.get(), settings)
-                    let restart = differences.contains { ServerSettings.restartSettings.contains($0.name) }
+                    let needRestart = differences.filter { ServerSettings.restartSettings.contains($0.name) }.map(\.name)
+                    reloaded.value = needRestart.isEmpty
+                        ? "reloaded (" + differences.map(\.name).joined(separator: ", ") + " changed)"
+                        : "restarted: " + needRestart.joined(separator: ", ") + " take a restart"
                     session.reset()
-                    try await ClusterTools.control(paths, restart ? "restart" : "reload")
+                    try await ClusterTools.control(paths, needRestart.isEmpty ? "reload" : "restart")
                 },
                 verify: {
                     // A reload is a signal: the server takes a moment to read the files again.
@@ -252,7 +257,8 @@ public enum PostgresStep {
                     throw HearthError(
                         "the server still runs with other settings:\n"
                             + differences.map(\.description).joined(separator: "\n"))
-                }),
+                },
+                note: { reloaded.value ?? "" }),
             .assertion("cluster \(paths.id) answers (pg_isready) as PostgreSQL \(version), UTF-8") {
                 let (_, status) = try DebianClusters.running(paths)
                 // What pg_isready asks, through libpq in this process (PQpingParams).
