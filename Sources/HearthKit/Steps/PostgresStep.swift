@@ -161,8 +161,7 @@ public enum PostgresStep {
                 return true
             },
             Action(
-                "\(paths.settingsFile): listen_addresses '\(settings.listenAddresses)', port \(port), scram-sha-256"
-                    + (settings.tuning.entries.isEmpty ? "" : ", sized for \(settings.tuning.machine)"),
+                "\(paths.settingsFile): listen_addresses '\(settings.listenAddresses)', port \(port), scram-sha-256",
                 check: {
                     // Through handles: the configuration tree is the postgres account's.
                     guard let conf = try paths.configDirectoryIfPresent()?.directory(ClusterPaths.confDirectoryName),
