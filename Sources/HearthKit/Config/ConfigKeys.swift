@@ -77,6 +77,8 @@ public enum ConfigKeys {
               help: "memory to size for: auto (MemTotal, capped by the cgroup's memory.max) or a size (8GB)"),
         .init(name: "PG_TUNE_CORES", defaultValue: "auto", secret: false,
               help: "cores to size for: auto (the CPUs allowed, capped by the cgroup's cpu.max) or 1-4096"),
+        .init(name: "PG_ANALYZE_FRACTION", defaultValue: "0.1", secret: false,
+              help: "vector-index ANALYZEs a table of the suite's with more rows changed since its last ANALYZE (all, if never) than this fraction (+50): 0.001-1 or off"),
     ] + ServerTuning.settings.map {
         .init(name: $0.key, defaultValue: "auto", secret: false, help: "\($0.name): auto (\($0.help)) or a value")
     }

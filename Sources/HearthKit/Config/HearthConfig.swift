@@ -73,6 +73,8 @@ public struct HearthConfig: Sendable {
     public let stepTimeout: Int?
     /// PG_TUNE and the server's sizing keys (issue 24, ServerTuning).
     public let tuning: ServerTuning.Config
+    /// PG_ANALYZE_FRACTION (TableStatistics); nil: off.
+    public let analyzeFraction: Double?
 
     /// Names no AI may take and no database of ours may have.
     public static let reservedNames: Set<String> = ["postgres", "template0", "template1", "public", "root"]
@@ -135,6 +137,7 @@ public struct HearthConfig: Sendable {
         (pgvectorMethod, pgvectorSuite, pgvectorSource, pgvectorSHA256) = try Self.pgvectorInstall(value)
         stepTimeout = try V.intOrAuto("STEP_TIMEOUT", value("STEP_TIMEOUT"), 1...86400, "a number of seconds")
         tuning = try ServerTuning.config(value)
+        analyzeFraction = try TableStatistics.fraction(value("PG_ANALYZE_FRACTION"))
     }
 
     /// Every database the suite owns: HEARTHMINDS_DB, then each AI's.
