@@ -94,7 +94,13 @@ def hm_postgres(tune):
         f.write("PG_CLUSTER_NAME=%s\nPOSTGRES_PORT=%d\nHEARTHMINDS_LOG=%s/bootstrap.jsonl\nPG_TUNE=%s\n"
                 % (CLUSTER, PORT, WORK, "true" if tune else "false"))
     os.chmod(CONFIG, 0o600)
-    r = subprocess.run([os.path.join(BIN, "hm-postgres"), "--config", CONFIG], capture_output=True, text=True)
+    command = os.path.join(BIN, "hm-postgres")
+    if not os.path.exists(command):
+        # the multi-call executable, run by the step's name
+        command = os.path.join(WORK, "hm-postgres")
+        if not os.path.lexists(command):
+            os.symlink(os.path.join(BIN, "hearthminds"), command)
+    r = subprocess.run([command, "--config", CONFIG], capture_output=True, text=True)
     if r.returncode != 0:
         raise SystemExit("hm-postgres failed:\n" + r.stdout + r.stderr)
     return r.stdout
