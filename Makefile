@@ -40,7 +40,7 @@ ARGUMENT_PARSER_DIR := .build/checkouts/swift-argument-parser
 GENERATE_MANUAL := swift build --package-path $(ARGUMENT_PARSER_DIR) --scratch-path .build/argument-parser-tools \
 	--product generate-manual
 
-.PHONY: setup build check test test-swift test-fresh test-e2e test-fleet dist clean migrate-rev migrate-up migrate-down bench bench-recall bench-backup
+.PHONY: setup build check test test-swift test-fresh test-e2e test-fleet dist clean migrate-rev migrate-up migrate-down bench bench-recall bench-backup bench-vectors
 
 ## setup: install the packages the build and the tests need (apt-get; skipped when present),
 ## then pgvector for PostgreSQL 15 (hm-pgvector --install-only)
@@ -177,6 +177,14 @@ bench-recall:
 ## bench/RESULTS.md
 bench-backup:
 	bench/backup.sh
+
+## bench-vectors: the memory workload of issue 24 (bench/vectors.py; as root, about an hour on
+## 2 cores, not part of `make test` or `make bench`): 500k x 768 clustered vectors, the server
+## tuned by hm-postgres against PostgreSQL's defaults, IVFFlat and HNSW builds, k-NN mixed with
+## inserts (pgbench), halfvec, binary quantization with re-ranking; needs python3-numpy
+bench-vectors:
+	swift build --product hearthminds
+	bench/vectors.py
 
 ## migrate-rev m="add new table": the next revision's empty up/down files in Migrations/
 ## migrate-up: every database to head (db=NAME for one); migrate-down: one revision down

@@ -195,6 +195,30 @@ check_postgres() {
     check "postgres: server encoding UTF8" expect_eq UTF8 psql_root postgres postgres "SHOW server_encoding"
     check "postgres: listen_addresses is loopback" \
         expect_match '^(127\.0\.0\.1|localhost|::1)$' psql_root postgres postgres 'SHOW listen_addresses'
+    check_tuning
+}
+
+# PostgreSQL's way of showing a size of MB: in GB when whole.
+shown_mb() { if [ $(($1 % 1024)) -eq 0 ]; then echo "$(($1 / 1024))GB"; else echo "${1}MB"; fi; }
+clamp() { local v=$1; [ "$v" -lt "$2" ] && v=$2; [ "$v" -gt "$3" ] && v=$3; echo "$v"; }
+
+# The server sized to the machine (issue 24): the memory settings computed here from the host's
+# MemTotal (the e2e root shares its memory and cgroup), as the postgres step's rules say, are
+# what the running server shows; parallel maintenance from the CPUs allowed.
+check_tuning() {
+    local mem_mb cores
+    mem_mb=$(( $(awk '/^MemTotal:/ {print $2}' /proc/meminfo) / 1024 ))
+    cores=$(nproc)
+    check "postgres: shared_buffers is a quarter of the memory ($(shown_mb "$(clamp $((mem_mb / 4)) 128 16384)"))" \
+        expect_eq "$(shown_mb "$(clamp $((mem_mb / 4)) 128 16384)")" psql_root postgres postgres 'SHOW shared_buffers'
+    check "postgres: maintenance_work_mem is an eighth of the memory ($(shown_mb "$(clamp $((mem_mb / 8)) 64 8192)"))" \
+        expect_eq "$(shown_mb "$(clamp $((mem_mb / 8)) 64 8192)")" psql_root postgres postgres 'SHOW maintenance_work_mem'
+    check "postgres: max_parallel_maintenance_workers is half the cores, 1 to 4" \
+        expect_eq "$(clamp $((cores / 2)) 1 4)" psql_root postgres postgres 'SHOW max_parallel_maintenance_workers'
+    check "postgres: max_wal_size 4GB, checkpoint_timeout 15min" expect_eq "4GB 15min" \
+        psql_root postgres postgres "SELECT current_setting('max_wal_size') || ' ' || current_setting('checkpoint_timeout')"
+    check "postgres: no tuned setting waits for a restart" expect_eq 0 \
+        psql_root postgres postgres "SELECT count(*) FROM pg_settings WHERE pending_restart"
 }
 
 check_pg_hba() {

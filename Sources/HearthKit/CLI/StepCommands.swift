@@ -35,7 +35,9 @@ public struct PostgresCommand: AsyncParsableCommand {
             Installs postgresql-<PG_VERSION> and its client with apt-get when missing (postgresql-common \
             is told to create no cluster of its own), creates the cluster with pg_createcluster (UTF-8, \
             POSTGRES_PORT), writes our settings to its conf.d/hearthminds.conf (listen_addresses from \
-            POSTGRES_HOST, port, password_encryption = scram-sha-256), starts it (restarting or reloading \
+            POSTGRES_HOST, port, password_encryption = scram-sha-256, and memory, parallelism, costs, \
+            WAL and checkpoints sized to the machine's RAM and cores unless PG_TUNE=false; each \
+            overridable by its key, PG_SHARED_BUFFERS and the others), starts it (restarting or reloading \
             when a setting changed) and checks that it answers as PostgreSQL PG_VERSION. A cluster of that \
             name of another version, or another cluster on POSTGRES_PORT, is a false result. \
             Exit status: 0 every action true, 1 a false result, 64 bad usage or configuration, \
@@ -90,7 +92,9 @@ public struct PgvectorCommand: AsyncParsableCommand {
             the packages installed for the build are removed again afterwards: no compiler stays. \
             The install action says which method ran and why. Then the cluster on POSTGRES_PORT \
             (socket /var/run/postgresql, peer as postgres) must offer vector at the installed \
-            version and CREATE EXTENSION vector must work (in a transaction that is rolled back). \
+            version and CREATE EXTENSION vector must work (in a transaction that is rolled back); \
+            vector in each of our databases at an older version is updated (ALTER EXTENSION vector \
+            UPDATE, as its owner, the script away from the tenant's public schema). \
             A host where pgvector is installed downloads and builds nothing. \
             Exit status: 0 every action true, 1 a false result, 64 bad usage or configuration, \
             75 another run holds the lock (/run/hearthminds/bootstrap.lock).
@@ -168,7 +172,9 @@ public struct VectorIndexCommand: AsyncParsableCommand {
             owner) once the table holds at least twice the rows it was trained on, with \
             PGVECTOR_IVFFLAT_LISTS lists (auto: rows / 1000 up to a million rows, sqrt(rows) beyond); \
             ivfflat.probes (PGVECTOR_IVFFLAT_PROBES; auto: the square root of the lists, rounded up), \
-            or hnsw.ef_search with PGVECTOR_INDEX=hnsw, is set for the database. \
+            or hnsw.ef_search with PGVECTOR_INDEX=hnsw, is set for the database; the suite's \
+            tables whose rows changed beyond PG_ANALYZE_FRACTION (+50) since their last ANALYZE \
+            are analyzed, as the owner. \
             Exit status: 0 every action true, 1 a false result, 64 bad usage or configuration, \
             75 another run holds the lock (/run/hearthminds/bootstrap.lock).
             """)

@@ -101,7 +101,21 @@ public enum ConfigKeys {
               help: "its private key (readable by MONITORING_USER)"),
         .init(name: "NODE_EXPORTER_TEXTFILE_DIR", defaultValue: "/var/lib/prometheus/node-exporter", secret: false,
               help: "node_exporter's textfile directory: each step's and each run's metrics (*.prom); empty: none written"),
-    ]
+    ] + tuning
+
+    /// Ours (issue 24): the server sized to its machine (ServerTuning), each setting `auto` or a value.
+    static let tuning: [ConfigKey] = [
+        .init(name: "PG_TUNE", defaultValue: "true", secret: false,
+              help: "size the server to the machine (false: PostgreSQL's defaults for the settings below)"),
+        .init(name: "PG_TUNE_MEMORY", defaultValue: "auto", secret: false,
+              help: "memory to size for: auto (MemTotal, capped by the cgroup's memory.max) or a size (8GB)"),
+        .init(name: "PG_TUNE_CORES", defaultValue: "auto", secret: false,
+              help: "cores to size for: auto (the CPUs allowed, capped by the cgroup's cpu.max) or 1-4096"),
+        .init(name: "PG_ANALYZE_FRACTION", defaultValue: "0.1", secret: false,
+              help: "vector-index ANALYZEs a table of the suite's with more rows changed since its last ANALYZE (all, if never) than this fraction (+50): 0.001-1 or off"),
+    ] + ServerTuning.settings.map {
+        .init(name: $0.key, defaultValue: "auto", secret: false, help: "\($0.name): auto (\($0.help)) or a value")
+    }
 
     public static let byName: [String: ConfigKey] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
 

@@ -76,6 +76,10 @@ public struct HearthConfig: Sendable {
     /// Monitoring (issue 23): the exporter's account and role, its listener, and the textfile
     /// directory of the run metrics (nil: none written).
     public let monitoring: MonitoringConfig
+    /// PG_TUNE and the server's sizing keys (issue 24, ServerTuning).
+    public let tuning: ServerTuning.Config
+    /// PG_ANALYZE_FRACTION (TableStatistics); nil: off.
+    public let analyzeFraction: Double?
 
     /// Names no AI may take and no database of ours may have.
     public static let reservedNames: Set<String> = ["postgres", "template0", "template1", "public", "root"]
@@ -141,6 +145,8 @@ public struct HearthConfig: Sendable {
         monitoring = try MonitoringConfig(
             value, taken: Self.reservedNames.union([hearthmindsUser, serviceUser, adminUser, hearthmindsDB])
                 .union(ais.map(\.name)))
+        tuning = try ServerTuning.config(value)
+        analyzeFraction = try TableStatistics.fraction(value("PG_ANALYZE_FRACTION"))
     }
 
     /// Every database the suite owns: HEARTHMINDS_DB, then each AI's.

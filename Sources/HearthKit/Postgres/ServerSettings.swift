@@ -11,8 +11,11 @@ public struct ServerSettings: Sendable, Equatable {
     /// repository with pgBackRest, archive_timeout closes a quiet server's file within the loss
     /// window; nil: BACKUP is off, archive_mode off.
     public let archive: (command: String, timeout: Int)?
+    /// Memory, parallelism, costs, WAL and checkpoints sized to the machine (issue 24).
+    public let tuning: ServerTuning
 
-    public init(_ config: HearthConfig) {
+    public init(_ config: HearthConfig, machine: MachineSize? = nil) {
+        tuning = ServerTuning(config.tuning, machine: machine)
         listenAddresses = Self.listenAddresses(host: config.host)
         port = config.port
         tls = HbaRenderer.networks(config).isEmpty
@@ -24,6 +27,7 @@ public struct ServerSettings: Sendable, Equatable {
     public static func == (a: ServerSettings, b: ServerSettings) -> Bool {
         a.listenAddresses == b.listenAddresses && a.port == b.port && a.tls?.cert == b.tls?.cert && a.tls?.key == b.tls?.key
             && a.archive?.command == b.archive?.command && a.archive?.timeout == b.archive?.timeout
+            && a.tuning == b.tuning
     }
 
     /// POSTGRES_HOST as listen_addresses: loopback alone by default; an address of this host
@@ -34,7 +38,7 @@ public struct ServerSettings: Sendable, Equatable {
 
     /// The settings a change of which takes a server restart (the others a reload).
     public static let restartSettings: Set<String> = Set(["listen_addresses", "port", "archive_mode", "wal_level"])
-        .union(MonitoringSettings.restartSettings)
+        .union(MonitoringSettings.restartSettings).union(ServerTuning.restartSettings)
 
     /// name → value, as `pg_settings.setting` shows them.
     public var values: [(name: String, value: String)] {
@@ -50,6 +54,7 @@ public struct ServerSettings: Sendable, Equatable {
         }
         // Monitoring (issue 23): pg_stat_statements preloaded, its own group (MonitoringSettings).
         values += MonitoringSettings.values
+        values += tuning.values
         return values
     }
 
@@ -85,6 +90,6 @@ public struct ServerSettings: Sendable, Equatable {
             # BACKUP is off: no WAL archiving.
             archive_mode = off
 
-            """) + MonitoringSettings.rendered
+            """) + MonitoringSettings.rendered + tuning.render()
     }
 }

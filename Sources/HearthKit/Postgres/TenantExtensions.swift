@@ -57,6 +57,61 @@ public enum TenantExtensions {
         return plan
     }
 
+    /// Updates `name` in the database `db` is connected to (a superuser connection) to the
+    /// version the server offers (issue 24: a host with an older pgvector), as `role` (the
+    /// extension's owner): like `create`, the update script runs in a new, empty schema of the
+    /// owner's, with nothing of the tenant's on its path (the extension moved there, updated,
+    /// moved back to public), in one transaction. The version before; nil when nothing was to do.
+    @discardableResult
+    public static func update(_ name: String, in db: PGConnection, as role: String) throws -> String? {
+        guard let row = try installed(name, db), row.version != row.offered else { return nil }
+        guard row.schema == "public" else {
+            throw CheckFailed("extension \(name) is in schema \(row.schema), not public: the suite does not update it")
+        }
+        try requireRelocatable(name, db)
+        let schema = schemaPrefix + String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        try db.execute("BEGIN")
+        do {
+            try db.execute("SET LOCAL ROLE \(try db.identifier(role))")
+            for statement in try updateStatements(name, schema: schema, db) { try db.execute(statement) }
+            try db.execute("COMMIT")
+        } catch {
+            _ = try? db.execute("ROLLBACK")
+            throw error
+        }
+        return row.version
+    }
+
+    public static func updateStatements(_ name: String, schema: String, _ db: PGConnection) throws -> [String] {
+        let ext = try db.identifier(name)
+        let temporary = try db.identifier(schema)
+        return [
+            "CREATE SCHEMA \(temporary)",
+            "ALTER EXTENSION \(ext) SET SCHEMA \(temporary)",
+            "ALTER EXTENSION \(ext) UPDATE",
+            "ALTER EXTENSION \(ext) SET SCHEMA public",
+            "DROP SCHEMA \(temporary)",
+        ]
+    }
+
+    /// The extension as created here (its version, schema and owner) and the version the server
+    /// offers; nil when it is not created.
+    public static func installed(_ name: String, _ db: PGConnection) throws
+        -> (version: String, schema: String, owner: String, offered: String)?
+    {
+        guard
+            let row = try db.query(
+                """
+                SELECT e.extversion, n.nspname::text, pg_catalog.pg_get_userbyid(e.extowner)::text, a.default_version
+                FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+                JOIN pg_catalog.pg_available_extensions a ON a.name = e.extname
+                WHERE e.extname = $1
+                """, [name]
+            ).first
+        else { return nil }
+        return (row[0] ?? "", row[1] ?? "", row[2] ?? "", row[3] ?? "")
+    }
+
     /// A CheckFailed unless the version CREATE EXTENSION would install may be moved.
     static func requireRelocatable(_ name: String, _ db: PGConnection) throws {
         let row = try db.query(

@@ -88,8 +88,47 @@ public enum PgvectorStep {
             .assertion("CREATE EXTENSION vector works (rolled back)") {
                 try createExtensionInScratchDatabase(server, expecting: try expectedVersion(), admin: try connections.get())
             },
+            upgradeAction(config, server: server, connections: connections),
         ]
         return Step(name, actions)
+    }
+
+    /// A host with an older pgvector (issue 24): `vector` in each of our databases that has it
+    /// at an older version than the server now offers is updated (`ALTER EXTENSION vector
+    /// UPDATE`, as the role that owns the extension, the update script away from the tenant's
+    /// public: TenantExtensions.update), reported as a change naming each database and version.
+    static func upgradeAction(_ config: HearthConfig, server: PGServer, connections: AdminConnections) -> Action {
+        let updated = Box<[String]>()
+        /// Our databases that exist, with vector older than offered: (database, version, owner).
+        func behind() throws -> [(String, String, String)] {
+            let existing = Set(
+                try connections.get().query(
+                    "SELECT datname::text FROM pg_catalog.pg_database WHERE datname = ANY($1::text[]) AND datallowconn",
+                    [PGArray.literal(config.databases)]
+                ).rows.compactMap { $0[0] })
+            var found: [(String, String, String)] = []
+            for database in config.databases where existing.contains(database) {
+                let db = try server.admin(database)
+                if let row = try TenantExtensions.installed("vector", db), row.version != row.offered {
+                    found.append((database, row.version, row.owner))
+                }
+            }
+            return found
+        }
+        return Action(
+            "vector at the installed version in every database (ALTER EXTENSION vector UPDATE, as its owner)",
+            check: { try behind().isEmpty },
+            apply: {
+                var done: [String] = []
+                for (database, version, owner) in try behind() {
+                    let db = try server.admin(database)
+                    try TenantExtensions.update("vector", in: db, as: owner)
+                    let now = try TenantExtensions.installed("vector", db)?.version ?? "?"
+                    done.append("\(database) \(version) → \(now)")
+                }
+                updated.value = done
+            },
+            note: { (updated.value ?? []).isEmpty ? "" : "updated: " + (updated.value ?? []).joined(separator: ", ") })
     }
 
     /// Creates the extension, checks its version and a cosine distance, and leaves nothing

@@ -210,7 +210,7 @@ public enum PostgresStep {
     {
         let version = config.pgVersion
         let staleRemoved = Box<Bool>()
-        let settingsChange = Box<String>()
+        let reloaded = Box<String>()
 
         return [
             Action(
@@ -234,15 +234,15 @@ public enum PostgresStep {
                 paths, pgVersion: version, connection: { try session.get() }, reset: { session.reset() }),
             Action(
                 "the server runs with our settings (restarted or reloaded when they changed)",
-                check: { try settingsDifferences(session.get(), settings).isEmpty },
+                check: { try settingsDifferences(session.get(), settings, ownFile: paths.settingsFile).isEmpty },
                 apply: {
-                    let differences = try settingsDifferences(session.get(), settings)
-                    let restart = differences.contains { ServerSettings.restartSettings.contains($0.name) }
+                    let differences = try settingsDifferences(session.get(), settings, ownFile: paths.settingsFile)
+                    let needRestart = differences.filter { ServerSettings.restartSettings.contains($0.name) }.map(\.name)
+                    reloaded.value = needRestart.isEmpty
+                        ? "reloaded (" + differences.map(\.name).joined(separator: ", ") + " changed)"
+                        : "restarted: " + needRestart.joined(separator: ", ") + " take a restart"
                     session.reset()
-                    try await ClusterTools.control(paths, restart ? "restart" : "reload")
-                    // Said under the action and in the log: a restart is the one that drops every session.
-                    settingsChange.value =
-                        (restart ? "restarted" : "reloaded") + " for " + differences.map(\.name).joined(separator: ", ")
+                    try await ClusterTools.control(paths, needRestart.isEmpty ? "reload" : "restart")
                 },
                 verify: {
                     // A reload is a signal: the server takes a moment to read the files again.
@@ -250,14 +250,14 @@ public enum PostgresStep {
                     for attempt in 0..<50 {
                         if attempt > 0 { usleep(100_000) }
                         session.reset()
-                        differences = try settingsDifferences(session.get(), settings)
+                        differences = try settingsDifferences(session.get(), settings, ownFile: paths.settingsFile)
                         if differences.isEmpty { return true }
                     }
                     throw HearthError(
                         "the server still runs with other settings:\n"
                             + differences.map(\.description).joined(separator: "\n"))
                 },
-                note: { settingsChange.value ?? "" }),
+                note: { reloaded.value ?? "" }),
             .assertion("cluster \(paths.id) answers (pg_isready) as PostgreSQL \(version), UTF-8") {
                 let (_, status) = try DebianClusters.running(paths)
                 // What pg_isready asks, through libpq in this process (PQpingParams).
@@ -388,24 +388,38 @@ public enum PostgresStep {
         var description: String { "\(name) is '\(running)'\(source), not '\(wanted)'" }
     }
 
-    /// Our settings whose running values differ from what we want, with where they come from.
-    static func settingsDifferences(_ connection: PGConnection, _ settings: ServerSettings) throws -> [SettingDifference] {
+    /// Our settings whose running values differ from what we want, with where they come from;
+    /// and the tuned settings we no longer set (PG_TUNE=false) that the server still holds from
+    /// our file `ownFile`, or whose change waits for a restart.
+    static func settingsDifferences(_ connection: PGConnection, _ settings: ServerSettings, ownFile: String? = nil)
+        throws -> [SettingDifference]
+    {
+        let released = ServerTuning.settings.map(\.name).filter { name in !settings.values.contains { $0.name == name } }
         let rows = try connection.query(
-            "SELECT name, setting, coalesce(sourcefile || ':' || sourceline, source), pending_restart "
-                + "FROM pg_settings WHERE name = ANY($1::text[])",
-            [PGArray.literal(settings.values.map(\.name))]
+            "SELECT name, setting, coalesce(sourcefile || ':' || sourceline, source), pending_restart, sourcefile "
+                + "FROM pg_catalog.pg_settings WHERE name = ANY($1::text[])",
+            [PGArray.literal(settings.values.map(\.name) + released)]
         ).rows
-        var running: [String: (String, String, Bool)] = [:]
-        for row in rows { running[row[0] ?? ""] = (row[1] ?? "", row[2] ?? "", row[3] == "t") }
+        var running: [String: (String, String, Bool, String?)] = [:]
+        for row in rows { running[row[0] ?? ""] = (row[1] ?? "", row[2] ?? "", row[3] == "t", row[4]) }
         var differences: [SettingDifference] = []
         for (name, wanted) in settings.values {
-            guard let (value, source, pending) = running[name] else {
+            guard let (value, source, pending, _) = running[name] else {
                 throw HearthError("the server has no setting \(name)")
             }
             if value != wanted || pending {
                 differences.append(
                     SettingDifference(
                         name: name, running: value, wanted: wanted,
+                        source: " (from \(source)\(pending ? "; a restart is pending" : ""))"))
+            }
+        }
+        for name in released {
+            guard let (value, source, pending, file) = running[name] else { continue }
+            if pending || (ownFile != nil && file == ownFile) {
+                differences.append(
+                    SettingDifference(
+                        name: name, running: value, wanted: "PostgreSQL's own (PG_TUNE=false)",
                         source: " (from \(source)\(pending ? "; a restart is pending" : ""))"))
             }
         }

@@ -32,6 +32,9 @@ public enum VectorIndexStep {
             if let action = settingAction(config, database: database, owners: owners, connections: connections) {
                 actions.append(action)
             }
+            if let fraction = config.analyzeFraction {
+                actions.append(statisticsAction(database: database, fraction: fraction, owners: owners, console: console))
+            }
         }
         return Step(name, actions)
     }
@@ -113,6 +116,45 @@ public enum VectorIndexStep {
                     console.err(
                         "  note: \(database): \(index) trained on \(rows) row(s), lists \(lists), in "
                             + "\(JSON.number(Clock.nowMs() - t0)) ms")
+                }
+            })
+    }
+
+    /// The suite's tables analyzed when their statistics are missing or stale (TableStatistics),
+    /// as the database's owner: after a big ingest, and after an index build of the migrations
+    /// step (a table never analyzed). The IVFFlat training analyzes memory_shards itself.
+    static func statisticsAction(database: String, fraction: Double, owners: OwnerSessions, console: Console)
+        -> Action
+    {
+        let percent = (fraction * 1000).rounded() / 10
+        return Action(
+            "database \(database): planner statistics fresh (ANALYZE when more than \(percent)% of a table's rows, "
+                + "+\(TableStatistics.threshold), changed since the last)",
+            check: {
+                try owners.with(database) { db, _ in try TableStatistics.stale(db, fraction: fraction).isEmpty }
+            },
+            apply: {
+                try owners.with(database) { db, _ in
+                    let stale = try TableStatistics.stale(db, fraction: fraction)
+                    let t0 = Clock.nowMs()
+                    try TableStatistics.analyze(db, stale, restoreTimeout: owners.lockTimeout)
+                    for table in stale {
+                        console.err("  note: \(database): ANALYZE public.\(table.name) (\(table.reason))")
+                    }
+                    if !stale.isEmpty {
+                        console.err("  note: \(database): ANALYZE took \(JSON.number(Clock.nowMs() - t0)) ms")
+                    }
+                }
+            },
+            verify: {
+                // (what the server counted as ANALYZEd: the statistics reset; other sessions may be
+                // writing meanwhile, so only the tables this run analyzed are asked)
+                try owners.with(database) { db, _ in
+                    let stale = try TableStatistics.stale(db, fraction: fraction)
+                    if let table = stale.first(where: { !$0.analyzed }) {
+                        throw CheckFailed("\(database): public.\(table.name) is still not analyzed after ANALYZE")
+                    }
+                    return true
                 }
             })
     }

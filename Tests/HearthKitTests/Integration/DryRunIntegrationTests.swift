@@ -153,10 +153,15 @@ struct DryRunIntegrationTests {
         let settings = shownUnder(
             "\(cluster.paths.settingsFile): listen_addresses '127.0.0.1', port \(cluster.port), scram-sha-256",
             in: pTranscript.text)
-        #expect(Array(settings.prefix(3)) == ["--- /dev/null", "+++ \(cluster.paths.settingsFile)", "@@ -0,0 +1,9 @@"], "\(settings)")
+        let lines = ServerSettings(config).render(clusterID: cluster.paths.id).split(separator: "\n", omittingEmptySubsequences: false).count - 1
+        #expect(Array(settings.prefix(3)) == ["--- /dev/null", "+++ \(cluster.paths.settingsFile)", "@@ -0,0 +1,\(lines) @@"], "\(settings)")
         // (the monitoring group: pg_stat_statements preloaded)
         #expect(settings.contains("+shared_preload_libraries = 'pg_stat_statements'"))
         #expect(settings.contains("+port = \(cluster.port)"))
+        // The server sized to this machine (issue 24): each tuned setting is shown.
+        for (name, _) in ServerSettings(config).tuning.values {
+            #expect(settings.contains { $0.hasPrefix("+\(name) ") }, "\(name) not in the dry run's diff")
+        }
         #expect(pTranscript.text.contains("[unknown: needs an earlier action] cluster \(cluster.paths.id) answers"))
         #expect(!FileSystem.exists(cluster.paths.configDirectory))
     }

@@ -9,6 +9,22 @@ func insertEmbeddings(_ db: PGConnection, _ count: Int, dimensions: Int = 8) thr
         SELECT 'row ' || g, ARRAY(SELECT random()::real FROM generate_series(1, \(dimensions)) WHERE g > 0)::vector
         FROM generate_series(1, \(count)) g
         """)
+    // The session's counts reach the server's statistics now, not within the next second or so
+    // (the statistics action reads them).
+    _ = try db.query("SELECT pg_catalog.pg_stat_force_next_flush()")
+    _ = try db.query("SELECT 1")
+}
+
+/// memory_shards' statistics as the server has them: (n_mod_since_analyze, analyzed ever).
+func shardStatistics(_ db: PGConnection) throws -> (modified: Int, analyzed: Bool, analyzeCount: Int) {
+    let row = try #require(
+        try db.query(
+            """
+            SELECT n_mod_since_analyze::text, (last_analyze IS NOT NULL)::text, analyze_count::text
+            FROM pg_catalog.pg_stat_all_tables WHERE relid = 'public.memory_shards'::regclass
+            """
+        ).first)
+    return (Int(row[0] ?? "") ?? -1, row[1] == "true", Int(row[2] ?? "") ?? -1)
 }
 
 /// The IVFFlat index of logos_db as the catalog has it: lists, comment, relfilenode (a new one
@@ -74,8 +90,18 @@ struct VectorIndexTests {
         #expect(try logos.query("SELECT count(*) FROM pg_index WHERE NOT indisvalid").scalar == "0")
         #expect(try await s.verify(config).status == 0)
 
-        // Converged: a rerun rebuilds nothing (the same file), even with more rows below twice.
+        #expect(try shardStatistics(logos).modified == 0)  // the training ANALYZEd
+
+        // More rows below twice: no rebuild (the same file), but a big ingest (2999 rows changed of
+        // 5999, beyond 10% + 50): ANALYZEd by the statistics action; then converged.
         try insertEmbeddings(logos, 2999)
+        #expect(try shardStatistics(logos).modified == 2999)
+        let analyzeCount = try shardStatistics(logos).analyzeCount
+        let ingested = await testRunner().run(s.vectorIndexStep(config))
+        #expect(ingested.status == 0 && ingested.changed == 1)
+        let fresh2 = try shardStatistics(logos)
+        #expect(fresh2.modified == 0 && fresh2.analyzed && fresh2.analyzeCount == analyzeCount + 1)
+        #expect(try logos.query("SELECT reltuples::bigint::text FROM pg_catalog.pg_class WHERE oid = 'public.memory_shards'::regclass").scalar == "5999")
         let converged = await testRunner().run(s.vectorIndexStep(config))
         #expect(converged.status == 0 && converged.changed == 0)
         #expect(try ivfflatState(logos).file == after.file)
@@ -207,7 +233,7 @@ struct VectorIndexTests {
             #expect(try databaseSetting(s, database, "ivfflat.probes") == nil)
         }
         let step = s.vectorIndexStep(config)
-        #expect(step.actions.count == 2)
+        #expect(step.actions.count == 4)  // ef_search and statistics, for each database
         let logos = try s.cluster.connectTCP(database: "logos_db", user: "logos", password: Secret(Self.password))
         // Once pgvector is loaded in its session (any vector value), the owner may set its parameters.
         #expect(throws: PGError.self) { try logos.execute("ALTER DATABASE logos_db SET hnsw.ef_search = 1") }
@@ -216,5 +242,53 @@ struct VectorIndexTests {
         #expect(await testRunner().run(step).changed == 1)
         #expect(try databaseSetting(s, "logos_db", "hnsw.ef_search") == "80")
         #expect(try logos.query("SELECT count(*) FROM pg_indexes WHERE indexname = $1", [VectorIndex.hnswName]).scalar == "1")
+    }
+
+    @Test("statistics (issue 24): with HNSW (no training), a big ingest is ANALYZEd by the step as the owner, a small one not; a rerun changes nothing; PG_ANALYZE_FRACTION=off leaves it to autovacuum")
+    func statisticsAfterIngest() async throws {
+        let s = try await DatabasesScenario()
+        defer { s.tearDown() }
+        let config = try s.config("AI_NAMES=logos\nLOGOS_PASSWORD=\(Self.password)\nEMBEDDING_DIM=8\nPGVECTOR_INDEX=hnsw")
+        #expect(try await s.run(config).status == 0)
+        #expect(try await s.verify(config).status == 0)
+        let logos = try s.cluster.connectTCP(database: "logos_db", user: "logos", password: Secret(Self.password))
+        // (autovacuum off for the table: what analyzes it here is the step)
+        try logos.execute("ALTER TABLE public.memory_shards SET (autovacuum_enabled = off)")
+        #expect(await testRunner().run(s.vectorIndexStep(config)).changed == 0)
+        let before = try shardStatistics(logos).analyzeCount
+
+        // 40 rows: fewer than autovacuum's threshold of 50: not a load, nothing done.
+        try insertEmbeddings(logos, 40)
+        #expect(await testRunner().run(s.vectorIndexStep(config)).changed == 0)
+        #expect(try shardStatistics(logos).analyzeCount == before)
+
+        // PG_ANALYZE_FRACTION=off: no statistics action at all.
+        try insertEmbeddings(logos, 2000)
+        let off = try s.config("AI_NAMES=logos\nLOGOS_PASSWORD=\(Self.password)\nEMBEDDING_DIM=8\nPGVECTOR_INDEX=hnsw\nPG_ANALYZE_FRACTION=off")
+        #expect(s.vectorIndexStep(off).actions.count == 2)
+        #expect(await testRunner().run(s.vectorIndexStep(off)).changed == 0)
+        #expect(try shardStatistics(logos).analyzeCount == before && shardStatistics(logos).modified == 2040)
+
+        // The default: a dry run says it would change and changes nothing; the run ANALYZEs
+        // (the planner's row estimate is the table's); the rerun changes nothing.
+        let dry = await testRunner(dryRun: true).run(s.vectorIndexStep(config))
+        #expect(dry.status == 0 && dry.pending == 1)
+        #expect(try shardStatistics(logos).analyzeCount == before)
+        let run = await testRunner().run(s.vectorIndexStep(config))
+        #expect(run.status == 0 && run.changed == 1)
+        let stats = try shardStatistics(logos)
+        #expect(stats.analyzed && stats.modified == 0 && stats.analyzeCount == before + 1)
+        #expect(try logos.query("SELECT reltuples::bigint::text FROM pg_catalog.pg_class WHERE oid = 'public.memory_shards'::regclass").scalar == "2040")
+        #expect(await testRunner().run(s.vectorIndexStep(config)).changed == 0)
+        // A change of 10% + 50 is not yet stale; one row more than that is.
+        try logos.execute("UPDATE public.memory_shards SET content = content || '.' WHERE id IN (SELECT id FROM public.memory_shards ORDER BY id LIMIT 254)")
+        _ = try logos.query("SELECT pg_catalog.pg_stat_force_next_flush()")
+        _ = try logos.query("SELECT 1")
+        #expect(await testRunner().run(s.vectorIndexStep(config)).changed == 0)
+        try logos.execute("UPDATE public.memory_shards SET content = content || '.' WHERE id IN (SELECT id FROM public.memory_shards ORDER BY id LIMIT 1)")
+        _ = try logos.query("SELECT pg_catalog.pg_stat_force_next_flush()")
+        _ = try logos.query("SELECT 1")
+        #expect(await testRunner().run(s.vectorIndexStep(config)).changed == 1)
+        #expect(try shardStatistics(logos).modified == 0)
     }
 }
