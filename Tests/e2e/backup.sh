@@ -138,7 +138,9 @@ scenario_backup() {
     sleep 2
     t_epoch=$(bk_psql "SELECT extract(epoch FROM clock_timestamp())")
     e2e_note "backup: T = $t_epoch ($(date -u -d "@${t_epoch%.*}" +%FT%TZ))"
-    sleep 4
+    # Writing on past T for longer than the loss window (10 s) and the archiver's delay: the WAL
+    # through T is in the repository when the host dies (what came after may be lost with it).
+    sleep 16
     # The rows root A has (id, created_at), then the host dies with the AI still writing.
     bk_psql "SELECT id || ' ' || extract(epoch FROM created_at) FROM public.memory_shards ORDER BY id" >"$BK_KEEP/a-rows"
     a_last=$(tail -n 1 "$BK_KEEP/a-rows" | cut -d' ' -f2)
