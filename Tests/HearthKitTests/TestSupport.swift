@@ -61,7 +61,7 @@ enum TestFiles {
         symlink(TestFiles.buildDirectory, tree + "/bootstrap/bin")
         symlink(root + "/etc", tree + "/etc")
         symlink(root + "/Migrations", tree + "/Migrations")
-        try FileSystem.writeAtomically(tree + "/test.env", "HEARTHMINDS_LOG=\(tree)/log.jsonl\n", mode: 0o600)
+        try FileSystem.writeAtomically(tree + "/test.env", "HEARTHMINDS_LOG=\(tree)/log.jsonl\nBACKUP=off\n", mode: 0o600)
         return tree
     }
 
@@ -71,7 +71,7 @@ enum TestFiles {
         let tree = try installTree()
         try FileSystem.writeAtomically(
             tree + "/hm.env",
-            "PG_CLUSTER_NAME=\(cluster.name)\nPOSTGRES_PORT=\(cluster.port)\nHEARTHMINDS_LOG=\(tree)/log.jsonl\n",
+            "PG_CLUSTER_NAME=\(cluster.name)\nPOSTGRES_PORT=\(cluster.port)\nHEARTHMINDS_LOG=\(tree)/log.jsonl\nBACKUP=off\n",
             mode: 0o600)
         return tree
     }

@@ -13,13 +13,19 @@ struct BackupTests {
         let cluster = DebianTestCluster()
         let base: String
         let clients: String
+        let service: String
         let config: HearthConfig
 
         init() throws {
             base = TestFiles.temporaryDirectory("hm-backup")
             chmod(base, 0o755)
             clients = base + "/clients"
-            config = try cluster.config("BACKUP=on\nBACKUP_STANZA=\(cluster.name)\nBACKUP_REPO_PATH=\(base)/repo\nBACKUP_LOSS_WINDOW=5")
+            // (a service account of the test's own, its home removed after: the default's home in
+            // /var/lib would outlive the namespace)
+            service = "hmbk" + cluster.name.dropFirst(6)
+            config = try cluster.config(
+                "BACKUP=on\nBACKUP_STANZA=\(cluster.name)\nBACKUP_REPO_PATH=\(base)/repo\nBACKUP_LOSS_WINDOW=5\n"
+                    + "HEARTHMINDS_SERVICE_USER=\(service)\nHEARTHMINDS_SERVICE_HOME=/var/lib/\(service)-home")
         }
 
         var tool: PgBackRest { PgBackRest(config.backup!) }
@@ -38,6 +44,8 @@ struct BackupTests {
             }
             DebianTestClusters.spawnAndWait(["/bin/rm", "-rf", scratch.dataDirectory, scratch.socketDirectory, scratch.logFile])
             cluster.drop()
+            DebianTestClusters.spawnAndWait(["/usr/sbin/userdel", service])
+            DebianTestClusters.spawnAndWait(["/bin/rm", "-rf", "/var/lib/\(service)-home"])
             if let data = try? Hostile.asRootSync("ls -d /var/lib/postgresql/15/\(cluster.name).before-restore-*") {
                 for path in data.split(separator: "\n") { DebianTestClusters.spawnAndWait(["/bin/rm", "-rf", String(path)]) }
             }

@@ -342,8 +342,8 @@ extension HostStepsTests {
                 rm /etc/postgresql/15/\(name)/\(fifo)
                 mkfifo /etc/postgresql/15/\(name)/\(fifo)
                 chown -R postgres:postgres /etc/postgresql
-                "$1" --set PG_CLUSTER_NAME=\(name) --set POSTGRES_PORT=\(TestCluster.freePort()) && exit 10
-                "$2" --cluster --dry-run --set PG_CLUSTER_NAME=\(name) --set POSTGRES_PORT=\(TestCluster.freePort())
+                "$1" --set PG_CLUSTER_NAME=\(name) --set POSTGRES_PORT=\(TestCluster.freePort()) --set BACKUP=off && exit 10
+                "$2" --cluster --dry-run --set PG_CLUSTER_NAME=\(name) --set POSTGRES_PORT=\(TestCluster.freePort()) --set BACKUP=off
                 echo "reset dry run exited $?"
                 exit 0
                 """

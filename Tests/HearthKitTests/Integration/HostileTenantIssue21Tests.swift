@@ -26,7 +26,7 @@ extension HostileTenantTests {
         let env = work + "/hearthminds.env"
         try FileSystem.writeAtomically(
             env,
-            "HEARTHMINDS_SERVICE_USER=\(host.s.serviceUser)\nPOSTGRES_PORT=\(host.s.cluster.port)\nAI_NAMES=logos,aletheia\n"
+            "HEARTHMINDS_SERVICE_USER=\(host.s.serviceUser)\nPOSTGRES_PORT=\(host.s.cluster.port)\nAI_NAMES=logos,aletheia\nBACKUP=off\n"
                 + "PGVECTOR_IVFFLAT_LISTS=auto\nLOGOS_PASSWORD=\(HostileTenantTests.logosPassword)\n"
                 + "ALETHEIA_PASSWORD=\(try book.password("aletheia").reveal)\n"
                 + "HEARTHMINDS_PASSWORD=\(try book.password(host.config.hearthmindsUser).reveal)\n",
