@@ -2,12 +2,13 @@
 import Glibc
 #endif
 
-/// The backups as node_exporter textfile metrics (`hearthminds_backup.prom`, issue 23's
+/// The backups as node_exporter textfile metrics (`hearthminds_backup_<stanza>.prom`, issue 23's
 /// directory): when the newest backup ended (the rule HearthMindsBackupLate reads it), its
 /// type, sizes, and the last test restore. Written by the backup step, and after each backup a
 /// timer takes (`hm-backup --write-metrics`, the units' ExecStartPost).
 public enum BackupMetrics {
-    public static let file = "hearthminds_backup.prom"
+    /// One file per stanza (its metrics carry the stanza as a label too).
+    public static func file(_ stanza: String) -> String { "hearthminds_backup_\(stanza.replacing("-", with: "_")).prom" }
 
     public static func render(_ info: BackupInfo, stanza: String, proof: (at: Double, ok: Bool)?) -> TextfileMetrics {
         let labels = [("stanza", stanza)]
@@ -50,6 +51,7 @@ public enum BackupMetrics {
     /// The action that keeps the file as the repository is (nothing when no directory is configured).
     public static func action(_ config: HearthConfig, _ backup: BackupConfig, info: @escaping () async throws -> BackupInfo) -> Action {
         let tool = PgBackRest(backup)
+        let file = Self.file(backup.stanza)
         let text = Box<String>()
         func wanted() async throws -> String {
             if let known = text.value { return known }

@@ -212,7 +212,7 @@ public struct BackupCommand: AsyncParsableCommand {
     @Flag(help: "Prove the newest backup: restore it into a throwaway cluster and check it.")
     var testRestore = false
 
-    @Flag(help: "Only write the backup metrics (hearthminds_backup.prom): the timers' units run it after each backup.")
+    @Flag(help: "Only write the backup metrics (hearthminds_backup_<stanza>.prom): the timers' units run it after each backup.")
     var writeMetrics = false
 
     public init() {}

@@ -285,7 +285,13 @@ struct BackupAttackTests {
             "PG_CLUSTER_NAME=\(host.cluster.name)\nPOSTGRES_PORT=\(host.cluster.port)\nBACKUP=on\nBACKUP_STANZA=\(host.cluster.name)\n"
                 + "BACKUP_REPO_PATH=\(host.base)/repo\nBACKUP_LOSS_WINDOW=5\n", mode: 0o600)
         defer { FileSystem.remove(env) }
-        let run = try await Command.run([drop + "/hm-backup", "--config", env], timeout: 900)
+        // (a lock directory of its own: make test-swift holds the namespace's run lock throughout)
+        let run = try await Command.run(
+            [drop + "/hm-backup", "--config", env], environment: ["HEARTHMINDS_LOCK_DIR": drop + ".lock"], timeout: 900)
+        defer { _ = try? Hostile.asRootSync("rm -rf \(drop).lock") }
+        // Refused, naming the path: the step ran (not stopped by the lock or the configuration).
+        #expect(run.status == 1, "hm-backup exited \(run.status): \(run.stdout) \(run.stderr)")
+        #expect((run.stdout + run.stderr).contains("the test restore's unit would run \(drop)/hm-backup as root"), "\(run.stdout)")
         let unit = "/etc/systemd/system/hearthminds-backup-test-restore-\(host.cluster.name).service"
         let text = (try? FileSystem.readText(unit)) ?? ""
         let exec = text.split(separator: "\n").first { $0.hasPrefix("ExecStart=") }.map(String.init) ?? ""
@@ -324,7 +330,7 @@ extension BackupAttackTests {
         // hm-restore in a session of its own; killed (the whole session) once pgBackRest restores.
         let cut = try await Hostile.asRoot(
             """
-            setsid \(TestFiles.executable("hm-restore")) --config \(env) >/dev/null 2>&1 &
+            HEARTHMINDS_LOCK_DIR=\(env).lock setsid \(TestFiles.executable("hm-restore")) --config \(env) >/dev/null 2>&1 &
             pid=$!
             for i in $(seq 1 3000); do
               hit=

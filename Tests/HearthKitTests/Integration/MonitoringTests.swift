@@ -16,7 +16,12 @@ struct MonitoringTests {
     static func binary(_ package: String, _ path: String) async throws -> String {
         let directory = TestFiles.temporaryDirectory("hm-monitoring-debs")
         chmod(directory, 0o755)
-        try await Command.check(["apt-get", "download", package], workingDirectory: directory)
+        // (the host's package lists may be being rewritten by another suite's apt-get update: once
+        // more after an update of our own, which waits for apt's locks)
+        if try await !Command.run(["apt-get", "download", package], workingDirectory: directory).succeeded {
+            try await Apt.check(["update"])
+            try await Command.check(["apt-get", "download", package], workingDirectory: directory)
+        }
         let deb = try #require(try FileSystem.list(directory).first { $0.hasPrefix(package + "_") && $0.hasSuffix(".deb") })
         try await Command.check(["dpkg-deb", "-x", directory + "/" + deb, directory + "/root"])
         let found = directory + "/root" + path
