@@ -99,7 +99,9 @@ struct DpkgStatusTests {
                     + "open(sys.argv[2], 'w').close(); time.sleep(12)",
                  directory + "/lock-frontend", directory + "/held2"])
         }
-        for _ in 0..<100 where !FileSystem.exists(directory + "/held2") { try await Task.sleep(nanoseconds: 50_000_000) }
+        // (up to 60 s for python3 to start and take it: a loaded CI machine took more than 5)
+        for _ in 0..<1200 where !FileSystem.exists(directory + "/held2") { try await Task.sleep(nanoseconds: 50_000_000) }
+        try #require(FileSystem.exists(directory + "/held2"), "the helper never took the lock")
         #expect(DpkgStatus.lockHolder(directory: directory) != nil)
         let refused = Clock.nowMs()
         await #expect(throws: HearthError.self) {
