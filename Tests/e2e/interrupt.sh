@@ -224,7 +224,11 @@ log_whole() {
 }
 
 ir_ours_databases() { all_databases | sort | tr '\n' ' ' | sed 's/ $//'; }
-ir_ours_roles() { { printf '%s\n' "$CFG_HM_USER" "$CFG_SERVICE_USER"; printf '%s\n' "${CFG_AIS[@]}"; } | sort | tr '\n' ' ' | sed 's/ $//'; }
+# (and the monitoring step's role, MONITORING_USER's default, where the tarball has that step)
+ir_ours_roles() {
+    { printf '%s\n' "$CFG_HM_USER" "$CFG_SERVICE_USER"; printf '%s\n' "${CFG_AIS[@]}"
+      if has_step monitoring; then echo hearthminds-monitor; fi; } | sort | tr '\n' ' ' | sed 's/ $//'
+}
 
 # each_db_clean: every database of the configuration at the shipped head, no invalid index in
 # it (a REINDEX CONCURRENTLY or CREATE INDEX cut leaves one), its vector index trained as
@@ -550,8 +554,17 @@ interrupt_every_step() {
     # Last, the cuts after which the product is likeliest not to converge (a failure there must
     # not keep the others from running)
     # 10. pg_createcluster's initdb, once it has written part of the data directory: the cluster
-    #    dropped first (pg_dropcluster), so that the postgres step makes it again
+    #    dropped first (pg_dropcluster), so that the postgres step makes it again. With backups on,
+    #    the dropped cluster's stanza is retired as hm-reset --cluster retires it (the backup step
+    #    refuses to put a new cluster in another cluster's stanza, and never overwrites it): the
+    #    suite's own way to drop a cluster is hm-reset --cluster, which also drops the client files
+    #    this scenario's later checks read.
     in_root pg_dropcluster --stop "$CFG_PG_VERSION" "$CFG_CLUSTER" || e2e_die "pg_dropcluster failed"
+    if has_step backup; then
+        in_root setpriv --reuid=postgres --regid=postgres --clear-groups sh -c \
+            'cd /var/lib/pgbackrest && for d in backup archive; do [ ! -d "$d/hearthminds" ] || mv "$d/hearthminds" "$d/hearthminds-retired-e2e"; done' ||
+            e2e_die "cannot retire the stanza"
+    fi
     cut_at pg_createcluster postgres proc '^initdb$' '^pg_createclus' '' 300
     cut_landed pg_createcluster postgres
     check "cut pg_createcluster: seen initdb under pg_createcluster under hm-postgres" \

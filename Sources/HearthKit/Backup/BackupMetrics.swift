@@ -13,7 +13,7 @@ public enum BackupMetrics {
     public static func render(_ info: BackupInfo, stanza: String, proof: (at: Double, ok: Bool)?) -> TextfileMetrics {
         let labels = [("stanza", stanza)]
         var families: [TextfileMetrics.Family] = [
-            .init("hearthminds_backup_count", help: "Backups the repository holds for the stanza.", [.init(labels, Double(info.backups.count))])
+            .init("hearthminds_backup_sets", help: "Backups the repository holds for the stanza.", [.init(labels, Double(info.backups.count))])
         ]
         if let newest = info.newest {
             families += [
