@@ -765,8 +765,8 @@ check "hearthminds_only=verify: only the verify step ran, on every host (hm-flee
     "all(list(result[h]['steps']) == ['verify'] and stats[h]['changed'] == 0 for h in HOSTS)"
 play from site.yml -e hearthminds_from=vector-index
 check_exit "hearthminds_from=vector-index: exits 0" 0
-check "hearthminds_from=vector-index: vector-index and verify ran, on every host" q \
-    "all(list(result[h]['steps']) == ['vector-index', 'verify'] for h in HOSTS)"
+check "hearthminds_from=vector-index: vector-index and the steps after it (backup, monitoring, verify) ran, on every host" q \
+    "all(list(result[h]['steps']) == ['vector-index', 'backup', 'monitoring', 'verify'] for h in HOSTS)"
 host 2
 rm -f "$ROOT/root/fleet-holder.pid"
 in_root flock /run/hearthminds/bootstrap.lock sh -c 'echo $$ >/root/fleet-holder.pid; exec sleep 300' 7>&- &

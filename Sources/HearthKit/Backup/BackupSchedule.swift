@@ -14,11 +14,21 @@ public enum BackupSchedule {
     /// only where no account but root could replace it (every directory on its path root's and
     /// not writable by group or others, the file root's and not writable by them): a tarball
     /// unpacked in a user's home would otherwise hand that user root. A CheckFailed names it.
+    /// Run by install.sh, the path is the one it was run by (HEARTHMINDS_ROOT: a release's
+    /// `current` link stays the same when a new release replaces it, so the unit need not change);
+    /// else this executable's own.
     static func selfCommand() throws -> String {
-        var buffer = [CChar](repeating: 0, count: 4096)
-        let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-        guard count > 0 else { throw HearthError("cannot read /proc/self/exe") }
-        let path = String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        var path: String
+        if let root = getenv("HEARTHMINDS_ROOT").map({ String(cString: $0) }), root.hasPrefix("/"),
+            FileSystem.exists(root + "/bootstrap/bin/hm-backup")
+        {
+            path = root + "/bootstrap/bin/hm-backup"
+        } else {
+            var buffer = [CChar](repeating: 0, count: 4096)
+            let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+            guard count > 0 else { throw HearthError("cannot read /proc/self/exe") }
+            path = String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        }
         let (directory, file) = try OpenDirectory.split(path)
         let refusal = "the test restore's unit would run \(path) as root each week, and "
         let opened: OpenDirectory
