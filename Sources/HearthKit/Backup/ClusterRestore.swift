@@ -60,8 +60,7 @@ public enum ClusterRestore {
         let what = target.map { "to \($0)" } ?? "to the newest state in the archive"
 
         func postgres() throws -> SystemAccount {
-            guard let account = SystemAccount.lookup("postgres") else { throw HearthError("no system account postgres") }
-            return account
+            try ClusterTools.postgresAccount()
         }
         func asPostgres(_ argv: [String], seconds: Int = 900) async throws {
             try await Command.check(argv, asUser: try postgres(), timeout: seconds)

@@ -41,9 +41,7 @@ public struct PgBackRest: Sendable {
     /// its message. `seconds`: the deadline (a backup's is long).
     @discardableResult
     public func run(_ arguments: [String], seconds: Int) async throws -> String {
-        guard let postgres = SystemAccount.lookup("postgres") else {
-            throw HearthError("no system account postgres: is postgresql-common installed?")
-        }
+        let postgres = try ClusterTools.postgresAccount()
         let result = try await Command.run(baseArguments + arguments, asUser: postgres, timeout: seconds)
         guard result.succeeded else { throw Self.failure(result) }
         return result.stdout

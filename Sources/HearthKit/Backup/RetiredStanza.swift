@@ -22,7 +22,7 @@ public enum RetiredStanza {
 
     /// Renames the stanza's two directories `from` → `to`, as postgres (what is missing is skipped).
     static func rename(_ repoPath: String, from: String, to: String) async throws {
-        guard let postgres = SystemAccount.lookup("postgres") else { throw HearthError("no system account postgres") }
+        let postgres = try ClusterTools.postgresAccount()
         for kind in ["backup", "archive"] {
             guard let directory = try kindDirectory(repoPath, kind), try directory.entry(from) != nil else { continue }
             if try directory.entry(to) != nil {

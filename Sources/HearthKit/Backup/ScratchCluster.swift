@@ -56,8 +56,7 @@ public struct ScratchCluster: Sendable {
         """
 
     func postgres() throws -> SystemAccount {
-        guard let postgres = SystemAccount.lookup("postgres") else { throw HearthError("no system account postgres") }
-        return postgres
+        try ClusterTools.postgresAccount()
     }
 
     func asPostgres(_ argv: [String], seconds: Int) async throws {

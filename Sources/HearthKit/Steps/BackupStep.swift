@@ -166,8 +166,7 @@ public enum BackupStep {
     /// (0640) in it.
     static func configAction(tool: PgBackRest, files: Once<BackupFiles>) -> Action {
         func postgresGroup() throws -> UInt32 {
-            guard let postgres = SystemAccount.lookup("postgres") else { throw HearthError("no system account postgres") }
-            return postgres.gid
+            try ClusterTools.postgresAccount().gid
         }
         return Action(
             "\(tool.configFile): the stanza's configuration",
