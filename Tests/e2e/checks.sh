@@ -213,8 +213,8 @@ check_tuning() {
         expect_eq "$(shown_mb "$(clamp $((mem_mb / 4)) 128 16384)")" psql_root postgres postgres 'SHOW shared_buffers'
     check "postgres: maintenance_work_mem is an eighth of the memory ($(shown_mb "$(clamp $((mem_mb / 8)) 64 8192)"))" \
         expect_eq "$(shown_mb "$(clamp $((mem_mb / 8)) 64 8192)")" psql_root postgres postgres 'SHOW maintenance_work_mem'
-    check "postgres: max_parallel_maintenance_workers is half the cores, 1 to 4" \
-        expect_eq "$(clamp $((cores / 2)) 1 4)" psql_root postgres postgres 'SHOW max_parallel_maintenance_workers'
+    check "postgres: max_parallel_maintenance_workers is the cores less one, 2 to 8" \
+        expect_eq "$(clamp $((cores - 1)) 2 8)" psql_root postgres postgres 'SHOW max_parallel_maintenance_workers'
     check "postgres: max_wal_size 4GB, checkpoint_timeout 15min" expect_eq "4GB 15min" \
         psql_root postgres postgres "SELECT current_setting('max_wal_size') || ' ' || current_setting('checkpoint_timeout')"
     check "postgres: no tuned setting waits for a restart" expect_eq 0 \

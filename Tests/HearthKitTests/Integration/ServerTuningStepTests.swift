@@ -41,7 +41,7 @@ struct ServerTuningStepTests {
         }
         #expect(running["shared_buffers"] == String(512 * 1024 / 8))  // 512MB
         #expect(running["maintenance_work_mem"] == String(256 * 1024))
-        #expect(running["max_parallel_maintenance_workers"] == "1")
+        #expect(running["max_parallel_maintenance_workers"] == "2")
         #expect(try PGServer.running(paths).admin().query("SHOW shared_buffers").scalar == "512MB")
 
         let (second, _) = await timed(PostgresStep.make(config))
