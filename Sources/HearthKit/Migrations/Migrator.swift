@@ -99,18 +99,20 @@ public final class Migrator {
             WHERE n.nspname = 'public' AND c.relname = ANY($1::text[]) ORDER BY 1
             """, ["{\(MigrationState.versionTable),\(MigrationState.historyTable)}"])
         var existing: Set<String> = []
-        for row in rows.rows {
-            existing.insert(row[0] ?? "")
-            let name = "public.\(row[0] ?? "?")"
+        for (relname, relkind, relowner, rowSecurity, triggers, rules, children)
+            in try rows.decode((String, String, String, Bool, Int, Int, Int).self)
+        {
+            existing.insert(relname)
+            let name = "public.\(relname)"
             var problems: [String] = []
             let kinds = ["v": "a view", "m": "a materialized view", "p": "a partitioned table", "f": "a foreign table",
                          "S": "a sequence", "i": "an index", "c": "a composite type"]
-            if row[1] != "r" { problems.append("it is \(kinds[row[1] ?? ""] ?? "not a table (relkind \(row[1] ?? "?"))")") }
-            if row[2] != owner { problems.append("it is owned by \(row[2] ?? "?"), not the database's owner \(owner)") }
-            if row[3] == "t" { problems.append("it has row level security") }
-            if row[4] != "0" { problems.append("it has \(row[4] ?? "?") trigger(s)") }
-            if row[5] != "0" { problems.append("it has \(row[5] ?? "?") rule(s)") }
-            if row[6] != "0" { problems.append("it has \(row[6] ?? "?") child table(s)") }
+            if relkind != "r" { problems.append("it is \(kinds[relkind] ?? "not a table (relkind \(relkind))")") }
+            if relowner != owner { problems.append("it is owned by \(relowner), not the database's owner \(owner)") }
+            if rowSecurity { problems.append("it has row level security") }
+            if triggers != 0 { problems.append("it has \(triggers) trigger(s)") }
+            if rules != 0 { problems.append("it has \(rules) rule(s)") }
+            if children != 0 { problems.append("it has \(children) child table(s)") }
             guard problems.isEmpty else {
                 throw MigrationError(
                     "database \(database): \(name) is not a plain table of \(owner): \(problems.joined(separator: "; ")). "
@@ -139,18 +141,18 @@ public final class Migrator {
                         THEN version_num::text END,
                    pg_catalog.octet_length(version_num::text)::text
             FROM ONLY public.alembic_version LIMIT 2
-            """).rows
+            """).decode((String?, String?).self)
         guard rows.count <= 1 else {
             throw MigrationError(
                 "database \(database): alembic_version holds more than one row (branches); hm-migrate follows one chain")
         }
-        guard let row = rows.first else { return nil }
-        if row[0] == nil, let bytes = row[1] {
+        guard let (revision, bytes) = rows.first else { return nil }
+        if revision == nil, let bytes {
             throw MigrationError(
                 "database \(database): alembic_version's version_num is \(bytes) bytes, longer than a revision id "
                     + "(at most \(MigrationState.revisionLength) characters); not read")
         }
-        return row[0]
+        return revision
     }
 
     /// The history table holds at most `MigrationState.historyRows` rows for the suite to read
@@ -194,9 +196,9 @@ public final class Migrator {
                   AND l.revision::text = ANY($1::text[]) AND l.direction::text IN ('up', 'stamp')
                 GROUP BY l.revision::text)
             LIMIT \(set.revisions.count)
-            """, [PGArray.literal(set.revisions.map(\.id))]).rows
+            """, [PGArray.literal(set.revisions.map(\.id))]).decode((String?, String?).self)
         var out: [String: String?] = [:]
-        for row in rows { if let revision = row[0] { out[revision] = row[1] } }
+        for (revision, checksum) in rows { if let revision { out[revision] = checksum } }
         return out
     }
 
@@ -320,16 +322,16 @@ public final class Migrator {
     /// ": pid N (user U)" of the session holding the migration lock, when it can be seen.
     private func lockHolder() throws -> String {
         let key = MigrationState.lockKey
-        let row = try db.query(
+        let holder = try db.query(
             """
             SELECT a.pid::text, a.usename FROM pg_catalog.pg_locks l
             JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
             WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1::oid AND l.objid = $2::oid
               AND l.objsubid = 1 AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())
             LIMIT 1
-            """, [String(key >> 32), String(key & 0xFFFF_FFFF)]).first
-        guard let row else { return "" }
-        return ": pid \(row[0] ?? "?") (user \(row[1] ?? "?"))"
+            """, [String(key >> 32), String(key & 0xFFFF_FFFF)]).decodeFirst((String, String?).self)
+        guard let (pid, user) = holder else { return "" }
+        return ": pid \(pid) (user \(user ?? "?"))"
     }
 
     /// Runs up to `selector` under the lock (the plan is made once the lock is held).

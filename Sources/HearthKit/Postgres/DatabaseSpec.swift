@@ -57,11 +57,12 @@ public struct DatabaseSpec: Sendable {
             """, [PGArray.literal(names)])
         let recorded = try MadeRecord.recorded(names, db)
         var out: [String: Found] = [:]
-        for row in rows.rows {
-            let name = row[0] ?? ""
+        for (name, owner, encoding, comment, allowsConnections, privileges)
+            in try rows.decode((String, String, String, String?, Bool, [String]).self)
+        {
             out[name] = Found(
-                owner: row[1] ?? "", encoding: row[2] ?? "", comment: row[3], allowsConnections: row[4] == "t",
-                privileges: Set(PGArray.elements(row[5] ?? "{}")), recorded: recorded.map { $0.contains(name) })
+                owner: owner, encoding: encoding, comment: comment, allowsConnections: allowsConnections,
+                privileges: Set(privileges), recorded: recorded.map { $0.contains(name) })
         }
         return out
     }
@@ -181,7 +182,7 @@ public struct DatabaseSpec: Sendable {
 
     func readersConverged(_ db: PGConnection) throws -> Bool {
         for reader in readers {
-            let row = try db.query(
+            let privileges = try db.query(
                 """
                 SELECT pg_catalog.has_schema_privilege($1, 'public', 'USAGE'),
                        (SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -192,7 +193,9 @@ public struct DatabaseSpec: Sendable {
                         WHERE d.defaclrole = $2::regrole AND d.defaclnamespace = 'public'::regnamespace
                           AND d.defaclobjtype = 'r' AND a.grantee = $1::regrole AND a.privilege_type = 'SELECT')
                 """, [reader, try db.identifier(owner)])
-            guard let r = row.first, r[0] == "t", r[1] == "0", r[2] == "1" else { return false }
+            guard let (usage, ungranted, defaults) = try privileges.decodeFirst((Bool, Int, Int).self),
+                usage, ungranted == 0, defaults == 1
+            else { return false }
         }
         return true
     }

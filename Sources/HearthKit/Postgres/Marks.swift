@@ -58,7 +58,7 @@ public enum MadeRecord {
     }
 
     static func exists(_ db: PGConnection) throws -> Bool {
-        try db.query("SELECT pg_catalog.to_regclass($1) IS NOT NULL", [qualified]).scalar == "t"
+        try db.query("SELECT pg_catalog.to_regclass($1) IS NOT NULL", [qualified]).decodeScalar(Bool.self) == true
     }
 
     /// The statements that make the record: the schema and table are the superuser's, with no

@@ -145,7 +145,7 @@ public final class OwnerSessions: @unchecked Sendable {
                 """
                 SELECT current_user = pg_catalog.pg_get_userbyid(d.datdba)
                 FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database()
-                """).scalar) == "t"
+                """).decodeScalar(Bool.self)) == true
         else {
             done(database, keeping: nil)
             return

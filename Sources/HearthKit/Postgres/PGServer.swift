@@ -90,13 +90,13 @@ public struct PGServer: Sendable {
     /// database. Read from the `postgres` database's shared catalogs.
     public func owner(of database: String) throws -> (name: String, superuser: Bool)? {
         let db = try admin()
-        guard let row = try db.query(
+        guard let (name, superuser) = try db.query(
             """
             SELECT r.rolname, r.rolsuper FROM pg_catalog.pg_database d
             JOIN pg_catalog.pg_roles r ON r.oid = d.datdba WHERE d.datname = $1
-            """, [database]).first
+            """, [database]).decodeFirst((String, Bool).self)
         else { return nil }
-        return (row[0] ?? "", row[1] == "t")
+        return (name, superuser)
     }
 
     /// The owners of many databases, read at once (one query of pg_database): what `owner(of:)`
@@ -105,13 +105,13 @@ public struct PGServer: Sendable {
     public func owners(of databases: [String]) throws -> [String: (name: String, superuser: Bool)] {
         let db = try admin()
         var out: [String: (name: String, superuser: Bool)] = [:]
-        for row in try db.query(
+        for (database, name, superuser) in try db.query(
             """
             SELECT d.datname, r.rolname, r.rolsuper FROM pg_catalog.pg_database d
             JOIN pg_catalog.pg_roles r ON r.oid = d.datdba WHERE d.datname = ANY($1::text[])
-            """, [PGArray.literal(databases)]).rows
+            """, [PGArray.literal(databases)]).decode((String, String, Bool).self)
         {
-            out[row[0] ?? ""] = (row[1] ?? "", row[2] == "t")
+            out[database] = (name, superuser)
         }
         return out
     }

@@ -72,17 +72,18 @@ public struct RoleSpec: Sendable {
                    pg_catalog.left(pg_catalog.shobj_description(a.oid, 'pg_authid'), 1024), a.rolname
             FROM pg_catalog.pg_authid a WHERE a.rolname = ANY($1::text[])
             """, [PGArray.literal(names)])
-        let keys = ["rolsuper", "rolinherit", "rolcreaterole", "rolcreatedb", "rolcanlogin", "rolreplication", "rolbypassrls"]
         var out: [String: State] = [:]
-        for row in rows.rows {
-            var attributes: [String: Bool] = [:]
-            for (i, key) in keys.enumerated() { attributes[key] = row[i] == "t" }
-            let members = (row[10] ?? "{}").dropFirst().dropLast().split(separator: ",").map {
-                String($0).trimmingCharacters(in: "\"")
-            }
-            out[row[12] ?? ""] = State(
-                attributes: attributes, connectionLimit: Int(row[7] ?? "-1") ?? -1, validUntil: row[8], password: row[9],
-                memberOf: Set(members), comment: row[11])
+        for (superuser, inherit, createRole, createDB, login, replication, bypassRLS, connectionLimit, validUntil, password,
+            members, comment, name) in try rows.decode(
+                (Bool, Bool, Bool, Bool, Bool, Bool, Bool, Int, String?, String?, [String], String?, String).self)
+        {
+            let attributes = [
+                "rolsuper": superuser, "rolinherit": inherit, "rolcreaterole": createRole, "rolcreatedb": createDB,
+                "rolcanlogin": login, "rolreplication": replication, "rolbypassrls": bypassRLS,
+            ]
+            out[name] = State(
+                attributes: attributes, connectionLimit: connectionLimit, validUntil: validUntil, password: password,
+                memberOf: Set(members), comment: comment)
         }
         return out
     }

@@ -100,30 +100,30 @@ public enum TenantExtensions {
         -> (version: String, schema: String, owner: String, offered: String)?
     {
         guard
-            let row = try db.query(
+            let (version, schema, owner, offered) = try db.query(
                 """
                 SELECT e.extversion, n.nspname::text, pg_catalog.pg_get_userbyid(e.extowner)::text, a.default_version
                 FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
                 JOIN pg_catalog.pg_available_extensions a ON a.name = e.extname
                 WHERE e.extname = $1
                 """, [name]
-            ).first
+            ).decodeFirst((String, String, String, String).self)
         else { return nil }
-        return (row[0] ?? "", row[1] ?? "", row[2] ?? "", row[3] ?? "")
+        return (version, schema, owner, offered)
     }
 
     /// A CheckFailed unless the version CREATE EXTENSION would install may be moved.
     static func requireRelocatable(_ name: String, _ db: PGConnection) throws {
-        let row = try db.query(
+        let relocatable = try db.query(
             """
             SELECT v.relocatable FROM pg_catalog.pg_available_extensions a
             JOIN pg_catalog.pg_available_extension_versions v ON v.name = a.name AND v.version = a.default_version
             WHERE a.name = $1
-            """, [name]).first
-        guard let row else {
+            """, [name]).decodeScalar(Bool.self)
+        guard let relocatable else {
             throw CheckFailed("extension \(name) is not available on this server (no \(name).control in its extension directory)")
         }
-        guard row[0] == "t" else {
+        guard relocatable else {
             throw CheckFailed(
                 "extension \(name) is not relocatable (its control file), so it can only be created with public on its "
                     + "script's search_path, where the database's owner may have planted a function its script would "

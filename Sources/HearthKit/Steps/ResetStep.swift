@@ -229,11 +229,11 @@ public enum ResetStep {
                 }),
             detail: {
                 guard let db = try? await admin(),
-                    let row = try? db.query(
+                    let (owner, size) = try? db.query(
                         "SELECT pg_get_userbyid(datdba), pg_size_pretty(pg_database_size(oid)) FROM pg_database "
-                            + "WHERE datname = $1", [database]).first
+                            + "WHERE datname = $1", [database]).decodeFirst((String, String).self)
                 else { return nil }
-                return "(owner \(row[0] ?? "?"), \(row[1] ?? "?"))"
+                return "(owner \(owner), \(size))"
             })
     }
 
@@ -470,14 +470,8 @@ public enum ResetStep {
               AND NOT (s.classid = 'pg_database'::regclass AND coalesce(od.datname = ANY($2::text[]), false))
             GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 3, 5, 4, 6
             """, [PGArray.literal(roles), PGArray.literal(databases)])
-        return rows.rows.map { row in
-            let role = row[0] ?? "?"
-            let shared = row[1] == "t"
-            let database = row[2] ?? ""
-            let catalog = row[3] ?? ""
-            let objectDatabase = row[4] ?? ""
-            let kind = row[5] ?? ""
-            let count = Int(row[6] ?? "") ?? 0
+        return try rows.decode((String, Bool, String, String, String, String, Int).self).map {
+            (role, shared, database, catalog, objectDatabase, kind, count) in
             let relation: String
             switch kind {
             case "o": relation = "owns"
