@@ -107,8 +107,8 @@ public struct BackupInfo: Sendable {
                    (SELECT pg_catalog.max(a->>'max') FROM pg_catalog.json_array_elements(s->'archive') a)
               FROM pg_catalog.json_array_elements($1::pg_catalog.json) s WHERE s->>'name' = $2
             """, [json, stanza]
-        ).rows
-        guard let row = head.first else {
+        ).decodeFirst((Int?, String?, String, String?, String?).self)
+        guard let (statusCode, statusMessage, cipher, systemIDs, archiveMax) = head else {
             throw HearthError("pgbackrest info says nothing of stanza \(stanza)")
         }
         let backups = try connection.query(
@@ -121,14 +121,15 @@ public struct BackupInfo: Sendable {
              WHERE s->>'name' = $2 AND coalesce(b->>'error', 'false') <> 'true'
              ORDER BY (b->'timestamp'->>'stop')::bigint, b->>'label'
             """, [json, stanza]
-        ).rows.map { r in
+        ).decode((String, String, Int, Int, Int, Int, String, String).self).map {
+            (label, type, start, stop, size, repositorySize, walStart, walStop) in
             Backup(
-                label: r[0] ?? "", type: r[1] ?? "", start: Int(r[2] ?? "") ?? 0, stop: Int(r[3] ?? "") ?? 0,
-                size: Int(r[4] ?? "") ?? 0, repositorySize: Int(r[5] ?? "") ?? 0, walStart: r[6] ?? "", walStop: r[7] ?? "")
+                label: label, type: type, start: start, stop: stop, size: size, repositorySize: repositorySize,
+                walStart: walStart, walStop: walStop)
         }
         return BackupInfo(
-            statusCode: Int(row[0] ?? "") ?? -1, statusMessage: row[1] ?? "",
-            systemIDs: (row[3] ?? "").split(separator: ",").map(String.init), backups: backups, cipher: row[2] ?? "",
-            archiveMax: row[4])
+            statusCode: statusCode ?? -1, statusMessage: statusMessage ?? "",
+            systemIDs: (systemIDs ?? "").split(separator: ",").map(String.init), backups: backups, cipher: cipher,
+            archiveMax: archiveMax)
     }
 }

@@ -56,9 +56,9 @@ public struct SCRAMVerifier: Equatable, Sendable {
             "SELECT rolname, rolpassword FROM pg_catalog.pg_authid WHERE rolname = ANY($1::text[]) "
                 + "AND pg_catalog.octet_length(rolpassword) <= \(maxLength)",
             [PGArray.literal(roles)]
-        ).rows
-        let candidates: [(String, SCRAMVerifier)] = rows.compactMap { row in
-            guard let role = row[0], let stored = row[1], let verifier = SCRAMVerifier(stored),
+        ).decode((String, String).self)
+        let candidates: [(String, SCRAMVerifier)] = rows.compactMap { role, stored in
+            guard let verifier = SCRAMVerifier(stored),
                 verifier.iterations == iterations
             else { return nil }
             return (role, verifier)

@@ -144,16 +144,16 @@ public enum BackupStep {
     /// Why archiving is not working (nil: it is): nothing archived yet, or a failure after the
     /// last success.
     static func archiving(_ connection: PGConnection) throws -> String? {
-        let row = try connection.query(
+        let archiver = try connection.query(
             """
-            SELECT archived_count::text, coalesce(last_failed_wal, ''),
-                   (last_failed_time IS NOT NULL AND (last_archived_time IS NULL OR last_failed_time > last_archived_time))::text
+            SELECT archived_count, coalesce(last_failed_wal, ''),
+                   last_failed_time IS NOT NULL AND (last_archived_time IS NULL OR last_failed_time > last_archived_time)
               FROM pg_catalog.pg_stat_archiver
             """
-        ).rows.first
-        guard let row else { return "pg_stat_archiver is empty" }
-        if row[2] == "true" { return "the last archive_command failed (WAL \(row[1] ?? "")): see the server's log" }
-        if row[0] == "0" { return "nothing archived yet" }
+        ).decodeFirst((Int, String, Bool).self)
+        guard let (archived, failedWAL, failing) = archiver else { return "pg_stat_archiver is empty" }
+        if failing { return "the last archive_command failed (WAL \(failedWAL)): see the server's log" }
+        if archived == 0 { return "nothing archived yet" }
         return nil
     }
 
