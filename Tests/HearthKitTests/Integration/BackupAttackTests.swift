@@ -129,9 +129,13 @@ struct BackupAttackTests {
         //    directory of its own, or another name); the local user's directory is never adopted.
         try await Hostile.asRoot("rm -rf \(dumpDirectory); setpriv --reuid=nobody --regid=nogroup --clear-groups mkdir -m 0777 \(dumpDirectory)")
         // (the watcher sees what it looks for: a process holding a marker in its arguments)
-        let probe = try await Hostile.asRoot("(sh -c 'sleep 4' hm-probe-marker-7781 &) ; sleep 0.5; echo started")
+        // (its output away from the pipe the command's output is read from, which would otherwise
+        // be held open until it ended: the check would then look after it)
+        let probe = try await Hostile.asRoot(
+            "(sh -c 'sleep 60; :' hm-probe-marker-7781 </dev/null >/dev/null 2>&1 &) ; sleep 0.5; echo started")
         #expect(probe.stdout.contains("started"))
         #expect(!Self.processesHolding("hm-probe-marker-7781").isEmpty, "the watcher does not see process arguments")
+        _ = try? await Hostile.asRoot("pkill -f 'hm-probe-marker-[7]781'")
         // 2. Every restore of this test runs while every process's arguments and environment are
         //    read for the AI's password (checked at the end).
         let leaks = Box<[String]>()
