@@ -4,10 +4,9 @@
 public enum StepMain {
     public static func run(
         _ name: String, _ options: StepOptions, requiresRoot: Bool = true,
-        build: (HearthConfig) throws -> Step
+        environment: [String: String] = currentEnvironment(), build: (HearthConfig) throws -> Step
     ) async -> Int32 {
         let console = Console()
-        let environment = currentEnvironment()
         guard let config = prepare(name, options, requiresRoot: requiresRoot, environment: environment, console: console)
         else { return ExitStatus.usage }
         if let status = lock(name, environment: environment, console: console) { return status }

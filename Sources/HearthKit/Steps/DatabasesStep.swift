@@ -235,3 +235,22 @@ extension RoleSpec.Password {
         return false
     }
 }
+
+// The step declared once (its line in CommandDefinitions.all; its command StepCommand<DatabasesStep>).
+extension DatabasesStep: StepDefinition {
+    public static let abstract = "create the roles, databases, extensions and grants; write the client files"
+    public static let discussion = """
+        Roles: HEARTHMINDS_USER (superuser, password, member of pg_monitor), \
+        HEARTHMINDS_SERVICE_USER (login by peer only), one per AI name (login, password), and \
+        POSTGRES_ADMIN_USER's password. Databases: HEARTHMINDS_DB owned by the service account, \
+        <name><AI_DB_SUFFIX> owned by each AI, AI_DEFAULT_EXTENSIONS in each (owned by the \
+        manager); CONNECT revoked from PUBLIC; every AI and the manager connect to and read \
+        HEARTHMINDS_DB. Writes pg_service.conf and password files under /etc/hearthminds. \
+        Databases of AI names no longer configured are reported, never dropped.
+        """
+    public static var needs: [any StepDefinition.Type] { [PostgresStep.self] }
+
+    public static func build(_ config: HearthConfig, flags: NoStepFlags) throws -> Step {
+        DatabasesStep.make(config)
+    }
+}

@@ -89,3 +89,17 @@ public enum MigrationsStep {
         return Step(name, parts: parts)
     }
 }
+
+// The step declared once (its line in CommandDefinitions.all; its command StepCommand<MigrationsStep>).
+extension MigrationsStep: StepDefinition {
+    public static let abstract = "bring every database to the head revision of Migrations/"
+    public static let discussion = """
+        The install.sh step `migrations`: `hm-migrate up` on each database, one action per \
+        database (check: at head and no applied revision's files changed).
+        """
+    public static var needs: [any StepDefinition.Type] { [DatabasesStep.self] }
+
+    public static func build(_ config: HearthConfig, flags: NoStepFlags) throws -> Step {
+        MigrationsStep.make(config)
+    }
+}

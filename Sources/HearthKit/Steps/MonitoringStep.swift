@@ -335,3 +335,25 @@ public enum MonitoringStep {
         return false
     }
 }
+
+// The step declared once (its line in CommandDefinitions.all; its command StepCommand<MonitoringStep>).
+extension MonitoringStep: StepDefinition {
+    public static let abstract = "install and run the Prometheus exporters: the server, every AI's memory, every run"
+    public static let discussion = """
+        The install.sh step `monitoring`, after `vector-index`. Debian's prometheus-postgres-exporter \
+        runs (its systemd unit, with our drop-in) as MONITORING_USER, a system account with no shell and \
+        no password that logs in by peer to the role of the same name (pg_monitor only; the databases \
+        step makes it), on POSTGRES_EXPORTER_ADDRESS (loopback 127.0.0.1:9187 by default; beyond \
+        loopback only with the TLS pair), with our custom queries (/etc/hearthminds/monitoring/): each \
+        AI's tables, vector index, connections and top statements (pg_stat_statements, created in the \
+        postgres database). Debian's prometheus-node-exporter (loopback :9100) serves the textfile \
+        metrics every step writes to NODE_EXPORTER_TEXTFILE_DIR, and this step's hearthminds_schema.prom \
+        (each database's revision and checksums). Units enabled and started where systemd runs; without \
+        systemd they are configured, not started.
+        """
+    public static var needs: [any StepDefinition.Type] { [PostgresStep.self, DatabasesStep.self, MigrationsStep.self] }
+
+    public static func build(_ config: HearthConfig, flags: NoStepFlags) throws -> Step {
+        MonitoringStep.make(config)
+    }
+}

@@ -254,3 +254,20 @@ public enum VerifyStep {
                 + [.group(ActionGroup(checks, width: width, finished: { connections.closeWorkers() }))])
     }
 }
+
+// The step declared once (its line in CommandDefinitions.all; its command StepCommand<VerifyStep>).
+extension VerifyStep: StepDefinition {
+    public static let abstract = "check the whole host, read-only"
+    public static let discussion = """
+        The service user; the cluster online at the configured version and port; pg_hba.conf \
+        parses with no trust/md5; the service user logs in by peer to HEARTHMINDS_DB; the manager \
+        and each AI log in with their passwords over TCP to their databases and HEARTHMINDS_DB, \
+        and each AI is refused by the other AIs' databases; the extensions in every database. \
+        Changes nothing (--dry-run is the same run).
+        """
+    public static var needs: [any StepDefinition.Type] { [ServiceUserStep.self, PostgresStep.self, PgHbaStep.self, PgvectorStep.self, DatabasesStep.self, MigrationsStep.self] }
+
+    public static func build(_ config: HearthConfig, flags: NoStepFlags) throws -> Step {
+        VerifyStep.make(config)
+    }
+}

@@ -1,0 +1,71 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import Testing
+@testable import HearthKit
+
+/// A step that exists only here: its definition is all there is of it (no command struct, no
+/// line anywhere else in the sources).
+enum ThrowawayStep: StepDefinition {
+    static let name = "throwaway-test"
+    static let abstract = "a step of the tests alone: one check, always true"
+    static let discussion = "Declared by its definition and one line of a list of commands (StepDefinitionTests)."
+    static var needs: [any StepDefinition.Type] { [PostgresStep.self] }
+
+    static func build(_ config: HearthConfig, flags: NoStepFlags) throws -> Step {
+        Step(name, [.assertion("the throwaway step's one check") { true }])
+    }
+}
+
+@Suite("a step declared once: its definition and a line in the list of commands (StepDefinition)")
+struct StepDefinitionTests {
+    let multiCall = MultiCall(CommandDefinitions.all + [.step(ThrowawayStep.self)])
+
+    @Test("a throwaway step added by one definition appears in --list, the usage, its --help (with the exit statuses), its man page's source and the JSON log: nothing else touched")
+    func throwawayStep() async throws {
+        // --list (what the Makefile and install.sh's list follow) and the executable's usage
+        #expect(multiCall.list.hasSuffix("verify\tcheck the whole host, read-only\nthrowaway-test\t\(ThrowawayStep.abstract)\n"))
+        #expect(multiCall.usage.contains("hm-throwaway-test " + ThrowawayStep.abstract))
+        #expect(multiCall.definitions.last?.needs == ["postgres"])
+        // run by its name
+        let resolved = try #require(multiCall.resolve(["/opt/hm/bootstrap/bin/hm-throwaway-test", "--dry-run"]))
+        #expect(resolved.type == StepCommand<ThrowawayStep>.self && resolved.arguments == ["--dry-run"])
+        #expect(MultiCall().resolve(["hm-throwaway-test"]) == nil)
+        // --help: the abstract, the discussion, the exit statuses every step shares, the flags
+        let help = StepCommand<ThrowawayStep>.helpMessage()
+        #expect(help.contains("OVERVIEW: " + ThrowawayStep.abstract))
+        #expect(help.contains("USAGE: hm-throwaway-test"))
+        // (--help wraps the text at 80 columns)
+        #expect(help.contains("Declared by its definition"))
+        #expect(help.contains("Exit status: 0 every action true,"))
+        #expect(help.contains("--dry-run") && help.contains("--config"))
+        // The man page: generate-manual renders what the command prints for
+        // --experimental-dump-help (the Makefile runs it for every name of `--list`).
+        var dump = ""
+        do {
+            _ = try StepCommand<ThrowawayStep>.parseAsRoot(["--experimental-dump-help"])
+            Issue.record("--experimental-dump-help parsed as a run")
+        } catch {
+            dump = StepCommand<ThrowawayStep>.fullMessage(for: error)
+        }
+        #expect(dump.contains(#""commandName" : "hm-throwaway-test""#) || dump.contains(#""commandName":"hm-throwaway-test""#), "\(dump.prefix(300))")
+        #expect(dump.contains(ThrowawayStep.abstract) && dump.contains("Exit status"))
+        // The JSON log: the command run (a dry run) writes the step's records under its name.
+        let work = TestFiles.temporaryDirectory("hm-throwaway")
+        defer { TestFiles.removeTree(work) }
+        let config = try TestFiles.write("POSTGRES_PORT=5432\n", name: "throwaway.env")
+        defer { TestFiles.removeTree(String(config.prefix(upTo: config.lastIndex(of: "/")!))) }
+        // (STEP_TIMEOUT: the step's watchdog thread lives as long as this test process does)
+        let command = try #require(
+            try StepCommand<ThrowawayStep>.parseAsRoot(["--dry-run", "--config", config, "--set", "STEP_TIMEOUT=86400"])
+                as? StepCommand<ThrowawayStep>)
+        let status = await command.execute(environment: [
+            "HEARTHMINDS_LOG": work + "/log.jsonl", "HEARTHMINDS_LOCK_DIR": work + "/lock",
+            "HEARTHMINDS_ROOT": TestFiles.repositoryRoot,
+        ])
+        #expect(status == ExitStatus.ok)
+        let log = try FileSystem.readText(work + "/log.jsonl")
+        #expect(log.contains(#""step":"throwaway-test""#) && log.contains("the throwaway step's one check"), "\(log)")
+    }
+}
