@@ -13,7 +13,7 @@ enum ThrowawayStep: StepDefinition {
     static let discussion = "Declared by its definition and one line of a list of commands (StepDefinitionTests)."
     static var needs: [any StepDefinition.Type] { [PostgresStep.self] }
 
-    static func build(_ config: HearthConfig, flags: NoStepFlags) throws -> Step {
+    static func build(_ context: StepContext, flags: NoStepFlags) throws -> Step {
         Step(name, [.assertion("the throwaway step's one check") { true }])
     }
 }
@@ -67,5 +67,36 @@ struct StepDefinitionTests {
         #expect(status == ExitStatus.ok)
         let log = try FileSystem.readText(work + "/log.jsonl")
         #expect(log.contains(#""step":"throwaway-test""#) && log.contains("the throwaway step's one check"), "\(log)")
+    }
+}
+
+@Suite("one context for every step (StepContext)")
+struct StepContextTests {
+    @Test("the plumbing every step needs is made in StepContext alone: the server, the superuser's connections, the passwords, the credentials, the width")
+    func madeOnce() async throws {
+        // Each is built once, in Steps/StepContext.swift; a copy elsewhere is named. (The cluster
+        // restore's check reads the client files as they are when it runs, on purpose.)
+        let patterns = [
+            "PGServer(config:", "PasswordBook(", "Credentials(config", "AdminConnections(", "?? Workers.defaultWidth",
+        ]
+        for pattern in patterns {
+            let found = try await Command.run(["grep", "-rnF", pattern, TestFiles.repositoryRoot + "/Sources"])
+            let copies = found.stdout.split(separator: "\n").filter {
+                !$0.contains("/Steps/StepContext.swift:") && !$0.contains("///")
+                    && !($0.contains("/Backup/ClusterRestore.swift:") && pattern == "PasswordBook(")
+            }
+            #expect(copies.isEmpty, "\(pattern) outside StepContext: \(copies.joined(separator: "\n"))")
+        }
+    }
+
+    @Test("the width of a group: 1 with --jobs 1 and when the server does not answer; the server the context was given, or the configured one")
+    func width() throws {
+        let config = try loadConfig()
+        let nowhere = PGServer(socketDirectory: "/nonexistent", port: 1)
+        #expect(StepContext(config, server: nowhere, jobs: 1).width()() == 1)
+        #expect(StepContext(config, server: nowhere, jobs: 4).width()() == 1)
+        let configured = StepContext(config)
+        #expect(configured.server.port == config.port && configured.server.socketDirectory == PGTarget.debianSocketDirectory)
+        #expect(StepContext(config, socketDirectory: "/tmp/x").server.socketDirectory == "/tmp/x")
     }
 }

@@ -17,8 +17,8 @@ public protocol StepDefinition {
     static var discussion: String { get }
     /// The earlier steps whose work it needs (they come before it in the list of definitions).
     static var needs: [any StepDefinition.Type] { get }
-    /// The step, for this configuration and these flags.
-    static func build(_ config: HearthConfig, flags: Flags) throws -> Step
+    /// The step, made with the run's context (StepMain makes it once) and these flags.
+    static func build(_ context: StepContext, flags: Flags) throws -> Step
 }
 
 extension StepDefinition {

@@ -1,26 +1,54 @@
 /// The body of every step executable: load and validate the configuration (exit 64 on any
 /// error, before anything changes), take the run lock (exit 75 when another run holds it),
-/// open the log, build the step, run it.
+/// open the log, make the run's StepContext, build the step with it, run it.
 public enum StepMain {
     public static func run(
         _ name: String, _ options: StepOptions, requiresRoot: Bool = true,
-        environment: [String: String] = currentEnvironment(), build: (HearthConfig) throws -> Step
+        environment: [String: String] = currentEnvironment(), build: (StepContext) throws -> Step
     ) async -> Int32 {
-        let console = Console()
-        guard let config = prepare(name, options, requiresRoot: requiresRoot, environment: environment, console: console)
-        else { return ExitStatus.usage }
-        if let status = lock(name, environment: environment, console: console) { return status }
+        let context: StepContext
+        switch start(name, options, requiresRoot: requiresRoot, environment: environment) {
+        case .ready(let made): context = made
+        case .exit(let status): return status
+        }
         let step: Step
         do {
-            step = try build(config)
+            step = try build(context)
         } catch let error as ConfigError {
-            console.err("hm-\(name): configuration error: \(error)")
+            context.console.err("hm-\(name): configuration error: \(error)")
             return ExitStatus.usage
         } catch {
-            console.err("hm-\(name): \(error)")
+            context.console.err("hm-\(name): \(error)")
             return ExitStatus.failed
         }
-        return await execute(step, name: name, config: config, dryRun: options.dryRun, environment: environment)
+        return await execute(step, name: name, context: context, dryRun: options.dryRun, environment: environment)
+    }
+
+    /// What the start-up gives: the run's context, or the exit status it ended with (said on
+    /// stderr already).
+    public enum Started {
+        case ready(StepContext)
+        case exit(Int32)
+    }
+
+    /// The start-up every step and hm-reset share: the validated configuration (64), root (64),
+    /// the run lock (75; 1 when its directory fails the rules), the log (1), and from them the
+    /// run's one StepContext.
+    public static func start(
+        _ name: String, _ options: StepOptions, requiresRoot: Bool = true, environment: [String: String],
+        console: Console = Console()
+    ) -> Started {
+        guard let config = prepare(name, options, requiresRoot: requiresRoot, environment: environment, console: console)
+        else { return .exit(ExitStatus.usage) }
+        if let status = lock(name, environment: environment, console: console) { return .exit(status) }
+        let log: JSONLog
+        do {
+            log = try JSONLog(path: config.logPath)
+        } catch {
+            console.err("hm-\(name): \(error)")
+            return .exit(ExitStatus.failed)
+        }
+        return .ready(StepContext(config, console: console, log: log))
     }
 
     /// The validated configuration, once the caller is known to be root (when it must be);
@@ -71,23 +99,16 @@ public enum StepMain {
         }
     }
 
-    /// Opens the log and runs the step under the run id install.sh set (or a new one).
+    /// Runs the step under the run id install.sh set (or a new one), into the context's log.
     public static func execute(
-        _ step: Step, name: String, config: HearthConfig, dryRun: Bool, environment: [String: String],
-        console: Console = Console()
+        _ step: Step, name: String, context: StepContext, dryRun: Bool, environment: [String: String]
     ) async -> Int32 {
-        let log: JSONLog
-        do {
-            log = try JSONLog(path: config.logPath)
-        } catch {
-            console.err("hm-\(name): \(error)")
-            return ExitStatus.failed
-        }
+        let (config, console) = (context.config, context.console)
         let runID = Self.runID(environment: environment)
         StepDeadline.arm(
             step: name, seconds: StepDeadline.seconds(step: name, configured: config.stepTimeout), runID: runID,
-            log: log, console: console)
-        let runner = StepRunner(console: console, log: log, runID: runID, dryRun: dryRun)
+            log: context.log, console: console)
+        let runner = StepRunner(console: console, log: context.log, runID: runID, dryRun: dryRun)
         let counts = DryRunCounts.claim(environment)
         let started = Clock.nowMs()
         let outcome = await runner.run(step)

@@ -211,8 +211,8 @@ extension BackupStep: StepDefinition {
         """
     public static var needs: [any StepDefinition.Type] { [PostgresStep.self] }
 
-    public static func build(_ config: HearthConfig, flags: BackupFlags) throws -> Step {
-        if flags.writeMetrics { return try BackupStep.metricsOnly(config) }
-        return flags.testRestore ? try BackupTestRestore.make(config) : BackupStep.make(config)
+    public static func build(_ context: StepContext, flags: BackupFlags) throws -> Step {
+        if flags.writeMetrics { return try BackupStep.metricsOnly(context.config) }
+        return flags.testRestore ? try BackupTestRestore.make(context) : BackupStep.make(context.config)
     }
 }

@@ -9,16 +9,19 @@
 public enum DatabasesStep {
     public static let name = "databases"
 
-    /// `jobs`: at most this many roles or databases side by side (default: Workers.defaultWidth,
-    /// bounded by the server's free connections); 1 runs every action in order.
+    /// The step of a context of these parts (tests). `jobs`: at most this many roles or
+    /// databases side by side (default: Workers.defaultWidth, bounded by the server's free
+    /// connections); 1 runs every action in order.
     public static func make(
         _ config: HearthConfig, server: PGServer? = nil, clientDirectory: String = ClientFiles.defaultDirectory,
         console: Console = Console(), jobs: Int? = nil
     ) -> Step {
-        let server = server ?? PGServer(config: config)
-        let connections = AdminConnections(server)
-        let passwords = PasswordBook(config, directory: clientDirectory)
-        let credentials = Credentials(config, book: passwords)
+        make(StepContext(config, server: server, clientDirectory: clientDirectory, jobs: jobs, console: console))
+    }
+
+    public static func make(_ context: StepContext) -> Step {
+        let (config, server, connections, console) = (context.config, context.server, context.connections, context.console)
+        let (passwords, credentials, clientDirectory) = (context.passwords, context.credentials, context.clientDirectory)
         let roles = RoleSpec.all(config, passwords: passwords)
         let databases = DatabaseSpec.all(config)
         // pg_authid and pg_database read once for every role and database (a converged run),
@@ -27,11 +30,7 @@ public enum DatabasesStep {
             try connections.step()
         }
         /// Side by side: each worker holds a connection to postgres and one to the database at hand.
-        let width = { () -> Int in
-            let cap = jobs ?? Workers.defaultWidth
-            guard cap > 1, let db = try? connections.get() else { return 1 }
-            return Parallelism.width(cap: cap, perWorker: 2, db)
-        }
+        let width = context.width(perWorker: 2)
         let finished = { connections.closeWorkers() }
         var parts: [Step.Part] = []
 
@@ -250,7 +249,7 @@ extension DatabasesStep: StepDefinition {
         """
     public static var needs: [any StepDefinition.Type] { [PostgresStep.self] }
 
-    public static func build(_ config: HearthConfig, flags: NoStepFlags) throws -> Step {
-        DatabasesStep.make(config)
+    public static func build(_ context: StepContext, flags: NoStepFlags) throws -> Step {
+        DatabasesStep.make(context)
     }
 }

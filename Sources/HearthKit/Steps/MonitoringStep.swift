@@ -22,22 +22,23 @@ public enum MonitoringStep {
     public static let nodeDropInDirectory = "/etc/systemd/system/prometheus-node-exporter.service.d"
     public static let schemaFile = "hearthminds_schema.prom"
 
-    public static func make(_ config: HearthConfig) -> Step {
-        make(config, migrations: MigrationSet.defaultDirectory(), socketDirectory: PGTarget.debianSocketDirectory)
-    }
-
+    /// The step of a context of these parts (tests).
     public static func make(
         _ config: HearthConfig, migrations: String?, socketDirectory: String,
         clientDirectory: String = ClientFiles.defaultDirectory, systemd: Bool = SystemdUnits.running
     ) -> Step {
+        make(
+            StepContext(config, socketDirectory: socketDirectory, clientDirectory: clientDirectory, migrations: migrations),
+            systemd: systemd)
+    }
+
+    public static func make(_ context: StepContext, systemd: Bool = SystemdUnits.running) -> Step {
+        let (config, server, credentials, migrations) = (context.config, context.server, context.credentials, context.migrations)
         let user = config.monitoring.user
         let paths = ClusterPaths(config)
         let session = ClusterSession(paths)
         let exporter = ExporterConfig(config)
         let files = exporterFiles(config)
-        var server = PGServer(config: config)
-        server.socketDirectory = socketDirectory
-        let credentials = Credentials(config, book: PasswordBook(config, directory: clientDirectory))
         let loaded = Once { () throws -> MigrationSet in
             guard let migrations else { throw MigrationError("no Migrations/ directory found beside the executables") }
             return try MigrationSet.load(directory: migrations, config: config)
@@ -353,7 +354,7 @@ extension MonitoringStep: StepDefinition {
         """
     public static var needs: [any StepDefinition.Type] { [PostgresStep.self, DatabasesStep.self, MigrationsStep.self] }
 
-    public static func build(_ config: HearthConfig, flags: NoStepFlags) throws -> Step {
-        MonitoringStep.make(config)
+    public static func build(_ context: StepContext, flags: NoStepFlags) throws -> Step {
+        MonitoringStep.make(context)
     }
 }

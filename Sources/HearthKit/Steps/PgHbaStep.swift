@@ -137,7 +137,7 @@ extension PgHbaStep: StepDefinition {
         """
     public static var needs: [any StepDefinition.Type] { [PostgresStep.self] }
 
-    public static func build(_ config: HearthConfig, flags: NoStepFlags) throws -> Step {
-        try PgHbaStep.make(config)
+    public static func build(_ context: StepContext, flags: NoStepFlags) throws -> Step {
+        try PgHbaStep.make(context.config)
     }
 }

@@ -20,14 +20,21 @@ public enum PgvectorStep {
         _ config: HearthConfig, installOnly: Bool = false, server: PGServer? = nil,
         installer: PgvectorInstaller? = nil
     ) -> Step {
+        make(StepContext(config, server: server), installOnly: installOnly, installer: installer)
+    }
+
+    public static func make(
+        _ context: StepContext, installOnly: Bool = false, installer: PgvectorInstaller? = nil
+    ) -> Step {
+        let config = context.config
         let installer = installer ?? PgvectorInstaller(config)
-        let server = server ?? PGServer(config: config)
+        let server = context.server
         let version = config.pgVersion
         // The version an apply installed in this run (the check of a converged host reads the
         // installed control file instead).
         let installed = Box<PgvectorInstaller.Installed>()
         // The superuser's connection to `postgres` the cluster checks share.
-        let connections = AdminConnections(server)
+        let connections = context.connections
 
         /// The version the server must offer: what this run installed, else what is installed.
         func expectedVersion() throws -> String {
@@ -239,7 +246,7 @@ extension PgvectorStep: StepDefinition {
         """
     public static var needs: [any StepDefinition.Type] { [PostgresStep.self] }
 
-    public static func build(_ config: HearthConfig, flags: PgvectorFlags) throws -> Step {
-        PgvectorStep.make(config, installOnly: flags.installOnly)
+    public static func build(_ context: StepContext, flags: PgvectorFlags) throws -> Step {
+        PgvectorStep.make(context, installOnly: flags.installOnly)
     }
 }

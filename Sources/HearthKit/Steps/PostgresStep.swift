@@ -441,7 +441,7 @@ extension PostgresStep: StepDefinition {
         name of another version, or another cluster on POSTGRES_PORT, is a false result.
         """
 
-    public static func build(_ config: HearthConfig, flags: NoStepFlags) throws -> Step {
-        PostgresStep.make(config)
+    public static func build(_ context: StepContext, flags: NoStepFlags) throws -> Step {
+        PostgresStep.make(context.config)
     }
 }

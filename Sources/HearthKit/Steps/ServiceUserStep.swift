@@ -111,7 +111,7 @@ extension ServiceUserStep: StepDefinition {
         existing home it does not own, is a false result, never adopted.
         """
 
-    public static func build(_ config: HearthConfig, flags: NoStepFlags) throws -> Step {
-        ServiceUserStep.make(config)
+    public static func build(_ context: StepContext, flags: NoStepFlags) throws -> Step {
+        ServiceUserStep.make(context.config)
     }
 }

@@ -19,10 +19,13 @@ public enum VectorIndexStep {
         _ config: HearthConfig, server: PGServer? = nil, clientDirectory: String = ClientFiles.defaultDirectory,
         console: Console = Console(), lockTimeout: String = PGServer.lockTimeout
     ) -> Step {
-        let server = server ?? PGServer(config: config)
-        let connections = AdminConnections(server)
+        make(StepContext(config, server: server, clientDirectory: clientDirectory, console: console), lockTimeout: lockTimeout)
+    }
+
+    public static func make(_ context: StepContext, lockTimeout: String = PGServer.lockTimeout) -> Step {
+        let (config, server, connections, console) = (context.config, context.server, context.connections, context.console)
         let owners = OwnerSessions(
-            server, Credentials(config, book: PasswordBook(config, directory: clientDirectory)),
+            server, context.credentials,
             expected: DatabaseSpec.owners(config), work: .maintenance, lockTimeout: lockTimeout)
         var actions: [Action] = []
         for database in config.databases {
@@ -225,7 +228,7 @@ extension VectorIndexStep: StepDefinition {
         """
     public static var needs: [any StepDefinition.Type] { [MigrationsStep.self] }
 
-    public static func build(_ config: HearthConfig, flags: NoStepFlags) throws -> Step {
-        VectorIndexStep.make(config)
+    public static func build(_ context: StepContext, flags: NoStepFlags) throws -> Step {
+        VectorIndexStep.make(context)
     }
 }

@@ -16,11 +16,15 @@ public enum VerifyStep {
         _ config: HearthConfig, server: PGServer? = nil, migrations: String? = nil,
         clientDirectory: String = ClientFiles.defaultDirectory, console: Console = Console(), jobs: Int? = nil
     ) -> Step {
-        let server = server ?? PGServer(config: config)
-        let migrations = migrations ?? MigrationSet.defaultDirectory()
-        let connections = AdminConnections(server)
-        let passwords = PasswordBook(config, directory: clientDirectory)
-        let credentials = Credentials(config, book: passwords)
+        make(
+            StepContext(
+                config, server: server, clientDirectory: clientDirectory,
+                migrations: migrations ?? MigrationSet.defaultDirectory(), jobs: jobs, console: console))
+    }
+
+    public static func make(_ context: StepContext) -> Step {
+        let (config, server, migrations, console) = (context.config, context.server, context.migrations, context.console)
+        let (connections, passwords, credentials) = (context.connections, context.passwords, context.credentials)
         // A database's owner logs in once for its login check, its extensions and its revision.
         let sessions = OwnerSessions(server, credentials, expected: DatabaseSpec.owners(config))
         let revisions = Once { () throws -> MigrationSet in
@@ -242,11 +246,7 @@ public enum VerifyStep {
         for database in config.databases where seen.insert(database).inserted {
             checks += dbChecks[database] ?? []
         }
-        let width = { () -> Int in
-            let cap = jobs ?? Workers.defaultWidth
-            guard cap > 1, let db = try? connections.get() else { return 1 }
-            return Parallelism.width(cap: cap, perWorker: 2, db)
-        }
+        let width = context.width(perWorker: 2)
         actions += BackupVerify.actions(config, server: server)
         return Step(
             name,
@@ -267,7 +267,7 @@ extension VerifyStep: StepDefinition {
         """
     public static var needs: [any StepDefinition.Type] { [ServiceUserStep.self, PostgresStep.self, PgHbaStep.self, PgvectorStep.self, DatabasesStep.self, MigrationsStep.self] }
 
-    public static func build(_ config: HearthConfig, flags: NoStepFlags) throws -> Step {
-        VerifyStep.make(config)
+    public static func build(_ context: StepContext, flags: NoStepFlags) throws -> Step {
+        VerifyStep.make(context)
     }
 }
