@@ -1,6 +1,6 @@
 /// The body of every step executable: load and validate the configuration (exit 64 on any
 /// error, before anything changes), take the run lock (exit 75 when another run holds it),
-/// open the log, make the run's StepContext, build the step with it, run it.
+/// make the run's StepContext, build the step with it, open the log, run it.
 public enum StepMain {
     public static func run(
         _ name: String, _ options: StepOptions, requiresRoot: Bool = true,
@@ -32,8 +32,9 @@ public enum StepMain {
     }
 
     /// The start-up every step and hm-reset share: the validated configuration (64), root (64),
-    /// the run lock (75; 1 when its directory fails the rules), the log (1), and from them the
-    /// run's one StepContext.
+    /// the run lock (75; 1 when its directory fails the rules), and from them the run's one
+    /// StepContext. Its log is opened by `execute`, once the step is made (a command that ends
+    /// with 64 before, or a reset not confirmed, makes no log).
     public static func start(
         _ name: String, _ options: StepOptions, requiresRoot: Bool = true, environment: [String: String],
         console: Console = Console()
@@ -41,14 +42,7 @@ public enum StepMain {
         guard let config = prepare(name, options, requiresRoot: requiresRoot, environment: environment, console: console)
         else { return .exit(ExitStatus.usage) }
         if let status = lock(name, environment: environment, console: console) { return .exit(status) }
-        let log: JSONLog
-        do {
-            log = try JSONLog(path: config.logPath)
-        } catch {
-            console.err("hm-\(name): \(error)")
-            return .exit(ExitStatus.failed)
-        }
-        return .ready(StepContext(config, console: console, log: log))
+        return .ready(StepContext(config, console: console))
     }
 
     /// The validated configuration, once the caller is known to be root (when it must be);
@@ -99,11 +93,17 @@ public enum StepMain {
         }
     }
 
-    /// Runs the step under the run id install.sh set (or a new one), into the context's log.
+    /// Opens the context's log and runs the step under the run id install.sh set (or a new one).
     public static func execute(
         _ step: Step, name: String, context: StepContext, dryRun: Bool, environment: [String: String]
     ) async -> Int32 {
         let (config, console) = (context.config, context.console)
+        do {
+            try context.openLog()
+        } catch {
+            console.err("hm-\(name): \(error)")
+            return ExitStatus.failed
+        }
         let runID = Self.runID(environment: environment)
         StepDeadline.arm(
             step: name, seconds: StepDeadline.seconds(step: name, configured: config.stepTimeout), runID: runID,

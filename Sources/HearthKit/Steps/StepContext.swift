@@ -1,8 +1,9 @@
 /// What every step is made with, made once by the start-up code (StepMain.start: the
-/// configuration, the root check, the lock, the log) and handed to each step's `make`, as
-/// SwiftPM's commands share one SwiftCommandState: the configuration, the server and the
-/// superuser's connections to it, the passwords and the credentials they give, the width of a
-/// group of actions, the console and the log. hm-migrate's and hm-reset's start-up use it too.
+/// configuration, the root check, the lock; the log once the step is made) and handed to each
+/// step's `make`, as SwiftPM's commands share one SwiftCommandState: the configuration, the
+/// server and the superuser's connections to it, the passwords and the credentials they give,
+/// the width of a group of actions, the console and the log. hm-reset starts the same way;
+/// hm-migrate and a one-database restore make one for their own work.
 public final class StepContext: @unchecked Sendable {
     public let config: HearthConfig
     /// The configured cluster (Debian's socket directory, POSTGRES_PORT): PGServer.admin is
@@ -21,8 +22,9 @@ public final class StepContext: @unchecked Sendable {
     /// At most this many actions of a group side by side (nil: Workers.defaultWidth).
     public let jobs: Int?
     public let console: Console
-    /// The run's log (nil: none, as in tests that run a step through StepRunner themselves).
-    public let log: JSONLog?
+    /// The run's log (nil: none yet, or none at all, as in tests that run a step through
+    /// StepRunner themselves): StepMain.execute opens it once the step is made.
+    public private(set) var log: JSONLog?
 
     public init(
         _ config: HearthConfig, server: PGServer? = nil, clientDirectory: String = ClientFiles.defaultDirectory,
@@ -54,6 +56,11 @@ public final class StepContext: @unchecked Sendable {
         self.init(
             config, server: server, clientDirectory: clientDirectory, migrations: migrations, jobs: jobs,
             console: console, log: log)
+    }
+
+    /// Opens the log of the configuration (HEARTHMINDS_LOG) unless one is open.
+    public func openLog() throws(HearthError) {
+        if log == nil { log = try JSONLog(path: config.logPath) }
     }
 
     /// The width of a group of actions (an ActionGroup's, asked when it starts): `jobs` or
