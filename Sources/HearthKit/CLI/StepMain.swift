@@ -42,7 +42,8 @@ public enum StepMain {
         guard let config = prepare(name, options, requiresRoot: requiresRoot, environment: environment, console: console)
         else { return .exit(ExitStatus.usage) }
         if let status = lock(name, environment: environment, console: console) { return .exit(status) }
-        return .ready(StepContext(config, console: console))
+        return .ready(
+            StepContext(config, migrations: MigrationSet.defaultDirectory(environment: environment), console: console))
     }
 
     /// The validated configuration, once the caller is known to be root (when it must be);
