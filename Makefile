@@ -26,12 +26,9 @@ PGVECTOR_DEB_SUFFIX := ~hm12+2
 PGVECTOR_DEB_DIR := .build/pgvector-deb
 
 DIST_NAME := hearthminds-bootstrap
-STEPS := $(shell awk -F'\t' '!/^(\#|$$)/ {print $$1}' bootstrap/steps)
-# The tools: commands that are not steps (not in bootstrap/steps; shipped in bootstrap/bin/ too):
-# hm-reset, which install.sh runs only with --reset, hm-migrate, hm-restore, which install.sh runs
-# with --restore, and hm-run-metrics, which install.sh runs when a run ends (MultiCall.tools,
-# lib.sh's HM_TOOLS).
-TOOLS := reset migrate restore run-metrics
+# The commands (links, man pages, completions) are the executable's own list: `hearthminds
+# --list` (the steps, as bootstrap/steps has them) and `--list-tools` (hm-reset, hm-migrate,
+# hm-restore, hm-run-metrics), from the one list of definitions (CommandDefinitions.all).
 # The man pages' generator: swift-argument-parser's own generate-manual tool (what its
 # GenerateManual plugin runs), built from this package's checkout of the dependency, at the
 # version Package.resolved pins (no network). The plugin cannot be used: it runs each executable
@@ -135,7 +132,12 @@ dist:
 	cp -r etc Migrations docs $$stage/
 	install -m 0755 $$bin/hearthminds $$stage/bootstrap/bin/
 	strip $$stage/bootstrap/bin/hearthminds
-	for step in $(STEPS) $(TOOLS); do
+	commands=$$({ "$$bin/hearthminds" --list | cut -f1; "$$bin/hearthminds" --list-tools; })
+	[ -n "$$commands" ] || { echo "hearthminds --list printed no commands"; exit 1; }
+	# install.sh's list is the executable's (MultiCallTests holds them together too)
+	diff <(grep -v '^#' bootstrap/steps | grep .) <("$$bin/hearthminds" --list) ||
+		{ echo "bootstrap/steps differs from 'hearthminds --list' (CommandDefinitions.all): < is the file's"; exit 1; }
+	for step in $$commands; do
 		ln $$stage/bootstrap/bin/hearthminds $$stage/bootstrap/bin/hm-$$step
 	done
 	# Every command's man page and bash completion, generated from the command itself by its
@@ -146,7 +148,7 @@ dist:
 	manual=$$($(GENERATE_MANUAL) --show-bin-path)/generate-manual
 	date=$$(git log -1 --format=%cs 2>/dev/null || date -u +%F)
 	mkdir -p $$stage/bootstrap/man $$stage/bootstrap/completions
-	for name in $(STEPS) $(TOOLS); do
+	for name in $$commands; do
 		command=$$stage/bootstrap/bin/hm-$$name
 		"$$manual" "$$command" --multi-page --date "$$date" --output-directory $$stage/bootstrap/man
 		"$$manual" "$$command" --date "$$date" --output-directory $$stage/bootstrap/man

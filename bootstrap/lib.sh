@@ -21,7 +21,7 @@ hm_load_steps() {
 
 # The tools: commands that are not steps (not in bootstrap/steps): hm-reset, which install.sh
 # runs only with --reset, hm-migrate, hm-restore (install.sh --restore), and hm-run-metrics, which
-# install.sh runs when a run ends (the Makefile's TOOLS).
+# install.sh runs when a run ends (`hearthminds --list-tools`, which MultiCallTests holds it to).
 HM_TOOLS=(reset migrate restore run-metrics)
 
 # Runtime packages the binaries need: libpq5 (they link libpq dynamically; the Swift

@@ -9,45 +9,89 @@ struct MultiCallTests {
     @Test("the name it runs by picks the command; `hearthminds COMMAND` too; anything else is no command")
     func resolve() throws {
         let byLink = try #require(MultiCall.resolve(["/opt/hm/bootstrap/bin/hm-databases", "--dry-run"]))
-        #expect(byLink.type == DatabasesCommand.self && byLink.arguments == ["--dry-run"])
+        #expect(byLink.type == StepCommand<DatabasesStep>.self && byLink.arguments == ["--dry-run"])
         let bare = try #require(MultiCall.resolve(["hm-migrate", "up", "--sql"]))
         #expect(bare.type == MigrateCommand.self && bare.arguments == ["up", "--sql"])
         let byArgument = try #require(MultiCall.resolve(["./hearthminds", "pg-hba", "--help"]))
-        #expect(byArgument.type == PgHbaCommand.self && byArgument.arguments == ["--help"])
+        #expect(byArgument.type == StepCommand<PgHbaStep>.self && byArgument.arguments == ["--help"])
         #expect(try #require(MultiCall.resolve(["hearthminds", "hm-reset"])).type == ResetCommand.self)
         #expect(MultiCall.resolve(["hearthminds"]) == nil)
         #expect(MultiCall.resolve(["hearthminds", "--help"]) == nil)
         #expect(MultiCall.resolve(["hearthminds", "nosuch"]) == nil)
-        #expect(MultiCall.resolve(["hm-nosuch", "databases"])?.type == DatabasesCommand.self)
+        #expect(MultiCall.resolve(["hm-nosuch", "databases"])?.type == StepCommand<DatabasesStep>.self)
         // Every step of bootstrap/steps, and reset, migrate and run-metrics, has its command.
         let steps = try FileSystem.readText(TestFiles.repositoryRoot + "/bootstrap/steps").split(separator: "\n")
             .filter { !$0.hasPrefix("#") && !$0.isEmpty }.map { "hm-" + $0.prefix(while: { $0 != "\t" }) }
         #expect(Set(MultiCall.commands.map(\.name)) == Set(steps + ["hm-reset", "hm-migrate", "hm-restore", "hm-run-metrics"]))
     }
 
-    @Test("bootstrap/steps is the one list of the steps: the step commands in its order, each one's abstract its line word for word; the tools are the same in MultiCall, the Makefile and lib.sh, and none is a step")
+    static func trimmed(_ text: Substring) -> String {
+        String(text.drop(while: { $0 == " " }).reversed().drop(while: { $0 == " " }).reversed())
+    }
+
+    /// The lines of a file of the repository.
+    static func lines(_ file: String) throws -> [Substring] {
+        try FileSystem.readText(TestFiles.repositoryRoot + "/" + file).split(separator: "\n", omittingEmptySubsequences: false)
+    }
+
+    @Test("CommandDefinitions.all is the one list: bootstrap/steps is `hearthminds --list` line for line; the README's and docs/steps.md's tables, the Makefile and lib.sh's HM_TOOLS follow it; a missing or extra line is named")
     func stepsFile() throws {
-        let lines = try FileSystem.readText(TestFiles.repositoryRoot + "/bootstrap/steps").split(separator: "\n")
-            .filter { !$0.hasPrefix("#") && !$0.isEmpty }
-        let steps = lines.map { line -> (name: String, description: String) in
-            let fields = line.split(separator: "\t", maxSplits: 1)
-            return ("hm-" + fields[0], fields.count > 1 ? String(fields[1]) : "")
-        }
-        #expect(!steps.isEmpty)
-        #expect(MultiCall.steps.map(\.name) == steps.map(\.name))
-        for (command, step) in zip(MultiCall.steps, steps) {
-            #expect(command.type.configuration.abstract == step.description, "\(command.name)")
-        }
+        let multiCall = MultiCall()
+        let want = multiCall.list.split(separator: "\n").map(String.init)
+        #expect(!want.isEmpty)
+        let file = try Self.lines("bootstrap/steps").filter { !$0.hasPrefix("#") && !$0.isEmpty }.map(String.init)
+        for line in want where !file.contains(line) { Issue.record("bootstrap/steps lacks the line: \(line)") }
+        for line in file where !want.contains(line) { Issue.record("bootstrap/steps has a line no definition has: \(line)") }
+        #expect(file == want, "bootstrap/steps is not in the order of CommandDefinitions.all")
         #expect(MultiCall.commands.map(\.name) == MultiCall.steps.map(\.name) + MultiCall.tools.map(\.name))
-        #expect(Set(MultiCall.tools.map(\.name)).isDisjoint(with: steps.map(\.name)))
-        // The tools, as the Makefile (TOOLS) and install.sh's library (HM_TOOLS) name them.
-        func words(_ file: String, after prefix: String) throws -> [String] {
-            let line = try FileSystem.readText(TestFiles.repositoryRoot + "/" + file).split(separator: "\n")
-                .first { $0.hasPrefix(prefix) }
-            return (line?.dropFirst(prefix.count) ?? "").split(whereSeparator: { " ()".contains($0) }).map { "hm-" + $0 }
+        #expect(Set(MultiCall.commands.map(\.name)).count == MultiCall.commands.count, "a command declared twice")
+        // The tables of the README and docs/steps.md: a row per step, in order, `name` then
+        // `hm-name`; the README's third column is the abstract (its backticks aside).
+        let steps = multiCall.definitions.filter { $0.kind == .step }
+        for document in ["README.md", "docs/steps.md"] {
+            // (the rows whose second column is a command: the steps' table)
+            let rows = try Self.lines(document).filter { $0.hasPrefix("| `") }.map { row in
+                row.split(separator: "|").map { Self.trimmed($0) }
+            }.filter { $0.count >= 3 && $0[1].hasPrefix("`hm-") }
+            let names = rows.map { $0[0].replacing("`", with: "") }
+            for step in steps where !names.contains(step.name) {
+                Issue.record("\(document): no row for the step \(step.name): | `\(step.name)` | `\(step.commandName)` | \(step.abstract) |")
+            }
+            for name in names where !steps.contains(where: { $0.name == name }) {
+                Issue.record("\(document): a row for \(name), which no definition has")
+            }
+            #expect(names == steps.map(\.name), "\(document): the steps' rows are not in the order of CommandDefinitions.all")
+            for row in rows {
+                #expect(row[1] == "`hm-" + row[0].replacing("`", with: "") + "`", "\(document): \(row)")
+            }
+            if document == "README.md" {
+                for row in rows {
+                    guard let step = steps.first(where: { "`\($0.name)`" == row[0] }) else { continue }
+                    #expect(row[2].replacing("`", with: "") == step.abstract, "README.md's row of \(step.name)")
+                }
+            }
         }
-        #expect(try words("Makefile", after: "TOOLS :=") == MultiCall.tools.map(\.name))
-        #expect(try words("bootstrap/lib.sh", after: "HM_TOOLS=") == MultiCall.tools.map(\.name))
+        // The tools, as install.sh's library (HM_TOOLS) names them; the Makefile asks the
+        // executable (`hearthminds --list-tools`) and names none itself.
+        let line = try Self.lines("bootstrap/lib.sh").first { $0.hasPrefix("HM_TOOLS=") } ?? ""
+        let tools = line.dropFirst("HM_TOOLS=".count).split(whereSeparator: { " ()".contains($0) }).map { "hm-" + $0 }
+        #expect(tools == MultiCall.tools.map(\.name), "bootstrap/lib.sh: HM_TOOLS=(\(multiCall.toolList.split(separator: "\n").joined(separator: " ")))")
+        #expect(try Self.lines("Makefile").allSatisfy { !$0.hasPrefix("TOOLS :=") && !$0.hasPrefix("STEPS :=") })
+        #expect(Set(MultiCall.tools.map(\.name)).isDisjoint(with: MultiCall.steps.map(\.name)))
+    }
+
+    @Test("a step needs only earlier steps, and a check names the step it needs by its definition, never by a string")
+    func needs() async throws {
+        let steps = MultiCall().definitions.filter { $0.kind == .step }.map(\.name)
+        for definition in MultiCall().definitions {
+            for need in definition.needs {
+                let at = steps.firstIndex(of: need)
+                #expect(at != nil && at! < steps.firstIndex(of: definition.name)!, "\(definition.name) needs \(need), not before it")
+            }
+        }
+        // every `needs: "..."` in the sources (HearthError's) is a step's name constant instead
+        let found = try await Command.run(["grep", "-rn", #"needs: ""#, TestFiles.repositoryRoot + "/Sources"])
+        #expect(found.status == 1 && found.stdout.isEmpty, "a step named by a string literal: \(found.stdout)")
     }
 
     @Test("hard links to the executable: each name runs its own command, with its own --help and exit codes")

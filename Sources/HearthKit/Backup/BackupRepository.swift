@@ -15,7 +15,7 @@ public enum BackupRepository {
 
     static func postgres() throws -> SystemAccount {
         guard let postgres = SystemAccount.lookup("postgres") else {
-            throw HearthError("no system account postgres: is postgresql-common installed?", needs: "postgres")
+            throw HearthError("no system account postgres: is postgresql-common installed?", needs: PostgresStep.name)
         }
         return postgres
     }

@@ -13,16 +13,20 @@ public enum BackupTestRestore {
     public static let tables = ["memory_shards", "raw_conversations", "eng_patterns"]
     public static let resultFileName = "last-test-restore"
 
+    /// The step of a context of these parts (tests).
     public static func make(_ config: HearthConfig, clientDirectory: String = ClientFiles.defaultDirectory) throws -> Step {
+        try make(StepContext(config, clientDirectory: clientDirectory))
+    }
+
+    public static func make(_ context: StepContext) throws -> Step {
+        let config = context.config
         guard let backup = config.backup else {
             throw ConfigError(key: "BACKUP", "is off: there is no backup to test")
         }
         let paths = ClusterPaths(config)
         let session = ClusterSession(paths)
         let tool = PgBackRest(backup)
-        let book = PasswordBook(config, directory: clientDirectory)
-        let credentials = Credentials(config, book: book)
-        let live = PGServer(config: config)
+        let (credentials, live) = (context.credentials, context.server)
         let aiDatabases = config.ais.map(\.database)
         let pointName = "hm-test-restore-\(Clock.newRunID())"
         let before = Box<[String: Int]>()

@@ -29,8 +29,10 @@ public enum DatabaseRestore {
                 key: "--database", "'\(database)' is not an AI's database (\(config.ais.map(\.database).joined(separator: ", ")))")
         }
         let tool = PgBackRest(backup)
-        let live = PGServer(config: config)
-        let book = PasswordBook(config, directory: clientDirectory)
+        // (one context for the restore and the three steps after it: the same server, passwords
+        // and connections)
+        let context = StepContext(config, clientDirectory: clientDirectory, migrations: migrations)
+        let (live, book) = (context.server, context.passwords)
         let staging = database + suffix
         let scratch = Box<ScratchCluster>()
         let dumpDirectory = workDirectory(backup)
@@ -167,12 +169,9 @@ public enum DatabaseRestore {
                 note: { swapped.value ?? "" }),
         ]).map(Step.Part.action)
         // The marks, grants, revision and index of the suite, on the restored database.
-        parts += DatabasesStep.make(config, clientDirectory: clientDirectory).parts
-        parts += MigrationsStep.make(
-            config, directory: migrations, socketDirectory: PGTarget.debianSocketDirectory,
-            clientDirectory: clientDirectory
-        ).parts
-        parts += VectorIndexStep.make(config, clientDirectory: clientDirectory).parts
+        parts += DatabasesStep.make(context).parts
+        parts += MigrationsStep.make(context, notice: { _ in }).parts
+        parts += VectorIndexStep.make(context).parts
         return Step(ClusterRestore.name, parts: parts)
     }
 

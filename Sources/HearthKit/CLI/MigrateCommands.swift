@@ -55,24 +55,20 @@ public struct MigrateOptions: ParsableArguments, Sendable {
         if let jobs, jobs < 1 { throw ValidationError("--jobs must be 1 or more") }
     }
 
-    /// The configured cluster, reached over this invocation's socket directory.
-    func server(_ config: HearthConfig) -> PGServer {
-        var server = PGServer(config: config)
-        server.socketDirectory = socketDirectory
-        return server
-    }
 }
 
 /// Configuration, revisions and targets of one invocation, from StepMain's pieces (the
-/// configuration, the root check, the lock, the run id); errors are reported and turned into
-/// exit codes here.
+/// configuration, the root check, the lock, the run id) and the steps' StepContext (the server
+/// over this invocation's socket directory, the credentials, the width, the console, the log);
+/// errors are reported and turned into exit codes here.
 struct MigrateContext {
     let config: HearthConfig
     let set: MigrationSet
     let databases: [String]
     let options: MigrateOptions
-    let console = Console()
-    let log: JSONLog?
+    let step: StepContext
+    var console: Console { step.console }
+    var log: JSONLog? { step.log }
     let runID: String
     let command: String
 
@@ -95,14 +91,15 @@ struct MigrateContext {
             console.err("hm-migrate \(command): \(error)")
             throw ExitCode(ExitStatus.failed)
         }
+        var log: JSONLog?
         if logged && !options.step.dryRun && SystemAccount.isRoot {
             do { log = try JSONLog(path: config.logPath) } catch {
                 console.err("hm-migrate \(command): warning: no log: \(error)")
-                log = nil
             }
-        } else {
-            log = nil
         }
+        step = StepContext(
+            config, socketDirectory: options.socketDirectory, migrations: directory, jobs: options.jobs, console: console,
+            log: log)
         runID = StepMain.runID(environment: environment)
     }
 
@@ -116,8 +113,7 @@ struct MigrateContext {
         if let status = StepMain.lock("migrate \(command)", environment: currentEnvironment(), console: console) {
             throw ExitCode(status)
         }
-        let credentials = Credentials(config, book: PasswordBook(config))
-        let server = options.server(config)
+        let (credentials, server) = (step.credentials, step.server)
         let owners = DatabaseSpec.owners(config)
         let console = console
         let set = set
@@ -143,11 +139,7 @@ struct MigrateContext {
         guard let first = databases.first else { return }
         guard one(first) else { throw ExitCode(ExitStatus.failed) }
         let rest = Array(databases.dropFirst())
-        var width = 1
-        if parallel && rest.count > 1 {
-            let cap = options.jobs ?? Workers.defaultWidth
-            if cap > 1, let db = try? server.admin() { width = Parallelism.width(cap: cap, perWorker: 2, db) }
-        }
+        let width = parallel && rest.count > 1 ? step.width(perWorker: 2)() : 1
         let failed = Mutex()
         var failures = 0
         Workers.run(count: rest.count, width: width) { i in

@@ -51,14 +51,15 @@ public struct ResetCommand: AsyncParsableCommand {
 /// or — confirmed — the reset step.
 public enum ResetMain {
     public static func run(_ options: StepOptions, yes: Bool, scope: ResetScope) async -> Int32 {
-        let console = Console()
         let environment = currentEnvironment()
-        guard let config = StepMain.prepare(ResetStep.name, options, environment: environment, console: console) else {
-            return ExitStatus.usage
+        let context: StepContext
+        switch StepMain.start(ResetStep.name, options, environment: environment) {
+        case .ready(let made): context = made
+        case .exit(let status): return status
         }
-        if let status = StepMain.lock(ResetStep.name, environment: environment, console: console) { return status }
+        let (config, console) = (context.config, context.console)
 
-        let plan = ResetStep.plan(config, scope: scope)
+        let plan = ResetStep.plan(context, scope: scope, debianCluster: ClusterPaths(config))
         let lines = await plan.inventory()
         let cluster = "\(config.pgVersion)/\(config.clusterName)"
         var what: [String] = []
@@ -91,8 +92,7 @@ public enum ResetMain {
         }
 
         return await StepMain.execute(
-            plan.step, name: ResetStep.name, config: config, dryRun: options.dryRun, environment: environment,
-            console: console)
+            plan.step, name: ResetStep.name, context: context, dryRun: options.dryRun, environment: environment)
     }
 }
 

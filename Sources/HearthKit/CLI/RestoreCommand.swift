@@ -42,8 +42,8 @@ public struct RestoreCommand: AsyncParsableCommand {
         }
         throw ExitCode(
             await StepMain.run(ClusterRestore.name, options) {
-                if let database { return try DatabaseRestore.make($0, database: database, to: to) }
-                return try ClusterRestore.make($0, to: to, retired: retired)
+                if let database { return try DatabaseRestore.make($0.config, database: database, to: to) }
+                return try ClusterRestore.make($0.config, to: to, retired: retired)
             })
     }
 }

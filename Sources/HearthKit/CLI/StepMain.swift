@@ -1,27 +1,49 @@
 /// The body of every step executable: load and validate the configuration (exit 64 on any
 /// error, before anything changes), take the run lock (exit 75 when another run holds it),
-/// open the log, build the step, run it.
+/// make the run's StepContext, build the step with it, open the log, run it.
 public enum StepMain {
     public static func run(
         _ name: String, _ options: StepOptions, requiresRoot: Bool = true,
-        build: (HearthConfig) throws -> Step
+        environment: [String: String] = currentEnvironment(), build: (StepContext) throws -> Step
     ) async -> Int32 {
-        let console = Console()
-        let environment = currentEnvironment()
-        guard let config = prepare(name, options, requiresRoot: requiresRoot, environment: environment, console: console)
-        else { return ExitStatus.usage }
-        if let status = lock(name, environment: environment, console: console) { return status }
+        let context: StepContext
+        switch start(name, options, requiresRoot: requiresRoot, environment: environment) {
+        case .ready(let made): context = made
+        case .exit(let status): return status
+        }
         let step: Step
         do {
-            step = try build(config)
+            step = try build(context)
         } catch let error as ConfigError {
-            console.err("hm-\(name): configuration error: \(error)")
+            context.console.err("hm-\(name): configuration error: \(error)")
             return ExitStatus.usage
         } catch {
-            console.err("hm-\(name): \(error)")
+            context.console.err("hm-\(name): \(error)")
             return ExitStatus.failed
         }
-        return await execute(step, name: name, config: config, dryRun: options.dryRun, environment: environment)
+        return await execute(step, name: name, context: context, dryRun: options.dryRun, environment: environment)
+    }
+
+    /// What the start-up gives: the run's context, or the exit status it ended with (said on
+    /// stderr already).
+    public enum Started {
+        case ready(StepContext)
+        case exit(Int32)
+    }
+
+    /// The start-up every step and hm-reset share: the validated configuration (64), root (64),
+    /// the run lock (75; 1 when its directory fails the rules), and from them the run's one
+    /// StepContext. Its log is opened by `execute`, once the step is made (a command that ends
+    /// with 64 before, or a reset not confirmed, makes no log).
+    public static func start(
+        _ name: String, _ options: StepOptions, requiresRoot: Bool = true, environment: [String: String],
+        console: Console = Console()
+    ) -> Started {
+        guard let config = prepare(name, options, requiresRoot: requiresRoot, environment: environment, console: console)
+        else { return .exit(ExitStatus.usage) }
+        if let status = lock(name, environment: environment, console: console) { return .exit(status) }
+        return .ready(
+            StepContext(config, migrations: MigrationSet.defaultDirectory(environment: environment), console: console))
     }
 
     /// The validated configuration, once the caller is known to be root (when it must be);
@@ -72,14 +94,13 @@ public enum StepMain {
         }
     }
 
-    /// Opens the log and runs the step under the run id install.sh set (or a new one).
+    /// Opens the context's log and runs the step under the run id install.sh set (or a new one).
     public static func execute(
-        _ step: Step, name: String, config: HearthConfig, dryRun: Bool, environment: [String: String],
-        console: Console = Console()
+        _ step: Step, name: String, context: StepContext, dryRun: Bool, environment: [String: String]
     ) async -> Int32 {
-        let log: JSONLog
+        let (config, console) = (context.config, context.console)
         do {
-            log = try JSONLog(path: config.logPath)
+            try context.openLog()
         } catch {
             console.err("hm-\(name): \(error)")
             return ExitStatus.failed
@@ -87,8 +108,8 @@ public enum StepMain {
         let runID = Self.runID(environment: environment)
         StepDeadline.arm(
             step: name, seconds: StepDeadline.seconds(step: name, configured: config.stepTimeout), runID: runID,
-            log: log, console: console)
-        let runner = StepRunner(console: console, log: log, runID: runID, dryRun: dryRun)
+            log: context.log, console: console)
+        let runner = StepRunner(console: console, log: context.log, runID: runID, dryRun: dryRun)
         let counts = DryRunCounts.claim(environment)
         let started = Clock.nowMs()
         let outcome = await runner.run(step)

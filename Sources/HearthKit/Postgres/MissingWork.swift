@@ -5,12 +5,12 @@ extension PGServer {
     /// step), or it answers but has no database `database` (the databases step).
     func unreachable(_ error: any Error, database: String) -> HearthError {
         if PGConnection.ping(host: socketDirectory, port: port, connectTimeout: 2) == .noResponse {
-            return HearthError("\(error)", needs: "postgres")
+            return HearthError("\(error)", needs: PostgresStep.name)
         }
         if database != "postgres", let db = try? PGConnection(adminTarget()),
             (try? db.query("SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1", [database]).rows.isEmpty) == true
         {
-            return HearthError("\(error)", needs: "databases")
+            return HearthError("\(error)", needs: DatabasesStep.name)
         }
         return HearthError("\(error)")
     }

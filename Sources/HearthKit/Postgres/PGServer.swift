@@ -153,7 +153,7 @@ public struct PGServer: Sendable {
             }
         }
         guard let (owner, isSuperuser) = try knownOwner ?? self.owner(of: database) else {
-            throw HearthError("there is no database \(database)", needs: "databases")
+            throw HearthError("there is no database \(database)", needs: DatabasesStep.name)
         }
         // The owner is the one that could not log in: its error, without a second try (a login
         // may take its whole deadline).
@@ -195,7 +195,7 @@ public struct PGServer: Sendable {
     /// A superuser connection to `database`.
     public func admin(_ database: String = "postgres") throws -> PGConnection {
         guard SystemAccount.lookup(superuser) != nil else {
-            throw HearthError("no system account \(superuser): is PostgreSQL installed?", needs: "postgres")
+            throw HearthError("no system account \(superuser): is PostgreSQL installed?", needs: PostgresStep.name)
         }
         do {
             return try PGConnection(adminTarget(database))

@@ -25,10 +25,10 @@ public enum StepDeadline {
     public static func seconds(step: String, configured: Int?) -> Int {
         if let configured { return configured }
         switch step {
-        case "postgres", "pgvector": return 1800
-        case "migrations", "vector-index": return 3600
+        case PostgresStep.name, PgvectorStep.name: return 1800
+        case MigrationsStep.name, VectorIndexStep.name: return 3600
         // a full backup, a test restore or a restore of the whole cluster: hours on a large one
-        case "backup", "restore": return 86_400
+        case BackupStep.name, ClusterRestore.name: return 86_400
         default: return 300
         }
     }

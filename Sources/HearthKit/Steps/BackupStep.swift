@@ -34,7 +34,7 @@ public enum BackupStep {
             .assertion("cluster \(paths.id) runs with WAL archiving on (archive_mode, set by the postgres step)") {
                 let mode = try session.get().query("SELECT pg_catalog.current_setting('archive_mode')").scalar
                 guard mode == "on" || mode == "always" else {
-                    throw HearthError("archive_mode is \(mode ?? "unknown") on cluster \(paths.id): run hm-postgres first", needs: "postgres")
+                    throw HearthError("archive_mode is \(mode ?? "unknown") on cluster \(paths.id): run hm-postgres first", needs: PostgresStep.name)
                 }
                 return true
             },
@@ -190,5 +190,29 @@ public enum BackupStep {
                     tool.configFile, in: OpenDirectory.openIfPresent(tool.configPath), PgBackRest.configFileName,
                     text: files.get().config, mode: BackupFiles.configMode, uid: 0, gid: try postgresGroup())
             })
+    }
+}
+
+// The step declared once (its line in CommandDefinitions.all; its command StepCommand<BackupStep>).
+extension BackupStep: StepDefinition {
+    public typealias Flags = BackupFlags
+    public static let abstract = "keep the memories elsewhere: WAL archiving and scheduled backups with pgBackRest"
+    public static let discussion = """
+        With BACKUP=on (the default): installs pgbackrest, makes the repository BACKUP_REPO_PATH \
+        (the postgres account's, 0750; a link, another owner's or a writable one is refused), writes \
+        the stanza's configuration to /etc/pgbackrest/hearthminds/<BACKUP_STANZA>/pgbackrest.conf, creates \
+        the stanza, checks that WAL archiving works (the postgres step sets archive_command and \
+        archive_timeout = BACKUP_LOSS_WINDOW), takes a first full backup, takes a differential one \
+        when the newest is older than BACKUP_MAX_AGE hours, and enables the systemd timers of the \
+        schedule (BACKUP_FULL_CALENDAR, BACKUP_DIFF_CALENDAR, BACKUP_TEST_RESTORE_CALENDAR). \
+        With --test-restore: restores the newest backup into a throwaway cluster on another port, \
+        checks it as verify does and counts every AI database's rows against the live ones, logs \
+        the result and drops the throwaway cluster. BACKUP=off: nothing, with a warning.
+        """
+    public static var needs: [any StepDefinition.Type] { [PostgresStep.self] }
+
+    public static func build(_ context: StepContext, flags: BackupFlags) throws -> Step {
+        if flags.writeMetrics { return try BackupStep.metricsOnly(context.config) }
+        return flags.testRestore ? try BackupTestRestore.make(context) : BackupStep.make(context.config)
     }
 }

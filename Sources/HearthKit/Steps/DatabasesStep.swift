@@ -9,16 +9,19 @@
 public enum DatabasesStep {
     public static let name = "databases"
 
-    /// `jobs`: at most this many roles or databases side by side (default: Workers.defaultWidth,
-    /// bounded by the server's free connections); 1 runs every action in order.
+    /// The step of a context of these parts (tests). `jobs`: at most this many roles or
+    /// databases side by side (default: Workers.defaultWidth, bounded by the server's free
+    /// connections); 1 runs every action in order.
     public static func make(
         _ config: HearthConfig, server: PGServer? = nil, clientDirectory: String = ClientFiles.defaultDirectory,
         console: Console = Console(), jobs: Int? = nil
     ) -> Step {
-        let server = server ?? PGServer(config: config)
-        let connections = AdminConnections(server)
-        let passwords = PasswordBook(config, directory: clientDirectory)
-        let credentials = Credentials(config, book: passwords)
+        make(StepContext(config, server: server, clientDirectory: clientDirectory, jobs: jobs, console: console))
+    }
+
+    public static func make(_ context: StepContext) -> Step {
+        let (config, server, connections, console) = (context.config, context.server, context.connections, context.console)
+        let (passwords, credentials, clientDirectory) = (context.passwords, context.credentials, context.clientDirectory)
         let roles = RoleSpec.all(config, passwords: passwords)
         let databases = DatabaseSpec.all(config)
         // pg_authid and pg_database read once for every role and database (a converged run),
@@ -27,11 +30,7 @@ public enum DatabasesStep {
             try connections.step()
         }
         /// Side by side: each worker holds a connection to postgres and one to the database at hand.
-        let width = { () -> Int in
-            let cap = jobs ?? Workers.defaultWidth
-            guard cap > 1, let db = try? connections.get() else { return 1 }
-            return Parallelism.width(cap: cap, perWorker: 2, db)
-        }
+        let width = context.width(perWorker: 2)
         let finished = { connections.closeWorkers() }
         var parts: [Step.Part] = []
 
@@ -233,5 +232,24 @@ extension RoleSpec.Password {
     var isNone: Bool {
         if case .none = self { return true }
         return false
+    }
+}
+
+// The step declared once (its line in CommandDefinitions.all; its command StepCommand<DatabasesStep>).
+extension DatabasesStep: StepDefinition {
+    public static let abstract = "create the roles, databases, extensions and grants; write the client files"
+    public static let discussion = """
+        Roles: HEARTHMINDS_USER (superuser, password, member of pg_monitor), \
+        HEARTHMINDS_SERVICE_USER (login by peer only), one per AI name (login, password), and \
+        POSTGRES_ADMIN_USER's password. Databases: HEARTHMINDS_DB owned by the service account, \
+        <name><AI_DB_SUFFIX> owned by each AI, AI_DEFAULT_EXTENSIONS in each (owned by the \
+        manager); CONNECT revoked from PUBLIC; every AI and the manager connect to and read \
+        HEARTHMINDS_DB. Writes pg_service.conf and password files under /etc/hearthminds. \
+        Databases of AI names no longer configured are reported, never dropped.
+        """
+    public static var needs: [any StepDefinition.Type] { [PostgresStep.self] }
+
+    public static func build(_ context: StepContext, flags: NoStepFlags) throws -> Step {
+        DatabasesStep.make(context)
     }
 }

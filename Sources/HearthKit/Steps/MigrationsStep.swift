@@ -10,32 +10,39 @@
 public enum MigrationsStep {
     public static let name = "migrations"
 
-    public static func make(_ config: HearthConfig, console: Console = Console()) -> Step {
-        make(
-            config, directory: MigrationSet.defaultDirectory(), socketDirectory: PGTarget.debianSocketDirectory,
-            notice: { console.err("  note: \($0)") })
-    }
-
-    /// `directory`: the revisions (nil: not found beside the executable); `socketDirectory`:
-    /// where the cluster's socket is (tests use their own cluster's); `clientDirectory`: where
-    /// the generated passwords are kept (each database is migrated as its owner); `jobs`: at most
-    /// this many AI databases side by side (default Workers.defaultWidth, bounded by the server's
-    /// free connections; 1: one after another).
+    /// The step of a context of these parts (tests). `directory`: the revisions (nil: not found
+    /// beside the executable); `socketDirectory`: where the cluster's socket is (tests use their
+    /// own cluster's); `clientDirectory`: where the generated passwords are kept (each database is
+    /// migrated as its owner); `jobs`: at most this many AI databases side by side (default
+    /// Workers.defaultWidth, bounded by the server's free connections; 1: one after another).
     public static func make(
         _ config: HearthConfig, directory: String?, socketDirectory: String,
         clientDirectory: String = ClientFiles.defaultDirectory, jobs: Int? = nil,
         progress: @escaping @Sendable (String) -> Void = { _ in },
         notice: (@Sendable (String) -> Void)? = nil
     ) -> Step {
+        make(
+            StepContext(
+                config, socketDirectory: socketDirectory, clientDirectory: clientDirectory, migrations: directory,
+                jobs: jobs),
+            progress: progress, notice: notice ?? progress)
+    }
+
+    /// The server's notices go to the context's console (`notice`: elsewhere), the progress of
+    /// a revision to `progress`.
+    public static func make(
+        _ context: StepContext, progress: @escaping @Sendable (String) -> Void = { _ in },
+        notice: (@Sendable (String) -> Void)? = nil
+    ) -> Step {
+        let (config, server, credentials, directory) = (context.config, context.server, context.credentials, context.migrations)
+        let console = context.console
+        let notice = notice ?? { console.err("  note: \($0)") }
         let loaded = Once { () throws -> MigrationSet in
             guard let directory else {
                 throw MigrationError("no Migrations/ directory found beside the executables (set HEARTHMINDS_ROOT)")
             }
             return try MigrationSet.load(directory: directory, config: config)
         }
-        var server = PGServer(config: config)
-        server.socketDirectory = socketDirectory
-        let credentials = Credentials(config, book: PasswordBook(config, directory: clientDirectory))
         let owners = DatabaseSpec.owners(config)
 
         func atHead(_ database: String) -> Action {
@@ -47,7 +54,7 @@ public enum MigrationsStep {
                         expected: owners[database], progress: progress)
                     // The server's notices are shown (pgvector's "ivfflat index created with
                     // little data" on a fresh install, say), not hidden.
-                    opened.notice = notice ?? progress
+                    opened.notice = notice
                     return opened
                 }
             }
@@ -80,12 +87,22 @@ public enum MigrationsStep {
         if !rest.isEmpty {
             parts.append(
                 .group(
-                    ActionGroup(rest, width: {
-                        let cap = jobs ?? Workers.defaultWidth
-                        guard cap > 1, let db = try? server.admin() else { return 1 }
-                        return Parallelism.width(cap: cap, perWorker: 2, db)
-                    })))
+                    ActionGroup(rest, width: context.width(perWorker: 2))))
         }
         return Step(name, parts: parts)
+    }
+}
+
+// The step declared once (its line in CommandDefinitions.all; its command StepCommand<MigrationsStep>).
+extension MigrationsStep: StepDefinition {
+    public static let abstract = "bring every database to the head revision of Migrations/"
+    public static let discussion = """
+        The install.sh step `migrations`: `hm-migrate up` on each database, one action per \
+        database (check: at head and no applied revision's files changed).
+        """
+    public static var needs: [any StepDefinition.Type] { [DatabasesStep.self] }
+
+    public static func build(_ context: StepContext, flags: NoStepFlags) throws -> Step {
+        MigrationsStep.make(context)
     }
 }

@@ -22,22 +22,23 @@ public enum MonitoringStep {
     public static let nodeDropInDirectory = "/etc/systemd/system/prometheus-node-exporter.service.d"
     public static let schemaFile = "hearthminds_schema.prom"
 
-    public static func make(_ config: HearthConfig) -> Step {
-        make(config, migrations: MigrationSet.defaultDirectory(), socketDirectory: PGTarget.debianSocketDirectory)
-    }
-
+    /// The step of a context of these parts (tests).
     public static func make(
         _ config: HearthConfig, migrations: String?, socketDirectory: String,
         clientDirectory: String = ClientFiles.defaultDirectory, systemd: Bool = SystemdUnits.running
     ) -> Step {
+        make(
+            StepContext(config, socketDirectory: socketDirectory, clientDirectory: clientDirectory, migrations: migrations),
+            systemd: systemd)
+    }
+
+    public static func make(_ context: StepContext, systemd: Bool = SystemdUnits.running) -> Step {
+        let (config, server, credentials, migrations) = (context.config, context.server, context.credentials, context.migrations)
         let user = config.monitoring.user
         let paths = ClusterPaths(config)
         let session = ClusterSession(paths)
         let exporter = ExporterConfig(config)
         let files = exporterFiles(config)
-        var server = PGServer(config: config)
-        server.socketDirectory = socketDirectory
-        let credentials = Credentials(config, book: PasswordBook(config, directory: clientDirectory))
         let loaded = Once { () throws -> MigrationSet in
             guard let migrations else { throw MigrationError("no Migrations/ directory found beside the executables") }
             return try MigrationSet.load(directory: migrations, config: config)
@@ -333,5 +334,27 @@ public enum MonitoringStep {
             return fields[1].hasPrefix("!") || fields[1].hasPrefix("*")
         }
         return false
+    }
+}
+
+// The step declared once (its line in CommandDefinitions.all; its command StepCommand<MonitoringStep>).
+extension MonitoringStep: StepDefinition {
+    public static let abstract = "install and run the Prometheus exporters: the server, every AI's memory, every run"
+    public static let discussion = """
+        The install.sh step `monitoring`, after `vector-index`. Debian's prometheus-postgres-exporter \
+        runs (its systemd unit, with our drop-in) as MONITORING_USER, a system account with no shell and \
+        no password that logs in by peer to the role of the same name (pg_monitor only; the databases \
+        step makes it), on POSTGRES_EXPORTER_ADDRESS (loopback 127.0.0.1:9187 by default; beyond \
+        loopback only with the TLS pair), with our custom queries (/etc/hearthminds/monitoring/): each \
+        AI's tables, vector index, connections and top statements (pg_stat_statements, created in the \
+        postgres database). Debian's prometheus-node-exporter (loopback :9100) serves the textfile \
+        metrics every step writes to NODE_EXPORTER_TEXTFILE_DIR, and this step's hearthminds_schema.prom \
+        (each database's revision and checksums). Units enabled and started where systemd runs; without \
+        systemd they are configured, not started.
+        """
+    public static var needs: [any StepDefinition.Type] { [PostgresStep.self, DatabasesStep.self, MigrationsStep.self] }
+
+    public static func build(_ context: StepContext, flags: NoStepFlags) throws -> Step {
+        MonitoringStep.make(context)
     }
 }

@@ -124,3 +124,20 @@ public enum PgHbaStep {
         return true
     }
 }
+
+// The step declared once (its line in CommandDefinitions.all; its command StepCommand<PgHbaStep>).
+extension PgHbaStep: StepDefinition {
+    public static let abstract = "write pg_hba.conf and pg_ident.conf: peer and scram-sha-256, no trust"
+    public static let discussion = """
+        Renders etc/pg_hba.conf.template and etc/pg_ident.conf.template with the configuration and \
+        writes them whole over the cluster's files: peer for postgres and root (as the admin roles, \
+        through the map hearthminds_admin), peer for HEARTHMINDS_SERVICE_USER to HEARTHMINDS_DB, \
+        scram-sha-256 for password roles over the socket and over TCP from loopback, POSTGRES_HOST and \
+        PG_ALLOWED_NETWORKS. Reloads the server and checks pg_hba_file_rules. Hand edits are replaced.
+        """
+    public static var needs: [any StepDefinition.Type] { [PostgresStep.self] }
+
+    public static func build(_ context: StepContext, flags: NoStepFlags) throws -> Step {
+        try PgHbaStep.make(context.config)
+    }
+}

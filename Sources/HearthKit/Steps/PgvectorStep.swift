@@ -20,14 +20,21 @@ public enum PgvectorStep {
         _ config: HearthConfig, installOnly: Bool = false, server: PGServer? = nil,
         installer: PgvectorInstaller? = nil
     ) -> Step {
+        make(StepContext(config, server: server), installOnly: installOnly, installer: installer)
+    }
+
+    public static func make(
+        _ context: StepContext, installOnly: Bool = false, installer: PgvectorInstaller? = nil
+    ) -> Step {
+        let config = context.config
         let installer = installer ?? PgvectorInstaller(config)
-        let server = server ?? PGServer(config: config)
+        let server = context.server
         let version = config.pgVersion
         // The version an apply installed in this run (the check of a converged host reads the
         // installed control file instead).
         let installed = Box<PgvectorInstaller.Installed>()
         // The superuser's connection to `postgres` the cluster checks share.
-        let connections = AdminConnections(server)
+        let connections = context.connections
 
         /// The version the server must offer: what this run installed, else what is installed.
         func expectedVersion() throws -> String {
@@ -213,5 +220,33 @@ public enum PgvectorStep {
             throw CheckFailed("cosine distance of orthogonal vectors is \(distance ?? "NULL"), not 1")
         }
         return true
+    }
+}
+
+// The step declared once (its line in CommandDefinitions.all; its command StepCommand<PgvectorStep>).
+extension PgvectorStep: StepDefinition {
+    public typealias Flags = PgvectorFlags
+    public static let abstract = "install pgvector into PostgreSQL and prove CREATE EXTENSION vector on the cluster"
+    public static let discussion = """
+        Debian 12 has no pgvector package. PGVECTOR_INSTALL_METHOD=auto tries, in order: \
+        apt (postgresql-<PG_VERSION>-pgvector, when the host's apt sources offer it), \
+        shipped (the release tarball's packages/postgresql-<PG_VERSION>-pgvector_*_<arch>.deb, \
+        installed by apt-get from the file), debian-source (Debian's pgvector source package of \
+        PGVECTOR_DEBIAN_SUITE, fetched from the host's own Debian mirror through a temporary apt \
+        configuration and checked by apt against the archive's signed index), then tarball \
+        (PGVECTOR_SOURCE, a path or URL, which must match PGVECTOR_SHA256; only when set). \
+        Sources are built portably against /usr/lib/postgresql/<PG_VERSION>/bin/pg_config, and \
+        the packages installed for the build are removed again afterwards: no compiler stays. \
+        The install action says which method ran and why. Then the cluster on POSTGRES_PORT \
+        (socket /var/run/postgresql, peer as postgres) must offer vector at the installed \
+        version and CREATE EXTENSION vector must work (in a transaction that is rolled back); \
+        vector in each of our databases at an older version is updated (ALTER EXTENSION vector \
+        UPDATE, as its owner, the script away from the tenant's public schema). \
+        A host where pgvector is installed downloads and builds nothing.
+        """
+    public static var needs: [any StepDefinition.Type] { [PostgresStep.self] }
+
+    public static func build(_ context: StepContext, flags: PgvectorFlags) throws -> Step {
+        PgvectorStep.make(context, installOnly: flags.installOnly)
     }
 }

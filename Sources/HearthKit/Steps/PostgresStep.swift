@@ -426,3 +426,22 @@ public enum PostgresStep {
         return differences
     }
 }
+
+// The step declared once (its line in CommandDefinitions.all; its command StepCommand<PostgresStep>).
+extension PostgresStep: StepDefinition {
+    public static let abstract = "install PostgreSQL and run the cluster with our settings"
+    public static let discussion = """
+        Installs postgresql-<PG_VERSION> and its client with apt-get when missing (postgresql-common \
+        is told to create no cluster of its own), creates the cluster with pg_createcluster (UTF-8, \
+        POSTGRES_PORT), writes our settings to its conf.d/hearthminds.conf (listen_addresses from \
+        POSTGRES_HOST, port, password_encryption = scram-sha-256, and memory, parallelism, costs, \
+        WAL and checkpoints sized to the machine's RAM and cores unless PG_TUNE=false; each \
+        overridable by its key, PG_SHARED_BUFFERS and the others), starts it (restarting or reloading \
+        when a setting changed) and checks that it answers as PostgreSQL PG_VERSION. A cluster of that \
+        name of another version, or another cluster on POSTGRES_PORT, is a false result.
+        """
+
+    public static func build(_ context: StepContext, flags: NoStepFlags) throws -> Step {
+        PostgresStep.make(context.config)
+    }
+}

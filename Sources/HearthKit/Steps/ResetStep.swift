@@ -104,8 +104,15 @@ public enum ResetStep {
         _ config: HearthConfig, scope: ResetScope = ResetScope(), server: PGServer? = nil,
         cluster: ClusterPaths? = nil, clientDirectory: String = ClientFiles.defaultDirectory
     ) -> Plan {
-        let debianCluster = cluster ?? (server == nil ? ClusterPaths(config) : nil)
-        let server = server ?? PGServer(config: config)
+        plan(
+            StepContext(config, server: server, clientDirectory: clientDirectory), scope: scope,
+            debianCluster: cluster ?? (server == nil ? ClusterPaths(config) : nil))
+    }
+
+    /// The reset of the context's server, which belongs to the Debian cluster `debianCluster`
+    /// (nil: not a Debian cluster's).
+    public static func plan(_ context: StepContext, scope: ResetScope, debianCluster: ClusterPaths?) -> Plan {
+        let (config, server, clientDirectory) = (context.config, context.server, context.clientDirectory)
         var items: [Item] = []
         var precondition: Action?
 
@@ -121,7 +128,7 @@ public enum ResetStep {
                 items.append(Item(what: what, action: action, detail: nil))
             }
         } else {
-            let admin = adminConnection(server, debianCluster: debianCluster)
+            let admin = adminConnection(context.connections, debianCluster: debianCluster)
             let databases = databases(config)
             let roles = roles(config, superuser: server.superuser)
             precondition = ownershipPrecondition(config, databases: databases, roles: roles, admin: admin)
@@ -138,9 +145,8 @@ public enum ResetStep {
     /// not exist (so nothing in it is left); a stopped cluster is a false result.
     typealias Admin = () async throws -> PGConnection?
 
-    static func adminConnection(_ server: PGServer, debianCluster: ClusterPaths?) -> Admin {
-        let connections = AdminConnections(server)
-        return {
+    static func adminConnection(_ connections: AdminConnections, debianCluster: ClusterPaths?) -> Admin {
+        {
             if let debianCluster {
                 guard let info = try DebianClusters.find(debianCluster) else { return nil }
                 guard let dataDirectory = info.dataDirectory, PostmasterStatus.read(dataDirectory: dataDirectory) != nil

@@ -100,3 +100,18 @@ public enum ServiceUserStep {
         }
     }
 }
+
+// The step declared once (its line in CommandDefinitions.all; its command StepCommand<ServiceUserStep>).
+extension ServiceUserStep: StepDefinition {
+    public static let abstract = "create the service's system account (HEARTHMINDS_SERVICE_USER)"
+    public static let discussion = """
+        A system user with its own group, its home under /var/lib and no login shell, marked \
+        by its comment 'HearthMinds service account'. It owns HEARTHMINDS_DB and logs in to \
+        PostgreSQL by peer authentication. An existing account without the mark, or an \
+        existing home it does not own, is a false result, never adopted.
+        """
+
+    public static func build(_ context: StepContext, flags: NoStepFlags) throws -> Step {
+        ServiceUserStep.make(context.config)
+    }
+}

@@ -19,10 +19,13 @@ public enum VectorIndexStep {
         _ config: HearthConfig, server: PGServer? = nil, clientDirectory: String = ClientFiles.defaultDirectory,
         console: Console = Console(), lockTimeout: String = PGServer.lockTimeout
     ) -> Step {
-        let server = server ?? PGServer(config: config)
-        let connections = AdminConnections(server)
+        make(StepContext(config, server: server, clientDirectory: clientDirectory, console: console), lockTimeout: lockTimeout)
+    }
+
+    public static func make(_ context: StepContext, lockTimeout: String = PGServer.lockTimeout) -> Step {
+        let (config, server, connections, console) = (context.config, context.server, context.connections, context.console)
         let owners = OwnerSessions(
-            server, Credentials(config, book: PasswordBook(config, directory: clientDirectory)),
+            server, context.credentials,
             expected: DatabaseSpec.owners(config), work: .maintenance, lockTimeout: lockTimeout)
         var actions: [Action] = []
         for database in config.databases {
@@ -49,7 +52,7 @@ public enum VectorIndexStep {
                 // the next run will make (pending); in a run it is a false result.
                 throw HearthError(
                     "\(database): there is no index public.\(index) (revision 0003 builds it): is the database at the "
-                        + "head revision (`hm-migrate current --database \(database)`)?", needs: "migrations")
+                        + "head revision (`hm-migrate current --database \(database)`)?", needs: MigrationsStep.name)
             }
             guard found.problems.isEmpty else {
                 throw CheckFailed(
@@ -207,5 +210,25 @@ public enum VectorIndexStep {
             lists = try owners.with(database) { db, _ in try VectorIndex.findIvfflat(db)?.lists }
         }
         return VectorIndex.wantedSetting(config, indexLists: lists)
+    }
+}
+
+// The step declared once (its line in CommandDefinitions.all; its command StepCommand<VectorIndexStep>).
+extension VectorIndexStep: StepDefinition {
+    public static let abstract = "train each database's IVFFlat index on its rows (when grown), set its probes"
+    public static let discussion = """
+        The install.sh step `vector-index`, after `migrations`. Per database: the IVFFlat index \
+        on memory_shards.embedding is rebuilt (REINDEX INDEX CONCURRENTLY, as the database's \
+        owner) once the table holds at least twice the rows it was trained on, with \
+        PGVECTOR_IVFFLAT_LISTS lists (auto: rows / 1000 up to a million rows, sqrt(rows) beyond); \
+        ivfflat.probes (PGVECTOR_IVFFLAT_PROBES; auto: the square root of the lists, rounded up), \
+        or hnsw.ef_search with PGVECTOR_INDEX=hnsw, is set for the database; the suite's \
+        tables whose rows changed beyond PG_ANALYZE_FRACTION (+50) since their last ANALYZE \
+        are analyzed, as the owner.
+        """
+    public static var needs: [any StepDefinition.Type] { [MigrationsStep.self] }
+
+    public static func build(_ context: StepContext, flags: NoStepFlags) throws -> Step {
+        VectorIndexStep.make(context)
     }
 }

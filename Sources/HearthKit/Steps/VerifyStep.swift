@@ -16,11 +16,15 @@ public enum VerifyStep {
         _ config: HearthConfig, server: PGServer? = nil, migrations: String? = nil,
         clientDirectory: String = ClientFiles.defaultDirectory, console: Console = Console(), jobs: Int? = nil
     ) -> Step {
-        let server = server ?? PGServer(config: config)
-        let migrations = migrations ?? MigrationSet.defaultDirectory()
-        let connections = AdminConnections(server)
-        let passwords = PasswordBook(config, directory: clientDirectory)
-        let credentials = Credentials(config, book: passwords)
+        make(
+            StepContext(
+                config, server: server, clientDirectory: clientDirectory,
+                migrations: migrations ?? MigrationSet.defaultDirectory(), jobs: jobs, console: console))
+    }
+
+    public static func make(_ context: StepContext) -> Step {
+        let (config, server, migrations, console) = (context.config, context.server, context.migrations, context.console)
+        let (connections, passwords, credentials) = (context.connections, context.passwords, context.credentials)
         // A database's owner logs in once for its login check, its extensions and its revision.
         let sessions = OwnerSessions(server, credentials, expected: DatabaseSpec.owners(config))
         let revisions = Once { () throws -> MigrationSet in
@@ -242,15 +246,28 @@ public enum VerifyStep {
         for database in config.databases where seen.insert(database).inserted {
             checks += dbChecks[database] ?? []
         }
-        let width = { () -> Int in
-            let cap = jobs ?? Workers.defaultWidth
-            guard cap > 1, let db = try? connections.get() else { return 1 }
-            return Parallelism.width(cap: cap, perWorker: 2, db)
-        }
+        let width = context.width(perWorker: 2)
         actions += BackupVerify.actions(config, server: server)
         return Step(
             name,
             parts: actions.map(Step.Part.action)
                 + [.group(ActionGroup(checks, width: width, finished: { connections.closeWorkers() }))])
+    }
+}
+
+// The step declared once (its line in CommandDefinitions.all; its command StepCommand<VerifyStep>).
+extension VerifyStep: StepDefinition {
+    public static let abstract = "check the whole host, read-only"
+    public static let discussion = """
+        The service user; the cluster online at the configured version and port; pg_hba.conf \
+        parses with no trust/md5; the service user logs in by peer to HEARTHMINDS_DB; the manager \
+        and each AI log in with their passwords over TCP to their databases and HEARTHMINDS_DB, \
+        and each AI is refused by the other AIs' databases; the extensions in every database. \
+        Changes nothing (--dry-run is the same run).
+        """
+    public static var needs: [any StepDefinition.Type] { [ServiceUserStep.self, PostgresStep.self, PgHbaStep.self, PgvectorStep.self, DatabasesStep.self, MigrationsStep.self] }
+
+    public static func build(_ context: StepContext, flags: NoStepFlags) throws -> Step {
+        VerifyStep.make(context)
     }
 }
