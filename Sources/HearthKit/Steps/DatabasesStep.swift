@@ -221,10 +221,7 @@ public enum DatabasesStep {
             SELECT d.datname, r.rolname FROM pg_catalog.pg_database d JOIN pg_catalog.pg_roles r ON r.oid = d.datdba
             WHERE d.datname = r.rolname || $1 AND NOT r.rolsuper AND NOT d.datistemplate ORDER BY 1
             """, [config.aiDBSuffix])
-        return rows.rows.compactMap { row in
-            guard let name = row[0], let owner = row[1], !configured.contains(name) else { return nil }
-            return (name, owner)
-        }
+        return try rows.decode((String, String).self).filter { !configured.contains($0.0) }
     }
 }
 

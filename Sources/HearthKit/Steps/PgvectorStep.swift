@@ -190,17 +190,16 @@ public enum PgvectorStep {
     /// result naming it.
     static func requireScratchOrNone(_ admin: PGConnection) throws {
         guard
-            let row = try admin.query(
+            let (ownerIsUs, comment, connectionLimit) = try admin.query(
                 """
                 SELECT pg_catalog.pg_get_userbyid(d.datdba) = current_user,
                        pg_catalog.shobj_description(d.oid, 'pg_database'), d.datconnlimit
                 FROM pg_catalog.pg_database d WHERE d.datname = $1
                 """, [scratchDatabase]
-            ).first
+            ).decodeFirst((Bool, String?, Int).self)
         else { return }
-        let ownerIsUs = row[0] == "t"
-        let marked = row[1] == scratchMark
-        let cutBeforeComment = row[1] == nil && row[2] == String(scratchConnectionLimit)
+        let marked = comment == scratchMark
+        let cutBeforeComment = comment == nil && connectionLimit == scratchConnectionLimit
         guard ownerIsUs && (marked || cutBeforeComment) else {
             throw CheckFailed(
                 "a database \(scratchDatabase) exists that is not the suite's scratch database (owner, comment or "

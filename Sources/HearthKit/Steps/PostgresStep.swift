@@ -399,9 +399,9 @@ public enum PostgresStep {
             "SELECT name, setting, coalesce(sourcefile || ':' || sourceline, source), pending_restart, sourcefile "
                 + "FROM pg_catalog.pg_settings WHERE name = ANY($1::text[])",
             [PGArray.literal(settings.values.map(\.name) + released)]
-        ).rows
+        ).decode((String, String, String, Bool, String?).self)
         var running: [String: (String, String, Bool, String?)] = [:]
-        for row in rows { running[row[0] ?? ""] = (row[1] ?? "", row[2] ?? "", row[3] == "t", row[4]) }
+        for (name, setting, source, pendingRestart, file) in rows { running[name] = (setting, source, pendingRestart, file) }
         var differences: [SettingDifference] = []
         for (name, wanted) in settings.values {
             guard let (value, source, pending, _) = running[name] else {
