@@ -167,6 +167,11 @@ struct ConfigTests {
         ("PGVECTOR_HNSW_EF_SEARCH=0", "PGVECTOR_HNSW_EF_SEARCH"),
         ("PGVECTOR_HNSW_EF_SEARCH=1001", "PGVECTOR_HNSW_EF_SEARCH"),
         ("EMBEDDING_DIM=3072\nPGVECTOR_ENABLE_IVFFLAT=false\nPGVECTOR_INDEX=hnsw", "EMBEDDING_DIM"),
+        ("PGVECTOR_STORAGE=half", "PGVECTOR_STORAGE"),
+        ("PGVECTOR_STORAGE=binary", "PGVECTOR_STORAGE"),  // binary with ivfflat
+        ("PGVECTOR_STORAGE=halfvec\nEMBEDDING_DIM=4001", "EMBEDDING_DIM"),
+        ("PGVECTOR_STORAGE=binary\nPGVECTOR_INDEX=hnsw\nPGVECTOR_RERANK=0", "PGVECTOR_RERANK"),
+        ("PGVECTOR_RERANK=1001", "PGVECTOR_RERANK"),
         ("POSTGRES_HOST=db.example", "POSTGRES_HOST"),
         ("PG_ALLOWED_NETWORKS=10.0.0.0/33", "PG_ALLOWED_NETWORKS"),
         ("PG_ALLOWED_NETWORKS=10.0.0.0", "PG_ALLOWED_NETWORKS"),
@@ -190,6 +195,25 @@ struct ConfigTests {
     @Test("EMBEDDING_DIM above 2000 is allowed when the IVFFlat index is off")
     func largeDimensionWithoutIndex() throws {
         #expect(try loadConfig("EMBEDDING_DIM=3072\nPGVECTOR_ENABLE_IVFFLAT=false").embeddingDim == 3072)
+    }
+
+    @Test("PGVECTOR_STORAGE: halfvec takes up to 4000 indexed dimensions; binary needs hnsw; errors name key and value")
+    func storageKeys() throws {
+        #expect(try loadConfig("").vectorStorage == .vector)
+        #expect(try loadConfig("").rerank == 100)
+        #expect(try loadConfig("PGVECTOR_STORAGE=halfvec\nEMBEDDING_DIM=4000").embeddingDim == 4000)
+        let binary = try loadConfig("PGVECTOR_STORAGE=binary\nPGVECTOR_INDEX=hnsw\nPGVECTOR_RERANK=40")
+        #expect(binary.vectorStorage == .binary && binary.rerank == 40)
+        #expect {
+            try loadConfig("PGVECTOR_STORAGE=binary")
+        } throws: { error in
+            "\(error)".contains("PGVECTOR_STORAGE=\"binary\"") && "\(error)".contains("PGVECTOR_INDEX=hnsw")
+        }
+        #expect {
+            try loadConfig("PGVECTOR_STORAGE=halfvec\nEMBEDDING_DIM=4001")
+        } throws: { error in
+            "\(error)".contains("EMBEDDING_DIM=\"4001\"") && "\(error)".contains("halfvec")
+        }
     }
 
     @Test("the vector index keys: numbers or auto, hnsw with its parameters")

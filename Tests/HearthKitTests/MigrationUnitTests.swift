@@ -93,11 +93,11 @@ struct SQLScriptTests {
 struct MigrationSetTests {
     static let directory = TestFiles.repositoryRoot + "/Migrations"
 
-    @Test("the seed's chain: 0001, 0003, 0004, 0005, 0006, then ours, 0007; rendered with the configuration")
+    @Test("the seed's chain: 0001, 0003, 0004, 0005, 0006, then ours, 0007 and 0008; rendered with the configuration")
     func chain() throws {
         let set = try MigrationSet.load(directory: Self.directory, config: try loadConfig())
-        #expect(set.revisions.map(\.id) == ["0001", "0003", "0004", "0005", "0006", "0007"])
-        #expect(set.head == "0007")
+        #expect(set.revisions.map(\.id) == ["0001", "0003", "0004", "0005", "0006", "0007", "0008"])
+        #expect(set.head == "0008")
         #expect(set.revisions.allSatisfy { $0.checksum.count == 64 })
         #expect(set.revisions[0].up.text.contains("vector(1536)"))
         #expect(set.revisions[0].up.statements.first?.isCreateExtension == true)
@@ -105,9 +105,12 @@ struct MigrationSetTests {
         #expect(set.revisions[1].up.statements.count == 2)
         #expect(set.revisions[4].up.text.contains("ARRAY['testing', 'validation'"))
         #expect(try set.position(of: "base") == -1)
-        #expect(try set.position(of: "head") == 5)
+        #expect(try set.position(of: "head") == 6)
         // PGVECTOR_INDEX=ivfflat (the default): 0007 is applied and does nothing.
         #expect(set.revisions[5].up.statements.isEmpty && set.revisions[5].down.statements.isEmpty)
+        // PGVECTOR_STORAGE=vector (the default): 0008 only makes memory_search (and down drops it).
+        #expect(set.revisions[6].up.statements.count == 1 && set.revisions[6].down.statements.count == 1)
+        #expect(set.revisions[6].up.text.contains("CREATE FUNCTION public.memory_search"))
         #expect(try set.position(of: "0004") == 2)
         #expect(throws: MigrationError.self) { try set.position(of: "0002") }
     }
@@ -121,7 +124,7 @@ struct MigrationSetTests {
         #expect(other.revisions[0].up.text.contains("vector(384)"))
         #expect(other.revisions[1].up.statements.isEmpty)
         #expect(other.revisions[1].down.statements.count == 1)
-        #expect(zip(base.revisions, other.revisions).map { $0.checksum == $1.checksum } == [false, false, true, true, false, true])
+        #expect(zip(base.revisions, other.revisions).map { $0.checksum == $1.checksum } == [false, false, true, true, false, true, true])
     }
 
     func copy(_ extra: [String: String] = [:], removing: [String] = []) throws -> String {
@@ -134,13 +137,13 @@ struct MigrationSetTests {
     }
 
     @Test("a bad directory is a clear error naming the file", arguments: [
-        (["0008_x.up.sql": "select 1;"], [String](), "0008_x.down.sql is missing"),
+        (["0009_x.up.sql": "select 1;"], [String](), "0009_x.down.sql is missing"),
         ([:], ["0004_content_metadata.up.sql"], "0004_content_metadata.up.sql is missing"),
-        (["0008_Bad-Name.up.sql": "", "0008_Bad-Name.down.sql": ""], [], "0008_Bad-Name"),
+        (["0009_Bad-Name.up.sql": "", "0009_Bad-Name.down.sql": ""], [], "0009_Bad-Name"),
         (["notes.sql": ""], [], "notes.sql: a revision file is named"),
-        (["0008_x.up.sql": "select 1;\nCOMMIT;", "0008_x.down.sql": ""], [], "0008_x.up.sql line 2: COMMIT: a revision may not control"),
-        (["0008_x.up.sql": "", "0008_x.down.sql": "", "8_y.up.sql": "", "8_y.down.sql": ""], [], "revision id"),
-        (["0008_x.up.sql": "vector({{DIM}})", "0008_x.down.sql": ""], [], "0008_x.up.sql line 1: unknown template value {{DIM}}"),
+        (["0009_x.up.sql": "select 1;\nCOMMIT;", "0009_x.down.sql": ""], [], "0009_x.up.sql line 2: COMMIT: a revision may not control"),
+        (["0009_x.up.sql": "", "0009_x.down.sql": "", "8_y.up.sql": "", "8_y.down.sql": ""], [], "revision id"),
+        (["0009_x.up.sql": "vector({{DIM}})", "0009_x.down.sql": ""], [], "0009_x.up.sql line 1: unknown template value {{DIM}}"),
     ])
     func badDirectory(extra: [String: String], removing: [String], message: String) throws {
         let dir = try copy(extra, removing: removing)
@@ -157,9 +160,9 @@ struct MigrationSetTests {
         let dir = try copy()
         defer { TestFiles.removeTree(dir) }
         let paths = try MigrationSet.newRevision(directory: dir, message: "Add a new table!")
-        #expect(paths == [dir + "/0008_add_a_new_table.up.sql", dir + "/0008_add_a_new_table.down.sql"])
+        #expect(paths == [dir + "/0009_add_a_new_table.up.sql", dir + "/0009_add_a_new_table.down.sql"])
         let set = try MigrationSet.load(directory: dir, config: try loadConfig())
-        #expect(set.head == "0008")
+        #expect(set.head == "0009")
         #expect(set.revisions.last?.up.statements.isEmpty == true)
         #expect(throws: MigrationError.self) { try MigrationSet.newRevision(directory: dir, message: "!!!") }
     }

@@ -46,6 +46,11 @@ public enum ConfigKeys {
               help: "HNSW ef_construction (4-1000, at least 2 * m)"),
         .init(name: "PGVECTOR_HNSW_EF_SEARCH", defaultValue: "40", secret: false,
               help: "hnsw.ef_search of every database (1-1000)"),
+        // Ours (issue 24): compressed memories (revision 0008).
+        .init(name: "PGVECTOR_STORAGE", defaultValue: "vector", secret: false,
+              help: "how memory_shards.embedding is stored and indexed: vector (full precision), halfvec (half the bytes, up to 4000 dimensions) or binary (an HNSW index on its binary quantization, re-ranked in full precision; needs PGVECTOR_INDEX=hnsw): revision 0008"),
+        .init(name: "PGVECTOR_RERANK", defaultValue: "100", secret: false,
+              help: "with PGVECTOR_STORAGE=binary: the candidates memory_search re-ranks in full precision (1-1000)"),
         // Ours.
         .init(name: "PG_ALLOWED_NETWORKS", defaultValue: "", secret: false,
               help: "networks (CIDR) allowed to log in with a password over TCP (hostssl), besides loopback"),

@@ -25,6 +25,13 @@ public struct HearthConfig: Sendable {
         case ivfflat, hnsw
     }
 
+    /// How memory_shards.embedding is stored and indexed (revision 0008, issue 24): full
+    /// precision, half precision, or full precision with an HNSW index on its binary
+    /// quantization (re-ranked in full precision by memory_search).
+    public enum VectorStorage: String, Sendable, CaseIterable {
+        case vector, halfvec, binary
+    }
+
     public enum PgvectorMethod: String, Sendable, CaseIterable {
         case auto, apt, shipped
         case debianSource = "debian-source"
@@ -63,6 +70,10 @@ public struct HearthConfig: Sendable {
     public let hnswM: Int
     public let hnswEfConstruction: Int
     public let hnswEfSearch: Int
+    /// PGVECTOR_STORAGE: a host key only (the configuration has no per-AI values but passwords).
+    public let vectorStorage: VectorStorage
+    /// PGVECTOR_RERANK: the candidates memory_search re-ranks with PGVECTOR_STORAGE=binary.
+    public let rerank: Int
     public let allowedNetworks: [String]
     public let logPath: String
     public let pgvectorMethod: PgvectorMethod
@@ -130,7 +141,8 @@ public struct HearthConfig: Sendable {
         namedPasswords = named + aiNamed
         extensions = try Self.extensionNames(value("AI_DEFAULT_EXTENSIONS"))
 
-        (ivfflat, vectorIndex, embeddingDim) = try Self.vectorColumn(value)
+        (ivfflat, vectorIndex, vectorStorage, embeddingDim) = try Self.vectorColumn(value)
+        rerank = try V.int("PGVECTOR_RERANK", value("PGVECTOR_RERANK"), 1...1000, "a count of candidates")
         (ivfflatLists, ivfflatProbes) = try Self.ivfflatSettings(value)
         (hnswM, hnswEfConstruction, hnswEfSearch) = try Self.hnswSettings(value)
 
@@ -281,21 +293,39 @@ extension HearthConfig {
         return extensions
     }
 
-    /// PGVECTOR_ENABLE_IVFFLAT, PGVECTOR_INDEX and EMBEDDING_DIM (at most what the index takes).
+    /// PGVECTOR_ENABLE_IVFFLAT, PGVECTOR_INDEX, PGVECTOR_STORAGE and EMBEDDING_DIM (at most
+    /// what the column's kind and its index take).
     fileprivate static func vectorColumn(_ value: Value) throws(ConfigError)
-        -> (ivfflat: Bool, index: VectorIndexKind, dimensions: Int)
+        -> (ivfflat: Bool, index: VectorIndexKind, storage: VectorStorage, dimensions: Int)
     {
         let ivfflat = try V.bool("PGVECTOR_ENABLE_IVFFLAT", value("PGVECTOR_ENABLE_IVFFLAT"))
         let indexRaw = value("PGVECTOR_INDEX")
         guard let kind = VectorIndexKind(rawValue: indexRaw.value) else {
             throw V.fail("PGVECTOR_INDEX", indexRaw, "not one of ivfflat, hnsw")
         }
-        // pgvector stores up to 16000 dimensions; its IVFFlat and HNSW indexes take at most 2000.
+        let storageRaw = value("PGVECTOR_STORAGE")
+        guard let storage = VectorStorage(rawValue: storageRaw.value) else {
+            throw V.fail("PGVECTOR_STORAGE", storageRaw, "not one of vector, halfvec, binary")
+        }
+        if storage == .binary && kind != .hnsw {
+            throw V.fail(
+                "PGVECTOR_STORAGE", storageRaw,
+                "binary needs PGVECTOR_INDEX=hnsw (PGVECTOR_INDEX is \(kind.rawValue)): its index is an HNSW index on "
+                    + "the binary quantization (bit_hamming_ops); pgvector's IVFFlat on bit is not what the suite re-ranks")
+        }
+        // pgvector stores up to 16000 dimensions (vector and halfvec); its IVFFlat and HNSW
+        // indexes take at most 2000 of vector, 4000 of halfvec, 64000 of bit (binary).
         let indexed = ivfflat || kind == .hnsw
-        let embeddingDim = try V.int(
-            "EMBEDDING_DIM", value("EMBEDDING_DIM"), 1...(indexed ? 2000 : 16000),
-            indexed ? "a dimension an IVFFlat or HNSW index takes" : "a vector dimension")
-        return (ivfflat, kind, embeddingDim)
+        let dimRaw = value("EMBEDDING_DIM")
+        let limit: Int
+        let what: String
+        switch storage {
+        case .vector where indexed: (limit, what) = (2000, "a dimension an IVFFlat or HNSW index of vector takes")
+        case .halfvec where indexed: (limit, what) = (4000, "a dimension an index of halfvec takes (PGVECTOR_STORAGE=halfvec)")
+        default: (limit, what) = (16000, "a vector dimension")
+        }
+        let embeddingDim = try V.int("EMBEDDING_DIM", dimRaw, 1...limit, what)
+        return (ivfflat, kind, storage, embeddingDim)
     }
 
     /// PGVECTOR_IVFFLAT_LISTS and PGVECTOR_IVFFLAT_PROBES (nil: auto).

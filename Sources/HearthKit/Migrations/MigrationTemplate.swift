@@ -25,17 +25,40 @@ public struct TemplateValues: Sendable, Equatable {
     /// vector-index step trains it with lists from the rows (IvfflatTraining).
     public static let autoListsRendered = 100
 
+    /// The widest vector a vector-typed IVFFlat or HNSW index takes (pgvector's limit).
+    public static let vectorIndexMaxDim = 2000
+
     /// The validated configuration's numbers and booleans: EMBEDDING_DIM,
     /// PGVECTOR_ENABLE_IVFFLAT, PGVECTOR_IVFFLAT_LISTS (auto: 100), PGVECTOR_HNSW (true when
-    /// PGVECTOR_INDEX is hnsw), PGVECTOR_HNSW_M and PGVECTOR_HNSW_EF_CONSTRUCTION.
+    /// PGVECTOR_INDEX is hnsw), PGVECTOR_HNSW_M and PGVECTOR_HNSW_EF_CONSTRUCTION; and for
+    /// revision 0008 (issue 24):
+    /// - PGVECTOR_IVFFLAT_FITS / PGVECTOR_HNSW_FITS: PGVECTOR_ENABLE_IVFFLAT / PGVECTOR_HNSW, and
+    ///   EMBEDDING_DIM a vector index takes (at most 2000; only a halfvec or binary host has
+    ///   more, and its index is 0008's). On every host without PGVECTOR_STORAGE they equal the
+    ///   two keys, so 0003 and 0007 render as before (same checksums);
+    /// - PGVECTOR_IVFFLAT_INDEX: the IVFFlat index is the one in use (PGVECTOR_INDEX=ivfflat and
+    ///   PGVECTOR_ENABLE_IVFFLAT); PGVECTOR_IVFFLAT_INDEX_FITS: and its dimensions fit vector;
+    /// - PGVECTOR_STORAGE_VECTOR, PGVECTOR_STORAGE_HALFVEC, PGVECTOR_STORAGE_BINARY: the kind;
+    /// - PGVECTOR_RERANK: the candidates memory_search re-ranks (binary).
     public init(_ config: HearthConfig) {
+        let fits = config.embeddingDim <= TemplateValues.vectorIndexMaxDim
+        let hnsw = config.vectorIndex == .hnsw
+        let ivfflatIndex = config.vectorIndex == .ivfflat && config.ivfflat
         values = [
             "EMBEDDING_DIM": .int(config.embeddingDim),
             "PGVECTOR_IVFFLAT_LISTS": .int(config.ivfflatLists ?? TemplateValues.autoListsRendered),
             "PGVECTOR_ENABLE_IVFFLAT": .bool(config.ivfflat),
-            "PGVECTOR_HNSW": .bool(config.vectorIndex == .hnsw),
+            "PGVECTOR_HNSW": .bool(hnsw),
             "PGVECTOR_HNSW_M": .int(config.hnswM),
             "PGVECTOR_HNSW_EF_CONSTRUCTION": .int(config.hnswEfConstruction),
+            "PGVECTOR_IVFFLAT_FITS": .bool(config.ivfflat && fits),
+            "PGVECTOR_HNSW_FITS": .bool(hnsw && fits),
+            "PGVECTOR_IVFFLAT_INDEX": .bool(ivfflatIndex),
+            "PGVECTOR_IVFFLAT_INDEX_FITS": .bool(ivfflatIndex && fits),
+            "PGVECTOR_STORAGE_VECTOR": .bool(config.vectorStorage == .vector),
+            "PGVECTOR_STORAGE_HALFVEC": .bool(config.vectorStorage == .halfvec),
+            "PGVECTOR_STORAGE_BINARY": .bool(config.vectorStorage == .binary),
+            "PGVECTOR_RERANK": .int(config.rerank),
         ]
     }
 }

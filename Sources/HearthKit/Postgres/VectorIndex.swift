@@ -90,7 +90,8 @@ public enum VectorIndex {
 
     /// The IVFFlat index in `db` (a connection to the database as its owner; schema-qualified
     /// catalog reads only, so a superuser connection may read it too); nil when there is none.
-    public static func findIvfflat(_ db: PGConnection) throws -> Found? {
+    /// `opclass`: the operator class it must have (halfvec_cosine_ops with PGVECTOR_STORAGE=halfvec).
+    public static func findIvfflat(_ db: PGConnection, opclass: String = "vector_cosine_ops") throws -> Found? {
         guard let row = try db.query(
             """
             SELECT am.amname::text, pg_catalog.left(pg_catalog.array_to_string(c.reloptions, ','), 1024),
@@ -99,7 +100,7 @@ public enum VectorIndex {
                    x.indnatts, x.indexprs IS NULL AND x.indpred IS NULL,
                    (SELECT a.attname::text FROM pg_catalog.pg_attribute a
                     WHERE a.attrelid = x.indrelid AND a.attnum = x.indkey[0]),
-                   (SELECT oc.opcname::text = 'vector_cosine_ops' AND oc.opcnamespace = e.extnamespace
+                   (SELECT oc.opcname::text = $3 AND oc.opcnamespace = e.extnamespace
                     FROM pg_catalog.pg_opclass oc, pg_catalog.pg_extension e
                     WHERE oc.oid = x.indclass[0] AND e.extname = 'vector')
             FROM pg_catalog.pg_class c
@@ -109,7 +110,7 @@ public enum VectorIndex {
             JOIN pg_catalog.pg_class t ON t.oid = x.indrelid
             JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace
             WHERE n.nspname = 'public' AND c.relname = $1
-            """, [ivfflatName, table]).first
+            """, [ivfflatName, table, opclass]).first
         else { return nil }
         var problems: [String] = []
         if row[0] != "ivfflat" { problems.append("its access method is \(row[0] ?? "?"), not ivfflat") }
@@ -118,7 +119,7 @@ public enum VectorIndex {
         if row[6] != "1" || row[7] != "t" || row[8] != column {
             problems.append("it is not on the column \(column) alone (no expression, no predicate)")
         }
-        if row[9] != "t" { problems.append("its operator class is not the vector extension's vector_cosine_ops") }
+        if row[9] != "t" { problems.append("its operator class is not the vector extension's \(opclass)") }
         var lists = 100  // pgvector's default, when the index names none
         for option in (row[1] ?? "").split(separator: ",") where option.hasPrefix("lists=") {
             lists = Int(option.dropFirst(6)) ?? lists
@@ -170,7 +171,8 @@ public enum VectorIndex {
     public static func wantedSetting(_ config: HearthConfig, indexLists: Int?) -> (name: String, value: Int)? {
         switch config.vectorIndex {
         case .hnsw:
-            return ("hnsw.ef_search", config.hnswEfSearch)
+            // binary: enough candidates for memory_search to re-rank (EmbeddingStorage).
+            return ("hnsw.ef_search", config.vectorStorage == .binary ? EmbeddingStorage.binaryEfSearch(config) : config.hnswEfSearch)
         case .ivfflat:
             guard config.ivfflat else { return nil }
             let lists = indexLists ?? config.ivfflatLists ?? TemplateValues.autoListsRendered

@@ -29,6 +29,7 @@ public enum VectorIndexStep {
             expected: DatabaseSpec.owners(config), work: .maintenance, lockTimeout: lockTimeout)
         var actions: [Action] = []
         for database in config.databases {
+            actions.append(storageAction(config, database: database, owners: owners))
             if config.vectorIndex == .ivfflat && config.ivfflat {
                 actions.append(trainingAction(config, database: database, owners: owners, console: console))
             }
@@ -47,7 +48,7 @@ public enum VectorIndexStep {
     {
         let index = VectorIndex.ivfflatName
         func found(_ db: PGConnection) throws -> VectorIndex.Found {
-            guard let found = try VectorIndex.findIvfflat(db) else {
+            guard let found = try VectorIndex.findIvfflat(db, opclass: EmbeddingStorage.ivfflatOpclass(config)) else {
                 // Not a CheckFailed: in a dry run, before the migrations step has run, it is what
                 // the next run will make (pending); in a run it is a false result.
                 throw HearthError(
@@ -58,7 +59,9 @@ public enum VectorIndexStep {
                 throw CheckFailed(
                     "\(database): public.\(index) is not the index the suite builds: "
                         + "\(found.problems.joined(separator: "; ")); it is not rebuilt. Put it back as "
-                        + "Migrations/0003_ivfflat_index.up.sql builds it (DROP INDEX, then its CREATE INDEX)")
+                        + (config.vectorStorage == .halfvec
+                            ? "Migrations/0008_vector_storage.up.sql builds it" : "Migrations/0003_ivfflat_index.up.sql builds it")
+                        + " (DROP INDEX, then its CREATE INDEX)")
             }
             return found
         }
@@ -121,6 +124,18 @@ public enum VectorIndexStep {
                             + "\(JSON.number(Clock.nowMs() - t0)) ms")
                 }
             })
+    }
+
+    /// The column, its index and memory_search are of the kind PGVECTOR_STORAGE says (revision
+    /// 0008): an assertion, since only a revision converts rows; a difference (the key changed
+    /// after 0008 ran, an index dropped or replaced) names what to run (EmbeddingStorage.remedy).
+    static func storageAction(_ config: HearthConfig, database: String, owners: OwnerSessions) -> Action {
+        .assertion(
+            "database \(database): memory_shards.embedding stored as \(config.vectorStorage.rawValue), its index and "
+                + "memory_search as revision 0008 makes them"
+        ) {
+            try owners.with(database) { db, _ in try EmbeddingStorage.require(config, database: database, db) }
+        }
     }
 
     /// The suite's tables analyzed when their statistics are missing or stale (TableStatistics),
@@ -191,7 +206,12 @@ public enum VectorIndexStep {
     /// What the setting action is named after; nil when there is no vector index to search.
     static func describeSetting(_ config: HearthConfig) -> String? {
         switch config.vectorIndex {
-        case .hnsw: return "hnsw.ef_search = \(config.hnswEfSearch) for the database"
+        case .hnsw:
+            if config.vectorStorage == .binary {
+                return "hnsw.ef_search = \(EmbeddingStorage.binaryEfSearch(config)) for the database (at least 4 x "
+                    + "PGVECTOR_RERANK \(config.rerank), for the binary index's candidates)"
+            }
+            return "hnsw.ef_search = \(config.hnswEfSearch) for the database"
         case .ivfflat:
             guard config.ivfflat else { return nil }
             return "ivfflat.probes = "
@@ -207,7 +227,9 @@ public enum VectorIndexStep {
     {
         var lists: Int?
         if config.vectorIndex == .ivfflat && config.ivfflat && config.ivfflatProbes == nil {
-            lists = try owners.with(database) { db, _ in try VectorIndex.findIvfflat(db)?.lists }
+            lists = try owners.with(database) { db, _ in
+                try VectorIndex.findIvfflat(db, opclass: EmbeddingStorage.ivfflatOpclass(config))?.lists
+            }
         }
         return VectorIndex.wantedSetting(config, indexLists: lists)
     }

@@ -223,6 +223,17 @@ public enum VerifyStep {
                     return true
                 })
         }
+        // How the embeddings are stored (PGVECTOR_STORAGE, revision 0008), and memory_search run once.
+        for database in config.databases {
+            dbChecks[database, default: []].append(
+                .blockingAssertion("\(database): embeddings stored as \(config.vectorStorage.rawValue); memory_search runs") {
+                    try sessions.with(database) { db, _ in
+                        _ = try EmbeddingStorage.require(config, database: database, db)
+                        _ = try EmbeddingStorage.searchOnce(db, dimensions: config.embeddingDim)
+                        return true
+                    }
+                })
+        }
         // The vector search setting of every database (the vector-index step's); with auto
         // probes, from the lists of its IVFFlat index, read as the database's owner.
         if let described = VectorIndexStep.describeSetting(config) {
@@ -230,7 +241,10 @@ public enum VerifyStep {
             for database in config.databases {
                 dbChecks[database, default: []].append(
                     .blockingAssertion("\(database): \(described)") {
-                        let lists = fromLists ? try sessions.with(database) { db, _ in try VectorIndex.findIvfflat(db)?.lists } : nil
+                        let lists = fromLists
+                            ? try sessions.with(database) { db, _ in
+                                try VectorIndex.findIvfflat(db, opclass: EmbeddingStorage.ivfflatOpclass(config))?.lists
+                            } : nil
                         guard let wanted = VectorIndex.wantedSetting(config, indexLists: lists) else { return true }
                         let found = try VectorIndex.databaseSetting(wanted.name, database: database, connections.get())
                         guard found == String(wanted.value) else {

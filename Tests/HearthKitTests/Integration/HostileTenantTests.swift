@@ -600,8 +600,8 @@ extension HostileTenantTests {
         let migrations = TestFiles.temporaryDirectory("hm-hostile-migrations")
         defer { TestFiles.removeTree(migrations) }
         try await Hostile.asRoot("cp \(host.migrations)/*.sql \(migrations)/")
-        try FileSystem.writeAtomically(migrations + "/0008_probe.up.sql", "CREATE EXTENSION IF NOT EXISTS hm_hostile_probe;\n")
-        try FileSystem.writeAtomically(migrations + "/0008_probe.down.sql", "SELECT 1;\n")
+        try FileSystem.writeAtomically(migrations + "/0009_probe.up.sql", "CREATE EXTENSION IF NOT EXISTS hm_hostile_probe;\n")
+        try FileSystem.writeAtomically(migrations + "/0009_probe.down.sql", "SELECT 1;\n")
         try host.s.admin("logos_db").execute("DROP EXTENSION hm_hostile_probe")
         let migrated = await runner.run(
             MigrationsStep.make(

@@ -23,8 +23,8 @@ struct MigrationCrashTests {
         #expect(FileSystem.exists(MigrationFixtures.hmMigrate), "build first: swift build --build-tests")
         let db = try ScratchDatabase.make(cluster, owner: ScratchDatabase.aiOwner())
         let dir = try MigrationFixtures.copy([
-            "0008_killed.up.sql": Self.blockingRevision,
-            "0008_killed.down.sql": "DROP TABLE killed_half;\n",
+            "0009_killed.up.sql": Self.blockingRevision,
+            "0009_killed.down.sql": "DROP TABLE killed_half;\n",
         ])
         defer { TestFiles.removeTree(dir) }
         let work = TestFiles.temporaryDirectory("hm-migcrash")
@@ -35,7 +35,7 @@ struct MigrationCrashTests {
         let env: [String: String?] = ["HEARTHMINDS_LOG": work + "/log.jsonl", "HEARTHMINDS_LOCK_DIR": work + "/lock"]
 
         let set = try MigrationFixtures.set(dir)
-        try db.migrator(set).upgrade(to: "0007")
+        try db.migrator(set).upgrade(to: "0008")
         try db.connect().execute("CREATE TABLE public.gate (); GRANT SELECT ON public.gate TO PUBLIC")
 
         // The holder keeps the revision waiting on its lock; the runner is a separate process.
@@ -50,7 +50,7 @@ struct MigrationCrashTests {
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
                     + "AND wait_event_type = 'Lock' AND query LIKE '%LOCK TABLE public.gate IN ACCESS SHARE%'") ?? "?"
         }
-        #expect(waiting == "1", "the runner never waited inside revision 0008")
+        #expect(waiting == "1", "the runner never waited inside revision 0009")
         // Inside the revision's transaction: its table exists there, uncommitted.
         #expect(try !db.exists("killed_half"))
 
@@ -59,7 +59,7 @@ struct MigrationCrashTests {
         #expect(Glibc.kill(pid, SIGKILL) == 0)
         let result = try await killed
         #expect(result.status != 0, "hm-migrate survived the kill: \(result.stdout)")
-        #expect((result.stdout + result.stderr).contains("0008_killed.up.sql"), "\(result.stdout)\(result.stderr)")
+        #expect((result.stdout + result.stderr).contains("0009_killed.up.sql"), "\(result.stdout)\(result.stderr)")
         for _ in 0..<100 where Glibc.kill(pid, 0) == 0 { usleep(50_000) }
 
         // Every backend exits with the postmaster; the cluster starts again (crash recovery).
@@ -74,13 +74,13 @@ struct MigrationCrashTests {
 
         #expect(try db.migrator(set).currentRevision() == "0007")
         #expect(try !db.exists("killed_half"))
-        #expect(try db.migrator(set).history().filter { $0.revision == "0008" }.isEmpty)
+        #expect(try db.migrator(set).history().filter { $0.revision == "0009" }.isEmpty)
 
         let rerun = try await Command.run(argv, environment: env)
         #expect(rerun.status == 0, "\(rerun.stdout)\(rerun.stderr)")
-        #expect(try db.migrator(set).currentRevision() == "0008")
+        #expect(try db.migrator(set).currentRevision() == "0009")
         #expect(try db.scalar("SELECT count(*) FROM killed_half") == "1")
-        #expect(try db.migrator(set).history().filter { $0.revision == "0008" && $0.direction == "up" }.count == 1)
+        #expect(try db.migrator(set).history().filter { $0.revision == "0009" && $0.direction == "up" }.count == 1)
         #expect(try db.scalar("SELECT count(*) FROM alembic_version") == "1")
     }
 }

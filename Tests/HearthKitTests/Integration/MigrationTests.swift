@@ -122,10 +122,10 @@ struct MigrationTests {
         let t0 = Clock.nowMs()
         let done = try db.migrator(set).upgrade()
         print("timing: up to head on one database: \(JSON.number(Clock.nowMs() - t0)) ms")
-        #expect(done.map(\.move.revision.id) == ["0001", "0003", "0004", "0005", "0006", "0007"])
+        #expect(done.map(\.move.revision.id) == ["0001", "0003", "0004", "0005", "0006", "0007", "0008"])
         let status = try db.migrator(set).status()
-        #expect(status.current == "0007" && status.atHead && status.converged && status.unrecorded.isEmpty)
-        #expect(try db.scalar("SELECT version_num FROM alembic_version") == "0007")
+        #expect(status.current == "0008" && status.atHead && status.converged && status.unrecorded.isEmpty)
+        #expect(try db.scalar("SELECT version_num FROM alembic_version") == "0008")
         #expect(try db.scalar("SELECT count(*) FROM alembic_version") == "1")
 
         // Every object of ours belongs to the database's owner.
@@ -147,7 +147,7 @@ struct MigrationTests {
         #expect(atHead != fresh)
 
         let undone = try db.migrator(set).downgrade(to: "base")
-        #expect(undone.map(\.move.revision.id) == ["0007", "0006", "0005", "0004", "0003", "0001"])
+        #expect(undone.map(\.move.revision.id) == ["0008", "0007", "0006", "0005", "0004", "0003", "0001"])
         #expect(try db.migrator(set).currentRevision() == nil)
         for table in ["memory_shards", "raw_conversations", "eng_patterns"] { #expect(try !db.exists(table)) }
         #expect(try db.scalar("SELECT count(*) FROM pg_extension WHERE extname = 'vector'") == "1")
@@ -155,8 +155,8 @@ struct MigrationTests {
         try db.migrator(set).upgrade()
         #expect(try await db.schema() == atHead)
         let directions = try db.migrator(set).history().map { "\($0.direction) \($0.revision)" }
-        #expect(directions.count == 18)
-        #expect(Array(directions.prefix(7)) == ["up 0001", "up 0003", "up 0004", "up 0005", "up 0006", "up 0007", "down 0007"])
+        #expect(directions.count == 21)
+        #expect(Array(directions.prefix(8)) == ["up 0001", "up 0003", "up 0004", "up 0005", "up 0006", "up 0007", "up 0008", "down 0008"])
 
         // Down one step, and a downgrade below base is refused.
         try db.migrator(set).downgrade()
@@ -201,8 +201,8 @@ struct MigrationTests {
         let db = try ScratchDatabase.make(cluster)
         defer { db.drop() }
         let dir = try MigrationFixtures.copy([
-            "0008_broken.up.sql": "CREATE TABLE half_done (x int);\n\nSELECT no_such_column\n  FROM memory_shards;\n",
-            "0008_broken.down.sql": "DROP TABLE half_done;\n",
+            "0009_broken.up.sql": "CREATE TABLE half_done (x int);\n\nSELECT no_such_column\n  FROM memory_shards;\n",
+            "0009_broken.down.sql": "DROP TABLE half_done;\n",
         ])
         defer { TestFiles.removeTree(dir) }
         let set = try MigrationFixtures.set(dir)
@@ -213,13 +213,13 @@ struct MigrationTests {
         } catch {
             message = "\(error)"
         }
-        #expect(message.contains("0008_broken.up.sql line 3 failed: SELECT no_such_column FROM memory_shards"))
+        #expect(message.contains("0009_broken.up.sql line 3 failed: SELECT no_such_column FROM memory_shards"))
         #expect(message.contains("no_such_column") && message.contains("42703"))
-        #expect(message.contains("stays at 0007"))
-        #expect(try db.migrator(set).currentRevision() == "0007")
+        #expect(message.contains("stays at 0008"))
+        #expect(try db.migrator(set).currentRevision() == "0008")
         #expect(try !db.exists("half_done"))
         #expect(try db.exists("eng_patterns"))
-        #expect(try db.migrator(set).history().filter { $0.revision == "0008" }.isEmpty)
+        #expect(try db.migrator(set).history().filter { $0.revision == "0009" }.isEmpty)
     }
 
     @Test("tables exist but no state (the seed's troubleshooting case): up fails, stamp 0001 then up works")
@@ -280,8 +280,8 @@ struct MigrationTests {
         let before = try db.migrator(set).status()
         #expect(before.current == "0003" && before.unrecorded == ["0001", "0003"] && before.changed.isEmpty)
         let done = try db.migrator(set).upgrade()
-        #expect(done.map(\.move.revision.id) == ["0004", "0005", "0006", "0007"])
-        #expect(try db.connect().query("SELECT version_num FROM alembic_version").rows == [["0007"]])
+        #expect(done.map(\.move.revision.id) == ["0004", "0005", "0006", "0007", "0008"])
+        #expect(try db.connect().query("SELECT version_num FROM alembic_version").rows == [["0008"]])
         let after = try db.migrator(set).status()
         #expect(after.atHead && after.converged && after.unrecorded == ["0001", "0003"])
         #expect(try db.scalar(MigrationFixtures.patternQuery) != nil)
@@ -350,7 +350,7 @@ struct MigrationTests {
         let first = try await waiting
         #expect(first.status == 0, "\(first.stderr)")
         #expect(first.stdout.contains("waiting for another migration runner"))
-        #expect(first.stdout.contains("\(db.name): at 0007 (head), 6 revision(s) applied"))
+        #expect(first.stdout.contains("\(db.name): at 0008 (head), 7 revision(s) applied"))
 
         // On one host, hm-migrate takes the run lock like every executable: while another run
         // holds it, a second refuses at once (75), running nothing.
@@ -369,9 +369,9 @@ struct MigrationTests {
         let (ra, rb) = try await (a, b)
         #expect(ra.status == 0 && rb.status == 0, "\(ra.stderr) \(rb.stderr)")
         let outputs = [ra.stdout, rb.stdout]
-        #expect(outputs.filter { $0.contains("6 revision(s) applied") }.count == 1)
+        #expect(outputs.filter { $0.contains("7 revision(s) applied") }.count == 1)
         #expect(outputs.filter { $0.contains("nothing to do") }.count == 1)
-        #expect(try db.scalar("SELECT count(*) FROM hearthminds_migration_history WHERE direction = 'up'") == "12")
+        #expect(try db.scalar("SELECT count(*) FROM hearthminds_migration_history WHERE direction = 'up'") == "14")
         #expect(try db.scalar("SELECT count(*) FROM alembic_version") == "1")
         let log = try FileSystem.readText(work + "/log.jsonl")
         #expect(log.contains("\"step\":\"migrate\"") && log.contains("\"result\":true"))
@@ -477,17 +477,17 @@ struct MigrationTests {
         #expect(sql.status == 0 && sql.stdout.contains("CREATE TABLE memory_shards"))
         #expect(try !db.exists("alembic_version"))
         let dry = try await run(["up", "--dry-run"])
-        #expect(dry.status == 0 && dry.stdout.contains("would run: \(db.name): base -> 0007: 0001_baseline.up.sql"))
+        #expect(dry.status == 0 && dry.stdout.contains("would run: \(db.name): base -> 0008: 0001_baseline.up.sql"))
         #expect(try !db.exists("memory_shards"))
 
         #expect(try await run(["up", "--to", "0004"]).stdout.contains("\(db.name): at 0004, 3 revision(s) applied"))
-        #expect(try await run(["current"]).stdout == "\(db.name): 0004 (head is 0007)\n")
+        #expect(try await run(["current"]).stdout == "\(db.name): 0004 (head is 0008)\n")
         let history = try await run(["history", "--applied"])
-        #expect(history.stdout.contains("0006 -> 0007 (head), hnsw_index"))
+        #expect(history.stdout.contains("0007 -> 0008 (head), vector_storage"))
         #expect(history.stdout.contains("up     0003"))
         #expect(try await run(["down"]).stdout.contains("\(db.name): at 0003, 1 revision(s) undone"))
         #expect(try await run(["stamp", "head"]).status == 0)
-        #expect(try await run(["current"]).stdout == "\(db.name): 0007 (head)\n")
+        #expect(try await run(["current"]).stdout == "\(db.name): 0008 (head)\n")
         #expect(try await run(["check"]).status == 0)
 
         #expect(try await run(["down", "--to", "base", "--steps", "1"]).status == 64)

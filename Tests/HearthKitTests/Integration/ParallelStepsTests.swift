@@ -84,7 +84,7 @@ struct ParallelStepsTests {
         print("timing parallel steps, 10 databases: " + times.joined(separator: "; "))
         let serial = try #require(states[1])
         #expect(serial.count > 40)
-        #expect(serial.contains { $0.hasSuffix("revision 0007") })
+        #expect(serial.contains { $0.hasSuffix("revision 0008") })
         #expect(serial == states[4])
     }
 
@@ -109,16 +109,16 @@ struct ParallelStepsTests {
             guard try db.query("SELECT to_regclass('public.alembic_version') IS NOT NULL").scalar == "t" else { return "base" }
             return try db.query("SELECT version_num FROM alembic_version").scalar ?? "base"
         }
-        #expect(try revision(config.hearthmindsDB) == "0007")
+        #expect(try revision(config.hearthmindsDB) == "0008")
         for ai in config.ais {
             let at = try revision(ai.database)
-            #expect(at == "0007" || at == "base", "\(ai.database) at \(at)")
+            #expect(at == "0008" || at == "base", "\(ai.database) at \(at)")
         }
         #expect(try revision("ai5_db") == "base")
         // Put right, the next run converges every database.
         try planted.execute("DROP TABLE public.memory_shards")
         #expect(try await s.migrate(config, jobs: 4).status == 0)
-        for database in config.databases { #expect(try revision(database) == "0007", "\(database)") }
+        for database in config.databases { #expect(try revision(database) == "0008", "\(database)") }
 
         // The shared database failing: named, and no AI database is touched.
         let shared = try s.admin(config.hearthmindsDB)
@@ -128,15 +128,15 @@ struct ParallelStepsTests {
             try FileSystem.writeAtomically(
                 broken + "/" + file, try FileSystem.readText(TestFiles.repositoryRoot + "/Migrations/" + file))
         }
-        try FileSystem.writeAtomically(broken + "/0008_fails.up.sql", "CREATE TABLE t8 (x int);\nSELECT 1/0;\n")
-        try FileSystem.writeAtomically(broken + "/0008_fails.down.sql", "DROP TABLE t8;\n")
+        try FileSystem.writeAtomically(broken + "/0009_fails.up.sql", "CREATE TABLE t8 (x int);\nSELECT 1/0;\n")
+        try FileSystem.writeAtomically(broken + "/0009_fails.down.sql", "DROP TABLE t8;\n")
         let runner = StepRunner(console: Console(colour: false), log: try JSONLog(path: s.logPath), runID: "b", dryRun: false)
         let sharedFirst = await runner.run(
             MigrationsStep.make(
                 config, directory: broken, socketDirectory: s.cluster.socketDirectory, clientDirectory: s.clientDirectory,
                 jobs: 4))
         #expect(sharedFirst.failedAction == "database \(config.hearthmindsDB) at the head revision")
-        #expect(try shared.query("SELECT version_num FROM alembic_version").scalar == "0007")
-        for ai in config.ais { #expect(try revision(ai.database) == "0007", "\(ai.database) untouched") }
+        #expect(try shared.query("SELECT version_num FROM alembic_version").scalar == "0008")
+        for ai in config.ais { #expect(try revision(ai.database) == "0008", "\(ai.database) untouched") }
     }
 }
