@@ -356,6 +356,32 @@ check_vector_index() {
     done
 }
 
+# A halfvec host (issue 24; the second configuration has PGVECTOR_STORAGE=halfvec): every
+# database's memory_shards.embedding is halfvec with its IVFFlat index on halfvec_cosine_ops,
+# and the first AI's rows answer the seed's query (ORDER BY embedding <=> a vector: the vector is
+# cast to halfvec implicitly) and memory_search alike (every list probed: exact on 40 rows).
+first_line() { local out; out=$("$@") || return 1; printf '%s\n' "$out" | head -n 1; }
+
+check_halfvec_host() {
+    local db ai=${CFG_AIS[0]} aidb pw row7 first
+    for db in $(all_databases); do
+        check "halfvec: $db's memory_shards.embedding is halfvec(1536)" expect_eq "halfvec(1536)" \
+            psql_root postgres "$db" "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'public.memory_shards'::regclass AND attname = 'embedding'"
+        check "halfvec: $db's IVFFlat index is on halfvec_cosine_ops" expect_match 'USING ivfflat \(embedding halfvec_cosine_ops\)' \
+            psql_root postgres "$db" "SELECT indexdef FROM pg_indexes WHERE indexname = 'memory_shards_embedding_ivfflat_idx'"
+    done
+    aidb=$(ai_db "$ai")
+    pw=$(role_password "$ai")
+    row7="ARRAY(SELECT sin(7 * i + i)::real FROM generate_series(1, 1536) i)::vector"
+    check "halfvec: $ai inserts 40 rows with vector values (cast to halfvec)" psql_tcp "$ai" "$pw" "$aidb" \
+        "INSERT INTO public.memory_shards (content, embedding) SELECT 'e2e halfvec ' || g, ARRAY(SELECT sin(g * i + i)::real FROM generate_series(1, 1536) i WHERE g > 0)::vector FROM generate_series(1, 40) g"
+    first="SET ivfflat.probes = 100; SELECT content FROM public.memory_shards ORDER BY embedding <=> $row7 LIMIT 5"
+    check "halfvec: the seed's query (ORDER BY embedding <=> vector) finds row 7 first" expect_eq "e2e halfvec 7" \
+        first_line psql_tcp "$ai" "$pw" "$aidb" "$first"
+    check "halfvec: memory_search(vector, 5) finds row 7 first, at distance 0" expect_eq "e2e halfvec 7|0.000" \
+        psql_tcp "$ai" "$pw" "$aidb" "SET ivfflat.probes = 100; SELECT content || '|' || round(distance::numeric, 3) FROM public.memory_search($row7, 5) LIMIT 1"
+}
+
 check_verify() {
     check "verify: hm-verify on its own exits 0" in_root "$E2E_HM/bootstrap/bin/hm-verify"
 }

@@ -402,6 +402,8 @@ AI_DB_SUFFIX="$CFG_SUFFIX"
 SOPHIA_PASSWORD=${CFG_AI_PASSWORDS[sophia]}
 # a method that builds (issue 11): the build's compiler and headers must not stay
 PGVECTOR_INSTALL_METHOD=debian-source
+# compressed memories (issue 24): a halfvec host passes verify and the seed's query
+PGVECTOR_STORAGE=halfvec
 EOF
     )
     E2E_ENV=()
@@ -415,6 +417,7 @@ EOF
     e2e_note "step times, second config: $(step_times "$RUN_ID")"
     if [ "$RC" -eq 0 ]; then
         check_host
+        has_step vector-index && check_halfvec_host
         if has_step pgvector; then
             check "second config: pgvector built by method debian-source; the build's packages removed again (log)" \
                 log_has "$RUN_ID" pgvector 'by method debian-source' 'packages installed for the build removed again'

@@ -72,7 +72,7 @@ struct MigrationCrashTests {
         }
         #expect(started.succeeded, "\(started.stdout)\(started.stderr)")
 
-        #expect(try db.migrator(set).currentRevision() == "0007")
+        #expect(try db.migrator(set).currentRevision() == "0008")
         #expect(try !db.exists("killed_half"))
         #expect(try db.migrator(set).history().filter { $0.revision == "0009" }.isEmpty)
 

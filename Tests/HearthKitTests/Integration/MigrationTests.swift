@@ -160,8 +160,8 @@ struct MigrationTests {
 
         // Down one step, and a downgrade below base is refused.
         try db.migrator(set).downgrade()
-        #expect(try db.migrator(set).currentRevision() == "0006")
-        #expect(throws: MigrationError.self) { try db.migrator(set).downgrade(steps: 6) }
+        #expect(try db.migrator(set).currentRevision() == "0007")
+        #expect(throws: MigrationError.self) { try db.migrator(set).downgrade(steps: 7) }
         #expect(throws: MigrationError.self) { try db.migrator(set).upgrade(to: "0004") }
     }
 
@@ -181,7 +181,7 @@ struct MigrationTests {
         #expect(script.contains("INSERT INTO public.alembic_version (version_num) VALUES ('0001')"))
         #expect(script.contains("UPDATE ONLY public.alembic_version SET version_num = '0006' WHERE version_num = '0005'"))
         // One transaction per revision; the state tables are made in the first one.
-        #expect(script.components("BEGIN;") == 6 && script.components("COMMIT;") == 6)
+        #expect(script.components("BEGIN;") == 7 && script.components("COMMIT;") == 7)
         #expect(try await db.schema() == before)
         #expect(try !db.exists("alembic_version"))
 
