@@ -71,8 +71,26 @@ struct VectorIndexUnitTests {
         #expect(up.text.contains("WITH (m = 24, ef_construction = 96)"))
         #expect(try #require(hnsw.revision("0007")?.down).text.contains("WITH (lists = 100)"))
         // Only 0007 differs; m and ef_construction do not touch the IVFFlat host's files.
-        #expect(zip(auto.revisions, hnsw.revisions).map { $0.checksum == $1.checksum } == [true, true, true, true, true, false])
+        // (0008 too: PGVECTOR_STORAGE=vector does not depend on the index kind.)
+        #expect(zip(auto.revisions, hnsw.revisions).map { $0.checksum == $1.checksum } == [true, true, true, true, true, false, true])
         let otherM = try MigrationSet.load(directory: directory, config: try loadConfig("PGVECTOR_HNSW_M=24\nPGVECTOR_HNSW_EF_CONSTRUCTION=96"))
+        // Issue 24: 0003 and 0007 test PGVECTOR_IVFFLAT_FITS and PGVECTOR_HNSW_FITS (no vector index
+        // beyond 2000 dimensions, for halfvec and binary hosts) where they tested
+        // PGVECTOR_ENABLE_IVFFLAT and PGVECTOR_HNSW: on every vector host they render the same
+        // text, so no applied checksum changes.
+        for keys in ["", "PGVECTOR_ENABLE_IVFFLAT=false", "PGVECTOR_INDEX=hnsw", "EMBEDDING_DIM=384\nPGVECTOR_IVFFLAT_LISTS=7",
+                     "EMBEDDING_DIM=3000\nPGVECTOR_ENABLE_IVFFLAT=false", "PGVECTOR_INDEX=hnsw\nPGVECTOR_ENABLE_IVFFLAT=false"] {
+            let values = TemplateValues(try loadConfig(keys))
+            for file in ["0003_ivfflat_index.up.sql", "0007_hnsw_index.up.sql", "0007_hnsw_index.down.sql"] {
+                let text = try FileSystem.readText(directory + "/" + file)
+                let old = text.replacing("{{#if PGVECTOR_IVFFLAT_FITS}}", with: "{{#if PGVECTOR_ENABLE_IVFFLAT}}")
+                    .replacing("{{#if PGVECTOR_HNSW_FITS}}", with: "{{#if PGVECTOR_HNSW}}")
+                #expect(old != text)
+                #expect(
+                    try MigrationTemplate.render(text, values: values, file: file)
+                        == MigrationTemplate.render(old, values: values, file: file), "\(file) with \(keys)")
+            }
+        }
         #expect(otherM.revisions.map(\.checksum) == auto.revisions.map(\.checksum))
     }
 }
