@@ -33,6 +33,9 @@ public enum VectorIndexStep {
             if config.vectorIndex == .ivfflat && config.ivfflat {
                 actions.append(trainingAction(config, database: database, owners: owners, console: console))
             }
+            if config.vectorIndex == .hnsw {
+                actions.append(hnswUpkeepAction(database: database, owners: owners, console: console))
+            }
             if let action = settingAction(config, database: database, owners: owners, connections: connections) {
                 actions.append(action)
             }
@@ -136,6 +139,37 @@ public enum VectorIndexStep {
         ) {
             try owners.with(database) { db, _ in try EmbeddingStorage.require(config, database: database, db) }
         }
+    }
+
+    /// pgvector's HNSW upkeep (HnswUpkeep): many dead rows in memory_shards, its HNSW indexes
+    /// rebuilt, then the table vacuumed, as the owner.
+    static func hnswUpkeepAction(database: String, owners: OwnerSessions, console: Console) -> Action {
+        Action(
+            "database \(database): HNSW index rebuilt (REINDEX CONCURRENTLY) then VACUUM when memory_shards has more dead "
+                + "rows than \(Int(HnswUpkeep.scaleFactor * 100))% of its rows + \(HnswUpkeep.threshold)",
+            check: {
+                try owners.with(database) { db, _ in !(try HnswUpkeep.read(db).isDue) }
+            },
+            apply: {
+                try owners.with(database) { db, _ in
+                    let state = try HnswUpkeep.read(db)
+                    guard state.isDue else { return }
+                    let t0 = Clock.nowMs()
+                    try HnswUpkeep.run(db, state, restoreTimeout: owners.lockTimeout)
+                    console.err(
+                        "  note: \(database): \(state.deadRows) dead row(s) of \(state.liveRows): REINDEX INDEX CONCURRENTLY "
+                            + "\(state.indexes.joined(separator: ", ")), then VACUUM memory_shards, in \(JSON.number(Clock.nowMs() - t0)) ms")
+                }
+            },
+            verify: {
+                try owners.with(database) { db, _ in
+                    let after = try HnswUpkeep.read(db)
+                    guard after.leftovers.isEmpty else {
+                        throw CheckFailed("\(database): invalid index copies left after REINDEX: \(after.leftovers.joined(separator: ", "))")
+                    }
+                    return true
+                }
+            })
     }
 
     /// The suite's tables analyzed when their statistics are missing or stale (TableStatistics),

@@ -258,4 +258,61 @@ struct VectorStorageTests {
                 "public.memory_search's search_path is not pinned (pg_catalog, pg_temp)",
             ])
     }
+
+    @Test("HNSW upkeep (pgvector's advice): many rows deleted, the HNSW index is rebuilt (REINDEX CONCURRENTLY) then memory_shards vacuumed, as the owner; few, nothing; a rerun changes nothing; an interrupted rebuild's leftover is dropped")
+    func hnswUpkeep() async throws {
+        let s = try await DatabasesScenario()
+        defer { s.tearDown() }
+        let config = try s.config(
+            "AI_NAMES=logos\nLOGOS_PASSWORD=\(Self.password)\nEMBEDDING_DIM=8\nPGVECTOR_STORAGE=binary\nPGVECTOR_INDEX=hnsw\nPG_ANALYZE_FRACTION=off")
+        #expect(try await s.run(config).status == 0)
+        #expect(try await s.verify(config).status == 0)
+        let logos = try s.cluster.connectTCP(database: "logos_db", user: "logos", password: Secret(Self.password))
+        try logos.execute("ALTER TABLE public.memory_shards SET (autovacuum_enabled = off)")
+        try insertSigned(logos, 2000, dimensions: 8)
+        func flush() throws {
+            _ = try logos.query("SELECT pg_catalog.pg_stat_force_next_flush()")
+            _ = try logos.query("SELECT 1")
+        }
+        func file() throws -> String? {
+            try logos.query("SELECT relfilenode::text FROM pg_class WHERE relname = $1", [EmbeddingStorage.binaryName]).scalar
+        }
+        try flush()
+        #expect(await testRunner().run(s.vectorIndexStep(config)).changed == 0)
+        let before = try file()
+
+        // 300 of 2002 deleted: below 20% + 50, nothing.
+        try logos.execute("DELETE FROM public.memory_shards WHERE id <= 300")
+        try flush()
+        #expect(try HnswUpkeep.read(logos).deadRows == 300)
+        #expect(await testRunner().run(s.vectorIndexStep(config)).changed == 0)
+        #expect(try file() == before)
+
+        // 900 more: due. A dry run says so and changes nothing; the run rebuilds, then vacuums.
+        try logos.execute("DELETE FROM public.memory_shards WHERE id <= 1200")
+        try flush()
+        #expect(try HnswUpkeep.read(logos).isDue)
+        let dry = await testRunner(dryRun: true).run(s.vectorIndexStep(config))
+        #expect(dry.status == 0 && dry.pending == 1)
+        #expect(try file() == before)
+        let run = await testRunner().run(s.vectorIndexStep(config))
+        #expect(run.status == 0 && run.changed == 1)
+        #expect(try file() != before)
+        let state = try HnswUpkeep.read(logos)
+        #expect(state.deadRows == 0 && state.liveRows == 802 && !state.isDue)
+        #expect(try logos.query("SELECT (last_vacuum IS NOT NULL)::text FROM pg_stat_all_tables WHERE relid = 'public.memory_shards'::regclass").scalar == "true")
+        #expect(await testRunner().run(s.vectorIndexStep(config)).changed == 0)
+        #expect(try await s.verify(config).status == 0)
+
+        // An interrupted REINDEX CONCURRENTLY leaves an invalid copy: the next run drops it.
+        let admin = try s.admin("logos_db")
+        try admin.execute(
+            "CREATE INDEX \(EmbeddingStorage.binaryName)_ccnew ON public.memory_shards USING hnsw ((public.binary_quantize(embedding)::bit(8)) public.bit_hamming_ops)")
+        try admin.execute(
+            "UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'public.\(EmbeddingStorage.binaryName)_ccnew'::regclass")
+        #expect(try HnswUpkeep.read(logos).leftovers == [EmbeddingStorage.binaryName + "_ccnew"])
+        #expect(await testRunner().run(s.vectorIndexStep(config)).changed == 1)
+        #expect(try HnswUpkeep.read(logos).leftovers.isEmpty)
+        #expect(await testRunner().run(s.vectorIndexStep(config)).changed == 0)
+    }
 }
