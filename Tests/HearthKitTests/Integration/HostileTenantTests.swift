@@ -354,7 +354,9 @@ struct HostileTenantTests {
         #expect(outcomes["vector-index"] == ExitStatus.failed)
         #expect(try host.ranAs().isEmpty, "the planted expression never ran in the suite's sessions")
         let step = await runner.run(host.s.vectorIndexStep(host.config))
-        #expect(step.failedAction?.hasPrefix("database logos_db: IVFFlat index trained") == true)
+        // (issue 24: the storage assertion, first of the database's actions, already names the
+        // index on an expression; the training action would refuse it too)
+        #expect(step.failedAction?.hasPrefix("database logos_db: memory_shards.embedding stored as vector") == true, "\(step)")
         // Put back as 0003 builds it: converged again.
         try logos.execute(
             """
