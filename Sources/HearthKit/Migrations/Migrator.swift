@@ -407,7 +407,15 @@ public final class Migrator {
     /// left out.
     private func body(_ move: Move, created: Set<String>) throws -> [Op] {
         var ops: [Op] = Self.opening.map(Op.control)
-        if let mb = set.buildMemoryMB { ops.append(.control("SET LOCAL maintenance_work_mem TO '\(mb)MB'")) }
+        if let mb = set.buildMemoryMB {
+            // Raised to what an IVFFlat build needs, never lowered below the server's own (a tuned
+            // server's is larger, and 0008's HNSW rebuilds of a full table want it): SET LOCAL's
+            // effect, only when the setting (in kB) is lower.
+            ops.append(
+                .control(
+                    "SELECT pg_catalog.set_config('maintenance_work_mem', '\(mb)MB', true) FROM pg_catalog.pg_settings "
+                        + "WHERE name = 'maintenance_work_mem' AND setting::bigint < \(mb * 1024)"))
+        }
         for statement in move.sql.statements {
             if let name = statement.extensionName, created.contains(name) { continue }
             ops.append(.statement(statement))

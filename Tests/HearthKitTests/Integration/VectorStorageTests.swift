@@ -315,4 +315,26 @@ struct VectorStorageTests {
         #expect(try HnswUpkeep.read(logos).leftovers.isEmpty)
         #expect(await testRunner().run(s.vectorIndexStep(config)).changed == 0)
     }
+
+    @Test("a revision's transaction raises maintenance_work_mem to what an IVFFlat build needs, and never lowers a larger one (a tuned server's, for 0008's HNSW rebuilds)")
+    func buildMemoryNeverLowered() async throws {
+        let cluster = try await TestCluster.shared()
+        for (setting, expected) in [(nil as String?, nil as String?), ("1GB", "1GB")] {
+            let db = try ScratchDatabase.make(cluster)
+            defer { db.drop() }
+            let dir = try MigrationFixtures.copy([
+                "0009_probe.up.sql": "CREATE TABLE mwm AS SELECT pg_catalog.current_setting('maintenance_work_mem') AS v;\n",
+                "0009_probe.down.sql": "DROP TABLE mwm;\n",
+            ])
+            defer { TestFiles.removeTree(dir) }
+            let set = try MigrationFixtures.set(dir)
+            let needed = try #require(set.buildMemoryMB)
+            #expect(needed > 64)
+            if let setting {
+                try db.connect().execute("ALTER DATABASE \(db.name) SET maintenance_work_mem = '\(setting)'")
+            }
+            try db.migrator(set).upgrade()
+            #expect(try db.scalar("SELECT v FROM mwm") == (expected ?? "\(needed)MB"))
+        }
+    }
 }
