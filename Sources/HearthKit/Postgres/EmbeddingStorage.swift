@@ -55,16 +55,16 @@ public enum EmbeddingStorage {
     public static func inspect(_ db: PGConnection) throws -> Found {
         let column = try db.query(
             """
-            SELECT t.typname::text, (tn.nspname::text = 'public')::text, a.atttypmod::text
+            SELECT t.typname::text, tn.nspname::text = 'public', a.atttypmod
             FROM pg_catalog.pg_attribute a
             JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
             JOIN pg_catalog.pg_namespace tn ON tn.oid = t.typnamespace
             WHERE a.attrelid = pg_catalog.to_regclass('public.memory_shards') AND a.attname = 'embedding'
               AND NOT a.attisdropped
             """
-        ).rows.first
-        let type = column.flatMap { $0[1] == "true" ? $0[0] : "\($0[0] ?? "?") (not the extension's)" }
-        let dimensions = column.flatMap { Int($0[2] ?? "") }.flatMap { $0 > 0 ? $0 : nil }
+        ).decodeFirst((String, Bool, Int).self)
+        let type = column.map { $0.1 ? $0.0 : "\($0.0) (not the extension's)" }
+        let dimensions = column.flatMap { $0.2 > 0 ? $0.2 : nil }
         let indexes = try db.query(
             """
             SELECT c.relname::text, am.amname::text,
@@ -81,17 +81,19 @@ public enum EmbeddingStorage {
               AND c.relname = ANY($1::text[]) AND x.indisvalid
             ORDER BY 1
             """, [PGArray.literal(indexNames)]
-        ).rows.map { Index(name: $0[0] ?? "", method: $0[1] ?? "", opclass: $0[2], expression: $0[3], column: $0[4]) }
+        ).decode((String, String, String?, String?, String?).self).map {
+            Index(name: $0.0, method: $0.1, opclass: $0.2, expression: $0.3, column: $0.4)
+        }
         let search = try db.query(
             """
-            SELECT p.prosecdef::text, (p.proowner = d.datdba)::text,
-                   (coalesce(p.proconfig, '{}'::text[]) @> ARRAY['search_path=pg_catalog, pg_temp'])::text
+            SELECT p.prosecdef, p.proowner = d.datdba,
+                   coalesce(p.proconfig, '{}'::text[]) @> ARRAY['search_path=pg_catalog, pg_temp']
             FROM pg_catalog.pg_proc p, pg_catalog.pg_database d
             WHERE p.oid = pg_catalog.to_regprocedure('public.memory_search(public.vector, integer)')
               AND d.datname = pg_catalog.current_database()
             """
-        ).rows.first.map {
-            Search(securityDefiner: $0[0] == "true", ownedByDatabaseOwner: $0[1] == "true", pinnedSearchPath: $0[2] == "true")
+        ).decodeFirst((Bool, Bool, Bool).self).map {
+            Search(securityDefiner: $0.0, ownedByDatabaseOwner: $0.1, pinnedSearchPath: $0.2)
         }
         return Found(type: type, dimensions: dimensions, indexes: indexes, search: search)
     }
@@ -195,13 +197,12 @@ public enum EmbeddingStorage {
 
     /// memory_search run once, as the caller (a vector of ones: any rows, or none); the rows it returned.
     public static func searchOnce(_ db: PGConnection, dimensions: Int) throws -> Int {
-        Int(
-            try db.query(
-                """
-                SELECT pg_catalog.count(*) FROM public.memory_search(
-                    pg_catalog.array_fill(1::real, ARRAY[$1::integer])::public.vector, 3)
-                """, [String(dimensions)]
-            ).scalar ?? "") ?? -1
+        try db.query(
+            """
+            SELECT pg_catalog.count(*) FROM public.memory_search(
+                pg_catalog.array_fill(1::real, ARRAY[$1::integer])::public.vector, 3)
+            """, [String(dimensions)]
+        ).decodeScalar(Int.self) ?? 0
     }
 
     /// The hnsw.ef_search a binary host needs so that the index returns PGVECTOR_RERANK

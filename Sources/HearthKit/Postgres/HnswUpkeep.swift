@@ -29,13 +29,13 @@ public enum HnswUpkeep {
     public static func read(_ db: PGConnection) throws -> State {
         let counts = try db.query(
             """
-            SELECT coalesce(s.n_dead_tup, 0)::text, coalesce(s.n_live_tup, 0)::text
+            SELECT coalesce(s.n_dead_tup, 0), coalesce(s.n_live_tup, 0)
             FROM pg_catalog.pg_stat_all_tables s WHERE s.relid = pg_catalog.to_regclass('public.memory_shards')
             """
-        ).rows.first
+        ).decodeFirst((Int, Int).self)
         let indexes = try db.query(
             """
-            SELECT c.relname::text, x.indisvalid::text
+            SELECT c.relname::text, x.indisvalid
             FROM pg_catalog.pg_index x
             JOIN pg_catalog.pg_class c ON c.oid = x.indexrelid
             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -47,11 +47,11 @@ public enum HnswUpkeep {
                                              OR pg_catalog.starts_with(c.relname::text, $3))))
             ORDER BY 1
             """, [PGArray.literal(names), names[0] + "_cc", names[1] + "_cc"]
-        ).rows
+        ).decode((String, Bool).self)
         return State(
-            deadRows: Int(counts?[0] ?? "") ?? 0, liveRows: Int(counts?[1] ?? "") ?? 0,
-            indexes: indexes.filter { $0[1] == "true" && names.contains($0[0] ?? "") }.compactMap { $0[0] },
-            leftovers: indexes.filter { !names.contains($0[0] ?? "") }.compactMap { $0[0] })
+            deadRows: counts?.0 ?? 0, liveRows: counts?.1 ?? 0,
+            indexes: indexes.filter { $0.1 && names.contains($0.0) }.map(\.0),
+            leftovers: indexes.filter { !names.contains($0.0) }.map(\.0))
     }
 
     /// The leftovers dropped, each index rebuilt (`REINDEX INDEX CONCURRENTLY`: searches and
