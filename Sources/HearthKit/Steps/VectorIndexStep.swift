@@ -9,6 +9,10 @@
 ///   rounded up), or `hnsw.ef_search` with PGVECTOR_INDEX=hnsw, is the database's setting
 ///   (`ALTER DATABASE ... SET`, by the superuser from the `postgres` database): a value the
 ///   owner set is put back.
+/// - (issue 24) first, an assertion that memory_shards.embedding, its index and memory_search are
+///   of the kind PGVECTOR_STORAGE says (revision 0008; EmbeddingStorage); with HNSW, pgvector's
+///   upkeep: many dead rows, the index rebuilt (REINDEX CONCURRENTLY), then VACUUM (HnswUpkeep);
+///   planner statistics fresh (TableStatistics).
 /// Why a step of its own after `migrations`: the index exists only once revision 0003 ran, and
 /// the probes follow the lists the training has just chosen, so both belong after the schema
 /// is at head and together.
