@@ -192,6 +192,12 @@ struct VectorStorageTests {
         let logos = try s.cluster.connectTCP(database: "logos_db", user: "logos", password: Secret(Self.password))
         #expect(try logos.query("SELECT count(*) FROM pg_indexes WHERE indexname = $1", [EmbeddingStorage.binaryName]).scalar == "1")
         #expect(try logos.query("SELECT count(*) FROM pg_indexes WHERE indexname = $1", [VectorIndex.hnswName]).scalar == "0")
+        // Rows loaded: memory_search re-ranks the binary candidates; a rerun of the step changes nothing.
+        try insertSigned(logos, 300, dimensions: 16)
+        #expect(try logos.query("SELECT count(*) FROM public.memory_search((SELECT embedding FROM public.memory_shards WHERE id = 1), 10)").scalar == "10")
+        #expect(await testRunner().run(s.vectorIndexStep(config)).status == 0)
+        #expect(await testRunner().run(s.vectorIndexStep(config)).changed == 0)
+        #expect(try await s.verify(config).status == 0)
         // The owner drops the binary index: the step and verify say so and what to run.
         try logos.execute("DROP INDEX public.\(EmbeddingStorage.binaryName)")
         let step = await testRunner().run(s.vectorIndexStep(config))
