@@ -183,7 +183,7 @@ public enum EmbeddingStorage {
         if found.search == nil && found.indexes.allSatisfy({ $0.name != binaryName }) && found.type != "halfvec" {
             throw HearthError(
                 "\(database): public.memory_search is missing: revision 0008 has not run (`hm-migrate current "
-                    + "--database \(database)`)", needs: "migrations")
+                    + "--database \(database)`)", needs: MigrationsStep.name)
         }
         let problems = problems(config, found)
         guard problems.isEmpty else {
