@@ -1,0 +1,278 @@
+import Testing
+@testable import HearthKit
+
+/// Attack review of issue 24 part 2 (compressed memories: PGVECTOR_STORAGE, revision 0008,
+/// memory_search, the vector-index step's storage assertion and HNSW upkeep, verify), by a
+/// reviewer who did not write it. Each test tries an attack for real on a real cluster; a test
+/// that fails is a finding (see the report on branch issue24-review), one that passes shows the
+/// code held.
+@Suite("attack review of compressed memories (integration, real PostgreSQL 15 + pgvector)", .serialized)
+struct StorageAttackTests {
+    static let password = "logos-attack-secret"
+
+    /// Rows of `dimensions`-wide embeddings with both signs, inserted by `db` (the owner).
+    static func insert(_ db: PGConnection, _ count: Int, dimensions: Int) throws {
+        try db.execute(
+            """
+            INSERT INTO public.memory_shards (content, embedding)
+            SELECT 'row ' || g, ARRAY(SELECT (random() - 0.5)::real FROM generate_series(1, \(dimensions)) WHERE g > 0)::public.vector
+            FROM generate_series(1, \(count)) g
+            """)
+    }
+
+    /// verify alone (not the migrations and vector-index steps before it, as s.verify runs them).
+    static func verifyOnly(_ s: DatabasesScenario, _ config: HearthConfig) async -> StepRunner.Outcome {
+        await testRunner().run(
+            VerifyStep.make(
+                config, server: s.server, migrations: TestFiles.repositoryRoot + "/Migrations",
+                clientDirectory: s.clientDirectory))
+    }
+
+    /// The tenant's tools: `public.planted_log` (who ran a planted function, in which kind of
+    /// backend, with which statement_timeout), and `public.planted(bigint)`, IMMUTABLE (so that
+    /// an index may call it), which logs its call, sleeps `sleep` seconds and returns true.
+    static func plantTools(_ db: PGConnection, sleep: Double) throws {
+        try db.execute(
+            """
+            CREATE TABLE public.planted_log (who text, backend text, timeout text, pid int);
+            CREATE FUNCTION public.planted_log_it() RETURNS void LANGUAGE plpgsql AS $f$
+            BEGIN
+                INSERT INTO public.planted_log SELECT current_user, a.backend_type, pg_catalog.current_setting('statement_timeout'), pg_catalog.pg_backend_pid()
+                FROM pg_catalog.pg_stat_activity a WHERE a.pid = pg_catalog.pg_backend_pid();
+            END $f$;
+            CREATE FUNCTION public.planted(bigint) RETURNS boolean IMMUTABLE LANGUAGE plpgsql AS $f$
+            BEGIN PERFORM public.planted_log_it(); PERFORM pg_catalog.pg_sleep(\(sleep)); RETURN true; END $f$;
+            CREATE FUNCTION public.lookalike_binary_quantize(public.vector) RETURNS bit IMMUTABLE LANGUAGE plpgsql AS $f$
+            BEGIN PERFORM public.planted_log_it(); PERFORM pg_catalog.pg_sleep(\(sleep)); RETURN public.binary_quantize($1); END $f$;
+            ALTER TABLE public.memory_shards SET (autovacuum_enabled = off)
+            """)
+    }
+
+    /// The planted functions' calls from client sessions other than the tenant's own `pid`.
+    static func plantedRuns(_ s: DatabasesScenario, except pid: String) throws -> [String] {
+        try s.admin("logos_db").query(
+            "SELECT who || ' (' || backend || ', statement_timeout ' || timeout || ')' FROM public.planted_log WHERE pid <> $1::int AND backend = 'client backend'",
+            [pid]
+        ).rows.map { $0[0] ?? "" }
+    }
+
+    // MARK: - Finding 1: look-alike indexes pass the storage assertion and verify; the HNSW upkeep then runs their code, with no statement timeout
+
+    @Test(
+        "a look-alike of the suite's vector index (binary: an HNSW index on a planted lookalike_binary_quantize(embedding)::bit(N); vector and halfvec: the HNSW index made partial on a planted predicate) is refused by the storage assertion and verify, and nothing of it runs in the suite's sessions, nor for longer than the lock timeout",
+        arguments: [
+            ("binary: expression", "PGVECTOR_STORAGE=binary"),
+            ("vector: predicate", "PGVECTOR_STORAGE=vector"),
+            ("halfvec: predicate", "PGVECTOR_STORAGE=halfvec"),
+        ])
+    func lookalikeIndex(kind: String, key: String) async throws {
+        let dims = 16
+        let s = try await DatabasesScenario()
+        defer { s.tearDown() }
+        let config = try s.config(
+            "AI_NAMES=logos\nLOGOS_PASSWORD=\(Self.password)\nEMBEDDING_DIM=\(dims)\nPGVECTOR_INDEX=hnsw\nPG_ANALYZE_FRACTION=off\n" + key)
+        #expect(try await s.run(config).status == 0)
+        #expect(try await s.verify(config).status == 0)
+        let logos = try s.cluster.connectTCP(database: "logos_db", user: "logos", password: Secret(Self.password))
+        let pid = try #require(try logos.query("SELECT pg_backend_pid()::text").scalar)
+        try Self.insert(logos, 800, dimensions: dims)
+        try Self.plantTools(logos, sleep: 0.02)
+        // The tenant replaces the suite's index by a look-alike of the same name, access method
+        // and (the extension's) operator class.
+        if config.vectorStorage == .binary {
+            try logos.execute(
+                """
+                DROP INDEX public.\(EmbeddingStorage.binaryName);
+                CREATE INDEX \(EmbeddingStorage.binaryName) ON public.memory_shards
+                    USING hnsw ((public.lookalike_binary_quantize(embedding)::bit(\(dims))) public.bit_hamming_ops)
+                """)
+        } else {
+            let opclass = config.vectorStorage == .halfvec ? "public.halfvec_cosine_ops" : "public.vector_cosine_ops"
+            try logos.execute(
+                """
+                DROP INDEX public.\(VectorIndex.hnswName);
+                CREATE INDEX \(VectorIndex.hnswName) ON public.memory_shards USING hnsw (embedding \(opclass)) WHERE public.planted(id)
+                """)
+        }
+        // The upkeep is due: most rows deleted (what any AI may do with its memories).
+        try logos.execute("DELETE FROM public.memory_shards WHERE id <= 500; TRUNCATE public.planted_log")
+        _ = try logos.query("SELECT pg_catalog.pg_stat_force_next_flush()")
+        _ = try logos.query("SELECT 1")
+        #expect(try HnswUpkeep.read(logos).isDue)
+
+        // The storage assertion's own reading: the look-alike is not what 0008 builds.
+        let problems = EmbeddingStorage.problems(config, try EmbeddingStorage.inspect(logos))
+        #expect(!problems.isEmpty, "\(kind): the look-alike index passes the storage check")
+        // verify says so.
+        let verified = await Self.verifyOnly(s, config)
+        #expect(verified.status != 0, "\(kind): verify passes with the look-alike index")
+
+        // The vector-index step refuses it, and never runs it: nothing planted runs in the
+        // suite's sessions, and the step ends within its lock timeout (plus the logins).
+        let t0 = Clock.nowMs()
+        let step = await testRunner().run(s.vectorIndexStep(config, lockTimeout: "2s"))
+        let ms = Clock.nowMs() - t0
+        let runs = try Self.plantedRuns(s, except: pid)
+        #expect(step.status != 0, "\(kind): the vector-index step accepted the look-alike index: \(step)")
+        #expect(runs.isEmpty, "\(kind): the planted function ran \(runs.count) time(s) in the suite's session(s): \(Set(runs).sorted())")
+        #expect(ms < 7_000, "\(kind): the vector-index step took \(Int(ms)) ms with lock timeout 2 s")
+        print("attack \(kind): problems \(problems); verify status \(verified.status); step status \(step.status) in \(Int(ms)) ms; planted ran \(runs.count) time(s): \(Set(runs).sorted())")
+    }
+
+    // MARK: - Finding 2: memory_search returns fewer than k rows
+
+    @Test(
+        "memory_search(query, k) returns k rows when the table holds more than k rows with an embedding, whatever the kind (k above hnsw.ef_search, or above the binary index's candidates)",
+        arguments: [
+            ("vector hnsw", "PGVECTOR_STORAGE=vector", 16, 100),
+            ("halfvec hnsw", "PGVECTOR_STORAGE=halfvec", 16, 100),
+            ("binary", "PGVECTOR_STORAGE=binary\nPGVECTOR_RERANK=25", 64, 150),
+        ])
+    func fewerThanK(kind: String, key: String, dims: Int, k: Int) async throws {
+        let cluster = try await TestCluster.shared()
+        let db = try ScratchDatabase.make(cluster)
+        defer { db.drop() }
+        let text = "EMBEDDING_DIM=\(dims)\nPGVECTOR_INDEX=hnsw\n" + key
+        let config = try loadConfig(text)
+        let set = try MigrationFixtures.set(MigrationFixtures.directory, text)
+        try db.migrator(set).upgrade()
+        let owner = try db.connectAsOwner()
+        try Self.insert(owner, 3000, dimensions: dims)
+        try owner.execute("ANALYZE public.memory_shards")
+        // The database's setting, as the vector-index step makes it.
+        let efSearch = try #require(VectorIndex.wantedSetting(config, indexLists: nil)).value
+        try owner.execute("SET hnsw.ef_search = \(efSearch)")
+        let got = try owner.query(
+            "SELECT count(*)::text FROM public.memory_search((SELECT embedding::public.vector FROM public.memory_shards WHERE id = 7), $1)",
+            [String(k)]
+        ).scalar
+        #expect(got == String(k), "\(kind): memory_search(query, \(k)) returned \(got ?? "?") row(s) of 3000 (hnsw.ef_search \(efSearch))")
+        print("attack \(kind): memory_search(query, \(k)) returned \(got ?? "?") of 3000 rows at hnsw.ef_search \(efSearch)")
+    }
+
+    // MARK: - Finding 3: a key change's mixed state that the named remedy never converges
+
+    @Test("binary -> halfvec undone under the new value by mistake (no --set): the storage assertion names the stray binary index, and following its remedy once converges")
+    func remedyConverges() async throws {
+        let dims = 16
+        let cluster = try await TestCluster.shared()
+        let db = try ScratchDatabase.make(cluster)
+        defer { db.drop() }
+        let binaryText = "EMBEDDING_DIM=\(dims)\nPGVECTOR_INDEX=hnsw\nPGVECTOR_STORAGE=binary"
+        let halfvecText = "EMBEDDING_DIM=\(dims)\nPGVECTOR_INDEX=hnsw\nPGVECTOR_STORAGE=halfvec"
+        let binarySet = try MigrationFixtures.set(MigrationFixtures.directory, binaryText)
+        let halfvecSet = try MigrationFixtures.set(MigrationFixtures.directory, halfvecText)
+        let halfvec = try loadConfig(halfvecText)
+        try db.migrator(binarySet).upgrade()
+        let owner = try db.connectAsOwner()
+        try Self.insert(owner, 50, dimensions: dims)
+        // The key changed to halfvec; 0008 undone without --set PGVECTOR_STORAGE=binary: it runs.
+        try db.migrator(halfvecSet).downgrade(to: "0007")
+        try db.migrator(halfvecSet).upgrade()
+        let first = EmbeddingStorage.problems(halfvec, try EmbeddingStorage.inspect(owner))
+        #expect(first.contains { $0.contains(EmbeddingStorage.binaryName) }, "\(first)")
+        var remedy = ""
+        do { _ = try EmbeddingStorage.require(halfvec, database: db.name, owner) } catch { remedy = "\(error)" }
+        print("attack remedy: \(remedy)")
+        // Follow the remedy as written (down to 0007 under the value it names, then up).
+        let named = remedy.contains("--set PGVECTOR_STORAGE=binary") ? binarySet
+            : remedy.contains("--set PGVECTOR_STORAGE=vector") ? try MigrationFixtures.set(MigrationFixtures.directory, "EMBEDDING_DIM=\(dims)\nPGVECTOR_INDEX=hnsw\nPGVECTOR_STORAGE=vector")
+            : halfvecSet
+        try db.migrator(named).downgrade(to: "0007")
+        try db.migrator(halfvecSet).upgrade()
+        let after = EmbeddingStorage.problems(halfvec, try EmbeddingStorage.inspect(owner))
+        #expect(after.isEmpty, "following the remedy leaves: \(after)")
+        #expect(try owner.query("SELECT count(*) FROM public.memory_shards").scalar == "50")
+    }
+
+    @Test("PGVECTOR_STORAGE changed after 0008 ran: the migrations step's message names the storage remedy (down under the old value), not `hm-migrate stamp`, which would record the new kind without converting a row")
+    func migrationsStepAdvice() async throws {
+        let s = try await DatabasesScenario()
+        defer { s.tearDown() }
+        let base = "AI_NAMES=logos\nLOGOS_PASSWORD=\(Self.password)\nEMBEDDING_DIM=8\nPGVECTOR_INDEX=hnsw\n"
+        let vector = try s.config(base + "PGVECTOR_STORAGE=vector")
+        #expect(try await s.run(vector).status == 0)
+        #expect(try await s.verify(vector).status == 0)
+        let halfvec = try s.config(base + "PGVECTOR_STORAGE=halfvec")
+        let transcript = Transcript()
+        let runner = StepRunner(console: Console(colour: false, transcript: transcript), log: nil, runID: "a", dryRun: false)
+        let outcome = await runner.run(
+            MigrationsStep.make(
+                halfvec, directory: TestFiles.repositoryRoot + "/Migrations", socketDirectory: s.cluster.socketDirectory,
+                clientDirectory: s.clientDirectory))
+        #expect(outcome.status != 0)
+        let text = transcript.text
+        print("attack migrations-step advice: \(text.split(separator: "\n").filter { $0.contains("0008") })")
+        #expect(!text.contains("hm-migrate stamp"), "the migrations step advises `hm-migrate stamp` after a PGVECTOR_STORAGE change")
+        #expect(text.contains("PGVECTOR_STORAGE"), "the migrations step does not name PGVECTOR_STORAGE")
+    }
+
+    // MARK: - Held: attacks that failed
+
+    @Test("held: vector -> halfvec -> binary -> vector with rows, each change as the remedy says (down under the old value, up under the new): every row kept, values within half precision, the catalog each time what the key wants")
+    func keyChain() async throws {
+        let dims = 24
+        let cluster = try await TestCluster.shared()
+        let db = try ScratchDatabase.make(cluster)
+        defer { db.drop() }
+        let base = "EMBEDDING_DIM=\(dims)\nPGVECTOR_INDEX=hnsw\nPGVECTOR_STORAGE="
+        func set(_ kind: String) throws -> MigrationSet { try MigrationFixtures.set(MigrationFixtures.directory, base + kind) }
+        try db.migrator(try set("vector")).upgrade()
+        let owner = try db.connectAsOwner()
+        try Self.insert(owner, 200, dimensions: dims)
+        try owner.execute("INSERT INTO public.memory_shards (content) VALUES ('no embedding')")
+        let before = try owner.query("SELECT id::text, embedding::text FROM public.memory_shards ORDER BY id").rows
+        var previous = "vector"
+        for kind in ["halfvec", "binary", "vector"] {
+            try db.migrator(try set(previous)).downgrade(to: "0007")
+            try db.migrator(try set(kind)).upgrade()
+            let config = try loadConfig(base + kind)
+            #expect(EmbeddingStorage.problems(config, try EmbeddingStorage.inspect(owner)) == [], "\(previous) -> \(kind)")
+            #expect(try owner.query("SELECT count(*) FROM public.memory_shards").scalar == "201")
+            previous = kind
+        }
+        let drift = try owner.query(
+            """
+            SELECT max(abs(a - b))::text, count(*)::text FROM (
+                SELECT unnest(m.embedding::real[]) a, unnest(o.e::public.vector::real[]) b
+                FROM public.memory_shards m JOIN (SELECT * FROM unnest($1::bigint[], $2::text[]) AS o(id, e)) o ON o.id = m.id
+                WHERE m.embedding IS NOT NULL) s
+            """, [PGArray.literal(before.map { $0[0] ?? "" }), PGArray.literal(before.map { $0[1] ?? "" })]
+        ).first
+        #expect(drift?[1] == String(200 * dims))
+        #expect((Double(drift?[0] ?? "1") ?? 1) < 0.0005, "drift \(drift?[0] ?? "?")")
+        #expect(try owner.query("SELECT count(*) FROM public.memory_shards WHERE embedding IS NULL").scalar == "1")
+    }
+
+    @Test("held: a dry run of the migrations and vector-index steps with 0008 pending (halfvec) converts nothing, creates no function")
+    func dryRunChangesNothing() async throws {
+        let s = try await DatabasesScenario()
+        defer { s.tearDown() }
+        let base = "AI_NAMES=logos\nLOGOS_PASSWORD=\(Self.password)\nEMBEDDING_DIM=8\nPGVECTOR_INDEX=hnsw\n"
+        let vector = try s.config(base)
+        #expect(try await s.run(vector).status == 0)
+        #expect(try await s.verify(vector).status == 0)
+        let logos = try s.cluster.connectTCP(database: "logos_db", user: "logos", password: Secret(Self.password))
+        try Self.insert(logos, 100, dimensions: 8)
+        // Back to 0007 (as the remedy would), then the key says halfvec: a dry run only.
+        let set = try MigrationFixtures.set(MigrationFixtures.directory, "EMBEDDING_DIM=8\nPGVECTOR_INDEX=hnsw\nPGVECTOR_STORAGE=vector")
+        for database in vector.databases {
+            try Migrator(
+                set: set, database: database, server: s.server,
+                credentials: Credentials(vector, book: PasswordBook(vector, directory: s.clientDirectory)),
+                expected: DatabaseSpec.owners(vector)[database]
+            ).downgrade(to: "0007")
+        }
+        let halfvec = try s.config(base + "PGVECTOR_STORAGE=halfvec")
+        let snapshot = "SELECT format_type(atttypid, atttypmod) || ' ' || (SELECT count(*) FROM pg_proc WHERE proname = 'memory_search') || ' ' || (SELECT string_agg(relname || ':' || relfilenode, ',' ORDER BY relname) FROM pg_class WHERE relname LIKE 'memory_shards%') FROM pg_attribute WHERE attrelid = 'public.memory_shards'::regclass AND attname = 'embedding'"
+        let before = try logos.query(snapshot).scalar
+        let dry = testRunner(dryRun: true)
+        _ = await dry.run(
+            MigrationsStep.make(
+                halfvec, directory: TestFiles.repositoryRoot + "/Migrations", socketDirectory: s.cluster.socketDirectory,
+                clientDirectory: s.clientDirectory))
+        _ = await dry.run(s.vectorIndexStep(halfvec))
+        #expect(try logos.query(snapshot).scalar == before)
+        #expect(before?.hasPrefix("vector(8) 0 ") == true, "\(before ?? "?")")
+    }
+}
