@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 @testable import HearthKit
 
@@ -275,4 +278,64 @@ struct StorageAttackTests {
         #expect(try logos.query(snapshot).scalar == before)
         #expect(before?.hasPrefix("vector(8) 0 ") == true, "\(before ?? "?")")
     }
+
+    @Test("held: kill -9 of the backend running the upkeep's REINDEX CONCURRENTLY (waiting behind a writer, its new copy made): the server recovers, one rerun of the vector-index step converges (the copy dropped, the index rebuilt, the table vacuumed), a second changes nothing, verify passes")
+    func killedMidReindex() async throws {
+        let s = try await DatabasesScenario()
+        defer { s.tearDown() }
+        let config = try s.config(
+            "AI_NAMES=logos\nLOGOS_PASSWORD=\(Self.password)\nEMBEDDING_DIM=16\nPGVECTOR_STORAGE=binary\nPGVECTOR_INDEX=hnsw\nPG_ANALYZE_FRACTION=off")
+        #expect(try await s.run(config).status == 0)
+        #expect(try await s.verify(config).status == 0)
+        let logos = try s.cluster.connectTCP(database: "logos_db", user: "logos", password: Secret(Self.password))
+        try logos.execute("ALTER TABLE public.memory_shards SET (autovacuum_enabled = off)")
+        try Self.insert(logos, 2000, dimensions: 16)
+        try logos.execute("DELETE FROM public.memory_shards WHERE id <= 1500")
+        _ = try logos.query("SELECT pg_catalog.pg_stat_force_next_flush()")
+        _ = try logos.query("SELECT 1")
+        #expect(try HnswUpkeep.read(logos).isDue)
+        let rowsBefore = try logos.query("SELECT count(*) FROM public.memory_shards").scalar
+        // A writer keeps its transaction open: the rebuild waits for it once its copy exists.
+        let holder = try s.cluster.connectTCP(database: "logos_db", user: "logos", password: Secret(Self.password))
+        try holder.execute("BEGIN; INSERT INTO public.memory_shards (content) VALUES ('held')")
+        let box = StepBox(s.vectorIndexStep(config, lockTimeout: "30s"))
+        let first = Task.detached { await testRunner().run(box.step) }
+        let admin = try s.admin("logos_db")
+        var pid: String?
+        for _ in 0..<300 where pid == nil {
+            try await Task.sleep(for: .milliseconds(100))
+            pid = try admin.query(
+                "SELECT pid::text FROM pg_stat_activity WHERE query LIKE 'REINDEX INDEX CONCURRENTLY%' AND wait_event_type = 'Lock'"
+            ).scalar
+        }
+        let backend = try #require(pid.flatMap { pid_t($0) }, "the REINDEX never waited")
+        #expect(try admin.query("SELECT count(*) FROM pg_class WHERE relname LIKE '%_ccnew%'").scalar == "1")
+        #expect(Glibc.kill(backend, SIGKILL) == 0)
+        let killed = await first.value
+        #expect(killed.status != 0)
+        // The postmaster restarts every backend (crash recovery): wait until it answers again.
+        var back = false
+        for _ in 0..<150 where !back {
+            try await Task.sleep(for: .milliseconds(200))
+            back = (try? s.cluster.connect(database: "logos_db").query("SELECT 1").scalar) == "1"
+        }
+        #expect(back)
+        let owner = try s.cluster.connectTCP(database: "logos_db", user: "logos", password: Secret(Self.password))
+        let left = try HnswUpkeep.read(owner)
+        print("attack kill -9 mid-REINDEX: leftovers \(left.leftovers), due \(left.isDue)")
+        let rerun = await testRunner().run(s.vectorIndexStep(config))
+        #expect(rerun.status == 0 && rerun.changed >= 1, "\(rerun)")
+        let after = try HnswUpkeep.read(owner)
+        #expect(after.leftovers.isEmpty && !after.isDue, "\(after)")
+        #expect(try s.cluster.connect(database: "logos_db").query("SELECT count(*) FROM pg_index WHERE NOT indisvalid").scalar == "0")
+        #expect(try owner.query("SELECT count(*) FROM public.memory_shards").scalar == rowsBefore)
+        #expect(await testRunner().run(s.vectorIndexStep(config)).changed == 0)
+        #expect(await Self.verifyOnly(s, config).status == 0)
+    }
+}
+
+/// A step handed to a detached task (the test waits for it and touches nothing of it meanwhile).
+private final class StepBox: @unchecked Sendable {
+    let step: Step
+    init(_ step: Step) { self.step = step }
 }
