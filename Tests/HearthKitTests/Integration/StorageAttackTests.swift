@@ -332,6 +332,37 @@ struct StorageAttackTests {
         #expect(await testRunner().run(s.vectorIndexStep(config)).changed == 0)
         #expect(await Self.verifyOnly(s, config).status == 0)
     }
+
+    // MARK: - Finding: verify runs the tenant's memory_search, whatever its body, with no statement timeout
+
+    @Test("memory_search replaced by the owner with another body (SECURITY INVOKER, search_path pinned, as the check wants) that sleeps: the storage check and verify refuse it (not 0008's), and verify never runs it nor waits on it")
+    func plantedSearchBody() async throws {
+        let s = try await DatabasesScenario()
+        defer { s.tearDown() }
+        let config = try s.config("AI_NAMES=logos\nLOGOS_PASSWORD=\(Self.password)\nEMBEDDING_DIM=8\nPGVECTOR_INDEX=hnsw")
+        #expect(try await s.run(config).status == 0)
+        #expect(try await s.verify(config).status == 0)
+        let logos = try s.cluster.connectTCP(database: "logos_db", user: "logos", password: Secret(Self.password))
+        let pid = try #require(try logos.query("SELECT pg_backend_pid()::text").scalar)
+        try Self.plantTools(logos, sleep: 20)
+        try logos.execute(
+            """
+            CREATE OR REPLACE FUNCTION public.memory_search(query public.vector, k integer)
+                RETURNS TABLE (id bigint, content text, distance double precision)
+                LANGUAGE sql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, pg_temp
+            AS $b$ SELECT 42::bigint, 'planted'::text, 0::float8 WHERE public.planted(1) $b$
+            """)
+        let problems = EmbeddingStorage.problems(config, try EmbeddingStorage.inspect(logos))
+        #expect(!problems.isEmpty, "a memory_search of another body passes the storage check")
+        let t0 = Clock.nowMs()
+        let verified = await Self.verifyOnly(s, config)
+        let ms = Clock.nowMs() - t0
+        let runs = try Self.plantedRuns(s, except: pid)
+        #expect(verified.status != 0, "verify passes with a planted memory_search")
+        #expect(runs.isEmpty, "verify ran the planted memory_search: \(runs)")
+        #expect(ms < 15_000, "verify took \(Int(ms)) ms on a planted memory_search that sleeps 20 s")
+        print("attack planted memory_search: problems \(problems); verify status \(verified.status) in \(Int(ms)) ms; planted ran: \(runs)")
+    }
 }
 
 /// A step handed to a detached task (the test waits for it and touches nothing of it meanwhile).
