@@ -363,6 +363,36 @@ struct StorageAttackTests {
         #expect(ms < 15_000, "verify took \(Int(ms)) ms on a planted memory_search that sleeps 20 s")
         print("attack planted memory_search: problems \(problems); verify status \(verified.status) in \(Int(ms)) ms; planted ran: \(runs)")
     }
+
+    @Test("the HNSW upkeep's VACUUM (ANALYZE) on a table whose owner planted expression statistics (CREATE STATISTICS on a slow function of its own): the step still ends within its lock timeout (the upkeep lifts statement_timeout to 0)")
+    func upkeepAnalyzeBounded() async throws {
+        let s = try await DatabasesScenario()
+        defer { s.tearDown() }
+        let config = try s.config(
+            "AI_NAMES=logos\nLOGOS_PASSWORD=\(Self.password)\nEMBEDDING_DIM=8\nPGVECTOR_INDEX=hnsw\nPG_ANALYZE_FRACTION=off")
+        #expect(try await s.run(config).status == 0)
+        #expect(try await s.verify(config).status == 0)
+        let logos = try s.cluster.connectTCP(database: "logos_db", user: "logos", password: Secret(Self.password))
+        let pid = try #require(try logos.query("SELECT pg_backend_pid()::text").scalar)
+        try Self.insert(logos, 800, dimensions: 8)
+        try Self.plantTools(logos, sleep: 0.02)
+        // The index is the suite's own (the storage check passes); only statistics are planted.
+        try logos.execute(
+            """
+            CREATE STATISTICS public.planted_stats ON (public.planted(id)) FROM public.memory_shards;
+            DELETE FROM public.memory_shards WHERE id <= 500; TRUNCATE public.planted_log
+            """)
+        _ = try logos.query("SELECT pg_catalog.pg_stat_force_next_flush()")
+        _ = try logos.query("SELECT 1")
+        #expect(try HnswUpkeep.read(logos).isDue)
+        #expect(EmbeddingStorage.problems(config, try EmbeddingStorage.inspect(logos)) == [])
+        let t0 = Clock.nowMs()
+        let step = await testRunner().run(s.vectorIndexStep(config, lockTimeout: "2s"))
+        let ms = Clock.nowMs() - t0
+        let runs = try Self.plantedRuns(s, except: pid)
+        #expect(ms < 7_000, "the vector-index step took \(Int(ms)) ms with lock timeout 2 s (planted code ran \(runs.count) time(s): \(Set(runs).sorted()))")
+        print("attack planted statistics: step status \(step.status) in \(Int(ms)) ms; planted ran \(runs.count) time(s): \(Set(runs).sorted())")
+    }
 }
 
 /// A step handed to a detached task (the test waits for it and touches nothing of it meanwhile).
