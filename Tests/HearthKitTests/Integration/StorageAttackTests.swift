@@ -393,10 +393,63 @@ struct StorageAttackTests {
         #expect(ms < 7_000, "the vector-index step took \(Int(ms)) ms with lock timeout 2 s (planted code ran \(runs.count) time(s): \(Set(runs).sorted()))")
         print("attack planted statistics: step status \(step.status) in \(Int(ms)) ms; planted ran \(runs.count) time(s): \(Set(runs).sorted())")
     }
+
+    @Test("held: kill -9 of the owner's backend in the middle of 0008's conversion to halfvec (its index dropped, the rewrite under way): after crash recovery the database is at 0007 with every row and its vector index; one rerun converts")
+    func killedMid0008() async throws {
+        let cluster = try await TestCluster.start()
+        defer { cluster.stop() }
+        let db = try ScratchDatabase.make(cluster)
+        let dims = 128
+        let text = "EMBEDDING_DIM=\(dims)\nPGVECTOR_STORAGE=halfvec\nPGVECTOR_IVFFLAT_LISTS=10"
+        let set = try MigrationFixtures.set(MigrationFixtures.directory, text)
+        try db.migrator(set).upgrade(to: "0001")
+        let owner = try db.connectAsOwner()
+        try Self.insert(owner, 60_000, dimensions: dims)
+        try db.migrator(set).upgrade(to: "0007")
+        let before = try owner.query("SELECT count(*)::text || ' ' || md5(string_agg(embedding::text, ',' ORDER BY id)) FROM public.memory_shards").scalar
+        let migration = MigratorBox(try db.migrator(set))
+        let run = Task.detached { () -> String? in
+            do { try migration.migrator.upgrade(); return nil } catch { return "\(error)" }
+        }
+        let admin = try db.connect()
+        var pid: String?
+        for _ in 0..<600 where pid == nil {
+            try await Task.sleep(for: .milliseconds(20))
+            pid = try admin.query(
+                "SELECT pid::text FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' AND query LIKE 'ALTER TABLE memory_shards ALTER COLUMN embedding TYPE%'"
+            ).scalar
+        }
+        let backend = try #require(pid.flatMap { pid_t($0) }, "the conversion was never seen running")
+        #expect(Glibc.kill(backend, SIGKILL) == 0)
+        let error = await run.value
+        #expect(error != nil, "the migration survived the kill")
+        var back = false
+        for _ in 0..<150 where !back {
+            try await Task.sleep(for: .milliseconds(200))
+            back = (try? db.connect().query("SELECT 1").scalar) == "1"
+        }
+        #expect(back)
+        let fresh = try db.connectAsOwner()
+        #expect(try db.migrator(set).currentRevision() == "0007")
+        #expect(try fresh.query("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'public.memory_shards'::regclass AND attname = 'embedding'").scalar == "vector(\(dims))")
+        #expect(try fresh.query("SELECT count(*) FROM pg_indexes WHERE indexname = $1", [VectorIndex.ivfflatName]).scalar == "1")
+        #expect(try fresh.query("SELECT count(*)::text || ' ' || md5(string_agg(embedding::text, ',' ORDER BY id)) FROM public.memory_shards").scalar == before)
+        try db.migrator(set).upgrade()
+        #expect(try db.migrator(set).status().converged)
+        #expect(EmbeddingStorage.problems(try loadConfig(text), try EmbeddingStorage.inspect(fresh)) == [])
+        #expect(try fresh.query("SELECT count(*) FROM public.memory_shards").scalar == "60000")
+        print("attack kill -9 mid-0008: the migration ended with: \(error ?? "-")")
+    }
 }
 
 /// A step handed to a detached task (the test waits for it and touches nothing of it meanwhile).
 private final class StepBox: @unchecked Sendable {
     let step: Step
     init(_ step: Step) { self.step = step }
+}
+
+/// A migrator handed to a detached task (the test waits for it and touches nothing of it meanwhile).
+private final class MigratorBox: @unchecked Sendable {
+    let migrator: Migrator
+    init(_ migrator: Migrator) { self.migrator = migrator }
 }
