@@ -440,6 +440,25 @@ struct StorageAttackTests {
         #expect(try fresh.query("SELECT count(*) FROM public.memory_shards").scalar == "60000")
         print("attack kill -9 mid-0008: the migration ended with: \(error ?? "-")")
     }
+
+    @Test("a table of the expected name but another shape: memory_shards.embedding made dimensionless (public.vector, no typmod) by its owner on a binary host, rows of another width inserted: the storage check names the dimensions")
+    func dimensionlessColumn() async throws {
+        let cluster = try await TestCluster.shared()
+        let db = try ScratchDatabase.make(cluster)
+        defer { db.drop() }
+        let text = "EMBEDDING_DIM=16\nPGVECTOR_INDEX=hnsw\nPGVECTOR_STORAGE=binary"
+        try db.migrator(try MigrationFixtures.set(MigrationFixtures.directory, text)).upgrade()
+        let owner = try db.connectAsOwner()
+        try Self.insert(owner, 20, dimensions: 16)
+        try owner.execute("ALTER TABLE public.memory_shards ALTER COLUMN embedding TYPE public.vector")
+        try Self.insert(owner, 5, dimensions: 3)
+        let problems = EmbeddingStorage.problems(try loadConfig(text), try EmbeddingStorage.inspect(owner))
+        #expect(!problems.isEmpty, "a dimensionless column holding 3-wide vectors passes as EMBEDDING_DIM=16")
+        // What it does to the seed's search: memory_search fails on the rows of another width.
+        #expect(throws: PGError.self) {
+            try owner.query("SELECT count(*) FROM public.memory_search(pg_catalog.array_fill(1::real, ARRAY[16])::public.vector, 30)")
+        }
+    }
 }
 
 /// A step handed to a detached task (the test waits for it and touches nothing of it meanwhile).
