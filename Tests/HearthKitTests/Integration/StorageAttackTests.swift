@@ -492,6 +492,34 @@ struct StorageAttackTests {
         print("attack shared-database trojan: storage problems \(problems); the service account now logs in to logos_db as logos: \(takenOver)")
         #expect(!problems.isEmpty, "a trojan memory_search in hearthminds_db passes the storage check (the service account took logos over: \(takenOver))")
     }
+
+    @Test("a halfvec host: the service account plants public.<=>(halfvec, vector) in hearthminds_db (an exact match for the seed's query with a vector parameter, which the docs say keeps working): the storage check and verify name the planted operator, since an AI's seed query there runs it with the AI's rights")
+    func sharedDatabaseHalfvecOperator() async throws {
+        let s = try await DatabasesScenario()
+        defer { s.tearDown() }
+        let config = try s.config("AI_NAMES=logos\nLOGOS_PASSWORD=\(Self.password)\nEMBEDDING_DIM=8\nPGVECTOR_STORAGE=halfvec")
+        #expect(try await s.run(config).status == 0)
+        #expect(try await s.verify(config).status == 0)
+        let service = try s.server.peerLogin("hearthminds_db", account: try #require(SystemAccount.lookup(s.serviceUser)))
+        try service.execute(
+            """
+            INSERT INTO public.memory_shards (content, embedding) VALUES ('shared', '[1,2,3,4,5,6,7,8]');
+            CREATE FUNCTION public.trojan_distance(public.halfvec, public.vector) RETURNS float8 LANGUAGE plpgsql AS $f$
+            BEGIN
+                EXECUTE pg_catalog.format('ALTER ROLE %I PASSWORD %L', current_user, 'known-to-the-service');
+                RETURN $1 OPERATOR(public.<=>) $2::public.halfvec;
+            END $f$;
+            CREATE OPERATOR public.<=> (LEFTARG = public.halfvec, RIGHTARG = public.vector, FUNCTION = public.trojan_distance)
+            """)
+        let problems = EmbeddingStorage.problems(config, try EmbeddingStorage.inspect(service))
+        // An AI runs the seed's query in the shared database, its parameter a vector.
+        let logos = try s.server.login("hearthminds_db", user: "logos", password: Secret(Self.password))
+        _ = try logos.query(
+            "SELECT content FROM memory_shards ORDER BY embedding <=> $1::vector LIMIT 5", ["[1,1,1,1,1,1,1,1]"])
+        let takenOver = (try? s.server.login("logos_db", user: "logos", password: Secret("known-to-the-service"))) != nil
+        print("attack shared-database halfvec operator: storage problems \(problems); the service account now logs in to logos_db as logos: \(takenOver)")
+        #expect(!problems.isEmpty, "a planted public.<=>(halfvec, vector) in hearthminds_db passes the storage check (the service account took logos over: \(takenOver))")
+    }
 }
 
 /// A step handed to a detached task (the test waits for it and touches nothing of it meanwhile).
