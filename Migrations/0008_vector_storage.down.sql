@@ -3,6 +3,9 @@
 -- index again); binary's index is replaced by 0007's HNSW index. Run it under the value of
 -- PGVECTOR_STORAGE it was applied with (hm-migrate down --to 0007 --set PGVECTOR_STORAGE=...).
 DROP FUNCTION IF EXISTS public.memory_search(public.vector, integer);
+-- (only 0008 makes the binary index: gone whatever the value, so that a down run under another
+-- value than the one applied still leaves no index of another kind)
+DROP INDEX IF EXISTS memory_shards_embedding_binary_idx;
 {{#if PGVECTOR_STORAGE_HALFVEC}}
 DROP INDEX IF EXISTS memory_shards_embedding_ivfflat_idx;
 DROP INDEX IF EXISTS memory_shards_embedding_hnsw_idx;
@@ -20,7 +23,6 @@ CREATE INDEX memory_shards_embedding_hnsw_idx ON memory_shards
 ANALYZE memory_shards;
 {{/if}}
 {{#if PGVECTOR_STORAGE_BINARY}}
-DROP INDEX IF EXISTS memory_shards_embedding_binary_idx;
 {{#if PGVECTOR_HNSW_FITS}}
 CREATE INDEX memory_shards_embedding_hnsw_idx ON memory_shards
     USING hnsw (embedding vector_cosine_ops)

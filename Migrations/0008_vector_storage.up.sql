@@ -8,11 +8,19 @@
 --   precision (PGVECTOR_RERANK of them).
 -- And on every host public.memory_search(query vector, k integer): the k rows nearest to query
 -- by cosine distance (id, content, distance), searched as the kind chosen wants. It is the
--- owner's, SECURITY INVOKER, its search_path pinned and every name in it schema-qualified, so
--- nothing planted in another schema or on a caller's search_path changes what it runs.
+-- owner's, SECURITY INVOKER, STRICT (a NULL k is no rows, not every row), its search_path pinned
+-- and every name in it schema-qualified, so nothing planted in another schema or on a caller's
+-- search_path changes what it runs; pgvector's iterative index scans (relaxed order, then sorted)
+-- give k rows even when k is above hnsw.ef_search or the probes' rows. The vector-index step and
+-- verify compare its body with this one (EmbeddingStorage.searchBody): keep the two the same.
+-- pgvector's library loaded in this session first: memory_search's SET clauses name its settings
+-- (hnsw.iterative_scan, ivfflat.iterative_scan), which a role that is not a superuser may set
+-- only once the server knows them.
+SELECT '[1]'::public.vector;
 {{#if PGVECTOR_STORAGE_HALFVEC}}
 DROP INDEX IF EXISTS memory_shards_embedding_ivfflat_idx;
 DROP INDEX IF EXISTS memory_shards_embedding_hnsw_idx;
+DROP INDEX IF EXISTS memory_shards_embedding_binary_idx;
 ALTER TABLE memory_shards ALTER COLUMN embedding TYPE public.halfvec({{EMBEDDING_DIM}})
     USING embedding::public.halfvec({{EMBEDDING_DIM}});
 {{#if PGVECTOR_IVFFLAT_INDEX}}
@@ -27,14 +35,18 @@ CREATE INDEX memory_shards_embedding_hnsw_idx ON memory_shards
 ANALYZE memory_shards;
 CREATE FUNCTION public.memory_search(query public.vector, k integer)
     RETURNS TABLE (id bigint, content text, distance double precision)
-    LANGUAGE sql STABLE PARALLEL SAFE SECURITY INVOKER
+    LANGUAGE sql STABLE STRICT PARALLEL SAFE SECURITY INVOKER
     SET search_path = pg_catalog, pg_temp
+    SET hnsw.iterative_scan = relaxed_order
+    SET ivfflat.iterative_scan = relaxed_order
 AS $memory_search$
-    SELECT s.id, s.content, s.embedding OPERATOR(public.<=>) $1::public.halfvec({{EMBEDDING_DIM}})
-    FROM public.memory_shards s
-    WHERE s.embedding IS NOT NULL
-    ORDER BY s.embedding OPERATOR(public.<=>) $1::public.halfvec({{EMBEDDING_DIM}})
-    LIMIT $2
+    SELECT r.id, r.content, r.distance
+    FROM (SELECT s.id, s.content, s.embedding OPERATOR(public.<=>) $1::public.halfvec({{EMBEDDING_DIM}}) AS distance
+          FROM public.memory_shards s
+          WHERE s.embedding IS NOT NULL
+          ORDER BY s.embedding OPERATOR(public.<=>) $1::public.halfvec({{EMBEDDING_DIM}})
+          LIMIT $2) r
+    ORDER BY r.distance, r.id
 $memory_search$;
 {{/if}}
 {{#if PGVECTOR_STORAGE_BINARY}}
@@ -45,8 +57,10 @@ CREATE INDEX memory_shards_embedding_binary_idx ON memory_shards
 ANALYZE memory_shards;
 CREATE FUNCTION public.memory_search(query public.vector, k integer)
     RETURNS TABLE (id bigint, content text, distance double precision)
-    LANGUAGE sql STABLE PARALLEL SAFE SECURITY INVOKER
+    LANGUAGE sql STABLE STRICT PARALLEL SAFE SECURITY INVOKER
     SET search_path = pg_catalog, pg_temp
+    SET hnsw.iterative_scan = relaxed_order
+    SET ivfflat.iterative_scan = relaxed_order
 AS $memory_search$
     SELECT c.id, c.content, c.embedding OPERATOR(public.<=>) $1
     FROM (SELECT s.id, s.content, s.embedding
@@ -62,13 +76,17 @@ $memory_search$;
 {{#if PGVECTOR_STORAGE_VECTOR}}
 CREATE FUNCTION public.memory_search(query public.vector, k integer)
     RETURNS TABLE (id bigint, content text, distance double precision)
-    LANGUAGE sql STABLE PARALLEL SAFE SECURITY INVOKER
+    LANGUAGE sql STABLE STRICT PARALLEL SAFE SECURITY INVOKER
     SET search_path = pg_catalog, pg_temp
+    SET hnsw.iterative_scan = relaxed_order
+    SET ivfflat.iterative_scan = relaxed_order
 AS $memory_search$
-    SELECT s.id, s.content, s.embedding OPERATOR(public.<=>) $1
-    FROM public.memory_shards s
-    WHERE s.embedding IS NOT NULL
-    ORDER BY s.embedding OPERATOR(public.<=>) $1
-    LIMIT $2
+    SELECT r.id, r.content, r.distance
+    FROM (SELECT s.id, s.content, s.embedding OPERATOR(public.<=>) $1 AS distance
+          FROM public.memory_shards s
+          WHERE s.embedding IS NOT NULL
+          ORDER BY s.embedding OPERATOR(public.<=>) $1
+          LIMIT $2) r
+    ORDER BY r.distance, r.id
 $memory_search$;
 {{/if}}

@@ -108,11 +108,24 @@ struct MigrationSetTests {
         #expect(try set.position(of: "head") == 6)
         // PGVECTOR_INDEX=ivfflat (the default): 0007 is applied and does nothing.
         #expect(set.revisions[5].up.statements.isEmpty && set.revisions[5].down.statements.isEmpty)
-        // PGVECTOR_STORAGE=vector (the default): 0008 only makes memory_search (and down drops it).
-        #expect(set.revisions[6].up.statements.count == 1 && set.revisions[6].down.statements.count == 1)
+        // PGVECTOR_STORAGE=vector (the default): 0008 only loads pgvector's library and makes
+        // memory_search (and down drops it).
+        #expect(set.revisions[6].up.statements.count == 2 && set.revisions[6].down.statements.count == 2)
         #expect(set.revisions[6].up.text.contains("CREATE FUNCTION public.memory_search"))
         #expect(try set.position(of: "0004") == 2)
         #expect(throws: MigrationError.self) { try set.position(of: "0002") }
+    }
+
+    @Test("memory_search's body that the storage check compares with is 0008's, for every kind (one text, held together)")
+    func searchBodyIsRevisions() throws {
+        for text in ["", "PGVECTOR_STORAGE=halfvec\nEMBEDDING_DIM=384", "PGVECTOR_STORAGE=binary\nPGVECTOR_INDEX=hnsw\nPGVECTOR_RERANK=60",
+                     "PGVECTOR_STORAGE=halfvec\nPGVECTOR_INDEX=hnsw"] {
+            let config = try loadConfig(text)
+            let up = try MigrationSet.load(directory: Self.directory, config: config).revisions[6].up.text
+            let parts = up.components(separatedBy: "$memory_search$")
+            #expect(parts.count == 3, "\(text): one body in 0008")
+            #expect(parts.count == 3 && parts[1] == EmbeddingStorage.searchBody(config), "\(text): 0008's body differs from EmbeddingStorage.searchBody")
+        }
     }
 
     @Test("templated values change the rendering and the checksums; IVFFlat off leaves 0003 empty")

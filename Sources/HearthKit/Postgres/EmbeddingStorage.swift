@@ -25,6 +25,10 @@ public enum EmbeddingStorage {
         /// Its expression (pg_get_expr, names qualified), nil for a plain column.
         public let expression: String?
         public let column: String?
+        /// A partial index (a WHERE clause: the owner's code, run by every build and rebuild).
+        public var partial: Bool = false
+        /// Its expression or predicate calls a function no extension provides (the owner's own).
+        public var foreignFunctions: Bool = false
     }
 
     public struct Found: Sendable, Equatable {
@@ -35,6 +39,9 @@ public enum EmbeddingStorage {
         public let indexes: [Index]
         /// memory_search(public.vector, integer): nil when there is none.
         public let search: Search?
+        /// Operators named as pgvector's (<=>, <->, ...) that no extension provides, in any schema
+        /// but pg_catalog: a query written as the seed's (`embedding <=> $1`) may resolve to one.
+        public var plantedOperators: [String] = []
 
         /// The kind the column and its indexes say was applied.
         public var stored: Kind? {
@@ -50,6 +57,66 @@ public enum EmbeddingStorage {
         public let securityDefiner: Bool
         public let ownedByDatabaseOwner: Bool
         public let pinnedSearchPath: Bool
+        /// SHA-256 (hex) of its body as the server keeps it (prosrc), its language, whether it is
+        /// STRICT, and its settings (proconfig).
+        public var bodySHA256: String = ""
+        public var language: String = "sql"
+        public var strict: Bool = true
+        public var settings: Set<String> = []
+
+        public init(securityDefiner: Bool, ownedByDatabaseOwner: Bool, pinnedSearchPath: Bool) {
+            self.securityDefiner = securityDefiner
+            self.ownedByDatabaseOwner = ownedByDatabaseOwner
+            self.pinnedSearchPath = pinnedSearchPath
+        }
+
+        /// Attributes as the check compares them (the body by its digest).
+        public static func == (a: Search, b: Search) -> Bool {
+            a.securityDefiner == b.securityDefiner && a.ownedByDatabaseOwner == b.ownedByDatabaseOwner
+                && a.pinnedSearchPath == b.pinnedSearchPath
+        }
+    }
+
+    /// The settings 0008 gives memory_search.
+    public static let searchSettings: Set<String> = [
+        "search_path=pg_catalog, pg_temp", "hnsw.iterative_scan=relaxed_order", "ivfflat.iterative_scan=relaxed_order",
+    ]
+
+    /// memory_search's body as 0008 renders it for the configuration (the server keeps it as
+    /// written, prosrc): what the check compares the database's with, so that a body the owner
+    /// put in its place (a trojan of the same attributes, in the shared database the service
+    /// account owns) is named, never run by verify. MigrationUnitTests holds it to 0008's text.
+    public static func searchBody(_ config: HearthConfig) -> String {
+        let dim = config.embeddingDim
+        switch config.vectorStorage {
+        case .vector, .halfvec:
+            let query = config.vectorStorage == .halfvec ? "$1::public.halfvec(\(dim))" : "$1"
+            return """
+
+                    SELECT r.id, r.content, r.distance
+                    FROM (SELECT s.id, s.content, s.embedding OPERATOR(public.<=>) \(query) AS distance
+                          FROM public.memory_shards s
+                          WHERE s.embedding IS NOT NULL
+                          ORDER BY s.embedding OPERATOR(public.<=>) \(query)
+                          LIMIT $2) r
+                    ORDER BY r.distance, r.id
+
+                """
+        case .binary:
+            return """
+
+                    SELECT c.id, c.content, c.embedding OPERATOR(public.<=>) $1
+                    FROM (SELECT s.id, s.content, s.embedding
+                          FROM public.memory_shards s
+                          WHERE s.embedding IS NOT NULL
+                          ORDER BY public.binary_quantize(s.embedding)::bit(\(dim))
+                              OPERATOR(public.<~>) public.binary_quantize($1)
+                          LIMIT GREATEST($2, \(config.rerank))) c
+                    ORDER BY 3, 1
+                    LIMIT $2
+
+                """
+        }
     }
 
     public static func inspect(_ db: PGConnection) throws -> Found {
@@ -72,7 +139,14 @@ public enum EmbeddingStorage {
                     WHERE oc.oid = x.indclass[0] AND e.extname = 'vector' AND oc.opcnamespace = e.extnamespace),
                    pg_catalog.left(pg_catalog.pg_get_expr(x.indexprs, x.indrelid), 512),
                    (SELECT a.attname::text FROM pg_catalog.pg_attribute a
-                    WHERE a.attrelid = x.indrelid AND a.attnum = x.indkey[0] AND x.indkey[0] <> 0)
+                    WHERE a.attrelid = x.indrelid AND a.attnum = x.indkey[0] AND x.indkey[0] <> 0),
+                   x.indpred IS NOT NULL,
+                   EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                           WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objid = x.indexrelid
+                             AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+                             AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e
+                                             WHERE e.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+                                               AND e.objid = d.refobjid AND e.deptype = 'e'))
             FROM pg_catalog.pg_index x
             JOIN pg_catalog.pg_class c ON c.oid = x.indexrelid
             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -81,24 +155,47 @@ public enum EmbeddingStorage {
               AND c.relname = ANY($1::text[]) AND x.indisvalid
             ORDER BY 1
             """, [PGArray.literal(indexNames)]
-        ).decode((String, String, String?, String?, String?).self).map {
-            Index(name: $0.0, method: $0.1, opclass: $0.2, expression: $0.3, column: $0.4)
+        ).decode((String, String, String?, String?, String?, Bool, Bool).self).map {
+            Index(
+                name: $0.0, method: $0.1, opclass: $0.2, expression: $0.3, column: $0.4, partial: $0.5,
+                foreignFunctions: $0.6)
         }
         let search = try db.query(
             """
             SELECT p.prosecdef, p.proowner = d.datdba,
-                   coalesce(p.proconfig, '{}'::text[]) @> ARRAY['search_path=pg_catalog, pg_temp']
-            FROM pg_catalog.pg_proc p, pg_catalog.pg_database d
+                   coalesce(p.proconfig, '{}'::text[]) @> ARRAY['search_path=pg_catalog, pg_temp'],
+                   pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(p.prosrc, 'UTF8')), 'hex'),
+                   l.lanname::text, p.proisstrict,
+                   (SELECT coalesce(pg_catalog.array_agg(pg_catalog.left(c, 256)), '{}')
+                    FROM pg_catalog.unnest(p.proconfig[1:16]) c)::text
+            FROM pg_catalog.pg_proc p, pg_catalog.pg_database d, pg_catalog.pg_language l
             WHERE p.oid = pg_catalog.to_regprocedure('public.memory_search(public.vector, integer)')
-              AND d.datname = pg_catalog.current_database()
+              AND d.datname = pg_catalog.current_database() AND l.oid = p.prolang
             """
-        ).decodeFirst((Bool, Bool, Bool).self).map {
-            Search(securityDefiner: $0.0, ownedByDatabaseOwner: $0.1, pinnedSearchPath: $0.2)
+        ).decodeFirst((Bool, Bool, Bool, String, String, Bool, [String]).self).map {
+            var search = Search(securityDefiner: $0.0, ownedByDatabaseOwner: $0.1, pinnedSearchPath: $0.2)
+            (search.bodySHA256, search.language, search.strict, search.settings) = ($0.3, $0.4, $0.5, Set($0.6))
+            return search
         }
-        return Found(type: type, dimensions: dimensions, indexes: indexes, search: search)
+        let operators = try db.query(
+            """
+            SELECT pg_catalog.left(o.oid::pg_catalog.regoperator::text, 256) FROM pg_catalog.pg_operator o
+            WHERE o.oprname = ANY($1::text[]) AND o.oprnamespace <> 'pg_catalog'::pg_catalog.regnamespace
+              AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e
+                              WHERE e.classid = 'pg_catalog.pg_operator'::pg_catalog.regclass AND e.objid = o.oid
+                                AND e.deptype = 'e')
+            ORDER BY 1 LIMIT 16
+            """, [PGArray.literal(pgvectorOperators)]
+        ).decode(String.self)
+        var found = Found(type: type, dimensions: dimensions, indexes: indexes, search: search)
+        found.plantedOperators = operators
+        return found
     }
 
     static let indexNames = [VectorIndex.ivfflatName, VectorIndex.hnswName, binaryName]
+
+    /// pgvector's distance operators.
+    static let pgvectorOperators = ["<->", "<#>", "<=>", "<+>", "<~>", "<%>"]
 
     /// The indexes the configuration wants: name -> (method, opclass, expression wanted).
     public static func wantedIndexes(_ config: HearthConfig) -> [String: (method: String, opclass: String, expression: Bool)] {
@@ -131,6 +228,8 @@ public enum EmbeddingStorage {
         }
         if let dims = found.dimensions, dims != config.embeddingDim {
             problems.append("memory_shards.embedding has \(dims) dimensions, EMBEDDING_DIM is \(config.embeddingDim)")
+        } else if found.type != nil && found.dimensions == nil {
+            problems.append("memory_shards.embedding has no dimensions, EMBEDDING_DIM is \(config.embeddingDim)")
         }
         let wanted = wantedIndexes(config)
         for index in found.indexes {
@@ -140,6 +239,10 @@ public enum EmbeddingStorage {
             }
             if index.method != want.method || index.opclass != want.opclass {
                 problems.append("index \(index.name) is \(index.method) with \(index.opclass ?? "another operator class"), not \(want.method) with \(want.opclass)")
+            }
+            if index.partial { problems.append("index \(index.name) is partial (a WHERE clause the suite does not make)") }
+            if index.foreignFunctions {
+                problems.append("index \(index.name) calls a function no extension provides (the database owner's own)")
             }
             if want.expression {
                 let expected = "binary_quantize(embedding))::bit(\(config.embeddingDim))"
@@ -157,8 +260,16 @@ public enum EmbeddingStorage {
             if search.securityDefiner { problems.append("public.memory_search is SECURITY DEFINER, not INVOKER") }
             if !search.ownedByDatabaseOwner { problems.append("public.memory_search is not the database owner's") }
             if !search.pinnedSearchPath { problems.append("public.memory_search's search_path is not pinned (pg_catalog, pg_temp)") }
+            if search.bodySHA256 != SHA256.hex(searchBody(config)) || search.language != "sql" || !search.strict
+                || search.settings != searchSettings
+            {
+                problems.append("public.memory_search is not the function revision 0008 makes (its body, language or settings differ)")
+            }
         } else {
             problems.append("public.memory_search(vector, integer) is missing")
+        }
+        for planted in found.plantedOperators {
+            problems.append("operator \(planted) is not pgvector's: a query written as `embedding <=> $1` may run it")
         }
         return problems
     }

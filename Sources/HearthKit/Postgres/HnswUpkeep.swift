@@ -56,16 +56,26 @@ public enum HnswUpkeep {
 
     /// The leftovers dropped, each index rebuilt (`REINDEX INDEX CONCURRENTLY`: searches and
     /// writes go on), then `VACUUM public.memory_shards`; their time is the data's (no statement
-    /// timeout; waits for locks stay bounded by the session's lock_timeout).
+    /// timeout; waits for locks stay bounded by the session's lock_timeout). The caller has
+    /// checked the indexes are the suite's own (EmbeddingStorage: no predicate, no function of the
+    /// owner's), so that no code of the owner's runs without a bound; then `ANALYZE`, which runs
+    /// the owner's expression statistics, under the session's statement timeout again.
     public static func run(_ db: PGConnection, _ state: State, restoreTimeout: String) throws {
+        let restore = "SET statement_timeout TO \((try? db.literal(restoreTimeout)) ?? "'0'")"
         try db.execute("SET statement_timeout TO 0")
-        defer { try? db.execute("SET statement_timeout TO \((try? db.literal(restoreTimeout)) ?? "'0'")") }
-        for leftover in state.leftovers {
-            try db.execute("DROP INDEX CONCURRENTLY IF EXISTS public.\(try db.identifier(leftover))")
+        do {
+            for leftover in state.leftovers {
+                try db.execute("DROP INDEX CONCURRENTLY IF EXISTS public.\(try db.identifier(leftover))")
+            }
+            for index in state.indexes {
+                try db.execute("REINDEX INDEX CONCURRENTLY public.\(try db.identifier(index))")
+            }
+            try db.execute("VACUUM public.memory_shards")
+        } catch {
+            try? db.execute(restore)
+            throw error
         }
-        for index in state.indexes {
-            try db.execute("REINDEX INDEX CONCURRENTLY public.\(try db.identifier(index))")
-        }
-        try db.execute("VACUUM (ANALYZE) public.memory_shards")
+        try db.execute(restore)
+        try db.execute("ANALYZE public.memory_shards")
     }
 }

@@ -60,6 +60,17 @@ public enum MigrationsStep {
             }
             func converged() throws -> Bool {
                 let status = try open().status()
+                if status.changed.contains(EmbeddingStorage.revision) {
+                    // 0008 renders from PGVECTOR_STORAGE: stamping would record a kind no row was
+                    // converted to; the way is to undo it under the value it ran with.
+                    throw CheckFailed(
+                        "\(database): the files of applied revision(s) \(status.changed.joined(separator: ", ")) "
+                            + "changed since they ran (`hm-migrate check`); \(EmbeddingStorage.revision) renders from "
+                            + "PGVECTOR_STORAGE and the index keys: if one of them changed, put it back, or convert: "
+                            + "`sudo hm-migrate down --to \(EmbeddingStorage.before) --database \(database) --set "
+                            + "PGVECTOR_STORAGE=<the value it ran with>` (every row kept), then `sudo ./install.sh`; "
+                            + "do not stamp it, which would record a kind no row was converted to")
+                }
                 if !status.changed.isEmpty {
                     throw CheckFailed(
                         "\(database): the files of applied revision(s) \(status.changed.joined(separator: ", ")) "

@@ -38,7 +38,7 @@ public enum VectorIndexStep {
                 actions.append(trainingAction(config, database: database, owners: owners, console: console))
             }
             if config.vectorIndex == .hnsw {
-                actions.append(hnswUpkeepAction(database: database, owners: owners, console: console))
+                actions.append(hnswUpkeepAction(config, database: database, owners: owners, console: console))
             }
             if let action = settingAction(config, database: database, owners: owners, connections: connections) {
                 actions.append(action)
@@ -147,7 +147,7 @@ public enum VectorIndexStep {
 
     /// pgvector's HNSW upkeep (HnswUpkeep): many dead rows in memory_shards, its HNSW indexes
     /// rebuilt, then the table vacuumed, as the owner.
-    static func hnswUpkeepAction(database: String, owners: OwnerSessions, console: Console) -> Action {
+    static func hnswUpkeepAction(_ config: HearthConfig, database: String, owners: OwnerSessions, console: Console) -> Action {
         Action(
             "database \(database): HNSW index rebuilt (REINDEX CONCURRENTLY) then VACUUM when memory_shards has more dead "
                 + "rows than \(Int(HnswUpkeep.scaleFactor * 100))% of its rows + \(HnswUpkeep.threshold)",
@@ -158,6 +158,9 @@ public enum VectorIndexStep {
                 try owners.with(database) { db, _ in
                     let state = try HnswUpkeep.read(db)
                     guard state.isDue else { return }
+                    // Only the suite's own indexes are rebuilt without a statement timeout: one
+                    // the owner made partial or on a function of its own is refused first.
+                    _ = try EmbeddingStorage.require(config, database: database, db)
                     let t0 = Clock.nowMs()
                     try HnswUpkeep.run(db, state, restoreTimeout: owners.lockTimeout)
                     console.err(

@@ -258,11 +258,13 @@ struct VectorStorageTests {
         // The owner replaces memory_search with a SECURITY DEFINER one: the storage check names it.
         try owner.execute("ALTER FUNCTION public.memory_search(public.vector, integer) SECURITY DEFINER RESET search_path")
         let config = try loadConfig(text)
-        #expect(
-            EmbeddingStorage.problems(config, try EmbeddingStorage.inspect(owner)).sorted() == [
-                "public.memory_search is SECURITY DEFINER, not INVOKER",
-                "public.memory_search's search_path is not pinned (pg_catalog, pg_temp)",
-            ])
+        let problems = EmbeddingStorage.problems(config, try EmbeddingStorage.inspect(owner))
+        #expect(problems.contains("public.memory_search is SECURITY DEFINER, not INVOKER"))
+        #expect(problems.contains("public.memory_search's search_path is not pinned (pg_catalog, pg_temp)"))
+        #expect(problems.contains("public.memory_search is not the function revision 0008 makes (its body, language or settings differ)"))
+        // The planted operators are named too: a query written as the seed's may resolve to them.
+        #expect(problems.contains { $0.hasPrefix("operator <=>(halfvec,vector) is not pgvector's") }, "\(problems)")
+        #expect(problems.contains { $0.hasPrefix("operator evil.<=>(halfvec,halfvec) is not pgvector's") }, "\(problems)")
     }
 
     @Test("HNSW upkeep (pgvector's advice): many rows deleted, the HNSW index is rebuilt (REINDEX CONCURRENTLY) then memory_shards vacuumed, as the owner; few, nothing; a rerun changes nothing; an interrupted rebuild's leftover is dropped")
