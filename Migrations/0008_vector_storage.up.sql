@@ -10,13 +10,12 @@
 -- by cosine distance (id, content, distance), searched as the kind chosen wants. It is the
 -- owner's, SECURITY INVOKER, STRICT (a NULL k is no rows, not every row), its search_path pinned
 -- and every name in it schema-qualified, so nothing planted in another schema or on a caller's
--- search_path changes what it runs; pgvector's iterative index scans (relaxed order, then sorted)
--- give k rows even when k is above hnsw.ef_search or the probes' rows. The vector-index step and
--- verify compare its body with this one (EmbeddingStorage.searchBody): keep the two the same.
--- pgvector's library loaded in this session first: memory_search's SET clauses name its settings
--- (hnsw.iterative_scan, ivfflat.iterative_scan), which a role that is not a superuser may set
--- only once the server knows them.
-SELECT '[1]'::public.vector;
+-- search_path changes what it runs. It sets none of pgvector's settings itself (a SET clause
+-- naming hnsw.iterative_scan cannot be restored by pg_restore as the owner: the server does not
+-- know the setting before pgvector's library is loaded), so an HNSW index gives at most
+-- hnsw.ef_search rows (the database's, PGVECTOR_HNSW_EF_SEARCH; a session may SET
+-- hnsw.iterative_scan). The vector-index step and verify compare its body with this one
+-- (EmbeddingStorage.searchBody): keep the two the same.
 {{#if PGVECTOR_STORAGE_HALFVEC}}
 DROP INDEX IF EXISTS memory_shards_embedding_ivfflat_idx;
 DROP INDEX IF EXISTS memory_shards_embedding_hnsw_idx;
@@ -37,8 +36,6 @@ CREATE FUNCTION public.memory_search(query public.vector, k integer)
     RETURNS TABLE (id bigint, content text, distance double precision)
     LANGUAGE sql STABLE STRICT PARALLEL SAFE SECURITY INVOKER
     SET search_path = pg_catalog, pg_temp
-    SET hnsw.iterative_scan = relaxed_order
-    SET ivfflat.iterative_scan = relaxed_order
 AS $memory_search$
     SELECT r.id, r.content, r.distance
     FROM (SELECT s.id, s.content, s.embedding OPERATOR(public.<=>) $1::public.halfvec({{EMBEDDING_DIM}}) AS distance
@@ -59,8 +56,6 @@ CREATE FUNCTION public.memory_search(query public.vector, k integer)
     RETURNS TABLE (id bigint, content text, distance double precision)
     LANGUAGE sql STABLE STRICT PARALLEL SAFE SECURITY INVOKER
     SET search_path = pg_catalog, pg_temp
-    SET hnsw.iterative_scan = relaxed_order
-    SET ivfflat.iterative_scan = relaxed_order
 AS $memory_search$
     SELECT c.id, c.content, c.embedding OPERATOR(public.<=>) $1
     FROM (SELECT s.id, s.content, s.embedding
@@ -78,8 +73,6 @@ CREATE FUNCTION public.memory_search(query public.vector, k integer)
     RETURNS TABLE (id bigint, content text, distance double precision)
     LANGUAGE sql STABLE STRICT PARALLEL SAFE SECURITY INVOKER
     SET search_path = pg_catalog, pg_temp
-    SET hnsw.iterative_scan = relaxed_order
-    SET ivfflat.iterative_scan = relaxed_order
 AS $memory_search$
     SELECT r.id, r.content, r.distance
     FROM (SELECT s.id, s.content, s.embedding OPERATOR(public.<=>) $1 AS distance

@@ -35,7 +35,8 @@ struct BoundedTextTests {
             _ = JSON.string(text)
             return (Clock.nowMs() - started) / 1000
         }
-        let small = seconds(1 << 18), large = seconds(1 << 20)
+        // The best of three of each (a loaded machine's pauses are not the escaping's time).
+        let small = (0..<3).map { _ in seconds(1 << 18) }.min()!, large = (0..<3).map { _ in seconds(1 << 20) }.min()!
         // Four times the text: at most about four times the time (quadratic would be 16).
         #expect(large < max(small, 0.05) * 8, "\(small) s, then \(large) s")
     }

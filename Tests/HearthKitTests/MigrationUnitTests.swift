@@ -108,9 +108,9 @@ struct MigrationSetTests {
         #expect(try set.position(of: "head") == 6)
         // PGVECTOR_INDEX=ivfflat (the default): 0007 is applied and does nothing.
         #expect(set.revisions[5].up.statements.isEmpty && set.revisions[5].down.statements.isEmpty)
-        // PGVECTOR_STORAGE=vector (the default): 0008 only loads pgvector's library and makes
-        // memory_search (and down drops it).
-        #expect(set.revisions[6].up.statements.count == 2 && set.revisions[6].down.statements.count == 2)
+        // PGVECTOR_STORAGE=vector (the default): 0008 only makes memory_search (and down drops
+        // it, and a binary index if one is left).
+        #expect(set.revisions[6].up.statements.count == 1 && set.revisions[6].down.statements.count == 2)
         #expect(set.revisions[6].up.text.contains("CREATE FUNCTION public.memory_search"))
         #expect(try set.position(of: "0004") == 2)
         #expect(throws: MigrationError.self) { try set.position(of: "0002") }

@@ -78,9 +78,7 @@ public enum EmbeddingStorage {
     }
 
     /// The settings 0008 gives memory_search.
-    public static let searchSettings: Set<String> = [
-        "search_path=pg_catalog, pg_temp", "hnsw.iterative_scan=relaxed_order", "ivfflat.iterative_scan=relaxed_order",
-    ]
+    public static let searchSettings: Set<String> = ["search_path=pg_catalog, pg_temp"]
 
     /// memory_search's body as 0008 renders it for the configuration (the server keeps it as
     /// written, prosrc): what the check compares the database's with, so that a body the owner
