@@ -302,7 +302,7 @@ struct StorageAttackTests {
         let holder = try s.cluster.connectTCP(database: "logos_db", user: "logos", password: Secret(Self.password))
         try holder.execute("BEGIN; INSERT INTO public.memory_shards (content) VALUES ('held')")
         let box = StepBox(s.vectorIndexStep(config, lockTimeout: "30s"))
-        let first = Task.detached { await testRunner().run(box.step) }
+        let first = Task(executorPreference: OwnThreadExecutor()) { await testRunner().run(box.step) }
         let admin = try s.admin("logos_db")
         var pid: String?
         // Up to 180 s: the step first converges both databases, slow on a loaded CI run. The
@@ -415,13 +415,13 @@ struct StorageAttackTests {
         try db.migrator(set).upgrade(to: "0007")
         let before = try owner.query("SELECT count(*)::text || ' ' || md5(string_agg(embedding::text, ',' ORDER BY id)) FROM public.memory_shards").scalar
         let migration = MigratorBox(try db.migrator(set))
-        let run = Task.detached { () -> String? in
+        let run = Task(executorPreference: OwnThreadExecutor()) { () -> String? in
             do { try migration.migrator.upgrade(); return nil } catch { return "\(error)" }
         }
         let admin = try db.connect()
         var pid: String?
         for _ in 0..<600 where pid == nil {
-            try await Task.sleep(for: .milliseconds(20))
+            usleep(20_000)  // (on this thread: see killedMidReindex)
             pid = try admin.query(
                 "SELECT pid::text FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' AND query LIKE 'ALTER TABLE memory_shards ALTER COLUMN embedding TYPE%'"
             ).scalar
