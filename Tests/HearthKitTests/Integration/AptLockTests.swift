@@ -11,7 +11,7 @@ enum AptLock {
     /// beside this one, or apt-daily), waits for it: up to 10 minutes.
     static func hold(_ path: String) async throws -> Int32 {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o640)
-        guard fd >= 0 else { throw HearthError("open \(path): \(FileSystem.errnoText())") }
+        guard fd >= 0 else { throw Failure("open \(path): \(FileSystem.errnoText())") }
         var lock = flock()
         lock.l_type = Int16(F_WRLCK)
         lock.l_whence = Int16(SEEK_SET)
@@ -20,7 +20,7 @@ enum AptLock {
             guard (errno == EAGAIN || errno == EACCES) && Clock.nowMs() < deadline else {
                 let reason = FileSystem.errnoText()
                 close(fd)
-                throw HearthError("cannot lock \(path): \(reason)")
+                throw Failure("cannot lock \(path): \(reason)")
             }
             try await Task.sleep(nanoseconds: 100_000_000)
         }
@@ -32,10 +32,12 @@ enum AptLock {
 /// locks are this host's own, taken here as apt and dpkg take them (fcntl) by the test process.
 @Suite("apt-get beside another apt or dpkg (integration, this host's locks)", .serialized)
 struct AptLockTests {
-    /// Closes `fd` (the lock ends with it) after `ms`.
+    /// Closes `fd` (the lock ends with it) after `ms`, on a thread of its own: a task of the
+    /// cooperative pool may wait behind other suites' blocking calls, and in a loaded CI run the
+    /// host's dpkg lock stayed held for 45 s more, which other suites' steps then waited on.
     func release(_ fd: Int32, after ms: UInt64) -> Task<Void, any Error> {
-        Task {
-            try await Task.sleep(nanoseconds: ms * 1_000_000)
+        Task(executorPreference: OwnThreadExecutor()) {
+            usleep(UInt32(ms * 1000))
             close(fd)
         }
     }

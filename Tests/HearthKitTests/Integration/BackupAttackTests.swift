@@ -40,7 +40,9 @@ struct BackupAttackTests {
         let watching = Box<Bool>()
         watching.value = true
         let found = Box<[String]>()
-        let watcher = Task.detached {
+        // (a loop that sleeps with usleep: on a thread of its own, not one of the cooperative
+        // pool's, which has only as many threads as cores and which every other suite shares)
+        let watcher = Task(executorPreference: OwnThreadExecutor()) {
             var seen: [String] = []
             while watching.value == true {
                 seen += Self.processesHolding(password)

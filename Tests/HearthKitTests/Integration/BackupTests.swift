@@ -241,7 +241,9 @@ struct BackupTests {
         let writing = Box<Bool>()
         writing.value = true
         let written = Box<Int>()
-        let writer = Task.detached {
+        // (a loop that blocks in libpq and usleep: on a thread of its own, not one of the
+        // cooperative pool's, which has only as many threads as cores and every suite shares)
+        let writer = Task(executorPreference: OwnThreadExecutor()) {
             var n = 0
             let db = try host.owner("aletheia_db")
             while writing.value == true {
