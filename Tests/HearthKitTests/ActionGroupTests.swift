@@ -39,7 +39,7 @@ struct ActionGroupTests {
                     }
                     usleep(5_000)
                     record.mutex.locked { record.running -= 1 }
-                    if i == failing { throw CheckFailed("item \(i) is broken") }
+                    if i == failing { throw Failure.hostWrong("item \(i) is broken") }
                     return lock.locked { fixed[i] }
                 },
                 apply: {

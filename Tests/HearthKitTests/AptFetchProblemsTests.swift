@@ -24,7 +24,7 @@ struct AptFetchProblemsTests {
 
     @Test("an install that fails after such an update names the unreachable mirror; a clean update adds nothing")
     func explain() {
-        let failure = HearthError("`apt-get install -y postgresql-15` exited 100:\nE: Unable to locate package postgresql-15")
+        let failure = Failure("`apt-get install -y postgresql-15` exited 100:\nE: Unable to locate package postgresql-15")
         let update = CommandResult(command: "apt-get update -q", status: 0, stdout: Self.unreachable, stderr: "")
         let explained = AptFetchProblems.explain(failure, update: update).message
         #expect(explained.hasPrefix(failure.message))

@@ -58,10 +58,10 @@ struct BackupUnitTests {
     @Test("hm-restore's time and names are checked before anything runs")
     func restoreArguments() throws {
         let config = try loadConfig("BACKUP=on")
-        #expect(throws: ConfigError.self) { try ClusterRestore.make(config, to: "2026-12-06'; DROP") }
-        #expect(throws: ConfigError.self) { try ClusterRestore.make(config, to: nil, retired: "other-retired-1") }
-        #expect(throws: ConfigError.self) { try DatabaseRestore.make(config, database: "postgres", to: nil) }
-        #expect(throws: ConfigError.self) { try ClusterRestore.make(try loadConfig("BACKUP=off"), to: nil) }
+        expectFailure(.configuration) { try ClusterRestore.make(config, to: "2026-12-06'; DROP") }
+        expectFailure(.configuration) { try ClusterRestore.make(config, to: nil, retired: "other-retired-1") }
+        expectFailure(.configuration) { try DatabaseRestore.make(config, database: "postgres", to: nil) }
+        expectFailure(.configuration) { try ClusterRestore.make(try loadConfig("BACKUP=off"), to: nil) }
         _ = try ClusterRestore.make(config, to: "2026-12-06 17:30:00+00", retired: "hearthminds-retired-20261206173000")
     }
 }

@@ -21,9 +21,9 @@ struct BoundedTextTests {
             time: "t", run: "r", step: "s", action: "a", result: false, changed: false, ms: 0, detail: huge, dryRun: false)
         #expect(record.json.utf8.count < 32 * 1024)
         #expect(record.json.contains("… (4190208 bytes more)"))
-        #expect(PGError(message: huge, sqlState: nil).message.utf8.count < 5000)
-        #expect(MigrationError(huge).message.utf8.count < 9000)
-        #expect(HearthError(huge).message.utf8.count < 9000)
+        #expect(Failure.database(message: huge, sqlState: nil).message.utf8.count < 5000)
+        #expect(Failure.migration(huge).message.utf8.count < 9000)
+        #expect(Failure(huge).message.utf8.count < 9000)
     }
 
     @Test("the console's and the log's escaping take linear time")

@@ -22,7 +22,7 @@ struct CommandTests {
         do {
             try await Command.check(["sh", "-c", "echo broken >&2; exit 3"])
             Issue.record("did not throw")
-        } catch let error as HearthError {
+        } catch let error as Failure where error.kind == .error {
             #expect(error.message.contains("exited 3"))
             #expect(error.message.contains("broken"))
         }
@@ -30,7 +30,7 @@ struct CommandTests {
 
     @Test("a missing program is a clear error")
     func missing() async throws {
-        await #expect(throws: HearthError.self) { try await Command.check(["no-such-program-hm"]) }
+        await expectFailureAsync(.error) { try await Command.check(["no-such-program-hm"]) }
     }
 
     @Test("display quotes what a shell would need quoted")

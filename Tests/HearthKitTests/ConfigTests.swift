@@ -85,7 +85,7 @@ struct ConfigTests {
 
     @Test("a --config file that does not exist is an error")
     func missingConfigFile() {
-        #expect(throws: ConfigError.self) {
+        expectFailure(.configuration) {
             try HearthConfig.load(ConfigSources(hostFile: "/nonexistent/hearthminds.env"))
         }
     }

@@ -89,7 +89,7 @@ struct MultiCallTests {
                 #expect(at != nil && at! < steps.firstIndex(of: definition.name)!, "\(definition.name) needs \(need), not before it")
             }
         }
-        // every `needs: "..."` in the sources (HearthError's) is a step's name constant instead
+        // every `needs: "..."` in the sources (Failure's) is a step's name constant instead
         let found = try await Command.run(["grep", "-rn", #"needs: ""#, TestFiles.repositoryRoot + "/Sources"])
         #expect(found.status == 1 && found.stdout.isEmpty, "a step named by a string literal: \(found.stdout)")
     }
@@ -118,8 +118,31 @@ struct MultiCallTests {
         #expect(!(try await Command.run([directory + "/hm-verify", "--help"]).stdout.contains("--install-only")))
         // Its own exit codes: bad usage and bad configuration are 64, before anything happens.
         #expect(try await Command.run([directory + "/hm-databases", "--no-such-flag"]).status == 64)
-        let badConfig = try await Command.run([directory + "/hm-service-user", "--set", "POSTGRES_PORT=0"])
+        // (its log in this test's directory, never the host's: a refused configuration is logged)
+        let logged = ["HEARTHMINDS_LOG": directory + "/log/bootstrap.jsonl", "HEARTHMINDS_RUN_ID": "hm-refused-1"]
+        let badConfig = try await Command.run(
+            [directory + "/hm-service-user", "--set", "POSTGRES_PORT=0"], environment: logged)
         #expect(badConfig.status == 64 && badConfig.stderr.contains("hm-service-user") && badConfig.stderr.contains("POSTGRES_PORT"))
+        // The refusal is a record of the log whose fields say what it was (the Ansible module
+        // reads them, not the console): failure configuration, the key, the run, nothing changed.
+        if SystemAccount.isRoot {
+            let records = try FileSystem.readText(directory + "/log/bootstrap.jsonl").split(separator: "\n")
+            #expect(records.count == 1, "\(records)")
+            let record = String(records.first ?? "")
+            for field in ["\"run\":\"hm-refused-1\"", "\"step\":\"service-user\"", "\"action\":\"(configuration)\"",
+                          "\"result\":false", "\"changed\":false", "\"status\":\"failed\"",
+                          "\"failure\":\"configuration\"", "\"key\":\"POSTGRES_PORT\""] {
+                #expect(record.contains(field), "\(field) in \(record)")
+            }
+            // The log the refused file itself names (its other key refused): the record is there.
+            let file = directory + "/refused.env"
+            try FileSystem.writeAtomically(file, "HEARTHMINDS_LOG=\(directory)/filelog/b.jsonl\nPG_VERSION=fourteen\n")
+            let refused = try await Command.run(
+                [directory + "/hm-verify", "--config", file], environment: ["HEARTHMINDS_RUN_ID": "hm-refused-2"])
+            #expect(refused.status == 64, "\(refused.stderr)")
+            let fileRecord = try FileSystem.readText(directory + "/filelog/b.jsonl")
+            #expect(fileRecord.contains(#""key":"PG_VERSION""#) && fileRecord.contains(#""run":"hm-refused-2""#), "\(fileRecord)")
+        }
         // By its own name: the command as the first argument; without one, the list and 64.
         let byName = try await Command.run([binary, "verify", "--help"])
         #expect(byName.status == 0 && byName.stdout.contains("USAGE: hm-verify"))

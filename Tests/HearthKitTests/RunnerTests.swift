@@ -79,9 +79,40 @@ struct RunnerTests {
     func applyThrows() async throws {
         let (runner, logPath) = try runner()
         let outcome = await runner.run(
-            Step("s", [Action("boom", check: { false }, apply: { throw HearthError("disk on fire") })]))
+            Step("s", [Action("boom", check: { false }, apply: { throw Failure("disk on fire") })]))
         #expect(outcome.status == ExitStatus.failed)
         #expect(try logLines(logPath)[0].contains("disk on fire"))
+        #expect(try logLines(logPath)[0].contains(#""failure":"error""#))
+    }
+
+    @Test("what a failure means is the log's `failure` field, one per kind; a false check without an error has none")
+    func failureKinds() async throws {
+        let thrown: [(Failure, String)] = [
+            (Failure("plain"), "error"), (Failure("no cluster", needs: PostgresStep.name), "needs_step"),
+            (Failure.hostWrong("uid 1001"), "host_wrong"), (Failure.migration("0003: bad"), "migration"),
+            (Failure.database(message: "denied", sqlState: "42501"), "database"), (Failure.tooLarge("big"), "too_large"),
+            (Failure.configuration(key: "POSTGRES_PORT", "not a port"), "configuration"),
+        ]
+        #expect(Set(thrown.map(\.1)) == Set(Failure.Kind.allCases.map(\.rawValue)))
+        for dryRun in [false, true] {
+            let (runner, logPath) = try runner(dryRun: dryRun)
+            var actions = thrown.map { failure, _ in Action("throws \(failure.kind)", check: { throw failure }, apply: {}) }
+            actions.append(.assertion("false") { false })
+            // (a run stops at its first false action: one step per action)
+            for action in actions { _ = await runner.run(Step("s", [action])) }
+            let lines = try logLines(logPath).filter { !$0.contains(#""action":"(step)""#) }
+            #expect(lines.count == thrown.count + 1)
+            for (line, (_, kind)) in zip(lines, thrown) {
+                #expect(line.contains(#""failure":"\#(kind)""#), "\(line)")
+            }
+            #expect(lines.first { $0.contains("configuration") }?.contains(#""key":"POSTGRES_PORT""#) == true)
+            #expect(lines.last.map { !$0.contains(#""failure""#) && $0.contains(#""status":"failed""#) } == true)
+            // in a dry run, only the host found wrong is false; the others cannot check yet
+            if dryRun {
+                #expect(lines.filter { $0.contains(#""status":"unknown""#) }.count == thrown.count - 1)
+                #expect(lines.first { $0.contains("needs_step") }?.contains(#""needs":"postgres""#) == true)
+            }
+        }
     }
 
     @Test("an action's note is the detail of a true result, checked or applied; a failure keeps its error")
@@ -118,7 +149,7 @@ struct RunnerTests {
         let outcome = await runner.run(
             Step("s", [
                 flag("a", counter),
-                Action("cannot see yet", check: { throw HearthError("no cluster") }, apply: {}),
+                Action("cannot see yet", check: { throw Failure("no cluster") }, apply: {}),
                 flag("b", counter),
             ]))
         #expect(outcome.status == 0)
@@ -132,7 +163,7 @@ struct RunnerTests {
     @Test("a dry run reports a check that found the host wrong beyond repair as false")
     func dryRunDefiniteFalse() async throws {
         let (runner, _) = try runner(dryRun: true)
-        let outcome = await runner.run(Step("s", [.assertion("uid") { throw CheckFailed("uid 1001") }]))
+        let outcome = await runner.run(Step("s", [.assertion("uid") { throw Failure.hostWrong("uid 1001") }]))
         #expect(outcome.status == ExitStatus.failed)
     }
 

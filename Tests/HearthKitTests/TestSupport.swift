@@ -114,7 +114,7 @@ enum TestFiles {
 func loadConfig(
     _ text: String = "", environment: [String: String] = [:], overrides: [String] = [],
     shipped: String? = nil
-) throws(ConfigError) -> HearthConfig {
+) throws(Failure) -> HearthConfig {
     let path: String
     do { path = try TestFiles.write(text) } catch { fatalError("cannot write a test file: \(error)") }
     defer { TestFiles.removeTree(String(path.prefix(upTo: path.lastIndex(of: "/")!))) }
@@ -136,4 +136,45 @@ func configErrorKey(_ text: String, environment: [String: String] = [:], overrid
     } catch {
         return error.key.map { key in String(key.prefix(while: { $0 != "=" })) } ?? "(no key)"
     }
+}
+
+/// ": comment", or "".
+private func note(_ comment: Comment?) -> String {
+    comment.map { ": \($0.rawValue)" } ?? ""
+}
+
+/// Expects `body` to throw the suite's Failure of `kind` (as `#expect(throws:)` does for a type).
+@discardableResult
+func expectFailure<R>(
+    _ kind: Failure.Kind, _ comment: Comment? = nil, sourceLocation: SourceLocation = #_sourceLocation,
+    _ body: () throws -> R
+) -> Failure? {
+    do {
+        _ = try body()
+        Issue.record(Comment(rawValue: "no \(kind.rawValue) failure was thrown" + note(comment)), sourceLocation: sourceLocation)
+    } catch let failure as Failure {
+        #expect(failure.kind == kind, Comment(rawValue: "\(failure)" + note(comment)), sourceLocation: sourceLocation)
+        return failure
+    } catch {
+        Issue.record(Comment(rawValue: "not a Failure: \(error)" + note(comment)), sourceLocation: sourceLocation)
+    }
+    return nil
+}
+
+/// `expectFailure` for an asynchronous body.
+@discardableResult
+func expectFailureAsync<R>(
+    _ kind: Failure.Kind, _ comment: Comment? = nil, sourceLocation: SourceLocation = #_sourceLocation,
+    _ body: () async throws -> R
+) async -> Failure? {
+    do {
+        _ = try await body()
+        Issue.record(Comment(rawValue: "no \(kind.rawValue) failure was thrown" + note(comment)), sourceLocation: sourceLocation)
+    } catch let failure as Failure {
+        #expect(failure.kind == kind, Comment(rawValue: "\(failure)" + note(comment)), sourceLocation: sourceLocation)
+        return failure
+    } catch {
+        Issue.record(Comment(rawValue: "not a Failure: \(error)" + note(comment)), sourceLocation: sourceLocation)
+    }
+    return nil
 }

@@ -361,6 +361,10 @@ bad_config_check() {
     snapshot "$WORK/snap.bad.after"
     check "bad config $label: nothing changed" snapshots_equal "$WORK/snap.bad.before" "$WORK/snap.bad.after"
     check "bad config $label: no action ran" test -z "$(log_lines "$RUN_ID" | grep -vF '"result":false' || true)"
+    # what the Ansible module reads: the refusal's one record, its failure and key as fields
+    check "bad config $label: one record, failure configuration, key $key" sh -c \
+        '[ "$(printf "%s\n" "$1" | grep -c .)" = 1 ] && printf "%s\n" "$1" | grep -F "\"action\":\"(configuration)\"" | grep -qF "\"failure\":\"configuration\",\"key\":\"$2\""' \
+        sh "$(log_lines "$RUN_ID")" "$key"
 }
 
 bad_config_all() {

@@ -32,12 +32,29 @@ sys.modules["ansible.module_utils.hearthminds_safe"] = safe
 release = load("hearthminds_release", os.path.join(ROLE, "library", "hearthminds_release.py"))
 
 
-def rec(step, action, result=True, changed=False, detail="", dry=False):
+def rec(step, action, result=True, changed=False, detail="", dry=False, status=None, failure="", key=""):
+    """A log record as the suite writes it (JSONLog): its status from result, changed and detail
+    unless given; failure and key only when an error was thrown."""
     r = {"time": "t", "run": "r1", "step": step, "action": action, "result": result, "changed": changed,
          "ms": 1, "detail": detail}
     if dry:
         r["dry_run"] = True
+    if status is None:
+        status = ("changed" if changed else "ok") if result else (
+            "would_change" if detail == "would change" else "unknown" if detail.startswith("cannot check yet:")
+            else "failed")
+    r["status"] = status
+    if failure:
+        r["failure"] = failure
+    if key:
+        r["key"] = key
     return r
+
+
+def refused(key, detail):
+    """The record a step leaves when its configuration is refused (StartupFailureLog)."""
+    return rec("service-user", "(configuration)", result=False, detail=detail, status="failed",
+               failure="configuration", key=key)
 
 
 class Interpret(unittest.TestCase):
@@ -63,7 +80,8 @@ class Interpret(unittest.TestCase):
 
     def test_exit_64_names_the_key(self):
         err = 'hm-service-user: configuration error: POSTGRES_PORT="70000": a port number (from /etc/hearthminds/hearthminds.env)\n'
-        out = mod.interpret(64, [], "", err, False, "db-3")
+        records = [refused("POSTGRES_PORT", 'POSTGRES_PORT="70000": a port number (from /etc/hearthminds/hearthminds.env)')]
+        out = mod.interpret(64, records, "", err, False, "db-3")
         self.assertTrue(out["failed"])
         self.assertEqual(out["key"], "POSTGRES_PORT")
         self.assertIn("db-3", out["msg"])
@@ -71,16 +89,28 @@ class Interpret(unittest.TestCase):
         self.assertFalse(out["changed"])
 
     def test_exit_64_of_an_unknown_key(self):
-        err = "hm-service-user: configuration error: POSTGRS_PORT: unknown key (from /etc/hearthminds/hearthminds.env:3)\n"
-        out = mod.interpret(64, [], "", err, False, "db-3")
+        records = [refused("POSTGRS_PORT", "POSTGRS_PORT: unknown key (from /etc/hearthminds/hearthminds.env:3)")]
+        out = mod.interpret(64, records, "", "", False, "db-3")
         self.assertEqual(out["key"], "POSTGRS_PORT")
+        self.assertEqual(out["failed_step"], "service-user")
 
     def test_exit_64_without_a_key(self):
-        err = "hm-service-user: configuration error: /etc/hearthminds/hearthminds.env:3: expected KEY=VALUE\n"
-        out = mod.interpret(64, [], "", err, False, "db-3")
+        records = [refused("", "/etc/hearthminds/hearthminds.env:3: expected KEY=VALUE")]
+        out = mod.interpret(64, records, "", "", False, "db-3")
         self.assertTrue(out["failed"])
         self.assertEqual(out["key"], "")
         self.assertIn("expected KEY=VALUE", out["msg"])
+
+    def test_exit_64_key_is_read_from_the_log_never_from_the_console(self):
+        # The console's wording names a key the log does not: the module takes the log's field.
+        err = "hm-service-user: configuration error: POSTGRES_PORT: a port number\n"
+        out = mod.interpret(64, [refused("PG_VERSION", "PG_VERSION: 14 is not supported")], "", err, False, "db-3")
+        self.assertEqual(out["key"], "PG_VERSION")
+        # No record (install.sh refused its own arguments): no key is guessed from the wording.
+        out = mod.interpret(64, [], "", err, False, "db-3")
+        self.assertTrue(out["failed"])
+        self.assertEqual(out["key"], "")
+        self.assertIn("refused its arguments or configuration", out["msg"])
 
     def test_exit_75_is_the_lock(self):
         out = mod.interpret(75, [], "", "install.sh: another install.sh is running", False, "db-1")
@@ -111,6 +141,14 @@ class Interpret(unittest.TestCase):
         self.assertTrue(out["changed"])
         self.assertEqual(out["changed_steps"], ["pg-hba"])
         self.assertEqual(out["findings"][0]["step"], "verify")
+
+    def test_check_mode_pending_is_read_from_the_status_never_the_detail(self):
+        # A detail that reads like a pending one, with a failed status, is no pending change.
+        records = [rec("pg-hba", "x", result=False, detail="would change", dry=True, status="failed",
+                       failure="host_wrong")]
+        out = mod.interpret(1, records, "", "", True, "db-2")
+        self.assertTrue(out["failed"])
+        self.assertEqual(out["failed_step"], "pg-hba")
 
     def test_check_mode_cannot_check_yet_is_pending(self):
         records = [rec("databases", "roles", result=False, detail="cannot check yet: no cluster", dry=True)]

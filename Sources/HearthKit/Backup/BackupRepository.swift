@@ -15,12 +15,12 @@ public enum BackupRepository {
 
     static func postgres() throws -> SystemAccount {
         guard let postgres = SystemAccount.lookup("postgres") else {
-            throw HearthError("no system account postgres: is postgresql-common installed?", needs: PostgresStep.name)
+            throw Failure("no system account postgres: is postgresql-common installed?", needs: PostgresStep.name)
         }
         return postgres
     }
 
-    /// Whether `path` is right (true), missing or fixable (false); a CheckFailed when it is not ours.
+    /// Whether `path` is right (true), missing or fixable (false); a hostWrong Failure when it is not ours.
     static func inspect(_ path: String) throws -> Bool {
         let postgres = try postgres()
         let (parent, name) = try OpenDirectory.split(path)
@@ -28,22 +28,22 @@ public enum BackupRepository {
             return false
         }
         switch entry.kind {
-        case .symlink: throw CheckFailed("\(path) is a symbolic link: refused, not followed (name the directory itself)")
-        case .file, .other: throw CheckFailed("\(path) is not a directory: refused")
+        case .symlink: throw Failure.hostWrong("\(path) is a symbolic link: refused, not followed (name the directory itself)")
+        case .file, .other: throw Failure.hostWrong("\(path) is not a directory: refused")
         case .directory: break
         }
         if entry.mode & 0o022 != 0 {
-            throw CheckFailed(
+            throw Failure.hostWrong(
                 "\(path) is writable by group or others (mode \(OpenDirectory.octal(entry.mode))): not a repository of ours, refused")
         }
         if entry.uid == 0 {
             guard let inside = try directory.directory(name), try inside.list().isEmpty else {
-                throw CheckFailed("\(path) is root's and not empty: not a repository of ours, refused")
+                throw Failure.hostWrong("\(path) is root's and not empty: not a repository of ours, refused")
             }
             return false
         }
         guard entry.uid == postgres.uid else {
-            throw CheckFailed(
+            throw Failure.hostWrong(
                 "\(path) is owned by \(OpenDirectory.userName(entry.uid)), not postgres: not a repository of ours, refused")
         }
         return entry.gid == postgres.gid && entry.mode == mode

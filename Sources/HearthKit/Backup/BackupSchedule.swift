@@ -13,7 +13,7 @@ public enum BackupSchedule {
     /// The path the test restore's unit runs as root each week: this executable, as hm-backup,
     /// only where no account but root could replace it (every directory on its path root's and
     /// not writable by group or others, the file root's and not writable by them): a tarball
-    /// unpacked in a user's home would otherwise hand that user root. A CheckFailed names it.
+    /// unpacked in a user's home would otherwise hand that user root. A hostWrong Failure names it.
     /// Run by install.sh, the path is the one it was run by (HEARTHMINDS_ROOT: a release's
     /// `current` link stays the same when a new release replaces it, so the unit need not change);
     /// else this executable's own.
@@ -26,7 +26,7 @@ public enum BackupSchedule {
         } else {
             var buffer = [CChar](repeating: 0, count: 4096)
             let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-            guard count > 0 else { throw HearthError("cannot read /proc/self/exe") }
+            guard count > 0 else { throw Failure("cannot read /proc/self/exe") }
             path = String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
         }
         let (directory, file) = try OpenDirectory.split(path)
@@ -35,10 +35,10 @@ public enum BackupSchedule {
         do {
             opened = try OpenDirectory.open(directory)
         } catch {
-            throw CheckFailed(refusal + "\(error); unpack the suite where only root may write (/root, /opt) and run it from there")
+            throw Failure.hostWrong(refusal + "\(error); unpack the suite where only root may write (/root, /opt) and run it from there")
         }
         guard let entry = try opened.entry(file), entry.kind == .file, entry.uid == 0, entry.mode & 0o022 == 0 else {
-            throw CheckFailed(refusal + "the file is not root's alone; unpack the suite where only root may write (/root, /opt)")
+            throw Failure.hostWrong(refusal + "the file is not root's alone; unpack the suite where only root may write (/root, /opt)")
         }
         return file.hasPrefix("hm-") ? path : path + " hm-backup"
     }

@@ -21,7 +21,7 @@ public enum BackupTestRestore {
     public static func make(_ context: StepContext) throws -> Step {
         let config = context.config
         guard let backup = config.backup else {
-            throw ConfigError(key: "BACKUP", "is off: there is no backup to test")
+            throw Failure.configuration(key: "BACKUP", "is off: there is no backup to test")
         }
         let paths = ClusterPaths(config)
         let session = ClusterSession(paths)
@@ -45,7 +45,7 @@ public enum BackupTestRestore {
         return Step(BackupStep.name, [
             .assertion("the repository holds a backup of stanza \(backup.stanza)") {
                 guard let found = try await tool.info(session.get()).newest else {
-                    throw CheckFailed("stanza \(backup.stanza) has no backup yet: run hm-backup first")
+                    throw Failure.hostWrong("stanza \(backup.stanza) has no backup yet: run hm-backup first")
                 }
                 newest.value = found
                 return true
@@ -66,7 +66,7 @@ public enum BackupTestRestore {
                     try await cluster.restore(["--type=name", "--target=\(pointName)"])
                 } catch {
                     record(false, "restore failed")
-                    throw CheckFailed("test restore of backup \(newest.value?.label ?? "?") failed: \(error)")
+                    throw Failure.hostWrong("test restore of backup \(newest.value?.label ?? "?") failed: \(error)")
                 }
                 return true
             },
@@ -78,7 +78,7 @@ public enum BackupTestRestore {
                     restored = try counts(aiDatabases, cluster.server, credentials)
                 } catch {
                     record(false, "restored cluster unreadable")
-                    throw CheckFailed("backup \(newest.value?.label ?? "?"): the restored cluster cannot be read: \(error)")
+                    throw Failure.hostWrong("backup \(newest.value?.label ?? "?"): the restored cluster cannot be read: \(error)")
                 }
                 for (key, count) in restored.sorted(by: { $0.key < $1.key }) {
                     let a = low[key] ?? -1
@@ -90,7 +90,7 @@ public enum BackupTestRestore {
                 for key in low.keys where restored[key] == nil { problems.append("\(key): missing in the restore") }
                 guard problems.isEmpty else {
                     record(false, "rows differ")
-                    throw CheckFailed(
+                    throw Failure.hostWrong(
                         "backup \(newest.value?.label ?? "?") restored, but " + problems.prefix(10).joined(separator: "; "))
                 }
                 let total = restored.filter { !$0.key.contains(" extension ") }.values.reduce(0, +)
@@ -126,7 +126,7 @@ public enum BackupTestRestore {
             try connection.execute("SET statement_timeout = '15min'")
             for table in present {
                 let statement = "SELECT count(*) FROM public.\(try connection.identifier(table))"
-                switch Result(catching: { () throws(PGError) -> String? in try connection.query(statement).scalar }) {
+                switch Result(catching: { () throws(Failure) -> String? in try connection.query(statement).scalar }) {
                 case .success(let count):
                     result["\(database).\(table)"] = Int(count ?? "") ?? -1
                 case .failure(let error):

@@ -23,16 +23,16 @@ public enum BackupVerify {
                 let connection = try server.admin()
                 let info = try await tool.info(connection)
                 guard let newest = info.newest else {
-                    throw CheckFailed("stanza \(backup.stanza) has no backup (run hm-backup)")
+                    throw Failure.hostWrong("stanza \(backup.stanza) has no backup (run hm-backup)")
                 }
                 let age = Int(time(nil)) - newest.stop
                 found.value = "newest backup \(newest.label) (\(newest.type)), \(age / 3600) h \(age % 3600 / 60) min old, "
                     + "\(newest.size >> 20) MiB of data, \(newest.repositorySize >> 20) MiB in the repository"
                 guard age < backup.maxAgeHours * 3600 else {
-                    throw CheckFailed("the newest backup \(newest.label) is \(age / 3600) h old, over BACKUP_MAX_AGE (\(backup.maxAgeHours) h): are the timers running? (systemctl list-timers 'hearthminds-backup-*')")
+                    throw Failure.hostWrong("the newest backup \(newest.label) is \(age / 3600) h old, over BACKUP_MAX_AGE (\(backup.maxAgeHours) h): are the timers running? (systemctl list-timers 'hearthminds-backup-*')")
                 }
                 if let problem = try BackupStep.archiving(connection) {
-                    throw CheckFailed("WAL archiving: \(problem)")
+                    throw Failure.hostWrong("WAL archiving: \(problem)")
                 }
                 return true
             },
@@ -44,11 +44,11 @@ public enum BackupVerify {
                     return true
                 }
                 let fields = text.split(separator: " ", maxSplits: 3).map(String.init)
-                guard fields.count >= 3, let at = Int(fields[0]) else { throw CheckFailed("\(tool.configPath)/\(BackupTestRestore.resultFileName) is not ours") }
+                guard fields.count >= 3, let at = Int(fields[0]) else { throw Failure.hostWrong("\(tool.configPath)/\(BackupTestRestore.resultFileName) is not ours") }
                 let age = (Int(time(nil)) - at) / 3600
                 proof.value = "last test restore \(age) h ago: \(fields[1]) for backup \(fields[2])" + (fields.count > 3 ? ", \(fields[3].trimmingCharacters(in: "\n"))" : "")
                 guard fields[1] == "true" else {
-                    throw CheckFailed("the last test restore failed, for backup \(fields[2]): see the log (hm-backup --test-restore)")
+                    throw Failure.hostWrong("the last test restore failed, for backup \(fields[2]): see the log (hm-backup --test-restore)")
                 }
                 return true
             },

@@ -27,7 +27,7 @@ public enum ClusterRestore {
         guard let backup = config.backup else { return nil }
         return .assertion("no restore of the cluster under way (an interrupted hm-restore)") {
             if let marker = underWay(backup) {
-                throw CheckFailed(
+                throw Failure.hostWrong(
                     "a restore of the cluster was interrupted (\(marker)): its data directory is half restored; finish "
                         + "it first: sudo ./install.sh --restore (with the same --restore-to TIME, if one was given)")
             }
@@ -40,17 +40,17 @@ public enum ClusterRestore {
         clientDirectory: String = ClientFiles.defaultDirectory
     ) throws -> Step {
         guard let backup = config.backup else {
-            throw ConfigError(key: "BACKUP", "is off: hm-restore restores from the backup repository (BACKUP=on)")
+            throw Failure.configuration(key: "BACKUP", "is off: hm-restore restores from the backup repository (BACKUP=on)")
         }
         if let target, target.isEmpty || target.utf8.count > 64
             || !target.unicodeScalars.allSatisfy({ $0.isASCIIDigit || $0.isASCIILetter || " :-.+/_".unicodeScalars.contains($0) })
         {
-            throw ConfigError(key: "--to", "'\(target)' is not a time (e.g. '2026-12-06 17:30:00+00')")
+            throw Failure.configuration(key: "--to", "'\(target)' is not a time (e.g. '2026-12-06 17:30:00+00')")
         }
         if let retired, !retired.hasPrefix(backup.stanza + RetiredStanza.infix)
             || !retired.unicodeScalars.allSatisfy({ $0.isASCIILetter || $0.isASCIIDigit || $0 == "_" || $0 == "-" })
         {
-            throw ConfigError(key: "--retired", "'\(retired)' is not a retired stanza of \(backup.stanza) (\(backup.stanza)\(RetiredStanza.infix)<time>)")
+            throw Failure.configuration(key: "--retired", "'\(retired)' is not a retired stanza of \(backup.stanza) (\(backup.stanza)\(RetiredStanza.infix)<time>)")
         }
         let paths = ClusterPaths(config)
         let tool = PgBackRest(backup)
@@ -70,14 +70,14 @@ public enum ClusterRestore {
             + (retired.map { [RetiredStanza.bringBackAction(backup, $0)] } ?? []) + [
             .assertion("the stanza's configuration (hm-backup) and a backup in \(backup.repoPath)") {
                 guard FileSystem.exists(tool.configFile) else {
-                    throw HearthError("\(tool.configFile) is missing: run hm-backup's actions first (install.sh --restore does)", needs: BackupStep.name)
+                    throw Failure("\(tool.configFile) is missing: run hm-backup's actions first (install.sh --restore does)", needs: BackupStep.name)
                 }
                 let text = try await tool.run(["info"], seconds: 120)
                 guard text.contains("full backup") || text.contains("status: ok") else {
-                    throw CheckFailed("stanza \(backup.stanza) in \(backup.repoPath) has no backup to restore:\n" + text)
+                    throw Failure.hostWrong("stanza \(backup.stanza) in \(backup.repoPath) has no backup to restore:\n" + text)
                 }
                 guard let cluster = try DebianClusters.find(paths), let directory = cluster.dataDirectory else {
-                    throw HearthError("there is no cluster \(paths.id) to restore into: run hm-postgres first", needs: PostgresStep.name)
+                    throw Failure("there is no cluster \(paths.id) to restore into: run hm-postgres first", needs: PostgresStep.name)
                 }
                 data.value = directory
                 return true
@@ -86,7 +86,7 @@ public enum ClusterRestore {
                 "cluster \(paths.id) restored from stanza \(backup.stanza) \(what) (its data moved aside first)",
                 check: { false },
                 apply: {
-                    guard let directory = data.value else { throw HearthError("no data directory") }
+                    guard let directory = data.value else { throw Failure("no data directory") }
                     let configDirectory = try OpenDirectory.open(tool.configPath)
                     let marker = try configDirectory.textIfFile(markerName)
                     // Stopped (a restore under way has no server; pg_ctlcluster stop of a stopped one fails).
@@ -123,7 +123,7 @@ public enum ClusterRestore {
                         {
                             break
                         }
-                        guard Clock.nowMs() < deadline else { throw HearthError("cluster \(paths.id) did not finish recovery in an hour") }
+                        guard Clock.nowMs() < deadline else { throw Failure("cluster \(paths.id) did not finish recovery in an hour") }
                         usleep(250_000)
                     }
                     // A checkpoint once promoted: without it the server (15.20) was seen not to switch
@@ -144,7 +144,7 @@ public enum ClusterRestore {
                 let book = PasswordBook(config, directory: clientDirectory)
                 let missing = book.missing()
                 guard missing.isEmpty else {
-                    throw CheckFailed(
+                    throw Failure.hostWrong(
                         "no password on this host for \(missing.joined(separator: ", ")): bring \(ClientFiles.defaultDirectory)/"
                             + "\(ClientFiles.passwordDirectory)/ from the old host (root-only) before running the steps, or the "
                             + "databases step gives these roles new passwords and their applications can no longer log in")

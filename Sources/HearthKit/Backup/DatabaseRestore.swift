@@ -22,10 +22,10 @@ public enum DatabaseRestore {
         migrations: String? = MigrationSet.defaultDirectory()
     ) throws -> Step {
         guard let backup = config.backup else {
-            throw ConfigError(key: "BACKUP", "is off: hm-restore restores from the backup repository (BACKUP=on)")
+            throw Failure.configuration(key: "BACKUP", "is off: hm-restore restores from the backup repository (BACKUP=on)")
         }
         guard let ai = config.ais.first(where: { $0.database == database }) else {
-            throw ConfigError(
+            throw Failure.configuration(
                 key: "--database", "'\(database)' is not an AI's database (\(config.ais.map(\.database).joined(separator: ", ")))")
         }
         let tool = PgBackRest(backup)
@@ -117,10 +117,10 @@ public enum DatabaseRestore {
                         try markers.remove(markerName)
                     }
                     if try exists(staging) {
-                        throw CheckFailed("database \(staging) exists and is not a restore of ours (no marker names it): move it away first")
+                        throw Failure.hostWrong("database \(staging) exists and is not a restore of ours (no marker names it): move it away first")
                     }
                     guard try exists(database) else {
-                        throw CheckFailed("there is no database \(database) to replace (hm-restore restores into an existing AI's database)")
+                        throw Failure.hostWrong("there is no database \(database) to replace (hm-restore restores into an existing AI's database)")
                     }
                     try admin.execute(
                         "CREATE DATABASE \(staged) OWNER \(try admin.identifier(ai.name)) ENCODING 'UTF8' TEMPLATE template0")

@@ -48,12 +48,12 @@ public struct PgBackRest: Sendable {
     }
 
     /// pgBackRest's error, without its log prefix noise: "ERROR: [055]: ..." lines are kept.
-    static func failure(_ result: CommandResult) -> HearthError {
+    static func failure(_ result: CommandResult) -> Failure {
         let text = (result.stderr + "\n" + result.stdout).split(separator: "\n").filter {
             $0.contains("ERROR") || $0.contains("WARN") || $0.hasPrefix("HINT")
         }
         guard !text.isEmpty else { return Command.failure(result) }
-        return HearthError("`\(result.command)` exited \(result.status):\n" + text.suffix(10).joined(separator: "\n"))
+        return Failure("`\(result.command)` exited \(result.status):\n" + text.suffix(10).joined(separator: "\n"))
     }
 
     /// `info --output=json`, decoded (by the server the caller connects to: PostgreSQL reads JSON).
@@ -98,7 +98,7 @@ public struct BackupInfo: Sendable {
     /// Decodes `info --output=json` of `stanza`, with the server's JSON functions (no JSON
     /// parser of our own): the text goes in as a parameter, never into the statement.
     static func decode(_ json: String, stanza: String, _ connection: PGConnection) throws -> BackupInfo {
-        guard json.utf8.count <= 16 << 20 else { throw HearthError("pgbackrest info: its output is over 16 MiB") }
+        guard json.utf8.count <= 16 << 20 else { throw Failure("pgbackrest info: its output is over 16 MiB") }
         let head = try connection.query(
             """
             SELECT (s->'status'->>'code'), (s->'status'->>'message'), coalesce(s->>'cipher', ''),
@@ -109,7 +109,7 @@ public struct BackupInfo: Sendable {
             """, [json, stanza]
         ).decodeFirst((Int?, String?, String, String?, String?).self)
         guard let (statusCode, statusMessage, cipher, systemIDs, archiveMax) = head else {
-            throw HearthError("pgbackrest info says nothing of stanza \(stanza)")
+            throw Failure("pgbackrest info says nothing of stanza \(stanza)")
         }
         let backups = try connection.query(
             """

@@ -26,7 +26,7 @@ public enum RetiredStanza {
         for kind in ["backup", "archive"] {
             guard let directory = try kindDirectory(repoPath, kind), try directory.entry(from) != nil else { continue }
             if try directory.entry(to) != nil {
-                throw CheckFailed("\(repoPath)/\(kind)/\(to) exists already: not overwritten")
+                throw Failure.hostWrong("\(repoPath)/\(kind)/\(to) exists already: not overwritten")
             }
             try await Command.check(
                 ["mv", "-T", "--", repoPath + "/" + kind + "/" + from, repoPath + "/" + kind + "/" + to], asUser: postgres,

@@ -79,7 +79,7 @@ public struct ScratchCluster: Sendable {
             }
             if bound == 0 { return port }
         }
-        throw HearthError("no free port from \(start) on for a throwaway cluster: set BACKUP_SCRATCH_PORT")
+        throw Failure("no free port from \(start) on for a throwaway cluster: set BACKUP_SCRATCH_PORT")
     }
 
     /// Stops and removes what an earlier (or interrupted) run left: nothing of the live cluster.
@@ -109,7 +109,7 @@ public struct ScratchCluster: Sendable {
         } catch {
             // The cause is in the server's log: its end, read as the postgres account (its file).
             let tail = (try? await Command.run(["tail", "-n", "8", "--", logFile], asUser: try postgres(), timeout: 30))?.stdout ?? ""
-            throw HearthError("\(error)\n\(logFile):\n\(tail)")
+            throw Failure("\(error)\n\(logFile):\n\(tail)")
         }
         // pg_ctl returns once logins are possible (a standby's, during recovery): then until promoted.
         let deadline = Clock.nowMs() + Double(recoverySeconds) * 1000
@@ -118,7 +118,7 @@ public struct ScratchCluster: Sendable {
                 return
             }
             guard Clock.nowMs() < deadline else {
-                throw HearthError("the throwaway cluster did not finish recovery in \(recoverySeconds) s: see \(logFile)")
+                throw Failure("the throwaway cluster did not finish recovery in \(recoverySeconds) s: see \(logFile)")
             }
             usleep(200_000)
         }

@@ -14,8 +14,11 @@ public enum StepMain {
         let step: Step
         do {
             step = try build(context)
-        } catch let error as ConfigError {
+        } catch let error as Failure where error.kind == .configuration {
             context.console.err("hm-\(name): configuration error: \(error)")
+            StartupFailureLog.write(
+                name, error, sources: options.sources(environment: environment), dryRun: options.dryRun,
+                environment: environment)
             return ExitStatus.usage
         } catch {
             context.console.err("hm-\(name): \(error)")
@@ -33,8 +36,8 @@ public enum StepMain {
 
     /// The start-up every step and hm-reset share: the validated configuration (64), root (64),
     /// the run lock (75; 1 when its directory fails the rules), and from them the run's one
-    /// StepContext. Its log is opened by `execute`, once the step is made (a command that ends
-    /// with 64 before, or a reset not confirmed, makes no log).
+    /// StepContext. Its log is opened by `execute`, once the step is made (a reset not confirmed
+    /// logs nothing; a refused configuration, exit 64, one record: StartupFailureLog).
     public static func start(
         _ name: String, _ options: StepOptions, requiresRoot: Bool = true, environment: [String: String],
         console: Console = Console()
@@ -66,6 +69,9 @@ public enum StepMain {
             return try HearthConfig.load(options.sources(environment: environment))
         } catch {
             console.err("hm-\(name): configuration error: \(error)")
+            StartupFailureLog.write(
+                name, error, sources: options.sources(environment: environment), dryRun: options.dryRun,
+                environment: environment)
             return nil
         }
     }

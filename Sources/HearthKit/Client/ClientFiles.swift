@@ -17,8 +17,8 @@ public struct ClientFiles: Sendable {
     public init(
         config: HearthConfig, server: PGServer, passwords book: PasswordBook,
         directory: String = ClientFiles.defaultDirectory
-    ) throws(HearthError) {
-        try self.init(config: config, server: server, directory: directory) { (role) throws(HearthError) in
+    ) throws(Failure) {
+        try self.init(config: config, server: server, directory: directory) { (role) throws(Failure) in
             try book.password(role)
         }
     }
@@ -27,8 +27,8 @@ public struct ClientFiles: Sendable {
     /// for the passwords the run is yet to generate).
     init(
         config: HearthConfig, server: PGServer, directory: String,
-        password: (String) throws(HearthError) -> Secret
-    ) throws(HearthError) {
+        password: (String) throws(Failure) -> Secret
+    ) throws(Failure) {
         self.directory = directory
         var services: [String] = [
             "# Managed by the HearthMinds bootstrap (hm-databases): replaced whole on every run.",

@@ -12,7 +12,7 @@ extension ClientFiles {
         config: HearthConfig, server: PGServer, passwords book: PasswordBook, directory: String
     ) throws -> String {
         let generated = Set(book.missing())
-        let files = try ClientFiles(config: config, server: server, directory: directory) { (role) throws(HearthError) in
+        let files = try ClientFiles(config: config, server: server, directory: directory) { (role) throws(Failure) in
             generated.contains(role) ? Secret("") : try book.password(role)
         }
         let top = try OpenDirectory.openIfPresent(directory)

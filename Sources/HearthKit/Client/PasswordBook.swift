@@ -38,9 +38,9 @@ public final class PasswordBook: @unchecked Sendable {
     }
 
     /// The role's password: configured, generated in this run, or stored.
-    public func password(_ role: String) throws(HearthError) -> Secret {
+    public func password(_ role: String) throws(Failure) -> Secret {
         if let password = configured[role] ?? generated[role] ?? stored(role) { return password }
-        throw HearthError(
+        throw Failure(
             "no password for role \(role) yet: none is configured and none is kept in "
                 + "\(directory)/\(ClientFiles.passwordDirectory)/\(role) (the databases step generates one)")
     }
@@ -52,12 +52,12 @@ public final class PasswordBook: @unchecked Sendable {
 
     /// Makes a new random password for every missing role (kept in memory until the client
     /// files are written).
-    public func generateMissing() throws(HearthError) {
+    public func generateMissing() throws(Failure) {
         for role in missing() { generated[role] = try PasswordBook.random() }
     }
 
     /// Every role's password; an error names the first role that has none.
-    public func all() throws(HearthError) -> [String: Secret] {
+    public func all() throws(Failure) -> [String: Secret] {
         var out: [String: Secret] = [:]
         for role in roles { out[role] = try password(role) }
         return out
@@ -65,16 +65,16 @@ public final class PasswordBook: @unchecked Sendable {
 
     /// 24 bytes from the kernel's random source (/dev/urandom), as 32 URL-safe base64
     /// characters (no `:` or `\`, which a password file would have to escape).
-    static func random() throws(HearthError) -> Secret {
+    static func random() throws(Failure) -> Secret {
         let fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw HearthError("cannot open /dev/urandom: \(FileSystem.errnoText())") }
+        guard fd >= 0 else { throw Failure("cannot open /dev/urandom: \(FileSystem.errnoText())") }
         defer { close(fd) }
         var bytes = [UInt8](repeating: 0, count: 24)
         var filled = 0
         while filled < bytes.count {
             let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + filled, $0.count - filled) }
             if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw HearthError("cannot read /dev/urandom: \(FileSystem.errnoText())") }
+            guard n > 0 else { throw Failure("cannot read /dev/urandom: \(FileSystem.errnoText())") }
             filled += n
         }
         let text = Base64.encode(bytes).replacing("+", with: "-").replacing("/", with: "_")

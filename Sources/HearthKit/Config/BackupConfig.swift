@@ -39,7 +39,7 @@ public struct BackupConfig: Sendable, Equatable {
     }
 
     /// The keys, checked in order (nil: BACKUP is off).
-    static func load(_ value: (String) -> RawValue) throws(ConfigError) -> BackupConfig? {
+    static func load(_ value: (String) -> RawValue) throws(Failure) -> BackupConfig? {
         typealias V = ConfigValues
         guard try V.bool("BACKUP", value("BACKUP")) else { return nil }
         let stanzaRaw = value("BACKUP_STANZA")

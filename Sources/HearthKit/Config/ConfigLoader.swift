@@ -31,21 +31,40 @@ public struct ConfigSources: Sendable {
         self.overrides = overrides
     }
 
-    /// One `--set KEY=VALUE` flag split into its key and value; a ConfigError when it is not
+    /// One `--set KEY=VALUE` flag split into its key and value; a configuration Failure when it is not
     /// KEY=VALUE, or names a secret (it would show in the process list). StepOptions checks
     /// the flags with it before a command runs (exit 64), the loader as it reads them.
-    public static func override(_ flag: String) throws(ConfigError) -> (key: String, value: String) {
+    public static func override(_ flag: String) throws(Failure) -> (key: String, value: String) {
         guard let eq = flag.firstIndex(of: "="), eq != flag.startIndex else {
-            throw ConfigError(key: nil, "--set takes KEY=VALUE, got '\(flag)'")
+            throw Failure.configuration(key: nil, "--set takes KEY=VALUE, got '\(flag)'")
         }
         let key = String(flag[..<eq])
         if ConfigKeys.byName[key]?.secret == true || key.uppercased().hasSuffix(ConfigKeys.passwordSuffix) {
-            throw ConfigError(
+            throw Failure.configuration(
                 key: key,
                 "a secret cannot be given with --set (it would show in the process list); "
                     + "put it in the configuration file or the environment")
         }
         return (key, String(flag[flag.index(after: eq)...]))
+    }
+}
+
+extension ConfigSources {
+    /// HEARTHMINDS_LOG as the layers give it, read without validating the rest (for the record of
+    /// a configuration that was refused): the last `--set`, the environment, the host file, the
+    /// shipped file, then the default. A layer that cannot be read, or a value that is no
+    /// absolute path, is passed over.
+    public var logPathBestEffort: String {
+        let key = "HEARTHMINDS_LOG"
+        var candidates: [String?] = overrides.reversed().compactMap { flag in
+            (try? ConfigSources.override(flag)).flatMap { $0.key == key ? $0.value : nil }
+        }
+        candidates.append(environment[key])
+        for file in [hostFile, shippedFile] {
+            candidates.append(file.flatMap { try? EnvFile.load(path: $0) }?.entries.last { $0.key == key }?.value)
+        }
+        candidates.append(ConfigKeys.byName[key]?.defaultValue)
+        return candidates.compactMap { $0 }.first { $0.hasPrefix("/") } ?? "/var/log/hearthminds/bootstrap.jsonl"
     }
 }
 
@@ -56,7 +75,7 @@ struct RawValue {
 }
 
 enum ConfigLoader {
-    static func load(_ sources: ConfigSources) throws(ConfigError) -> HearthConfig {
+    static func load(_ sources: ConfigSources) throws(Failure) -> HearthConfig {
         var raw: [String: RawValue] = [:]
         for key in ConfigKeys.all {
             raw[key.name] = RawValue(value: key.defaultValue, origin: "default")
@@ -64,7 +83,7 @@ enum ConfigLoader {
         // Per-AI passwords, by lower-cased name; checked against AI_NAMES once it is known.
         var passwords: [String: (key: String, raw: RawValue)] = [:]
 
-        func take(_ key: String, _ value: String, origin: String, strict: Bool) throws(ConfigError) {
+        func take(_ key: String, _ value: String, origin: String, strict: Bool) throws(Failure) {
             if ConfigKeys.byName[key] != nil {
                 raw[key] = RawValue(value: value, origin: origin)
                 return
@@ -75,16 +94,16 @@ enum ConfigLoader {
             {
                 let name = String(key.dropLast(ConfigKeys.passwordSuffix.count)).lowercased()
                 if let earlier = passwords[name], earlier.raw.origin == origin, earlier.raw.value != value {
-                    throw ConfigError(key: key, "set twice with different values (\(earlier.key) too) in \(origin)")
+                    throw Failure.configuration(key: key, "set twice with different values (\(earlier.key) too) in \(origin)")
                 }
                 passwords[name] = (key, RawValue(value: value, origin: origin))
                 return
             }
             guard strict else { return }
             if ConfigKeys.byName[upper] != nil {
-                throw ConfigError(key: key, "unknown key (in \(origin)); keys are upper case: \(upper)")
+                throw Failure.configuration(key: key, "unknown key (in \(origin)); keys are upper case: \(upper)")
             }
-            throw ConfigError(key: key, "unknown key (in \(origin))")
+            throw Failure.configuration(key: key, "unknown key (in \(origin))")
         }
 
         var files: [(path: String, required: Bool, host: Bool)] = []
@@ -123,7 +142,7 @@ enum ConfigLoader {
             if known.contains(name) { try take(key, value, origin: "environment", strict: false) }
         }
         for (name, entry) in passwords where !known.contains(name) {
-            throw ConfigError(
+            throw Failure.configuration(
                 key: entry.key, "unknown key (in \(entry.raw.origin)): no AI named '\(name)' in AI_NAMES")
         }
         return try HearthConfig(
@@ -134,17 +153,17 @@ enum ConfigLoader {
     /// be root's (or the caller's) and writable by nobody else; any file holding a password must
     /// also be unreadable by other users. (The shipped defaults file belongs to whoever owns the
     /// tree, as the executables do.)
-    static func checkFile(_ file: EnvFile, _ status: FileSystem.Status, host: Bool) throws(ConfigError) {
+    static func checkFile(_ file: EnvFile, _ status: FileSystem.Status, host: Bool) throws(Failure) {
         let path = file.path
         let mode = String(status.mode, radix: 8)
         let ownerOK = status.uid == 0 || status.uid == geteuid()
         if host {
             guard ownerOK else {
-                throw ConfigError(
+                throw Failure.configuration(
                     key: nil, "configuration file \(path) is owned by uid \(status.uid), not root: chown root:root \(path)")
             }
             guard status.mode & 0o022 == 0 else {
-                throw ConfigError(
+                throw Failure.configuration(
                     key: nil,
                     "configuration file \(path) is writable by other users (mode \(mode)); it decides what root "
                         + "does: chmod go-w \(path)")
@@ -153,11 +172,11 @@ enum ConfigLoader {
         let secrets = file.entries.filter { EnvFile.isSecretKey($0.key) && !$0.value.isEmpty }.map(\.key)
         guard !secrets.isEmpty else { return }
         guard ownerOK else {
-            throw ConfigError(
+            throw Failure.configuration(
                 key: secrets[0], "\(path) holds a password but is owned by uid \(status.uid), not root: chown root:root \(path)")
         }
         guard status.mode & 0o007 == 0 else {
-            throw ConfigError(
+            throw Failure.configuration(
                 key: secrets[0],
                 "\(path) holds a password but every user may read it (mode \(mode)): chmod 600 \(path)")
         }

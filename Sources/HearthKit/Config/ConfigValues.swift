@@ -4,12 +4,11 @@ import Glibc
 
 /// Typed readers for raw values; each error names the key, the value and where it came from.
 enum ConfigValues {
-    static func fail(_ key: String, _ raw: RawValue, _ why: String, secret: Bool = false) -> ConfigError {
-        let shown = secret ? "" : "=\(raw.value.debugDescription)"
-        return ConfigError(key: "\(key)\(shown)", "\(why) (from \(raw.origin))")
+    static func fail(_ key: String, _ raw: RawValue, _ why: String, secret: Bool = false) -> Failure {
+        Failure.configuration(key: key, value: secret ? nil : raw.value, "\(why) (from \(raw.origin))")
     }
 
-    static func int(_ key: String, _ raw: RawValue, _ range: ClosedRange<Int>, _ what: String) throws(ConfigError) -> Int {
+    static func int(_ key: String, _ raw: RawValue, _ range: ClosedRange<Int>, _ what: String) throws(Failure) -> Int {
         guard let value = Int(raw.value), range.contains(value) else {
             throw fail(key, raw, "not \(what) (a whole number from \(range.lowerBound) to \(range.upperBound))")
         }
@@ -17,7 +16,7 @@ enum ConfigValues {
     }
 
     /// `auto` (nil) or a whole number in `range`.
-    static func intOrAuto(_ key: String, _ raw: RawValue, _ range: ClosedRange<Int>, _ what: String) throws(ConfigError)
+    static func intOrAuto(_ key: String, _ raw: RawValue, _ range: ClosedRange<Int>, _ what: String) throws(Failure)
         -> Int?
     {
         if raw.value.lowercased() == "auto" { return nil }
@@ -27,7 +26,7 @@ enum ConfigValues {
         return value
     }
 
-    static func bool(_ key: String, _ raw: RawValue) throws(ConfigError) -> Bool {
+    static func bool(_ key: String, _ raw: RawValue) throws(Failure) -> Bool {
         switch raw.value.lowercased() {
         case "true", "yes", "on", "1": return true
         case "false", "no", "off", "0": return false
@@ -37,7 +36,7 @@ enum ConfigValues {
 
     /// `["a", "b"]` (the seed's form), `['a']`, `[]`, or `a,b`. Elements are trimmed; an empty
     /// element is an error.
-    static func list(_ key: String, _ raw: RawValue) throws(ConfigError) -> [String] {
+    static func list(_ key: String, _ raw: RawValue) throws(Failure) -> [String] {
         let text = raw.value.trimmingCharacters(in: " \t")
         if text.isEmpty { return [] }
         guard text.hasPrefix("[") else {
@@ -121,7 +120,7 @@ enum ConfigValues {
 
     static let maxIdentifierBytes = 63
 
-    static func identifier(_ key: String, _ raw: RawValue) throws(ConfigError) -> String {
+    static func identifier(_ key: String, _ raw: RawValue) throws(Failure) -> String {
         let name = raw.value
         guard isPlainIdentifier(name) else {
             throw fail(key, raw, "not a plain name: a lower-case letter, then lower-case letters, digits or _")
@@ -151,7 +150,7 @@ enum ConfigValues {
         return false
     }
 
-    static func absolutePath(_ key: String, _ raw: RawValue) throws(ConfigError) -> String {
+    static func absolutePath(_ key: String, _ raw: RawValue) throws(Failure) -> String {
         let path = raw.value
         guard path.hasPrefix("/"), !path.hasSuffix("/"),
             path.unicodeScalars.allSatisfy({

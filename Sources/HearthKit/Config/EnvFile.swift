@@ -24,7 +24,7 @@ public struct EnvFile: Sendable {
     public static let templateKey = "${AI_NAME}_PASSWORD"
     public static let templateValue = "${AI_NAME}"
 
-    public init(path: String, text: String) throws(ConfigError) {
+    public init(path: String, text: String) throws(Failure) {
         self.path = path
         var entries: [Entry] = []
         var seedSchemeLine: Int?
@@ -43,18 +43,18 @@ public struct EnvFile: Sendable {
     }
 
     /// Reads and parses a file; a missing file is an error naming it.
-    public static func load(path: String) throws(ConfigError) -> EnvFile {
+    public static func load(path: String) throws(Failure) -> EnvFile {
         try EnvFile(path: path, text: try read(path).text)
     }
 
     /// A file's text and its owner and mode, read from one descriptor (what is checked is what
     /// was read).
-    static func read(_ path: String) throws(ConfigError) -> (text: String, status: FileSystem.Status) {
+    static func read(_ path: String) throws(Failure) -> (text: String, status: FileSystem.Status) {
         do {
             let (bytes, status) = try FileSystem.readFile(path)
             return (String(decoding: bytes, as: UTF8.self), status)
         } catch {
-            throw ConfigError(key: nil, "cannot read configuration file \(error)")
+            throw Failure.configuration(key: nil, "cannot read configuration file \(error)")
         }
     }
 
@@ -63,7 +63,7 @@ public struct EnvFile: Sendable {
         ConfigKeys.byName[key]?.secret == true || key.uppercased().hasSuffix(ConfigKeys.passwordSuffix)
     }
 
-    static func parseLine(_ raw: Substring, path: String, line: Int) throws(ConfigError) -> Entry? {
+    static func parseLine(_ raw: Substring, path: String, line: Int) throws(Failure) -> Entry? {
         var text = raw
         if text.last == "\r" { text = text.dropLast() }
         text = text.drop(while: { $0 == " " || $0 == "\t" })
@@ -74,16 +74,16 @@ public struct EnvFile: Sendable {
         }
         guard let eq = text.firstIndex(of: "=") else {
             // The line is not shown: a password pasted on a line of its own must not reach the console.
-            throw ConfigError(key: nil, "\(here): expected KEY=VALUE, found a line without '=' (not shown)")
+            throw Failure.configuration(key: nil, "\(here): expected KEY=VALUE, found a line without '=' (not shown)")
         }
         let key = String(text[..<eq]).trimmingCharacters(in: " \t")
         if key != templateKey && !isKeyName(key) {
-            throw ConfigError(key: key.isEmpty ? nil : key, "\(here): not a valid key name")
+            throw Failure.configuration(key: key.isEmpty ? nil : key, "\(here): not a valid key name")
         }
         let value = try parseValue(text[text.index(after: eq)...], key: key, here: here)
         if key == templateKey {
             guard value == templateValue else {
-                throw ConfigError(
+                throw Failure.configuration(
                     key: key,
                     "\(here): only the seed's scheme \(templateKey)=\(templateValue) is understood here; "
                         + "set a password per AI instead, e.g. LOGOS_PASSWORD=...")
@@ -97,7 +97,7 @@ public struct EnvFile: Sendable {
         return key.unicodeScalars.allSatisfy { $0 == "_" || $0.isASCIILetter || $0.isASCIIDigit }
     }
 
-    static func parseValue(_ input: Substring, key: String, here: String) throws(ConfigError) -> String {
+    static func parseValue(_ input: Substring, key: String, here: String) throws(Failure) -> String {
         let text = input.drop(while: { $0 == " " || $0 == "\t" })
         guard let first = text.first else { return "" }
         var value = ""
@@ -127,11 +127,11 @@ public struct EnvFile: Sendable {
                 index = text.index(after: index)
             }
             guard closed else {
-                throw ConfigError(key: key, "\(here): unterminated \(first) quote")
+                throw Failure.configuration(key: key, "\(here): unterminated \(first) quote")
             }
             rest = text[text.index(after: index)...]
             if first == "\"" && key != templateKey && value.contains("${") {
-                throw ConfigError(
+                throw Failure.configuration(
                     key: key, "\(here): variable expansion (${...}) is not supported; use single quotes for a literal value")
             }
         case "[":
@@ -157,7 +157,7 @@ public struct EnvFile: Sendable {
                 index = text.index(after: index)
             }
             guard closed else {
-                throw ConfigError(key: key, "\(here): array is missing its closing ']'")
+                throw Failure.configuration(key: key, "\(here): array is missing its closing ']'")
             }
             value = String(text[...index])
             rest = text[text.index(after: index)...]
@@ -177,16 +177,16 @@ public struct EnvFile: Sendable {
             value = String(text[..<end]).trimmingCharacters(in: " \t")
             rest = ""
             if key != templateKey && value.contains("${") {
-                throw ConfigError(
+                throw Failure.configuration(
                     key: key, "\(here): variable expansion (${...}) is not supported; use single quotes for a literal value")
             }
         }
         let trailing = rest.drop(while: { $0 == " " || $0 == "\t" })
         if !trailing.isEmpty && trailing.first != "#" {
             if isSecretKey(key) {
-                throw ConfigError(key: key, "\(here): unexpected text after the quoted value (not shown: a secret)")
+                throw Failure.configuration(key: key, "\(here): unexpected text after the quoted value (not shown: a secret)")
             }
-            throw ConfigError(key: key, "\(here): unexpected text after the value: '\(trailing)'")
+            throw Failure.configuration(key: key, "\(here): unexpected text after the value: '\(trailing)'")
         }
         return value
     }

@@ -96,14 +96,14 @@ public struct HearthConfig: Sendable {
     public static let reservedNames: Set<String> = ["postgres", "template0", "template1", "public", "root"]
 
     /// Loads the layers and validates them.
-    public static func load(_ sources: ConfigSources) throws(ConfigError) -> HearthConfig {
+    public static func load(_ sources: ConfigSources) throws(Failure) -> HearthConfig {
         try ConfigLoader.load(sources)
     }
 
     /// The whole configuration from its raw values, checked part by part in the order below
     /// (the first bad key is the error).
     init(raw: [String: RawValue], aiNames: [String], passwords: [String: RawValue], seedScheme: String? = nil)
-        throws(ConfigError)
+        throws(Failure)
     {
         let value = { (key: String) -> RawValue in raw[key]! }
         typealias V = ConfigValues
@@ -180,7 +180,7 @@ extension HearthConfig {
     fileprivate typealias Value = (String) -> RawValue
 
     /// PG_VERSION, PG_CLUSTER_NAME, POSTGRES_HOST, POSTGRES_PORT.
-    fileprivate static func cluster(_ value: Value) throws(ConfigError)
+    fileprivate static func cluster(_ value: Value) throws(Failure)
         -> (version: Int, name: String, host: String, port: Int)
     {
         // 15 or later: from 15 on, PUBLIC may not create in schema public (a tenant could otherwise
@@ -205,7 +205,7 @@ extension HearthConfig {
     }
 
     /// HEARTHMINDS_SERVICE_USER and HEARTHMINDS_SERVICE_HOME (default /var/lib/<user>).
-    fileprivate static func serviceAccount(_ value: Value) throws(ConfigError) -> (user: String, home: String) {
+    fileprivate static func serviceAccount(_ value: Value) throws(Failure) -> (user: String, home: String) {
         let serviceRaw = value("HEARTHMINDS_SERVICE_USER")
         guard V.isSystemUserName(serviceRaw.value) else {
             throw V.fail(
@@ -223,7 +223,7 @@ extension HearthConfig {
     /// the admin each a role of its own.
     fileprivate static func requireDistinctRoles(
         _ value: Value, hearthmindsDB: String, hearthmindsUser: String, serviceUser: String, adminUser: String
-    ) throws(ConfigError) {
+    ) throws(Failure) {
         for (key, name) in [("HEARTHMINDS_DB", hearthmindsDB), ("HEARTHMINDS_USER", hearthmindsUser)]
         where Self.reservedNames.contains(name) {
             throw V.fail(key, value(key), "'\(name)' is reserved")
@@ -242,7 +242,7 @@ extension HearthConfig {
     fileprivate static func ais(
         _ aiNames: [String], _ namesRaw: RawValue, suffix aiDBSuffix: String, passwords: [String: RawValue],
         seedScheme: String?, taken: Set<String>
-    ) throws(ConfigError) -> ([AI], [NamedPassword]) {
+    ) throws(Failure) -> ([AI], [NamedPassword]) {
         var named: [NamedPassword] = []
         var seen: Set<String> = []
         var ais: [AI] = []
@@ -269,7 +269,7 @@ extension HearthConfig {
             let key = "\(name.uppercased())_PASSWORD"
             var password: Secret?
             if let given = passwords[name] {
-                if given.value.isEmpty { throw ConfigError(key: key, "must not be empty (from \(given.origin))") }
+                if given.value.isEmpty { throw Failure.configuration(key: key, "must not be empty (from \(given.origin))") }
                 password = Secret(given.value)
                 if given.value == name { named.append(NamedPassword(role: name, key: key, origin: given.origin)) }
             } else if let seedScheme {
@@ -282,7 +282,7 @@ extension HearthConfig {
     }
 
     /// AI_DEFAULT_EXTENSIONS: plain names, each once.
-    fileprivate static func extensionNames(_ extensionsRaw: RawValue) throws(ConfigError) -> [String] {
+    fileprivate static func extensionNames(_ extensionsRaw: RawValue) throws(Failure) -> [String] {
         let extensions = try V.list("AI_DEFAULT_EXTENSIONS", extensionsRaw)
         for ext in extensions where !V.isPlainIdentifier(ext) {
             throw V.fail("AI_DEFAULT_EXTENSIONS", extensionsRaw, "'\(ext)' is not an extension name")
@@ -295,7 +295,7 @@ extension HearthConfig {
 
     /// PGVECTOR_ENABLE_IVFFLAT, PGVECTOR_INDEX, PGVECTOR_STORAGE and EMBEDDING_DIM (at most
     /// what the column's kind and its index take).
-    fileprivate static func vectorColumn(_ value: Value) throws(ConfigError)
+    fileprivate static func vectorColumn(_ value: Value) throws(Failure)
         -> (ivfflat: Bool, index: VectorIndexKind, storage: VectorStorage, dimensions: Int)
     {
         let ivfflat = try V.bool("PGVECTOR_ENABLE_IVFFLAT", value("PGVECTOR_ENABLE_IVFFLAT"))
@@ -329,7 +329,7 @@ extension HearthConfig {
     }
 
     /// PGVECTOR_IVFFLAT_LISTS and PGVECTOR_IVFFLAT_PROBES (nil: auto).
-    fileprivate static func ivfflatSettings(_ value: Value) throws(ConfigError) -> (lists: Int?, probes: Int?) {
+    fileprivate static func ivfflatSettings(_ value: Value) throws(Failure) -> (lists: Int?, probes: Int?) {
         let ivfflatLists = try V.intOrAuto("PGVECTOR_IVFFLAT_LISTS", value("PGVECTOR_IVFFLAT_LISTS"), 1...32768, "a list count")
         let ivfflatProbes = try V.intOrAuto(
             "PGVECTOR_IVFFLAT_PROBES", value("PGVECTOR_IVFFLAT_PROBES"), 1...32768, "a probe count")
@@ -337,7 +337,7 @@ extension HearthConfig {
     }
 
     /// PGVECTOR_HNSW_M, PGVECTOR_HNSW_EF_CONSTRUCTION (at least 2 m) and PGVECTOR_HNSW_EF_SEARCH.
-    fileprivate static func hnswSettings(_ value: Value) throws(ConfigError)
+    fileprivate static func hnswSettings(_ value: Value) throws(Failure)
         -> (m: Int, efConstruction: Int, efSearch: Int)
     {
         let hnswM = try V.int("PGVECTOR_HNSW_M", value("PGVECTOR_HNSW_M"), 2...100, "an HNSW m")
@@ -353,7 +353,7 @@ extension HearthConfig {
     }
 
     /// PG_ALLOWED_NETWORKS: networks in CIDR form.
-    fileprivate static func networks(_ networksRaw: RawValue) throws(ConfigError) -> [String] {
+    fileprivate static func networks(_ networksRaw: RawValue) throws(Failure) -> [String] {
         let networks = try V.list("PG_ALLOWED_NETWORKS", networksRaw)
         for network in networks where !V.isCIDR(network) {
             throw V.fail("PG_ALLOWED_NETWORKS", networksRaw, "'\(network)' is not a network in CIDR form (10.0.0.0/24)")
@@ -362,7 +362,7 @@ extension HearthConfig {
     }
 
     /// PG_SSL_CERT_FILE and PG_SSL_KEY_FILE: absolute paths, both or neither (nil: snakeoil).
-    fileprivate static func tlsPair(_ value: Value) throws(ConfigError) -> (cert: String?, key: String?) {
+    fileprivate static func tlsPair(_ value: Value) throws(Failure) -> (cert: String?, key: String?) {
         let certRaw = value("PG_SSL_CERT_FILE")
         let keyRaw = value("PG_SSL_KEY_FILE")
         let sslCertFile = certRaw.value.isEmpty ? nil : try V.absolutePath("PG_SSL_CERT_FILE", certRaw)
@@ -376,7 +376,7 @@ extension HearthConfig {
 
     /// PGVECTOR_INSTALL_METHOD, PGVECTOR_DEBIAN_SUITE, PGVECTOR_SOURCE and PGVECTOR_SHA256 (a
     /// source needs its digest; the tarball method needs both).
-    fileprivate static func pgvectorInstall(_ value: Value) throws(ConfigError)
+    fileprivate static func pgvectorInstall(_ value: Value) throws(Failure)
         -> (method: PgvectorMethod, suite: String, source: String, sha256: String)
     {
         let methodRaw = value("PGVECTOR_INSTALL_METHOD")

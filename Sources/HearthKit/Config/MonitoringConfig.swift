@@ -29,7 +29,7 @@ public struct MonitoringConfig: Sendable, Equatable {
 
     public var isLoopback: Bool { HostAddresses.isLoopback(host) }
 
-    init(_ value: (String) -> RawValue, taken: Set<String>) throws(ConfigError) {
+    init(_ value: (String) -> RawValue, taken: Set<String>) throws(Failure) {
         typealias V = ConfigValues
         let userRaw = value("MONITORING_USER")
         guard V.isSystemUserName(userRaw.value) else {

@@ -1,15 +1,3 @@
-/// A migration problem: a bad revision file, a database in a state we cannot go on from, a
-/// failing statement. The message names the file (and line) or the database.
-public struct MigrationError: Error, CustomStringConvertible, Sendable {
-    public let message: String
-
-    public init(_ message: String) {
-        self.message = Bounded.text(message, 2 * Bounded.detailBytes)
-    }
-
-    public var description: String { message }
-}
-
 /// A revision's SQL for one direction, rendered and split into statements.
 public struct RevisionSQL: Sendable {
     public let file: String
@@ -49,14 +37,14 @@ public struct MigrationSet: Sendable {
     }
 
     /// Loads and renders every revision with the configuration's templated values.
-    public static func load(directory: String, config: HearthConfig) throws(MigrationError) -> MigrationSet {
+    public static func load(directory: String, config: HearthConfig) throws(Failure) -> MigrationSet {
         try load(directory: directory, values: TemplateValues(config))
     }
 
-    public static func load(directory: String, values: TemplateValues) throws(MigrationError) -> MigrationSet {
+    public static func load(directory: String, values: TemplateValues) throws(Failure) -> MigrationSet {
         let names: [String]
         do { names = try FileSystem.list(directory) } catch {
-            throw MigrationError("cannot read the migrations directory \(directory): \(error)")
+            throw Failure.migration("cannot read the migrations directory \(directory): \(error)")
         }
         var ups: [String: String] = [:]  // "<id>_<slug>" -> file name
         var downs: [String: String] = [:]
@@ -69,17 +57,17 @@ public struct MigrationSet: Sendable {
                 stem = String(name.dropLast(9))
                 downs[stem] = name
             } else {
-                throw MigrationError("\(directory)/\(name): a revision file is named <id>_<slug>.up.sql or .down.sql")
+                throw Failure.migration("\(directory)/\(name): a revision file is named <id>_<slug>.up.sql or .down.sql")
             }
             guard parse(stem) != nil else {
-                throw MigrationError(
+                throw Failure.migration(
                     "\(directory)/\(name): a revision file is named <id>_<slug>.up.sql or .down.sql, "
                         + "id: 1 to 32 digits, slug: [a-z0-9_]")
             }
         }
         for stem in Set(ups.keys).symmetricDifference(downs.keys).sorted() {
             let missing = ups[stem] == nil ? "\(stem).up.sql" : "\(stem).down.sql"
-            throw MigrationError("\(directory)/\(missing) is missing: every revision has an up and a down file")
+            throw Failure.migration("\(directory)/\(missing) is missing: every revision has an up and a down file")
         }
         var revisions: [Revision] = []
         var seen: [String: String] = [:]
@@ -88,7 +76,7 @@ public struct MigrationSet: Sendable {
             // "7" and "0007" are one number: ids are ordered, and so must be unique, by value.
             let number = String(id.drop(while: { $0 == "0" }))
             if let other = seen[number] {
-                throw MigrationError("\(directory): revision id \(id) is used twice (\(other), \(stem))")
+                throw Failure.migration("\(directory): revision id \(id) is used twice (\(other), \(stem))")
             }
             seen[number] = stem
             let up = try renderFile(directory, ups[stem]!, values)
@@ -105,15 +93,15 @@ public struct MigrationSet: Sendable {
         return set
     }
 
-    private static func renderFile(_ directory: String, _ name: String, _ values: TemplateValues) throws(MigrationError)
+    private static func renderFile(_ directory: String, _ name: String, _ values: TemplateValues) throws(Failure)
         -> RevisionSQL
     {
         let raw: String
-        do { raw = try FileSystem.readText(directory + "/" + name) } catch { throw MigrationError("\(directory)/\(name): \(error)") }
+        do { raw = try FileSystem.readText(directory + "/" + name) } catch { throw Failure.migration("\(directory)/\(name): \(error)") }
         let text = try MigrationTemplate.render(raw, values: values, file: name)
         let statements = SQLScript.split(text)
         if let bad = statements.first(where: \.isTransactionControl) {
-            throw MigrationError(
+            throw Failure.migration(
                 "\(name) line \(bad.line): \(bad.brief(60)): a revision may not control the transaction; "
                     + "hm-migrate runs each revision in one")
         }
@@ -141,15 +129,15 @@ public struct MigrationSet: Sendable {
     }
 
     /// The position of a revision in the chain: -1 for `base`, the last for `head`.
-    public func position(of selector: String) throws(MigrationError) -> Int {
+    public func position(of selector: String) throws(Failure) -> Int {
         if selector == "base" { return -1 }
         if selector == "head" {
-            guard !revisions.isEmpty else { throw MigrationError("\(directory) holds no revisions") }
+            guard !revisions.isEmpty else { throw Failure.migration("\(directory) holds no revisions") }
             return revisions.count - 1
         }
         guard let index = revisions.firstIndex(where: { $0.id == selector }) else {
             let known = revisions.map(\.id).joined(separator: ", ")
-            throw MigrationError("no revision '\(selector)' in \(directory) (revisions: \(known.isEmpty ? "none" : known); or base, head)")
+            throw Failure.migration("no revision '\(selector)' in \(directory) (revisions: \(known.isEmpty ? "none" : known); or base, head)")
         }
         return index
     }
@@ -158,7 +146,7 @@ public struct MigrationSet: Sendable {
 
     /// Makes `<next id>_<slug>.up.sql` and `.down.sql`, empty but for a header comment, and
     /// returns their paths. The next id is the highest plus one, as wide as the widest (4).
-    public static func newRevision(directory: String, message: String) throws(MigrationError) -> [String] {
+    public static func newRevision(directory: String, message: String) throws(Failure) -> [String] {
         var slug = ""
         for scalar in message.lowercased().unicodeScalars {
             if ("a"..."z").contains(scalar) || ("0"..."9").contains(scalar) {
@@ -170,9 +158,9 @@ public struct MigrationSet: Sendable {
         while slug.hasSuffix("_") { slug.removeLast() }
         slug = String(slug.prefix(48))
         while slug.hasSuffix("_") { slug.removeLast() }
-        guard !slug.isEmpty else { throw MigrationError("the message must hold a letter or a digit (it names the files)") }
+        guard !slug.isEmpty else { throw Failure.migration("the message must hold a letter or a digit (it names the files)") }
         let names: [String]
-        do { names = try FileSystem.list(directory) } catch { throw MigrationError("cannot read \(directory): \(error)") }
+        do { names = try FileSystem.list(directory) } catch { throw Failure.migration("cannot read \(directory): \(error)") }
         let ids = names.compactMap { name -> String? in
             guard name.hasSuffix(".sql"), let underscore = name.firstIndex(of: "_") else { return nil }
             let id = name[..<underscore]
@@ -185,7 +173,7 @@ public struct MigrationSet: Sendable {
         var paths: [String] = []
         for (suffix, what) in [("up", "apply"), ("down", "undo")] {
             let path = "\(directory)/\(id)_\(slug).\(suffix).sql"
-            guard !FileSystem.exists(path) else { throw MigrationError("\(path) exists already") }
+            guard !FileSystem.exists(path) else { throw Failure.migration("\(path) exists already") }
             let body = """
                 -- \(id) \(suffix): \(message.split(whereSeparator: \.isNewline).joined(separator: " "))
                 -- SQL to \(what) this revision. hm-migrate runs it in one transaction as the
@@ -194,7 +182,7 @@ public struct MigrationSet: Sendable {
                 -- PGVECTOR_HNSW_EF_CONSTRUCTION) are described in Migrations/README.md.
 
                 """
-            do { try FileSystem.writeAtomically(path, body, mode: 0o644) } catch { throw MigrationError("\(path): \(error)") }
+            do { try FileSystem.writeAtomically(path, body, mode: 0o644) } catch { throw Failure.migration("\(path): \(error)") }
             paths.append(path)
         }
         return paths

@@ -72,12 +72,12 @@ public struct TemplateValues: Sendable, Equatable {
 /// The rendered text keeps every line in its place (directive lines and dropped lines become
 /// empty), so a line number in the rendered text is the line number in the file.
 public enum MigrationTemplate {
-    public static func render(_ text: String, values: TemplateValues, file: String) throws(MigrationError) -> String {
+    public static func render(_ text: String, values: TemplateValues, file: String) throws(Failure) -> String {
         var output: [Substring] = []
         var keeping: [Bool] = []  // one entry per open block
         var lineNumber = 0
-        func fail(_ message: String) -> MigrationError {
-            MigrationError("\(file) line \(lineNumber): \(message)")
+        func fail(_ message: String) -> Failure {
+            Failure.migration("\(file) line \(lineNumber): \(message)")
         }
         for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
             lineNumber += 1
@@ -105,14 +105,14 @@ public enum MigrationTemplate {
             output.append(Substring(try substitute(line, values: values, fail: fail)))
         }
         guard keeping.isEmpty else {
-            throw MigrationError("\(file): \(keeping.count) {{#if ...}} block(s) not closed with {{/if}}")
+            throw Failure.migration("\(file): \(keeping.count) {{#if ...}} block(s) not closed with {{/if}}")
         }
         return output.joined(separator: "\n")
     }
 
     private static func substitute(
-        _ line: Substring, values: TemplateValues, fail: (String) -> MigrationError
-    ) throws(MigrationError) -> String {
+        _ line: Substring, values: TemplateValues, fail: (String) -> Failure
+    ) throws(Failure) -> String {
         guard line.firstRange(of: "{{") != nil || line.firstRange(of: "}}") != nil else { return String(line) }
         var out = ""
         var rest = line[...]

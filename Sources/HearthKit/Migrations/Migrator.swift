@@ -114,7 +114,7 @@ public final class Migrator {
             if rules != 0 { problems.append("it has \(rules) rule(s)") }
             if children != 0 { problems.append("it has \(children) child table(s)") }
             guard problems.isEmpty else {
-                throw MigrationError(
+                throw Failure.migration(
                     "database \(database): \(name) is not a plain table of \(owner): \(problems.joined(separator: "; ")). "
                         + "The migration state is read and written only in plain tables of the database's owner, "
                         + "with no trigger, rule or row security; put the table right (ALTER TABLE ... OWNER TO "
@@ -143,12 +143,12 @@ public final class Migrator {
             FROM ONLY public.alembic_version LIMIT 2
             """).decode((String?, String?).self)
         guard rows.count <= 1 else {
-            throw MigrationError(
+            throw Failure.migration(
                 "database \(database): alembic_version holds more than one row (branches); hm-migrate follows one chain")
         }
         guard let (revision, bytes) = rows.first else { return nil }
         if revision == nil, let bytes {
-            throw MigrationError(
+            throw Failure.migration(
                 "database \(database): alembic_version's version_num is \(bytes) bytes, longer than a revision id "
                     + "(at most \(MigrationState.revisionLength) characters); not read")
         }
@@ -164,7 +164,7 @@ public final class Migrator {
             "SELECT pg_catalog.count(*) FROM (SELECT FROM ONLY public.hearthminds_migration_history LIMIT $1::bigint) s",
             [String(limit + 1)]).scalar
         guard let count, let n = Int(count), n <= limit else {
-            throw MigrationError(
+            throw Failure.migration(
                 "database \(database): public.hearthminds_migration_history holds more than \(limit) rows "
                     + "(one is added per revision run); not read")
         }
@@ -175,7 +175,7 @@ public final class Migrator {
         let current = try currentRevision(try existing ?? checkStateTables())
         guard let current else { return (nil, -1) }
         guard let index = set.revisions.firstIndex(where: { $0.id == current }) else {
-            throw MigrationError(
+            throw Failure.migration(
                 "database \(database) is at revision '\(current)' (alembic_version), which \(set.directory) does not hold")
         }
         return (current, index)
@@ -248,7 +248,7 @@ public final class Migrator {
         let (current, position) = try currentPosition()
         let target = try set.position(of: selector)
         guard target >= position else {
-            throw MigrationError(
+            throw Failure.migration(
                 "database \(database) is at \(current ?? "base"), above \(selector); use `down --to \(selector)`")
         }
         var moves: [Move] = []
@@ -268,14 +268,14 @@ public final class Migrator {
         if let selector {
             target = try set.position(of: selector)
             guard target <= position else {
-                throw MigrationError(
+                throw Failure.migration(
                     "database \(database) is at \(current ?? "base"), below \(selector); use `up --to \(selector)`")
             }
         } else {
             let count = steps ?? 1
-            guard count >= 0 else { throw MigrationError("--steps must be 0 or more") }
+            guard count >= 0 else { throw Failure.migration("--steps must be 0 or more") }
             guard count <= position + 1 else {
-                throw MigrationError(
+                throw Failure.migration(
                     "database \(database) is at \(current ?? "base"), only \(position + 1) revision(s) above base")
             }
             target = position - count
@@ -300,7 +300,7 @@ public final class Migrator {
         let key = String(MigrationState.lockKey)
         if try db.query("SELECT pg_catalog.pg_try_advisory_lock($1::bigint)", [key]).scalar != "t" {
             progress("\(database): waiting for another migration runner (advisory lock \(key))")
-            let waited: PGError?
+            let waited: Failure?
             do {
                 try db.query("SELECT pg_catalog.pg_advisory_lock($1::bigint)", [key])
                 waited = nil
@@ -310,7 +310,7 @@ public final class Migrator {
             if let waited {
                 // 55P03: lock_timeout; 57014: statement_timeout.
                 guard waited.sqlState == "55P03" || waited.sqlState == "57014" else { throw waited }
-                throw MigrationError(
+                throw Failure.migration(
                     "database \(database): another session has held the migration lock (advisory lock \(key)) for "
                         + "\(lockTimeout)\(try lockHolder()); not waiting longer")
             }
@@ -460,7 +460,7 @@ public final class Migrator {
             try db.execute("BEGIN;\n" + ops.joined(separator: ";\n") + ";\nCOMMIT")
         } catch {
             _ = try? db.execute("ROLLBACK")
-            throw MigrationError("database \(database): creating the state tables: \(error)")
+            throw Failure.migration("database \(database): creating the state tables: \(error)")
         }
     }
 
@@ -471,8 +471,8 @@ public final class Migrator {
             try db.execute("COMMIT")
         } catch {
             _ = try? db.execute("ROLLBACK")
-            if error is MigrationError { throw error }
-            throw MigrationError("database \(database): \(what): \(error)")
+            if Failure.isKind(error, .migration) { throw error }
+            throw Failure.migration("database \(database): \(what): \(error)")
         }
     }
 
@@ -491,7 +491,7 @@ public final class Migrator {
                 let admin = try server.admin(database)
                 for name in missing {
                     do { try TenantExtensions.create(name, in: admin) } catch {
-                        throw MigrationError(
+                        throw Failure.migration(
                             "database \(database): \(move.sql.file): creating extension \(name) as \(server.superuser): \(error)")
                     }
                 }
@@ -506,7 +506,7 @@ public final class Migrator {
                 let sql = pending.joined(separator: ";\n")
                 pending.removeAll()
                 do { try db.execute(sql) } catch {
-                    throw MigrationError("database \(database): \(move.sql.file): \(sql.replacing("\n", with: " ")): \(error)")
+                    throw Failure.migration("database \(database): \(move.sql.file): \(sql.replacing("\n", with: " ")): \(error)")
                 }
             }
             do {
@@ -517,7 +517,7 @@ public final class Migrator {
                     case .statement(let statement):
                         try flush()
                         do { try db.execute(statement.text) } catch {
-                            throw MigrationError(
+                            throw Failure.migration(
                                 "database \(database): \(move.sql.file) line \(statement.line) failed: "
                                     + "\(statement.brief())\n  \(error)\n  rolled back: the database stays at "
                                     + "\(move.from ?? "base")")
@@ -530,8 +530,8 @@ public final class Migrator {
                 try flush()
             } catch {
                 _ = try? db.execute("ROLLBACK")
-                if error is MigrationError { throw error }
-                throw MigrationError("database \(database): \(move.sql.file): \(error)")
+                if Failure.isKind(error, .migration) { throw error }
+                throw Failure.migration("database \(database): \(move.sql.file): \(error)")
             }
             for text in db.takeNotices() where !text.hasSuffix(", skipping") {
                 (notice ?? progress)("\(database): \(move.sql.file): \(text)")

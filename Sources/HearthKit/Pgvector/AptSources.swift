@@ -110,14 +110,14 @@ public enum AptSources {
     /// The mirror of this machine: deb822 files in /etc/apt/sources.list.d first, then
     /// /etc/apt/sources.list and its one-line `.list` files. Throws naming the files read.
     public static func hostDebianMirror(etcApt: String = "/etc/apt", osRelease: String = "/etc/os-release")
-        throws(HearthError) -> (mirror: String, codename: String)
+        throws(Failure) -> (mirror: String, codename: String)
     {
         let releaseText: String
         do { releaseText = try FileSystem.readText(osRelease) } catch {
-            throw HearthError("cannot read \(osRelease) to learn this host's Debian codename: \(error)")
+            throw Failure("cannot read \(osRelease) to learn this host's Debian codename: \(error)")
         }
         guard let codename = codename(osRelease: releaseText) else {
-            throw HearthError("\(osRelease) has no VERSION_CODENAME: is this Debian?")
+            throw Failure("\(osRelease) has no VERSION_CODENAME: is this Debian?")
         }
         var entries: [Entry] = []
         let partsDirectory = etcApt + "/sources.list.d"
@@ -130,7 +130,7 @@ public enum AptSources {
             if let text = try? FileSystem.readText(partsDirectory + "/" + name) { entries += parseOneLine(text) }
         }
         guard let mirror = debianMirror(entries, codename: codename) else {
-            throw HearthError(
+            throw Failure(
                 "no Debian mirror for '\(codename) main' (http or https) in \(partsDirectory)/*.sources or "
                     + "\(etcApt)/sources.list: the debian-source method fetches pgvector from the host's own "
                     + "mirror; set PGVECTOR_INSTALL_METHOD=tarball with PGVECTOR_SOURCE and PGVECTOR_SHA256 instead")

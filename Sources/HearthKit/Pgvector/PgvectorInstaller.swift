@@ -77,7 +77,7 @@ public struct PgvectorInstaller: Sendable {
         switch method {
         case .apt:
             guard let version = try await installFromApt(updateWhenMissing: true) else {
-                throw HearthError(
+                throw Failure(
                     "PGVECTOR_INSTALL_METHOD=apt: the host's apt sources offer no \(aptPackage) (apt-cache policy "
                         + "shows no candidate); add the PostgreSQL project's repository (PGDG) or use "
                         + "shipped, debian-source or tarball")
@@ -88,7 +88,7 @@ public struct PgvectorInstaller: Sendable {
             case .package(let path):
                 return Installed(method: .shipped, version: try await installShipped(path), why: "\(chosen): \(path)")
             case .none(let reason):
-                throw HearthError("PGVECTOR_INSTALL_METHOD=shipped: \(reason)")
+                throw Failure("PGVECTOR_INSTALL_METHOD=shipped: \(reason)")
             }
         case .debianSource:
             return try await building(.debianSource, why: chosen) { try await installFromDebianSource() }
@@ -120,7 +120,7 @@ public struct PgvectorInstaller: Sendable {
                         try await installFromTarball()
                     }
                 } catch let tarballError {
-                    throw HearthError("debian-source failed: \(error)\nthen tarball failed: \(tarballError)")
+                    throw Failure("debian-source failed: \(error)\nthen tarball failed: \(tarballError)")
                 }
             }
         }
@@ -138,7 +138,7 @@ public struct PgvectorInstaller: Sendable {
             do {
                 try await DpkgPackages.removeAdded(since: before)
             } catch let removal {
-                throw HearthError("\(error)\nand afterwards: \(removal)")
+                throw Failure("\(error)\nand afterwards: \(removal)")
             }
             throw error
         }
@@ -226,7 +226,7 @@ public struct PgvectorInstaller: Sendable {
     func installFromDebianSource() async throws -> String {
         let (mirror, _) = try AptSources.hostDebianMirror(etcApt: etcApt, osRelease: osRelease)
         guard FileSystem.exists(Self.debianArchiveKeyring) else {
-            throw HearthError("\(Self.debianArchiveKeyring) is missing (package debian-archive-keyring): apt cannot check the source package")
+            throw Failure("\(Self.debianArchiveKeyring) is missing (package debian-archive-keyring): apt cannot check the source package")
         }
         try await ensureBuildDependencies()
         let (workDirectory, work) = try Self.makeWorkDirectory()
@@ -246,11 +246,11 @@ public struct PgvectorInstaller: Sendable {
         // src is _apt's: read there without following a link.
         let sources = try OpenDirectory.open(work + "/src", trust: .reading)
         guard let dsc = try sources.list().first(where: { $0.hasSuffix(".dsc") }) else {
-            throw HearthError("apt-get source pgvector (suite \(suite), \(mirror)) left no .dsc file")
+            throw Failure("apt-get source pgvector (suite \(suite), \(mirror)) left no .dsc file")
         }
         let dscText = try sources.readText(dsc)
         guard let debianVersion = PgvectorVersions.dscVersion(dscText) else {
-            throw HearthError("\(dsc) has no Version field")
+            throw Failure("\(dsc) has no Version field")
         }
         try await Command.check(
             ["dpkg-source", "--no-copy", "-x", dsc, work + "/build"], workingDirectory: work + "/src")
@@ -265,7 +265,7 @@ public struct PgvectorInstaller: Sendable {
     /// before anything is extracted, then builds and installs it.
     func installFromTarball() async throws -> String {
         guard !source.isEmpty, !sha256.isEmpty else {
-            throw HearthError("the tarball method needs PGVECTOR_SOURCE and PGVECTOR_SHA256")
+            throw Failure("the tarball method needs PGVECTOR_SOURCE and PGVECTOR_SHA256")
         }
         let (workDirectory, work) = try Self.makeWorkDirectory()
         defer { Self.removeWorkDirectory(work) }
@@ -278,7 +278,7 @@ public struct PgvectorInstaller: Sendable {
         guard let text = try? FileSystem.readText(tree + "/vector.control"),
             let version = PgvectorVersions.controlDefaultVersion(text)
         else {
-            throw HearthError("PGVECTOR_SOURCE \(source): not a pgvector source tree (no vector.control with a default_version)")
+            throw Failure("PGVECTOR_SOURCE \(source): not a pgvector source tree (no vector.control with a default_version)")
         }
         try await build(tree, expecting: version)
         return version
@@ -309,10 +309,10 @@ public struct PgvectorInstaller: Sendable {
             try workDirectory.removeTree(Self.downloadDirectory)
         } else {
             guard source.hasPrefix("/") || source.hasPrefix("./") || !source.contains(":") else {
-                throw HearthError("PGVECTOR_SOURCE \(source): not a local path or an http(s) URL")
+                throw Failure("PGVECTOR_SOURCE \(source): not a local path or an http(s) URL")
             }
             guard FileSystem.exists(source), !FileSystem.isDirectory(source) else {
-                throw HearthError("PGVECTOR_SOURCE \(source): no such file")
+                throw Failure("PGVECTOR_SOURCE \(source): no such file")
             }
             bytes = try FileSystem.readBytes(source)
         }
@@ -323,7 +323,7 @@ public struct PgvectorInstaller: Sendable {
         let actual = SHA256.hex(try workDirectory.readBytes(Self.copyName))
         guard actual == sha256 else {
             try? workDirectory.remove(Self.copyName)
-            throw HearthError(
+            throw Failure(
                 "PGVECTOR_SHA256: PGVECTOR_SOURCE \(source) has SHA-256 \(actual), not the configured \(sha256); "
                     + "nothing was extracted")
         }
@@ -342,7 +342,7 @@ public struct PgvectorInstaller: Sendable {
         if entries.count == 1, FileSystem.exists(directory + "/" + entries[0] + "/Makefile") {
             return directory + "/" + entries[0]
         }
-        throw HearthError("the tarball holds no single source directory with a Makefile (found: \(entries.joined(separator: ", ")))")
+        throw Failure("the tarball holds no single source directory with a Makefile (found: \(entries.joined(separator: ", ")))")
     }
 
     // MARK: build
@@ -352,7 +352,7 @@ public struct PgvectorInstaller: Sendable {
     /// the version built.
     func build(_ tree: String, expecting version: String) async throws {
         guard FileSystem.exists(pgConfig) else {
-            throw HearthError("\(pgConfig) is missing: postgresql-server-dev-\(pgVersion) did not install it")
+            throw Failure("\(pgConfig) is missing: postgresql-server-dev-\(pgVersion) did not install it")
         }
         let jobs = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
         let variables = ["PG_CONFIG=\(pgConfig)", "OPTFLAGS="]
@@ -360,10 +360,10 @@ public struct PgvectorInstaller: Sendable {
         try await Command.check(
             ["make", "-C", tree, "install"] + variables + (destDir.isEmpty ? [] : ["DESTDIR=\(destDir)"]))
         guard let installed = installedVersion() else {
-            throw HearthError("make install left no \(controlFile) and \(libraryFile)")
+            throw Failure("make install left no \(controlFile) and \(libraryFile)")
         }
         guard installed == version else {
-            throw HearthError("\(controlFile) states version \(installed), but \(version) was built")
+            throw Failure("\(controlFile) states version \(installed), but \(version) was built")
         }
     }
 
@@ -377,7 +377,7 @@ public struct PgvectorInstaller: Sendable {
             mkdtemp(buffer.baseAddress!) == nil ? nil : String(cString: buffer.baseAddress!)
         }
         guard let path = made else {
-            throw HearthError("cannot make a temporary directory in /tmp: \(FileSystem.errnoText())")
+            throw Failure("cannot make a temporary directory in /tmp: \(FileSystem.errnoText())")
         }
         let (parent, name) = try OpenDirectory.split(path)
         try OpenDirectory.open(parent).setOwner(name, uid: 0, gid: 0, mode: 0o755, owner: 0)

@@ -57,19 +57,19 @@ public struct PgvectorPackageBuild: Sendable {
     }
 
     /// The pins must be plain: a Debian version, 64 hex digits, a suffix of version characters.
-    public func validate() throws(HearthError) {
+    public func validate() throws(Failure) {
         let versionCharacters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.+~-:"
         guard !sourceVersion.isEmpty, sourceVersion.allSatisfy({ versionCharacters.contains($0) }),
             sourceVersion.first?.isNumber == true
-        else { throw HearthError("the pinned source version '\(sourceVersion)' is not a Debian version") }
+        else { throw Failure("the pinned source version '\(sourceVersion)' is not a Debian version") }
         guard versionSuffix.allSatisfy({ versionCharacters.contains($0) && $0 != ":" && $0 != "-" }) else {
-            throw HearthError("the version suffix '\(versionSuffix)' may hold only letters, digits and . + ~")
+            throw Failure("the version suffix '\(versionSuffix)' may hold only letters, digits and . + ~")
         }
         guard dscSHA256.count == 64, dscSHA256.allSatisfy({ "0123456789abcdef".contains($0) }) else {
-            throw HearthError("the pinned .dsc SHA-256 '\(dscSHA256)' is not 64 hexadecimal digits")
+            throw Failure("the pinned .dsc SHA-256 '\(dscSHA256)' is not 64 hexadecimal digits")
         }
         guard !suite.isEmpty, suite.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" }) else {
-            throw HearthError("'\(suite)' is not a Debian suite name")
+            throw Failure("'\(suite)' is not a Debian suite name")
         }
     }
 
@@ -107,10 +107,10 @@ public struct PgvectorPackageBuild: Sendable {
         }
         let (mirror, codename) = try AptSources.hostDebianMirror(etcApt: etcApt, osRelease: osRelease)
         guard FileSystem.exists(PgvectorInstaller.debianArchiveKeyring) else {
-            throw HearthError("\(PgvectorInstaller.debianArchiveKeyring) is missing (debian-archive-keyring)")
+            throw Failure("\(PgvectorInstaller.debianArchiveKeyring) is missing (debian-archive-keyring)")
         }
         guard geteuid() == 0 else {
-            throw HearthError(
+            throw Failure(
                 "building the pgvector package needs root (a root-owned work directory, apt's _apt sandbox): "
                     + "sudo make dist")
         }
@@ -138,17 +138,17 @@ public struct PgvectorPackageBuild: Sendable {
                 ["apt-cache"] + options + ["showsrc", "--only-source", "pgvector"], environment: Apt.environment)
             let versions = (offered ?? "").split(separator: "\n").filter { $0.hasPrefix("Version:") }
                 .map { String($0.dropFirst("Version:".count)).trimmingCharacters(in: " ") }
-            throw HearthError(
+            throw Failure(
                 "\(Command.failure(fetch).message)\n\(suite) on \(mirror) offers pgvector "
                     + (versions.isEmpty ? "in no version" : versions.joined(separator: ", "))
                     + ", not the pinned \(sourceVersion): move the pin (PGVECTOR_DEB_SOURCE_VERSION and "
                     + "PGVECTOR_DEB_DSC_SHA256 in the Makefile) after checking the new source")
         }
         let sources = try OpenDirectory.open(work + "/src", trust: .reading)
-        guard try sources.list().contains(dscName) else { throw HearthError("apt-get source left no \(dscName)") }
+        guard try sources.list().contains(dscName) else { throw Failure("apt-get source left no \(dscName)") }
         let digest = SHA256.hex(try sources.readBytes(dscName))
         guard digest == dscSHA256 else {
-            throw HearthError(
+            throw Failure(
                 "\(dscName) has SHA-256 \(digest), not the pinned \(dscSHA256): not the source this release pins")
         }
         // (dpkg-source checks the tarballs against the .dsc's checksums)
@@ -175,11 +175,11 @@ public struct PgvectorPackageBuild: Sendable {
         try debian.write("minor_versions", Self.minorVersionsText, mode: 0o644)
         let control = try debian.readText("control")
         guard control.contains("\nPackage: \(packageName)\n") else {
-            throw HearthError("pg_buildext updatecontrol made no \(packageName) in debian/control")
+            throw Failure("pg_buildext updatecontrol made no \(packageName) in debian/control")
         }
         let missing = try await Command.run(["dpkg-checkbuilddeps", "-P", "nocheck"], workingDirectory: tree)
         guard missing.succeeded else {
-            throw HearthError(
+            throw Failure(
                 "the build packages of pgvector are missing here (make setup installs them):\n"
                     + (missing.stderr.isEmpty ? missing.stdout : missing.stderr))
         }
@@ -196,7 +196,7 @@ public struct PgvectorPackageBuild: Sendable {
         try FileSystem.makeDirectories(outputDirectory)
         try await Command.check(["cp", "--", made, target + ".tmp"])
         guard rename(target + ".tmp", target) == 0 else {
-            throw HearthError("cannot rename \(target).tmp: \(FileSystem.errnoText())")
+            throw Failure("cannot rename \(target).tmp: \(FileSystem.errnoText())")
         }
         log("pgvector package: \(target)\n  Depends: \(depends)")
         return Built(path: target, depends: depends, reused: false)
@@ -216,19 +216,19 @@ public struct PgvectorPackageBuild: Sendable {
         guard values["Package"] == packageName, values["Version"] == binaryVersion,
             values["Architecture"] == architecture
         else {
-            throw HearthError(
+            throw Failure(
                 "\(path) is \(values["Package"] ?? "?") \(values["Version"] ?? "?") \(values["Architecture"] ?? "?"), "
                     + "not \(packageName) \(binaryVersion) \(architecture)")
         }
         let server = "postgresql-\(pgVersion)"
         // on the server of any minor version: `postgresql-15`, no `(>> 15.x)`
         guard depends.split(separator: ",").contains(where: { String($0).trimmingCharacters(in: " ") == server }) else {
-            throw HearthError("\(path) does not depend on \(server) of any minor version (Depends: \(depends))")
+            throw Failure("\(path) does not depend on \(server) of any minor version (Depends: \(depends))")
         }
         let contents = try await Command.check(["dpkg-deb", "--contents", path])
         for file in ["./usr/lib/postgresql/\(pgVersion)/lib/vector.so", "./usr/share/postgresql/\(pgVersion)/extension/vector.control"]
         where !contents.contains(" " + file + "\n") {
-            throw HearthError("\(path) does not hold \(file)")
+            throw Failure("\(path) does not hold \(file)")
         }
         let (_, unpacked) = try PgvectorInstaller.makeWorkDirectory()
         defer { PgvectorInstaller.removeWorkDirectory(unpacked) }
@@ -236,7 +236,7 @@ public struct PgvectorPackageBuild: Sendable {
         let control = try OpenDirectory.open(unpacked + "/usr/share/postgresql/\(pgVersion)/extension")
             .readText("vector.control")
         guard PgvectorVersions.controlDefaultVersion(control) == upstreamVersion else {
-            throw HearthError("\(path): vector.control is not at version \(upstreamVersion)")
+            throw Failure("\(path): vector.control is not at version \(upstreamVersion)")
         }
         return depends
     }

@@ -47,7 +47,7 @@ extension PgvectorInstaller {
         try await Apt.install([path]) { failure in
             let depends = (try? await Command.check(["dpkg-deb", "--field", path, "Depends"]))?
                 .trimmingCharacters(in: " \n") ?? "?"
-            return HearthError(
+            return Failure(
                 failure.message + "\nThe shipped package depends on \(depends): the server "
                     + "it was built against, or a newer one. When apt cannot satisfy that, bring PostgreSQL up "
                     + "to date from the host's security suite (apt-get update, apt-get upgrade), or set "

@@ -87,7 +87,7 @@ public struct ClusterProbe: Sendable {
         var budget = Budget.cluster
         let found = info(version: version, versionDirectory: String(version), name: name, budget: &budget)
         if budget.exceeded {
-            throw HearthError(
+            throw Failure(
                 "cluster \(version)/\(name): its configuration (\(configRoot)/\(version)/\(name)/postgresql.conf, what it "
                     + "includes and postgresql.auto.conf) is more than \(Budget.cluster.files) files or "
                     + "\(Budget.cluster.bytes >> 20) MiB to read (an include loop, a huge file?): not read; put it right")
@@ -178,7 +178,7 @@ public struct ClusterProbe: Sendable {
             else { return false }
             let bytes: [UInt8]
             do { bytes = try directory.readBytes(name, limit: budget.bytes) } catch {
-                if error is FileTooLarge { budget.exceeded = true }
+                if Failure.isKind(error, .tooLarge) { budget.exceeded = true }
                 return false
             }
             budget.bytes -= bytes.count

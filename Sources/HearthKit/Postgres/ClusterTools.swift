@@ -47,7 +47,7 @@ public enum ClusterTools {
     /// The account the cluster tools run as where root need not: the cluster's owner on Debian.
     static func postgresAccount() throws -> SystemAccount {
         guard let account = SystemAccount.lookup("postgres") else {
-            throw HearthError("no system account postgres: is postgresql-common installed?")
+            throw Failure("no system account postgres: is postgresql-common installed?")
         }
         return account
     }

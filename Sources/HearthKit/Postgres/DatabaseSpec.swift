@@ -79,13 +79,13 @@ public struct DatabaseSpec: Sendable {
     func exists(_ found: Found?) throws -> Bool {
         guard let found else { return false }
         guard found.owner == owner else {
-            throw CheckFailed(
+            throw Failure.hostWrong(
                 "database \(name) exists, owned by \(found.owner), not \(owner): it was not made by the suite and is "
                     + "not taken over; choose another name (AI_NAMES, AI_DB_SUFFIX, HEARTHMINDS_DB) or move it away "
                     + "(ALTER DATABASE \"\(name)\" RENAME TO ...)")
         }
         guard found.encoding == "UTF8" else {
-            throw CheckFailed(
+            throw Failure.hostWrong(
                 "database \(name) exists with encoding \(found.encoding), not UTF8; it holds data, so it is not "
                     + "recreated: dump it, drop it (or run the reset) and rerun")
         }
@@ -119,7 +119,7 @@ public struct DatabaseSpec: Sendable {
             plan.add(open)
             return plan
         }
-        guard found.owner == owner else { throw CheckFailed("database \(name) is not ours (owner \(found.owner))") }
+        guard found.owner == owner else { throw Failure.hostWrong("database \(name) is not ours (owner \(found.owner))") }
         if found.recorded != true { plan.add(try MadeRecord.recordStatement(name, db)) }
         plan.add(mark)
         plan.add(open)

@@ -83,7 +83,7 @@ public struct ClusterPaths: Sendable, Equatable {
     /// The cluster's configuration directory; an error naming it when it does not exist.
     public func openConfigDirectory() throws -> OpenDirectory {
         guard let directory = try configDirectoryIfPresent() else {
-            throw HearthError("no cluster \(id): \(configDirectory) does not exist (run hm-postgres)", needs: PostgresStep.name)
+            throw Failure("no cluster \(id): \(configDirectory) does not exist (run hm-postgres)", needs: PostgresStep.name)
         }
         return directory
     }
@@ -167,13 +167,13 @@ public enum DebianClusters {
     }
 
     /// Parses `pg_lsclusters --no-header`: Ver Cluster Port Status Owner Datadir Logfile.
-    public static func parse(_ text: String) throws(HearthError) -> [ClusterInfo] {
+    public static func parse(_ text: String) throws(Failure) -> [ClusterInfo] {
         var clusters: [ClusterInfo] = []
         for line in text.split(separator: "\n") {
             let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
             if fields.isEmpty { continue }
             guard fields.count >= 6, let version = Int(fields[0]), let port = Int(fields[2]) else {
-                throw HearthError("cannot read this line of pg_lsclusters: \(line)")
+                throw Failure("cannot read this line of pg_lsclusters: \(line)")
             }
             var cluster = ClusterInfo(
                 version: version, name: fields[1], port: port, online: fields[3].hasPrefix("online"),
@@ -197,14 +197,14 @@ public enum DebianClusters {
     /// The running server of the cluster, or an error saying why there is none (a dry run
     /// reports it as "cannot check yet").
     public static func running(_ paths: ClusterPaths) throws -> (ClusterInfo, PostmasterStatus) {
-        guard let cluster = try find(paths) else { throw HearthError("there is no cluster \(paths.id)", needs: PostgresStep.name) }
+        guard let cluster = try find(paths) else { throw Failure("there is no cluster \(paths.id)", needs: PostgresStep.name) }
         guard let dataDirectory = cluster.dataDirectory else {
             // A link in place of the configuration directory is not read through: refused, named.
             _ = try paths.openConfigDirectory()
-            throw HearthError("cluster \(paths.id) has no data directory that its configuration names")
+            throw Failure("cluster \(paths.id) has no data directory that its configuration names")
         }
         guard let status = PostmasterStatus.read(dataDirectory: dataDirectory) else {
-            throw HearthError(
+            throw Failure(
                 "cluster \(paths.id) is not running (pg_ctlcluster \(paths.version) \(paths.name) start)", needs: PostgresStep.name)
         }
         return (cluster, status)

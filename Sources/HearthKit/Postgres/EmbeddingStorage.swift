@@ -285,18 +285,18 @@ public enum EmbeddingStorage {
     }
 
     /// The check of the vector-index step and of verify: true when the storage is the one
-    /// configured; a CheckFailed naming every difference and what to run otherwise; a
-    /// HearthError needing `migrations` while 0008 has not run (no memory_search yet).
+    /// configured; a hostWrong Failure naming every difference and what to run otherwise; a
+    /// Failure needing `migrations` while 0008 has not run (no memory_search yet).
     public static func require(_ config: HearthConfig, database: String, _ db: PGConnection) throws -> Bool {
         let found = try inspect(db)
         if found.search == nil && found.indexes.allSatisfy({ $0.name != binaryName }) && found.type != "halfvec" {
-            throw HearthError(
+            throw Failure(
                 "\(database): public.memory_search is missing: revision 0008 has not run (`hm-migrate current "
                     + "--database \(database)`)", needs: MigrationsStep.name)
         }
         let problems = problems(config, found)
         guard problems.isEmpty else {
-            throw CheckFailed(
+            throw Failure.hostWrong(
                 "\(database): the embeddings are not stored as PGVECTOR_STORAGE=\(config.vectorStorage.rawValue) wants: "
                     + problems.joined(separator: "; ") + ". "
                     + remedy(config, database: database, stored: found.stored))

@@ -31,16 +31,16 @@ public enum HbaRenderer {
         }
 
         /// Reads both templates from `<root>/etc/`.
-        public static func load(root: String) throws(HearthError) -> Templates {
+        public static func load(root: String) throws(Failure) -> Templates {
             Templates(
                 hba: try FileSystem.readText(root + "/etc/" + hbaTemplateName),
                 ident: try FileSystem.readText(root + "/etc/" + identTemplateName))
         }
 
         /// Reads them from the shipped tree (HEARTHMINDS_ROOT, or the tree around the executable).
-        public static func shipped() throws(HearthError) -> Templates {
+        public static func shipped() throws(Failure) -> Templates {
             guard let root = ShippedFiles.root() else {
-                throw HearthError(
+                throw Failure(
                     "cannot find the shipped etc/\(hbaTemplateName): run from the HearthMinds tree or set HEARTHMINDS_ROOT")
             }
             return try load(root: root)
@@ -68,7 +68,7 @@ public enum HbaRenderer {
         config.adminUser == "postgres" ? ["postgres"] : ["postgres", config.adminUser]
     }
 
-    public static func render(_ templates: Templates, _ config: HearthConfig) throws(HearthError) -> Files {
+    public static func render(_ templates: Templates, _ config: HearthConfig) throws(Failure) -> Files {
         let roles = adminRoles(config)
         let scalars: [String: String] = [
             "VERSION": String(config.pgVersion),
@@ -110,7 +110,7 @@ public enum HbaRenderer {
     /// appear in no other list).
     static func expand(
         _ template: String, name: String, scalars: [String: String], lists: [String: [[String: String]]]
-    ) throws(HearthError) -> String {
+    ) throws(Failure) -> String {
         var listOf: [String: String] = [:]  // placeholder -> its list
         for (list, rows) in lists {
             listOf[list] = list
@@ -122,7 +122,7 @@ public enum HbaRenderer {
             lineNumber += 1
             let names = try placeholders(in: line, template: name, line: lineNumber)
             for unknown in names where scalars[unknown] == nil && listOf[unknown] == nil {
-                throw HearthError("\(name):\(lineNumber): unknown placeholder {{\(unknown)}}")
+                throw Failure("\(name):\(lineNumber): unknown placeholder {{\(unknown)}}")
             }
             var base = line
             for key in names where scalars[key] != nil {
@@ -145,13 +145,13 @@ public enum HbaRenderer {
     }
 
     /// The names of the `{{NAME}}` placeholders of a line; an unclosed `{{` is an error.
-    static func placeholders(in line: String, template: String, line number: Int) throws(HearthError) -> [String] {
+    static func placeholders(in line: String, template: String, line number: Int) throws(Failure) -> [String] {
         var names: [String] = []
         var rest = Substring(line)
         while let open = rest.firstRange(of: "{{") {
             let after = rest[open.upperBound...]
             guard let close = after.firstRange(of: "}}") else {
-                throw HearthError("\(template):\(number): '{{' without '}}'")
+                throw Failure("\(template):\(number): '{{' without '}}'")
             }
             names.append(String(after[..<close.lowerBound]))
             rest = after[close.upperBound...]
@@ -160,7 +160,7 @@ public enum HbaRenderer {
     }
 
     /// Every rule's method must be one we allow: a template edit cannot bring in trust or md5.
-    static func checkMethods(_ hba: String) throws(HearthError) {
+    static func checkMethods(_ hba: String) throws(Failure) {
         var number = 0
         for raw in hba.split(separator: "\n", omittingEmptySubsequences: false) {
             number += 1
@@ -177,14 +177,14 @@ public enum HbaRenderer {
                     && (HostAddresses.isIPv4(fields[4]) || HostAddresses.isIPv6(fields[4]))
                 methodIndex = separateMask ? 5 : 4
             default:
-                throw HearthError("pg_hba.conf line \(number): unknown connection type '\(fields[0])'")
+                throw Failure("pg_hba.conf line \(number): unknown connection type '\(fields[0])'")
             }
             guard fields.count > methodIndex else {
-                throw HearthError("pg_hba.conf line \(number): no authentication method: \(line)")
+                throw Failure("pg_hba.conf line \(number): no authentication method: \(line)")
             }
             let method = fields[methodIndex]
             guard allowedMethods.contains(method) else {
-                throw HearthError(
+                throw Failure(
                     "pg_hba.conf line \(number): method '\(method)' is not allowed (only \(allowedMethods.sorted().joined(separator: ", ")))")
             }
         }

@@ -64,7 +64,7 @@ public enum InstalledServer {
             verify: {
                 reset()
                 if let why = try difference(connection(), pgVersion: pgVersion) {
-                    throw HearthError("after a restart of cluster \(paths.id): \(why)")
+                    throw Failure("after a restart of cluster \(paths.id): \(why)")
                 }
                 return true
             })

@@ -3,15 +3,15 @@ extension PGServer {
     /// which step's work is missing when that is why (a dry run on a new host reports the check
     /// as unknown, needing that step): the server does not answer on its socket (the postgres
     /// step), or it answers but has no database `database` (the databases step).
-    func unreachable(_ error: any Error, database: String) -> HearthError {
+    func unreachable(_ error: any Error, database: String) -> Failure {
         if PGConnection.ping(host: socketDirectory, port: port, connectTimeout: 2) == .noResponse {
-            return HearthError("\(error)", needs: PostgresStep.name)
+            return Failure("\(error)", needs: PostgresStep.name)
         }
         if database != "postgres", let db = try? PGConnection(adminTarget()),
             (try? db.query("SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1", [database]).rows.isEmpty) == true
         {
-            return HearthError("\(error)", needs: DatabasesStep.name)
+            return Failure("\(error)", needs: DatabasesStep.name)
         }
-        return HearthError("\(error)")
+        return Failure("\(error)")
     }
 }

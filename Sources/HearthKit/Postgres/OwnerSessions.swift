@@ -90,7 +90,7 @@ public final class OwnerSessions: @unchecked Sendable {
         }
         if let reason = failed[database] {
             pthread_mutex_unlock(&lock)
-            throw HearthError("\(database): the owner's login failed already in this step: \(reason)")
+            throw Failure("\(database): the owner's login failed already in this step: \(reason)")
         }
         busy[database, default: 0] += 1
         let found = idle[database]?.popLast()

@@ -37,22 +37,6 @@ public struct PGTarget: Sendable {
     public static let debianSocketDirectory = "/var/run/postgresql"
 }
 
-/// An error from libpq or the server, with libpq's own text and the SQLSTATE when there is one.
-public struct PGError: Error, CustomStringConvertible {
-    public let message: String
-    public let sqlState: String?
-
-    /// The message bounded (Bounded.text): a server's error may quote a tenant's value whole.
-    public init(message: String, sqlState: String?) {
-        self.message = Bounded.text(message)
-        self.sqlState = sqlState
-    }
-
-    public var description: String {
-        sqlState.map { "\(message) [SQLSTATE \($0)]" } ?? message
-    }
-}
-
 /// Rows of text values (NULL as nil), as libpq returns them; the PGresult is freed at once.
 public struct PGRows: Sendable {
     public let columns: [String]
@@ -70,7 +54,7 @@ public final class PGConnection {
     /// processor prints them on stderr).
     private var notices: NoticeBox?
 
-    public init(_ target: PGTarget) throws(PGError) {
+    public init(_ target: PGTarget) throws(Failure) {
         self.target = target
         // gssencmode=disable: libpq's default (prefer) asks the GSSAPI library for Kerberos
         // credentials before every TCP login, which reads the credential cache of the thread's
@@ -111,11 +95,11 @@ public final class PGConnection {
         } else {
             connection = PGConnection.withSwitchedUser(target.asSystemUser) { connect() }
         }
-        guard let connection else { throw PGError(message: "libpq could not allocate a connection", sqlState: nil) }
+        guard let connection else { throw Failure.database(message: "libpq could not allocate a connection", sqlState: nil) }
         guard PQstatus(connection) == CONNECTION_OK else {
             let text = String(cString: PQerrorMessage(connection)).trimmingCharacters(in: "\n ")
             PQfinish(connection)
-            throw PGError(
+            throw Failure.database(
                 message: "cannot connect to database \(target.database) as \(target.user) "
                     + "(\(target.host):\(target.port)): \(text)", sqlState: nil)
         }
@@ -135,7 +119,7 @@ public final class PGConnection {
     /// Runs `connect` on another thread and waits at most `seconds` for it.
     private static func withDeadline(
         _ seconds: Double, _ target: PGTarget, _ connect: @escaping @Sendable () -> OpaquePointer?
-    ) throws(PGError) -> OpaquePointer? {
+    ) throws(Failure) -> OpaquePointer? {
         final class Box: @unchecked Sendable {
             var lock = pthread_mutex_t()
             var done = pthread_cond_t()
@@ -179,7 +163,7 @@ public final class PGConnection {
         let connection = box.connection
         pthread_mutex_unlock(&box.lock)
         guard finished else {
-            throw PGError(
+            throw Failure.database(
                 message: "cannot connect to database \(target.database) as \(target.user) (\(target.host):\(target.port)): "
                     + "the login did not finish within \(Int(seconds)) s (a server that does not answer, or a password "
                     + "verifier of the role's with a huge iteration count); abandoned", sqlState: nil)
@@ -228,7 +212,7 @@ public final class PGConnection {
 
     /// One statement with its values as parameters ($1, $2, ...).
     @discardableResult
-    public func query(_ sql: String, _ params: [String?] = []) throws(PGError) -> PGRows {
+    public func query(_ sql: String, _ params: [String?] = []) throws(Failure) -> PGRows {
         let result: OpaquePointer? = withOptionalCStrings(params) { pointers in
             PQexecParams(conn, sql, Int32(params.count), nil, pointers, nil, nil, 0)
         }
@@ -237,20 +221,20 @@ public final class PGConnection {
 
     /// A script of one or more statements without parameters (migrations, DDL built with
     /// escaped identifiers).
-    public func execute(_ sql: String) throws(PGError) {
+    public func execute(_ sql: String) throws(Failure) {
         _ = try consume(PQexec(conn, sql))
     }
 
-    private func consume(_ result: OpaquePointer?) throws(PGError) -> PGRows {
+    private func consume(_ result: OpaquePointer?) throws(Failure) -> PGRows {
         guard let result else {
-            throw PGError(message: String(cString: PQerrorMessage(conn)).trimmingCharacters(in: "\n "), sqlState: nil)
+            throw Failure.database(message: String(cString: PQerrorMessage(conn)).trimmingCharacters(in: "\n "), sqlState: nil)
         }
         defer { PQclear(result) }
         let status = PQresultStatus(result)
         guard status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK else {
             let state = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
             let text = String(cString: PQresultErrorMessage(result)).trimmingCharacters(in: "\n ")
-            throw PGError(message: text.isEmpty ? "query failed" : text, sqlState: state)
+            throw Failure.database(message: text.isEmpty ? "query failed" : text, sqlState: state)
         }
         let columnCount = PQnfields(result)
         let rowCount = PQntuples(result)
@@ -269,9 +253,9 @@ public final class PGConnection {
     }
 
     /// A quoted identifier, by libpq's PQescapeIdentifier.
-    public func identifier(_ name: String) throws(PGError) -> String {
+    public func identifier(_ name: String) throws(Failure) -> String {
         guard let escaped = PQescapeIdentifier(conn, name, name.utf8.count) else {
-            throw PGError(message: String(cString: PQerrorMessage(conn)).trimmingCharacters(in: "\n "), sqlState: nil)
+            throw Failure.database(message: String(cString: PQerrorMessage(conn)).trimmingCharacters(in: "\n "), sqlState: nil)
         }
         defer { PQfreemem(escaped) }
         return String(cString: escaped)
@@ -279,9 +263,9 @@ public final class PGConnection {
 
     /// A quoted literal, by libpq's PQescapeLiteral (for the few statements, such as ALTER
     /// ROLE ... PASSWORD, that take no parameters).
-    public func literal(_ value: String) throws(PGError) -> String {
+    public func literal(_ value: String) throws(Failure) -> String {
         guard let escaped = PQescapeLiteral(conn, value, value.utf8.count) else {
-            throw PGError(message: String(cString: PQerrorMessage(conn)).trimmingCharacters(in: "\n "), sqlState: nil)
+            throw Failure.database(message: String(cString: PQerrorMessage(conn)).trimmingCharacters(in: "\n "), sqlState: nil)
         }
         defer { PQfreemem(escaped) }
         return String(cString: escaped)
@@ -289,9 +273,9 @@ public final class PGConnection {
 
     /// A SCRAM-SHA-256 verifier for `password`, made by libpq on this side, so the clear text
     /// never reaches the server or its logs.
-    public func scramVerifier(_ password: Secret, user: String) throws(PGError) -> String {
+    public func scramVerifier(_ password: Secret, user: String) throws(Failure) -> String {
         guard let encrypted = PQencryptPasswordConn(conn, password.reveal, user, "scram-sha-256") else {
-            throw PGError(message: String(cString: PQerrorMessage(conn)).trimmingCharacters(in: "\n "), sqlState: nil)
+            throw Failure.database(message: String(cString: PQerrorMessage(conn)).trimmingCharacters(in: "\n "), sqlState: nil)
         }
         defer { PQfreemem(encrypted) }
         return String(cString: encrypted)

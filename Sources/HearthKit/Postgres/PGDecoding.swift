@@ -7,18 +7,18 @@
 ///     let count = try db.query("SELECT count(*) FROM ...").decodeScalar(Int.self)
 public protocol PGDecodable {
     /// The value of a column in libpq's text format; nil is SQL NULL. `column` is for the error.
-    static func decode(_ text: String?, column: Int) throws(PGError) -> Self
+    static func decode(_ text: String?, column: Int) throws(Failure) -> Self
 }
 
 extension PGDecodable {
-    static func mismatch(_ text: String?, column: Int, _ what: String) -> PGError {
+    static func mismatch(_ text: String?, column: Int, _ what: String) -> Failure {
         let shown = text.map { "'\(Bounded.text($0, 64))'" } ?? "NULL"
-        return PGError(message: "column \(column + 1) of the result is \(shown), not \(what)", sqlState: nil)
+        return Failure.database(message: "column \(column + 1) of the result is \(shown), not \(what)", sqlState: nil)
     }
 }
 
 extension String: PGDecodable {
-    public static func decode(_ text: String?, column: Int) throws(PGError) -> String {
+    public static func decode(_ text: String?, column: Int) throws(Failure) -> String {
         guard let text else { throw mismatch(nil, column: column, "text") }
         return text
     }
@@ -26,7 +26,7 @@ extension String: PGDecodable {
 
 extension Bool: PGDecodable {
     /// PostgreSQL's boolean output: `t` or `f`.
-    public static func decode(_ text: String?, column: Int) throws(PGError) -> Bool {
+    public static func decode(_ text: String?, column: Int) throws(Failure) -> Bool {
         switch text {
         case "t": return true
         case "f": return false
@@ -36,14 +36,14 @@ extension Bool: PGDecodable {
 }
 
 extension Int: PGDecodable {
-    public static func decode(_ text: String?, column: Int) throws(PGError) -> Int {
+    public static func decode(_ text: String?, column: Int) throws(Failure) -> Int {
         guard let text, let value = Int(text) else { throw mismatch(text, column: column, "an integer") }
         return value
     }
 }
 
 extension Double: PGDecodable {
-    public static func decode(_ text: String?, column: Int) throws(PGError) -> Double {
+    public static func decode(_ text: String?, column: Int) throws(Failure) -> Double {
         guard let text, let value = Double(text) else { throw mismatch(text, column: column, "a number") }
         return value
     }
@@ -51,7 +51,7 @@ extension Double: PGDecodable {
 
 /// A one-dimensional text[] (or any array of text-like elements), as PGArray reads it.
 extension Array: PGDecodable where Element == String {
-    public static func decode(_ text: String?, column: Int) throws(PGError) -> [String] {
+    public static func decode(_ text: String?, column: Int) throws(Failure) -> [String] {
         guard let text, text.hasPrefix("{"), text.hasSuffix("}") else { throw mismatch(text, column: column, "an array") }
         return PGArray.elements(text)
     }
@@ -59,7 +59,7 @@ extension Array: PGDecodable where Element == String {
 
 /// A column that may be NULL.
 extension Optional: PGDecodable where Wrapped: PGDecodable {
-    public static func decode(_ text: String?, column: Int) throws(PGError) -> Wrapped? {
+    public static func decode(_ text: String?, column: Int) throws(Failure) -> Wrapped? {
         guard let text else { return nil }
         return try Wrapped.decode(text, column: column)
     }
@@ -67,7 +67,7 @@ extension Optional: PGDecodable where Wrapped: PGDecodable {
 
 extension PGRows {
     /// Every row as a tuple of these types, one per column, in order.
-    public func decode<each T: PGDecodable>(_ types: (repeat each T).Type) throws(PGError) -> [(repeat each T)] {
+    public func decode<each T: PGDecodable>(_ types: (repeat each T).Type) throws(Failure) -> [(repeat each T)] {
         var out: [(repeat each T)] = []
         out.reserveCapacity(rows.count)
         for row in rows { out.append(try Self.decodeRow(row, types)) }
@@ -75,29 +75,29 @@ extension PGRows {
     }
 
     /// The first row as a tuple of these types; nil when there is no row.
-    public func decodeFirst<each T: PGDecodable>(_ types: (repeat each T).Type) throws(PGError) -> (repeat each T)? {
+    public func decodeFirst<each T: PGDecodable>(_ types: (repeat each T).Type) throws(Failure) -> (repeat each T)? {
         guard let row = rows.first else { return nil }
         let decoded: (repeat each T) = try Self.decodeRow(row, types)
         return decoded
     }
 
     /// The first column of the first row as this type; nil when there is no row.
-    public func decodeScalar<T: PGDecodable>(_: T.Type) throws(PGError) -> T? {
+    public func decodeScalar<T: PGDecodable>(_: T.Type) throws(Failure) -> T? {
         guard let row = rows.first else { return nil }
         guard row.count == 1 else {
-            throw PGError(message: "the result has \(row.count) column(s), not the 1 read", sqlState: nil)
+            throw Failure.database(message: "the result has \(row.count) column(s), not the 1 read", sqlState: nil)
         }
         return try T.decode(row[0], column: 0)
     }
 
-    static func decodeRow<each T: PGDecodable>(_ row: [String?], _: (repeat each T).Type) throws(PGError) -> (repeat each T) {
+    static func decodeRow<each T: PGDecodable>(_ row: [String?], _: (repeat each T).Type) throws(Failure) -> (repeat each T) {
         var count = 0
         for _ in repeat (each T).self { count += 1 }
         guard row.count == count else {
-            throw PGError(message: "the result has \(row.count) column(s), not the \(count) read", sqlState: nil)
+            throw Failure.database(message: "the result has \(row.count) column(s), not the \(count) read", sqlState: nil)
         }
         var column = 0
-        func next<U: PGDecodable>(_: U.Type) throws(PGError) -> U {
+        func next<U: PGDecodable>(_: U.Type) throws(Failure) -> U {
             defer { column += 1 }
             return try U.decode(row[column], column: column)
         }

@@ -131,7 +131,7 @@ public struct PGServer: Sendable {
         _ database: String, _ credentials: Credentials, lockTimeout: String = PGServer.lockTimeout,
         knownOwner: (name: String, superuser: Bool)? = nil, expected: String? = nil
     ) throws -> (PGConnection, owner: String) {
-        var failedLogin: PGError?
+        var failedLogin: Failure?
         if knownOwner == nil, let expected,
             var target = loginTarget(database, role: expected, credentials)
         {
@@ -153,7 +153,7 @@ public struct PGServer: Sendable {
             }
         }
         guard let (owner, isSuperuser) = try knownOwner ?? self.owner(of: database) else {
-            throw HearthError("there is no database \(database)", needs: DatabasesStep.name)
+            throw Failure("there is no database \(database)", needs: DatabasesStep.name)
         }
         // The owner is the one that could not log in: its error, without a second try (a login
         // may take its whole deadline).
@@ -164,7 +164,7 @@ public struct PGServer: Sendable {
         } else if let login = loginTarget(database, role: owner, credentials) {
             target = login
         } else {
-            throw HearthError(
+            throw Failure(
                 "database \(database) is owned by role \(owner), and the suite works in a database only as its "
                     + "owner: \(owner) is not a configured AI (with a password), the service account or a superuser")
         }
@@ -175,7 +175,7 @@ public struct PGServer: Sendable {
             try connection.execute("SET ROLE \(try connection.identifier(owner))")
         }
         guard try connection.query("SELECT current_user").scalar == owner else {
-            throw HearthError("the connection to \(database) is not its owner \(owner)")
+            throw Failure("the connection to \(database) is not its owner \(owner)")
         }
         return (connection, owner)
     }
@@ -195,7 +195,7 @@ public struct PGServer: Sendable {
     /// A superuser connection to `database`.
     public func admin(_ database: String = "postgres") throws -> PGConnection {
         guard SystemAccount.lookup(superuser) != nil else {
-            throw HearthError("no system account \(superuser): is PostgreSQL installed?", needs: PostgresStep.name)
+            throw Failure("no system account \(superuser): is PostgreSQL installed?", needs: PostgresStep.name)
         }
         do {
             return try PGConnection(adminTarget(database))
@@ -208,7 +208,7 @@ public struct PGServer: Sendable {
     /// role's and the database's settings (a database owner's `SET role = <itself>`, a
     /// statement timeout) cannot make its checks fail or wait. `pinned`: with the settings of an
     /// owner connection too, so that OwnerSessions may keep it for other checks.
-    public func login(_ database: String, user: String, password: Secret, pinned: Bool = false) throws(PGError)
+    public func login(_ database: String, user: String, password: Secret, pinned: Bool = false) throws(Failure)
         -> PGConnection
     {
         var target = PGTarget(host: tcpHost, port: port, database: database, user: user, password: password)
@@ -217,7 +217,7 @@ public struct PGServer: Sendable {
     }
 
     /// A peer login over the socket as a system account of the same name, likewise.
-    public func peerLogin(_ database: String, account: SystemAccount, pinned: Bool = false) throws(PGError) -> PGConnection {
+    public func peerLogin(_ database: String, account: SystemAccount, pinned: Bool = false) throws(Failure) -> PGConnection {
         var target = PGTarget(host: socketDirectory, port: port, database: database, user: account.name, asSystemUser: account)
         target.settings = (pinned ? PGServer.ownerSettings() : PGServer.guardSettings) + [("role", account.name)]
         return try PGConnection(target)

@@ -104,7 +104,7 @@ public struct RoleSpec: Sendable {
         guard let state else { return false }
         if manageAttributes {
             guard state.comment == Marks.role else {
-                throw CheckFailed(
+                throw Failure.hostWrong(
                     "role \(name) exists but was not made by the suite (its comment is not our mark), so it is not "
                         + "taken over: choose another name, drop it, or hand it to the suite: \(Marks.adoptRoleHint(name))")
             }
@@ -142,7 +142,7 @@ public struct RoleSpec: Sendable {
             plan.add("CREATE ROLE \(role)")
             plan.newBatch()
         } else if manageAttributes && state?.comment != Marks.role {
-            throw CheckFailed("role \(name) exists but was not made by the suite; it is not taken over")
+            throw Failure.hostWrong("role \(name) exists but was not made by the suite; it is not taken over")
         }
         if manageAttributes {
             plan.add("COMMENT ON ROLE \(role) IS \(try db.literal(Marks.role))")

@@ -208,7 +208,7 @@ public struct ServerTuning: Sendable, Equatable {
     }
 
     /// The tuning keys from their raw values, each checked (a clear error naming the key).
-    static func config(_ value: (String) -> RawValue) throws(ConfigError) -> Config {
+    static func config(_ value: (String) -> RawValue) throws(Failure) -> Config {
         typealias V = ConfigValues
         var config = Config()
         config.enabled = try V.bool("PG_TUNE", value("PG_TUNE"))

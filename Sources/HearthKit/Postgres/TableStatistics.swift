@@ -68,7 +68,7 @@ public enum TableStatistics {
     }
 
     /// PG_ANALYZE_FRACTION: `off` (nil) or a fraction of the rows from 0.001 to 1.
-    static func fraction(_ raw: RawValue) throws(ConfigError) -> Double? {
+    static func fraction(_ raw: RawValue) throws(Failure) -> Double? {
         if raw.value.lowercased() == "off" { return nil }
         guard let value = Double(raw.value), value.isFinite, value >= 0.001, value <= 1 else {
             throw ConfigValues.fail("PG_ANALYZE_FRACTION", raw, "not off or a fraction of the rows from 0.001 to 1")

@@ -66,7 +66,7 @@ public enum TenantExtensions {
     public static func update(_ name: String, in db: PGConnection, as role: String) throws -> String? {
         guard let row = try installed(name, db), row.version != row.offered else { return nil }
         guard row.schema == "public" else {
-            throw CheckFailed("extension \(name) is in schema \(row.schema), not public: the suite does not update it")
+            throw Failure.hostWrong("extension \(name) is in schema \(row.schema), not public: the suite does not update it")
         }
         try requireRelocatable(name, db)
         let schema = schemaPrefix + String(UInt64.random(in: 0...UInt64.max), radix: 16)
@@ -112,7 +112,7 @@ public enum TenantExtensions {
         return (version, schema, owner, offered)
     }
 
-    /// A CheckFailed unless the version CREATE EXTENSION would install may be moved.
+    /// A hostWrong Failure unless the version CREATE EXTENSION would install may be moved.
     static func requireRelocatable(_ name: String, _ db: PGConnection) throws {
         let relocatable = try db.query(
             """
@@ -121,10 +121,10 @@ public enum TenantExtensions {
             WHERE a.name = $1
             """, [name]).decodeScalar(Bool.self)
         guard let relocatable else {
-            throw CheckFailed("extension \(name) is not available on this server (no \(name).control in its extension directory)")
+            throw Failure.hostWrong("extension \(name) is not available on this server (no \(name).control in its extension directory)")
         }
         guard relocatable else {
-            throw CheckFailed(
+            throw Failure.hostWrong(
                 "extension \(name) is not relocatable (its control file), so it can only be created with public on its "
                     + "script's search_path, where the database's owner may have planted a function its script would "
                     + "call as the superuser: the suite does not create it in \(try currentDatabase(db)); create it by "

@@ -6,7 +6,7 @@ import Glibc
 /// (the check is false; what the apply would do is shown under it, see DryRunPreview), and
 /// `unknown` (the check cannot be made yet: what it reads is made by an earlier step, "unknown:
 /// needs the postgres step", or by an earlier action of the same step), besides FAILED (a check
-/// that found the host wrong beyond repair, CheckFailed). The summary line counts them apart, the
+/// that found the host wrong beyond repair, a hostWrong Failure). The summary line counts them apart, the
 /// log says `"status"` (ok, would_change, unknown, failed) and `"needs"`, and install.sh's
 /// summary adds them up (DryRunCounts).
 public enum DryRunStatus {

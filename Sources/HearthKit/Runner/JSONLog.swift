@@ -23,6 +23,12 @@ public struct LogRecord: Sendable {
     public var preview = ""
     /// A dry run step's counts: actions that would change, actions unknown.
     public var counts: (wouldChange: Int, unknown: Int)?
+    /// What the error that ended the action (or the start-up) meant: a Failure.Kind's raw value
+    /// (configuration, needs_step, host_wrong, migration, database, too_large, error); "" when
+    /// none was thrown (a check that was false says so in `status`).
+    public var failure = ""
+    /// The configuration key a configuration failure names.
+    public var key = ""
 
     public var json: String {
         var fields: [String] = [
@@ -40,6 +46,8 @@ public struct LogRecord: Sendable {
         if !status.isEmpty { fields.append("\"status\":\(JSON.string(status))") }
         if !needs.isEmpty { fields.append("\"needs\":\(JSON.string(needs))") }
         if !preview.isEmpty { fields.append("\"preview\":\(JSON.string(Bounded.text(preview, Bounded.previewBytes)))") }
+        if !failure.isEmpty { fields.append("\"failure\":\(JSON.string(failure))") }
+        if !key.isEmpty { fields.append("\"key\":\(JSON.string(Bounded.text(key, 256)))") }
         if let counts {
             fields.append("\"would_change\":\(counts.wouldChange)")
             fields.append("\"unknown\":\(counts.unknown)")
@@ -88,7 +96,7 @@ public final class JSONLog: @unchecked Sendable {
     /// directory is reached by the trust rule (every directory on the way root's, not writable
     /// by others unless sticky: a HEARTHMINDS_LOG in a directory another account owns is
     /// refused), and the file is opened without following a link and must be root's.
-    public init(path: String) throws(HearthError) {
+    public init(path: String) throws(Failure) {
         self.path = path
         do {
             let (directoryPath, name) = try OpenDirectory.split(path)
@@ -97,19 +105,19 @@ public final class JSONLog: @unchecked Sendable {
                 directory.fd, name, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
                 mode_t(0o640))
             guard opened >= 0 else {
-                throw HearthError("cannot open the log \(path): \(FileSystem.errnoText())")
+                throw Failure("cannot open the log \(path): \(FileSystem.errnoText())")
             }
             var st = stat()
             guard fstat(opened, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_uid == geteuid() else {
                 close(opened)
-                throw HearthError(
+                throw Failure(
                     "the log \(path) is not a regular file of \(OpenDirectory.userName(geteuid())): not written to")
             }
             fd = opened
-        } catch let error as HearthError {
+        } catch let error as Failure where error.kind == .error {
             throw error
         } catch {
-            throw HearthError("the log \(path): \(error)")
+            throw Failure("the log \(path): \(error)")
         }
     }
 

@@ -43,6 +43,9 @@ public struct StepRunner: Sendable {
         /// A dry run's check that cannot be made yet; `needs`: the step whose work it needs.
         var unknown = false
         var needs: String?
+        /// What the error thrown by the check or the apply meant (nil: none was thrown).
+        var failure: Failure.Kind?
+        var key: String?
         var pending: Bool { tone == .pending || unknown }
 
         /// The log's name of what the action came to.
@@ -201,11 +204,13 @@ public struct StepRunner: Sendable {
 
     private func failure(_ error: any Error, _ stepName: String, _ r: inout Result) {
         r.result = false
-        if dryRun && !(error is CheckFailed) {
+        r.failure = Failure.kind(of: error)
+        r.key = (error as? Failure)?.key
+        if dryRun && Failure.kind(of: error) != .hostWrong {
             // What a check cannot see yet (the cluster is not there) is unknown, not a change:
             // its own status, naming the step whose work it needs when the error says.
             r.unknown = true
-            r.needs = (error as? HearthError)?.needs
+            r.needs = (error as? Failure)?.needs
             r.tone = .unknown
             r.label = DryRunStatus.unknownLabel(needs: r.needs, step: stepName)
             r.detail = "cannot check yet: \(error)"
@@ -232,7 +237,7 @@ public struct StepRunner: Sendable {
             LogRecord(
                 time: Clock.timestamp(), run: runID, step: step.name, action: action.name, result: r.result,
                 changed: r.changed, ms: ms, detail: r.detail, dryRun: dryRun, status: r.status, needs: r.needs ?? "",
-                preview: r.preview))
+                preview: r.preview, failure: r.failure?.rawValue ?? "", key: r.key ?? ""))
         var line = "  " + console.paint("[\(r.label)]".padded(15), r.tone) + action.name + "  (\(JSON.number(ms)) ms)"
         if !r.detail.isEmpty && r.detail != r.label {
             line += "\n" + r.detail.split(separator: "\n").map { "      \($0)" }.joined(separator: "\n")

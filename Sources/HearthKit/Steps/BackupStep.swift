@@ -34,7 +34,7 @@ public enum BackupStep {
             .assertion("cluster \(paths.id) runs with WAL archiving on (archive_mode, set by the postgres step)") {
                 let mode = try session.get().query("SELECT pg_catalog.current_setting('archive_mode')").scalar
                 guard mode == "on" || mode == "always" else {
-                    throw HearthError("archive_mode is \(mode ?? "unknown") on cluster \(paths.id): run hm-postgres first", needs: PostgresStep.name)
+                    throw Failure("archive_mode is \(mode ?? "unknown") on cluster \(paths.id): run hm-postgres first", needs: PostgresStep.name)
                 }
                 return true
             },
@@ -66,7 +66,7 @@ public enum BackupStep {
                         if attempt > 0 { usleep(100_000) }
                         if try archiving(session.get()) == nil { return true }
                     }
-                    throw HearthError(try archiving(session.get()) ?? "archiving does not report success")
+                    throw Failure(try archiving(session.get()) ?? "archiving does not report success")
                 }),
             Action(
                 "a full backup exists",
@@ -98,7 +98,7 @@ public enum BackupStep {
 
     /// `hm-backup --write-metrics`: the backup metrics alone (after a backup a timer took).
     public static func metricsOnly(_ config: HearthConfig) throws -> Step {
-        guard let backup = config.backup else { throw ConfigError(key: "BACKUP", "is off: there are no backup metrics") }
+        guard let backup = config.backup else { throw Failure.configuration(key: "BACKUP", "is off: there are no backup metrics") }
         let session = ClusterSession(ClusterPaths(config))
         let tool = PgBackRest(backup)
         return Step(name, [BackupMetrics.action(config, backup) { try await tool.info(session.get()) }])
@@ -110,9 +110,9 @@ public enum BackupStep {
         let paths = ClusterPaths(config)
         return Once { () throws -> BackupFiles in
             guard let cluster = try DebianClusters.find(paths) else {
-                throw HearthError("there is no cluster \(paths.id)", needs: PostgresStep.name)
+                throw Failure("there is no cluster \(paths.id)", needs: PostgresStep.name)
             }
-            guard let data = cluster.dataDirectory else { throw HearthError("cluster \(paths.id) has no data directory") }
+            guard let data = cluster.dataDirectory else { throw Failure("cluster \(paths.id) has no data directory") }
             return BackupFiles(backup, dataDirectory: data, port: config.port, socketDirectory: PGTarget.debianSocketDirectory)
         }
     }
@@ -135,7 +135,7 @@ public enum BackupStep {
     static func requireSameSystem(_ info: BackupInfo, _ connection: PGConnection, _ backup: BackupConfig) throws {
         let system = try connection.query("SELECT system_identifier::text FROM pg_catalog.pg_control_system()").scalar ?? ""
         guard let last = info.systemIDs.last, last != system else { return }
-        throw CheckFailed(
+        throw Failure.hostWrong(
             "stanza \(backup.stanza) in \(backup.repoPath) holds the backups of another cluster (system identifier \(last), "
                 + "this one's \(system)): bring that cluster back with hm-restore, or choose another BACKUP_STANZA or "
                 + "BACKUP_REPO_PATH")

@@ -145,7 +145,7 @@ public enum DatabasesStep {
                                 return false
                             }
                             guard owner == config.hearthmindsUser else {
-                                throw CheckFailed(
+                                throw Failure.hostWrong(
                                     "extension \(ext) in \(database.name) is owned by \(owner), not \(config.hearthmindsUser); "
                                         + "PostgreSQL cannot change an extension's owner: drop it (and what uses it) to have it recreated")
                             }

@@ -39,7 +39,7 @@ public enum MigrationsStep {
         let notice = notice ?? { console.err("  note: \($0)") }
         let loaded = Once { () throws -> MigrationSet in
             guard let directory else {
-                throw MigrationError("no Migrations/ directory found beside the executables (set HEARTHMINDS_ROOT)")
+                throw Failure.migration("no Migrations/ directory found beside the executables (set HEARTHMINDS_ROOT)")
             }
             return try MigrationSet.load(directory: directory, config: config)
         }
@@ -63,7 +63,7 @@ public enum MigrationsStep {
                 if status.changed.contains(EmbeddingStorage.revision) {
                     // 0008 renders from PGVECTOR_STORAGE: stamping would record a kind no row was
                     // converted to; the way is to undo it under the value it ran with.
-                    throw CheckFailed(
+                    throw Failure.hostWrong(
                         "\(database): the files of applied revision(s) \(status.changed.joined(separator: ", ")) "
                             + "changed since they ran (`hm-migrate check`); \(EmbeddingStorage.revision) renders from "
                             + "PGVECTOR_STORAGE and the index keys: if one of them changed, put it back, or convert: "
@@ -72,7 +72,7 @@ public enum MigrationsStep {
                             + "do not stamp it, which would record a kind no row was converted to")
                 }
                 if !status.changed.isEmpty {
-                    throw CheckFailed(
+                    throw Failure.hostWrong(
                         "\(database): the files of applied revision(s) \(status.changed.joined(separator: ", ")) "
                             + "changed since they ran (`hm-migrate check`); restore them, or after a deliberate "
                             + "change record them with `hm-migrate stamp \(status.current ?? "base") --database \(database)`")
@@ -88,7 +88,7 @@ public enum MigrationsStep {
             .action(
                 .assertion("revisions in \(directory ?? "Migrations/") load and render") {
                     let set = try loaded.get()
-                    guard set.head != nil else { throw CheckFailed("\(set.directory) holds no revisions") }
+                    guard set.head != nil else { throw Failure.hostWrong("\(set.directory) holds no revisions") }
                     return true
                 })
         ]

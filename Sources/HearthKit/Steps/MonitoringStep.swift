@@ -40,12 +40,12 @@ public enum MonitoringStep {
         let exporter = ExporterConfig(config)
         let files = exporterFiles(config)
         let loaded = Once { () throws -> MigrationSet in
-            guard let migrations else { throw MigrationError("no Migrations/ directory found beside the executables") }
+            guard let migrations else { throw Failure.migration("no Migrations/ directory found beside the executables") }
             return try MigrationSet.load(directory: migrations, config: config)
         }
 
         func account() throws -> SystemAccount {
-            guard let found = SystemAccount.lookup(user) else { throw HearthError("no user \(user)", needs: name) }
+            guard let found = SystemAccount.lookup(user) else { throw Failure("no user \(user)", needs: name) }
             return found
         }
 
@@ -53,7 +53,7 @@ public enum MonitoringStep {
         /// dry run on a fresh host says).
         func admin() throws -> PGConnection {
             do { return try session.get() } catch {
-                throw HearthError("cluster \(paths.id) is not running: \(error)", needs: PostgresStep.name)
+                throw Failure("cluster \(paths.id) is not running: \(error)", needs: PostgresStep.name)
             }
         }
 
@@ -63,7 +63,7 @@ public enum MonitoringStep {
                 guard preload.split(separator: ",").map({ String($0).trimmingCharacters(in: " ") }).contains(MonitoringSettings.preloadLibraries)
                 else {
                     // (in a dry run: the postgres step's restart would bring it)
-                    throw HearthError(
+                    throw Failure(
                         "the running server does not preload \(MonitoringSettings.preloadLibraries) "
                             + "(shared_preload_libraries is '\(preload)'): rerun the postgres step, which restarts it once",
                         needs: PostgresStep.name)
@@ -73,7 +73,7 @@ public enum MonitoringStep {
             .assertion("role \(user): login by peer, no password, pg_monitor only (made by the databases step)") {
                 let spec = RoleSpec(name: user, superuser: false, password: .none, memberOf: ["pg_monitor"])
                 guard try spec.isConverged(admin()) else {
-                    throw HearthError("role \(user) is not (yet) as the databases step makes it", needs: DatabasesStep.name)
+                    throw Failure("role \(user) is not (yet) as the databases step makes it", needs: DatabasesStep.name)
                 }
                 return true
             },
@@ -204,7 +204,7 @@ public enum MonitoringStep {
                         last = "pg_up \(up.map { TextfileMetrics.number($0) } ?? "missing"), pg_exporter_last_scrape_error "
                             + "\(error.map { TextfileMetrics.number($0) } ?? "missing")"
                     }
-                    throw CheckFailed(
+                    throw Failure.hostWrong(
                         "the postgres exporter on \(config.monitoring.listenAddress) does not serve our metrics (\(last)); "
                             + "see journalctl -u \(ExporterConfig.unit)")
                 },
@@ -241,9 +241,9 @@ public enum MonitoringStep {
             check: {
                 guard config.monitoring.textfileDirectory != nil else { return true }
                 let wanted: String
-                do { wanted = try schemaMetrics() } catch let error as CheckFailed { throw error } catch {
+                do { wanted = try schemaMetrics() } catch let error as Failure where error.kind == .hostWrong { throw error } catch {
                     // (a database not there yet, in a dry run of a fresh host)
-                    throw HearthError("\(error)", needs: MigrationsStep.name)
+                    throw Failure("\(error)", needs: MigrationsStep.name)
                 }
                 return TextfileMetrics.read(schemaFile, config) == wanted
             },
@@ -314,11 +314,11 @@ public enum MonitoringStep {
 
     static func requireOurs(_ account: SystemAccount) throws {
         guard account.uid <= SystemAccount.systemUIDMax() else {
-            throw CheckFailed(
+            throw Failure.hostWrong(
                 "\(account.name) has uid \(account.uid), an ordinary user's: not the monitoring account; choose another MONITORING_USER")
         }
         guard account.comment.split(separator: ",", omittingEmptySubsequences: false).first.map(String.init) == mark else {
-            throw CheckFailed(
+            throw Failure.hostWrong(
                 "system account \(account.name) exists without our mark (comment '\(mark)'): not adopted; choose another "
                     + "MONITORING_USER, or mark it: usermod --comment '\(mark)' \(account.name)")
         }

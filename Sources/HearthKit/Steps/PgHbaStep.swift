@@ -56,7 +56,7 @@ public enum PgHbaStep {
                 let used = Dictionary(uniqueKeysWithValues: rows.map { ($0[0] ?? "", $0[1] ?? "") })
                 for (setting, path) in [("hba_file", paths.hbaFile), ("ident_file", paths.identFile)]
                 where used[setting] != path {
-                    throw CheckFailed(
+                    throw Failure.hostWrong(
                         "cluster \(paths.id) has \(setting) = '\(used[setting] ?? "")', not \(path); remove that "
                             + "setting so the cluster uses the files in its configuration directory")
                 }
@@ -85,14 +85,14 @@ public enum PgHbaStep {
             .assertion("pg_hba_file_rules: no error, only peer and scram-sha-256") {
                 // Not a definite false: in a dry run the file is still the one we would replace.
                 if try !paths.openConfigDirectory().holds(ClusterPaths.hbaFileName, files.hba) {
-                    throw HearthError("\(paths.hbaFile) is not (yet) the file we render", needs: name)
+                    throw Failure("\(paths.hbaFile) is not (yet) the file we render", needs: name)
                 }
                 let connection = try session.get()
                 let errors = try connection.query(
                     "SELECT line_number, error FROM pg_hba_file_rules WHERE error IS NOT NULL ORDER BY line_number"
                 ).rows
                 if !errors.isEmpty {
-                    throw CheckFailed(
+                    throw Failure.hostWrong(
                         "\(paths.hbaFile) has errors: "
                             + errors.map { "line \($0[0] ?? "?"): \($0[1] ?? "")" }.joined(separator: "; "))
                 }
@@ -101,7 +101,7 @@ public enum PgHbaStep {
                 ).rows.map { $0[0] ?? "" }
                 let others = methods.filter { !HbaRenderer.allowedMethods.contains($0) }
                 if !others.isEmpty {
-                    throw CheckFailed("\(paths.hbaFile) has rules with \(others.joined(separator: ", "))")
+                    throw Failure.hostWrong("\(paths.hbaFile) has rules with \(others.joined(separator: ", "))")
                 }
                 return true
             },
@@ -114,7 +114,7 @@ public enum PgHbaStep {
     static func loadedSinceWritten(_ paths: ClusterPaths, _ connection: PGConnection) throws -> Bool {
         let loaded = try connection.query("SELECT extract(epoch FROM pg_conf_load_time())::text").scalar
         guard let loaded, let loadedAt = Double(loaded) else {
-            throw HearthError("cannot read pg_conf_load_time()")
+            throw Failure("cannot read pg_conf_load_time()")
         }
         let directory = try paths.openConfigDirectory()
         for file in [ClusterPaths.hbaFileName, ClusterPaths.identFileName] {

@@ -40,7 +40,7 @@ public enum PgvectorStep {
         func expectedVersion() throws -> String {
             if let value = installed.value { return value.version }
             guard let found = installer.installedVersion() else {
-                throw HearthError("pgvector is not installed for PostgreSQL \(version) (\(installer.controlFile))")
+                throw Failure("pgvector is not installed for PostgreSQL \(version) (\(installer.controlFile))")
             }
             return found
         }
@@ -48,8 +48,8 @@ public enum PgvectorStep {
         var actions: [Action] = [
             .assertion("PostgreSQL \(version) server is installed") {
                 guard FileSystem.exists(installer.serverBinary) else {
-                    // Not CheckFailed: in a dry run the postgres step may be about to install it.
-                    throw HearthError("\(installer.serverBinary) is missing: install postgresql-\(version) (the postgres step)")
+                    // Not a hostWrong failure: in a dry run the postgres step may be about to install it.
+                    throw Failure("\(installer.serverBinary) is missing: install postgresql-\(version) (the postgres step)")
                 }
                 return true
             },
@@ -60,7 +60,7 @@ public enum PgvectorStep {
                 verify: {
                     guard let want = installed.value?.version, let have = installer.installedVersion() else { return false }
                     guard have == want else {
-                        throw HearthError("\(installer.controlFile) states \(have), but \(want) was installed")
+                        throw Failure("\(installer.controlFile) states \(have), but \(want) was installed")
                     }
                     return true
                 },
@@ -85,10 +85,10 @@ public enum PgvectorStep {
                     "SELECT default_version FROM pg_available_extensions WHERE name = $1", ["vector"]
                 ).scalar
                 guard let offered else {
-                    throw HearthError("pg_available_extensions has no vector on port \(server.port)")
+                    throw Failure("pg_available_extensions has no vector on port \(server.port)")
                 }
                 guard offered == want else {
-                    throw CheckFailed("the server offers vector \(offered), but \(want) is installed")
+                    throw Failure.hostWrong("the server offers vector \(offered), but \(want) is installed")
                 }
                 return true
             },
@@ -160,7 +160,7 @@ public enum PgvectorStep {
         }
         // A dry run makes and drops nothing: the proof needs a database, so it stays unknown.
         if StepRunner.dryRunning {
-            throw HearthError(
+            throw Failure(
                 "not proved in a dry run: `postgres` has vector already, and the proof needs the scratch database "
                     + "\(scratchDatabase), which a dry run does not make")
         }
@@ -201,7 +201,7 @@ public enum PgvectorStep {
         let marked = comment == scratchMark
         let cutBeforeComment = comment == nil && connectionLimit == scratchConnectionLimit
         guard ownerIsUs && (marked || cutBeforeComment) else {
-            throw CheckFailed(
+            throw Failure.hostWrong(
                 "a database \(scratchDatabase) exists that is not the suite's scratch database (owner, comment or "
                     + "connection limit differ): the pgvector check would drop it; rename it, or drop it if it is "
                     + "not needed, and rerun")
@@ -213,10 +213,10 @@ public enum PgvectorStep {
         let extversion = try db.query("SELECT extversion FROM pg_extension WHERE extname = $1", ["vector"]).scalar
         let distance = try db.query("SELECT round(('[1,0,0]'::vector(3) <=> '[0,1,0]'::vector(3))::numeric, 6)").scalar
         guard extversion == version else {
-            throw CheckFailed("CREATE EXTENSION vector made version \(extversion ?? "none"), not \(version)")
+            throw Failure.hostWrong("CREATE EXTENSION vector made version \(extversion ?? "none"), not \(version)")
         }
         guard distance == "1.000000" else {
-            throw CheckFailed("cosine distance of orthogonal vectors is \(distance ?? "NULL"), not 1")
+            throw Failure.hostWrong("cosine distance of orthogonal vectors is \(distance ?? "NULL"), not 1")
         }
         return true
     }

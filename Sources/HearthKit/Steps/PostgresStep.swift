@@ -55,7 +55,7 @@ public enum PostgresStep {
                     $0.name == config.clusterName && $0.version != version
                 }
                 if let other = others.first {
-                    throw CheckFailed(
+                    throw Failure.hostWrong(
                         "cluster \(other.id) exists: PG_CLUSTER_NAME \(config.clusterName) is taken by PostgreSQL "
                             + "\(other.version), not \(version); upgrade it (pg_upgradecluster) or choose another "
                             + "PG_CLUSTER_NAME")
@@ -67,7 +67,7 @@ public enum PostgresStep {
                     $0.port == port && !($0.version == version && $0.name == config.clusterName)
                 }
                 if let other = others.first {
-                    throw CheckFailed(
+                    throw Failure.hostWrong(
                         "POSTGRES_PORT \(port) is the port of cluster \(other.id) (pg_lsclusters); choose another "
                             + "POSTGRES_PORT or move that cluster")
                 }
@@ -106,7 +106,7 @@ public enum PostgresStep {
                 check: {
                     // (once no other dpkg or apt is at work: theirs are not interrupted packages)
                     guard let unfinished = try await Apt.unfinished() else {
-                        throw HearthError("cannot read dpkg's status file (\(DpkgStatus.defaultDirectory)/status)")
+                        throw Failure("cannot read dpkg's status file (\(DpkgStatus.defaultDirectory)/status)")
                     }
                     return !unfinished.journal && unfinished.packages.isEmpty
                 },
@@ -151,9 +151,9 @@ public enum PostgresStep {
                 guard let tls = settings.tls else { return true }
                 for (key, path) in [("PG_SSL_CERT_FILE", tls.cert), ("PG_SSL_KEY_FILE", tls.key)]
                 where !FileSystem.exists(path) {
-                    // Not CheckFailed: on a fresh host (a dry run) the packages that make the
+                    // Not a hostWrong failure: on a fresh host (a dry run) the packages that make the
                     // snakeoil pair are not installed yet.
-                    throw HearthError(
+                    throw Failure(
                         "\(path) is missing: password logins from beyond loopback (POSTGRES_HOST, PG_ALLOWED_NETWORKS) "
                             + "need TLS; set \(key) (with its pair), or make Debian's snakeoil pair "
                             + "(make-ssl-cert generate-default-snakeoil, package ssl-cert)")
@@ -253,7 +253,7 @@ public enum PostgresStep {
                         differences = try settingsDifferences(session.get(), settings, ownFile: paths.settingsFile)
                         if differences.isEmpty { return true }
                     }
-                    throw HearthError(
+                    throw Failure(
                         "the server still runs with other settings:\n"
                             + differences.map(\.description).joined(separator: "\n"))
                 },
@@ -263,20 +263,20 @@ public enum PostgresStep {
                 // What pg_isready asks, through libpq in this process (PQpingParams).
                 let ready = PGConnection.ping(host: status.socketDirectory, port: status.port)
                 guard ready == .ok else {
-                    throw HearthError("pg_isready on \(status.socketDirectory) port \(status.port): \(ready)")
+                    throw Failure("pg_isready on \(status.socketDirectory) port \(status.port): \(ready)")
                 }
                 let connection = try session.get()
                 let shown = try connection.query("SHOW server_version").scalar ?? ""
                 let major = Int(shown.prefix(while: { $0.isNumber }))
                 guard major == version else {
-                    throw CheckFailed("cluster \(paths.id) runs PostgreSQL \(shown), not \(version)")
+                    throw Failure.hostWrong("cluster \(paths.id) runs PostgreSQL \(shown), not \(version)")
                 }
                 // New databases take template1's encoding.
                 let encoding = try connection.query(
                     "SELECT pg_encoding_to_char(encoding) FROM pg_database WHERE datname = 'template1'"
                 ).scalar ?? ""
                 guard encoding == "UTF8" else {
-                    throw CheckFailed(
+                    throw Failure.hostWrong(
                         "cluster \(paths.id) has encoding \(encoding), not UTF8: its databases could not hold "
                             + "every text; recreate it (pg_dropcluster, then rerun) or choose another PG_CLUSTER_NAME")
                 }
@@ -288,18 +288,18 @@ public enum PostgresStep {
     /// A non-local POSTGRES_HOST is an error: the server could not listen there.
     static func requireLocalAddress(_ host: String) throws {
         if HostAddresses.isWildcard(host) {
-            throw CheckFailed(
+            throw Failure.hostWrong(
                 "POSTGRES_HOST \(host) is the wildcard address, not one address of this host; name the address to "
                     + "listen on (PG_ALLOWED_NETWORKS says who may connect)")
         }
         switch HostAddresses.locality(host) {
         case .local: return
         case .notLocal:
-            throw CheckFailed(
+            throw Failure.hostWrong(
                 "POSTGRES_HOST \(host) is not an address of this host (no interface has it); use one of its "
                     + "addresses (ip -br addr) or 127.0.0.1")
         case .unusable(let why):
-            throw CheckFailed("POSTGRES_HOST \(host): \(why)")
+            throw Failure.hostWrong("POSTGRES_HOST \(host): \(why)")
         }
     }
 
@@ -350,7 +350,7 @@ public enum PostgresStep {
                 message += "\nthe end of the cluster's log \(logFile):\n" + lines.joined(separator: "\n")
             }
         }
-        throw HearthError(message)
+        throw Failure(message)
     }
 
     /// The lines of a cluster's log from its last start (the server's "starting PostgreSQL",
@@ -368,7 +368,7 @@ public enum PostgresStep {
     static func startMode(_ paths: ClusterPaths) throws -> String {
         // (a file larger than any start.conf is not read: it is not ours, and is replaced)
         let text: String?
-        do { text = try paths.openConfigDirectory().textIfFile(ClusterPaths.startConfName, limit: 64 << 10) } catch is FileTooLarge {
+        do { text = try paths.openConfigDirectory().textIfFile(ClusterPaths.startConfName, limit: 64 << 10) } catch let error as Failure where error.kind == .tooLarge {
             return ""
         }
         guard let text else { return "" }
@@ -405,7 +405,7 @@ public enum PostgresStep {
         var differences: [SettingDifference] = []
         for (name, wanted) in settings.values {
             guard let (value, source, pending, _) = running[name] else {
-                throw HearthError("the server has no setting \(name)")
+                throw Failure("the server has no setting \(name)")
             }
             if value != wanted || pending {
                 differences.append(

@@ -54,7 +54,7 @@ public enum ResetStep {
             if let precondition {
                 do {
                     _ = try await precondition.check()
-                } catch let error as CheckFailed {
+                } catch let error as Failure where error.kind == .hostWrong {
                     lines.append("blocked: \(error)")
                 } catch {
                     lines.append("cannot check the roles: \(error)")
@@ -151,7 +151,7 @@ public enum ResetStep {
                 guard let info = try DebianClusters.find(debianCluster) else { return nil }
                 guard let dataDirectory = info.dataDirectory, PostmasterStatus.read(dataDirectory: dataDirectory) != nil
                 else {
-                    throw CheckFailed(
+                    throw Failure.hostWrong(
                         "cluster \(debianCluster.id) is not running: start it (pg_ctlcluster \(debianCluster.version) "
                             + "\(debianCluster.name) start) to reset its databases and roles, or reset the whole cluster "
                             + "(hm-reset --cluster)")
@@ -165,7 +165,7 @@ public enum ResetStep {
     static func noClusterToDropItem() -> Item {
         Item(
             what: "the cluster", action: .assertion("--cluster needs a Debian cluster") {
-                throw CheckFailed("--cluster: no Debian cluster to drop")
+                throw Failure.hostWrong("--cluster: no Debian cluster to drop")
             }, detail: nil)
     }
 
@@ -199,14 +199,14 @@ public enum ResetStep {
             guard let db = try await admin() else { return true }
             let strangers = try notOurs(databases: databases, owners: owners, roles: roles, db)
             guard strangers.isEmpty else {
-                throw CheckFailed(
+                throw Failure.hostWrong(
                     strangers.joined(separator: "; ")
                         + ". The reset drops only what the suite made (it carries our mark and the configured owner); "
                         + "drop or rename those by hand, or change the configuration. Nothing was dropped.")
             }
             let held = try foreignHoldings(roles: roles, keeping: databases, db)
             guard held.isEmpty else {
-                throw CheckFailed(
+                throw Failure.hostWrong(
                     held.joined(separator: "; ")
                         + ". The reset drops only its own databases, and PostgreSQL cannot drop a role that still "
                         + "owns or may use something: move or remove those first (in that database: ALTER TABLE ... "
@@ -276,7 +276,7 @@ public enum ResetStep {
                     let (directory, name) = try parent()
                     guard let found = try directory?.entry(name) else { return true }
                     guard found.kind == .directory else {
-                        throw CheckFailed(
+                        throw Failure.hostWrong(
                             "\(paths.configDirectory) is \(found.kind == .symlink ? "a symbolic link" : "not a directory"): "
                                 + "not followed, not removed; remove it by hand")
                     }
@@ -354,7 +354,7 @@ public enum ResetStep {
                     check: {
                         guard let gid = SystemAccount.groupID(user) else { return true }
                         guard gid <= gidMax else {
-                            throw CheckFailed(
+                            throw Failure.hostWrong(
                                 "group \(user) has gid \(gid), an ordinary group's: not the service account's group, not "
                                     + "removed; choose another \(key)")
                         }
@@ -362,7 +362,7 @@ public enum ResetStep {
                         let others = Set((SystemAccount.groupMembers(user) ?? []) + SystemAccount.primaryMembers(gid: gid))
                             .subtracting([user])
                         guard others.isEmpty else {
-                            throw CheckFailed(
+                            throw Failure.hostWrong(
                                 "group \(user) is also the group of \(others.sorted().joined(separator: ", ")): not the "
                                     + "service account's alone, not removed; choose another \(key) or remove it by hand")
                         }
@@ -375,7 +375,7 @@ public enum ResetStep {
 
     /// The service home when it exists and may go: under /var/lib, a real directory (not a
     /// link), the passwd home of the service account (ours: a system account with our mark),
-    /// owned by it. nil when there is no home; a CheckFailed naming what is wrong otherwise.
+    /// owned by it. nil when there is no home; a hostWrong Failure naming what is wrong otherwise.
     static func removableHome(_ config: HearthConfig, uidMax: UInt32) throws
         -> (OpenDirectory, String, SystemAccount)?
     {
@@ -388,7 +388,7 @@ public enum ResetStep {
             guard let parent = try? OpenDirectory.openIfPresent(parentPath, trust: .reading),
                 try parent.entry(name) != nil
             else { return nil }
-            throw CheckFailed(
+            throw Failure.hostWrong(
                 "HEARTHMINDS_SERVICE_HOME \(home) is not under \(homeBase)/: the reset removes a home only there; "
                     + "not removed (remove it by hand if it is the service account's)")
         }
@@ -396,24 +396,24 @@ public enum ResetStep {
             return nil
         }
         guard found.kind == .directory else {
-            throw CheckFailed(
+            throw Failure.hostWrong(
                 "HEARTHMINDS_SERVICE_HOME \(home) is \(found.kind == .symlink ? "a symbolic link" : "not a directory"): "
                     + "not followed, not removed")
         }
         let user = config.serviceUser
         guard let account = SystemAccount.lookup(user) else {
-            throw CheckFailed(
+            throw Failure.hostWrong(
                 "HEARTHMINDS_SERVICE_HOME \(home) exists, but there is no account \(user) to show that it is its home: "
                     + "not removed; remove it by hand if it is")
         }
         try ServiceAccount.requireOurs(account, uidMax: uidMax, key: "HEARTHMINDS_SERVICE_USER")
         guard account.home == home else {
-            throw CheckFailed(
+            throw Failure.hostWrong(
                 "HEARTHMINDS_SERVICE_HOME \(home) is not the home of \(user) (its passwd home is \(account.home)): "
                     + "not removed")
         }
         guard found.uid == account.uid else {
-            throw CheckFailed(
+            throw Failure.hostWrong(
                 "HEARTHMINDS_SERVICE_HOME \(home) is owned by \(OpenDirectory.userName(found.uid)), not by \(user): "
                     + "not removed")
         }

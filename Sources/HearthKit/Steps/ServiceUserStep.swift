@@ -16,7 +16,7 @@ public enum ServiceUserStep {
         let uidMax = SystemAccount.systemUIDMax()
 
         func account() throws -> SystemAccount {
-            guard let account = SystemAccount.lookup(user) else { throw HearthError("no user \(user)", needs: name) }
+            guard let account = SystemAccount.lookup(user) else { throw Failure("no user \(user)", needs: name) }
             return account
         }
 
@@ -83,16 +83,16 @@ public enum ServiceUserStep {
         switch status.kind {
         case .directory: break
         case .symlink:
-            throw CheckFailed(
+            throw Failure.hostWrong(
                 "HEARTHMINDS_SERVICE_HOME \(home) is a symbolic link: not followed, not adopted; remove it (or choose "
                     + "another HEARTHMINDS_SERVICE_HOME) and rerun")
         default:
-            throw CheckFailed(
+            throw Failure.hostWrong(
                 "HEARTHMINDS_SERVICE_HOME \(home) exists and is not a directory: not adopted; remove it (or choose "
                     + "another HEARTHMINDS_SERVICE_HOME) and rerun")
         }
         guard status.uid == account.uid else {
-            throw CheckFailed(
+            throw Failure.hostWrong(
                 "HEARTHMINDS_SERVICE_HOME \(home) exists and is owned by \(OpenDirectory.userName(status.uid)), not by "
                     + "\(account.name): a directory that is not the account's is not adopted; if it is the service "
                     + "account's home, chown it to \(account.name) (chown \(account.name): \(home)), else choose another "

@@ -59,7 +59,7 @@ public final class StepContext: @unchecked Sendable {
     }
 
     /// Opens the log of the configuration (HEARTHMINDS_LOG) unless one is open.
-    public func openLog() throws(HearthError) {
+    public func openLog() throws(Failure) {
         if log == nil { log = try JSONLog(path: config.logPath) }
     }
 

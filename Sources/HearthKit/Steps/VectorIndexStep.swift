@@ -56,14 +56,14 @@ public enum VectorIndexStep {
         let index = VectorIndex.ivfflatName
         func found(_ db: PGConnection) throws -> VectorIndex.Found {
             guard let found = try VectorIndex.findIvfflat(db, opclass: EmbeddingStorage.ivfflatOpclass(config)) else {
-                // Not a CheckFailed: in a dry run, before the migrations step has run, it is what
+                // Not a hostWrong failure: in a dry run, before the migrations step has run, it is what
                 // the next run will make (pending); in a run it is a false result.
-                throw HearthError(
+                throw Failure(
                     "\(database): there is no index public.\(index) (revision 0003 builds it): is the database at the "
                         + "head revision (`hm-migrate current --database \(database)`)?", needs: MigrationsStep.name)
             }
             guard found.problems.isEmpty else {
-                throw CheckFailed(
+                throw Failure.hostWrong(
                     "\(database): public.\(index) is not the index the suite builds: "
                         + "\(found.problems.joined(separator: "; ")); it is not rebuilt. Put it back as "
                         + (config.vectorStorage == .halfvec
@@ -172,7 +172,7 @@ public enum VectorIndexStep {
                 try owners.with(database) { db, _ in
                     let after = try HnswUpkeep.read(db)
                     guard after.leftovers.isEmpty else {
-                        throw CheckFailed("\(database): invalid index copies left after REINDEX: \(after.leftovers.joined(separator: ", "))")
+                        throw Failure.hostWrong("\(database): invalid index copies left after REINDEX: \(after.leftovers.joined(separator: ", "))")
                     }
                     return true
                 }
@@ -211,7 +211,7 @@ public enum VectorIndexStep {
                 try owners.with(database) { db, _ in
                     let stale = try TableStatistics.stale(db, fraction: fraction)
                     if let table = stale.first(where: { !$0.analyzed }) {
-                        throw CheckFailed("\(database): public.\(table.name) is still not analyzed after ANALYZE")
+                        throw Failure.hostWrong("\(database): public.\(table.name) is still not analyzed after ANALYZE")
                     }
                     return true
                 }

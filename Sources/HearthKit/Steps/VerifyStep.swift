@@ -29,7 +29,7 @@ public enum VerifyStep {
         let sessions = OwnerSessions(server, credentials, expected: DatabaseSpec.owners(config))
         let revisions = Once { () throws -> MigrationSet in
             guard let migrations else {
-                throw CheckFailed("no Migrations/ directory found beside the executables (set HEARTHMINDS_ROOT)")
+                throw Failure.hostWrong("no Migrations/ directory found beside the executables (set HEARTHMINDS_ROOT)")
             }
             return try MigrationSet.load(directory: migrations, config: config)
         }
@@ -39,7 +39,7 @@ public enum VerifyStep {
         actions.append(
             .assertion("system user \(config.serviceUser): system uid, own group, no login shell") {
                 guard let account = SystemAccount.lookup(config.serviceUser) else {
-                    throw HearthError("no system user \(config.serviceUser)", needs: ServiceUserStep.name)
+                    throw Failure("no system user \(config.serviceUser)", needs: ServiceUserStep.name)
                 }
                 return account.uid <= SystemAccount.systemUIDMax() && account.gid == SystemAccount.groupID(config.serviceUser)
                     && account.shell == ServiceUserStep.shell
@@ -50,7 +50,7 @@ public enum VerifyStep {
                 let row = try connections.get().query(
                     "SELECT current_setting('server_version_num')::int / 10000, current_setting('port')").first
                 guard row?[0] == String(config.pgVersion), row?[1] == String(config.port) else {
-                    throw CheckFailed("the server answers with version \(row?[0] ?? "?") on port \(row?[1] ?? "?")")
+                    throw Failure.hostWrong("the server answers with version \(row?[0] ?? "?") on port \(row?[1] ?? "?")")
                 }
                 return true
             })
@@ -58,7 +58,7 @@ public enum VerifyStep {
         actions.append(
             .assertion("the server runs the installed PostgreSQL \(config.pgVersion) (no upgrade under it)") {
                 if let why = try InstalledServer.difference(connections.get(), pgVersion: config.pgVersion) {
-                    throw CheckFailed("\(why): restart the cluster (the postgres step does)")
+                    throw Failure.hostWrong("\(why): restart the cluster (the postgres step does)")
                 }
                 return true
             })
@@ -71,8 +71,8 @@ public enum VerifyStep {
                            count(*) FILTER (WHERE auth_method IN ('trust', 'md5', 'password'))
                     FROM pg_hba_file_rules
                     """).first
-                guard row?[0] == "0" else { throw CheckFailed("pg_hba.conf has \(row?[0] ?? "?") rules in error") }
-                guard row?[1] == "0" else { throw CheckFailed("pg_hba.conf has \(row?[1] ?? "?") trust/md5/password rules") }
+                guard row?[0] == "0" else { throw Failure.hostWrong("pg_hba.conf has \(row?[0] ?? "?") rules in error") }
+                guard row?[1] == "0" else { throw Failure.hostWrong("pg_hba.conf has \(row?[1] ?? "?") trust/md5/password rules") }
                 return true
             })
 
@@ -84,7 +84,7 @@ public enum VerifyStep {
         dbChecks[config.hearthmindsDB, default: []].append(
             .blockingAssertion("\(config.serviceUser) logs in by peer to \(config.hearthmindsDB)") {
                 guard let account = SystemAccount.lookup(config.serviceUser) else {
-                    throw HearthError("no system user \(config.serviceUser)", needs: ServiceUserStep.name)
+                    throw Failure("no system user \(config.serviceUser)", needs: ServiceUserStep.name)
                 }
                 sessions.begin(config.hearthmindsDB)
                 var kept: PGConnection?
@@ -124,7 +124,7 @@ public enum VerifyStep {
                             throw error
                         }
                         guard try db.query("SELECT current_user").scalar == ai.name else {
-                            throw CheckFailed("\(ai.name)'s login to \(ai.database) is not \(ai.name)")
+                            throw Failure.hostWrong("\(ai.name)'s login to \(ai.database) is not \(ai.name)")
                         }
                         kept = db
                     }()
@@ -150,13 +150,13 @@ public enum VerifyStep {
                             ORDER BY 1
                             """, [PGArray.literal(others.map(\.database)), ai.name]).rows.compactMap { $0[0] }
                         guard granted.isEmpty else {
-                            throw CheckFailed("\(ai.name) may connect to \(granted.joined(separator: ", "))")
+                            throw Failure.hostWrong("\(ai.name) may connect to \(granted.joined(separator: ", "))")
                         }
                         for other in tried {
                             do {
                                 _ = try server.login(other.database, user: ai.name, password: try passwords.password(ai.name))
-                                throw CheckFailed("\(ai.name) could connect to \(other.database)")
-                            } catch let error as PGError {
+                                throw Failure.hostWrong("\(ai.name) could connect to \(other.database)")
+                            } catch let error as Failure where error.kind == .database {
                                 guard error.message.contains("permission denied for database")
                                     || error.message.contains("no pg_hba.conf entry")
                                 else { throw error }
@@ -180,7 +180,7 @@ public enum VerifyStep {
                     }
                 }
                 guard unconfigured.isEmpty else {
-                    throw CheckFailed(
+                    throw Failure.hostWrong(
                         "role(s) \(unconfigured.joined(separator: ", ")) have their own name as password, which the "
                             + "configuration does not say: the databases step sets the right one")
                 }
@@ -216,7 +216,7 @@ public enum VerifyStep {
                         try Migrator(set: set, database: database, server: server, session: (db, owner)).status()
                     }
                     guard status.converged else {
-                        throw CheckFailed(
+                        throw Failure.hostWrong(
                             "\(database) is at \(status.current ?? "base"), head is \(status.head ?? "base")"
                                 + (status.changed.isEmpty ? "" : "; changed since applied: \(status.changed.joined(separator: ", "))"))
                     }
@@ -248,7 +248,7 @@ public enum VerifyStep {
                         guard let wanted = VectorIndex.wantedSetting(config, indexLists: lists) else { return true }
                         let found = try VectorIndex.databaseSetting(wanted.name, database: database, connections.get())
                         guard found == String(wanted.value) else {
-                            throw CheckFailed(
+                            throw Failure.hostWrong(
                                 "\(database): \(wanted.name) is \(found ?? "not set"), not \(wanted.value) "
                                     + "(the vector-index step sets it)")
                         }

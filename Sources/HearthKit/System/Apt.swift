@@ -74,7 +74,7 @@ public enum Apt {
     /// runs wait for locks `lockWait` in all, not each. What an interrupted dpkg left is
     /// finished first (`finishInterrupted`).
     public static func install(
-        _ packages: [String], updateFirst: Bool = false, explain: (HearthError) async -> HearthError = { $0 }
+        _ packages: [String], updateFirst: Bool = false, explain: (Failure) async -> Failure = { $0 }
     ) async throws {
         let install = ["-y", "--no-install-recommends", "install"] + packages
         let deadline = Clock.nowMs() + Double(lockWait) * 1000
@@ -107,7 +107,7 @@ public enum Apt {
         let deadline = deadline ?? Clock.nowMs() + Double(lockWait) * 1000
         while let holder = DpkgStatus.lockHolder(directory: directory) {
             guard Clock.nowMs() + 1000 < deadline else {
-                throw HearthError(
+                throw Failure(
                     "another dpkg or apt (pid \(holder)) has held dpkg's lock for \(lockWait) s: it may still be at "
                         + "work; rerun once it is done")
             }
@@ -187,7 +187,7 @@ public enum Apt {
                 ["-y", "--no-install-recommends", "--no-remove", "-o", "Dpkg::Options::=--force-confdef",
                  "-o", "Dpkg::Options::=--force-confold", "--fix-broken", "install"], deadline: deadline)
             if let last = DpkgStatus.unfinished(directory: directory), !last.packages.isEmpty || last.journal {
-                throw HearthError(
+                throw Failure(
                     "dpkg was interrupted and its work could not be finished (dpkg --configure -a, then apt-get "
                         + "--fix-broken install): still unfinished: "
                         + (last.packages.isEmpty ? "dpkg's journal" : last.packages.joined(separator: ", "))

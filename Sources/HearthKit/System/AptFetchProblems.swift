@@ -11,10 +11,10 @@ public enum AptFetchProblems {
     }
 
     /// `failure` with the fetch problems appended, when there are any.
-    public static func explain(_ failure: HearthError, update: CommandResult) -> HearthError {
+    public static func explain(_ failure: Failure, update: CommandResult) -> Failure {
         let problems = lines(update.stdout + "\n" + update.stderr)
         guard !problems.isEmpty else { return failure }
-        return HearthError(
+        return Failure(
             failure.message + "\n`apt-get update` could not fetch the package lists (is the mirror in the apt "
                 + "sources reachable?):\n" + problems.suffix(10).joined(separator: "\n"))
     }

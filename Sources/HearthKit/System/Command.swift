@@ -70,7 +70,7 @@ public enum Command {
         }
         for (key, value) in adding {
             guard !key.uppercased().hasSuffix("_PASSWORD") else {
-                throw HearthError("refusing to pass \(key) to a child's environment: secrets go on standard input")
+                throw Failure("refusing to pass \(key) to a child's environment: secrets go on standard input")
             }
             env[key] = value
         }
@@ -104,7 +104,7 @@ public enum Command {
         precondition(!argv.isEmpty)
         let shown = display(argv)
         guard let resolved = resolve(argv[0]) else {
-            throw HearthError("cannot run `\(shown)`: \(argv[0]) not found")
+            throw Failure("cannot run `\(shown)`: \(argv[0]) not found")
         }
         var executable = resolved
         var arguments = Array(argv.dropFirst())
@@ -114,7 +114,7 @@ public enum Command {
             // swift-subprocess starts children with a raw clone, after which glibc's
             // setgroups/setuid in the child wait forever for threads that are not there.
             guard let setpriv = resolve("setpriv") else {
-                throw HearthError("cannot run `\(shown)` as \(user.name): setpriv (util-linux) not found")
+                throw Failure("cannot run `\(shown)` as \(user.name): setpriv (util-linux) not found")
             }
             let groupOption = groups == .accounts ? "--init-groups" : "--clear-groups"
             arguments = ["--reuid=\(user.uid)", "--regid=\(user.gid)", groupOption, "--", resolved] + arguments
@@ -122,7 +122,7 @@ public enum Command {
         }
         if let timeout {
             guard let timer = resolve("timeout") else {
-                throw HearthError("cannot run `\(shown)` with a deadline: timeout (coreutils) not found")
+                throw Failure("cannot run `\(shown)` with a deadline: timeout (coreutils) not found")
             }
             arguments = ["--kill-after=5", String(max(1, timeout)), executable] + arguments
             executable = timer
@@ -155,7 +155,7 @@ public enum Command {
             // coreutils' timeout: 124 when it ended the command, 137 when it had to kill it. A
             // definite false (a dry run too): rerunning the same command would wait the same.
             if let timeout, status == 124 || status == 137 {
-                throw CheckFailed(
+                throw Failure.hostWrong(
                     "`\(shown)` did not finish within \(timeout) s and was killed (a file it reads that never "
                         + "ends, such as a FIFO in its place, holds it)"
                         + (result.standardError.isEmpty ? "" : ":\n" + result.standardError.trimmingCharacters(in: "\n ")))
@@ -163,12 +163,10 @@ public enum Command {
             return CommandResult(
                 command: shown, status: status, stdout: result.standardOutput,
                 stderr: result.standardError)
-        } catch let error as HearthError {
-            throw error
-        } catch let error as CheckFailed {
+        } catch let error as Failure where error.kind == .error || error.kind == .hostWrong {
             throw error
         } catch {
-            throw HearthError("cannot run `\(shown)`: \(error)")
+            throw Failure("cannot run `\(shown)`: \(error)")
         }
     }
 
@@ -185,7 +183,7 @@ public enum Command {
         return result.stdout
     }
 
-    public static func failure(_ result: CommandResult) -> HearthError {
+    public static func failure(_ result: CommandResult) -> Failure {
         var text = "`\(result.command)` exited \(result.status)"
         let err = result.stderr.trimmingCharacters(in: "\n ")
         let out = result.stdout.trimmingCharacters(in: "\n ")
@@ -195,6 +193,6 @@ public enum Command {
             let lines = shown.split(separator: "\n", omittingEmptySubsequences: false)
             text += ":\n" + lines.suffix(20).joined(separator: "\n")
         }
-        return HearthError(text)
+        return Failure(text)
     }
 }

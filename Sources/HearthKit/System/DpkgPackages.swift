@@ -84,7 +84,7 @@ public struct DpkgPackages: Sendable, Equatable {
             let changes = simulatedChanges(simulated)
             let others = Set(changes.remove).subtracting(ours).sorted()
             guard others.isEmpty && changes.install.isEmpty else {
-                throw HearthError(
+                throw Failure(
                     "removing the packages installed for the build (\(run.dropFirst().joined(separator: " "))) would "
                         + (others.isEmpty ? "" : "also remove \(others.joined(separator: " ")) ")
                         + (changes.install.isEmpty ? "" : "install \(changes.install.joined(separator: " ")) ")
@@ -98,7 +98,7 @@ public struct DpkgPackages: Sendable, Equatable {
         guard now.installed == before.installed else {
             let extra = now.installed.subtracting(before.installed).sorted()
             let gone = before.installed.subtracting(now.installed).sorted()
-            throw HearthError(
+            throw Failure(
                 "after removing the build's packages, dpkg's installed packages differ from before:"
                     + (extra.isEmpty ? "" : " still installed: \(extra.joined(separator: " "));")
                     + (gone.isEmpty ? "" : " gone: \(gone.joined(separator: " "))"))

@@ -66,19 +66,19 @@ public enum FileSystem {
         return nil
     }
 
-    public static func readBytes(_ path: String) throws(HearthError) -> [UInt8] {
+    public static func readBytes(_ path: String) throws(Failure) -> [UInt8] {
         try readFile(path).bytes
     }
 
     /// A regular file's bytes, and its owner and mode, from one descriptor: what is checked is
     /// what was read.
-    public static func readFile(_ path: String) throws(HearthError) -> (bytes: [UInt8], status: Status) {
+    public static func readFile(_ path: String) throws(Failure) -> (bytes: [UInt8], status: Status) {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw HearthError("\(path): \(errnoText())") }
+        guard fd >= 0 else { throw Failure("\(path): \(errnoText())") }
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
-            throw HearthError("\(path): not a regular file")
+            throw Failure("\(path): not a regular file")
         }
         var bytes: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
@@ -86,7 +86,7 @@ public enum FileSystem {
             let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n < 0 {
                 if errno == EINTR { continue }
-                throw HearthError("\(path): \(errnoText())")
+                throw Failure("\(path): \(errnoText())")
             }
             if n == 0 { break }
             bytes.append(contentsOf: buffer[0..<n])
@@ -94,7 +94,7 @@ public enum FileSystem {
         return (bytes, Status(uid: st.st_uid, gid: st.st_gid, mode: UInt32(st.st_mode) & 0o7777, isDirectory: false))
     }
 
-    public static func readText(_ path: String) throws(HearthError) -> String {
+    public static func readText(_ path: String) throws(Failure) -> String {
         String(decoding: try readBytes(path), as: UTF8.self)
     }
 
@@ -104,28 +104,28 @@ public enum FileSystem {
     public static func writeAtomically(
         _ path: String, _ text: String, mode: UInt32 = 0o644, uid: UInt32? = nil, gid: UInt32? = nil,
         trust: DirectoryTrust = .root
-    ) throws(HearthError) {
+    ) throws(Failure) {
         do {
             let (directory, name) = try OpenDirectory.split(path)
             try OpenDirectory.open(directory, trust: trust).write(name, text, mode: mode, uid: uid, gid: gid)
-        } catch { throw HearthError("\(error)") }
+        } catch { throw Failure("\(error)") }
     }
 
     /// `mkdir -p` through handles: the directories it makes get `mode`.
     public static func makeDirectories(_ path: String, mode: UInt32 = 0o755, trust: DirectoryTrust = .root)
-        throws(HearthError)
+        throws(Failure)
     {
-        do { _ = try OpenDirectory.makePath(path, mode: mode, trust: trust) } catch { throw HearthError("\(error)") }
+        do { _ = try OpenDirectory.makePath(path, mode: mode, trust: trust) } catch { throw Failure("\(error)") }
     }
 
     /// Sets owner and mode on the file or directory's own descriptor (a link there is refused).
     public static func setOwner(
         _ path: String, uid: UInt32, gid: UInt32, mode: UInt32, trust: DirectoryTrust = .root
-    ) throws(HearthError) {
+    ) throws(Failure) {
         do {
             let (directory, name) = try OpenDirectory.split(path)
             try OpenDirectory.open(directory, trust: trust).setOwner(name, uid: uid, gid: gid, mode: mode)
-        } catch { throw HearthError("\(error)") }
+        } catch { throw Failure("\(error)") }
     }
 
     /// Removes a file or a link (never what it points to); nothing when it is not there.
@@ -137,8 +137,8 @@ public enum FileSystem {
     }
 
     /// Names in a directory, sorted, without `.` and `..`.
-    public static func list(_ path: String) throws(HearthError) -> [String] {
-        guard let dir = opendir(path) else { throw HearthError("cannot list \(path): \(errnoText())") }
+    public static func list(_ path: String) throws(Failure) -> [String] {
+        guard let dir = opendir(path) else { throw Failure("cannot list \(path): \(errnoText())") }
         defer { closedir(dir) }
         var names: [String] = []
         while let entry = readdir(dir) {

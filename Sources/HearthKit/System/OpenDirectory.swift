@@ -43,11 +43,6 @@ public struct DirectoryTrust: Sendable, Equatable {
     }
 }
 
-/// A file `OpenDirectory.readBytes` did not read: it is larger than it was allowed to be.
-public struct FileTooLarge: Error, CustomStringConvertible {
-    public let message: String
-    public var description: String { message }
-}
 
 /// An open directory reached from / component by component without following a link another
 /// account could change (openat O_NOFOLLOW|O_DIRECTORY), and the file operations the steps
@@ -59,7 +54,7 @@ public struct FileTooLarge: Error, CustomStringConvertible {
 ///
 /// On the way from /, a symbolic link is followed only when root owns it and it lies in a
 /// directory that root owns and nobody else may write (/var/run -> /run); any other link is
-/// refused (CheckFailed, naming it).
+/// refused (a hostWrong Failure, naming it).
 public final class OpenDirectory: @unchecked Sendable {
     /// The path as asked for (for messages).
     public let path: String
@@ -113,11 +108,11 @@ public final class OpenDirectory: @unchecked Sendable {
 
     // MARK: reaching a directory
 
-    /// Opens the directory `path` from /. A missing component is a HearthError naming it; a
-    /// link or an owner the trust rule refuses is a CheckFailed naming it.
+    /// Opens the directory `path` from /. A missing component is a Failure naming it; a
+    /// link or an owner the trust rule refuses is a hostWrong Failure naming it.
     public static func open(_ path: String, trust: DirectoryTrust = .root) throws -> OpenDirectory {
         guard let found = try walk(path, trust: trust, create: nil) else {
-            throw HearthError("\(path) does not exist")
+            throw Failure("\(path) does not exist")
         }
         return found
     }
@@ -131,16 +126,16 @@ public final class OpenDirectory: @unchecked Sendable {
     public static func makePath(_ path: String, mode: UInt32 = 0o755, trust: DirectoryTrust = .root) throws
         -> OpenDirectory
     {
-        guard let found = try walk(path, trust: trust, create: mode) else { throw HearthError("\(path) does not exist") }
+        guard let found = try walk(path, trust: trust, create: mode) else { throw Failure("\(path) does not exist") }
         return found
     }
 
     /// The directory part and the last name of a path to a file ("/etc/x/y" -> "/etc/x", "y").
     public static func split(_ path: String) throws -> (directory: String, name: String) {
         let full = absolute(path)
-        guard let slash = full.lastIndex(of: "/") else { throw HearthError("\(path): not a path") }
+        guard let slash = full.lastIndex(of: "/") else { throw Failure("\(path): not a path") }
         let name = String(full[full.index(after: slash)...])
-        guard isPlainName(name) else { throw HearthError("\(path): not a path to a file") }
+        guard isPlainName(name) else { throw Failure("\(path): not a path to a file") }
         let directory = String(full[..<slash])
         return (directory.isEmpty ? "/" : directory, name)
     }
@@ -161,58 +156,58 @@ public final class OpenDirectory: @unchecked Sendable {
         let full = absolute(path)
         var pending = full.split(separator: "/").map(String.init)
         var fd = Glibc.open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw HearthError("cannot open /: \(FileSystem.errnoText())") }
+        guard fd >= 0 else { throw Failure("cannot open /: \(FileSystem.errnoText())") }
         var status = try fstatus(fd, "/")
         var resolved = ""
         var links = 0
         let lenient = geteuid() != 0
         do {
-            if let why = trust.refusal(status, path: "/", shown: "/") { throw CheckFailed(why) }
+            if let why = trust.refusal(status, path: "/", shown: "/") { throw Failure.hostWrong(why) }
             while !pending.isEmpty {
                 let name = pending.removeFirst()
                 if name.isEmpty || name == "." { continue }
                 if name == ".." {
-                    throw HearthError("\(path): '..' on the way is not supported")
+                    throw Failure("\(path): '..' on the way is not supported")
                 }
                 let here = resolved + "/" + name
                 var next = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
                 if next < 0 && errno == ENOENT, let mode {
                     let made = mkdirat(fd, name, mode_t(0o700)) == 0
                     if !made && errno != EEXIST {
-                        throw HearthError("cannot create directory \(here): \(FileSystem.errnoText())")
+                        throw Failure("cannot create directory \(here): \(FileSystem.errnoText())")
                     }
                     next = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
                     // Made by us just now (ours, 0700): give it its mode on its descriptor.
                     if made && next >= 0 && fchmod(next, mode_t(mode)) != 0 {
                         let code = errno
                         close(next)
-                        throw HearthError("cannot set the mode of \(here): \(FileSystem.errnoText(code))")
+                        throw Failure("cannot set the mode of \(here): \(FileSystem.errnoText(code))")
                     }
                 }
                 if next < 0 {
                     let code = errno
                     if code == ENOENT { close(fd); return nil }
                     guard code == ELOOP || code == ENOTDIR else {
-                        throw HearthError("cannot open \(here): \(FileSystem.errnoText(code))")
+                        throw Failure("cannot open \(here): \(FileSystem.errnoText(code))")
                     }
                     var st = stat()
                     guard fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else {
-                        throw HearthError("cannot open \(here): \(FileSystem.errnoText())")
+                        throw Failure("cannot open \(here): \(FileSystem.errnoText())")
                     }
                     let entry = Entry(st)
-                    guard entry.kind == .symlink else { throw HearthError("\(here) is not a directory") }
+                    guard entry.kind == .symlink else { throw Failure("\(here) is not a directory") }
                     guard lenient || (entry.uid == 0 && status.uid == 0 && status.mode & 0o022 == 0) else {
-                        throw CheckFailed(
+                        throw Failure.hostWrong(
                             "\(here) is a symbolic link (owned by \(userName(entry.uid))) where a directory should be: "
                                 + "refused, the suite does not follow a link another account can change; replace it with "
                                 + "the directory itself")
                     }
                     links += 1
-                    guard links <= 40 else { throw HearthError("\(path): too many symbolic links") }
+                    guard links <= 40 else { throw Failure("\(path): too many symbolic links") }
                     let target = try readLink(fd, name, here)
                     if target.hasPrefix("/") {
                         let root = Glibc.open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-                        guard root >= 0 else { throw HearthError("cannot open /: \(FileSystem.errnoText())") }
+                        guard root >= 0 else { throw Failure("cannot open /: \(FileSystem.errnoText())") }
                         close(fd)
                         fd = root
                         status = try fstatus(fd, "/")
@@ -228,7 +223,7 @@ public final class OpenDirectory: @unchecked Sendable {
                 }
                 if let why = trust.refusal(entry, path: here, shown: here) {
                     close(next)
-                    throw CheckFailed(why)
+                    throw Failure.hostWrong(why)
                 }
                 close(fd)
                 fd = next
@@ -245,14 +240,14 @@ public final class OpenDirectory: @unchecked Sendable {
 
     private static func fstatus(_ fd: Int32, _ path: String) throws -> Entry {
         var st = stat()
-        guard fstat(fd, &st) == 0 else { throw HearthError("cannot stat \(path): \(FileSystem.errnoText())") }
+        guard fstat(fd, &st) == 0 else { throw Failure("cannot stat \(path): \(FileSystem.errnoText())") }
         return Entry(st)
     }
 
     private static func readLink(_ fd: Int32, _ name: String, _ shown: String) throws -> String {
         var buffer = [CChar](repeating: 0, count: 4097)
         let n = readlinkat(fd, name, &buffer, 4096)
-        guard n > 0 else { throw HearthError("cannot read the link \(shown): \(FileSystem.errnoText())") }
+        guard n > 0 else { throw Failure("cannot read the link \(shown): \(FileSystem.errnoText())") }
         return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
@@ -274,7 +269,7 @@ public final class OpenDirectory: @unchecked Sendable {
     func child(_ name: String) -> String { (path == "/" ? "" : path) + "/" + name }
 
     private func plain(_ name: String) throws {
-        guard Self.isPlainName(name) else { throw HearthError("\(child(name)): not a plain name") }
+        guard Self.isPlainName(name) else { throw Failure("\(child(name)): not a plain name") }
     }
 
     // MARK: reading
@@ -285,7 +280,7 @@ public final class OpenDirectory: @unchecked Sendable {
         var st = stat()
         guard fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else {
             if errno == ENOENT { return nil }
-            throw HearthError("cannot stat \(child(name)): \(FileSystem.errnoText())")
+            throw Failure("cannot stat \(child(name)): \(FileSystem.errnoText())")
         }
         return Entry(st)
     }
@@ -303,16 +298,16 @@ public final class OpenDirectory: @unchecked Sendable {
         let file = openat(fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
         guard file >= 0 else {
             let code = errno
-            if code == ELOOP { throw HearthError("\(child(name)) is a symbolic link: not read") }
-            throw HearthError("\(child(name)): \(FileSystem.errnoText(code))")
+            if code == ELOOP { throw Failure("\(child(name)) is a symbolic link: not read") }
+            throw Failure("\(child(name)): \(FileSystem.errnoText(code))")
         }
         defer { close(file) }
         var st = stat()
         guard fstat(file, &st) == 0, st.st_mode & S_IFMT == S_IFREG else {
-            throw HearthError("\(child(name)) is not a regular file: not read")
+            throw Failure("\(child(name)) is not a regular file: not read")
         }
-        func tooLarge() -> FileTooLarge {
-            FileTooLarge(message: "\(child(name)) is larger than \(limit) bytes: not read")
+        func tooLarge() -> Failure {
+            Failure.tooLarge("\(child(name)) is larger than \(limit) bytes: not read")
         }
         guard Int(st.st_size) <= limit else { throw tooLarge() }
         var bytes: [UInt8] = []
@@ -321,7 +316,7 @@ public final class OpenDirectory: @unchecked Sendable {
             let n = buffer.withUnsafeMutableBytes { read(file, $0.baseAddress, $0.count) }
             if n < 0 {
                 if errno == EINTR { continue }
-                throw HearthError("\(child(name)): \(FileSystem.errnoText())")
+                throw Failure("\(child(name)): \(FileSystem.errnoText())")
             }
             if n == 0 { break }
             // (it may grow while it is read)
@@ -347,7 +342,7 @@ public final class OpenDirectory: @unchecked Sendable {
     /// apply replaces whole, in a directory another account may fill.
     public func holds(_ name: String, _ text: String) throws -> Bool {
         guard let found = try entry(name), found.kind == .file else { return false }
-        do { return try readText(name, limit: text.utf8.count) == text } catch is FileTooLarge { return false }
+        do { return try readText(name, limit: text.utf8.count) == text } catch let error as Failure where error.kind == .tooLarge { return false }
     }
 
     /// Names in the directory, sorted, without `.` and `..`.
@@ -359,7 +354,7 @@ public final class OpenDirectory: @unchecked Sendable {
         let copy = fcntl(fd, F_DUPFD_CLOEXEC, 0)
         guard copy >= 0, let dir = fdopendir(copy) else {
             if copy >= 0 { close(copy) }
-            throw HearthError("cannot list \(path): \(FileSystem.errnoText())")
+            throw Failure("cannot list \(path): \(FileSystem.errnoText())")
         }
         defer { closedir(dir) }
         rewinddir(dir)
@@ -396,11 +391,11 @@ public final class OpenDirectory: @unchecked Sendable {
             file = openat(fd, temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode_t(0o600))
             if file >= 0 || errno != EEXIST { break }
         }
-        guard file >= 0 else { throw HearthError("cannot write \(child(name)): \(FileSystem.errnoText())") }
-        func fail(_ what: String, _ code: Int32 = errno) -> HearthError {
+        guard file >= 0 else { throw Failure("cannot write \(child(name)): \(FileSystem.errnoText())") }
+        func fail(_ what: String, _ code: Int32 = errno) -> Failure {
             close(file)
             unlinkat(fd, temp, 0)
-            return HearthError("cannot \(what) \(child(name)): \(FileSystem.errnoText(code))")
+            return Failure("cannot \(what) \(child(name)): \(FileSystem.errnoText(code))")
         }
         if let code = FileSystem.writeAll(file, bytes) { throw fail("write", code) }
         guard fsync(file) == 0 else { throw fail("sync") }
@@ -411,12 +406,12 @@ public final class OpenDirectory: @unchecked Sendable {
         guard close(file) == 0 else {
             let code = errno
             unlinkat(fd, temp, 0)
-            throw HearthError("cannot write \(child(name)): \(FileSystem.errnoText(code))")
+            throw Failure("cannot write \(child(name)): \(FileSystem.errnoText(code))")
         }
         guard renameat(fd, temp, fd, name) == 0 else {
             let code = errno
             unlinkat(fd, temp, 0)
-            throw HearthError("cannot replace \(child(name)): \(FileSystem.errnoText(code))")
+            throw Failure("cannot replace \(child(name)): \(FileSystem.errnoText(code))")
         }
         removeStaleTemporaries(of: name)
         fsync(fd)
@@ -437,7 +432,7 @@ public final class OpenDirectory: @unchecked Sendable {
     }
 
     /// The directory `name` below this one, or nil when there is none. A link in its place, or
-    /// an owner the trust rule refuses, is a CheckFailed naming it.
+    /// an owner the trust rule refuses, is a hostWrong Failure naming it.
     public func directory(_ name: String) throws -> OpenDirectory? {
         try plain(name)
         let next = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
@@ -446,14 +441,14 @@ public final class OpenDirectory: @unchecked Sendable {
             if code == ENOENT { return nil }
             if code == ELOOP || code == ENOTDIR {
                 if let found = try entry(name), found.kind == .symlink {
-                    throw CheckFailed(
+                    throw Failure.hostWrong(
                         "\(child(name)) is a symbolic link (owned by \(Self.userName(found.uid))) where a directory "
                             + "should be: refused, the suite does not follow a link another account can change; "
                             + "replace it with the directory itself")
                 }
-                throw CheckFailed("\(child(name)) is not a directory")
+                throw Failure.hostWrong("\(child(name)) is not a directory")
             }
-            throw HearthError("cannot open \(child(name)): \(FileSystem.errnoText(code))")
+            throw Failure("cannot open \(child(name)): \(FileSystem.errnoText(code))")
         }
         let st: Entry
         do { st = try Self.fstatus(next, child(name)) } catch {
@@ -463,36 +458,36 @@ public final class OpenDirectory: @unchecked Sendable {
         let resolved = (resolvedPath == "/" ? "" : resolvedPath) + "/" + name
         if let why = trust.refusal(st, path: resolved, shown: child(name)) {
             close(next)
-            throw CheckFailed(why)
+            throw Failure.hostWrong(why)
         }
         return OpenDirectory(fd: next, path: child(name), resolvedPath: resolved, trust: trust, status: st)
     }
 
     /// The directory `name`, made (mkdirat) when missing, then given its owner and mode on its
     /// own descriptor. A link in its place, or an existing directory the trust rule refuses, is
-    /// refused (CheckFailed naming it).
+    /// refused (a hostWrong Failure naming it).
     public func makeDirectory(_ name: String, mode: UInt32 = 0o755, uid: UInt32? = nil, gid: UInt32? = nil) throws
         -> OpenDirectory
     {
         try plain(name)
         if mkdirat(fd, name, mode_t(0o700)) != 0 && errno != EEXIST {
-            throw HearthError("cannot create directory \(child(name)): \(FileSystem.errnoText())")
+            throw Failure("cannot create directory \(child(name)): \(FileSystem.errnoText())")
         }
-        guard let made = try directory(name) else { throw HearthError("\(child(name)) vanished while being made") }
+        guard let made = try directory(name) else { throw Failure("\(child(name)) vanished while being made") }
         if (uid != nil && made.status.uid != uid!) || (gid != nil && made.status.gid != gid!) {
             guard fchown(made.fd, uid ?? UInt32.max, gid ?? UInt32.max) == 0 else {
-                throw HearthError("cannot set the owner of \(made.path): \(FileSystem.errnoText())")
+                throw Failure("cannot set the owner of \(made.path): \(FileSystem.errnoText())")
             }
         }
         if made.status.mode != mode {
             guard fchmod(made.fd, mode_t(mode)) == 0 else {
-                throw HearthError("cannot set the mode of \(made.path): \(FileSystem.errnoText())")
+                throw Failure("cannot set the mode of \(made.path): \(FileSystem.errnoText())")
             }
         }
         // The status as it is now. The owner given is the one wanted (another account's, say):
         // the handle is not refused for it.
         let copy = fcntl(made.fd, F_DUPFD_CLOEXEC, 0)
-        guard copy >= 0 else { throw HearthError("cannot open \(made.path): \(FileSystem.errnoText())") }
+        guard copy >= 0 else { throw Failure("cannot open \(made.path): \(FileSystem.errnoText())") }
         let now: Entry
         do { now = try Self.fstatus(copy, made.path) } catch {
             close(copy)
@@ -508,19 +503,19 @@ public final class OpenDirectory: @unchecked Sendable {
         try plain(name)
         let target = openat(fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
         guard target >= 0 else {
-            if errno == ELOOP { throw CheckFailed("\(child(name)) is a symbolic link: refused, not followed") }
-            throw HearthError("cannot open \(child(name)): \(FileSystem.errnoText())")
+            if errno == ELOOP { throw Failure.hostWrong("\(child(name)) is a symbolic link: refused, not followed") }
+            throw Failure("cannot open \(child(name)): \(FileSystem.errnoText())")
         }
         defer { close(target) }
         let st = try Self.fstatus(target, child(name))
         guard st.kind == .file || st.kind == .directory else {
-            throw CheckFailed("\(child(name)) is neither a file nor a directory: refused")
+            throw Failure.hostWrong("\(child(name)) is neither a file nor a directory: refused")
         }
         if let owner, st.uid != owner {
-            throw CheckFailed("\(child(name)) is owned by \(Self.userName(st.uid)), not \(Self.userName(owner)): not adopted")
+            throw Failure.hostWrong("\(child(name)) is owned by \(Self.userName(st.uid)), not \(Self.userName(owner)): not adopted")
         }
         guard fchown(target, uid, gid) == 0, fchmod(target, mode_t(mode)) == 0 else {
-            throw HearthError("cannot set the owner and mode of \(child(name)): \(FileSystem.errnoText())")
+            throw Failure("cannot set the owner and mode of \(child(name)): \(FileSystem.errnoText())")
         }
     }
 
@@ -531,7 +526,7 @@ public final class OpenDirectory: @unchecked Sendable {
     public func remove(_ name: String) throws {
         try plain(name)
         guard unlinkat(fd, name, 0) == 0 || errno == ENOENT else {
-            throw HearthError("cannot remove \(child(name)): \(FileSystem.errnoText())")
+            throw Failure("cannot remove \(child(name)): \(FileSystem.errnoText())")
         }
     }
 
@@ -543,8 +538,8 @@ public final class OpenDirectory: @unchecked Sendable {
     public func removeTree(_ name: String, owner: UInt32? = nil, directoryOnly: Bool = false) throws {
         try plain(name)
         guard let found = try entry(name) else { return }
-        func refuse(_ kind: Entry.Kind) -> CheckFailed {
-            CheckFailed(
+        func refuse(_ kind: Entry.Kind) -> Failure {
+            Failure.hostWrong(
                 "\(child(name)) is \(kind == .symlink ? "a symbolic link" : "not a directory"): not followed, not removed")
         }
         guard found.kind == .directory else {
@@ -560,19 +555,19 @@ public final class OpenDirectory: @unchecked Sendable {
                 if directoryOnly { throw refuse(try entry(name)?.kind ?? .other) }
                 return try remove(name)
             }
-            throw HearthError("cannot open \(child(name)): \(FileSystem.errnoText())")
+            throw Failure("cannot open \(child(name)): \(FileSystem.errnoText())")
         }
         defer { close(top) }
         let st = try Self.fstatus(top, child(name))
         if let owner, st.uid != owner {
-            throw CheckFailed("\(child(name)) is owned by \(Self.userName(st.uid)), not \(Self.userName(owner)): not removed")
+            throw Failure.hostWrong("\(child(name)) is owned by \(Self.userName(st.uid)), not \(Self.userName(owner)): not removed")
         }
         for attempt in 0..<3 {
             try Self.removeContents(top, device: st.device, path: child(name))
             if unlinkat(fd, name, AT_REMOVEDIR) == 0 || errno == ENOENT { return }
             // Something was added meanwhile (its owner may still be at work): once more.
             if errno != ENOTEMPTY || attempt == 2 {
-                throw HearthError("cannot remove \(child(name)): \(FileSystem.errnoText())")
+                throw Failure("cannot remove \(child(name)): \(FileSystem.errnoText())")
             }
         }
     }
@@ -582,33 +577,33 @@ public final class OpenDirectory: @unchecked Sendable {
             var st = stat()
             guard fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else {
                 if errno == ENOENT { continue }
-                throw HearthError("cannot stat \(path)/\(name): \(FileSystem.errnoText())")
+                throw Failure("cannot stat \(path)/\(name): \(FileSystem.errnoText())")
             }
             if st.st_mode & S_IFMT == S_IFDIR {
                 let sub = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
                 if sub < 0 {
                     if errno == ENOENT { continue }
                     guard errno == ELOOP || errno == ENOTDIR else {
-                        throw HearthError("cannot open \(path)/\(name): \(FileSystem.errnoText())")
+                        throw Failure("cannot open \(path)/\(name): \(FileSystem.errnoText())")
                     }
                     // Replaced by a link or a file meanwhile: that is removed, not followed.
                     if unlinkat(dirfd, name, 0) != 0 && errno != ENOENT {
-                        throw HearthError("cannot remove \(path)/\(name): \(FileSystem.errnoText())")
+                        throw Failure("cannot remove \(path)/\(name): \(FileSystem.errnoText())")
                     }
                     continue
                 }
                 defer { close(sub) }
                 let inner = try fstatus(sub, "\(path)/\(name)")
                 guard inner.device == device else {
-                    throw HearthError(
+                    throw Failure(
                         "\(path)/\(name) is on another file system (a mount point): not removed; unmount it and rerun")
                 }
                 try removeContents(sub, device: device, path: "\(path)/\(name)")
                 if unlinkat(dirfd, name, AT_REMOVEDIR) != 0 && errno != ENOENT {
-                    throw HearthError("cannot remove \(path)/\(name): \(FileSystem.errnoText())")
+                    throw Failure("cannot remove \(path)/\(name): \(FileSystem.errnoText())")
                 }
             } else if unlinkat(dirfd, name, 0) != 0 && errno != ENOENT {
-                throw HearthError("cannot remove \(path)/\(name): \(FileSystem.errnoText())")
+                throw Failure("cannot remove \(path)/\(name): \(FileSystem.errnoText())")
             }
         }
     }

@@ -42,29 +42,29 @@ public enum RunLock {
         let parent = try OpenDirectory.open(parentPath)
         let lockDirectory = try parent.makeDirectory(name, mode: 0o700, uid: 0, gid: 0)
         guard lockDirectory.status.uid == 0 || lockDirectory.status.uid == geteuid() else {
-            throw CheckFailed("\(directory) is owned by \(OpenDirectory.userName(lockDirectory.status.uid)), not root")
+            throw Failure.hostWrong("\(directory) is owned by \(OpenDirectory.userName(lockDirectory.status.uid)), not root")
         }
         let shown = directory + "/" + fileName
 
         if let text = environment[descriptorVariable], !text.isEmpty {
             guard let fd = Int32(text), fd > 2 else {
-                throw HearthError("\(descriptorVariable)=\(text) is not a descriptor number")
+                throw Failure("\(descriptorVariable)=\(text) is not a descriptor number")
             }
             var st = stat()
             guard fstat(fd, &st) == 0 else {
-                throw HearthError("\(descriptorVariable)=\(fd) is not an open descriptor (\(FileSystem.errnoText()))")
+                throw Failure("\(descriptorVariable)=\(fd) is not an open descriptor (\(FileSystem.errnoText()))")
             }
             guard let file = try lockDirectory.entry(fileName), file.kind == .file,
                 file.device == UInt64(st.st_dev), file.inode == UInt64(st.st_ino)
             else {
-                throw HearthError("\(descriptorVariable)=\(fd) is not the lock file \(shown)")
+                throw Failure("\(descriptorVariable)=\(fd) is not the lock file \(shown)")
             }
             guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
                 if errno == EWOULDBLOCK { return .busy }
-                throw HearthError("cannot lock \(shown): \(FileSystem.errnoText())")
+                throw Failure("cannot lock \(shown): \(FileSystem.errnoText())")
             }
             guard fcntl(fd, F_SETFD, FD_CLOEXEC) == 0 else {
-                throw HearthError("cannot set close-on-exec on \(descriptorVariable)=\(fd): \(FileSystem.errnoText())")
+                throw Failure("cannot set close-on-exec on \(descriptorVariable)=\(fd): \(FileSystem.errnoText())")
             }
             held = fd
             return .held(descriptor: fd, inherited: true)
@@ -73,19 +73,19 @@ public enum RunLock {
         let fd = openat(
             lockDirectory.fd, fileName, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, mode_t(0o600))
         guard fd >= 0 else {
-            if errno == ELOOP { throw CheckFailed("\(shown) is a symbolic link: refused") }
-            throw HearthError("cannot open the lock \(shown): \(FileSystem.errnoText())")
+            if errno == ELOOP { throw Failure.hostWrong("\(shown) is a symbolic link: refused") }
+            throw Failure("cannot open the lock \(shown): \(FileSystem.errnoText())")
         }
         var st = stat()
         guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_uid == geteuid() else {
             close(fd)
-            throw CheckFailed("\(shown) is not a regular file of root's: refused")
+            throw Failure.hostWrong("\(shown) is not a regular file of root's: refused")
         }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             let code = errno
             close(fd)
             if code == EWOULDBLOCK { return .busy }
-            throw HearthError("cannot lock \(shown): \(FileSystem.errnoText(code))")
+            throw Failure("cannot lock \(shown): \(FileSystem.errnoText(code))")
         }
         held = fd
         return .held(descriptor: fd, inherited: false)

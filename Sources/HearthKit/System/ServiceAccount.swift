@@ -7,15 +7,15 @@ public enum ServiceAccount {
         account.comment.split(separator: ",", omittingEmptySubsequences: false).first.map(String.init) == mark
     }
 
-    /// A CheckFailed naming the account and the way out, unless it is ours.
+    /// A hostWrong Failure naming the account and the way out, unless it is ours.
     public static func requireOurs(_ account: SystemAccount, uidMax: UInt32, key: String) throws {
         guard account.uid <= uidMax else {
-            throw CheckFailed(
+            throw Failure.hostWrong(
                 "\(account.name) has uid \(account.uid), an ordinary user's, not a system account: not the suite's "
                     + "service account; remove it or choose another \(key)")
         }
         guard isMarked(account) else {
-            throw CheckFailed(
+            throw Failure.hostWrong(
                 "system account \(account.name) (uid \(account.uid)) exists without our mark (comment "
                     + "'\(mark)'): an account the suite did not make is not adopted or removed; choose another \(key), "
                     + "or, if it is the HearthMinds service account, mark it: usermod --comment '\(mark)' \(account.name)")

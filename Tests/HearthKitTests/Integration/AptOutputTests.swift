@@ -33,7 +33,7 @@ struct AptOutputTests {
                         && getsockname(fd, pointer, &length) == 0
                 }
             }
-            guard bound else { throw HearthError("hostile mirror: \(FileSystem.errnoText())") }
+            guard bound else { throw Failure("hostile mirror: \(FileSystem.errnoText())") }
             port = Int(UInt16(bigEndian: address.sin_port))
             var thread = pthread_t()
             let context = Unmanaged.passRetained(self).toOpaque()
@@ -41,7 +41,7 @@ struct AptOutputTests {
                 let mirror = Unmanaged<HostileMirror>.fromOpaque(raw!).takeRetainedValue()
                 mirror.serve()
                 return nil
-            }, context) == 0 else { throw HearthError("hostile mirror: no thread") }
+            }, context) == 0 else { throw Failure("hostile mirror: no thread") }
             pthread_detach(thread)
         }
 
@@ -62,7 +62,7 @@ struct AptOutputTests {
     /// apt-get's options for lists and cache of `work`'s own, with `sources` as its only sources.
     func privateApt(_ work: String, sources: String) throws -> [String] {
         for directory in ["lists", "lists/partial", "cache", "cache/archives", "cache/archives/partial"] {
-            guard mkdir(work + "/" + directory, 0o755) == 0 else { throw HearthError("mkdir: \(FileSystem.errnoText())") }
+            guard mkdir(work + "/" + directory, 0o755) == 0 else { throw Failure("mkdir: \(FileSystem.errnoText())") }
         }
         try FileSystem.writeAtomically(work + "/sources.list", sources, mode: 0o644)
         return PgvectorInstaller.temporaryAptOptions(work: work)

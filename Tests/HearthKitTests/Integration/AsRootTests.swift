@@ -56,7 +56,7 @@ struct AsRootTests {
         #expect(printedEnvironment(printedAsNobody) == (try Command.childEnvironment(asUser: nobody)))
 
         // A caller cannot hand a password to a child through the environment.
-        await #expect(throws: HearthError.self) { try await Command.check(["env"], environment: ["X_PASSWORD": "no"]) }
+        await expectFailureAsync(.error) { try await Command.check(["env"], environment: ["X_PASSWORD": "no"]) }
     }
 
     @Test("a configuration file that holds passwords must be root's and unreadable by others; a host file writable by others is refused")
@@ -74,7 +74,7 @@ struct AsRootTests {
             }
         }
         // The seed's fixture as it sits in the repository (0644, with passwords) is refused too.
-        #expect(throws: ConfigError.self) {
+        expectFailure(.configuration) {
             try HearthConfig.load(ConfigSources(hostFile: TestFiles.fixture("seed-example.env")))
         }
         // No secret, but writable by others: it decides what root does.

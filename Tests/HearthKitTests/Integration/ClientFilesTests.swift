@@ -52,7 +52,7 @@ struct ClientFilesTests {
         let config = try loadConfig("AI_NAMES=logos,aletheia\nALETHEIA_PASSWORD=given")
         let book = PasswordBook(config, directory: directory)
         #expect(book.missing() == ["hearthminds", "logos"])
-        #expect(throws: HearthError.self) { try book.password("logos") }
+        expectFailure(.error) { try book.password("logos") }
         try book.generateMissing()
         let logos = try book.password("logos")
         let manager = try book.password("hearthminds")

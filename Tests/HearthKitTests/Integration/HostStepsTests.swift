@@ -237,17 +237,17 @@ struct HostStepsTests {
         // The service account reaches its own database by peer, and nothing else.
         #expect(
             try viaSocket(service, "hmtest_shared", as: serviceAccount).query("SELECT current_user").scalar == service)
-        #expect(throws: PGError.self) { try viaSocket(service, "postgres", as: serviceAccount) }
+        expectFailure(.database) { try viaSocket(service, "postgres", as: serviceAccount) }
         // root cannot pose as another role by peer.
-        #expect(throws: PGError.self) { try viaSocket(service, "hmtest_shared", as: nil) }
+        expectFailure(.database) { try viaSocket(service, "hmtest_shared", as: nil) }
         // An AI: scram-sha-256 over the socket and TCP to its own database and the shared one; a
         // wrong or missing password fails.
         let pw = Secret("s3cret pw")
         #expect(try tcp("hmtest_ai", password: pw).query("SELECT 1").scalar == "1")
         #expect(try tcp("hmtest_ai", "hmtest_shared", password: pw).query("SELECT 1").scalar == "1")
         #expect(try viaSocket("hmtest_ai", "hmtest_ai_db", as: nil, password: pw).query("SELECT 1").scalar == "1")
-        #expect(throws: PGError.self) { try tcp("hmtest_ai", password: Secret("wrong")) }
-        #expect(throws: PGError.self) { try tcp("hmtest_ai", password: nil) }
+        expectFailure(.database) { try tcp("hmtest_ai", password: Secret("wrong")) }
+        expectFailure(.database) { try tcp("hmtest_ai", password: nil) }
         // ... and nothing else, whatever the grants say: not another AI's database, not postgres
         // or template1 (a stolen AI password opens nothing more).
         try admin.execute("GRANT CONNECT ON DATABASE hmtest_other_db TO hmtest_ai")
@@ -273,7 +273,7 @@ struct HostStepsTests {
         let (healed, healedMs) = await timed(try PgHbaStep.make(config, templates: templates))
         #expect(healed.status == 0 && healed.changed == 2)
         #expect(try FileSystem.readText(paths.hbaFile) == rendered.hba)
-        #expect(throws: PGError.self) { try tcp("hmtest_ai", password: nil) }
+        expectFailure(.database) { try tcp("hmtest_ai", password: nil) }
         let methods = try admin.query("SELECT DISTINCT auth_method FROM pg_hba_file_rules ORDER BY 1").rows.map { $0[0]! }
         #expect(methods == ["peer", "scram-sha-256"])
         print("timing hm-pg-hba: after tampering \(Int(healedMs)) ms")

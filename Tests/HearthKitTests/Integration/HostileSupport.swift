@@ -110,7 +110,7 @@ enum Hostile {
             let environment: [UnsafeMutablePointer<CChar>?] = [strdup("PATH=/usr/bin:/bin"), nil]
             defer { environment.forEach { free($0) } }
             guard posix_spawn(&child, argv[0], nil, nil, arguments, environment) == 0 else {
-                throw HearthError("cannot start the planter")
+                throw Failure("cannot start the planter")
             }
             pid = child
         }

@@ -58,7 +58,7 @@ struct MonitoringTests {
             let environment: [UnsafeMutablePointer<CChar>?] = [strdup("PATH=/usr/bin:/bin"), strdup("DATA_SOURCE_NAME=\(dsn)"), nil]
             defer { environment.forEach { free($0) } }
             guard posix_spawn(&child, argv[0], nil, nil, cArguments, environment) == 0 else {
-                throw HearthError("cannot start the exporter")
+                throw Failure("cannot start the exporter")
             }
             pid = child
         }

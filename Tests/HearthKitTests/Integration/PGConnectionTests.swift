@@ -85,6 +85,6 @@ struct PGConnectionTests {
         let asNobody = try cluster.connect(user: "nobody", as: nobody)
         #expect(try asNobody.query("SELECT current_user").scalar == "nobody")
         // Peer refuses a database user that is not the system account.
-        #expect(throws: PGError.self) { try cluster.connect(user: "postgres", as: nobody) }
+        expectFailure(.database) { try cluster.connect(user: "postgres", as: nobody) }
     }
 }

@@ -20,7 +20,7 @@ struct PgvectorStepTests {
         let installer = PgvectorInstaller(try config())
         guard let version = installer.installedVersion() else {
             Issue.record("pgvector is not installed for PostgreSQL 15 (\(installer.controlFile)): run `sudo make setup`")
-            throw HearthError("pgvector not installed")
+            throw Failure("pgvector not installed")
         }
         return version
     }
@@ -46,7 +46,7 @@ struct PgvectorStepTests {
             let distance = try db.query("SELECT round(('[1,0,0]'::vector(3) <=> '[0,1,0]'::vector(3))::numeric, 3)").scalar
             #expect(distance == "1.000")
             // The column's dimension is enforced.
-            #expect(throws: PGError.self) { try db.execute("INSERT INTO items VALUES ('bad', '[1,2]')") }
+            expectFailure(.database) { try db.execute("INSERT INTO items VALUES ('bad', '[1,2]')") }
         }
     }
 
@@ -100,7 +100,7 @@ struct PgvectorStepTests {
         _ = try installedVersion()
         let cluster = try await TestCluster.shared()
         let target = PGServer(socketDirectory: cluster.socketDirectory, port: cluster.port)
-        #expect(throws: CheckFailed.self) {
+        expectFailure(.hostWrong) {
             try PgvectorStep.createExtensionInScratchDatabase(target, expecting: "0.0.1")
         }
         let left = try cluster.connect().query(
@@ -116,7 +116,7 @@ struct PgvectorStepTests {
         let target = PGServer(socketDirectory: cluster.socketDirectory, port: cluster.port)
         let before = try cluster.connect().query("SELECT count(*) FROM pg_database").scalar
         #expect(try PgvectorStep.createExtensionInScratchDatabase(target, expecting: version))
-        #expect(throws: CheckFailed.self) {
+        expectFailure(.hostWrong) {
             try PgvectorStep.createExtensionInScratchDatabase(target, expecting: "0.0.1")
         }
         let admin = try cluster.connect()
@@ -133,7 +133,7 @@ struct PgvectorStepTests {
         let admin = try cluster.connect()
         try admin.execute("CREATE EXTENSION vector")
         #expect(try PgvectorStep.createExtensionInScratchDatabase(target, expecting: version))
-        #expect(throws: CheckFailed.self) {
+        expectFailure(.hostWrong) {
             try PgvectorStep.createExtensionInScratchDatabase(target, expecting: "0.0.1")
         }
         let left = try admin.query(
@@ -179,11 +179,11 @@ struct PgvectorStepTests {
         do {
             _ = try await refused.fetchVerifiedTarball(into: directory)
             Issue.record("a wrong digest was accepted")
-        } catch let error as HearthError {
+        } catch let error as Failure where error.kind == .error {
             #expect(error.message.contains("PGVECTOR_SHA256") && error.message.contains(digest))
         }
         // The same error from the step's install, and nothing extracted into a work directory.
-        await #expect(throws: HearthError.self) { _ = try await refused.install() }
+        await expectFailureAsync(.error) { _ = try await refused.install() }
         #expect(try FileSystem.list(directory) == ["pgvector.tar.gz"])
 
         let accepted = PgvectorInstaller(
@@ -195,7 +195,7 @@ struct PgvectorStepTests {
 
         let missing = PgvectorInstaller(
             try config("PGVECTOR_INSTALL_METHOD=tarball\nPGVECTOR_SOURCE=\(directory)/nothing.tar.gz\nPGVECTOR_SHA256=\(digest)"))
-        await #expect(throws: HearthError.self) { _ = try await missing.fetchVerifiedTarball(into: directory) }
+        await expectFailureAsync(.error) { _ = try await missing.fetchVerifiedTarball(into: directory) }
     }
 
     @Test("tarball: PGVECTOR_SOURCE is copied first, and the copy is hashed and extracted: the original swapped afterwards changes nothing")
@@ -281,10 +281,10 @@ struct PgvectorStepTests {
         #expect(installed.removedBuildPackages == [Self.probePackage])
         #expect(try await DpkgPackages.current().installed == before.installed)
 
-        await #expect(throws: HearthError.self) {
+        await expectFailureAsync(.error) {
             _ = try await installer.building(.tarball, why: "test") {
                 try await installProbe()
-                throw HearthError("the build failed")
+                throw Failure("the build failed")
             }
         }
         #expect(try await DpkgPackages.current().installed == before.installed)

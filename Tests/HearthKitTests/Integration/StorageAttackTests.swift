@@ -462,7 +462,7 @@ struct StorageAttackTests {
         let problems = EmbeddingStorage.problems(try loadConfig(text), try EmbeddingStorage.inspect(owner))
         #expect(!problems.isEmpty, "a dimensionless column holding 3-wide vectors passes as EMBEDDING_DIM=16")
         // What it does to the seed's search: memory_search fails on the rows of another width.
-        #expect(throws: PGError.self) {
+        expectFailure(.database) {
             try owner.query("SELECT count(*) FROM public.memory_search(pg_catalog.array_fill(1::real, ARRAY[16])::public.vector, 30)")
         }
     }

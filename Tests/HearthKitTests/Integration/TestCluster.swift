@@ -144,7 +144,7 @@ final class TestCluster: @unchecked Sendable {
         let cluster = try await shared()
         let text = try FileSystem.readText(cluster.dataDirectory + "/postmaster.pid")
         guard let pid = Int32(text.prefix(while: { $0 != "\n" })) else {
-            throw HearthError("the shared cluster's postmaster.pid names no pid")
+            throw Failure("the shared cluster's postmaster.pid names no pid")
         }
         return pid
     }

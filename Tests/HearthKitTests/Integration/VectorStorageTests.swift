@@ -244,7 +244,7 @@ struct VectorStorageTests {
             SET search_path = evil, public, pg_catalog
             """)
         // The planted operator does catch an unqualified query of the owner's own: it is real.
-        #expect(throws: PGError.self) {
+        expectFailure(.database) {
             try owner.query("SELECT embedding <=> $1::public.vector FROM public.memory_shards LIMIT 1", [query])
         }
         let planted = try owner.query(

@@ -89,17 +89,10 @@ EXIT_OK, EXIT_FALSE, EXIT_USAGE, EXIT_BUSY = 0, 1, 64, 75
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "ftp_proxy", "no_proxy", "all_proxy",
                    "HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY")
-# "hm-postgres: configuration error: POSTGRES_PORT="70000": not a port number (from FILE)"; a
-# message without a key starts with a path or a word followed by a space.
-CONFIG_ERROR = re.compile(r"configuration error: (.*)")
-CONFIG_KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?:=|: )")
-
-
 def is_pending(record):
-    """A dry run's 'would change': the check was false, or could not look yet."""
-    detail = record.get("detail") or ""
+    """A dry run's 'would change': the check was false, or could not look yet (the log's status)."""
     return (record.get("dry_run") is True and not record.get("result")
-            and (detail == "would change" or detail.startswith("cannot check yet:")))
+            and record.get("status") in ("would_change", "unknown"))
 
 
 def brief(record):
@@ -149,14 +142,16 @@ def interpret(rc, records, stdout, stderr, check_mode, host, steps_expected=None
         return out
 
     if rc == EXIT_USAGE:
-        line = first_line(stderr, "configuration error:") or first_line(stdout, "configuration error:")
-        match = CONFIG_ERROR.search(line) if line else None
-        if match:
-            what = match.group(1).strip()
-            named = CONFIG_KEY.match(what)
-            key = named.group(1) if named else ""
+        # The step's record of its refused configuration: its failure kind and key are fields
+        # of the log, never read from the console's wording.
+        refused = [r for r in records if r.get("failure") == "configuration"]
+        if refused:
+            r = refused[0]
+            key = r.get("key") or ""
+            what = r.get("detail") or ""
             return fail("%s: bad configuration (exit 64; nothing changed)%s: %s" % (
-                host, " in %s" % key if key else "", what), key=key, detail=what)
+                host, " in %s" % key if key else "", what), key=key, detail=what,
+                failed_step=r.get("step"))
         what = last_lines(stderr) or last_lines(stdout)
         return fail("%s: install.sh refused its arguments or configuration (exit 64; nothing changed): %s"
                     % (host, what), key="", detail=what)
