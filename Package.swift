@@ -31,19 +31,35 @@ let package = Package(
             pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]
         ),
+        // The library in layers, each a target, so that the compiler rules out a cycle between
+        // them: the host (HearthSystem: commands, files as root, accounts, apt and dpkg, threads,
+        // the console, libcrypto, the one Failure type); on it, the PostgreSQL client on libpq
+        // (HearthPG: connections, rows decoded into types, SCRAM) and the step contract
+        // (HearthRunner: Step, Action, the runner, the JSON log, the dry run, the deadline's
+        // watchdog); then the suite (HearthKit: configuration, the servers and what is desired
+        // of them, migrations, backups, monitoring, the steps and their commands).
+        .target(
+            name: "HearthSystem",
+            dependencies: [
+                "CCrypto",
+                .product(name: "Subprocess", package: "swift-subprocess"),
+            ]
+        ),
+        .target(name: "HearthPG", dependencies: ["CLibPQ", "HearthSystem"]),
+        .target(name: "HearthRunner", dependencies: ["HearthSystem"]),
         .target(
             name: "HearthKit",
             dependencies: [
-                "CLibPQ",
-                "CCrypto",
+                "HearthSystem",
+                "HearthPG",
+                "HearthRunner",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Subprocess", package: "swift-subprocess"),
             ]
         ),
         .executableTarget(name: "hearthminds", dependencies: ["HearthKit"]),
         .testTarget(
             name: "HearthKitTests",
-            dependencies: ["HearthKit"],
+            dependencies: ["HearthKit", "HearthSystem", "HearthPG", "HearthRunner"],
             exclude: ["Fixtures"]
         ),
         .executableTarget(name: "hm-pgvector-deb", dependencies: ["HearthKit"]),

@@ -3,6 +3,9 @@ import Glibc
 #endif
 import Testing
 @testable import HearthKit
+@testable import HearthPG
+@testable import HearthRunner
+@testable import HearthSystem
 
 /// What the actions of a group record, from several worker threads.
 final class GroupRecord: @unchecked Sendable {

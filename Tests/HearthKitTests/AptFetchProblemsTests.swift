@@ -1,5 +1,8 @@
 import Testing
 @testable import HearthKit
+@testable import HearthPG
+@testable import HearthRunner
+@testable import HearthSystem
 
 @Suite("apt fetch problems in an install's error (issue 6: apt cannot reach its mirror)")
 struct AptFetchProblemsTests {

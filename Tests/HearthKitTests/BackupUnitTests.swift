@@ -1,5 +1,8 @@
 import Testing
 @testable import HearthKit
+@testable import HearthPG
+@testable import HearthRunner
+@testable import HearthSystem
 
 /// The backup keys and what they render (no root, no cluster): the built-in default is on, each
 /// bad value names its key, the server's archive settings and pgBackRest's configuration.

@@ -1,5 +1,8 @@
 import Testing
 @testable import HearthKit
+@testable import HearthPG
+@testable import HearthRunner
+@testable import HearthSystem
 
 /// Issue 21 (item 2): what reaches the log, the console or an error is bounded and escaped in
 /// linear time.

@@ -1,5 +1,8 @@
 import Testing
 @testable import HearthKit
+@testable import HearthPG
+@testable import HearthRunner
+@testable import HearthSystem
 
 @Suite("SHA-256, HMAC, PBKDF2, base64 (libcrypto), SCRAM verifiers")
 struct CryptoTests {

@@ -6,6 +6,9 @@ import Foundation
 import ArgumentParser
 import Testing
 @testable import HearthKit
+@testable import HearthPG
+@testable import HearthRunner
+@testable import HearthSystem
 
 /// The documents hold every configuration key, flag and exit code the code has: README.md and
 /// docs/*.md, read from the checkout. A key or flag added without its documentation fails here.

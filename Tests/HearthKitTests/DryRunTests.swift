@@ -3,6 +3,9 @@ import Glibc
 #endif
 import Testing
 @testable import HearthKit
+@testable import HearthPG
+@testable import HearthRunner
+@testable import HearthSystem
 
 /// What a dry run reports: the statuses (would change with its preview, unknown naming the step
 /// it needs), the masking of the client files' passwords, the statements' verifiers.

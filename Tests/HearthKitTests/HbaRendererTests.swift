@@ -3,6 +3,9 @@ import Glibc
 #endif
 import Testing
 @testable import HearthKit
+@testable import HearthPG
+@testable import HearthRunner
+@testable import HearthSystem
 
 /// pg_hba.conf and pg_ident.conf rendering from the shipped templates, for each shape of
 /// configuration.

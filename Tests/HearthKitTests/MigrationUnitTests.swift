@@ -1,5 +1,8 @@
 import Testing
 @testable import HearthKit
+@testable import HearthPG
+@testable import HearthRunner
+@testable import HearthSystem
 
 @Suite("SHA-256 (FIPS 180-4 test vectors)")
 struct SHA256Tests {

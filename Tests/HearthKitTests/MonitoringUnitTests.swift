@@ -3,6 +3,9 @@ import Glibc
 #endif
 import Testing
 @testable import HearthKit
+@testable import HearthPG
+@testable import HearthRunner
+@testable import HearthSystem
 
 /// Monitoring (issue 23), pure parts: the keys, the exporter's configuration as rendered, the
 /// textfile format and the run's metrics.

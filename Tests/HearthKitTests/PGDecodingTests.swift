@@ -1,5 +1,8 @@
 import Testing
 @testable import HearthKit
+@testable import HearthPG
+@testable import HearthRunner
+@testable import HearthSystem
 
 /// Rows decoded into types (PGDecoding): each column by its type, in order; a NULL, a value of
 /// another type or a row of another width is an error naming the column, never a default.

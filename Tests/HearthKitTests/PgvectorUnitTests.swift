@@ -1,5 +1,8 @@
 import Testing
 @testable import HearthKit
+@testable import HearthPG
+@testable import HearthRunner
+@testable import HearthSystem
 
 @Suite("apt sources: the host's Debian mirror")
 struct AptSourcesTests {

@@ -3,6 +3,9 @@ import Glibc
 #endif
 import Testing
 @testable import HearthKit
+@testable import HearthPG
+@testable import HearthRunner
+@testable import HearthSystem
 
 /// The server sized to its machine (issue 24): two machine sizes, the keys, the machine read from
 /// a faked /proc and cgroup tree.

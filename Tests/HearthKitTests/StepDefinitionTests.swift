@@ -4,6 +4,9 @@ import Glibc
 import ArgumentParser
 import Testing
 @testable import HearthKit
+@testable import HearthPG
+@testable import HearthRunner
+@testable import HearthSystem
 
 /// A step that exists only here: its definition is all there is of it (no command struct, no
 /// line anywhere else in the sources).

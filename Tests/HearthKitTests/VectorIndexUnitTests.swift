@@ -1,5 +1,8 @@
 import Testing
 @testable import HearthKit
+@testable import HearthPG
+@testable import HearthRunner
+@testable import HearthSystem
 
 @Suite("vector index rules (pgvector's guidance as numbers)")
 struct VectorIndexUnitTests {

@@ -1,3 +1,6 @@
+import HearthRunner
+import HearthSystem
+import HearthPG
 /// The files the backup step writes: pgBackRest's configuration of the stanza (no secret in it:
 /// pgBackRest logs in to the server by peer authentication as postgres) and the systemd units of
 /// the schedule.

@@ -1,3 +1,6 @@
+import HearthRunner
+import HearthSystem
+import HearthPG
 /// The repository directory (and pgBackRest's log directory): the postgres account's, 0750,
 /// reached through root's directories only. What is not ours is refused, never adopted: a link,
 /// another account's directory, one that others may write, a root-owned directory that already

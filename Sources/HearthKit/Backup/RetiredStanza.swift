@@ -1,3 +1,6 @@
+import HearthRunner
+import HearthSystem
+import HearthPG
 /// A stanza's backups set aside in the repository, never deleted: `hm-reset --cluster` retires
 /// the stanza of the cluster it drops (the new cluster the steps make is another one, which
 /// pgBackRest would refuse in the same stanza), and `hm-restore --retired NAME` brings a retired

@@ -1,3 +1,6 @@
+import HearthRunner
+import HearthSystem
+import HearthPG
 import ArgumentParser
 
 /// `hm-migrate`: the migration tool. The subcommands live here; MigrateCommand (below) is the

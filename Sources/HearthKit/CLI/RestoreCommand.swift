@@ -1,3 +1,6 @@
+import HearthRunner
+import HearthSystem
+import HearthPG
 import ArgumentParser
 
 /// hm-restore: a tool, not a step (bootstrap/steps does not list it). install.sh runs it with

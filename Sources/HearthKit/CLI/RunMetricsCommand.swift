@@ -1,3 +1,6 @@
+import HearthRunner
+import HearthSystem
+import HearthPG
 import ArgumentParser
 
 /// `hm-run-metrics`: install.sh's last word on a run, as textfile metrics

@@ -1,3 +1,6 @@
+import HearthRunner
+import HearthSystem
+import HearthPG
 /// A step that ends before its log is opened (exit 64: the configuration was refused, nothing
 /// changed) still leaves one record, so that what drives the suite (the Ansible module) reads
 /// the failure's kind and key from the log's fields rather than the console's wording. The

@@ -1,3 +1,6 @@
+import HearthRunner
+import HearthSystem
+import HearthPG
 import ArgumentParser
 
 /// A host step, declared once: its name, its one-line abstract (its line in bootstrap/steps), its

@@ -1,3 +1,6 @@
+import HearthRunner
+import HearthSystem
+import HearthPG
 import ArgumentParser
 
 // The steps' own flags (a StepDefinition's Flags), beyond StepOptions.

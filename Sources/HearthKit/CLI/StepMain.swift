@@ -1,3 +1,6 @@
+import HearthRunner
+import HearthSystem
+import HearthPG
 /// The body of every step executable: load and validate the configuration (exit 64 on any
 /// error, before anything changes), take the run lock (exit 75 when another run holds it),
 /// make the run's StepContext, build the step with it, open the log, run it.

@@ -1,3 +1,6 @@
+import HearthRunner
+import HearthSystem
+import HearthPG
 /// The client side of a host: `pg_service.conf` and one password file per password role
 /// (mode 0600) under /etc/hearthminds, so that
 /// `PGSERVICEFILE=/etc/hearthminds/pg_service.conf psql service=logos` reaches a database

@@ -1,3 +1,6 @@
+import HearthRunner
+import HearthSystem
+import HearthPG
 /// What a dry run shows of the client files (DryRunPreview, file by file): a unified diff of
 /// each, with every password masked on both sides. A password file's line shows its
 /// host:port:database:user as they are and its password as `<password>` (the same before and

@@ -1,3 +1,6 @@
+import HearthRunner
+import HearthSystem
+import HearthPG
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -192,7 +195,3 @@ public struct EnvFile: Sendable {
     }
 }
 
-extension Unicode.Scalar {
-    var isASCIILetter: Bool { ("a"..."z").contains(self) || ("A"..."Z").contains(self) }
-    var isASCIIDigit: Bool { ("0"..."9").contains(self) }
-}

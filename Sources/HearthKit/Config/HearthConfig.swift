@@ -1,3 +1,6 @@
+import HearthRunner
+import HearthSystem
+import HearthPG
 /// The validated configuration every step works from. Building one checks the whole of it;
 /// a step changes nothing before it has one.
 public struct HearthConfig: Sendable {

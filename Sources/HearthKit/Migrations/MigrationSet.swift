@@ -1,3 +1,6 @@
+import HearthRunner
+import HearthSystem
+import HearthPG
 /// A revision's SQL for one direction, rendered and split into statements.
 public struct RevisionSQL: Sendable {
     public let file: String

@@ -1,3 +1,6 @@
+import HearthRunner
+import HearthSystem
+import HearthPG
 /// Where a database's migration state lives.
 ///
 /// - `alembic_version`: exactly as Alembic keeps it (one row, the current revision; no row is

@@ -1,3 +1,6 @@
+import HearthRunner
+import HearthSystem
+import HearthPG
 /// The values a revision file may use: validated configuration numbers and booleans only
 /// (never a name or a free string, so rendering cannot inject SQL).
 public enum TemplateValue: Sendable, Equatable, CustomStringConvertible {

@@ -1,3 +1,6 @@
+import HearthRunner
+import HearthSystem
+import HearthPG
 /// Runs the revision chain on one database, as the database's owner (PGServer.ownerConnection:
 /// the owner logs in itself, so nothing a tenant defined in its database ever runs with more
 /// than the tenant's rights): each revision in its own transaction together with its state

@@ -1,3 +1,6 @@
+import HearthRunner
+import HearthSystem
+import HearthPG
 /// One statement of a revision file, with the line it starts on.
 public struct SQLStatement: Sendable, Equatable {
     public let text: String

@@ -1,3 +1,6 @@
+import HearthRunner
+import HearthSystem
+import HearthPG
 /// The postgres exporter's configuration (Debian's prometheus-postgres-exporter 0.11.1), as the
 /// monitoring step writes it: the custom queries (`--extend.query-path`), the connection string
 /// (peer, as MONITORING_USER, with every session setting pinned), the systemd drop-in that runs

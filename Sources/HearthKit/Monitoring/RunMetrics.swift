@@ -1,3 +1,6 @@
+import HearthRunner
+import HearthSystem
+import HearthPG
 /// The textfile metrics of every run (issue 23): each step writes
 /// `hearthminds_step_<step>.prom` when it ends (not in a dry run), and install.sh, through
 /// `hm-run-metrics`, writes `hearthminds_run.prom` when the run ends. Each file is replaced

@@ -1,3 +1,6 @@
+import HearthRunner
+import HearthSystem
+import HearthPG
 /// Each database's schema state as textfile metrics (`hearthminds_schema.prom`), written by the
 /// monitoring step from what the migrations state says (read as each database's owner, as
 /// `hm-migrate current` reads it). Not read by the exporter: its role would have to read the

@@ -1,3 +1,6 @@
+import HearthRunner
+import HearthSystem
+import HearthPG
 /// Reading the host's own apt sources: which Debian mirror this machine uses. Pure logic on
 /// the files' text, so that the mirror is always derived at run time and never written into
 /// the repository.

@@ -1,3 +1,6 @@
+import HearthRunner
+import HearthSystem
+import HearthPG
 /// The `shipped` method: the Debian package `postgresql-<PG_VERSION>-pgvector` that `make dist`
 /// builds from Debian's pgvector source package and puts in the release tarball's `packages/`.
 /// apt-get installs it from the file, so dpkg owns pgvector's files (`apt remove` takes them

@@ -1,3 +1,6 @@
+import HearthRunner
+import HearthSystem
+import HearthPG
 /// Versions of pgvector as its files and Debian's tools state them (pure parsing).
 public enum PgvectorVersions {
     /// `default_version` of an extension control file: `default_version = '0.8.0'`.

@@ -1,3 +1,6 @@
+import HearthRunner
+import HearthSystem
+import HearthPG
 /// Superuser connections by database, opened on first use and reused by the actions of one
 /// step (a converged run then costs one connection per database). Each worker thread of an
 /// ActionGroup has its own (a libpq connection serves one thread at a time): one connection per

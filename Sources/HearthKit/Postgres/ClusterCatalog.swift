@@ -1,3 +1,6 @@
+import HearthRunner
+import HearthSystem
+import HearthPG
 /// The cluster-wide catalogs the databases step checks, read once for every role and database
 /// it names (one query each for roles, databases and the server's SCRAM iteration count),
 /// instead of once per role or database. A converged run reads each once; an apply makes the

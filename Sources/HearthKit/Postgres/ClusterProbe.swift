@@ -1,3 +1,6 @@
+import HearthRunner
+import HearthSystem
+import HearthPG
 #if canImport(Glibc)
 import Glibc
 #endif

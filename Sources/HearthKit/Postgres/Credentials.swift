@@ -1,3 +1,6 @@
+import HearthRunner
+import HearthSystem
+import HearthPG
 /// How the suite logs in as a database's owner (see PGServer.ownerConnection): the roles that
 /// log in by peer as the same-named system account, and the passwords of the others.
 public struct Credentials: Sendable {

@@ -1,3 +1,6 @@
+import HearthRunner
+import HearthSystem
+import HearthPG
 /// One of our databases: its owner, who else may connect, and who reads its shared tables.
 public struct DatabaseSpec: Sendable {
     public let name: String

@@ -1,3 +1,6 @@
+import HearthRunner
+import HearthSystem
+import HearthPG
 /// How memory_shards.embedding is stored and indexed (PGVECTOR_STORAGE, revision 0008, issue
 /// 24), as the catalog has it, against what the configuration wants; and memory_search, the
 /// search that fits the kind. Read as the database's owner (OwnerSessions: search_path pinned),

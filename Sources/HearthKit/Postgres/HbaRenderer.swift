@@ -1,3 +1,6 @@
+import HearthRunner
+import HearthSystem
+import HearthPG
 /// Renders the cluster's pg_hba.conf and pg_ident.conf from the shipped templates
 /// (etc/pg_hba.conf.template, etc/pg_ident.conf.template) and the configuration. Pure: no
 /// file or server is touched, so every configuration shape is unit-tested.

@@ -1,3 +1,6 @@
+import HearthRunner
+import HearthSystem
+import HearthPG
 /// HNSW upkeep (issue 24, pgvector's advice: "Vacuuming can take a while for HNSW indexes.
 /// Speed it up by reindexing first": `REINDEX INDEX CONCURRENTLY`, then `VACUUM`): when
 /// memory_shards holds many dead rows (deleted or updated: more than 20% of its live rows plus 50,

@@ -1,3 +1,6 @@
+import HearthRunner
+import HearthSystem
+import HearthPG
 /// Whether the cluster's server runs the PostgreSQL that dpkg has installed now.
 ///
 /// An upgrade of `postgresql-<PG_VERSION>` replaces the binaries and libraries under a running

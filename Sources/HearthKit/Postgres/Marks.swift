@@ -1,3 +1,6 @@
+import HearthRunner
+import HearthSystem
+import HearthPG
 /// The mark of what the suite made, as postgresql-common marks its files: a role carries it as
 /// its comment (COMMENT ON ROLE takes CREATEROLE, so a tenant cannot put it on or take it off
 /// its own role), a database as its comment, the service account in its passwd comment field.

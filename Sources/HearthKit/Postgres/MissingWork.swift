@@ -1,3 +1,6 @@
+import HearthRunner
+import HearthSystem
+import HearthPG
 extension PGServer {
     /// A superuser connection that could not be made, as the error a check reports, saying
     /// which step's work is missing when that is why (a dry run on a new host reports the check

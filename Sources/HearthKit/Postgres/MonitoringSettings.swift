@@ -1,3 +1,6 @@
+import HearthRunner
+import HearthSystem
+import HearthPG
 /// The server settings of monitoring (issue 23), a group of their own in our conf.d file
 /// (ServerSettings): pg_stat_statements preloaded, for the top statements of each AI. Its
 /// view lives in the `postgres` database only (the monitoring step creates it there), which

@@ -1,3 +1,6 @@
+import HearthRunner
+import HearthSystem
+import HearthPG
 /// How many workers side by side against the server: `cap` (Workers.defaultWidth: the cores)
 /// bounded by the connections the server has free, `perWorker` each, a few kept for others.
 public enum Parallelism {

@@ -1,3 +1,6 @@
+import HearthRunner
+import HearthSystem
+import HearthPG
 /// What one of our roles must be. Converged whole on every run: its attributes, its password,
 /// its memberships and its mark (Marks.role); nothing else is kept. An existing role of the
 /// name without the mark was not made by the suite and is never taken over.

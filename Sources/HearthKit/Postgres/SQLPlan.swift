@@ -1,3 +1,6 @@
+import HearthRunner
+import HearthSystem
+import HearthPG
 /// The statements an action runs, computed once from what the server has (a role's state, a
 /// database's privileges) by the same function for the dry run and for the apply: the dry run
 /// shows `shown`, the apply runs `run`. One source of truth for both.

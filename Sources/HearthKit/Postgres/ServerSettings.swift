@@ -1,3 +1,6 @@
+import HearthRunner
+import HearthSystem
+import HearthPG
 /// The server settings we own, written whole to the cluster's conf.d/hearthminds.conf.
 public struct ServerSettings: Sendable, Equatable {
     public let listenAddresses: String

@@ -1,3 +1,6 @@
+import HearthRunner
+import HearthSystem
+import HearthPG
 /// Statistics kept fresh (issue 24, the seed's "always ANALYZE after big ingests or index
 /// builds"): the suite's tables of a database whose planner statistics are stale: more rows
 /// changed since the last ANALYZE (every row, for a table never analyzed) than PG_ANALYZE_FRACTION

@@ -1,3 +1,6 @@
+import HearthRunner
+import HearthSystem
+import HearthPG
 /// Creating an extension in a database a tenant owns.
 ///
 /// `CREATE EXTENSION ... SCHEMA public` runs the extension's script as the superuser who

@@ -1,3 +1,6 @@
+import HearthRunner
+import HearthSystem
+import HearthPG
 /// Settings a tenant may put on its own database or role (`ALTER DATABASE ... SET`,
 /// `ALTER ROLE ... [IN DATABASE ...] SET`) that the suite does not allow there: libraries loaded
 /// into every session. One that does not exist fails every login to the database (or as the

@@ -1,3 +1,6 @@
+import HearthRunner
+import HearthSystem
+import HearthPG
 /// The vector index on `memory_shards.embedding` (revisions 0003 and 0007) and the rules that
 /// keep it good for search (issue 14):
 /// - an IVFFlat index is trained (built) on the rows it serves: it is rebuilt, `REINDEX INDEX

@@ -1,3 +1,6 @@
+import HearthRunner
+import HearthSystem
+import HearthPG
 /// `databases`: the roles, databases, extensions and grants of the seed's section 2, and the
 /// client files (which keep the generated passwords). Converged on every run; databases of AI
 /// names no longer configured are reported, never dropped (only `reset` destroys data).

@@ -1,3 +1,6 @@
+import HearthRunner
+import HearthSystem
+import HearthPG
 /// `migrations`: every database (HEARTHMINDS_DB, then each AI database) at the head revision
 /// of `Migrations/`, by `hm-migrate up`. One action per database: the check is "at head and no
 /// applied revision's files changed"; the apply runs the missing revisions.

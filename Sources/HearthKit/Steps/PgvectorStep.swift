@@ -1,3 +1,6 @@
+import HearthRunner
+import HearthSystem
+import HearthPG
 /// `pgvector`: the vector extension's files installed into PostgreSQL PG_VERSION (see
 /// PgvectorInstaller for the methods), then proved on the configured cluster: the server
 /// offers `vector` at the installed version (pg_available_extensions), and CREATE EXTENSION

@@ -1,3 +1,6 @@
+import HearthRunner
+import HearthSystem
+import HearthPG
 /// What a reset destroys besides our databases, our roles and the client files.
 public struct ResetScope: Sendable, Equatable {
     /// The whole cluster PG_VERSION/PG_CLUSTER_NAME (`pg_dropcluster --stop`, then its leftover

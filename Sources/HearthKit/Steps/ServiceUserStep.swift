@@ -1,3 +1,6 @@
+import HearthRunner
+import HearthSystem
+import HearthPG
 /// `service-user`: the system account HEARTHMINDS_SERVICE_USER — a system uid, its own group,
 /// its home under /var/lib, no login shell, and our mark (its comment) — which owns
 /// HEARTHMINDS_DB and logs in by peer.

@@ -1,3 +1,6 @@
+import HearthRunner
+import HearthSystem
+import HearthPG
 /// What every step is made with, made once by the start-up code (StepMain.start: the
 /// configuration, the root check, the lock; the log once the step is made) and handed to each
 /// step's `make`, as SwiftPM's commands share one SwiftCommandState: the configuration, the

@@ -1,3 +1,6 @@
+import HearthRunner
+import HearthSystem
+import HearthPG
 /// `vector-index`: after `migrations`, per database, the vector index is good for search
 /// (issue 14):
 /// - the IVFFlat index of revision 0003 is trained on the rows it serves: rebuilt by

@@ -1,3 +1,6 @@
+import HearthRunner
+import HearthSystem
+import HearthPG
 /// `verify`: a read-only check of the whole host. Every check is an assertion (a boolean in
 /// the log); any false fails the step. Runs last in install.sh and on its own as hm-verify.
 public enum VerifyStep {

@@ -1,5 +1,8 @@
 import Testing
 @testable import HearthKit
+@testable import HearthPG
+@testable import HearthRunner
+@testable import HearthSystem
 
 /// AdminConnections against real PostgreSQL 15: reused per database, and never more than its
 /// limit open (a step over 200 databases once failed with "too many clients").

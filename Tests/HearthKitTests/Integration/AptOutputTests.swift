@@ -3,6 +3,9 @@ import Glibc
 #endif
 import Testing
 @testable import HearthKit
+@testable import HearthPG
+@testable import HearthRunner
+@testable import HearthSystem
 
 /// Text that is not apt's own lock error must not make `Apt` wait: a mirror's HTTP reason phrase
 /// (whoever answers for the mirror: the network on plain http, a local user on a freed proxy

@@ -3,6 +3,9 @@ import Glibc
 #endif
 import Testing
 @testable import HearthKit
+@testable import HearthPG
+@testable import HearthRunner
+@testable import HearthSystem
 
 /// The unit tests that need root (a command as another account, files of another owner): here,
 /// beside the integration tiers, so that `make check` runs without root.

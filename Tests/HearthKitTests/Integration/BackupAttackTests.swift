@@ -3,6 +3,9 @@ import Glibc
 #endif
 import Testing
 @testable import HearthKit
+@testable import HearthPG
+@testable import HearthRunner
+@testable import HearthSystem
 
 /// The attack review of issue 22 (backups): a tenant (an AI that owns its database), a local
 /// unprivileged user and the postgres account try to break the backups and restores on a real

@@ -3,6 +3,9 @@ import Glibc
 #endif
 import Testing
 @testable import HearthKit
+@testable import HearthPG
+@testable import HearthRunner
+@testable import HearthSystem
 
 /// The backup step, hm-backup --test-restore and hm-restore against a real Debian cluster and
 /// real pgBackRest (issue 22). Serialized: each makes and starts a cluster.

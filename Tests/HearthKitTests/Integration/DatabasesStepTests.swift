@@ -1,5 +1,8 @@
 import Testing
 @testable import HearthKit
+@testable import HearthPG
+@testable import HearthRunner
+@testable import HearthSystem
 
 /// A fresh cluster, a throwaway service account and client directory per scenario: roles are
 /// cluster-wide, so scenarios do not share a cluster.

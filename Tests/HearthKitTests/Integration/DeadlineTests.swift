@@ -3,6 +3,9 @@ import Glibc
 #endif
 import Testing
 @testable import HearthKit
+@testable import HearthPG
+@testable import HearthRunner
+@testable import HearthSystem
 
 /// Every run bounded in time (issue 21, item 6): STEP_TIMEOUT.
 @Suite("step deadlines: a step held past STEP_TIMEOUT ends false, naming what it was in (integration)")

@@ -3,6 +3,9 @@ import Glibc
 #endif
 import Testing
 @testable import HearthKit
+@testable import HearthPG
+@testable import HearthRunner
+@testable import HearthSystem
 
 /// A real Debian cluster (pg_createcluster, /etc/postgresql/<version>/<name>) under a unique
 /// name `hmtest<random>` on a free port, for the postgres and pg-hba steps. `drop()` removes

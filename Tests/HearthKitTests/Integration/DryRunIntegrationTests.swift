@@ -3,6 +3,9 @@ import Glibc
 #endif
 import Testing
 @testable import HearthKit
+@testable import HearthPG
+@testable import HearthRunner
+@testable import HearthSystem
 
 /// The lines shown under the console line of the action named `action` (a dry run's preview or
 /// detail), without their indent.

@@ -3,6 +3,9 @@ import Glibc
 #endif
 import Testing
 @testable import HearthKit
+@testable import HearthPG
+@testable import HearthRunner
+@testable import HearthSystem
 
 /// The postgres and pg-hba steps against real Debian clusters made by pg_createcluster
 /// (hmtest<random>, a free port), removed after. Serialized: each makes and starts a cluster.

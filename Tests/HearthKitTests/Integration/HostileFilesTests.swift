@@ -3,6 +3,9 @@ import Glibc
 #endif
 import Testing
 @testable import HearthKit
+@testable import HearthPG
+@testable import HearthRunner
+@testable import HearthSystem
 
 /// The postgres account attacks the postgres and pg-hba steps and the cluster reset through
 /// the directories it owns (/etc/postgresql and below; its cluster superuser reaches it with

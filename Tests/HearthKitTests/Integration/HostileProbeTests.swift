@@ -3,6 +3,9 @@ import Glibc
 #endif
 import Testing
 @testable import HearthKit
+@testable import HearthPG
+@testable import HearthRunner
+@testable import HearthSystem
 
 /// Attacks on what issue 15 changed ("small and fast"): the cluster probe that reads
 /// postgresql-common's files as root in this process (instead of pg_lsclusters under a

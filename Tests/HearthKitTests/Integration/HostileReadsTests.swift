@@ -3,6 +3,9 @@ import Glibc
 #endif
 import Testing
 @testable import HearthKit
+@testable import HearthPG
+@testable import HearthRunner
+@testable import HearthSystem
 
 /// Issue 21, A, D and G's first half: what a tenant's database holds is read by root's
 /// processes only within bounds the server enforces, and what reaches the log is bounded; a

@@ -1,5 +1,8 @@
 import Testing
 @testable import HearthKit
+@testable import HearthPG
+@testable import HearthRunner
+@testable import HearthSystem
 
 /// The statistics upkeep (issue 24) against hostile tenants: ANALYZE evaluates a table's index
 /// expressions and its extended statistics' expressions, which the owner writes: the step runs

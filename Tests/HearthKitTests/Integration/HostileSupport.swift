@@ -3,6 +3,9 @@ import Glibc
 #endif
 import Testing
 @testable import HearthKit
+@testable import HearthPG
+@testable import HearthRunner
+@testable import HearthSystem
 
 /// What the hostile-tenant tests need: root's files to aim at (and compare before and after),
 /// commands run as the postgres account, a planter left running in the background, a log to

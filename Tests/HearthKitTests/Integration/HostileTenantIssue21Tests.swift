@@ -3,6 +3,9 @@ import Glibc
 #endif
 import Testing
 @testable import HearthKit
+@testable import HearthPG
+@testable import HearthRunner
+@testable import HearthSystem
 
 /// Issue 21 (B, C, F): what any local user or an AI could do to every run — hold every password
 /// login with a FIFO in place of root's Kerberos credential cache, fail every login to its

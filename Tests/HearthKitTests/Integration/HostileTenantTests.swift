@@ -3,6 +3,9 @@ import Glibc
 #endif
 import Testing
 @testable import HearthKit
+@testable import HearthPG
+@testable import HearthRunner
+@testable import HearthSystem
 
 /// Hostile tenants, for real (issue 10): an AI, logged in with its own password, and the service
 /// account, logged in by peer, plant in the databases they own what they are allowed to create —

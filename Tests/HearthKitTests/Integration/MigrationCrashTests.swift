@@ -3,6 +3,9 @@ import Glibc
 #endif
 import Testing
 @testable import HearthKit
+@testable import HearthPG
+@testable import HearthRunner
+@testable import HearthSystem
 
 /// Issue 6: the postmaster killed (SIGKILL) while `hm-migrate up` is inside a revision's
 /// transaction. On a cluster of its own (the shared one must not crash under other tests).

@@ -3,6 +3,9 @@ import Glibc
 #endif
 import Testing
 @testable import HearthKit
+@testable import HearthPG
+@testable import HearthRunner
+@testable import HearthSystem
 
 /// A throwaway database with its own owner role (a login role with a password, as an AI is) in
 /// the shared test cluster, with `vector` created by the superuser as the databases step does.

@@ -3,6 +3,9 @@ import Glibc
 #endif
 import Testing
 @testable import HearthKit
+@testable import HearthPG
+@testable import HearthRunner
+@testable import HearthSystem
 
 /// Monitoring (issue 23), for real: Debian's prometheus-postgres-exporter 0.11.1 (its binary,
 /// from the package apt downloads, not installed: no unit of it starts on the test machine) runs

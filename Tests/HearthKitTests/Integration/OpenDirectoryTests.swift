@@ -3,6 +3,9 @@ import Glibc
 #endif
 import Testing
 @testable import HearthKit
+@testable import HearthPG
+@testable import HearthRunner
+@testable import HearthSystem
 
 /// The one way the suite writes and removes as root (OpenDirectory), attacked for real by the
 /// postgres account in test directories: directories it owns on the way, links at the names we

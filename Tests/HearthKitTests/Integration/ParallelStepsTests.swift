@@ -1,5 +1,8 @@
 import Testing
 @testable import HearthKit
+@testable import HearthPG
+@testable import HearthRunner
+@testable import HearthSystem
 
 /// The databases, migrations and verify steps with their roles and databases side by side
 /// (ActionGroup) against one after another: the same cluster state, and a failure that names

@@ -3,6 +3,9 @@ import Glibc
 #endif
 import Testing
 @testable import HearthKit
+@testable import HearthPG
+@testable import HearthRunner
+@testable import HearthSystem
 
 /// pgvector against real PostgreSQL 15: the extension `make setup` installed (by
 /// `hm-pgvector --install-only`) in a throwaway cluster, and the step's checks pointed at it.

@@ -1,5 +1,8 @@
 import Testing
 @testable import HearthKit
+@testable import HearthPG
+@testable import HearthRunner
+@testable import HearthSystem
 
 /// A host with an older pgvector (issue 24): the pgvector step updates `vector` in every database
 /// of ours (ALTER EXTENSION vector UPDATE, as its owner, the script away from the tenant's public)

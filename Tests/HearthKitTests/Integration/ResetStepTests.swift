@@ -3,6 +3,9 @@ import Glibc
 #endif
 import Testing
 @testable import HearthKit
+@testable import HearthPG
+@testable import HearthRunner
+@testable import HearthSystem
 
 /// The reset step against real PostgreSQL 15 clusters: a throwaway cluster (databases and
 /// roles), a real pg_createcluster cluster (--cluster) and a throwaway system account

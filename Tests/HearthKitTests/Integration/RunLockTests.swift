@@ -3,6 +3,9 @@ import Glibc
 #endif
 import Testing
 @testable import HearthKit
+@testable import HearthPG
+@testable import HearthRunner
+@testable import HearthSystem
 
 /// RunLock in a test directory (the rules; descriptors inherited and not).
 @Suite("run lock: a root-only directory, install.sh's descriptor, no inheritance")

@@ -1,5 +1,8 @@
 import Testing
 @testable import HearthKit
+@testable import HearthPG
+@testable import HearthRunner
+@testable import HearthSystem
 
 /// Issue 21 E: 200 AIs on a server with max_connections 100 (the default). Every step bounds
 /// its connections by the server's free slots and closes a database's when it is done: the

@@ -3,6 +3,9 @@ import Glibc
 #endif
 import Testing
 @testable import HearthKit
+@testable import HearthPG
+@testable import HearthRunner
+@testable import HearthSystem
 
 /// The server sized to its machine (issue 24) on a real Debian cluster: SHOW after the postgres
 /// step, a rerun that changes nothing, a restart only for a setting that takes one.

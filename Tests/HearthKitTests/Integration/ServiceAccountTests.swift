@@ -3,6 +3,9 @@ import Glibc
 #endif
 import Testing
 @testable import HearthKit
+@testable import HearthPG
+@testable import HearthRunner
+@testable import HearthSystem
 
 /// What is not ours is never adopted or removed: the service-user step and the reset's
 /// --service-user items against this machine's real account database, with throwaway accounts

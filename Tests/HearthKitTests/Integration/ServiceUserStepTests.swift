@@ -3,6 +3,9 @@ import Glibc
 #endif
 import Testing
 @testable import HearthKit
+@testable import HearthPG
+@testable import HearthRunner
+@testable import HearthSystem
 
 /// The service-user step against this machine's real account database (useradd, groupadd),
 /// with a throwaway account name and home.

@@ -4,6 +4,9 @@ import Glibc
 import ArgumentParser
 import Testing
 @testable import HearthKit
+@testable import HearthPG
+@testable import HearthRunner
+@testable import HearthSystem
 
 /// StepDefinitionTests' throwaway step run as its command: as root, as every step's command runs.
 @Suite("a step declared once, run: the throwaway step's command writes the JSON log (integration, as root)")

@@ -3,6 +3,9 @@ import Glibc
 #endif
 import Testing
 @testable import HearthKit
+@testable import HearthPG
+@testable import HearthRunner
+@testable import HearthSystem
 
 /// Attack review of issue 24 part 2 (compressed memories: PGVECTOR_STORAGE, revision 0008,
 /// memory_search, the vector-index step's storage assertion and HNSW upkeep, verify), by a

@@ -3,6 +3,9 @@ import Glibc
 #endif
 import Testing
 @testable import HearthKit
+@testable import HearthPG
+@testable import HearthRunner
+@testable import HearthSystem
 
 /// A throwaway PostgreSQL cluster for integration tests: its own data directory, socket
 /// directory and free port under /tmp, made by initdb as the postgres system account, with

@@ -1,5 +1,8 @@
 import Testing
 @testable import HearthKit
+@testable import HearthPG
+@testable import HearthRunner
+@testable import HearthSystem
 
 /// Rows of random `dimensions`-wide embeddings, inserted by the database's owner.
 func insertEmbeddings(_ db: PGConnection, _ count: Int, dimensions: Int = 8) throws {

@@ -1,5 +1,8 @@
 import Testing
 @testable import HearthKit
+@testable import HearthPG
+@testable import HearthRunner
+@testable import HearthSystem
 
 /// Rows of `dimensions`-wide embeddings with both signs (a binary quantization of only positive
 /// values would be all ones), and two rows without one, inserted as the database's owner.

@@ -2,7 +2,7 @@
 extension String {
     /// Without the leading and trailing characters of `set`, taken scalar by scalar: "\r\n" is
     /// one Character of Swift's, but two scalars, each of which the set may hold.
-    func trimmingCharacters(in set: String) -> String {
+    package func trimmingCharacters(in set: String) -> String {
         let trimmed = Set(set.unicodeScalars)
         let scalars = unicodeScalars
         guard let first = scalars.firstIndex(where: { !trimmed.contains($0) }),
@@ -13,7 +13,7 @@ extension String {
 
     /// The text and at least one space, `width` characters in all when it is shorter: a column
     /// of a console table.
-    func padded(_ width: Int) -> String {
+    package func padded(_ width: Int) -> String {
         count >= width ? self + " " : self + String(repeating: " ", count: width - count)
     }
 }
@@ -40,4 +40,9 @@ public enum Bounded {
         let kept = utf8.distance(from: utf8.startIndex, to: cut)
         return String(Substring(utf8[..<cut])) + "… (\(total - kept) bytes more)"
     }
+}
+
+extension Unicode.Scalar {
+    package var isASCIILetter: Bool { ("a"..."z").contains(self) || ("A"..."Z").contains(self) }
+    package var isASCIIDigit: Bool { ("0"..."9").contains(self) }
 }

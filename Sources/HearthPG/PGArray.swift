@@ -1,6 +1,7 @@
+import HearthSystem
 /// A text[] literal for a query parameter: each element double-quoted, `"` and `\` escaped.
-enum PGArray {
-    static func literal(_ values: [String]) -> String {
+package enum PGArray {
+    package static func literal(_ values: [String]) -> String {
         "{" + values.map { value in
             "\"" + value.replacing("\\", with: "\\\\").replacing("\"", with: "\\\"") + "\""
         }.joined(separator: ",") + "}"

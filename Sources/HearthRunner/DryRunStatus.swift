@@ -1,3 +1,4 @@
+import HearthSystem
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,3 +1,4 @@
+import HearthSystem
 /// The step contract: a step is a list of actions; each action has a check (is the host
 /// already right?), an apply (make it right) and a verify after apply. Every boolean is
 /// logged; the first false ends the step.

@@ -63,7 +63,7 @@ public final class OpenDirectory: @unchecked Sendable {
     public let trust: DirectoryTrust
     /// The directory's own status (fstat of its descriptor).
     public let status: Entry
-    let fd: Int32
+    package let fd: Int32
 
     public struct Entry: Sendable, Equatable {
         public enum Kind: Sendable, Equatable {
@@ -148,7 +148,7 @@ public final class OpenDirectory: @unchecked Sendable {
         return (cwd == "/" ? "" : cwd) + "/" + path
     }
 
-    static func isPlainName(_ name: String) -> Bool {
+    package static func isPlainName(_ name: String) -> Bool {
         !name.isEmpty && name != "." && name != ".." && !name.contains("/") && !name.contains("\0")
     }
 
@@ -251,7 +251,7 @@ public final class OpenDirectory: @unchecked Sendable {
         return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    static func userName(_ uid: UInt32) -> String {
+    package static func userName(_ uid: UInt32) -> String {
         var entry = passwd()
         var result: UnsafeMutablePointer<passwd>? = nil
         var buffer = [CChar](repeating: 0, count: 16384)
@@ -261,7 +261,7 @@ public final class OpenDirectory: @unchecked Sendable {
         return "uid \(uid)"
     }
 
-    static func octal(_ mode: UInt32) -> String {
+    package static func octal(_ mode: UInt32) -> String {
         let digits = String(mode, radix: 8)
         return String(repeating: "0", count: max(0, 4 - digits.count)) + digits
     }

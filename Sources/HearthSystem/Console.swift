@@ -94,7 +94,7 @@ public struct Console: Sendable {
     }
 
     /// Unbuffered, so console lines and child processes' output keep their order.
-    static func write(_ text: String, to fd: Int32) {
+    package static func write(_ text: String, to fd: Int32) {
         FileSystem.writeAll(fd, Array(text.utf8))
     }
 }

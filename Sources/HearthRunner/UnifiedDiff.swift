@@ -1,3 +1,4 @@
+import HearthSystem
 /// A unified diff of two texts, as `diff -u` prints it: `---`/`+++` headers naming the paths
 /// (`/dev/null` for a file that does not exist on that side), `@@ -l,s +l,s @@` hunks with
 /// `context` lines of context around each change (hunks closer than twice that are merged), and

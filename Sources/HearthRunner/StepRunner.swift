@@ -1,3 +1,4 @@
+import HearthSystem
 /// Runs a step's actions under the contract and reports each boolean to the console and the
 /// log. Returns the step's exit status: 0 when every action ends true, 1 at the first false.
 /// The actions of an ActionGroup run side by side on worker threads; each is still checked,

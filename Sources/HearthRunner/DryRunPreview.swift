@@ -1,3 +1,4 @@
+import HearthSystem
 /// What a dry run shows of a file the suite owns and replaces whole (pg_hba.conf, pg_ident.conf,
 /// conf.d/hearthminds.conf, the createcluster.d drop-in, start.conf, the client files): a
 /// unified diff from the file on disk to the file the run writes, with its mode and owner when

@@ -1,3 +1,4 @@
+import HearthSystem
 /// A stored SCRAM-SHA-256 verifier (`SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>`,
 /// as in pg_authid.rolpassword), and whether a password matches it — recomputed here with the
 /// verifier's own salt and iterations (libcrypto's PBKDF2, see Crypto/), so a converged role's
@@ -42,7 +43,7 @@ public struct SCRAMVerifier: Equatable, Sendable {
 
     /// The iteration count the server gives new verifiers: `scram_iterations` (PostgreSQL 16 and
     /// later), 4096 before.
-    static func serverIterations(_ db: PGConnection) throws -> Int {
+    package static func serverIterations(_ db: PGConnection) throws -> Int {
         let setting = try db.query("SELECT pg_catalog.current_setting('scram_iterations', true)").scalar
         return setting.flatMap { Int($0) } ?? 4096
     }
@@ -50,7 +51,7 @@ public struct SCRAMVerifier: Equatable, Sendable {
     /// Those of `roles` whose verifier in pg_authid is made from the role's own name (at the
     /// server's iteration count; another count is never computed): the verifiers read in one
     /// query as a superuser, the PBKDF2s computed side by side.
-    static func rolesWithNameAsPassword(_ roles: [String], _ db: PGConnection) throws -> [String] {
+    package static func rolesWithNameAsPassword(_ roles: [String], _ db: PGConnection) throws -> [String] {
         let iterations = try serverIterations(db)
         let rows = try db.query(
             "SELECT rolname, rolpassword FROM pg_catalog.pg_authid WHERE rolname = ANY($1::text[]) "

@@ -1,3 +1,4 @@
+import HearthSystem
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -29,6 +30,17 @@ public struct LogRecord: Sendable {
     public var failure = ""
     /// The configuration key a configuration failure names.
     public var key = ""
+
+    public init(
+        time: String, run: String, step: String, action: String, result: Bool, changed: Bool, ms: Double,
+        detail: String, dryRun: Bool, status: String = "", needs: String = "", preview: String = "",
+        counts: (wouldChange: Int, unknown: Int)? = nil, failure: String = "", key: String = ""
+    ) {
+        (self.time, self.run, self.step, self.action, self.result, self.changed, self.ms) =
+            (time, run, step, action, result, changed, ms)
+        (self.detail, self.dryRun, self.status, self.needs, self.preview, self.counts, self.failure, self.key) =
+            (detail, dryRun, status, needs, preview, counts, failure, key)
+    }
 
     public var json: String {
         var fields: [String] = [

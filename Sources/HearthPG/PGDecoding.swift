@@ -1,3 +1,4 @@
+import HearthSystem
 /// Rows decoded into Swift types, as postgres-nio's `rows.decode((Int, String).self)`: a query's
 /// columns are read by type in order, not by position (`row[3] == "t"`), and a value of another
 /// type, a NULL where the type has none, or a row of another width is an error naming the column,
