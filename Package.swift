@@ -34,10 +34,11 @@ let package = Package(
         // The library in layers, each a target, so that the compiler rules out a cycle between
         // them: the host (HearthSystem: commands, files as root, accounts, apt and dpkg, threads,
         // the console, libcrypto, the one Failure type); on it, the PostgreSQL client on libpq
-        // (HearthPG: connections, rows decoded into types, SCRAM) and the step contract
+        // (HearthPG: connections, rows decoded into types, SCRAM), the step contract
         // (HearthRunner: Step, Action, the runner, the JSON log, the dry run, the deadline's
-        // watchdog); then the suite (HearthKit: configuration, the servers and what is desired
-        // of them, migrations, backups, monitoring, the steps and their commands).
+        // watchdog) and the configuration (HearthConfiguration: the keys, the env files, their
+        // validation, the server's sizing); then the suite (HearthKit: the servers and what is
+        // desired of them, migrations, backups, monitoring, the steps).
         .target(
             name: "HearthSystem",
             dependencies: [
@@ -47,19 +48,32 @@ let package = Package(
         ),
         .target(name: "HearthPG", dependencies: ["CLibPQ", "HearthSystem"]),
         .target(name: "HearthRunner", dependencies: ["HearthSystem"]),
+        .target(name: "HearthConfiguration", dependencies: ["HearthSystem"]),
         .target(
             name: "HearthKit",
             dependencies: [
                 "HearthSystem",
                 "HearthPG",
                 "HearthRunner",
+                "HearthConfiguration",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .executableTarget(name: "hearthminds", dependencies: ["HearthKit"]),
+        // The commands: the steps' one generic command and its start-up (StepMain), the tools,
+        // and the one list of them (CommandDefinitions.all, MultiCall).
+        .target(
+            name: "HearthCommands",
+            dependencies: [
+                "HearthKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(name: "hearthminds", dependencies: ["HearthCommands"]),
         .testTarget(
             name: "HearthKitTests",
-            dependencies: ["HearthKit", "HearthSystem", "HearthPG", "HearthRunner"],
+            dependencies: [
+                "HearthCommands", "HearthKit", "HearthSystem", "HearthPG", "HearthRunner", "HearthConfiguration",
+            ],
             exclude: ["Fixtures"]
         ),
         .executableTarget(name: "hm-pgvector-deb", dependencies: ["HearthKit"]),

@@ -1,7 +1,9 @@
 import Testing
+@testable import HearthCommands
 @testable import HearthKit
 @testable import HearthPG
 @testable import HearthRunner
+@testable import HearthConfiguration
 @testable import HearthSystem
 
 /// Issue 21 (item 2): what reaches the log, the console or an error is bounded and escaped in

@@ -5,9 +5,11 @@ import Foundation
 #endif
 import ArgumentParser
 import Testing
+@testable import HearthCommands
 @testable import HearthKit
 @testable import HearthPG
 @testable import HearthRunner
+@testable import HearthConfiguration
 @testable import HearthSystem
 
 /// The documents hold every configuration key, flag and exit code the code has: README.md and

@@ -1,7 +1,9 @@
 import Testing
+@testable import HearthCommands
 @testable import HearthKit
 @testable import HearthPG
 @testable import HearthRunner
+@testable import HearthConfiguration
 @testable import HearthSystem
 
 /// Rows decoded into types (PGDecoding): each column by its type, in order; a NULL, a value of

@@ -3,9 +3,11 @@ import Glibc
 #endif
 import ArgumentParser
 import Testing
+@testable import HearthCommands
 @testable import HearthKit
 @testable import HearthPG
 @testable import HearthRunner
+@testable import HearthConfiguration
 @testable import HearthSystem
 
 /// A step that exists only here: its definition is all there is of it (no command struct, no

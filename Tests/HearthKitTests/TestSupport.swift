@@ -2,9 +2,11 @@
 import Glibc
 #endif
 import Testing
+@testable import HearthCommands
 @testable import HearthKit
 @testable import HearthPG
 @testable import HearthRunner
+@testable import HearthConfiguration
 @testable import HearthSystem
 
 /// Files and directories the tests use, found beside this source file.

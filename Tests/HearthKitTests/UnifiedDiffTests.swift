@@ -2,9 +2,11 @@
 import Glibc
 #endif
 import Testing
+@testable import HearthCommands
 @testable import HearthKit
 @testable import HearthPG
 @testable import HearthRunner
+@testable import HearthConfiguration
 @testable import HearthSystem
 
 @Suite("unified diff (what a dry run shows of a file)")

@@ -1,3 +1,4 @@
+import HearthConfiguration
 import HearthRunner
 import HearthSystem
 import HearthPG

@@ -1,3 +1,4 @@
+import HearthConfiguration
 import HearthRunner
 import HearthSystem
 import HearthPG
@@ -68,14 +69,5 @@ public enum TableStatistics {
         for table in tables {
             try db.execute("ANALYZE public.\(try db.identifier(table.name))")
         }
-    }
-
-    /// PG_ANALYZE_FRACTION: `off` (nil) or a fraction of the rows from 0.001 to 1.
-    static func fraction(_ raw: RawValue) throws(Failure) -> Double? {
-        if raw.value.lowercased() == "off" { return nil }
-        guard let value = Double(raw.value), value.isFinite, value >= 0.001, value <= 1 else {
-            throw ConfigValues.fail("PG_ANALYZE_FRACTION", raw, "not off or a fraction of the rows from 0.001 to 1")
-        }
-        return value
     }
 }

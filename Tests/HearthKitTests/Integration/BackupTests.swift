@@ -2,9 +2,11 @@
 import Glibc
 #endif
 import Testing
+@testable import HearthCommands
 @testable import HearthKit
 @testable import HearthPG
 @testable import HearthRunner
+@testable import HearthConfiguration
 @testable import HearthSystem
 
 /// The backup step, hm-backup --test-restore and hm-restore against a real Debian cluster and

@@ -1,7 +1,9 @@
 import Testing
+@testable import HearthCommands
 @testable import HearthKit
 @testable import HearthPG
 @testable import HearthRunner
+@testable import HearthConfiguration
 @testable import HearthSystem
 
 /// The statistics upkeep (issue 24) against hostile tenants: ANALYZE evaluates a table's index

@@ -2,9 +2,11 @@
 import Glibc
 #endif
 import Testing
+@testable import HearthCommands
 @testable import HearthKit
 @testable import HearthPG
 @testable import HearthRunner
+@testable import HearthConfiguration
 @testable import HearthSystem
 
 /// Issue 21 (B, C, F): what any local user or an AI could do to every run — hold every password

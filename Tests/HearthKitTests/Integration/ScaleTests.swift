@@ -1,7 +1,9 @@
 import Testing
+@testable import HearthCommands
 @testable import HearthKit
 @testable import HearthPG
 @testable import HearthRunner
+@testable import HearthConfiguration
 @testable import HearthSystem
 
 /// Issue 21 E: 200 AIs on a server with max_connections 100 (the default). Every step bounds

@@ -2,9 +2,11 @@
 import Glibc
 #endif
 import Testing
+@testable import HearthCommands
 @testable import HearthKit
 @testable import HearthPG
 @testable import HearthRunner
+@testable import HearthConfiguration
 @testable import HearthSystem
 
 /// What is not ours is never adopted or removed: the service-user step and the reset's

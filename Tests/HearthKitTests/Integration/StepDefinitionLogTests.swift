@@ -3,9 +3,11 @@ import Glibc
 #endif
 import ArgumentParser
 import Testing
+@testable import HearthCommands
 @testable import HearthKit
 @testable import HearthPG
 @testable import HearthRunner
+@testable import HearthConfiguration
 @testable import HearthSystem
 
 /// StepDefinitionTests' throwaway step run as its command: as root, as every step's command runs.

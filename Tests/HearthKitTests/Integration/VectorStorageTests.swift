@@ -1,7 +1,9 @@
 import Testing
+@testable import HearthCommands
 @testable import HearthKit
 @testable import HearthPG
 @testable import HearthRunner
+@testable import HearthConfiguration
 @testable import HearthSystem
 
 /// Rows of `dimensions`-wide embeddings with both signs (a binary quantization of only positive

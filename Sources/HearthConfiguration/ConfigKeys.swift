@@ -1,6 +1,4 @@
-import HearthRunner
 import HearthSystem
-import HearthPG
 /// Every configuration key the suite reads: the seed's (its sections 3 and 4) and ours.
 /// The shipped `etc/hearthminds.env` documents the same keys with the same defaults (a unit
 /// test holds the two together).

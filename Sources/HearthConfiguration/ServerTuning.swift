@@ -1,6 +1,4 @@
-import HearthRunner
 import HearthSystem
-import HearthPG
 /// The server sized to its machine (issue 24): memory, parallelism, planner costs, WAL and
 /// checkpoints, computed from the machine's RAM and cores (MachineSize) the way pgtune and
 /// autobase do it, with more maintenance memory for the vector index builds; every setting

@@ -1,6 +1,4 @@
-import HearthRunner
 import HearthSystem
-import HearthPG
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -72,12 +70,12 @@ extension ConfigSources {
 }
 
 /// One value and where it came from, for error messages.
-struct RawValue {
+package struct RawValue {
     var value: String
     var origin: String
 }
 
-enum ConfigLoader {
+package enum ConfigLoader {
     static func load(_ sources: ConfigSources) throws(Failure) -> HearthConfig {
         var raw: [String: RawValue] = [:]
         for key in ConfigKeys.all {

@@ -1,12 +1,10 @@
-import HearthRunner
 import HearthSystem
-import HearthPG
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// Typed readers for raw values; each error names the key, the value and where it came from.
-enum ConfigValues {
+package enum ConfigValues {
     static func fail(_ key: String, _ raw: RawValue, _ why: String, secret: Bool = false) -> Failure {
         Failure.configuration(key: key, value: secret ? nil : raw.value, "\(why) (from \(raw.origin))")
     }
@@ -121,7 +119,7 @@ enum ConfigValues {
         }
     }
 
-    static let maxIdentifierBytes = 63
+    package static let maxIdentifierBytes = 63
 
     static func identifier(_ key: String, _ raw: RawValue) throws(Failure) -> String {
         let name = raw.value
@@ -164,5 +162,14 @@ enum ConfigValues {
             throw fail(key, raw, "not an absolute path of letters, digits, '/', '_', '-' and '.'")
         }
         return path
+    }
+
+    /// PG_ANALYZE_FRACTION: `off` (nil) or a fraction of the rows from 0.001 to 1.
+    static func analyzeFraction(_ raw: RawValue) throws(Failure) -> Double? {
+        if raw.value.lowercased() == "off" { return nil }
+        guard let value = Double(raw.value), value.isFinite, value >= 0.001, value <= 1 else {
+            throw ConfigValues.fail("PG_ANALYZE_FRACTION", raw, "not off or a fraction of the rows from 0.001 to 1")
+        }
+        return value
     }
 }

@@ -1,3 +1,5 @@
+import HearthKit
+import HearthConfiguration
 import HearthRunner
 
 /// The steps' own deadlines, beside the list of them: StepDeadline (the runner's watchdog) knows

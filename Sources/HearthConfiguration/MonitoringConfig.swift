@@ -1,6 +1,4 @@
-import HearthRunner
 import HearthSystem
-import HearthPG
 /// The monitoring keys (issue 23): MONITORING_USER, POSTGRES_EXPORTER_ADDRESS and its TLS pair,
 /// NODE_EXPORTER_TEXTFILE_DIR. Validated with the rest of the configuration, before any step
 /// changes anything.

@@ -1,6 +1,4 @@
-import HearthRunner
 import HearthSystem
-import HearthPG
 /// The validated configuration every step works from. Building one checks the whole of it;
 /// a step changes nothing before it has one.
 public struct HearthConfig: Sendable {
@@ -161,7 +159,7 @@ public struct HearthConfig: Sendable {
             value, taken: Self.reservedNames.union([hearthmindsUser, serviceUser, adminUser, hearthmindsDB])
                 .union(ais.map(\.name)))
         tuning = try ServerTuning.config(value)
-        analyzeFraction = try TableStatistics.fraction(value("PG_ANALYZE_FRACTION"))
+        analyzeFraction = try ConfigValues.analyzeFraction(value("PG_ANALYZE_FRACTION"))
     }
 
     /// Every database the suite owns: HEARTHMINDS_DB, then each AI's.

@@ -1,6 +1,4 @@
-import HearthRunner
 import HearthSystem
-import HearthPG
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,3 +1,5 @@
+import HearthKit
+import HearthConfiguration
 import HearthRunner
 import HearthSystem
 import HearthPG
