@@ -6,6 +6,9 @@ import HearthPG
 /// pgBackRest logs in to the server by peer authentication as postgres) and the systemd units of
 /// the schedule.
 public struct BackupFiles: Sendable {
+    /// The test restore's result beside the stanza's configuration (BackupTestRestore writes it;
+    /// verify and the metrics read it): "<time> <result> <detail>".
+    public static let testRestoreResultFileName = "last-test-restore"
     public let backup: BackupConfig
     public let tool: PgBackRest
     public let dataDirectory: String

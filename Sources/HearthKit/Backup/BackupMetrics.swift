@@ -44,7 +44,7 @@ public enum BackupMetrics {
 
     /// The last test restore as its result file says (nil: none yet).
     static func proof(_ tool: PgBackRest) -> (at: Double, ok: Bool)? {
-        guard let text = try? OpenDirectory.openIfPresent(tool.configPath)?.textIfFile(BackupTestRestore.resultFileName) else {
+        guard let text = try? OpenDirectory.openIfPresent(tool.configPath)?.textIfFile(BackupFiles.testRestoreResultFileName) else {
             return nil
         }
         let fields = text.split(separator: " ")

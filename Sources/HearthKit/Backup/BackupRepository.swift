@@ -19,7 +19,7 @@ public enum BackupRepository {
 
     static func postgres() throws -> SystemAccount {
         guard let postgres = SystemAccount.lookup("postgres") else {
-            throw Failure("no system account postgres: is postgresql-common installed?", needs: PostgresStep.name)
+            throw Failure("no system account postgres: is postgresql-common installed?", needs: StepName.postgres)
         }
         return postgres
     }

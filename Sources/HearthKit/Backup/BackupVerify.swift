@@ -35,20 +35,20 @@ public enum BackupVerify {
                 guard age < backup.maxAgeHours * 3600 else {
                     throw Failure.hostWrong("the newest backup \(newest.label) is \(age / 3600) h old, over BACKUP_MAX_AGE (\(backup.maxAgeHours) h): are the timers running? (systemctl list-timers 'hearthminds-backup-*')")
                 }
-                if let problem = try BackupStep.archiving(connection) {
+                if let problem = try PgBackRest.archiving(connection) {
                     throw Failure.hostWrong("WAL archiving: \(problem)")
                 }
                 return true
             },
             .assertion("backups: the last test restore (hm-backup --test-restore) proved its backup", note: { proof.value ?? "" }) {
                 guard let directory = try OpenDirectory.openIfPresent(tool.configPath),
-                    let text = try directory.textIfFile(BackupTestRestore.resultFileName)
+                    let text = try directory.textIfFile(BackupFiles.testRestoreResultFileName)
                 else {
                     proof.value = "no test restore yet (its timer runs \(backup.testRestoreCalendar); or run hm-backup --test-restore)"
                     return true
                 }
                 let fields = text.split(separator: " ", maxSplits: 3).map(String.init)
-                guard fields.count >= 3, let at = Int(fields[0]) else { throw Failure.hostWrong("\(tool.configPath)/\(BackupTestRestore.resultFileName) is not ours") }
+                guard fields.count >= 3, let at = Int(fields[0]) else { throw Failure.hostWrong("\(tool.configPath)/\(BackupFiles.testRestoreResultFileName) is not ours") }
                 let age = (Int(time(nil)) - at) / 3600
                 proof.value = "last test restore \(age) h ago: \(fields[1]) for backup \(fields[2])" + (fields.count > 3 ? ", \(fields[3].trimmingCharacters(in: "\n"))" : "")
                 guard fields[1] == "true" else {

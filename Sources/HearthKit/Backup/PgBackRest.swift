@@ -136,4 +136,23 @@ public struct BackupInfo: Sendable {
             systemIDs: (systemIDs ?? "").split(separator: ",").map(String.init), backups: backups, cipher: cipher,
             archiveMax: archiveMax)
     }
+
+}
+
+extension PgBackRest {
+    /// Why archiving is not working (nil: it is): nothing archived yet, or a failure after the
+    /// last success.
+    static func archiving(_ connection: PGConnection) throws -> String? {
+        let archiver = try connection.query(
+            """
+            SELECT archived_count, coalesce(last_failed_wal, ''),
+                   last_failed_time IS NOT NULL AND (last_archived_time IS NULL OR last_failed_time > last_archived_time)
+              FROM pg_catalog.pg_stat_archiver
+            """
+        ).decodeFirst((Int, String, Bool).self)
+        guard let (archived, failedWAL, failing) = archiver else { return "pg_stat_archiver is empty" }
+        if failing { return "the last archive_command failed (WAL \(failedWAL)): see the server's log" }
+        if archived == 0 { return "nothing archived yet" }
+        return nil
+    }
 }

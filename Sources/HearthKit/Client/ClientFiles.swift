@@ -12,9 +12,9 @@ public struct ClientFiles: Sendable {
     public let files: [String: String]
     public let secretFiles: Set<String>
 
-    public static let defaultDirectory = "/etc/hearthminds"
+    public static let defaultDirectory = PasswordBook.defaultDirectory
     public static let serviceFile = "pg_service.conf"
-    public static let passwordDirectory = "pgpass"
+    public static let passwordDirectory = PasswordBook.passwordDirectory
 
     /// The files for every password role's password in `passwords` (an error names a role that
     /// has none yet).

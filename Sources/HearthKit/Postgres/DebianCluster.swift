@@ -87,7 +87,7 @@ public struct ClusterPaths: Sendable, Equatable {
     /// The cluster's configuration directory; an error naming it when it does not exist.
     public func openConfigDirectory() throws -> OpenDirectory {
         guard let directory = try configDirectoryIfPresent() else {
-            throw Failure("no cluster \(id): \(configDirectory) does not exist (run hm-postgres)", needs: PostgresStep.name)
+            throw Failure("no cluster \(id): \(configDirectory) does not exist (run hm-postgres)", needs: StepName.postgres)
         }
         return directory
     }
@@ -201,7 +201,7 @@ public enum DebianClusters {
     /// The running server of the cluster, or an error saying why there is none (a dry run
     /// reports it as "cannot check yet").
     public static func running(_ paths: ClusterPaths) throws -> (ClusterInfo, PostmasterStatus) {
-        guard let cluster = try find(paths) else { throw Failure("there is no cluster \(paths.id)", needs: PostgresStep.name) }
+        guard let cluster = try find(paths) else { throw Failure("there is no cluster \(paths.id)", needs: StepName.postgres) }
         guard let dataDirectory = cluster.dataDirectory else {
             // A link in place of the configuration directory is not read through: refused, named.
             _ = try paths.openConfigDirectory()
@@ -209,7 +209,7 @@ public enum DebianClusters {
         }
         guard let status = PostmasterStatus.read(dataDirectory: dataDirectory) else {
             throw Failure(
-                "cluster \(paths.id) is not running (pg_ctlcluster \(paths.version) \(paths.name) start)", needs: PostgresStep.name)
+                "cluster \(paths.id) is not running (pg_ctlcluster \(paths.version) \(paths.name) start)", needs: StepName.postgres)
         }
         return (cluster, status)
     }

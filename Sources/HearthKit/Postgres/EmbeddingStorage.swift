@@ -296,7 +296,7 @@ public enum EmbeddingStorage {
         if found.search == nil && found.indexes.allSatisfy({ $0.name != binaryName }) && found.type != "halfvec" {
             throw Failure(
                 "\(database): public.memory_search is missing: revision 0008 has not run (`hm-migrate current "
-                    + "--database \(database)`)", needs: MigrationsStep.name)
+                    + "--database \(database)`)", needs: StepName.migrations)
         }
         let problems = problems(config, found)
         guard problems.isEmpty else {

@@ -9,12 +9,12 @@ extension PGServer {
     /// step), or it answers but has no database `database` (the databases step).
     func unreachable(_ error: any Error, database: String) -> Failure {
         if PGConnection.ping(host: socketDirectory, port: port, connectTimeout: 2) == .noResponse {
-            return Failure("\(error)", needs: PostgresStep.name)
+            return Failure("\(error)", needs: StepName.postgres)
         }
         if database != "postgres", let db = try? PGConnection(adminTarget()),
             (try? db.query("SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1", [database]).rows.isEmpty) == true
         {
-            return Failure("\(error)", needs: DatabasesStep.name)
+            return Failure("\(error)", needs: StepName.databases)
         }
         return Failure("\(error)")
     }

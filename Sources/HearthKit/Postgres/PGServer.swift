@@ -157,7 +157,7 @@ public struct PGServer: Sendable {
             }
         }
         guard let (owner, isSuperuser) = try knownOwner ?? self.owner(of: database) else {
-            throw Failure("there is no database \(database)", needs: DatabasesStep.name)
+            throw Failure("there is no database \(database)", needs: StepName.databases)
         }
         // The owner is the one that could not log in: its error, without a second try (a login
         // may take its whole deadline).
@@ -199,7 +199,7 @@ public struct PGServer: Sendable {
     /// A superuser connection to `database`.
     public func admin(_ database: String = "postgres") throws -> PGConnection {
         guard SystemAccount.lookup(superuser) != nil else {
-            throw Failure("no system account \(superuser): is PostgreSQL installed?", needs: PostgresStep.name)
+            throw Failure("no system account \(superuser): is PostgreSQL installed?", needs: StepName.postgres)
         }
         do {
             return try PGConnection(adminTarget(database))

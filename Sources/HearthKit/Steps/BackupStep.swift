@@ -60,7 +60,7 @@ public enum BackupStep {
                 }),
             Action(
                 "WAL archiving works (pg_stat_archiver: archived, no failure since)",
-                check: { try archiving(session.get()) == nil },
+                check: { try PgBackRest.archiving(session.get()) == nil },
                 apply: {
                     // pgbackrest check switches to a new WAL file and waits until it is archived.
                     try await tool.run(["check"], seconds: 300)
@@ -68,9 +68,9 @@ public enum BackupStep {
                 verify: {
                     for attempt in 0..<50 {
                         if attempt > 0 { usleep(100_000) }
-                        if try archiving(session.get()) == nil { return true }
+                        if try PgBackRest.archiving(session.get()) == nil { return true }
                     }
-                    throw Failure(try archiving(session.get()) ?? "archiving does not report success")
+                    throw Failure(try PgBackRest.archiving(session.get()) ?? "archiving does not report success")
                 }),
             Action(
                 "a full backup exists",
@@ -143,22 +143,6 @@ public enum BackupStep {
             "stanza \(backup.stanza) in \(backup.repoPath) holds the backups of another cluster (system identifier \(last), "
                 + "this one's \(system)): bring that cluster back with hm-restore, or choose another BACKUP_STANZA or "
                 + "BACKUP_REPO_PATH")
-    }
-
-    /// Why archiving is not working (nil: it is): nothing archived yet, or a failure after the
-    /// last success.
-    static func archiving(_ connection: PGConnection) throws -> String? {
-        let archiver = try connection.query(
-            """
-            SELECT archived_count, coalesce(last_failed_wal, ''),
-                   last_failed_time IS NOT NULL AND (last_archived_time IS NULL OR last_failed_time > last_archived_time)
-              FROM pg_catalog.pg_stat_archiver
-            """
-        ).decodeFirst((Int, String, Bool).self)
-        guard let (archived, failedWAL, failing) = archiver else { return "pg_stat_archiver is empty" }
-        if failing { return "the last archive_command failed (WAL \(failedWAL)): see the server's log" }
-        if archived == 0 { return "nothing archived yet" }
-        return nil
     }
 
     /// Seconds since the newest backup ended; nil without one.

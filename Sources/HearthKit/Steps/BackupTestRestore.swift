@@ -15,7 +15,7 @@ import Glibc
 /// (the next run removes it first).
 public enum BackupTestRestore {
     public static let tables = ["memory_shards", "raw_conversations", "eng_patterns"]
-    public static let resultFileName = "last-test-restore"
+    public static let resultFileName = BackupFiles.testRestoreResultFileName
 
     /// The step of a context of these parts (tests).
     public static func make(_ config: HearthConfig, clientDirectory: String = ClientFiles.defaultDirectory) throws -> Step {
@@ -46,7 +46,7 @@ public enum BackupTestRestore {
             }
         }
 
-        return Step(BackupStep.name, [
+        return Step(StepName.backup, [
             .assertion("the repository holds a backup of stanza \(backup.stanza)") {
                 guard let found = try await tool.info(session.get()).newest else {
                     throw Failure.hostWrong("stanza \(backup.stanza) has no backup yet: run hm-backup first")

@@ -20,7 +20,12 @@ public final class PasswordBook: @unchecked Sendable {
     private let configured: [String: Secret]
     private var generated: [String: Secret] = [:]
 
-    public init(_ config: HearthConfig, directory: String = ClientFiles.defaultDirectory) {
+    /// Where the client files and the password files are (ClientFiles writes them there).
+    public static let defaultDirectory = "/etc/hearthminds"
+    /// The password files' directory under it, a file per role.
+    public static let passwordDirectory = "pgpass"
+
+    public init(_ config: HearthConfig, directory: String = PasswordBook.defaultDirectory) {
         self.directory = directory
         roles = [config.hearthmindsUser] + config.ais.map(\.name)
         var configured: [String: Secret] = [:]
@@ -33,7 +38,7 @@ public final class PasswordBook: @unchecked Sendable {
 
     /// The password kept in the role's password file: the last field of its first line.
     public func stored(_ role: String) -> Secret? {
-        let path = "\(directory)/\(ClientFiles.passwordDirectory)/\(role)"
+        let path = "\(directory)/\(PasswordBook.passwordDirectory)/\(role)"
         guard let text = try? FileSystem.readText(path),
             let line = text.split(separator: "\n").first,
             let password = PasswordBook.lastPgpassField(String(line)), !password.isEmpty, password != role
@@ -46,7 +51,7 @@ public final class PasswordBook: @unchecked Sendable {
         if let password = configured[role] ?? generated[role] ?? stored(role) { return password }
         throw Failure(
             "no password for role \(role) yet: none is configured and none is kept in "
-                + "\(directory)/\(ClientFiles.passwordDirectory)/\(role) (the databases step generates one)")
+                + "\(directory)/\(PasswordBook.passwordDirectory)/\(role) (the databases step generates one)")
     }
 
     /// Roles with no configured password and none kept yet.
