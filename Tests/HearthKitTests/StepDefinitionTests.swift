@@ -73,7 +73,7 @@ struct StepContextTests {
             let found = try await Command.run(["grep", "-rnF", pattern, TestFiles.repositoryRoot + "/Sources"])
             let copies = found.stdout.split(separator: "\n").filter {
                 !$0.contains("/Steps/StepContext.swift:") && !$0.contains("///")
-                    && !($0.contains("/Backup/ClusterRestore.swift:") && pattern == "PasswordBook(")
+                    && !($0.contains("/Steps/ClusterRestore.swift:") && pattern == "PasswordBook(")
             }
             #expect(copies.isEmpty, "\(pattern) outside StepContext: \(copies.joined(separator: "\n"))")
         }
