@@ -154,16 +154,9 @@ func expectFailure<R>(
     _ kind: Failure.Kind, _ comment: Comment? = nil, sourceLocation: SourceLocation = #_sourceLocation,
     _ body: () throws -> R
 ) -> Failure? {
-    do {
-        _ = try body()
-        Issue.record(Comment(rawValue: "no \(kind.rawValue) failure was thrown" + note(comment)), sourceLocation: sourceLocation)
-    } catch let failure as Failure {
-        #expect(failure.kind == kind, Comment(rawValue: "\(failure)" + note(comment)), sourceLocation: sourceLocation)
-        return failure
-    } catch {
-        Issue.record(Comment(rawValue: "not a Failure: \(error)" + note(comment)), sourceLocation: sourceLocation)
-    }
-    return nil
+    let thrown: (any Error)?
+    do { _ = try body(); thrown = nil } catch { thrown = error }
+    return judgeFailure(thrown, kind, comment, sourceLocation)
 }
 
 /// `expectFailure` for an asynchronous body.
@@ -172,14 +165,24 @@ func expectFailureAsync<R>(
     _ kind: Failure.Kind, _ comment: Comment? = nil, sourceLocation: SourceLocation = #_sourceLocation,
     _ body: () async throws -> R
 ) async -> Failure? {
-    do {
-        _ = try await body()
+    let thrown: (any Error)?
+    do { _ = try await body(); thrown = nil } catch { thrown = error }
+    return judgeFailure(thrown, kind, comment, sourceLocation)
+}
+
+/// What `expectFailure` records of what its body threw: the Failure when it is one (its kind
+/// expected to be `kind`), an issue when nothing or something else was thrown.
+private func judgeFailure(
+    _ thrown: (any Error)?, _ kind: Failure.Kind, _ comment: Comment?, _ sourceLocation: SourceLocation
+) -> Failure? {
+    guard let thrown else {
         Issue.record(Comment(rawValue: "no \(kind.rawValue) failure was thrown" + note(comment)), sourceLocation: sourceLocation)
-    } catch let failure as Failure {
-        #expect(failure.kind == kind, Comment(rawValue: "\(failure)" + note(comment)), sourceLocation: sourceLocation)
-        return failure
-    } catch {
-        Issue.record(Comment(rawValue: "not a Failure: \(error)" + note(comment)), sourceLocation: sourceLocation)
+        return nil
     }
-    return nil
+    guard let failure = thrown as? Failure else {
+        Issue.record(Comment(rawValue: "not a Failure: \(thrown)" + note(comment)), sourceLocation: sourceLocation)
+        return nil
+    }
+    #expect(failure.kind == kind, Comment(rawValue: "\(failure)" + note(comment)), sourceLocation: sourceLocation)
+    return failure
 }
