@@ -39,7 +39,9 @@ public struct RunMetricsCommand: AsyncParsableCommand {
         if options.dryRun { return }
         let console = Console()
         let environment = currentEnvironment()
-        guard let loaded = StepMain.prepare("run-metrics", options, environment: environment, console: console) else {
+        guard let loaded = StepMain.prepare(
+            "run-metrics", options, environment: environment, console: console, logRefusal: false)
+        else {
             throw ExitCode(ExitStatus.usage)
         }
         let metrics = RunMetrics.run(

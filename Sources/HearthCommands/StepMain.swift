@@ -55,12 +55,15 @@ public enum StepMain {
     }
 
     /// The validated configuration, once the caller is known to be root (when it must be);
-    /// nil after saying why on stderr (the caller exits 64: nothing has changed).
+    /// nil after saying why on stderr (the caller exits 64: nothing has changed). `logRefusal`:
+    /// whether a refused configuration is recorded in the log (StartupFailureLog); not for
+    /// hm-run-metrics, which install.sh runs after the step that refused it already said so.
     public static func prepare(
         _ name: String, _ options: StepOptions, requiresRoot: Bool = true, environment: [String: String],
-        console: Console
+        console: Console, logRefusal: Bool = true
     ) -> HearthConfig? {
-        guard let config = configuration(name, options, environment: environment, console: console) else { return nil }
+        guard let config = configuration(name, options, environment: environment, console: console, logRefusal: logRefusal)
+        else { return nil }
         if requiresRoot && !requireRoot(name, console: console) { return nil }
         return config
     }
@@ -68,15 +71,16 @@ public enum StepMain {
     /// The validated configuration of the layers `options` names; nil after saying why on
     /// stderr (the caller exits 64: nothing has changed).
     public static func configuration(
-        _ name: String, _ options: StepOptions, environment: [String: String], console: Console
+        _ name: String, _ options: StepOptions, environment: [String: String], console: Console,
+        logRefusal: Bool = true
     ) -> HearthConfig? {
         do {
             return try HearthConfig.load(options.sources(environment: environment))
         } catch {
             console.err("hm-\(name): configuration error: \(error)")
-            StartupFailureLog.write(
+            if logRefusal { StartupFailureLog.write(
                 name, error, sources: options.sources(environment: environment), dryRun: options.dryRun,
-                environment: environment)
+                environment: environment) }
             return nil
         }
     }

@@ -139,6 +139,13 @@ struct MultiCallTests {
                           "\"failure\":\"configuration\"", "\"key\":\"POSTGRES_PORT\""] {
                 #expect(record.contains(field), "\(field) in \(record)")
             }
+            // install.sh's hm-run-metrics after it, on the same refused configuration: it adds no
+            // second record (the step's is the run's one).
+            let metrics = try await Command.run(
+                [directory + "/hm-run-metrics", "--set", "POSTGRES_PORT=0", "--exit-status", "64", "--failed-step", "service-user"],
+                environment: logged)
+            #expect(metrics.status == 64, "\(metrics.stderr)")
+            #expect(try FileSystem.readText(directory + "/log/bootstrap.jsonl").split(separator: "\n").count == 1)
             // The log the refused file itself names (its other key refused): the record is there.
             let file = directory + "/refused.env"
             try FileSystem.writeAtomically(file, "HEARTHMINDS_LOG=\(directory)/filelog/b.jsonl\nPG_VERSION=fourteen\n")
