@@ -89,35 +89,22 @@ public enum MonitoringStep {
 
     /// The monitoring account: a system account with our mark, its own group, no shell, no
     /// home, no password.
-    private static func accountActions(_ user: String) -> [Action] {
-        [
-            .assertion("user \(user), if it exists, is a system account with our mark ('\(mark)')") {
-                guard let found = SystemAccount.lookup(user) else { return true }
-                try requireOurs(found)
-                return true
-            },
-            Action(
-                "group \(user) exists",
-                check: { SystemAccount.groupID(user) != nil },
-                apply: { try await Command.check(["groupadd", "--system", user]) }),
-            Action(
-                "system user \(user) exists: shell \(shell), no home, no password",
-                check: {
-                    guard let found = SystemAccount.lookup(user) else { return false }
-                    try requireOurs(found)
-                    return found.gid == SystemAccount.groupID(user) && found.shell == shell && found.home == home
-                        && passwordLocked(user)
-                },
-                apply: {
-                    if SystemAccount.lookup(user) == nil {
-                        try await Command.check([
-                            "useradd", "--system", "--gid", user, "--home-dir", home, "--no-create-home", "--shell", shell,
-                            "--comment", mark, user,
-                        ])
-                    }
-                    try await Command.check(["usermod", "--gid", user, "--home", home, "--shell", shell, "--lock", user])
-                }),
-        ]
+    static func accountActions(_ user: String) -> [Action] {
+        let account = MarkedAccount(user: user, mark: mark, home: home, shell: shell, lockPassword: true)
+        return account.actions(ours: "is a system account with our mark ('\(mark)')", requireOurs: requireOurs)
+            + [
+                Action(
+                    "system user \(user) exists: shell \(shell), no home, no password",
+                    check: {
+                        guard let found = SystemAccount.lookup(user) else { return false }
+                        try requireOurs(found)
+                        return account.matches(found)
+                    },
+                    apply: {
+                        if SystemAccount.lookup(user) == nil { try await account.add() }
+                        try await account.modify()
+                    })
+            ]
     }
 
     /// The files the step writes whole (root's, 0644): the queries, the drop-ins, the web
@@ -357,18 +344,6 @@ public enum MonitoringStep {
                 "system account \(account.name) exists without our mark (comment '\(mark)'): not adopted; choose another "
                     + "MONITORING_USER, or mark it: usermod --comment '\(mark)' \(account.name)")
         }
-    }
-
-    /// True when the account's password is locked or unset in the shadow file (`!`, `*`):
-    /// nobody logs in with one.
-    static func passwordLocked(_ user: String) -> Bool {
-        guard let shadow = try? FileSystem.readText("/etc/shadow") else { return false }
-        for line in shadow.split(separator: "\n") {
-            let fields = line.split(separator: ":", omittingEmptySubsequences: false)
-            guard fields.count > 1, fields[0] == user else { continue }
-            return fields[1].hasPrefix("!") || fields[1].hasPrefix("*")
-        }
-        return false
     }
 }
 
