@@ -32,12 +32,10 @@ public enum VerifyStep {
         let sessions = OwnerSessions(context.server, context.credentials, expected: DatabaseSpec.owners(context.config))
         let serial = systemUser(context.config) + clusterChecks(context)
             + BackupVerify.actions(context.config, server: context.server)
-        let checks = managerLogin(context) + namedPasswords(context)
-            + byDatabase(
-                context.config,
-                serviceLogin(context, sessions) + aiLogins(context, sessions) + extensionChecks(context, sessions)
-                    + revisionChecks(context, sessions) + storageChecks(context, sessions)
-                    + searchSettingChecks(context, sessions))
+        let perDatabase = serviceLogin(context, sessions) + aiLogins(context, sessions)
+            + extensionChecks(context, sessions) + revisionChecks(context, sessions)
+            + storageChecks(context, sessions) + searchSettingChecks(context, sessions)
+        let checks = managerLogin(context) + namedPasswords(context) + byDatabase(context.config, perDatabase)
         let connections = context.connections
         return Step(
             name,
