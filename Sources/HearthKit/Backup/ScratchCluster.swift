@@ -67,10 +67,12 @@ public struct ScratchCluster: Sendable {
         try await Command.check(argv, asUser: try postgres(), timeout: seconds)
     }
 
-    /// A free TCP port on loopback, from `start` on (bind() succeeds and no cluster names it).
-    public static func freePort(from start: Int) throws -> Int {
+    /// A free TCP port on loopback, from `start` on: bind() succeeds, no Debian cluster names it
+    /// (a stopped cluster's port is refused by the postgres step, though free), and `accept`
+    /// takes it (the tests' clusters: one not handed out before in the process).
+    public static func freePort(from start: Int, accept: (Int) -> Bool = { _ in true }) throws -> Int {
         let taken = Set((try? DebianClusters.list())?.compactMap(\.port) ?? [])
-        for port in start..<min(65535, start + 2000) where !taken.contains(port) {
+        for port in start..<min(65535, start + 2000) where !taken.contains(port) && accept(port) {
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             guard fd >= 0 else { continue }
             defer { close(fd) }

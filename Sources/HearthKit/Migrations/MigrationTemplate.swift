@@ -23,18 +23,13 @@ public struct TemplateValues: Sendable, Equatable {
         self.values = values
     }
 
-    /// The lists a revision file gets for `PGVECTOR_IVFFLAT_LISTS=auto`: pgvector's own default
-    /// (and the seed's), so that a host made with 100 and moved to auto renders the same files
-    /// (no checksum changes). The index a revision builds has these lists until the
-    /// vector-index step trains it with lists from the rows (IvfflatTraining).
-    public static let autoListsRendered = 100
-
     /// The widest vector a vector-typed IVFFlat or HNSW index takes (pgvector's limit).
     public static let vectorIndexMaxDim = 2000
 
     /// The validated configuration's numbers and booleans: EMBEDDING_DIM,
-    /// PGVECTOR_ENABLE_IVFFLAT, PGVECTOR_IVFFLAT_LISTS (auto: 100), PGVECTOR_HNSW (true when
-    /// PGVECTOR_INDEX is hnsw), PGVECTOR_HNSW_M and PGVECTOR_HNSW_EF_CONSTRUCTION; and for
+    /// PGVECTOR_ENABLE_IVFFLAT, PGVECTOR_IVFFLAT_LISTS (auto: pgvector's default lists,
+    /// VectorIndex.defaultLists), PGVECTOR_HNSW (true when PGVECTOR_INDEX is hnsw),
+    /// PGVECTOR_HNSW_M and PGVECTOR_HNSW_EF_CONSTRUCTION; and for
     /// revision 0008 (issue 24):
     /// - PGVECTOR_IVFFLAT_FITS / PGVECTOR_HNSW_FITS: PGVECTOR_ENABLE_IVFFLAT / PGVECTOR_HNSW, and
     ///   EMBEDDING_DIM a vector index takes (at most 2000; only a halfvec or binary host has
@@ -50,7 +45,7 @@ public struct TemplateValues: Sendable, Equatable {
         let ivfflatIndex = config.vectorIndex == .ivfflat && config.ivfflat
         values = [
             "EMBEDDING_DIM": .int(config.embeddingDim),
-            "PGVECTOR_IVFFLAT_LISTS": .int(config.ivfflatLists ?? TemplateValues.autoListsRendered),
+            "PGVECTOR_IVFFLAT_LISTS": .int(config.ivfflatLists ?? VectorIndex.defaultLists),
             "PGVECTOR_ENABLE_IVFFLAT": .bool(config.ivfflat),
             "PGVECTOR_HNSW": .bool(hnsw),
             "PGVECTOR_HNSW_M": .int(config.hnswM),

@@ -151,7 +151,7 @@ public struct ExporterConfig: Sendable {
                            am.amname::text AS kind,
                            pg_catalog.pg_relation_size(i.oid)::float8 AS bytes,
                            CASE WHEN am.amname = 'ivfflat' THEN coalesce((SELECT pg_catalog.substring(o, '^lists=([0-9]{1,9})$')::float8
-                               FROM pg_catalog.unnest(i.reloptions) o WHERE pg_catalog.starts_with(o, 'lists=') LIMIT 1), 100) END AS lists,
+                               FROM pg_catalog.unnest(i.reloptions) o WHERE pg_catalog.starts_with(o, 'lists=') LIMIT 1), \(VectorIndex.defaultLists)) END AS lists,
                            CASE WHEN am.amname = 'hnsw' THEN coalesce((SELECT pg_catalog.substring(o, '^m=([0-9]{1,9})$')::float8
                                FROM pg_catalog.unnest(i.reloptions) o WHERE pg_catalog.starts_with(o, 'm=') LIMIT 1), 16) END AS hnsw_neighbors,
                            pg_catalog.substring(pg_catalog.left(pg_catalog.obj_description(i.oid, 'pg_class'), 1024),

@@ -21,6 +21,14 @@ public enum VectorIndex {
 
     // MARK: pgvector's guidance, as numbers
 
+    /// pgvector's default lists: what an IVFFlat index that names none (`WITH (lists = ...)`)
+    /// has, as this suite and the exporter's query read it; and the lists a revision file gets
+    /// for `PGVECTOR_IVFFLAT_LISTS=auto` (TemplateValues), the seed's 100 too, so that a host
+    /// made with 100 and moved to auto renders the same files (no checksum changes). The index
+    /// a revision builds has these lists until the vector-index step trains it with lists from
+    /// the rows (IvfflatTraining).
+    public static let defaultLists = 100
+
     /// Lists for `rows` rows: rows / 1000 up to a million rows, sqrt(rows) beyond; 1 to 32768.
     public static func autoLists(rows: Int) -> Int {
         let lists = rows <= 1_000_000 ? rows / 1000 : ceilSquareRoot(rows)
@@ -124,7 +132,7 @@ public enum VectorIndex {
             problems.append("it is not on the column \(column) alone (no expression, no predicate)")
         }
         if row[9] != "t" { problems.append("its operator class is not the vector extension's \(opclass)") }
-        var lists = 100  // pgvector's default, when the index names none
+        var lists = defaultLists  // when the index names none
         for option in (row[1] ?? "").split(separator: ",") where option.hasPrefix("lists=") {
             lists = Int(option.dropFirst(6)) ?? lists
         }
@@ -179,7 +187,7 @@ public enum VectorIndex {
             return ("hnsw.ef_search", config.vectorStorage == .binary ? EmbeddingStorage.binaryEfSearch(config) : config.hnswEfSearch)
         case .ivfflat:
             guard config.ivfflat else { return nil }
-            let lists = indexLists ?? config.ivfflatLists ?? TemplateValues.autoListsRendered
+            let lists = indexLists ?? config.ivfflatLists ?? defaultLists
             return ("ivfflat.probes", config.ivfflatProbes ?? autoProbes(lists: lists))
         }
     }

@@ -24,9 +24,8 @@ public enum DatabasesStep {
     }
 
     public static func make(_ context: StepContext) -> Step {
-        let (config, server, connections, console) = (context.config, context.server, context.connections, context.console)
-        let (passwords, credentials, clientDirectory) = (context.passwords, context.credentials, context.clientDirectory)
-        let roles = RoleSpec.all(config, passwords: passwords)
+        let (config, connections) = (context.config, context.connections)
+        let roles = RoleSpec.all(config, passwords: context.passwords)
         let databases = DatabaseSpec.all(config)
         // pg_authid and pg_database read once for every role and database (a converged run),
         // again after an apply.
@@ -35,140 +34,171 @@ public enum DatabasesStep {
         }
         /// Side by side: each worker holds a connection to postgres and one to the database at hand.
         let width = context.width(perWorker: 2)
-        let finished = { connections.closeWorkers() }
-        var parts: [Step.Part] = []
-
-        warnAboutNamedPasswords(config, console: console, step: "hm-databases")
-
-        // First: a password for every password role, configured or generated once; the client
-        // files keep them (root only), and every later run reuses them.
-        parts.append(.action(
-            Action(
-                "client files: \(clientDirectory)/pg_service.conf and password files (0600), a password for every role",
-                check: {
-                    guard passwords.missing().isEmpty else { return false }
-                    return try ClientFiles(config: config, server: server, passwords: passwords, directory: clientDirectory)
-                        .isConverged()
-                },
-                apply: {
-                    try passwords.generateMissing()
-                    try ClientFiles(config: config, server: server, passwords: passwords, directory: clientDirectory)
-                        .write()
-                },
-                preview: { try ClientFiles.preview(config: config, server: server, passwords: passwords, directory: clientDirectory) })))
-
-        // The roles, side by side: their state from the catalog read once, each password
-        // recomputed (PBKDF2) on its worker.
-        var roleActions: [Action] = []
-        for role in roles {
-            let what: String
-            if !role.manageAttributes {
-                what = "role \(role.name): password \(role.password.isNone ? "none (peer only)" : "set")"
-            } else {
-                let attributes = role.superuser ? "SUPERUSER LOGIN" : "LOGIN, no other attribute"
-                let password = role.password.isNone ? "no password (peer only)" : "password"
-                let members = role.memberOf.isEmpty ? "" : ", member of \(role.memberOf.sorted().joined(separator: ", "))"
-                what = "role \(role.name): \(attributes), \(password)\(members), marked"
-            }
-            roleActions.append(
-                .blocking(
-                    what,
-                    check: { try role.isConverged(try catalog.role(role.name), serverIterations: try catalog.serverIterations()) },
-                    apply: {
-                        defer { catalog.invalidate() }
-                        try role.apply(connections.get())
-                    },
-                    preview: {
-                        // (no verifier is made: the password may be one the run is yet to generate)
-                        let iterations = try catalog.serverIterations()
-                        return try role.plan(try catalog.role(role.name), connections.get()) { _ in
-                            SQLPlan.verifierPlaceholder(iterations: iterations)
-                        }.shown
-                    }))
+        func sideBySide(_ actions: [Action]) -> Step.Part {
+            .group(ActionGroup(actions, width: width, finished: { connections.closeWorkers() }))
         }
-        parts.append(.group(ActionGroup(roleActions, width: width, finished: finished)))
+        warnAboutNamedPasswords(config, console: context.console, step: "hm-databases")
+        return Step(
+            name,
+            parts: [
+                .action(clientFiles(context)),
+                sideBySide(roleActions(context, roles, catalog)),
+                .action(madeRecord(context, catalog)),
+                sideBySide(databaseActions(context, databases, catalog)),
+                .action(tenantLibraries(context, roles, databases)),
+                sideBySide(extensionActions(context, databases) + grantActions(context, databases, catalog)),
+                .action(strayDatabases(context)),
+            ])
+    }
 
-        // The record of what the suite made, which the reset trusts (not the comment, which the
-        // database's owner may edit): made once, in the postgres database.
-        parts.append(.action(
-            Action(
-                "the record of the databases the suite made: \(MadeRecord.qualified) in postgres, the superuser's alone",
-                check: { try MadeRecord.exists(connections.step()) },
+    /// First: a password for every password role, configured or generated once; the client
+    /// files keep them (root only), and every later run reuses them.
+    private static func clientFiles(_ context: StepContext) -> Action {
+        let (config, server, passwords, clientDirectory) = (context.config, context.server, context.passwords, context.clientDirectory)
+        return Action(
+            "client files: \(clientDirectory)/pg_service.conf and password files (0600), a password for every role",
+            check: {
+                guard passwords.missing().isEmpty else { return false }
+                return try ClientFiles(config: config, server: server, passwords: passwords, directory: clientDirectory)
+                    .isConverged()
+            },
+            apply: {
+                try passwords.generateMissing()
+                try ClientFiles(config: config, server: server, passwords: passwords, directory: clientDirectory)
+                    .write()
+            },
+            preview: { try ClientFiles.preview(config: config, server: server, passwords: passwords, directory: clientDirectory) })
+    }
+
+    /// The roles, side by side: their state from the catalog read once, each password
+    /// recomputed (PBKDF2) on its worker.
+    private static func roleActions(_ context: StepContext, _ roles: [RoleSpec], _ catalog: ClusterCatalog) -> [Action] {
+        let connections = context.connections
+        return roles.map { role in
+            .blocking(
+                describe(role),
+                check: { try role.isConverged(try catalog.role(role.name), serverIterations: try catalog.serverIterations()) },
                 apply: {
                     defer { catalog.invalidate() }
-                    try MadeRecord.createPlan().run(connections.step())
-                },
-                preview: { MadeRecord.createPlan().shown })))
-
-        parts.append(.group(ActionGroup(
-            databases.map { database in
-                .blocking(
-                    "database \(database.name) (UTF8) owned by \(database.owner), recorded and marked",
-                    check: { try database.exists(try catalog.database(database.name)) },
-                    apply: {
-                        defer { catalog.invalidate() }
-                        try database.create(connections.get())
-                    },
-                    preview: { try database.createPlan(try catalog.database(database.name), connections.get()).shown })
-            }, width: width, finished: finished)))
-
-        // Libraries a tenant had loaded into every session of its database or role: removed (its
-        // sessions are the suite's too, and the operator's). Named on the console.
-        let tenantRoles = roles.filter { !$0.superuser }.map(\.name)
-        parts.append(.action(
-            Action(
-                "no library loaded into the sessions of our databases or roles (\(TenantSettings.disallowed.joined(separator: ", ")))",
-                check: {
-                    try TenantSettings.find(databases: databases.map(\.name), roles: tenantRoles, connections.step()).isEmpty
-                },
-                apply: {
-                    let db = try connections.step()
-                    let found = try TenantSettings.find(databases: databases.map(\.name), roles: tenantRoles, db)
-                    for setting in found {
-                        console.err("hm-databases: removing \(setting) (a tenant's setting the suite does not allow)")
-                    }
-                    try TenantSettings.removalPlan(found, db).run(db)
+                    try role.apply(connections.get())
                 },
                 preview: {
-                    let db = try connections.step()
-                    return try TenantSettings.removalPlan(
-                        try TenantSettings.find(databases: databases.map(\.name), roles: tenantRoles, db), db).shown
-                })))
+                    // (no verifier is made: the password may be one the run is yet to generate)
+                    let iterations = try catalog.serverIterations()
+                    return try role.plan(try catalog.role(role.name), connections.get()) { _ in
+                        SQLPlan.verifierPlaceholder(iterations: iterations)
+                    }.shown
+                })
+        }
+    }
 
-        // In each database: its extensions (the superuser reads pg_extension there), its
-        // privileges (from the catalog read once) and, for the shared database, its readers (as
-        // its owner): side by side, database by database.
-        var perDatabase: [Action] = []
-        for database in databases {
-            for ext in config.extensions {
-                perDatabase.append(
-                    .blocking(
-                        "extension \(ext) in \(database.name), owned by \(config.hearthmindsUser)",
-                        check: {
-                            guard let owner = try DatabaseSpec.extensionOwner(ext, connections.get(database.name)) else {
-                                return false
-                            }
-                            guard owner == config.hearthmindsUser else {
-                                throw Failure.hostWrong(
-                                    "extension \(ext) in \(database.name) is owned by \(owner), not \(config.hearthmindsUser); "
-                                        + "PostgreSQL cannot change an extension's owner: drop it (and what uses it) to have it recreated")
-                            }
-                            return true
-                        },
-                        apply: {
-                            // A superuser's work (vector is not a trusted extension), in the tenant's
-                            // database: made in a schema of its own, then moved to public, so that
-                            // nothing the tenant planted in public catches a call of the script.
-                            try TenantExtensions.create(ext, in: connections.get(database.name), as: config.hearthmindsUser)
-                        },
-                        preview: {
-                            try TenantExtensions.plan(ext, in: connections.get(database.name), as: config.hearthmindsUser).shown
-                        }))
+    /// A role's action as the console and the log name it.
+    private static func describe(_ role: RoleSpec) -> String {
+        guard role.manageAttributes else {
+            return "role \(role.name): password \(role.password.isNone ? "none (peer only)" : "set")"
+        }
+        let attributes = role.superuser ? "SUPERUSER LOGIN" : "LOGIN, no other attribute"
+        let password = role.password.isNone ? "no password (peer only)" : "password"
+        let members = role.memberOf.isEmpty ? "" : ", member of \(role.memberOf.sorted().joined(separator: ", "))"
+        return "role \(role.name): \(attributes), \(password)\(members), marked"
+    }
+
+    /// The record of what the suite made, which the reset trusts (not the comment, which the
+    /// database's owner may edit): made once, in the postgres database.
+    private static func madeRecord(_ context: StepContext, _ catalog: ClusterCatalog) -> Action {
+        let connections = context.connections
+        return Action(
+            "the record of the databases the suite made: \(MadeRecord.qualified) in postgres, the superuser's alone",
+            check: { try MadeRecord.exists(connections.step()) },
+            apply: {
+                defer { catalog.invalidate() }
+                try MadeRecord.createPlan().run(connections.step())
+            },
+            preview: { MadeRecord.createPlan().shown })
+    }
+
+    /// Each database, owned by its role, recorded and marked.
+    private static func databaseActions(
+        _ context: StepContext, _ databases: [DatabaseSpec], _ catalog: ClusterCatalog
+    ) -> [Action] {
+        let connections = context.connections
+        return databases.map { database in
+            .blocking(
+                "database \(database.name) (UTF8) owned by \(database.owner), recorded and marked",
+                check: { try database.exists(try catalog.database(database.name)) },
+                apply: {
+                    defer { catalog.invalidate() }
+                    try database.create(connections.get())
+                },
+                preview: { try database.createPlan(try catalog.database(database.name), connections.get()).shown })
+        }
+    }
+
+    /// Libraries a tenant had loaded into every session of its database or role: removed (its
+    /// sessions are the suite's too, and the operator's). Named on the console.
+    private static func tenantLibraries(_ context: StepContext, _ roles: [RoleSpec], _ databases: [DatabaseSpec]) -> Action {
+        let (connections, console) = (context.connections, context.console)
+        let tenantRoles = roles.filter { !$0.superuser }.map(\.name)
+        return Action(
+            "no library loaded into the sessions of our databases or roles (\(TenantSettings.disallowed.joined(separator: ", ")))",
+            check: {
+                try TenantSettings.find(databases: databases.map(\.name), roles: tenantRoles, connections.step()).isEmpty
+            },
+            apply: {
+                let db = try connections.step()
+                let found = try TenantSettings.find(databases: databases.map(\.name), roles: tenantRoles, db)
+                for setting in found {
+                    console.err("hm-databases: removing \(setting) (a tenant's setting the suite does not allow)")
+                }
+                try TenantSettings.removalPlan(found, db).run(db)
+            },
+            preview: {
+                let db = try connections.step()
+                return try TenantSettings.removalPlan(
+                    try TenantSettings.find(databases: databases.map(\.name), roles: tenantRoles, db), db).shown
+            })
+    }
+
+    /// In each database, its extensions, owned by the manager (the superuser reads pg_extension
+    /// there).
+    private static func extensionActions(_ context: StepContext, _ databases: [DatabaseSpec]) -> [Action] {
+        let (config, connections) = (context.config, context.connections)
+        return databases.flatMap { database in
+            config.extensions.map { ext in
+                .blocking(
+                    "extension \(ext) in \(database.name), owned by \(config.hearthmindsUser)",
+                    check: {
+                        guard let owner = try DatabaseSpec.extensionOwner(ext, connections.get(database.name)) else {
+                            return false
+                        }
+                        guard owner == config.hearthmindsUser else {
+                            throw Failure.hostWrong(
+                                "extension \(ext) in \(database.name) is owned by \(owner), not \(config.hearthmindsUser); "
+                                    + "PostgreSQL cannot change an extension's owner: drop it (and what uses it) to have it recreated")
+                        }
+                        return true
+                    },
+                    apply: {
+                        // A superuser's work (vector is not a trusted extension), in the tenant's
+                        // database: made in a schema of its own, then moved to public, so that
+                        // nothing the tenant planted in public catches a call of the script.
+                        try TenantExtensions.create(ext, in: connections.get(database.name), as: config.hearthmindsUser)
+                    },
+                    preview: {
+                        try TenantExtensions.plan(ext, in: connections.get(database.name), as: config.hearthmindsUser).shown
+                    })
             }
         }
+    }
+
+    /// In each database: its privileges (from the catalog read once) and, for the shared
+    /// database, its readers (granted as its owner).
+    private static func grantActions(_ context: StepContext, _ databases: [DatabaseSpec], _ catalog: ClusterCatalog) -> [Action] {
+        let (server, connections, credentials) = (context.server, context.connections, context.credentials)
+        var actions: [Action] = []
         for database in databases {
             let who = database.connectors.isEmpty ? "only \(database.owner)" : "\(database.owner), \(database.connectors.joined(separator: ", "))"
-            perDatabase.append(
+            actions.append(
                 .blocking(
                     "database \(database.name): CONNECT for \(who); none for PUBLIC",
                     check: { database.privilegesConverged(try catalog.database(database.name)) },
@@ -180,7 +210,7 @@ public enum DatabasesStep {
                         try database.privilegesPlan(try catalog.database(database.name)?.privileges ?? [], connections.get()).shown
                     }))
             if !database.readers.isEmpty {
-                perDatabase.append(
+                actions.append(
                     .blocking(
                         "database \(database.name): \(database.readers.joined(separator: ", ")) read its tables, now and later "
                             + "(granted by its owner \(database.owner))",
@@ -189,19 +219,21 @@ public enum DatabasesStep {
                         preview: { try database.readersPlan(connections.get()).shown }))
             }
         }
-        parts.append(.group(ActionGroup(perDatabase, width: width, finished: finished)))
+        return actions
+    }
 
-        parts.append(.action(
-            .assertion("databases of AI names no longer configured are kept (reported, never dropped)") {
-                let strays = try orphanDatabases(config, connections.get())
-                for (database, owner) in strays {
-                    console.err(
-                        "hm-databases: note: database \(database) (owner \(owner)) belongs to no configured AI; "
-                            + "it is kept — only the reset step drops data")
-                }
-                return true
-            }))
-        return Step(name, parts: parts)
+    /// Databases of AI names no longer configured: reported, never dropped.
+    private static func strayDatabases(_ context: StepContext) -> Action {
+        let (config, connections, console) = (context.config, context.connections, context.console)
+        return .assertion("databases of AI names no longer configured are kept (reported, never dropped)") {
+            let strays = try orphanDatabases(config, connections.get())
+            for (database, owner) in strays {
+                console.err(
+                    "hm-databases: note: database \(database) (owner \(owner)) belongs to no configured AI; "
+                        + "it is kept — only the reset step drops data")
+            }
+            return true
+        }
     }
 
     /// The warning of every run about passwords that are their role's own name (the seed's

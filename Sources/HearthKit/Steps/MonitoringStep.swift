@@ -37,33 +37,36 @@ public enum MonitoringStep {
     }
 
     public static func make(_ context: StepContext, systemd: Bool = SystemdUnits.running) -> Step {
-        let (config, server, credentials, migrations) = (context.config, context.server, context.credentials, context.migrations)
-        let user = config.monitoring.user
-        let paths = ClusterPaths(config)
-        let session = ClusterSession(paths)
-        let exporter = ExporterConfig(config)
+        let (config, migrations) = (context.config, context.migrations)
+        let session = ClusterSession(ClusterPaths(config))
         let files = exporterFiles(config)
         let loaded = Once { () throws -> MigrationSet in
             guard let migrations else { throw Failure.migration("no Migrations/ directory found beside the executables") }
             return try MigrationSet.load(directory: migrations, config: config)
         }
+        return Step(
+            name,
+            clusterChecks(config, session) + accountActions(config.monitoring.user) + fileActions(files)
+                + packageActions(session) + [connectionSlots(config, session)]
+                + (systemd ? unitActions(config, files) : [noSystemd()])
+                + [schemaAction(config, server: context.server, credentials: context.credentials, loaded: loaded)])
+    }
 
-        func account() throws -> SystemAccount {
-            guard let found = SystemAccount.lookup(user) else { throw Failure("no user \(user)", needs: name) }
-            return found
+    /// The superuser's session; a cluster that does not answer needs the postgres step (what a
+    /// dry run on a fresh host says).
+    private static func admin(_ session: ClusterSession) throws -> PGConnection {
+        do { return try session.get() } catch {
+            throw Failure("cluster \(session.paths.id) is not running: \(error)", needs: PostgresStep.name)
         }
+    }
 
-        /// The superuser's session; a cluster that does not answer needs the postgres step (what a
-        /// dry run on a fresh host says).
-        func admin() throws -> PGConnection {
-            do { return try session.get() } catch {
-                throw Failure("cluster \(paths.id) is not running: \(error)", needs: PostgresStep.name)
-            }
-        }
-
-        var actions: [Action] = [
-            .assertion("cluster \(paths.id) is running, pg_stat_statements preloaded (the postgres step's restart)") {
-                let preload = try admin().query("SHOW shared_preload_libraries").scalar ?? ""
+    /// What the earlier steps made: the cluster running with pg_stat_statements preloaded, the
+    /// monitoring role.
+    private static func clusterChecks(_ config: HearthConfig, _ session: ClusterSession) -> [Action] {
+        let user = config.monitoring.user
+        return [
+            .assertion("cluster \(session.paths.id) is running, pg_stat_statements preloaded (the postgres step's restart)") {
+                let preload = try admin(session).query("SHOW shared_preload_libraries").scalar ?? ""
                 guard preload.split(separator: ",").map({ String($0).trimmingCharacters(in: " ") }).contains(MonitoringSettings.preloadLibraries)
                 else {
                     // (in a dry run: the postgres step's restart would bring it)
@@ -76,59 +79,61 @@ public enum MonitoringStep {
             },
             .assertion("role \(user): login by peer, no password, pg_monitor only (made by the databases step)") {
                 let spec = RoleSpec(name: user, superuser: false, password: .none, memberOf: ["pg_monitor"])
-                guard try spec.isConverged(admin()) else {
+                guard try spec.isConverged(admin(session)) else {
                     throw Failure("role \(user) is not (yet) as the databases step makes it", needs: DatabasesStep.name)
                 }
                 return true
             },
-            .assertion("user \(user), if it exists, is a system account with our mark ('\(mark)')") {
-                guard let found = SystemAccount.lookup(user) else { return true }
-                try requireOurs(found)
-                return true
-            },
-            Action(
-                "group \(user) exists",
-                check: { SystemAccount.groupID(user) != nil },
-                apply: { try await Command.check(["groupadd", "--system", user]) }),
-            Action(
-                "system user \(user) exists: shell \(shell), no home, no password",
-                check: {
-                    guard let found = SystemAccount.lookup(user) else { return false }
-                    try requireOurs(found)
-                    return found.gid == SystemAccount.groupID(user) && found.shell == shell && found.home == home
-                        && passwordLocked(user)
-                },
-                apply: {
-                    if SystemAccount.lookup(user) == nil {
-                        try await Command.check([
-                            "useradd", "--system", "--gid", user, "--home-dir", home, "--no-create-home", "--shell", shell,
-                            "--comment", mark, user,
-                        ])
-                    }
-                    try await Command.check(["usermod", "--gid", user, "--home", home, "--shell", shell, "--lock", user])
-                }),
         ]
-        for file in files {
-            actions.append(
+    }
+
+    /// The monitoring account: a system account with our mark, its own group, no shell, no
+    /// home, no password.
+    static func accountActions(_ user: String) -> [Action] {
+        let account = MarkedAccount(user: user, mark: mark, home: home, shell: shell, lockPassword: true)
+        return account.actions(ours: "is a system account with our mark ('\(mark)')", requireOurs: requireOurs)
+            + [
                 Action(
-                    "\(file.directory)/\(file.name): \(file.what)",
+                    "system user \(user) exists: shell \(shell), no home, no password",
                     check: {
-                        guard let directory = try OpenDirectory.openIfPresent(file.directory),
-                            let status = try directory.entry(file.name), status.kind == .file
-                        else { return false }
-                        return try directory.holds(file.name, file.text) && status.uid == 0 && status.gid == 0
-                            && status.mode == 0o644
+                        guard let found = SystemAccount.lookup(user) else { return false }
+                        try requireOurs(found)
+                        return account.matches(found)
                     },
                     apply: {
-                        try OpenDirectory.makePath(file.directory, mode: 0o755).write(file.name, file.text, mode: 0o644, uid: 0, gid: 0)
-                    },
-                    preview: {
-                        try DryRunPreview.file(
-                            "\(file.directory)/\(file.name)", in: try OpenDirectory.openIfPresent(file.directory), file.name,
-                            text: file.text, mode: 0o644, uid: 0, gid: 0)
-                    }))
+                        if SystemAccount.lookup(user) == nil { try await account.add() }
+                        try await account.modify()
+                    })
+            ]
+    }
+
+    /// The files the step writes whole (root's, 0644): the queries, the drop-ins, the web
+    /// configuration.
+    private static func fileActions(_ files: [ManagedFile]) -> [Action] {
+        files.map { file in
+            Action(
+                "\(file.directory)/\(file.name): \(file.what)",
+                check: {
+                    guard let directory = try OpenDirectory.openIfPresent(file.directory),
+                        let status = try directory.entry(file.name), status.kind == .file
+                    else { return false }
+                    return try directory.holds(file.name, file.text) && status.uid == 0 && status.gid == 0
+                        && status.mode == 0o644
+                },
+                apply: {
+                    try OpenDirectory.makePath(file.directory, mode: 0o755).write(file.name, file.text, mode: 0o644, uid: 0, gid: 0)
+                },
+                preview: {
+                    try DryRunPreview.file(
+                        "\(file.directory)/\(file.name)", in: try OpenDirectory.openIfPresent(file.directory), file.name,
+                        text: file.text, mode: 0o644, uid: 0, gid: 0)
+                })
         }
-        actions += [
+    }
+
+    /// The exporters' packages, and pg_stat_statements in the postgres database.
+    private static func packageActions(_ session: ClusterSession) -> [Action] {
+        [
             Action(
                 "packages \(ExporterConfig.packages.joined(separator: ", ")) installed",
                 check: { DpkgStatus.installed(Set(ExporterConfig.packages)) == Set(ExporterConfig.packages) },
@@ -139,89 +144,102 @@ public enum MonitoringStep {
             Action(
                 "pg_stat_statements in the postgres database (read by pg_monitor; no AI connects there)",
                 check: {
-                    try admin().query(
+                    try admin(session).query(
                         "SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_stat_statements'").rows.count == 1
                 },
                 apply: { _ = try session.get().query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements SCHEMA public") }),
         ]
-        // The exporter holds a session per database it reads (0.11.1): said when that is more than a
-        // fifth of the server's connection slots (docs/monitoring.md, known problems).
+    }
+
+    /// The exporter holds a session per database it reads (0.11.1): said when that is more than a
+    /// fifth of the server's connection slots (docs/monitoring.md, known problems).
+    private static func connectionSlots(_ config: HearthConfig, _ session: ClusterSession) -> Action {
+        let exporter = ExporterConfig(config)
         let slots = Box<String>()
-        actions.append(
+        return Action(
+            "the exporter's \(exporter.databases.count) sessions (one per database) and the server's connection slots",
+            check: {
+                let row = try admin(session).query(
+                    "SELECT current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int"
+                ).scalar
+                let available = Int(row ?? "") ?? 0
+                if exporter.databases.count * 5 > available {
+                    slots.value = "note: the exporter holds \(exporter.databases.count) sessions of the \(available) "
+                        + "connection slots (max_connections less the superuser reserve): raise max_connections by as many"
+                }
+                return true
+            },
+            apply: {},
+            note: { slots.value ?? "" })
+    }
+
+    /// Where systemd runs: the units reloaded, enabled, running since their configuration last
+    /// changed, and the postgres exporter answering with our metrics.
+    private static func unitActions(_ config: HearthConfig, _ files: [ManagedFile]) -> [Action] {
+        let units = [ExporterConfig.unit, nodeUnit]
+        return [
             Action(
-                "the exporter's \(exporter.databases.count) sessions (one per database) and the server's connection slots",
+                "systemd has read the drop-ins of \(units.joined(separator: ", "))",
                 check: {
-                    let row = try admin().query(
-                        "SELECT current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int"
-                    ).scalar
-                    let available = Int(row ?? "") ?? 0
-                    if exporter.databases.count * 5 > available {
-                        slots.value = "note: the exporter holds \(exporter.databases.count) sessions of the \(available) "
-                            + "connection slots (max_connections less the superuser reserve): raise max_connections by as many"
+                    for unit in units where try await SystemdUnits.property(unit, "NeedDaemonReload") != "no" { return false }
+                    return true
+                },
+                apply: { try await SystemdUnits.daemonReload() }),
+            Action(
+                "\(units.joined(separator: ", ")) enabled (started at boot)",
+                check: {
+                    for unit in units where try await SystemdUnits.isEnabled(unit) == false { return false }
+                    return true
+                },
+                apply: { for unit in units { try await SystemdUnits.systemctl(["enable", unit]) } }),
+            Action(
+                "\(units.joined(separator: ", ")) running, started after their configuration last changed",
+                check: {
+                    for unit in units {
+                        guard let started = try await SystemdUnits.mainStarted(unit) else { return false }
+                        if try configurationChanged(for: unit, files: files) > started { return false }
                     }
                     return true
                 },
-                apply: {},
-                note: { slots.value ?? "" }))
-        let units = [ExporterConfig.unit, nodeUnit]
-        if systemd {
-            actions += [
-                Action(
-                    "systemd has read the drop-ins of \(units.joined(separator: ", "))",
-                    check: {
-                        for unit in units where try await SystemdUnits.property(unit, "NeedDaemonReload") != "no" { return false }
-                        return true
-                    },
-                    apply: { try await SystemdUnits.daemonReload() }),
-                Action(
-                    "\(units.joined(separator: ", ")) enabled (started at boot)",
-                    check: {
-                        for unit in units where try await SystemdUnits.isEnabled(unit) == false { return false }
-                        return true
-                    },
-                    apply: { for unit in units { try await SystemdUnits.systemctl(["enable", unit]) } }),
-                Action(
-                    "\(units.joined(separator: ", ")) running, started after their configuration last changed",
-                    check: {
-                        for unit in units {
-                            guard let started = try await SystemdUnits.mainStarted(unit) else { return false }
-                            if try configurationChanged(for: unit, files: files) > started { return false }
-                        }
-                        return true
-                    },
-                    apply: { for unit in units { try await SystemdUnits.systemctl(["restart", unit]) } }),
-                .assertion("the postgres exporter answers on \(config.monitoring.listenAddress): pg_up 1, no scrape error") {
-                    if config.monitoring.tls != nil {
-                        // (HTTPS: not read by this step; the unit runs, said above)
-                        return true
-                    }
-                    var last = ""
-                    for attempt in 0..<50 {
-                        if attempt > 0 { usleep(200_000) }
-                        guard let body = try? ScrapeClient.get(host: config.monitoring.host, port: config.monitoring.port) else {
-                            last = "no answer"
-                            continue
-                        }
-                        let up = TextfileMetrics.value(of: "pg_up", labels: [], in: body)
-                        let error = TextfileMetrics.value(of: "pg_exporter_last_scrape_error", labels: [], in: body)
-                        if up == 1 && error == 0 && body.contains("\nhearthminds_memory_rows{") { return true }
-                        last = "pg_up \(up.map { TextfileMetrics.number($0) } ?? "missing"), pg_exporter_last_scrape_error "
-                            + "\(error.map { TextfileMetrics.number($0) } ?? "missing")"
-                    }
-                    throw Failure.hostWrong(
-                        "the postgres exporter on \(config.monitoring.listenAddress) does not serve our metrics (\(last)); "
-                            + "see journalctl -u \(ExporterConfig.unit)")
-                },
-            ]
-        } else {
-            actions.append(
-                Action(
-                    "no systemd here: the exporters are configured, not started by this step",
-                    check: { true }, apply: {},
-                    note: { "no systemd: \(units.joined(separator: ", ")) start with their drop-ins at the next boot with systemd" }))
+                apply: { for unit in units { try await SystemdUnits.systemctl(["restart", unit]) } }),
+            exporterAnswers(config),
+        ]
+    }
+
+    /// The postgres exporter answers on its address: pg_up 1, no scrape error, our metrics
+    /// (HTTPS: not read by this step).
+    private static func exporterAnswers(_ config: HearthConfig) -> Action {
+        .assertion("the postgres exporter answers on \(config.monitoring.listenAddress): pg_up 1, no scrape error") {
+            if config.monitoring.tls != nil {
+                // (HTTPS: not read by this step; the unit runs, said above)
+                return true
+            }
+            var last = ""
+            for attempt in 0..<50 {
+                if attempt > 0 { usleep(200_000) }
+                guard let body = try? ScrapeClient.get(host: config.monitoring.host, port: config.monitoring.port) else {
+                    last = "no answer"
+                    continue
+                }
+                let up = TextfileMetrics.value(of: "pg_up", labels: [], in: body)
+                let error = TextfileMetrics.value(of: "pg_exporter_last_scrape_error", labels: [], in: body)
+                if up == 1 && error == 0 && body.contains("\nhearthminds_memory_rows{") { return true }
+                last = "pg_up \(up.map { TextfileMetrics.number($0) } ?? "missing"), pg_exporter_last_scrape_error "
+                    + "\(error.map { TextfileMetrics.number($0) } ?? "missing")"
+            }
+            throw Failure.hostWrong(
+                "the postgres exporter on \(config.monitoring.listenAddress) does not serve our metrics (\(last)); "
+                    + "see journalctl -u \(ExporterConfig.unit)")
         }
-        actions.append(schemaAction(config, server: server, credentials: credentials, loaded: loaded))
-        return Step(name, actions)
+    }
+
+    /// Without systemd (a chroot): the exporters configured, not started.
+    private static func noSystemd() -> Action {
+        let units = [ExporterConfig.unit, nodeUnit]
+        return Action(
+            "no systemd here: the exporters are configured, not started by this step",
+            check: { true }, apply: {},
+            note: { "no systemd: \(units.joined(separator: ", ")) start with their drop-ins at the next boot with systemd" })
     }
 
     /// The schema textfile (`hearthminds_schema.prom`): each database's revision and checksums,
@@ -326,18 +344,6 @@ public enum MonitoringStep {
                 "system account \(account.name) exists without our mark (comment '\(mark)'): not adopted; choose another "
                     + "MONITORING_USER, or mark it: usermod --comment '\(mark)' \(account.name)")
         }
-    }
-
-    /// True when the account's password is locked or unset in the shadow file (`!`, `*`):
-    /// nobody logs in with one.
-    static func passwordLocked(_ user: String) -> Bool {
-        guard let shadow = try? FileSystem.readText("/etc/shadow") else { return false }
-        for line in shadow.split(separator: "\n") {
-            let fields = line.split(separator: ":", omittingEmptySubsequences: false)
-            guard fields.count > 1, fields[0] == user else { continue }
-            return fields[1].hasPrefix("!") || fields[1].hasPrefix("*")
-        }
-        return false
     }
 }
 

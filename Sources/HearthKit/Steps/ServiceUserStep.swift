@@ -24,38 +24,21 @@ public enum ServiceUserStep {
             return account
         }
 
-        return Step(name, [
-            // A uid cannot be changed safely under a running system, and an account someone else
-            // made is not ours to take over: both are the operator's to resolve.
-            .assertion(
-                "user \(user), if it exists, has a system uid (at most \(uidMax)) and our mark ('\(ServiceAccount.mark)')"
-            ) {
-                guard let found = SystemAccount.lookup(user) else { return true }
-                try ServiceAccount.requireOurs(found, uidMax: uidMax, key: "HEARTHMINDS_SERVICE_USER")
-                return true
-            },
-            Action(
-                "group \(user) exists",
-                check: { SystemAccount.groupID(user) != nil },
-                apply: { try await Command.check(["groupadd", "--system", user]) }),
+        let marked = MarkedAccount(user: user, mark: ServiceAccount.mark, home: home, shell: shell)
+        // A uid cannot be changed safely under a running system, and an account someone else
+        // made is not ours to take over: both are the operator's to resolve.
+        let ours = marked.actions(
+            ours: "has a system uid (at most \(uidMax)) and our mark ('\(ServiceAccount.mark)')",
+            requireOurs: { try ServiceAccount.requireOurs($0, uidMax: uidMax, key: "HEARTHMINDS_SERVICE_USER") })
+        return Step(name, ours + [
             Action(
                 "system user \(user) exists",
                 check: { SystemAccount.lookup(user) != nil },
-                apply: {
-                    try await Command.check([
-                        "useradd", "--system", "--gid", user, "--home-dir", home, "--no-create-home",
-                        "--shell", shell, "--comment", ServiceAccount.mark, user,
-                    ])
-                }),
+                apply: { try await marked.add() }),
             Action(
                 "user \(user): group \(user), home \(home), shell \(shell)",
-                check: {
-                    let found = try account()
-                    return found.gid == SystemAccount.groupID(user) && found.home == home && found.shell == shell
-                },
-                apply: {
-                    try await Command.check(["usermod", "--gid", user, "--home", home, "--shell", shell, user])
-                }),
+                check: { marked.matches(try account()) },
+                apply: { try await marked.modify() }),
             Action(
                 "home \(home) owned by \(user), mode 0750",
                 check: {

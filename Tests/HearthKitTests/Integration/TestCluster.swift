@@ -116,26 +116,17 @@ final class TestCluster: @unchecked Sendable {
     private static let handedOutLock = Mutex()
 
     /// A TCP port nothing listens on now, not handed out before in this process, and no Debian
-    /// cluster's (a stopped cluster's port is refused by the postgres step, though free).
+    /// cluster's (ScratchCluster.freePort, the backups' own), from a random start below the
+    /// kernel's ephemeral range (32768-60999): test processes side by side start apart.
     static func freePort() -> Int {
-        let clusterPorts = Set(((try? DebianClusters.list()) ?? []).compactMap(\.port))
-        for _ in 0..<200 {
-            let port = 20000 + Int.random(in: 0..<10000)  // below the kernel's ephemeral range (32768-60999)
-            guard !clusterPorts.contains(port), handedOutLock.locked({ handedOut.insert(port).inserted }) else { continue }
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            defer { close(fd) }
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = in_port_t(UInt16(port).bigEndian)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                }
+        let start = 20000 + Int.random(in: 0..<10000)
+        do {
+            return try ScratchCluster.freePort(from: start) { port in
+                handedOutLock.locked { handedOut.insert(port).inserted }
             }
-            if bound == 0 { return port }
+        } catch {
+            fatalError("no free port found: \(error)")
         }
-        fatalError("no free port found")
     }
 
     // MARK: the shared cluster
