@@ -24,7 +24,7 @@ public struct TemplateValues: Sendable, Equatable {
     }
 
     /// The widest vector a vector-typed IVFFlat or HNSW index takes (pgvector's limit).
-    public static let vectorIndexMaxDim = 2000
+    public static let vectorIndexMaxDim = VectorIndex.maxDimensions
 
     /// The validated configuration's numbers and booleans: EMBEDDING_DIM,
     /// PGVECTOR_ENABLE_IVFFLAT, PGVECTOR_IVFFLAT_LISTS (auto: pgvector's default lists,

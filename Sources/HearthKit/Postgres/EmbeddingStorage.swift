@@ -201,7 +201,7 @@ public enum EmbeddingStorage {
 
     /// The indexes the configuration wants: name -> (method, opclass, expression wanted).
     public static func wantedIndexes(_ config: HearthConfig) -> [String: (method: String, opclass: String, expression: Bool)] {
-        let fits = config.embeddingDim <= TemplateValues.vectorIndexMaxDim
+        let fits = config.embeddingDim <= VectorIndex.maxDimensions
         switch config.vectorStorage {
         case .vector:
             if config.vectorIndex == .hnsw { return fits ? [VectorIndex.hnswName: ("hnsw", "vector_cosine_ops", false)] : [:] }

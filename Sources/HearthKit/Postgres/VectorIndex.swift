@@ -23,11 +23,14 @@ public enum VectorIndex {
 
     /// pgvector's default lists: what an IVFFlat index that names none (`WITH (lists = ...)`)
     /// has, as this suite and the exporter's query read it; and the lists a revision file gets
-    /// for `PGVECTOR_IVFFLAT_LISTS=auto` (TemplateValues), the seed's 100 too, so that a host
+    /// for `PGVECTOR_IVFFLAT_LISTS=auto` (the revisions' values), the seed's 100 too, so that a host
     /// made with 100 and moved to auto renders the same files (no checksum changes). The index
     /// a revision builds has these lists until the vector-index step trains it with lists from
     /// the rows (IvfflatTraining).
     public static let defaultLists = 100
+
+    /// The widest vector a vector-typed IVFFlat or HNSW index takes (pgvector's limit).
+    public static let maxDimensions = 2000
 
     /// Lists for `rows` rows: rows / 1000 up to a million rows, sqrt(rows) beyond; 1 to 32768.
     public static func autoLists(rows: Int) -> Int {

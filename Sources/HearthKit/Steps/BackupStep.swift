@@ -13,7 +13,7 @@ import Glibc
 /// backup, a newest backup younger than BACKUP_MAX_AGE, and the schedule's systemd timers.
 /// BACKUP=off: nothing but a warning (verify warns too).
 public enum BackupStep {
-    public static let name = "backup"
+    public static let name = StepName.backup
 
     public static func make(_ config: HearthConfig) -> Step {
         guard let backup = config.backup else {

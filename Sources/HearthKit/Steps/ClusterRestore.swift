@@ -15,7 +15,7 @@ import Glibc
 /// half-restored data directory is then removed (the data it replaced is aside) and the restore
 /// starts again.
 public enum ClusterRestore {
-    public static let name = "restore"
+    public static let name = StepName.restore
     static let markerName = "restore-in-progress"
 
     /// The marker of a restore under way (hm-restore was interrupted): its path, or nil.

@@ -11,7 +11,7 @@ import HearthPG
 /// schema-qualified catalogs and creates the extensions (which need a superuser); the grants
 /// on the shared tables are made by the shared database's owner, logged in as itself.
 public enum DatabasesStep {
-    public static let name = "databases"
+    public static let name = StepName.databases
 
     /// The step of a context of these parts (tests). `jobs`: at most this many roles or
     /// databases side by side (default: Workers.defaultWidth, bounded by the server's free

@@ -12,7 +12,7 @@ import HearthPG
 /// configuration names logs in and asks whether it owns the database; only when it does not is
 /// the owner read by a superuser connection.
 public enum MigrationsStep {
-    public static let name = "migrations"
+    public static let name = StepName.migrations
 
     /// The step of a context of these parts (tests). `directory`: the revisions (nil: not found
     /// beside the executable); `socketDirectory`: where the cluster's socket is (tests use their

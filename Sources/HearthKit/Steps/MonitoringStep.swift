@@ -18,7 +18,7 @@ import Glibc
 /// our configuration (never the package's default of every interface). Without systemd (a
 /// chroot) the step configures the exporters and says that it did not start them.
 public enum MonitoringStep {
-    public static let name = "monitoring"
+    public static let name = StepName.monitoring
     public static let mark = "HearthMinds monitoring account"
     public static let shell = "/usr/sbin/nologin"
     public static let home = "/nonexistent"

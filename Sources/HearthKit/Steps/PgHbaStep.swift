@@ -12,7 +12,7 @@ import Glibc
 /// HEARTHMINDS_DB), scram-sha-256 for password roles; no trust, no md5. Then the server has
 /// loaded them, and `pg_hba_file_rules` shows no error and no other method.
 public enum PgHbaStep {
-    public static let name = "pg-hba"
+    public static let name = StepName.pgHba
     public static let fileMode: UInt32 = 0o640
 
     /// The step with the shipped templates.

@@ -11,7 +11,7 @@ import HearthPG
 /// A converged host costs two file reads and two short connections: no apt-get update, no
 /// download, no build.
 public enum PgvectorStep {
-    public static let name = "pgvector"
+    public static let name = StepName.pgvector
     /// The scratch database of the CREATE EXTENSION check (dropped before and after).
     public static let scratchDatabase = "hm_pgvector_check"
 

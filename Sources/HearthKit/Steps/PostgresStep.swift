@@ -16,7 +16,7 @@ import Glibc
 /// port and encoding, whatever its name (an existing cluster of our version and name, "main"
 /// included, is adopted as it is; its settings then come from our conf.d file).
 public enum PostgresStep {
-    public static let name = "postgres"
+    public static let name = StepName.postgres
     public static let settingsMode: UInt32 = 0o644
 
     static let dropInText = """

@@ -27,7 +27,7 @@ public struct ResetScope: Sendable, Equatable {
 /// Never in bootstrap/steps: only `hm-reset` (which asks for confirmation) and
 /// `install.sh --reset` run it.
 public enum ResetStep {
-    public static let name = "reset"
+    public static let name = StepName.reset
 
     /// Names PostgreSQL needs; never dropped whatever the configuration says.
     static let protectedDatabases: Set<String> = ["postgres", "template0", "template1"]

@@ -10,7 +10,7 @@ import HearthPG
 /// a home that exists and is not the account's (or is a link), is a false result naming it and
 /// what the operator can do.
 public enum ServiceUserStep {
-    public static let name = "service-user"
+    public static let name = StepName.serviceUser
     public static let shell = "/usr/sbin/nologin"
     public static let homeMode: UInt32 = 0o750
 

@@ -21,7 +21,7 @@ import HearthPG
 /// the probes follow the lists the training has just chosen, so both belong after the schema
 /// is at head and together.
 public enum VectorIndexStep {
-    public static let name = "vector-index"
+    public static let name = StepName.vectorIndex
 
     public static func make(
         _ config: HearthConfig, server: PGServer? = nil, clientDirectory: String = ClientFiles.defaultDirectory,

@@ -5,7 +5,7 @@ import HearthPG
 /// `verify`: a read-only check of the whole host. Every check is an assertion (a boolean in
 /// the log); any false fails the step. Runs last in install.sh and on its own as hm-verify.
 public enum VerifyStep {
-    public static let name = "verify"
+    public static let name = StepName.verify
     /// How many other AI databases each AI tries to log in to, to be refused (besides the
     /// catalog's word for all of them).
     static let refusedLogins = 2
