@@ -49,6 +49,12 @@ let package = Package(
         .target(name: "HearthPG", dependencies: ["CLibPQ", "HearthSystem"]),
         .target(name: "HearthRunner", dependencies: ["HearthSystem"]),
         .target(name: "HearthConfiguration", dependencies: ["HearthSystem"]),
+        .target(name: "HearthPgvector", dependencies: ["HearthSystem", "HearthPG", "HearthRunner", "HearthConfiguration"]),
+        .target(name: "HearthPostgres", dependencies: ["HearthSystem", "HearthPG", "HearthRunner", "HearthConfiguration", "HearthPgvector"]),
+        .target(name: "HearthClient", dependencies: ["HearthSystem", "HearthPG", "HearthRunner", "HearthConfiguration", "HearthPostgres", "HearthPgvector"]),
+        .target(name: "HearthMigrations", dependencies: ["HearthSystem", "HearthPG", "HearthRunner", "HearthConfiguration", "HearthPostgres", "HearthPgvector"]),
+        .target(name: "HearthMonitoring", dependencies: ["HearthSystem", "HearthPG", "HearthRunner", "HearthConfiguration", "HearthMigrations", "HearthPostgres", "HearthPgvector"]),
+        .target(name: "HearthBackup", dependencies: ["HearthSystem", "HearthPG", "HearthRunner", "HearthConfiguration", "HearthMonitoring", "HearthMigrations", "HearthPostgres", "HearthPgvector", "HearthClient"]),
         .target(
             name: "HearthKit",
             dependencies: [
@@ -56,6 +62,12 @@ let package = Package(
                 "HearthPG",
                 "HearthRunner",
                 "HearthConfiguration",
+                "HearthPgvector",
+                "HearthPostgres",
+                "HearthClient",
+                "HearthMigrations",
+                "HearthMonitoring",
+                "HearthBackup",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -73,9 +85,10 @@ let package = Package(
             name: "HearthKitTests",
             dependencies: [
                 "HearthCommands", "HearthKit", "HearthSystem", "HearthPG", "HearthRunner", "HearthConfiguration",
+                "HearthPgvector", "HearthPostgres", "HearthClient", "HearthMigrations", "HearthMonitoring", "HearthBackup",
             ],
             exclude: ["Fixtures"]
         ),
-        .executableTarget(name: "hm-pgvector-deb", dependencies: ["HearthKit"]),
+        .executableTarget(name: "hm-pgvector-deb", dependencies: ["HearthKit", "HearthPgvector"]),
     ]
 )

@@ -46,3 +46,7 @@ extension Unicode.Scalar {
     package var isASCIILetter: Bool { ("a"..."z").contains(self) || ("A"..."Z").contains(self) }
     package var isASCIIDigit: Bool { ("0"..."9").contains(self) }
 }
+
+extension Character {
+    package var isASCIIDigitCharacter: Bool { ("0"..."9").contains(self) }
+}

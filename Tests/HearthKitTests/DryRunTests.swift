@@ -4,6 +4,12 @@ import Glibc
 import Testing
 @testable import HearthCommands
 @testable import HearthKit
+@testable import HearthPgvector
+@testable import HearthPostgres
+@testable import HearthClient
+@testable import HearthMigrations
+@testable import HearthMonitoring
+@testable import HearthBackup
 @testable import HearthPG
 @testable import HearthRunner
 @testable import HearthConfiguration

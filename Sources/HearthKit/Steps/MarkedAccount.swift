@@ -1,3 +1,9 @@
+import HearthPgvector
+import HearthPostgres
+import HearthClient
+import HearthMigrations
+import HearthMonitoring
+import HearthBackup
 import HearthRunner
 import HearthSystem
 /// A system account a step makes and marks: a system uid, a group of its own, a home, a shell

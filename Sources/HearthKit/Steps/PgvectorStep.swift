@@ -1,3 +1,9 @@
+import HearthPgvector
+import HearthPostgres
+import HearthClient
+import HearthMigrations
+import HearthMonitoring
+import HearthBackup
 import HearthConfiguration
 import HearthRunner
 import HearthSystem

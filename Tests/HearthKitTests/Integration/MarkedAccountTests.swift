@@ -3,6 +3,12 @@ import Glibc
 #endif
 import Testing
 @testable import HearthKit
+@testable import HearthPgvector
+@testable import HearthPostgres
+@testable import HearthClient
+@testable import HearthMigrations
+@testable import HearthMonitoring
+@testable import HearthBackup
 @testable import HearthRunner
 @testable import HearthSystem
 
