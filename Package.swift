@@ -31,14 +31,16 @@ let package = Package(
             pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]
         ),
-        // The library in layers, each a target, so that the compiler rules out a cycle between
-        // them: the host (HearthSystem: commands, files as root, accounts, apt and dpkg, threads,
-        // the console, libcrypto, the one Failure type); on it, the PostgreSQL client on libpq
-        // (HearthPG: connections, rows decoded into types, SCRAM), the step contract
-        // (HearthRunner: Step, Action, the runner, the JSON log, the dry run, the deadline's
-        // watchdog) and the configuration (HearthConfiguration: the keys, the env files, their
-        // validation, the server's sizing); then the suite (HearthKit: the servers and what is
-        // desired of them, migrations, backups, monitoring, the steps).
+        // The library in layers, each a target (a folder of Sources), so that the compiler
+        // rules out a cycle between them: the host (HearthSystem: commands, files as root,
+        // accounts, apt and dpkg, threads, the console, libcrypto, the one Failure type); on it
+        // the PostgreSQL client on libpq (HearthPG), the step contract (HearthRunner: Step,
+        // Action, the runner, the JSON log, the dry run, the deadline's watchdog, the steps'
+        // names) and the configuration (HearthConfiguration: keys, env files, validation, the
+        // server's sizing); then pgvector's installation (HearthPgvector), the servers and what
+        // is desired of them (HearthPostgres), the client files (HearthClient), migrations
+        // (HearthMigrations), monitoring (HearthMonitoring), backups (HearthBackup), the steps
+        // (HearthKit) and the commands (HearthCommands). docs/design.md draws it.
         .target(
             name: "HearthSystem",
             dependencies: [
