@@ -108,7 +108,7 @@ public enum VectorIndex {
     /// catalog reads only, so a superuser connection may read it too); nil when there is none.
     /// `opclass`: the operator class it must have (halfvec_cosine_ops with PGVECTOR_STORAGE=halfvec).
     public static func findIvfflat(_ db: PGConnection, opclass: String = "vector_cosine_ops") throws -> Found? {
-        guard let row = try db.query(
+        guard let found = try db.query(
             """
             SELECT am.amname::text, pg_catalog.left(pg_catalog.array_to_string(c.reloptions, ','), 1024),
                    pg_catalog.left(pg_catalog.obj_description(c.oid, 'pg_class'), 1024), x.indisvalid,
@@ -126,18 +126,20 @@ public enum VectorIndex {
             JOIN pg_catalog.pg_class t ON t.oid = x.indrelid
             JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace
             WHERE n.nspname = 'public' AND c.relname = $1
-            """, [ivfflatName, table, opclass]).first
+            """, [ivfflatName, table, opclass]
+        ).decodeFirst((String, String?, String?, Bool, Bool, String, Int, Bool, String?, Bool?).self)
         else { return nil }
+        let (method, options, comment, valid, onTable, relkind, columns, plain, attribute, opclassOurs) = found
         var problems: [String] = []
-        if row[0] != "ivfflat" { problems.append("its access method is \(row[0] ?? "?"), not ivfflat") }
-        if row[4] != "t" { problems.append("it is not on public.\(table)") }
-        if row[5] != "r" { problems.append("its table is not a plain table (relkind \(row[5] ?? "?"))") }
-        if row[6] != "1" || row[7] != "t" || row[8] != column {
+        if method != "ivfflat" { problems.append("its access method is \(method), not ivfflat") }
+        if !onTable { problems.append("it is not on public.\(table)") }
+        if relkind != "r" { problems.append("its table is not a plain table (relkind \(relkind))") }
+        if columns != 1 || !plain || attribute != column {
             problems.append("it is not on the column \(column) alone (no expression, no predicate)")
         }
-        if row[9] != "t" { problems.append("its operator class is not the vector extension's \(opclass)") }
+        if opclassOurs != true { problems.append("its operator class is not the vector extension's \(opclass)") }
         var lists = defaultLists  // when the index names none
-        for option in (row[1] ?? "").split(separator: ",") where option.hasPrefix("lists=") {
+        for option in (options ?? "").split(separator: ",") where option.hasPrefix("lists=") {
             lists = Int(option.dropFirst(6)) ?? lists
         }
         let leftovers = try db.query(
@@ -149,9 +151,8 @@ public enum VectorIndex {
               AND pg_catalog.starts_with(c.relname::text, $1) AND c.relname::text <> $2
             ORDER BY 1
             """, [ivfflatName + "_cc", ivfflatName]
-        ).rows.compactMap { $0[0] }
-        return Found(
-            lists: lists, comment: row[2], valid: row[3] == "t", problems: problems, leftovers: leftovers)
+        ).decode(String.self)
+        return Found(lists: lists, comment: comment, valid: valid, problems: problems, leftovers: leftovers)
     }
 
     /// True when the table holds at least `rows` rows with an embedding: counts at most that
@@ -206,12 +207,9 @@ public enum VectorIndex {
             JOIN pg_catalog.pg_database d ON d.oid = s.setdatabase, pg_catalog.unnest(s.setconfig) e
             WHERE d.datname = $1 AND s.setrole = 0 AND pg_catalog.starts_with(e, $2)
             LIMIT 1
-            """, [database, name + "="]).rows
-        for row in rows {
-            guard let entry = row[0], entry.hasPrefix(name + "=") else { continue }
-            return String(entry.dropFirst(name.count + 1))
-        }
-        return nil
+            """, [database, name + "="]
+        ).decode(String.self)
+        return rows.first { $0.hasPrefix(name + "=") }.map { String($0.dropFirst(name.count + 1)) }
     }
 
     /// `ALTER DATABASE ... SET name = value` by the superuser (from the `postgres` database:
