@@ -28,8 +28,7 @@ public enum StepMain {
         } catch let error as Failure where error.kind == .configuration {
             context.console.err("hm-\(name): configuration error: \(error)")
             StartupFailureLog.write(
-                name, error, sources: options.sources(environment: environment), dryRun: options.dryRun,
-                environment: environment)
+                name, error, path: context.config.logPath, dryRun: options.dryRun, environment: environment)
             return ExitStatus.usage
         } catch {
             context.console.err("hm-\(name): \(error)")
@@ -85,7 +84,7 @@ public enum StepMain {
         } catch {
             console.err("hm-\(name): configuration error: \(error)")
             if logRefusal { StartupFailureLog.write(
-                name, error, sources: options.sources(environment: environment), dryRun: options.dryRun,
+                name, error, path: options.sources(environment: environment).refusedLogPath, dryRun: options.dryRun,
                 environment: environment) }
             return nil
         }

@@ -51,21 +51,19 @@ public struct ConfigSources: Sendable {
 }
 
 extension ConfigSources {
-    /// HEARTHMINDS_LOG as the layers give it, read without validating the rest (for the record of
-    /// a configuration that was refused): the last `--set`, the environment, the host file, the
-    /// shipped file, then the default. A layer that cannot be read, or a value that is no
-    /// absolute path, is passed over.
-    public var logPathBestEffort: String {
+    /// Where the record of a refused configuration goes (StartupFailureLog): HEARTHMINDS_LOG of
+    /// the last `--set` or of the environment — the invoking root's own inputs — when it is a
+    /// valid absolute path, else the default log. Never a configuration file's value: the file
+    /// was just refused (it may be another account's, or writable by others), and a second read
+    /// of it could meet another file.
+    public var refusedLogPath: String {
         let key = "HEARTHMINDS_LOG"
-        var candidates: [String?] = overrides.reversed().compactMap { flag in
-            (try? ConfigSources.override(flag)).flatMap { $0.key == key ? $0.value : nil }
+        let flag = overrides.reversed().lazy.compactMap { (try? ConfigSources.override($0)).flatMap { $0.key == key ? $0.value : nil } }.first
+        for (value, origin) in [(flag, "--set"), (environment[key], "environment")] {
+            guard let value else { continue }
+            if let path = try? ConfigValues.absolutePath(key, RawValue(value: value, origin: origin)) { return path }
         }
-        candidates.append(environment[key])
-        for file in [hostFile, shippedFile] {
-            candidates.append(file.flatMap { try? EnvFile.load(path: $0) }?.entries.last { $0.key == key }?.value)
-        }
-        candidates.append(ConfigKeys.byName[key]?.defaultValue)
-        return candidates.compactMap { $0 }.first { $0.hasPrefix("/") } ?? "/var/log/hearthminds/bootstrap.jsonl"
+        return ConfigKeys.byName[key]?.defaultValue ?? "/var/log/hearthminds/bootstrap.jsonl"
     }
 }
 
@@ -103,6 +101,9 @@ package enum ConfigLoader {
             guard strict else { return }
             if ConfigKeys.byName[upper] != nil {
                 throw Failure.configuration(key: key, "unknown key (in \(origin)); keys are upper case: \(upper)")
+            }
+            guard EnvFile.showableName(key) else {
+                throw Failure.configuration(key: nil, "an unknown key (in \(origin); not shown: it may be a secret)")
             }
             throw Failure.configuration(key: key, "unknown key (in \(origin))")
         }

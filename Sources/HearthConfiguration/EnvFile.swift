@@ -79,7 +79,10 @@ public struct EnvFile: Sendable {
         }
         let key = String(text[..<eq]).trimmingCharacters(in: " \t")
         if key != templateKey && !isKeyName(key) {
-            throw Failure.configuration(key: key.isEmpty ? nil : key, "\(here): not a valid key name")
+            guard showableName(key) else {
+                throw Failure.configuration(key: nil, "\(here): not a valid key name (not shown: it may be a secret)")
+            }
+            throw Failure.configuration(key: key, "\(here): not a valid key name")
         }
         let value = try parseValue(text[text.index(after: eq)...], key: key, here: here)
         if key == templateKey {
@@ -91,6 +94,16 @@ public struct EnvFile: Sendable {
             }
         }
         return Entry(key: key, value: value, line: line)
+    }
+
+    /// Whether the name of a line that is no key of ours may be shown in an error: it reads as
+    /// a name, its letters of one case (a typo's `postgres_port`, `POSTGRS_PORT`), at most 64
+    /// bytes. A mixed-case run of letters may be a pasted secret (`q7Rk2mZpW9xY==`, its `=`
+    /// padding read as an assignment): not shown.
+    package static func showableName(_ key: String) -> Bool {
+        let letters = key.unicodeScalars.filter(\.isASCIILetter)
+        let oneCase = letters.allSatisfy { ("a"..."z").contains($0) } || letters.allSatisfy { ("A"..."Z").contains($0) }
+        return oneCase && !key.isEmpty && key.utf8.count <= 64
     }
 
     static func isKeyName(_ key: String) -> Bool {
@@ -186,6 +199,11 @@ public struct EnvFile: Sendable {
         if !trailing.isEmpty && trailing.first != "#" {
             if isSecretKey(key) {
                 throw Failure.configuration(key: key, "\(here): unexpected text after the quoted value (not shown: a secret)")
+            }
+            // (an assignment after the value may be a password's: `AI_NAMES="logos" LOGOS_PASSWORD=…`)
+            if trailing.contains("=") {
+                throw Failure.configuration(
+                    key: key, "\(here): unexpected text after the value (not shown: it holds a '=', it may be a secret)")
             }
             throw Failure.configuration(key: key, "\(here): unexpected text after the value: '\(trailing)'")
         }

@@ -247,4 +247,13 @@ struct ConfigTests {
             #expect(error.description.contains("hearthminds.env:1"))
         }
     }
+
+    @Test("an unknown key that may be a pasted secret (mixed case) is not shown; a typo's is (attack review of issue 25)")
+    func unknownKeyNotShown() {
+        #expect { _ = try loadConfig("q7Rk2mZpWhunterLv3HbN4aA==\n") } throws: { error in
+            let shown = "\(error)"
+            return !shown.contains("hunter") && (error as? Failure)?.key == nil && shown.contains("unknown key")
+        }
+        #expect { _ = try loadConfig("POSTGRS_PORT=5432\n") } throws: { ($0 as? Failure)?.key == "POSTGRS_PORT" }
+    }
 }

@@ -58,7 +58,10 @@ struct EnvFileTests {
 
     @Test("a malformed line never echoes a value that may be a secret")
     func noSecretInErrors() {
-        for text in ["hunter2-pasted-alone", "LOGOS_PASSWORD=\"hunter2\" hunter3", "HEARTHMINDS_PASSWORD='x'hunter2"] {
+        // (the last two from the attack review of issue 25: a base64 password pasted alone, its
+        // '=' padding read as an assignment; a password assigned after another key's value)
+        for text in ["hunter2-pasted-alone", "LOGOS_PASSWORD=\"hunter2\" hunter3", "HEARTHMINDS_PASSWORD='x'hunter2",
+                     "q7Rk2mZ+pWhunterLv3HbN4aA==", "AI_NAMES=\"logos\" LOGOS_PASSWORD=S3cret-hunter2"] {
             #expect {
                 _ = try EnvFile(path: "t", text: text)
             } throws: { error in
@@ -68,6 +71,7 @@ struct EnvFileTests {
         }
         // A value that is not a secret is still shown, to help.
         #expect { _ = try EnvFile(path: "t", text: "POSTGRES_PORT=\"5432\" oops") } throws: { "\($0)".contains("oops") }
+        #expect { _ = try EnvFile(path: "t", text: "postgres-port=5432") } throws: { "\($0)".contains("postgres-port") }
     }
 
     @Test("quotes, export, comments and escapes")

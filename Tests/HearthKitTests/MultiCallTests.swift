@@ -152,14 +152,27 @@ struct MultiCallTests {
                 environment: logged)
             #expect(metrics.status == 64, "\(metrics.stderr)")
             #expect(try FileSystem.readText(directory + "/log/bootstrap.jsonl").split(separator: "\n").count == 1)
-            // The log the refused file itself names (its other key refused): the record is there.
+            // A refused file never says where root writes (attack review of issue 25): a --config
+            // of another account's (or writable by all) naming HEARTHMINDS_LOG leaves nothing
+            // there; the record goes to the environment's log. Nor does a refused --set value.
+            let envLog = directory + "/envlog/b.jsonl"
             let file = directory + "/refused.env"
-            try FileSystem.writeAtomically(file, "HEARTHMINDS_LOG=\(directory)/filelog/b.jsonl\nPG_VERSION=fourteen\n")
-            let refused = try await Command.run(
-                [directory + "/hm-verify", "--config", file], environment: ["HEARTHMINDS_RUN_ID": "hm-refused-2"])
-            #expect(refused.status == 64, "\(refused.stderr)")
-            let fileRecord = try FileSystem.readText(directory + "/filelog/b.jsonl")
-            #expect(fileRecord.contains(#""key":"PG_VERSION""#) && fileRecord.contains(#""run":"hm-refused-2""#), "\(fileRecord)")
+            for (owner, mode) in [(UInt32(65534), mode_t(0o644)), (UInt32(0), mode_t(0o666))] {
+                try FileSystem.writeAtomically(file, "HEARTHMINDS_LOG=\(directory)/filelog/b.jsonl\nPG_VERSION=15\n")
+                #expect(chown(file, owner, owner) == 0 && chmod(file, mode) == 0)
+                let refused = try await Command.run(
+                    [directory + "/hm-verify", "--config", file],
+                    environment: ["HEARTHMINDS_RUN_ID": "hm-refused-2", "HEARTHMINDS_LOG": envLog])
+                #expect(refused.status == 64, "\(refused.stderr)")
+                #expect(!FileSystem.exists(directory + "/filelog"), "a refused file chose root's log: \(owner) \(mode)")
+            }
+            let spaced = try await Command.run(
+                [directory + "/hm-verify", "--set", "HEARTHMINDS_LOG=\(directory)/with space/b.jsonl", "--set", "PG_VERSION=14"],
+                environment: ["HEARTHMINDS_RUN_ID": "hm-refused-3", "HEARTHMINDS_LOG": envLog])
+            #expect(spaced.status == 64, "\(spaced.stderr)")
+            #expect(!FileSystem.exists(directory + "/with space"))
+            let envRecords = try FileSystem.readText(envLog).split(separator: "\n")
+            #expect(envRecords.count == 3 && envRecords.allSatisfy { $0.contains(#""failure":"configuration""#) }, "\(envRecords)")
         }
         // By its own name: the command as the first argument; without one, the list and 64.
         let byName = try await Command.run([binary, "verify", "--help"])

@@ -86,6 +86,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 EXIT_OK, EXIT_FALSE, EXIT_USAGE, EXIT_BUSY = 0, 1, 64, 75
+DEFAULT_LOG = "/var/log/hearthminds/bootstrap.jsonl"
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "ftp_proxy", "no_proxy", "all_proxy",
                    "HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY")
@@ -249,7 +250,7 @@ def main():
             path=dict(type="path", required=True),
             only=dict(type="str"),
             config=dict(type="path"),
-            log=dict(type="path", default="/var/log/hearthminds/bootstrap.jsonl"),
+            log=dict(type="path", default=DEFAULT_LOG),
             reset=dict(type="bool", default=False),
             confirm_reset=dict(type="bool", default=False),
             reset_cluster=dict(type="bool", default=False),
@@ -297,10 +298,15 @@ def main():
     if module.check_mode:
         args.append("--dry-run")
 
-    try:
-        offset = os.stat(p["log"]).st_size
-    except FileNotFoundError:
-        offset = 0
+    # A refused configuration is recorded in the default log unless the environment names one
+    # (the suite never writes where a refused file says): read there too when the log differs.
+    logs = [p["log"]] + ([DEFAULT_LOG] if os.path.abspath(p["log"]) != DEFAULT_LOG else [])
+    offsets = {}
+    for log in logs:
+        try:
+            offsets[log] = os.stat(log).st_size
+        except FileNotFoundError:
+            offsets[log] = 0
     started = time.monotonic()
     try:
         done = subprocess.run(args, cwd=p["path"], env=env, stdin=subprocess.DEVNULL, capture_output=True,
@@ -308,7 +314,10 @@ def main():
     except OSError as error:
         module.fail_json(msg="%s: cannot run %s: %s" % (host, install_sh, error), run_id=run_id)
     elapsed = round(time.monotonic() - started, 2)
-    records = read_run(p["log"], offset, run_id)
+    records = read_run(p["log"], offsets[p["log"]], run_id)
+    if done.returncode == EXIT_USAGE and not any(r.get("failure") == "configuration" for r in records):
+        for log in logs[1:]:
+            records += [r for r in read_run(log, offsets[log], run_id) if r.get("failure") == "configuration"]
     result = interpret(done.returncode, records, done.stdout, done.stderr, module.check_mode, host,
                        listed_steps(install_sh, env))
     result.update(run_id=run_id, cmd=args, stdout=done.stdout, stderr=done.stderr, seconds=elapsed)
