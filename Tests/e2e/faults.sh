@@ -246,7 +246,7 @@ EOF
     check "kill mid-migration: a session holds the gate's lock" wait_for 30 gate_held "$hmdb"
 
     RUN_LABEL=fault-kill
-    RUN_ID="e2e-fault-kill-$(date -u +%H%M%S)-$$"
+    RUN_ID="e2e-fault-kill-$(date -u +%H%M%S%N)-$$"
     t0=$(e2e_now_ms)
     E2E_CWD=$E2E_HM in_root HEARTHMINDS_RUN_ID="$RUN_ID" ./install.sh >"$WORK/fault-kill.out" 2>&1 </dev/null &
     INSTALL_BG_PID=$!

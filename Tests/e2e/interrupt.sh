@@ -43,7 +43,7 @@ run_bounded() {
     while [ $# -gt 0 ] && [ "$1" != -- ]; do envs+=("$1"); shift; done
     [ "${1:-}" = -- ] && shift
     RUN_LABEL=$label
-    RUN_ID="e2e-$label-$(date -u +%H%M%S)-$$"
+    RUN_ID="e2e-$label-$(date -u +%H%M%S%N)-$$"
     t0=$(e2e_now_ms)
     set +e
     E2E_CWD=$E2E_HM in_root HEARTHMINDS_RUN_ID="$RUN_ID" ${envs[@]+"${envs[@]}"} timeout -k 10 "$secs" ./install.sh "$@" \
@@ -71,7 +71,7 @@ cut_at() {
     local label=$1 step=$2 t0 i rc watch
     shift 2
     RUN_LABEL="cut-$label"
-    RUN_ID="e2e-cut-$label-$(date -u +%H%M%S)-$$"
+    RUN_ID="e2e-cut-$label-$(date -u +%H%M%S%N)-$$"
     CUT_RUN=$RUN_ID CUT_SEEN="" CUT_PROCS=""
     watch="$WORK/$RUN_LABEL.watch"
     in_root perl /root/e2e-cut.pl "$IR_CUT_BOUND" "$RUN_ID" "$@" >"$watch" 2>&1 </dev/null &

@@ -102,7 +102,7 @@ run_install() {
     shift
     while [ $# -gt 0 ] && [ "$1" != -- ]; do envs+=("$1"); shift; done
     [ "${1:-}" = -- ] && shift
-    RUN_ID="e2e-$label-$(date -u +%H%M%S)-$$"
+    RUN_ID="e2e-$label-$(date -u +%H%M%S%N)-$$"
     t0=$(e2e_now_ms)
     set +e
     E2E_CWD=$E2E_HM in_root HEARTHMINDS_RUN_ID="$RUN_ID" ${envs[@]+"${envs[@]}"} ./install.sh "$@" \
