@@ -26,9 +26,7 @@ public enum StepMain {
         do {
             step = try build(context)
         } catch let error as Failure where error.kind == .configuration {
-            context.console.err("hm-\(name): configuration error: \(error)")
-            StartupFailureLog.write(
-                name, error, path: context.config.logPath, dryRun: options.dryRun, environment: environment)
+            refused(name, error, log: context.config.logPath, options, environment: environment, console: context.console)
             return ExitStatus.usage
         } catch {
             context.console.err("hm-\(name): \(error)")
@@ -79,15 +77,22 @@ public enum StepMain {
         _ name: String, _ options: StepOptions, environment: [String: String], console: Console,
         logRefusal: Bool = true
     ) -> HearthConfig? {
+        let sources = options.sources(environment: environment)
         do {
-            return try HearthConfig.load(options.sources(environment: environment))
+            return try HearthConfig.load(sources)
         } catch {
-            console.err("hm-\(name): configuration error: \(error)")
-            if logRefusal { StartupFailureLog.write(
-                name, error, path: options.sources(environment: environment).refusedLogPath, dryRun: options.dryRun,
-                environment: environment) }
+            refused(name, error, log: logRefusal ? sources.refusedLogPath : nil, options, environment: environment, console: console)
             return nil
         }
+    }
+
+    /// A refused configuration: said on stderr, and recorded in `log` (StartupFailureLog) unless nil.
+    static func refused(
+        _ name: String, _ error: any Error, log: String?, _ options: StepOptions, environment: [String: String],
+        console: Console
+    ) {
+        console.err("hm-\(name): configuration error: \(error)")
+        if let log { StartupFailureLog.write(name, error, path: log, dryRun: options.dryRun, environment: environment) }
     }
 
     /// True when running as root; false after saying so on stderr (the caller exits 64).

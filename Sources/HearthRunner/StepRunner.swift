@@ -204,14 +204,15 @@ public struct StepRunner: Sendable {
     }
 
     private func failure(_ error: any Error, _ stepName: String, _ r: inout Result) {
+        let failure = error as? Failure
         r.result = false
-        r.failure = Failure.kind(of: error)
-        r.key = (error as? Failure)?.key
-        if dryRun && Failure.kind(of: error) != .hostWrong {
+        r.failure = failure?.kind ?? .error
+        r.key = failure?.key
+        if dryRun && r.failure != .hostWrong {
             // What a check cannot see yet (the cluster is not there) is unknown, not a change:
             // its own status, naming the step whose work it needs when the error says.
             r.unknown = true
-            r.needs = (error as? Failure)?.needs
+            r.needs = failure?.needs
             r.tone = .unknown
             r.label = DryRunStatus.unknownLabel(needs: r.needs, step: stepName)
             r.detail = "cannot check yet: \(error)"
