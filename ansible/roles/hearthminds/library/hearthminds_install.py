@@ -90,6 +90,8 @@ DEFAULT_LOG = "/var/log/hearthminds/bootstrap.jsonl"
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "ftp_proxy", "no_proxy", "all_proxy",
                    "HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY")
+
+
 def is_pending(record):
     """A dry run's 'would change': the check was false, or could not look yet (the log's status)."""
     return (record.get("dry_run") is True and not record.get("result")
